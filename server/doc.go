@@ -1,0 +1,13 @@
+// Package server is the domain of restic-manager: hosts, enrollment, users,
+// sessions, API tokens, roles, the audit log, presence, secrets at rest and the
+// SQLite store they live in.
+//
+// The Service type is the one entry point the web layer and the command line
+// use. Every state-changing method takes the Actor doing it, checks the actor's
+// role (the web layer checks too: defence in depth) and writes the audit row in
+// the same transaction as the change.
+//
+// This package must not import Gin (web does HTTP), must not import the broker
+// (cmd wires the two through small interfaces such as Publisher), and keeps all
+// SQL here: one file per table, hand-written queries.
+package server

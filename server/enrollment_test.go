@@ -1,0 +1,102 @@
+package server
+
+import (
+	"testing"
+	"time"
+)
+
+func countRows(t *testing.T, s *Service, table string) int {
+	t.Helper()
+	var n int
+	if err := s.db.Get(&n, `SELECT COUNT(*) FROM `+table); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestEnrollmentTokenRules(t *testing.T) {
+	clock := NewTestClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	s := MustOpenService(t, Options{Now: clock.Now})
+	ctx := t.Context()
+	req := func(tok string) EnrollRequest {
+		return EnrollRequest{Token: tok, Hostname: "box", OS: "linux", Arch: "arm64", AgentVersion: "1.0"}
+	}
+
+	tok, rec, err := s.CreateEnrollmentToken(ctx, CLIActor(), "box-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.ExpiresAt.Sub(rec.CreatedAt); got != DefaultTokenTTL {
+		t.Fatalf("default TTL %s", got)
+	}
+	res, err := s.Enroll(ctx, req(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HostName != "box-1" || res.MQTTPassword == "" {
+		t.Fatalf("result %+v", res)
+	}
+	if kind, err := s.AuthenticateMQTT(ctx, res.HostID, []byte(res.MQTTPassword)); err != nil || kind != MQTTHost {
+		t.Fatalf("new host cannot authenticate: %v", err)
+	}
+	if _, err := s.AuthenticateMQTT(ctx, res.HostID, []byte("wrong")); err == nil {
+		t.Fatal("wrong MQTT password accepted")
+	}
+
+	// Reuse: refused, nothing created.
+	hosts := countRows(t, s, "hosts")
+	if _, err := s.Enroll(ctx, req(tok)); ErrorCodeOf(err) != CodeConflict {
+		t.Fatalf("reuse: %v", err)
+	}
+	// Unknown token.
+	if _, err := s.Enroll(ctx, req("rme_nope")); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatalf("unknown: %v", err)
+	}
+	// Expiry.
+	tok2, _, err := s.CreateEnrollmentToken(ctx, CLIActor(), "box-2", 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Minute)
+	if _, err := s.Enroll(ctx, req(tok2)); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatalf("expired: %v", err)
+	}
+	// Revoked.
+	tok3, rec3, _ := s.CreateEnrollmentToken(ctx, CLIActor(), "box-3", 0)
+	if err := s.RevokeEnrollmentToken(ctx, CLIActor(), rec3.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enroll(ctx, req(tok3)); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatalf("revoked: %v", err)
+	}
+	if got := countRows(t, s, "hosts"); got != hosts {
+		t.Fatalf("failed enrollments created hosts: %d -> %d", hosts, got)
+	}
+	// Name collision and bad input.
+	if _, _, err := s.CreateEnrollmentToken(ctx, CLIActor(), "box-1", 0); ErrorCodeOf(err) != CodeConflict {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	for _, name := range []string{"", "-x", "a b", "x/y", "a\nb"} {
+		if _, _, err := s.CreateEnrollmentToken(ctx, CLIActor(), name, 0); ErrorCodeOf(err) != CodeInvalid {
+			t.Errorf("name %q: %v", name, err)
+		}
+	}
+	if _, _, err := s.CreateEnrollmentToken(ctx, CLIActor(), "ok", 30*24*time.Hour); ErrorCodeOf(err) != CodeInvalid {
+		t.Fatalf("30 day ttl: %v", err)
+	}
+	// Agent-sent garbage is refused before the token is consumed.
+	tok4, _, _ := s.CreateEnrollmentToken(ctx, CLIActor(), "box-4", 0)
+	bad := req(tok4)
+	bad.Hostname = "evil\x1b[31m"
+	if _, err := s.Enroll(ctx, bad); ErrorCodeOf(err) != CodeInvalid {
+		t.Fatalf("control chars: %v", err)
+	}
+	if _, err := s.Enroll(ctx, req(tok4)); err != nil {
+		t.Fatalf("token consumed by a refused request: %v", err)
+	}
+	// Only unused, unexpired tokens are listed.
+	list, err := s.ListEnrollmentTokens(ctx)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("list = %+v, %v", list, err)
+	}
+}

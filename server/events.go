@@ -1,0 +1,72 @@
+package server
+
+import "sync"
+
+// Event kinds published on the Bus.
+const (
+	EventHostCreated  = "host.created"
+	EventHostUpdated  = "host.updated"  // versions, name, ...
+	EventHostPresence = "host.presence" // online/offline changed
+	EventTokenChanged = "token.changed" // enrollment token created, used or revoked
+)
+
+// Event tells listeners (SSE streams) that something changed; they re-read
+// what they show. It carries IDs, never secrets.
+type Event struct {
+	Kind   string
+	HostID string
+}
+
+// Bus fans events out to subscribers. A slow subscriber loses events instead
+// of blocking the publisher; it gets a Kind "resync" event when it next has
+// room, so it knows to re-read everything.
+type Bus struct {
+	mu   sync.Mutex
+	subs map[chan Event]*subState
+}
+
+type subState struct{ dropped bool }
+
+// NewBus makes an empty bus.
+func NewBus() *Bus { return &Bus{subs: make(map[chan Event]*subState)} }
+
+// EventResync is sent to a subscriber that missed events.
+const EventResync = "resync"
+
+// Subscribe returns a channel of events and a function that ends the subscription.
+func (b *Bus) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, 64)
+	b.mu.Lock()
+	b.subs[ch] = &subState{}
+	b.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			b.mu.Lock()
+			delete(b.subs, ch)
+			b.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// Publish sends e to every subscriber without blocking.
+func (b *Bus) Publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch, st := range b.subs {
+		if st.dropped {
+			select {
+			case ch <- Event{Kind: EventResync}:
+				st.dropped = false
+			default:
+				continue
+			}
+		}
+		select {
+		case ch <- e:
+		default:
+			st.dropped = true
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+var monitorNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{1,40}$`)
+
+// MonitorUsername is the MQTT username (and client ID) of monitor account name.
+func MonitorUsername(name string) string { return topics.MonitorPrefix + name }
+
+// CreateMonitorAccount makes an MQTT account that may only subscribe to
+// rm/v1/monitor/#, and returns its password (shown once; only a hash is kept).
+func (s *Service) CreateMonitorAccount(ctx context.Context, a Actor, name string) (string, error) {
+	if err := a.require(PermAdmin); err != nil {
+		return "", err
+	}
+	if !monitorNameRE.MatchString(name) {
+		return "", invalidf("Monitor names are 2-41 lowercase letters, digits, '_' or '-'.")
+	}
+	password := randomToken("")
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO monitor_accounts (name, secret_hash, created_at) VALUES (?, ?, ?)`,
+			name, tokenHash(password), s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, "monitor.create", name, map[string]any{"mqtt_username": MonitorUsername(name)})
+	})
+	if isUniqueViolation(err) {
+		return "", conflictf("A monitor account named %q already exists.", name)
+	}
+	if err != nil {
+		return "", internal("Could not create the monitor account", err)
+	}
+	return password, nil
+}
+
+// MQTTKind says which ACL row an authenticated MQTT client gets.
+type MQTTKind int
+
+// MQTT client kinds.
+const (
+	MQTTHost MQTTKind = iota + 1
+	MQTTMonitor
+)
+
+// AuthenticateMQTT checks an MQTT username and password against hosts and
+// monitor accounts. Revoked hosts and accounts are refused. The comparison is
+// of SHA-256 digests looked up by primary key, so it leaks nothing useful
+// through timing and stays cheap when thousands of agents reconnect at once.
+func (s *Service) AuthenticateMQTT(ctx context.Context, username string, password []byte) (MQTTKind, error) {
+	denied := &Error{Code: CodeUnauthorized, Message: "bad MQTT credentials"}
+	if len(password) == 0 || len(password) > 256 {
+		return 0, denied
+	}
+	var n int
+	var err error
+	var kind MQTTKind
+	switch {
+	case topics.ValidHostID(username):
+		kind = MQTTHost
+		err = s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM hosts WHERE id = ? AND mqtt_secret_hash = ? AND revoked_at IS NULL`,
+			username, tokenHash(string(password)))
+	case strings.HasPrefix(username, topics.MonitorPrefix):
+		kind = MQTTMonitor
+		err = s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM monitor_accounts WHERE name = ? AND secret_hash = ? AND revoked_at IS NULL`,
+			strings.TrimPrefix(username, topics.MonitorPrefix), tokenHash(string(password)))
+	default:
+		return 0, denied
+	}
+	if err != nil {
+		return 0, internal("MQTT auth lookup", err)
+	}
+	if n != 1 {
+		return 0, denied
+	}
+	return kind, nil
+}

@@ -1,0 +1,293 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// PresenceOptions tunes online/offline tracking. Zero values mean defaults.
+type PresenceOptions struct {
+	// OfflineAfter marks a connected-looking host offline when nothing was
+	// heard from it for this long (a half-open TCP connection the broker has
+	// not noticed yet). Default 90 s: three missed 30 s heartbeats.
+	OfflineAfter time.Duration
+	// SweepEvery is how often the offline sweeper runs. Default 10 s.
+	SweepEvery time.Duration
+	// FlushEvery is how often presence changes are written to SQLite in one
+	// transaction. Default 1 s. Reads never wait for it: ListHosts and GetHost
+	// overlay the in-memory state.
+	FlushEvery time.Duration
+}
+
+// Publisher publishes to the broker; the server's inline MQTT client
+// implements it. The domain uses it for the retained monitor topics.
+type Publisher interface {
+	Publish(topic string, payload []byte, retain bool, qos byte) error
+}
+
+// Presence tracks which hosts are connected. Broker events and messages carry
+// the broker's connection serial (conn): only events of a host's current
+// connection may change it, so the late disconnect or Will of an old
+// connection never marks a host that has already reconnected offline.
+//
+// State lives in memory and is flushed to SQLite in batches: heartbeats from
+// thousands of agents would otherwise be thousands of write transactions.
+type Presence struct {
+	s    *Service
+	opts PresenceOptions
+
+	mu    sync.Mutex
+	hosts map[string]*hostPresence
+	dirty map[string]bool // host ID -> its online state changed since the last flush
+	pub   Publisher
+}
+
+type hostPresence struct {
+	conn        uint64
+	online      bool
+	lastSeen    time.Time
+	connectedAt time.Time
+	remote      string
+	hello       *topics.Hello // latest hello, written by the next flush
+}
+
+func newPresence(s *Service, o PresenceOptions) *Presence {
+	if o.OfflineAfter <= 0 {
+		o.OfflineAfter = 90 * time.Second
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = 10 * time.Second
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = time.Second
+	}
+	return &Presence{s: s, opts: o, hosts: make(map[string]*hostPresence), dirty: make(map[string]bool)}
+}
+
+// SetPublisher connects presence to the broker for the monitor topics.
+func (p *Presence) SetPublisher(pub Publisher) {
+	p.mu.Lock()
+	p.pub = pub
+	p.mu.Unlock()
+}
+
+func (p *Presence) get(id string) *hostPresence {
+	hp := p.hosts[id]
+	if hp == nil {
+		hp = &hostPresence{}
+		p.hosts[id] = hp
+	}
+	return hp
+}
+
+// touch marks id for the next flush without claiming its online state changed.
+// Caller holds mu.
+func (p *Presence) touch(id string) {
+	if _, ok := p.dirty[id]; !ok {
+		p.dirty[id] = false
+	}
+}
+
+// setOnline records a state; a change is flushed with a monitor update and
+// announced on the bus at once. Caller holds mu.
+func (p *Presence) setOnline(id string, hp *hostPresence, online bool) {
+	changed := hp.online != online
+	hp.online = online
+	p.dirty[id] = p.dirty[id] || changed
+	if changed {
+		p.s.events.Publish(Event{Kind: EventHostPresence, HostID: id})
+	}
+}
+
+// Connected records that host id opened connection conn from remote.
+func (p *Presence) Connected(id string, conn uint64, remote string) {
+	now := p.s.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hp := p.get(id)
+	if conn < hp.conn {
+		return // an older connection's event arriving late
+	}
+	hp.conn, hp.lastSeen, hp.connectedAt, hp.remote = conn, now, now, remote
+	p.setOnline(id, hp, true)
+	p.touch(id)
+}
+
+// Disconnected records that connection conn of host id ended.
+func (p *Presence) Disconnected(id string, conn uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hp := p.hosts[id]
+	if hp == nil || hp.conn != conn {
+		return
+	}
+	p.setOnline(id, hp, false)
+}
+
+// Hello records an agent's hello on connection conn.
+func (p *Presence) Hello(id string, conn uint64, m *topics.Hello) {
+	now := p.s.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hp := p.get(id)
+	hp.hello = m
+	p.touch(id)
+	if conn < hp.conn {
+		return
+	}
+	if conn > hp.conn { // hello overtook the connect event
+		hp.conn, hp.connectedAt = conn, now
+	}
+	hp.lastSeen = now
+	p.setOnline(id, hp, true)
+	p.s.events.Publish(Event{Kind: EventHostUpdated, HostID: id})
+}
+
+// Status records a heartbeat or, with state offline, a Last Will.
+func (p *Presence) Status(id string, conn uint64, m *topics.Status) {
+	now := p.s.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hp := p.get(id)
+	if conn != hp.conn {
+		return
+	}
+	if m.State == topics.StateOffline {
+		p.setOnline(id, hp, false)
+		return
+	}
+	hp.lastSeen = now
+	p.touch(id)
+	p.setOnline(id, hp, true)
+}
+
+// overlay copies live presence into a host loaded from the store.
+func (p *Presence) overlay(h *Host) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hp := p.hosts[h.ID]
+	if hp == nil {
+		return
+	}
+	h.Online = hp.online
+	if !hp.lastSeen.IsZero() {
+		t := hp.lastSeen
+		h.LastSeen = &t
+	}
+	if !hp.connectedAt.IsZero() {
+		t := hp.connectedAt
+		h.ConnectedAt = &t
+		h.RemoteAddr = hp.remote
+	}
+	if m := hp.hello; m != nil {
+		h.Hostname, h.OS, h.Arch, h.AgentVersion, h.ResticVersion = m.Hostname, m.OS, m.Arch, m.AgentVersion, m.ResticVersion
+		h.ConnGen, h.BootID = m.ConnGen, m.BootID
+	}
+}
+
+// sweep marks hosts offline that have been silent for OfflineAfter.
+func (p *Presence) sweep() {
+	cutoff := p.s.now().Add(-p.opts.OfflineAfter)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, hp := range p.hosts {
+		if hp.online && hp.lastSeen.Before(cutoff) {
+			p.s.log.Info("host silent, marking offline", "host", id, "last_seen", hp.lastSeen)
+			p.setOnline(id, hp, false)
+		}
+	}
+}
+
+// Run flushes and sweeps until ctx ends, then flushes once more.
+func (p *Presence) Run(ctx context.Context) {
+	flush := time.NewTicker(p.opts.FlushEvery)
+	sweep := time.NewTicker(p.opts.SweepEvery)
+	defer flush.Stop()
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := p.Flush(context.Background()); err != nil {
+				p.s.log.Error("presence: final flush", "err", err)
+			}
+			return
+		case <-flush.C:
+			if err := p.Flush(ctx); err != nil {
+				p.s.log.Error("presence: flush", "err", err)
+			}
+		case <-sweep.C:
+			p.sweep()
+			if err := p.s.pruneSessions(ctx); err != nil {
+				p.s.log.Error("sessions: prune", "err", err)
+			}
+		}
+	}
+}
+
+type presenceRow struct {
+	id      string
+	hp      hostPresence
+	changed bool
+}
+
+// Flush writes pending presence changes in one transaction and publishes the
+// monitor state of hosts whose online state changed.
+func (p *Presence) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	rows := make([]presenceRow, 0, len(p.dirty))
+	for id, changed := range p.dirty {
+		hp := p.hosts[id]
+		rows = append(rows, presenceRow{id: id, hp: *hp, changed: changed})
+		hp.hello = nil
+	}
+	clear(p.dirty)
+	pub := p.pub
+	p.mu.Unlock()
+	if len(rows) == 0 {
+		return nil
+	}
+	err := p.s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		for _, r := range rows {
+			if err := writePresence(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if pub != nil {
+		for _, r := range rows {
+			if r.changed {
+				p.publishMonitor(ctx, pub, r.id, r.hp.online)
+			}
+		}
+	}
+	return nil
+}
+
+func writePresence(ctx context.Context, tx *sqlx.Tx, r presenceRow) error {
+	var lastSeen, connectedAt *time.Time
+	if !r.hp.lastSeen.IsZero() {
+		lastSeen = &r.hp.lastSeen
+	}
+	if !r.hp.connectedAt.IsZero() {
+		connectedAt = &r.hp.connectedAt
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE hosts SET online = ?, last_seen = COALESCE(?, last_seen),
+		connected_at = COALESCE(?, connected_at), remote_addr = CASE WHEN ? = '' THEN remote_addr ELSE ? END WHERE id = ?`,
+		r.hp.online, lastSeen, connectedAt, r.hp.remote, r.hp.remote, r.id)
+	if err != nil || r.hp.hello == nil {
+		return err
+	}
+	m := r.hp.hello
+	_, err = tx.ExecContext(ctx, `UPDATE hosts SET hostname = ?, os = ?, arch = ?, agent_version = ?, restic_version = ?,
+		boot_id = ?, conn_gen = ? WHERE id = ?`, m.Hostname, m.OS, m.Arch, m.AgentVersion, m.ResticVersion, m.BootID, m.ConnGen, r.id)
+	return err
+}

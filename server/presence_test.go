@@ -1,0 +1,137 @@
+package server
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+type recordingPublisher struct {
+	mu   sync.Mutex
+	msgs map[string][]byte
+}
+
+func (p *recordingPublisher) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.msgs == nil {
+		p.msgs = map[string][]byte{}
+	}
+	p.msgs[topic] = payload
+	return nil
+}
+
+func enrollTestHost(t *testing.T, s *Service, name string) string {
+	t.Helper()
+	tok, _, err := s.CreateEnrollmentToken(t.Context(), CLIActor(), name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Enroll(t.Context(), EnrollRequest{Token: tok, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.HostID
+}
+
+func TestPresenceIgnoresStaleConnections(t *testing.T) {
+	clock := NewTestClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := MustOpenService(t, Options{Now: clock.Now, Presence: PresenceOptions{OfflineAfter: time.Minute}})
+	ctx := t.Context()
+	id := enrollTestHost(t, s, "web-1")
+	p := s.Presence()
+	pub := &recordingPublisher{}
+	p.SetPublisher(pub)
+	online := func() bool {
+		h, err := s.GetHost(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Online
+	}
+	offlineWill := &topics.Status{State: topics.StateOffline}
+
+	p.Connected(id, 1, "127.0.0.1:5000")
+	if !online() {
+		t.Fatal("not online after connect")
+	}
+	// Reconnect (takeover): the new connection is seen first, then the old
+	// one's disconnect and Will arrive late. The host must stay online.
+	p.Connected(id, 2, "127.0.0.1:5001")
+	p.Disconnected(id, 1)
+	p.Status(id, 1, offlineWill)
+	if !online() {
+		t.Fatal("stale disconnect of connection 1 marked the host offline")
+	}
+	// The current connection's Will does count.
+	p.Status(id, 2, offlineWill)
+	if online() {
+		t.Fatal("Will of the current connection ignored")
+	}
+	// Hello on a new connection brings it back, with versions.
+	hello := &topics.Hello{Envelope: topics.NewEnvelope(topics.TypeHello, id), AgentVersion: "2.0", ResticVersion: "0.18.1",
+		OS: "linux", Arch: "arm64", Hostname: "web-1", BootID: "b", ConnGen: 7}
+	p.Hello(id, 3, hello)
+	h, _ := s.GetHost(ctx, id)
+	if !h.Online || h.AgentVersion != "2.0" || h.Arch != "arm64" {
+		t.Fatalf("after hello: %+v", h)
+	}
+	// Silence longer than OfflineAfter: the sweeper marks it offline.
+	clock.Advance(2 * time.Minute)
+	p.sweep()
+	if online() {
+		t.Fatal("silent host still online after sweep")
+	}
+	// A heartbeat on the current connection revives it.
+	p.Status(id, 3, &topics.Status{State: topics.StateOnline})
+	if !online() {
+		t.Fatal("heartbeat did not mark online")
+	}
+	// Flush persists state and versions and publishes the retained monitor state.
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var row struct {
+		Online bool   `db:"online"`
+		Agent  string `db:"agent_version"`
+		Gen    int    `db:"conn_gen"`
+	}
+	if err := s.db.Get(&row, `SELECT online, agent_version, conn_gen FROM hosts WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	if !row.Online || row.Agent != "2.0" || row.Gen != 7 {
+		t.Fatalf("stored %+v", row)
+	}
+	var state topics.MonitorHostState
+	if err := topics.Decode(pub.msgs[topics.MonitorHostTopic(id)], &state); err != nil || !state.Online || state.Name != "web-1" {
+		t.Fatalf("monitor state %+v %v", state, err)
+	}
+	// A restart resets stored presence.
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Get(&row, `SELECT online, agent_version, conn_gen FROM hosts WHERE id = ?`, id); err != nil || row.Online {
+		t.Fatalf("after Start: %+v %v", row, err)
+	}
+}
+
+func TestBusDropsForSlowSubscriber(t *testing.T) {
+	b := NewBus()
+	ch, cancel := b.Subscribe()
+	defer cancel()
+	for i := 0; i < 200; i++ {
+		b.Publish(Event{Kind: EventHostUpdated})
+	}
+	for len(ch) > 0 {
+		<-ch
+	}
+	b.Publish(Event{Kind: EventHostPresence})
+	if e := <-ch; e.Kind != EventResync {
+		t.Fatalf("after drops got %q, want resync", e.Kind)
+	}
+	if e := <-ch; e.Kind != EventHostPresence {
+		t.Fatalf("got %q", e.Kind)
+	}
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Service is the domain facade: every use case of the web layer and the
+// command line is a method here.
+type Service struct {
+	db     *DB
+	box    *SecretBox
+	log    *slog.Logger
+	now    func() time.Time
+	events *Bus
+
+	logins   *throttle // failed logins per user name and per address
+	presence *Presence
+}
+
+// Options tunes a Service; the zero value is production defaults.
+type Options struct {
+	// Now replaces the clock in tests.
+	Now func() time.Time
+	// Presence tunes online/offline tracking.
+	Presence PresenceOptions
+}
+
+// NewService builds the domain on an open store and a secret box.
+func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Service {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Service{db: db, box: box, log: logger, events: NewBus(), now: func() time.Time { return now().UTC() }}
+	s.logins = newThrottle(5, 15*time.Minute, s.now)
+	s.presence = newPresence(s, opts.Presence)
+	return s
+}
+
+// DB exposes the store for wiring and tests.
+func (s *Service) DB() *DB { return s.db }
+
+// Events is the in-process bus the web layer's SSE streams listen to.
+func (s *Service) Events() *Bus { return s.events }
+
+// Presence tracks which hosts are online.
+func (s *Service) Presence() *Presence { return s.presence }
+
+// randomToken returns a URL-safe token with 256 bits of entropy and a prefix
+// that tells a person what it is if it ever turns up somewhere (rmt_ API
+// token, rme_ enrollment token, ...).
+func randomToken(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("server: crypto/rand failed: %v", err))
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// tokenHash is how every high-entropy token is stored. A fast hash is enough
+// because the tokens are random 256-bit values, not passwords.
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// Close closes the store.
+func (s *Service) Close() error { return s.db.Close() }

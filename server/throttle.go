@@ -1,0 +1,68 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// throttle counts failures per key in a fixed window; once a key reaches max
+// failures it is blocked until its window ends. Memory is bounded by pruning
+// expired keys as it goes.
+type throttle struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	now    func() time.Time
+	keys   map[string]*throttleEntry
+}
+
+type throttleEntry struct {
+	count int
+	start time.Time
+}
+
+func newThrottle(max int, window time.Duration, now func() time.Time) *throttle {
+	return &throttle{max: max, window: window, now: now, keys: make(map[string]*throttleEntry)}
+}
+
+// blocked reports whether key has used up its failures in the current window.
+func (t *throttle) blocked(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.keys[key]
+	if !ok {
+		return false
+	}
+	if t.now().Sub(e.start) >= t.window {
+		delete(t.keys, key)
+		return false
+	}
+	return e.count >= t.max
+}
+
+// fail records one failure for key.
+func (t *throttle) fail(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if len(t.keys) > 10000 {
+		for k, e := range t.keys {
+			if now.Sub(e.start) >= t.window {
+				delete(t.keys, k)
+			}
+		}
+	}
+	e, ok := t.keys[key]
+	if !ok || now.Sub(e.start) >= t.window {
+		t.keys[key] = &throttleEntry{count: 1, start: now}
+		return
+	}
+	e.count++
+}
+
+// reset forgets key (after a successful login).
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	delete(t.keys, key)
+	t.mu.Unlock()
+}

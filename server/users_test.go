@@ -1,0 +1,151 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoginAndThrottle(t *testing.T) {
+	clock := NewTestClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := MustOpenService(t, Options{Now: clock.Now})
+	ctx := t.Context()
+	MustCreateUser(t, s, "bob", RoleViewer)
+	if _, err := s.Login(ctx, "bob", TestPassword, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := s.Login(ctx, "bob", "nope", "10.0.0.1"); ErrorCodeOf(err) != CodeUnauthorized {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// Even the right password is refused while throttled, from any address.
+	if _, err := s.Login(ctx, "bob", TestPassword, "10.0.0.2"); ErrorCodeOf(err) != CodeRateLimited {
+		t.Fatalf("throttled login: %v", err)
+	}
+	clock.Advance(16 * time.Minute)
+	if _, err := s.Login(ctx, "bob", TestPassword, "10.0.0.1"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	// Unknown users fail the same way and count against the address.
+	if _, err := s.Login(ctx, "ghost", "x", "10.0.0.9"); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatal(err)
+	}
+}
+
+func TestRolesAndAudit(t *testing.T) {
+	s := MustOpenService(t, Options{})
+	ctx := t.Context()
+	admin := MustCreateUser(t, s, "root", RoleAdmin)
+	op := MustCreateUser(t, s, "op", RoleOperator)
+	viewer := MustCreateUser(t, s, "view", RoleViewer)
+	before := countRows(t, s, "audit_log")
+	for _, u := range []*User{op, viewer} {
+		a := ActorFor(u, "web")
+		if _, err := s.CreateUser(ctx, a, "x"+u.Name, RoleAdmin, TestPassword); ErrorCodeOf(err) != CodeForbidden {
+			t.Errorf("%s created a user: %v", u.Role, err)
+		}
+		if _, _, err := s.CreateEnrollmentToken(ctx, a, "h-"+u.Name, 0); ErrorCodeOf(err) != CodeForbidden {
+			t.Errorf("%s created a token: %v", u.Role, err)
+		}
+		if _, err := s.CreateAPIToken(ctx, a, u.Name, ""); ErrorCodeOf(err) != CodeForbidden {
+			t.Errorf("%s created an API token: %v", u.Role, err)
+		}
+		if _, err := s.CreateMonitorAccount(ctx, a, "m"+u.Name); ErrorCodeOf(err) != CodeForbidden {
+			t.Errorf("%s created a monitor: %v", u.Role, err)
+		}
+	}
+	if got := countRows(t, s, "audit_log"); got != before {
+		t.Fatalf("forbidden requests wrote %d audit rows", got-before)
+	}
+	if got := countRows(t, s, "enrollment_tokens") + countRows(t, s, "api_tokens") + countRows(t, s, "monitor_accounts"); got != 0 {
+		t.Fatalf("forbidden requests created %d rows", got)
+	}
+
+	a := ActorFor(admin, "web")
+	a.RemoteAddr = "192.0.2.7"
+	if _, _, err := s.CreateEnrollmentToken(ctx, a, "db-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.CreateAPIToken(ctx, a, "op", "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.ListAudit(ctx, AuditFilter{Actor: "root"})
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("audit rows %+v, %v", entries, err)
+	}
+	e := entries[1]
+	if e.Action != "enrollment_token.create" || e.Target != "db-1" || e.RemoteAddr != "192.0.2.7" || e.Via != "web" || e.Role != "admin" {
+		t.Fatalf("audit row %+v", e)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Details, tok) {
+			t.Fatal("audit row holds a token")
+		}
+	}
+	if got, _ := s.ListAudit(ctx, AuditFilter{Action: "apitoken"}); len(got) != 1 {
+		t.Fatalf("action filter: %+v", got)
+	}
+	u, err := s.LookupAPIToken(ctx, tok)
+	if err != nil || u.Name != "op" || u.Role != RoleOperator {
+		t.Fatalf("token user %+v %v", u, err)
+	}
+}
+
+func TestRoleMatrix(t *testing.T) {
+	cases := []struct {
+		role Role
+		perm Perm
+		want bool
+	}{
+		{RoleViewer, PermRead, true}, {RoleViewer, PermRunJobs, false}, {RoleViewer, PermConfigure, false}, {RoleViewer, PermAdmin, false},
+		{RoleOperator, PermRead, true}, {RoleOperator, PermRunJobs, true}, {RoleOperator, PermConfigure, false}, {RoleOperator, PermAdmin, false},
+		{RoleAdmin, PermRead, true}, {RoleAdmin, PermRunJobs, true}, {RoleAdmin, PermConfigure, true}, {RoleAdmin, PermAdmin, true},
+		{Role("root"), PermRead, false}, {Role(""), PermRead, false},
+	}
+	for _, c := range cases {
+		if got := c.role.Allows(c.perm); got != c.want {
+			t.Errorf("%q.Allows(%d) = %v", c.role, c.perm, got)
+		}
+	}
+}
+
+func TestSessions(t *testing.T) {
+	clock := NewTestClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := MustOpenService(t, Options{Now: clock.Now})
+	ctx := t.Context()
+	u := MustCreateUser(t, s, "carol", RoleOperator)
+	tok, sess, err := s.CreateSession(ctx, u, "127.0.0.1", "ua")
+	if err != nil || sess.CSRFToken == "" {
+		t.Fatal(err)
+	}
+	if _, got, err := s.LookupSession(ctx, tok); err != nil || got.Name != "carol" {
+		t.Fatalf("lookup: %v", err)
+	}
+	clock.Advance(SessionIdle + time.Minute)
+	if _, _, err := s.LookupSession(ctx, tok); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatalf("idle session still valid: %v", err)
+	}
+	tok2, _, _ := s.CreateSession(ctx, u, "127.0.0.1", "ua")
+	if err := s.DeleteSession(ctx, tok2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.LookupSession(ctx, tok2); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatalf("deleted session still valid: %v", err)
+	}
+}
+
+func TestEnsureAdmin(t *testing.T) {
+	s := MustOpenService(t, Options{})
+	pw, err := s.EnsureAdmin(t.Context(), "")
+	if err != nil || len(pw) < MinPasswordLen {
+		t.Fatalf("first start: %q %v", pw, err)
+	}
+	if _, err := s.Login(t.Context(), "admin", pw, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if pw2, err := s.EnsureAdmin(t.Context(), ""); err != nil || pw2 != "" {
+		t.Fatalf("second start made another admin: %q %v", pw2, err)
+	}
+}
