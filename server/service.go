@@ -19,6 +19,7 @@ type Service struct {
 	events *Bus
 
 	logins   *throttle // failed logins per user name and per address
+	ingest   IngestStats
 	presence *Presence
 }
 
