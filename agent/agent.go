@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Agent is the long-running agent process: it keeps one MQTT connection to
+// the server's broker, announces itself with hello on every connect, sends
+// heartbeats, and receives what the server sends to rm/v1/hosts/{h}/down/#.
+type Agent struct {
+	cfg       *Config
+	log       *slog.Logger
+	broker    *url.URL
+	ca        *x509.Certificate // nil for plain TCP
+	gens      *connGenCounter
+	bootID    string
+	started   time.Time
+	heartbeat time.Duration
+	backoff   *backoff
+
+	connected atomic.Bool
+	connGen   atomic.Uint64
+}
+
+// Option changes how New builds an Agent; the defaults suit production.
+type Option func(*Agent)
+
+// WithBackoff sets the reconnect backoff (first delay, cap). Tests use
+// milliseconds so reconnects happen quickly.
+func WithBackoff(initial, max time.Duration) Option {
+	return func(a *Agent) { a.backoff = newBackoff(initial, max) }
+}
+
+// WithHeartbeatInterval overrides heartbeat_interval without the config's
+// lower bound; meant for tests.
+func WithHeartbeatInterval(d time.Duration) Option {
+	return func(a *Agent) {
+		if d > 0 {
+			a.heartbeat = d
+		}
+	}
+}
+
+// New validates cfg, opens the state directory and returns an Agent ready
+// to Run. It does not touch the network.
+func New(cfg *Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
+	if cfg == nil {
+		return nil, errors.New("agent: no config")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	u, err := cfg.BrokerURL()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	var ca *x509.Certificate
+	if cfg.CACert != "" {
+		if ca, err = ParseCACert([]byte(cfg.CACert)); err != nil {
+			return nil, fmt.Errorf("agent: ca_cert: %w", err)
+		}
+	}
+	gens, err := openConnGen(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a := &Agent{
+		cfg:       cfg,
+		log:       logger,
+		broker:    u,
+		ca:        ca,
+		gens:      gens,
+		bootID:    topics.NewMessageID(),
+		started:   time.Now(),
+		heartbeat: cfg.HeartbeatInterval,
+		backoff:   newBackoff(DefaultBackoffInitial, DefaultBackoffMax),
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
+}
+
+// Connected reports whether the agent has a working connection right now:
+// connected, subscribed, and its hello acknowledged by the broker.
+func (a *Agent) Connected() bool { return a.connected.Load() }
+
+// ConnGen returns the generation of the current (or last) connection
+// attempt; 0 before the first.
+func (a *Agent) ConnGen() uint64 { return a.connGen.Load() }
+
+// BootID returns the random id of this agent process, as sent in hello and
+// status.
+func (a *Agent) BootID() string { return a.bootID }
+
+// Run connects and stays connected, reconnecting with backoff, until ctx is
+// done. Then it disconnects cleanly (so the broker drops the Last Will),
+// publishes nothing more and returns nil. It returns an error only for
+// problems a retry cannot fix, such as an unwritable state directory.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.broker.Scheme == "mqtt" || a.broker.Scheme == "tcp" {
+		a.log.Warn("mqtt_url is not TLS: the MQTT password and all traffic travel unencrypted", "broker", a.broker.String())
+	}
+	resticVersion, err := ResticVersion(ctx, a.cfg.ResticBinary)
+	if err != nil {
+		a.log.Warn("restic is not usable; reporting an empty restic version", "err", err)
+	}
+	a.log.Info("agent starting", "version", Version, "host_id", a.cfg.HostID, "broker", a.broker.String(),
+		"restic_version", resticVersion, "boot_id", a.bootID)
+	for {
+		gen, err := a.gens.Next()
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		a.connGen.Store(gen)
+		s := &session{agent: a, gen: gen, resticVersion: resticVersion}
+		err = s.run(ctx)
+		a.connected.Store(false)
+		if ctx.Err() != nil {
+			a.log.Info("agent stopped", "conn_gen", gen)
+			return nil
+		}
+		if s.established {
+			a.backoff.Reset()
+		}
+		delay := a.backoff.Delay()
+		a.log.Warn(s.failureVerb(), "broker", a.broker.String(), "conn_gen", gen, "reason", err,
+			"retry_in", delay.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			a.log.Info("agent stopped", "conn_gen", gen)
+			return nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// uptime is how long this agent has run, for status messages.
+func (a *Agent) uptime() int64 { return int64(time.Since(a.started) / time.Second) }

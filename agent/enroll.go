@@ -1,0 +1,228 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+)
+
+// EnrollTokenEnv is the environment variable `enroll` reads the token from
+// when --token is not given, so the token stays out of shell history and of
+// the process list.
+const EnrollTokenEnv = "RM_ENROLL_TOKEN"
+
+// EnrollPath is the server's enrollment endpoint, relative to its base URL.
+const EnrollPath = "/api/v1/agents/enroll"
+
+// EnrollOptions are the inputs of Enroll.
+type EnrollOptions struct {
+	// ServerURL is the server's base URL, https://host[:port]. Plain http is
+	// accepted only for a loopback address.
+	ServerURL string
+	// Token is the single-use enrollment token. It is sent only in the
+	// request body: never in a URL, an argument list or a log line.
+	Token string
+	// CAFingerprint pins the server's CA ("SHA256:..."). When set, the TLS
+	// connection must chain to that CA and the CA returned by the server
+	// must hash to it.
+	CAFingerprint string
+	// ConfigPath is where the agent config is written (mode 0600).
+	ConfigPath string
+	// StateDir goes into the config; DefaultStateDir() when empty.
+	StateDir string
+	// ResticBinary goes into the config; "restic" when empty.
+	ResticBinary string
+	// Force overwrites an existing config (the old identity is lost).
+	Force bool
+	// HTTPClient replaces the built-in client (which does the TLS pinning);
+	// a replacement must verify TLS itself. The returned CA is still checked
+	// against CAFingerprint.
+	HTTPClient *http.Client
+	// Logger receives warnings (e.g. restic missing); slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// EnrollResult is what a successful enrollment produced.
+type EnrollResult struct {
+	// Config is the configuration that was written.
+	Config *Config
+	// HostName is the name the server gave this host.
+	HostName string
+}
+
+// enrollRequest is the body of POST /api/v1/agents/enroll.
+type enrollRequest struct {
+	Token         string `json:"token"`
+	Hostname      string `json:"hostname"`
+	OS            string `json:"os"`
+	Arch          string `json:"arch"`
+	AgentVersion  string `json:"agent_version"`
+	ResticVersion string `json:"restic_version"`
+}
+
+// Enroll exchanges a token for this host's identity and writes the config.
+// Nothing is written unless every check passed.
+func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	server, pin, err := opts.check()
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	restic := opts.ResticBinary
+	if restic == "" {
+		restic = DefaultResticBinary
+	}
+	resticVersion, err := ResticVersion(ctx, restic)
+	if err != nil {
+		log.Warn("restic is not usable; enrolling anyway, backups will fail until it is installed", "err", err)
+	}
+	body, err := json.Marshal(enrollRequest{
+		Token: opts.Token, Hostname: hostname(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		AgentVersion: Version, ResticVersion: resticVersion,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll: encode request: %w", err)
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = enrollHTTPClient(server.Hostname(), pin)
+	}
+	endpoint := strings.TrimRight(server.String(), "/") + EnrollPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("enroll: build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "restic-manager-agent/"+Version)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, describeTransportError(server, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxEnrollResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("enroll: read the server's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return nil, enrollStatusError(resp.StatusCode, resp.Header.Get("Location"), data)
+	}
+	answer, err := decodeEnrollResponse(data)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	cfg, err := answer.config(opts, pin)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	if err := cfg.SaveConfig(opts.ConfigPath); err != nil {
+		return nil, fmt.Errorf("enroll: the server accepted the token but the config could not be written (%w): fix the problem and ask for a new token", err)
+	}
+	return &EnrollResult{Config: cfg, HostName: clipText(answer.HostName)}, nil
+}
+
+// check validates the options and returns the server URL and the pin.
+func (o *EnrollOptions) check() (*url.URL, []byte, error) {
+	if o.ServerURL == "" {
+		return nil, nil, errors.New("--server is required: give the server's URL, e.g. https://backup.example.com")
+	}
+	u, err := url.Parse(o.ServerURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, nil, fmt.Errorf("--server %q is not an http(s) URL: use e.g. https://backup.example.com", clipText(o.ServerURL))
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, nil, fmt.Errorf("--server %s uses plain http, which would send the token in clear text: use https://", u.Redacted())
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, nil, errors.New("--server must be the base URL only (no credentials, query or fragment)")
+	}
+	if err := checkToken(o.Token); err != nil {
+		return nil, nil, err
+	}
+	var pin []byte
+	if o.CAFingerprint != "" {
+		if pin, err = ParseFingerprint(o.CAFingerprint); err != nil {
+			return nil, nil, err
+		}
+	}
+	if o.ConfigPath == "" {
+		return nil, nil, errors.New("--config is required: say where to write the agent config, e.g. /etc/restic-manager-agent/agent.yaml")
+	}
+	if _, err := os.Stat(o.ConfigPath); err == nil && !o.Force {
+		return nil, nil, fmt.Errorf("config %s already exists, so this host is already enrolled: remove it or pass --force to replace its identity", o.ConfigPath)
+	}
+	return u, pin, nil
+}
+
+// checkToken rejects tokens that cannot be what the server issued, before
+// anything is sent.
+func checkToken(t string) error {
+	switch {
+	case t == "":
+		return fmt.Errorf("no enrollment token: pass --token T, --token - (read from stdin) or set %s", EnrollTokenEnv)
+	case len(t) > 512:
+		return errors.New("the enrollment token is longer than 512 characters: copy it again")
+	case strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return errors.New("the enrollment token contains spaces or control characters: copy it again")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hostname is this machine's name as the server will first display it.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(h, ""))
+}
+
+// describeTransportError turns a failed request into a sentence.
+func describeTransportError(server *url.URL, err error) error {
+	if errors.Is(err, errPinnedName) {
+		return fmt.Errorf("enroll: refusing to send the token to %s: %w: use the server name from its install command in --server", server.Host, unwrapURLError(err))
+	}
+	if errors.Is(err, errPinMismatch) {
+		return fmt.Errorf("enroll: refusing to send the token to %s: %w: check --ca-fingerprint against the server's install command", server.Host, unwrapURLError(err))
+	}
+	return fmt.Errorf("enroll: cannot reach %s (%w): check --server and the network", server.Host, unwrapURLError(err))
+}
+
+// unwrapURLError drops net/http's `Post "URL": ` prefix, which repeats what
+// the sentence around it already says.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

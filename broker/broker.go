@@ -1,0 +1,246 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxPacketSize            = 256 << 10 // bytes; the largest packet we expect is a log batch
+	DefaultConnectTimeout           = 10 * time.Second
+	DefaultMaxConnsPerAddrPerMinute = 120
+	DefaultMaxAuthFailuresPerAddr   = 20
+	// DefaultSessionExpiry keeps a disconnected host's session, and the QoS 1
+	// commands queued in it, for 8 days: a host offline for a week still
+	// gets them when it comes back.
+	DefaultSessionExpiry = 8 * 24 * time.Hour
+	// AuthFailureWindow is the window MaxAuthFailuresPerAddr counts in, and
+	// how long an address stays refused once it reached the limit.
+	AuthFailureWindow = 5 * time.Minute
+)
+
+// Config configures a Broker. Zero values take the defaults above.
+type Config struct {
+	// TCPAddr is the plain MQTT listener, e.g. "127.0.0.1:1883" or
+	// "127.0.0.1:0" (see Broker.TCPAddr for the bound port); "" = off.
+	TCPAddr string
+	// TLSAddr is the MQTT-over-TLS listener; "" = off.
+	TLSAddr string
+	// TLSConfig is required when TLSAddr is set.
+	TLSConfig *tls.Config
+	// MaxPacketSize bounds every inbound packet, CONNECT included; a client
+	// sending a larger one is disconnected. Default 256 KiB.
+	MaxPacketSize int
+	// ConnectTimeout is how long a new connection (including its TLS
+	// handshake) may take to send CONNECT. Default 10 s.
+	ConnectTimeout time.Duration
+	// MaxConnsPerAddrPerMinute limits connection attempts per source IP.
+	// Default 120; negative disables. Many agents behind one NAT share an IP.
+	MaxConnsPerAddrPerMinute int
+	// MaxAuthFailuresPerAddr is how many refused CONNECTs an IP may cause in
+	// AuthFailureWindow; after that it is refused at accept for
+	// AuthFailureWindow. Default 20; negative disables.
+	MaxAuthFailuresPerAddr int
+	// SessionExpiry is how long a disconnected persistent session (MQTT 3.1.1
+	// clean session off, or MQTT 5 with an expiry) and the messages queued in
+	// it are kept. It is also the broker's maximum message expiry, which
+	// applies to retained messages too. Default 8 days.
+	SessionExpiry time.Duration
+	// Logger receives the broker's log lines; nil discards them.
+	Logger *slog.Logger
+	// OnConnect is called after a client authenticated and its session is
+	// established, before any of its packets is processed. conn is the
+	// connection's serial: serials grow in the order connections were
+	// accepted, and Message.Conn carries them too.
+	OnConnect func(id Identity, conn uint64, remote string)
+	// OnDisconnect is called exactly once for every OnConnect, when that
+	// connection ends for any reason.
+	//
+	// Calls for different connections of one client ID are not ordered. After
+	// a session takeover the old connection's OnDisconnect may come before or
+	// after the new one's OnConnect, and even the old connection's OnConnect
+	// may come after the new one's (mochi sends CONNACK before reporting, and
+	// the takeover can happen in between). A consumer must keep, per client
+	// ID, the highest serial it has seen: OnConnect of a lower serial, and
+	// OnDisconnect or a Will (Message.Conn) of any other serial, are stale.
+	// Both callbacks run on the client's goroutine and must not block long.
+	OnDisconnect func(id Identity, conn uint64)
+}
+
+func (c *Config) applyDefaults() error {
+	if c.TLSAddr != "" && c.TLSConfig == nil {
+		return errors.New("broker: TLSAddr is set but TLSConfig is nil")
+	}
+	if c.MaxPacketSize == 0 {
+		c.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if c.MaxPacketSize < 0 || c.MaxPacketSize > 256<<20 {
+		return fmt.Errorf("broker: MaxPacketSize %d out of range (1 B to 256 MiB)", c.MaxPacketSize)
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxConnsPerAddrPerMinute == 0 {
+		c.MaxConnsPerAddrPerMinute = DefaultMaxConnsPerAddrPerMinute
+	}
+	if c.MaxAuthFailuresPerAddr == 0 {
+		c.MaxAuthFailuresPerAddr = DefaultMaxAuthFailuresPerAddr
+	}
+	if c.SessionExpiry == 0 {
+		c.SessionExpiry = DefaultSessionExpiry
+	}
+	if c.SessionExpiry < time.Second || c.SessionExpiry.Seconds() > math.MaxUint32 {
+		return fmt.Errorf("broker: SessionExpiry %s out of range", c.SessionExpiry)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Broker is the embedded MQTT broker: mochi with our listeners and hooks.
+type Broker struct {
+	cfg  Config
+	auth Authenticator
+	log  *slog.Logger
+	srv  *mqtt.Server
+
+	tcp, tls     *listener
+	connAttempts *addrLimiter
+	authFails    *addrLimiter
+	serial       atomic.Uint64 // last connection serial handed out
+	subID        atomic.Int64  // last inline subscription id
+	stats        counters
+
+	startOnce, closeOnce sync.Once
+	startErr             error
+}
+
+// New builds a broker; Start makes it listen. auth checks every CONNECT.
+func New(cfg Config, auth Authenticator) (*Broker, error) {
+	if auth == nil {
+		return nil, errors.New("broker: an Authenticator is required")
+	}
+	if err := cfg.applyDefaults(); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:          cfg,
+		auth:         auth,
+		log:          cfg.Logger.With("component", "broker"),
+		connAttempts: newAddrLimiter(cfg.MaxConnsPerAddrPerMinute, time.Minute),
+		authFails:    newAddrLimiter(cfg.MaxAuthFailuresPerAddr, AuthFailureWindow),
+	}
+	b.srv = mqtt.New(&mqtt.Options{
+		Capabilities: mochiCapabilities(cfg),
+		InlineClient: true,
+		Logger:       newMochiLogger(cfg.Logger),
+		// $SYS topics are readable by no network client (ACL); publishing
+		// them every second (mochi's default) only costs a ReadMemStats.
+		SysTopicResendInterval: 600,
+	})
+	for _, h := range []mqtt.Hook{&authHook{b: b}, &aclHook{b: b}, &originHook{}, &presenceHook{b: b}} {
+		if err := b.srv.AddHook(h, nil); err != nil {
+			return nil, fmt.Errorf("broker: add %s hook: %w", h.ID(), err)
+		}
+	}
+	return b, nil
+}
+
+// mochiCapabilities are mochi's defaults with our limits. Mochi's default
+// MaximumMessageExpiryInterval is one day, and it drops a queued (inflight)
+// message older than that even for an MQTT 3.1.1 client
+// (clients.go ClearExpiredInflights "enforced"), so it is raised to the
+// session expiry. For 3.1.1 clients mochi expires a disconnected persistent
+// session after MaximumSessionExpiryInterval (server.go clearExpiredClients);
+// its default is MaxUint32 seconds, i.e. never.
+func mochiCapabilities(cfg Config) *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumPacketSize = uint32(cfg.MaxPacketSize)
+	c.MaximumSessionExpiryInterval = uint32(cfg.SessionExpiry / time.Second)
+	c.MaximumMessageExpiryInterval = int64(cfg.SessionExpiry / time.Second)
+	return c
+}
+
+// capabilities returns a copy of what the embedded mochi server runs with, so
+// tests can check the configuration was applied.
+func (b *Broker) capabilities() mqtt.Capabilities {
+	return *b.srv.Options.Capabilities
+}
+
+// Start binds the configured listeners and starts serving. It may be called
+// once; a failed Start leaves nothing bound.
+func (b *Broker) Start() error {
+	b.startOnce.Do(func() { b.startErr = b.start() })
+	return b.startErr
+}
+
+func (b *Broker) start() error {
+	if b.cfg.TCPAddr != "" {
+		b.tcp = newListener(b, "tcp", b.cfg.TCPAddr, nil)
+		if err := b.srv.AddListener(b.tcp); err != nil {
+			return err
+		}
+	}
+	if b.cfg.TLSAddr != "" {
+		b.tls = newListener(b, "tls", b.cfg.TLSAddr, b.cfg.TLSConfig)
+		if err := b.srv.AddListener(b.tls); err != nil {
+			b.closeListeners()
+			return err
+		}
+	}
+	if err := b.srv.Serve(); err != nil {
+		b.closeListeners()
+		return fmt.Errorf("broker: start: %w", err)
+	}
+	b.log.Info("broker listening", "tcp", addrString(b.TCPAddr()), "tls", addrString(b.TLSAddr()),
+		"max_packet", b.cfg.MaxPacketSize, "session_expiry", b.cfg.SessionExpiry)
+	return nil
+}
+
+func (b *Broker) closeListeners() {
+	for _, l := range []*listener{b.tcp, b.tls} {
+		if l != nil && l.ln != nil {
+			_ = l.ln.Close()
+		}
+	}
+}
+
+// TCPAddr returns the bound plain listener address (port 0 resolved), or nil.
+func (b *Broker) TCPAddr() net.Addr { return b.tcp.addr() }
+
+// TLSAddr returns the bound TLS listener address (port 0 resolved), or nil.
+func (b *Broker) TLSAddr() net.Addr { return b.tls.addr() }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}
+
+// Close disconnects every client, stops the listeners and waits for the
+// connection goroutines. It is safe to call more than once.
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		if err = b.srv.Close(); err != nil {
+			err = fmt.Errorf("broker: close: %w", err)
+		}
+		b.log.Info("broker stopped")
+	})
+	return err
+}
+
+// Stats returns a snapshot of the broker's counters.
+func (b *Broker) Stats() Stats { return b.stats.snapshot() }

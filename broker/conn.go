@@ -1,0 +1,44 @@
+package broker
+
+import (
+	"net"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// trackedConn is the net.Conn our listeners hand to mochi. It carries the
+// broker-assigned connection serial, so every hook that gets a *mqtt.Client
+// can tell which network connection it is about (cl.Net.Conn is this value),
+// and remembers the mochi client bound to it, so the panic path can clean up
+// after a connection whose goroutine died.
+type trackedConn struct {
+	net.Conn
+	serial uint64
+	remote string
+	// client is set once the client authenticated and its session is
+	// being established (presence hook, OnSessionEstablish).
+	client atomic.Pointer[mqtt.Client]
+	// announced is set when OnConnect was reported for this connection, and
+	// cleared by whichever path reports its OnDisconnect, so each OnConnect
+	// is paired with exactly one OnDisconnect.
+	announced atomic.Bool
+}
+
+// connOf returns the tracked connection of a mochi client, or nil for the
+// inline client and for sessions that are not attached to a connection.
+func connOf(cl *mqtt.Client) *trackedConn {
+	if cl == nil {
+		return nil
+	}
+	tc, _ := cl.Net.Conn.(*trackedConn)
+	return tc
+}
+
+// serialOf returns the connection serial of a mochi client (0 when none).
+func serialOf(cl *mqtt.Client) uint64 {
+	if tc := connOf(cl); tc != nil {
+		return tc.serial
+	}
+	return 0
+}

@@ -1,0 +1,35 @@
+// Package broker is restic-manager's embedded MQTT broker: Mochi MQTT with our
+// own listeners and hooks. It is the transport between the server and the
+// agents, nothing more.
+//
+// What it does:
+//   - authenticates every CONNECT through an Authenticator the server
+//     provides; the MQTT username must equal the client ID and be a host
+//     (h_), monitor (mon_) or pending (p_) ID (hook_auth.go);
+//   - enforces the ACL of DESIGN §3 exactly, on subscriptions, deliveries,
+//     publishes and the Will topic (acl.go, hook_acl.go). A denied publish is
+//     acknowledged and dropped, never answered with a disconnect, so a 3.1.1
+//     client does not reconnect and resend forever;
+//   - hardens the network side (listener.go): a maximum packet size, a
+//     deadline for CONNECT, per-address limits on connection attempts and
+//     failed logins, and recover() around every client so a malformed packet
+//     cannot crash the process (recover.go);
+//   - keeps a disconnected host's persistent session and its queued QoS 1
+//     messages for Config.SessionExpiry (8 days by default);
+//   - gives the server an inline Publish / Subscribe and a Disconnect for
+//     revocation (inline.go), and reports connects and disconnects with a
+//     connection serial so the server can ignore a stale disconnect or Will
+//     after a session takeover (hook_presence.go, hook_origin.go).
+//
+// What it must not do:
+//   - import the server package, or know about hosts, jobs or the database:
+//     it takes an Authenticator and callbacks;
+//   - persist anything, or be relied on to keep messages: the server's
+//     database is the source of truth (DESIGN §1), and a PUBACK from the
+//     broker is not proof that the server stored anything;
+//   - allow a client anything the ACL does not name. There is no allow-all
+//     hook, not even in tests (testing.go's StaticAuth checks passwords);
+//   - log passwords or payloads. Mochi's own lines are filtered to Warn and
+//     above and have packets redacted (mochilog.go);
+//   - retain client messages: only the server's own publishes are retained.
+package broker

@@ -1,0 +1,50 @@
+package broker
+
+import "sync/atomic"
+
+// Stats is a snapshot of the broker's counters since New, for /metrics and
+// for tests. Every counter only grows.
+type Stats struct {
+	// Connections counts sessions established (authenticated clients).
+	Connections uint64
+	// AuthFailures counts CONNECTs refused for any reason: anonymous, client ID
+	// different from the username, wrong password, a Will on a topic the
+	// client may not publish to, a blocked address, or an authenticator error.
+	AuthFailures uint64
+	// DeniedPublishes counts publishes dropped by the ACL (acknowledged, not
+	// delivered, the client left connected).
+	DeniedPublishes uint64
+	// DeniedSubscribes counts subscription filters refused in a SUBACK.
+	DeniedSubscribes uint64
+	// PanicsRecovered counts panics caught around a client connection or an
+	// inline subscription handler.
+	PanicsRecovered uint64
+	// RateLimited counts connections closed at accept because their address
+	// exceeded the connection-attempt limit or is blocked after failed logins.
+	RateLimited uint64
+	// ConnectTimeouts counts connections closed because no CONNECT arrived
+	// within Config.ConnectTimeout.
+	ConnectTimeouts uint64
+	// OversizePackets counts connections closed because a packet exceeded
+	// Config.MaxPacketSize.
+	OversizePackets uint64
+}
+
+// counters is the live, concurrently updated form of Stats.
+type counters struct {
+	connections, authFailures, deniedPublishes, deniedSubscribes atomic.Uint64
+	panics, rateLimited, connectTimeouts, oversize               atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Connections:      c.connections.Load(),
+		AuthFailures:     c.authFailures.Load(),
+		DeniedPublishes:  c.deniedPublishes.Load(),
+		DeniedSubscribes: c.deniedSubscribes.Load(),
+		PanicsRecovered:  c.panics.Load(),
+		RateLimited:      c.rateLimited.Load(),
+		ConnectTimeouts:  c.connectTimeouts.Load(),
+		OversizePackets:  c.oversize.Load(),
+	}
+}

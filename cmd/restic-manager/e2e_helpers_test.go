@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// agentBin is the real agent binary, built once for the package's tests.
+var agentBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rm-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	agentBin = filepath.Join(dir, "restic-manager-agent")
+	build := exec.Command("go", "build", "-o", agentBin, "../restic-manager-agent")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build agent:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startServer runs a whole server (web, broker, store) on loopback. mqttsAddr
+// may be "127.0.0.1:0"; a restart passes the address the first run got.
+func startServer(t testing.TB, dataDir, mqttsAddr string) *Main {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	m := &Main{DataDir: dataDir, HTTPAddr: "127.0.0.1:0", MQTTSAddr: mqttsAddr, Logger: logger, Stdout: io.Discard,
+		AdminPassword: "admin password for tests"}
+	if err := m.Run(t.Context()); err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// apiClient calls the JSON API with a bearer token.
+type apiClient struct {
+	t     testing.TB
+	base  string
+	token string
+}
+
+func (c apiClient) do(method, path string, body any, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: decode %s: %v", method, path, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// cli runs a restic-manager subcommand in-process and returns its stdout.
+func cli(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(t.Context(), args, strings.NewReader(stdin), &out, &errOut); err != nil {
+		t.Fatalf("restic-manager %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// agentProc is a running real agent process.
+type agentProc struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan struct{}
+}
+
+func startAgent(t testing.TB, configPath string) *agentProc {
+	t.Helper()
+	p := &agentProc{logs: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(agentBin, "run", "--config", configPath)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.stop(syscall.SIGKILL) })
+	return p
+}
+
+func (p *agentProc) stop(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requireTool finds a program or skips; with RM_TEST_DISALLOW_SKIP=1 it fails.
+func requireTool(t testing.TB, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("none of %v is installed", names)
+	if os.Getenv("RM_TEST_DISALLOW_SKIP") != "" {
+		t.Fatal(msg + " (RM_TEST_DISALLOW_SKIP is set)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+var _ = context.Background
+var _ = server.CodeInvalid

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
+	"github.com/restic-manager/restic-manager/web"
+)
+
+// Main is the whole server process: store, broker and web app. Tests start it
+// on port 0 with a temporary data directory (WTF Dial's Main pattern).
+type Main struct {
+	DataDir   string
+	HTTPAddr  string // plain HTTP listener; "" = off
+	HTTPSAddr string // HTTPS listener with the server's CA; "" = off
+	MQTTAddr  string // plain MQTT listener; "" = off
+	MQTTSAddr string // MQTT over TLS; "" = off
+	// PublicURL is the base URL put into enroll commands; empty = the URL the
+	// admin's browser used.
+	PublicURL string
+	// MQTTPublicURL is the broker URL handed to enrolling agents; empty = the
+	// host the agent reached the web server under, with the MQTTS port (or
+	// the MQTT port when MQTTS is off).
+	MQTTPublicURL string
+	// TLSNames are extra DNS names or IPs for the serving certificate.
+	TLSNames []string
+	// AdminPassword is used for the first admin (RM_ADMIN_PASSWORD).
+	AdminPassword string
+	Logger        *slog.Logger
+	// Stdout receives the one-time admin password banner.
+	Stdout io.Writer
+	// ServiceOptions tunes the domain (tests shorten presence timings).
+	ServiceOptions server.Options
+	// BrokerConfig is the template for the broker's limits; addresses,
+	// TLS and callbacks are filled in by Run.
+	BrokerConfig broker.Config
+
+	svc      *server.Service
+	broker   *broker.Broker
+	web      *web.Server
+	httpSrvs []*http.Server
+	httpLns  []net.Listener
+	tls      *server.TLSMaterial
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Run opens the data directory and starts every listener. It returns once the
+// server is serving; Close stops it.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if m.Stdout == nil {
+		m.Stdout = os.Stdout
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", m.DataDir, err)
+	}
+	db, err := server.OpenDB(filepath.Join(m.DataDir, "restic-manager.db"))
+	if err != nil {
+		return err
+	}
+	box, err := server.LoadOrCreateMasterKey(m.DataDir)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	m.svc = server.NewService(db, box, m.Logger, m.ServiceOptions)
+	if pw, err := m.svc.EnsureAdmin(ctx, m.AdminPassword); err != nil {
+		return err
+	} else if pw != "" {
+		fmt.Fprintf(m.Stdout, "\n  First start: created user \"admin\" with password:\n\n      %s\n\n  It is shown only this once. Sign in and add your own users.\n\n", pw)
+	}
+	if m.tls, err = m.svc.LoadOrCreateTLS(ctx, m.TLSNames); err != nil {
+		return err
+	}
+	if err := m.startBroker(); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel, m.done = cancel, make(chan struct{})
+	go func() {
+		defer close(m.done)
+		m.svc.Presence().Run(runCtx)
+	}()
+	if err := m.svc.Presence().Start(ctx); err != nil {
+		return err
+	}
+	return m.startWeb()
+}
+
+func (m *Main) startBroker() error {
+	cfg := m.BrokerConfig
+	cfg.TCPAddr, cfg.TLSAddr = m.MQTTAddr, m.MQTTSAddr
+	cfg.TLSConfig = m.tls.Config
+	cfg.Logger = m.Logger
+	presence := m.svc.Presence()
+	cfg.OnConnect = func(id broker.Identity, conn uint64, remote string) {
+		if id.Role == broker.RoleHost {
+			presence.Connected(id.ID, conn, remote)
+		}
+	}
+	cfg.OnDisconnect = func(id broker.Identity, conn uint64) {
+		if id.Role == broker.RoleHost {
+			presence.Disconnected(id.ID, conn)
+		}
+	}
+	b, err := broker.New(cfg, mqttAuth{m.svc})
+	if err != nil {
+		return err
+	}
+	m.broker = b
+	if err := b.Start(); err != nil {
+		return err
+	}
+	presence.SetPublisher(b)
+	return b.Subscribe(topics.AllHostsUpFilter, func(msg broker.Message) {
+		m.svc.HandleMessage(msg.Topic, msg.Payload, msg.ClientID, msg.Conn)
+	})
+}
+
+func (m *Main) startWeb() error {
+	w, err := web.New(web.Config{
+		PublicURL:     m.PublicURL,
+		MQTTURL:       m.mqttURLFor,
+		CACertPEM:     m.tls.CACertPEM,
+		CAFingerprint: m.tls.Fingerprint,
+		Secure:        m.HTTPAddr == "" && m.HTTPSAddr != "",
+		Version:       version,
+	}, m.svc, m.Logger.With("component", "web"))
+	if err != nil {
+		return err
+	}
+	m.web = w
+	for _, l := range []struct {
+		addr string
+		tls  *tls.Config
+	}{{m.HTTPAddr, nil}, {m.HTTPSAddr, m.tls.Config}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", l.addr, err)
+		}
+		if l.tls != nil {
+			ln = tls.NewListener(ln, l.tls)
+		}
+		srv := &http.Server{Handler: w, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+		m.httpSrvs, m.httpLns = append(m.httpSrvs, srv), append(m.httpLns, ln)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// mqttURLFor tells an enrolling agent where the broker is: MQTTPublicURL when
+// set, else the host name the agent used for HTTP with the broker's port.
+func (m *Main) mqttURLFor(r *http.Request) string {
+	if m.MQTTPublicURL != "" {
+		return m.MQTTPublicURL
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	scheme, addr := "mqtts", m.broker.TLSAddr()
+	if m.MQTTSAddr == "" {
+		scheme, addr = "mqtt", m.broker.TCPAddr()
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return scheme + "://" + net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
+
+// HTTPURL is the base URL of the first web listener (tests use it).
+func (m *Main) HTTPURL() string {
+	if len(m.httpLns) == 0 {
+		return ""
+	}
+	scheme := "http"
+	if m.HTTPAddr == "" {
+		scheme = "https"
+	}
+	return scheme + "://" + m.httpLns[0].Addr().String()
+}
+
+// Service is the running domain (tests use it).
+func (m *Main) Service() *server.Service { return m.svc }
+
+// Broker is the running broker (tests use it).
+func (m *Main) Broker() *broker.Broker { return m.broker }
+
+// TLS is the CA and serving certificate.
+func (m *Main) TLS() *server.TLSMaterial { return m.tls }
+
+// Close stops listeners, flushes presence and closes the store.
+func (m *Main) Close() error {
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range m.httpSrvs {
+		_ = s.Shutdown(ctx)
+	}
+	if m.web != nil {
+		m.web.Close()
+	}
+	if m.broker != nil {
+		errs = append(errs, m.broker.Close())
+	}
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+	}
+	if m.svc != nil {
+		errs = append(errs, m.svc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// mqttAuth adapts the domain's credential check to the broker's interface.
+type mqttAuth struct{ svc *server.Service }
+
+func (a mqttAuth) Authenticate(username string, password []byte) (broker.Identity, error) {
+	kind, err := a.svc.AuthenticateMQTT(context.Background(), username, password)
+	if err != nil {
+		return broker.Identity{}, broker.ErrDenied
+	}
+	switch kind {
+	case server.MQTTHost:
+		return broker.Identity{Role: broker.RoleHost, ID: username}, nil
+	case server.MQTTMonitor:
+		return broker.Identity{Role: broker.RoleMonitor, ID: username}, nil
+	}
+	return broker.Identity{}, broker.ErrDenied
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	m := &Main{Stdout: stdout, AdminPassword: os.Getenv("RM_ADMIN_PASSWORD")}
+	fs.StringVar(&m.DataDir, "data", "data", "data directory (database, master key)")
+	fs.StringVar(&m.HTTPAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (\"\" = off)")
+	fs.StringVar(&m.HTTPSAddr, "https", "", "HTTPS listen address with the server's own CA (\"\" = off)")
+	fs.StringVar(&m.MQTTAddr, "mqtt", "127.0.0.1:1883", "plain MQTT listen address (\"\" = off)")
+	fs.StringVar(&m.MQTTSAddr, "mqtts", "127.0.0.1:8883", "MQTT over TLS listen address (\"\" = off)")
+	fs.StringVar(&m.PublicURL, "public-url", "", "base URL agents and people use, for enroll commands")
+	fs.StringVar(&m.MQTTPublicURL, "mqtt-public-url", "", "broker URL given to enrolling agents (default: derived)")
+	names := fs.String("tls-names", "", "comma-separated extra DNS names/IPs for the server certificate")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	// A site behind one NAT address reconnects all its machines at once after
+	// an outage, so the per-address limit is generous; failed auth has its own,
+	// much stricter limit in the broker.
+	fs.IntVar(&m.BrokerConfig.MaxConnsPerAddrPerMinute, "mqtt-conn-limit", 600, "MQTT connection attempts per source address per minute")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *names != "" {
+		m.TLSNames = strings.Split(*names, ",")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	m.Logger.Info("restic-manager is serving", "version", version, "web", m.HTTPURL(), "mqtt", addrOrOff(m.broker.TCPAddr()),
+		"mqtts", addrOrOff(m.broker.TLSAddr()), "ca_fingerprint", m.tls.Fingerprint, "data", m.DataDir)
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}
+
+func addrOrOff(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}

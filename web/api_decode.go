@@ -1,0 +1,140 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// enrollmentTokenRequest is the body of POST /api/v1/enrollment-tokens.
+type enrollmentTokenRequest struct {
+	HostName string      `json:"host_name"`
+	TTL      apiDuration `json:"ttl"` // "90m", "24h" or seconds; absent means 1 h
+}
+
+func (r *enrollmentTokenRequest) validate() error {
+	r.HostName = strings.TrimSpace(r.HostName)
+	if r.HostName == "" {
+		return invalid("Send host_name: the name the new host will have, e.g. \"web-01\".")
+	}
+	return nil
+}
+
+// agentEnrollRequest is the body of POST /api/v1/agents/enroll: the
+// enrollment token plus what the agent knows about its machine.
+type agentEnrollRequest struct {
+	Token         string `json:"token"`
+	Hostname      string `json:"hostname"`
+	OS            string `json:"os"`
+	Arch          string `json:"arch"`
+	AgentVersion  string `json:"agent_version"`
+	ResticVersion string `json:"restic_version"`
+}
+
+func (r *agentEnrollRequest) validate() error {
+	r.Token = strings.TrimSpace(r.Token)
+	if r.Token == "" || len(r.Token) > 200 {
+		return invalid("Send the enrollment token in the token field; copy it from the Enroll page.")
+	}
+	return nil // the domain checks the other fields' lengths and characters
+}
+
+// apiDuration is a duration in JSON: a Go duration string ("90m", "24h")
+// or a whole number of seconds.
+type apiDuration time.Duration
+
+// maxAPIDurationSeconds keeps seconds*time.Second far from overflow; the
+// domain enforces the real bounds.
+const maxAPIDurationSeconds = 100 * 365 * 24 * 3600
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *apiDuration) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		*d = 0
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s == "" {
+			*d = 0
+			return nil
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return &fieldError{fmt.Sprintf("The ttl %q is not a duration like \"1h\" or \"90m\"; fix it and try again.", clip(s, 40))}
+		}
+		*d = apiDuration(v)
+		return nil
+	}
+	secs, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || secs < 0 || secs > maxAPIDurationSeconds {
+		return &fieldError{"The ttl must be a duration like \"1h\" or a whole number of seconds; fix it and try again."}
+	}
+	*d = apiDuration(time.Duration(secs) * time.Second)
+	return nil
+}
+
+// decodeJSON reads exactly one JSON object from r into v. Unknown fields are
+// ignored, so older servers accept newer agents. Every failure is a
+// server.Error with a sentence the caller can act on.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		var fieldErr *fieldError
+		switch {
+		case errors.As(err, &tooBig):
+			return invalid("The request body is too large; send one small JSON object.")
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return invalid(fmt.Sprintf("Field %q has the wrong type; check the API documentation.", clip(typeErr.Field, 60)))
+		case errors.Is(err, io.EOF):
+			return invalid("The request body is empty; send one JSON object.")
+		case errors.As(err, &fieldErr):
+			return invalid(fieldErr.msg)
+		}
+		return invalid("The request body is not valid JSON; send one JSON object.")
+	}
+	if dec.More() {
+		return invalid("The request body has more than one JSON value; send one JSON object.")
+	}
+	return nil
+}
+
+// decodeEnrollmentTokenRequest parses and validates an untrusted body.
+func decodeEnrollmentTokenRequest(r io.Reader) (enrollmentTokenRequest, error) {
+	var req enrollmentTokenRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return req, err
+	}
+	return req, req.validate()
+}
+
+// decodeAgentEnrollRequest parses and validates an untrusted body.
+func decodeAgentEnrollRequest(r io.Reader) (agentEnrollRequest, error) {
+	var req agentEnrollRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return req, err
+	}
+	return req, req.validate()
+}
+
+func invalid(msg string) error { return &server.Error{Code: server.CodeInvalid, Message: msg} }
+
+// fieldError is a field's own decoder refusing its value, with the sentence
+// to show.
+type fieldError struct{ msg string }
+
+func (e *fieldError) Error() string { return e.msg }

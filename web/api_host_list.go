@@ -1,0 +1,22 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// apiListHosts returns {"hosts": [...]}, every enrolled host by name.
+func (h *handler) apiListHosts(c *gin.Context) {
+	hosts, err := h.svc.ListHosts(c.Request.Context())
+	if err != nil {
+		h.apiError(c, err)
+		return
+	}
+	out := make([]apiHost, len(hosts))
+	for i, host := range hosts {
+		out[i] = newAPIHost(host)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"hosts": out})
+}

@@ -1,0 +1,84 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// sseKeepAlive is how often an idle stream sends a comment, so proxies and
+// load balancers do not close it for inactivity.
+const sseKeepAlive = 25 * time.Second
+
+// streamEvents is the Server-Sent Events stream pages listen to: fleet pages
+// without parameters, a host page with ?host=ID. It sends HTML fragments
+// that HTMX's SSE extension swaps in place, so pages update without reload.
+func (h *handler) streamEvents(c *gin.Context) {
+	hostID := c.Query("host")
+	if len(hostID) > 64 {
+		h.pageFail(c, http.StatusBadRequest, "That host ID is too long; open the host from the dashboard.")
+		return
+	}
+	cl := h.hub.join(hostID)
+	defer h.hub.leave(cl)
+
+	w := c.Writer
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	// The stream outlives any server-wide write timeout; lift it for this
+	// response (ignored where the writer does not support deadlines).
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	w.WriteHeader(http.StatusOK)
+	// The first comment tells the client (and tests) the stream is subscribed.
+	if _, err := io.WriteString(w, "retry: 5000\n: connected\n\n"); err != nil {
+		return
+	}
+	w.Flush()
+
+	ping := time.NewTicker(sseKeepAlive)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.Request.Context().Done():
+			return
+		case <-h.hub.done:
+			return
+		case <-ping.C:
+			if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
+				return
+			}
+		case m, ok := <-cl.out:
+			if !ok {
+				return
+			}
+			if _, err := io.WriteString(w, encodeSSE(m)); err != nil {
+				return
+			}
+		}
+		w.Flush()
+	}
+}
+
+// encodeSSE frames one event. Every line of data gets its own "data:" field,
+// and carriage returns (line ends too, in SSE) are normalised first, so a
+// fragment can never inject a field of its own.
+func encodeSSE(m sseMessage) string {
+	data := strings.ReplaceAll(m.data, "\r\n", "\n")
+	data = strings.ReplaceAll(data, "\r", "\n")
+	var b strings.Builder
+	b.WriteString("event: ")
+	b.WriteString(strings.NewReplacer("\r", "", "\n", "").Replace(m.event))
+	b.WriteByte('\n')
+	for _, line := range strings.Split(data, "\n") {
+		b.WriteString("data: ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	return b.String()
+}

@@ -1,0 +1,117 @@
+package web
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// Fuzz tests for every decoder of untrusted input written here. Run one
+// with e.g. `go test ./web -run '^$' -fuzz FuzzDecodeAgentEnrollRequest`.
+
+// checkDecodeError: a refusal is always a CodeInvalid server.Error whose
+// message is one clean sentence (no raw decoder text, no control bytes).
+func checkDecodeError(t *testing.T, err error) {
+	var e *server.Error
+	if !errors.As(err, &e) || e.Code != server.CodeInvalid {
+		t.Fatalf("error %v is not a CodeInvalid server.Error", err)
+	}
+	if !strings.HasSuffix(e.Message, ".") || !utf8.ValidString(e.Message) || strings.ContainsAny(e.Message, "\n\r\x00") {
+		t.Fatalf("message %q is not one clean sentence", e.Message)
+	}
+}
+
+func FuzzDecodeAgentEnrollRequest(f *testing.F) {
+	for _, seed := range []string{
+		enrollBody("rme_abc"),
+		`{"token":"rme_x"}`,
+		`{"token":""}`,
+		`{"token":null,"os":7}`,
+		`{"token":"` + strings.Repeat("a", 300) + `"}`,
+		`[]`, `null`, `"x"`, `{`, `{}{}`, "\xff\xfe", `{"token":"a\u0000b"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeAgentEnrollRequest(strings.NewReader(string(body)))
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		if req.Token == "" || len(req.Token) > 200 || req.Token != strings.TrimSpace(req.Token) {
+			t.Fatalf("accepted token %q", req.Token)
+		}
+	})
+}
+
+func FuzzDecodeEnrollmentTokenRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"host_name":"web-01"}`,
+		`{"host_name":"web-01","ttl":"90m"}`,
+		`{"host_name":"web-01","ttl":3600}`,
+		`{"host_name":"web-01","ttl":-1}`,
+		`{"host_name":"web-01","ttl":1e400}`,
+		`{"host_name":"web-01","ttl":"9223372036854775807h"}`,
+		`{"host_name":"web-01","ttl":99999999999999999999}`,
+		`{"host_name":"web-01","ttl":1.5}`,
+		`{"host_name":"web-01","ttl":null}`,
+		`{"host_name":"  "}`, `{"ttl":"1h"}`, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeEnrollmentTokenRequest(strings.NewReader(string(body)))
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		if req.HostName == "" || req.HostName != strings.TrimSpace(req.HostName) {
+			t.Fatalf("accepted host name %q", req.HostName)
+		}
+	})
+}
+
+func FuzzSafeNext(f *testing.F) {
+	for _, seed := range []string{"/", "/hosts/h_1?x=1", "//evil", "/\\evil", "https://x", "/login", "\x00", "/%2F%2Fevil"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := safeNext(next)
+		if got != "/" && got != next {
+			t.Fatalf("safeNext rewrote %q to %q", next, got)
+		}
+		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\r\n\t\x00") {
+			t.Fatalf("safeNext(%q) = %q leaves the site or carries control characters", next, got)
+		}
+	})
+}
+
+func FuzzEncodeSSE(f *testing.F) {
+	f.Add("hosts", "<tr>\n<td>x</td></tr>")
+	f.Add("a\nb", "\r\r\n\n")
+	f.Add("", "data: event: x\n\nid: 1")
+	f.Fuzz(func(t *testing.T, event, data string) {
+		frame := encodeSSE(sseMessage{event: event, data: data})
+		if !strings.HasSuffix(frame, "\n\n") {
+			t.Fatalf("frame %q does not end with a blank line", frame)
+		}
+		lines := strings.Split(strings.TrimSuffix(frame, "\n\n"), "\n")
+		if !strings.HasPrefix(lines[0], "event: ") {
+			t.Fatalf("first line %q", lines[0])
+		}
+		var got []string
+		for _, l := range lines[1:] {
+			if !strings.HasPrefix(l, "data: ") || strings.Contains(l, "\r") {
+				t.Fatalf("line %q would be parsed as another field", l)
+			}
+			got = append(got, strings.TrimPrefix(l, "data: "))
+		}
+		want := strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
+		if strings.Join(got, "\n") != want {
+			t.Fatalf("data round trip: got %q, want %q", strings.Join(got, "\n"), want)
+		}
+	})
+}

@@ -1,0 +1,162 @@
+package web
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// hostState is a host's one clear state: a tone for the colour and a word,
+// never colour alone (UX.md). Since, when set, is shown after the word as a
+// relative time ("offline since 3 h ago").
+type hostState struct {
+	Tone  string // ok, idle, warn: picks the badge colour (see app.css)
+	Word  string // online, offline, never connected
+	Lead  string // text before Since, e.g. "since"
+	Since *time.Time
+}
+
+// hostView is a host as the pages show it.
+type hostView struct {
+	server.Host
+	State hostState
+	// Attention orders the table: hosts that need a look come first.
+	Attention int
+	// OOB marks a row rendered for an event stream, where HTMX swaps it
+	// into the table "out of band" by its id.
+	OOB bool
+}
+
+func newHostView(h server.Host) hostView {
+	v := hostView{Host: h}
+	switch {
+	case h.Online:
+		v.State = hostState{Tone: "ok", Word: "online", Lead: "since", Since: h.ConnectedAt}
+		v.Attention = 2
+	case h.LastSeen != nil:
+		v.State = hostState{Tone: "idle", Word: "offline", Lead: "since", Since: h.LastSeen}
+		v.Attention = 0
+	default:
+		created := h.CreatedAt
+		v.State = hostState{Tone: "warn", Word: "never connected", Lead: "enrolled", Since: &created}
+		v.Attention = 1
+	}
+	return v
+}
+
+// Platform is "linux/amd64", or a dash when the agent has not said yet.
+func (v hostView) Platform() string {
+	if v.OS == "" && v.Arch == "" {
+		return "—"
+	}
+	return v.OS + "/" + v.Arch
+}
+
+// fleetSummary is the strip at the top of the dashboard.
+type fleetSummary struct {
+	Total, Online, Offline, NeverConnected int
+}
+
+func summarize(hosts []server.Host) fleetSummary {
+	s := fleetSummary{Total: len(hosts)}
+	for _, h := range hosts {
+		switch {
+		case h.Online:
+			s.Online++
+		case h.LastSeen != nil:
+			s.Offline++
+		default:
+			s.NeverConnected++
+		}
+	}
+	return s
+}
+
+// hostFilter is the dashboard's search box and state filter (query string).
+type hostFilter struct {
+	Query string // matches name, hostname, id, os or arch, case-insensitively
+	State string // "", "online", "offline"
+}
+
+// match reports whether v passes the filter.
+func (f hostFilter) match(v hostView) bool {
+	switch f.State {
+	case "online":
+		if !v.Online {
+			return false
+		}
+	case "offline":
+		if v.Online {
+			return false
+		}
+	}
+	if f.Query == "" {
+		return true
+	}
+	q := strings.ToLower(f.Query)
+	for _, s := range []string{v.Name, v.Hostname, v.ID, v.OS, v.Arch} {
+		if strings.Contains(strings.ToLower(s), q) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostViews filters hosts and sorts them "needs attention" first, then by name.
+func hostViews(hosts []server.Host, f hostFilter) []hostView {
+	out := make([]hostView, 0, len(hosts))
+	for _, h := range hosts {
+		if v := newHostView(h); f.match(v) {
+			out = append(out, v)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Attention != out[j].Attention {
+			return out[i].Attention < out[j].Attention
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// relativeTime says how long ago (or how far ahead) t is, in the short form
+// the dashboard uses everywhere: "just now", "5 min ago", "3 h ago",
+// "2 days ago", "in 40 min". static/app.js has the same rules so that times
+// keep ageing in the browser without a reload.
+func relativeTime(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 45*time.Second:
+		return "just now"
+	case d < 90*time.Minute:
+		s = fmt.Sprintf("%d min", max(1, int((d+30*time.Second)/time.Minute)))
+	case d < 36*time.Hour:
+		s = fmt.Sprintf("%d h", int((d+30*time.Minute)/time.Hour))
+	case d < 365*24*time.Hour:
+		s = plural(int((d+12*time.Hour)/(24*time.Hour)), "day")
+	default:
+		s = plural(int(d/(365*24*time.Hour)), "year")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}

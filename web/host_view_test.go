@@ -1,0 +1,77 @@
+package web
+
+import (
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+func TestRelativeTime(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]string{
+		0:                     "just now",
+		-44 * time.Second:     "just now",
+		-50 * time.Second:     "1 min ago",
+		-5 * time.Minute:      "5 min ago",
+		-89 * time.Minute:     "89 min ago",
+		-3 * time.Hour:        "3 h ago",
+		-35 * time.Hour:       "35 h ago",
+		-36 * time.Hour:       "2 days ago",
+		-24 * 40 * time.Hour:  "40 days ago",
+		-24 * 800 * time.Hour: "2 years ago",
+		20 * time.Minute:      "in 20 min",
+		7 * 24 * time.Hour:    "in 7 days",
+		-24*time.Hour - 1:     "24 h ago",
+		-36*time.Hour + 1:     "35 h ago",
+		-24*365*time.Hour + 1: "365 days ago",
+		-24 * 365 * time.Hour: "1 year ago",
+	} {
+		if got := relativeTime(now.Add(d), now); got != want {
+			t.Errorf("relativeTime(now%+v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := relativeTime(time.Time{}, now); got != "never" {
+		t.Errorf("zero time = %q", got)
+	}
+}
+
+func TestHostStateAlwaysHasAWord(t *testing.T) {
+	seen := time.Now().Add(-3 * time.Hour)
+	for _, tc := range []struct {
+		host       server.Host
+		tone, word string
+	}{
+		{server.Host{Online: true, ConnectedAt: &seen, LastSeen: &seen}, "ok", "online"},
+		{server.Host{LastSeen: &seen}, "idle", "offline"},
+		{server.Host{CreatedAt: seen}, "warn", "never connected"},
+	} {
+		st := newHostView(tc.host).State
+		if st.Tone != tc.tone || st.Word != tc.word || st.Since == nil {
+			t.Errorf("%+v: state %+v, want %s %q with a time", tc.host, st, tc.tone, tc.word)
+		}
+	}
+}
+
+func TestHostViewsPutAttentionFirst(t *testing.T) {
+	seen := time.Now()
+	hosts := []server.Host{
+		{ID: "1", Name: "a-online", Online: true, LastSeen: &seen},
+		{ID: "2", Name: "b-new"},
+		{ID: "3", Name: "c-offline", LastSeen: &seen},
+		{ID: "4", Name: "d-offline", LastSeen: &seen, OS: "windows"},
+	}
+	var names []string
+	for _, v := range hostViews(hosts, hostFilter{}) {
+		names = append(names, v.Name)
+	}
+	if got := names; len(got) != 4 || got[0] != "c-offline" || got[1] != "d-offline" || got[2] != "b-new" || got[3] != "a-online" {
+		t.Errorf("order = %v", got)
+	}
+	if got := hostViews(hosts, hostFilter{Query: "WIND"}); len(got) != 1 || got[0].Name != "d-offline" {
+		t.Errorf("search = %+v", got)
+	}
+	if got := hostViews(hosts, hostFilter{State: "online"}); len(got) != 1 || got[0].Name != "a-online" {
+		t.Errorf("online filter = %+v", got)
+	}
+}

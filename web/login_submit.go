@@ -1,0 +1,53 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// submitLogin checks the name and password (the domain throttles failures
+// per name and per address), starts a session and goes to the page the
+// person first asked for.
+func (h *handler) submitLogin(c *gin.Context) {
+	form := newLoginForm(c)
+	retry := func(status int, message string) {
+		p := loginPage{page: h.basePage(c, "Sign in", ""), Name: form.Name, Next: form.Next}
+		p.CSRF = h.ensureSignInToken(c)
+		p.Error, p.OwnMessages = message, true
+		h.render(c, status, "login", p)
+	}
+	if msg := form.validate(); msg != "" {
+		retry(http.StatusBadRequest, msg)
+		return
+	}
+	user, err := h.svc.Login(c.Request.Context(), form.Name, form.Password, c.ClientIP())
+	if err != nil {
+		switch code := server.ErrorCodeOf(err); code {
+		case server.CodeUnauthorized:
+			retry(http.StatusUnauthorized, "Wrong user name or password; check both and try again.")
+		case server.CodeRateLimited:
+			c.Header("Retry-After", "900")
+			retry(http.StatusTooManyRequests, server.PublicMessage(err))
+		default:
+			h.logIfInternal(c, err)
+			retry(statusOf(code), server.PublicMessage(err))
+		}
+		return
+	}
+	token, sess, err := h.svc.CreateSession(c.Request.Context(), user, c.ClientIP(), c.Request.UserAgent())
+	if err != nil {
+		h.pageError(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: h.sessionCookieName(), Value: token, Path: "/", Expires: sess.ExpiresAt,
+		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	http.SetCookie(c.Writer, &http.Cookie{Name: h.signInCookieName(), Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	h.log.Info("signed in", "user", user.Name, "ip", c.ClientIP())
+	c.Redirect(http.StatusSeeOther, form.Next)
+}

@@ -1,0 +1,105 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gin-gonic/gin"
+)
+
+// metrics counts what /metrics reports. Host counts are read from the
+// domain at scrape time; the rest is counted here as requests pass.
+type metrics struct {
+	mu       sync.Mutex
+	requests map[requestKey]uint64
+
+	enrollOK          atomic.Uint64
+	enrollFailed      atomic.Uint64
+	enrollRateLimited atomic.Uint64
+}
+
+// requestKey labels a request count. route is the route pattern, never the
+// raw path, so the number of series stays bounded.
+type requestKey struct {
+	method, route string
+	code          int
+}
+
+func newMetrics() *metrics { return &metrics{requests: make(map[requestKey]uint64)} }
+
+func (m *metrics) countRequest(method, route string, code int) {
+	m.mu.Lock()
+	m.requests[requestKey{method, route, code}]++
+	m.mu.Unlock()
+}
+
+// showMetrics serves Prometheus text format. It needs an API token (any
+// role): host names are not in it, but fleet size and health are nobody
+// else's business, and Prometheus sends bearer tokens natively
+// (authorization: {credentials: ...} in a scrape config).
+func (h *handler) showMetrics(c *gin.Context) {
+	hosts, err := h.svc.ListHosts(c.Request.Context())
+	if err != nil {
+		h.apiError(c, err)
+		return
+	}
+	sum := summarize(hosts)
+	var b bytes.Buffer
+	gauge(&b, "rm_hosts", "Enrolled hosts by presence.", []sample{
+		{`state="online"`, uint64(sum.Online)},
+		{`state="offline"`, uint64(sum.Offline)},
+		{`state="never_connected"`, uint64(sum.NeverConnected)},
+	})
+	gauge(&b, "rm_hosts_total", "Enrolled hosts.", []sample{{"", uint64(sum.Total)}})
+	gauge(&b, "rm_web_event_streams", "Open dashboard event streams.", []sample{{"", uint64(h.hub.clientCount())}})
+	counter(&b, "rm_enroll_attempts_total", "Agent enroll attempts by result.", []sample{
+		{`result="ok"`, h.metrics.enrollOK.Load()},
+		{`result="failed"`, h.metrics.enrollFailed.Load()},
+		{`result="rate_limited"`, h.metrics.enrollRateLimited.Load()},
+	})
+	counter(&b, "rm_http_requests_total", "HTTP requests by method, route and status code.", h.metrics.requestSamples())
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", b.Bytes())
+}
+
+type sample struct {
+	labels string
+	value  uint64
+}
+
+func (m *metrics) requestSamples() []sample {
+	m.mu.Lock()
+	out := make([]sample, 0, len(m.requests))
+	for k, v := range m.requests {
+		labels := fmt.Sprintf(`method=%s,route=%s,code="%d"`, promQuote(k.method), promQuote(k.route), k.code)
+		out = append(out, sample{labels, v})
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].labels < out[j].labels })
+	return out
+}
+
+func gauge(b *bytes.Buffer, name, help string, s []sample)   { family(b, name, "gauge", help, s) }
+func counter(b *bytes.Buffer, name, help string, s []sample) { family(b, name, "counter", help, s) }
+
+func family(b *bytes.Buffer, name, kind, help string, samples []sample) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
+	for _, s := range samples {
+		if s.labels == "" {
+			fmt.Fprintf(b, "%s %d\n", name, s.value)
+		} else {
+			fmt.Fprintf(b, "%s{%s} %d\n", name, s.labels, s.value)
+		}
+	}
+}
+
+// promQuote quotes a label value the way the text format wants.
+func promQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}

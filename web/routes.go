@@ -1,0 +1,118 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// access says how a caller proves who they are on a route.
+type access int
+
+const (
+	// anyone: no identity needed (health, static files, the CA certificate).
+	anyone access = iota
+	// signIn: the sign-in form; it has no session yet, so its CSRF token is
+	// a double-submit cookie (login_submit.go).
+	signIn
+	// session: a browser with a session cookie; state changes need the
+	// session's CSRF token.
+	session
+	// bearer: Authorization: Bearer <API token>; no cookies, so no CSRF.
+	bearer
+	// enrollToken: an agent proving itself with the single-use enrollment
+	// token in the body; failed attempts are rate-limited per address.
+	enrollToken
+)
+
+// route is one line of the route table: what it answers, who may call it
+// and with which permission.
+type route struct {
+	method string
+	path   string
+	access access
+	perm   server.Perm // checked for session and bearer routes
+	handle gin.HandlerFunc
+}
+
+// routes is the one route table of the application. The permission column
+// is enforced by middleware before any handler runs (see mount), so a
+// handler can never forget it; the domain checks the actor's role again.
+func (h *handler) routes() []route {
+	const (
+		get, post = http.MethodGet, http.MethodPost
+		read      = server.PermRead
+		configure = server.PermConfigure
+		admin     = server.PermAdmin
+	)
+	return []route{
+		// Dashboard pages.
+		{get, "/login", signIn, read, h.showLogin},
+		{post, "/login", signIn, read, h.submitLogin},
+		{post, "/logout", session, read, h.submitLogout},
+		{get, "/", session, read, h.showDashboard},
+		{get, "/hosts/:id", session, read, h.showHost},
+		{get, "/events", session, read, h.streamEvents},
+		{get, "/enroll", session, configure, h.showEnroll},
+		{post, "/enroll", session, configure, h.createEnrollmentToken},
+		{post, "/enroll/tokens/:id/revoke", session, configure, h.revokeEnrollmentToken},
+		{get, "/admin/users", session, admin, h.listUsers},
+		{post, "/admin/users", session, admin, h.createUser},
+		{post, "/admin/api-tokens", session, admin, h.createAPIToken},
+		{get, "/admin/audit", session, admin, h.listAudit},
+
+		// JSON API and machine endpoints.
+		{get, "/healthz", anyone, read, h.showHealth},
+		{get, "/metrics", bearer, read, h.showMetrics},
+		{get, "/api/v1/hosts", bearer, read, h.apiListHosts},
+		{get, "/api/v1/hosts/:id", bearer, read, h.apiShowHost},
+		{post, "/api/v1/enrollment-tokens", bearer, configure, h.apiCreateEnrollmentToken},
+		{post, "/api/v1/agents/enroll", enrollToken, read, h.apiEnrollAgent},
+
+		// Files.
+		{get, "/static/*path", anyone, read, h.serveStatic},
+		{get, "/favicon.ico", anyone, read, h.serveFavicon},
+		{get, "/ca.pem", anyone, read, h.serveCACert},
+		{get, "/install.sh", anyone, read, h.serveInstallScript},
+		{get, "/install.ps1", anyone, read, h.serveInstallScript},
+	}
+}
+
+// mount registers the global middleware and every route of the table with
+// the chain its access kind requires.
+func (h *handler) mount(e *gin.Engine) {
+	e.Use(h.recoverPanics, h.accessLog, h.securityHeaders, limitBody(1<<20))
+	for _, rt := range h.routes() {
+		var chain []gin.HandlerFunc
+		switch rt.access {
+		case anyone:
+		case signIn:
+			chain = append(chain, via("web"), h.checkSignInCSRF)
+		case session:
+			chain = append(chain, via("web"), h.requireSession, h.checkCSRF, h.requirePerm(rt.perm))
+		case bearer:
+			chain = append(chain, via("api"), h.requireBearer, h.requirePerm(rt.perm))
+		case enrollToken:
+			chain = append(chain, via("agent"), h.limitEnroll)
+		}
+		e.Handle(rt.method, rt.path, append(chain, rt.handle)...)
+	}
+	e.NoRoute(h.notFound)
+	e.NoMethod(h.methodNotAllowed)
+}
+
+// via records in the context how the caller reached us, for the Actor.
+func via(v string) gin.HandlerFunc {
+	return func(c *gin.Context) { c.Set(ctxVia, v) }
+}
+
+// limitBody caps request bodies: nothing here legitimately sends more.
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.Body != nil {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		}
+	}
+}

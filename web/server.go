@@ -1,0 +1,127 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// DefaultEnrollRateLimit is how many failed enroll attempts one client
+// address may make per minute when Config.EnrollRateLimit is zero.
+const DefaultEnrollRateLimit = 10
+
+// Config is what the web layer needs from the wiring in cmd/restic-manager.
+type Config struct {
+	// PublicURL is the base URL people and agents reach this server at, e.g.
+	// "https://backup.example.com:8443". It goes into the enroll commands.
+	// When empty, the scheme and host of the current request are used.
+	PublicURL string
+	// MQTTURL returns the broker URL handed to an enrolling agent, e.g.
+	// "mqtts://backup.example.com:8883". It gets the enroll request so the
+	// wiring can reuse the host name the agent reached the server under.
+	MQTTURL func(r *http.Request) string
+	// CACertPEM is the CA certificate agents pin, served at /ca.pem and
+	// returned to enrolling agents; CAFingerprint is its "SHA256:..." form
+	// that the enroll command carries.
+	CACertPEM     []byte
+	CAFingerprint string
+	// Secure marks cookies Secure (and names the session cookie __Host-...)
+	// and sends HSTS. Set it when the server speaks TLS.
+	Secure bool
+	// Version is shown in the page footer and by /healthz.
+	Version string
+	// EnrollRateLimit is how many failed enroll attempts one client address
+	// may make per minute on POST /api/v1/agents/enroll; 0 means
+	// DefaultEnrollRateLimit. Successful enrollments do not count, so a
+	// whole site behind one NAT address can enroll at once.
+	EnrollRateLimit int
+	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For
+	// header is believed. Empty means none: the TCP peer is the client.
+	TrustedProxies []string
+	// InstallScripts, when set, holds install.sh and install.ps1. They are
+	// served at /install.sh and /install.ps1 and the enroll page then shows
+	// one-line "install and enroll" commands that use them.
+	InstallScripts fs.FS
+}
+
+// Server is the web application: an http.Handler for the dashboard, the API
+// and the event streams. Close it to end open event streams.
+type Server struct {
+	engine *gin.Engine
+	hub    *hub
+	once   sync.Once
+}
+
+var ginMode sync.Once
+
+// New builds the web application on svc. It parses every template, so a
+// template mistake is an error here rather than a broken page later, and it
+// starts the hub that turns domain events into page updates.
+func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) {
+	if svc == nil {
+		return nil, errors.New("web: no service")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("web: public URL %q must look like https://host:port", cfg.PublicURL)
+		}
+		cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	}
+	if cfg.EnrollRateLimit <= 0 {
+		cfg.EnrollRateLimit = DefaultEnrollRateLimit
+	}
+	if cfg.MQTTURL == nil {
+		return nil, errors.New("web: Config.MQTTURL is required: enrolling agents need the broker address")
+	}
+	assets, err := loadStatic()
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{
+		cfg:         cfg,
+		svc:         svc,
+		log:         logger,
+		static:      assets,
+		metrics:     newMetrics(),
+		enrollLimit: newRateLimiter(cfg.EnrollRateLimit, time.Minute, time.Now),
+	}
+	if h.tpl, err = parseTemplates(h.templateFuncs()); err != nil {
+		return nil, err
+	}
+	h.hub = newHub(svc, h, logger)
+
+	ginMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	engine := gin.New()
+	if err := engine.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		h.hub.close()
+		return nil, fmt.Errorf("web: trusted proxies: %w", err)
+	}
+	engine.HandleMethodNotAllowed = true
+	h.mount(engine)
+	return &Server{engine: engine, hub: h.hub}, nil
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Close stops the event hub and ends every open event stream, so that
+// http.Server.Shutdown does not wait for browsers to hang up. It is safe to
+// call more than once.
+func (s *Server) Close() error {
+	s.once.Do(s.hub.close)
+	return nil
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// sseStream is an open /events stream read line by line in the background.
+type sseStream struct {
+	t      *testing.T
+	events chan sseMessage
+	ended  chan struct{}
+}
+
+// openEvents opens path as c and returns once the server says the stream is
+// subscribed, so nothing published afterwards can be missed.
+func (c *client) openEvents(path string) *sseStream {
+	c.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.app.srv.URL+path, nil)
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		c.t.Fatalf("GET %s = %d %s", path, res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	s := &sseStream{t: c.t, events: make(chan sseMessage, 64), ended: make(chan struct{})}
+	connected := make(chan struct{})
+	go func() {
+		defer close(s.ended)
+		defer res.Body.Close()
+		r := bufio.NewReader(res.Body)
+		var m sseMessage
+		var data []string
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case line == ": connected":
+				close(connected)
+			case strings.HasPrefix(line, "event: "):
+				m.event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				data = append(data, strings.TrimPrefix(line, "data: "))
+			case line == "" && m.event != "":
+				m.data = strings.Join(data, "\n")
+				select {
+				case s.events <- m:
+				case <-ctx.Done():
+					return
+				}
+				m, data = sseMessage{}, nil
+			}
+		}
+	}()
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		c.t.Fatal("the stream never said it was connected")
+	}
+	return s
+}
+
+// next waits for the next event called name, skipping others.
+func (s *sseStream) next(name string) sseMessage {
+	s.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-s.events:
+			if m.event == name {
+				return m
+			}
+		case <-s.ended:
+			s.t.Fatalf("stream ended while waiting for %q", name)
+		case <-deadline:
+			s.t.Fatalf("no %q event within 10 s", name)
+		}
+	}
+}
+
+// nextAll waits until every named event has arrived, in any order.
+func (s *sseStream) nextAll(names ...string) {
+	s.t.Helper()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	deadline := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case m := <-s.events:
+			delete(want, m.event)
+		case <-s.ended:
+			s.t.Fatalf("stream ended while waiting for %v", want)
+		case <-deadline:
+			s.t.Fatalf("events %v did not arrive within 10 s", want)
+		}
+	}
+}
+
+func TestEventsStreamHostChanges(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn("watcher", server.RoleViewer)
+	fleet := b.openEvents("/events")
+
+	// A new host: fleet pages re-read themselves; token lists refresh.
+	h := app.enrollHost("web-01")
+	fleet.nextAll(sseFleetChanged, sseTokensChanged)
+
+	host := b.openEvents("/events?host=" + h.HostID)
+
+	// The host connects: its row and the summary arrive as HTML fragments.
+	app.svc.Presence().Connected(h.HostID, 1, "192.0.2.10:4000")
+	row := fleet.next(sseHosts)
+	for _, want := range []string{`id="host-` + h.HostID + `"`, `hx-swap-oob="true"`, ">online<", "web-01"} {
+		if !strings.Contains(row.data, want) {
+			t.Errorf("row fragment lacks %q:\n%s", want, row.data)
+		}
+	}
+	if sum := fleet.next(sseSummary); !strings.Contains(sum.data, "Online") {
+		t.Errorf("summary fragment:\n%s", sum.data)
+	}
+	if v := host.next(sseVitals); !strings.Contains(v.data, ">online<") || !strings.Contains(v.data, h.HostID) {
+		t.Errorf("vitals fragment:\n%s", v.data)
+	}
+
+	// It disconnects: the row says offline, in words.
+	app.svc.Presence().Disconnected(h.HostID, 1)
+	if row := fleet.next(sseHosts); !strings.Contains(row.data, ">offline<") || !strings.Contains(row.data, "since") {
+		t.Errorf("offline row:\n%s", row.data)
+	}
+
+	// Closing the web server ends open streams (so shutdown does not hang).
+	_ = app.web.Close()
+	select {
+	case <-fleet.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream still open after Server.Close")
+	}
+}
+
+func TestEncodeSSEKeepsFramesIntact(t *testing.T) {
+	got := encodeSSE(sseMessage{event: "hosts\nevent: evil", data: "<tr>\r\n<td>a</td>\rdata: x\n</tr>"})
+	want := "event: hostsevent: evil\ndata: <tr>\ndata: <td>a</td>\ndata: data: x\ndata: </tr>\n\n"
+	if got != want {
+		t.Errorf("encodeSSE = %q\nwant %q", got, want)
+	}
+}

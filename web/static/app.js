@@ -1,0 +1,76 @@
+// restic-manager dashboard behaviour that HTMX does not cover: times that
+// keep ageing, copy buttons, and re-reading a page after its event stream
+// reconnects. No inline scripts anywhere: the CSP allows only this origin.
+(function () {
+  "use strict";
+
+  // rel mirrors relativeTime in web/host_view.go; keep the two in step.
+  function rel(then, now) {
+    var d = now - then, future = d < 0;
+    if (future) d = -d;
+    var s, min = 60e3, hour = 60 * min, day = 24 * hour;
+    if (d < 45e3) return "just now";
+    if (d < 90 * min) s = Math.max(1, Math.floor((d + 30e3) / min)) + " min";
+    else if (d < 36 * hour) s = Math.floor((d + 30 * min) / hour) + " h";
+    else if (d < 365 * day) { var n = Math.floor((d + 12 * hour) / day); s = n + (n === 1 ? " day" : " days"); }
+    else { var y = Math.floor(d / (365 * day)); s = y + (y === 1 ? " year" : " years"); }
+    return future ? "in " + s : s + " ago";
+  }
+
+  function refreshTimes(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll("time[data-rel]").forEach(function (t) {
+      var at = Date.parse(t.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      t.textContent = rel(at, now);
+      if (!t.dataset.local) {
+        t.title = new Date(at).toLocaleString() + " (" + t.title + ")";
+        t.dataset.local = "1";
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { refreshTimes(document); });
+  document.addEventListener("htmx:load", function (e) { refreshTimes(e.detail.elt); });
+  setInterval(function () { refreshTimes(document); }, 30e3);
+
+  // Copy buttons: copy the command next to them, say so, keep focus.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("[data-copy]");
+    if (!button) return;
+    var code = button.parentElement.querySelector("pre");
+    if (!code) return;
+    var text = code.textContent;
+    var done = function () {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { selectText(code); });
+    } else {
+      selectText(code);
+      button.textContent = "Press Ctrl+C";
+      setTimeout(function () { button.textContent = "Copy"; }, 3000);
+    }
+  });
+
+  function selectText(el) {
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  // When an event stream comes back after a drop (server restart, network,
+  // or the server shedding a slow client), the page may have missed updates:
+  // ask every live region to re-read itself ("rm:resync" in hx-trigger).
+  var opened = new WeakSet();
+  document.addEventListener("htmx:sseOpen", function (e) {
+    var elt = e.detail.elt || e.target;
+    if (opened.has(elt)) {
+      htmx.trigger(document.body, "rm:resync");
+    }
+    opened.add(elt);
+  });
+})();

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"text/template/parse"
+	"time"
+)
+
+//go:embed templates
+var templateFiles embed.FS
+
+// pages lists, for each page, the files it is parsed from: the layout, the
+// page itself (which defines "title" and "content") and the partials it
+// uses. Partials that the event hub renders alone (host_row, summary,
+// host_vitals) are parsed into the page that shows them.
+var pages = map[string][]string{
+	"login":     {"layout.html", "login.html"},
+	"dashboard": {"layout.html", "dashboard.html", "partials/summary.html", "partials/host_table.html", "partials/host_row.html", "partials/state.html", "partials/commands.html"},
+	"host":      {"layout.html", "host.html", "partials/host_vitals.html", "partials/state.html"},
+	"enroll":    {"layout.html", "enroll.html", "partials/commands.html", "partials/tokens.html"},
+	"users":     {"layout.html", "users.html", "partials/commands.html"},
+	"audit":     {"layout.html", "audit.html"},
+	"error":     {"layout.html", "error.html"},
+}
+
+// templates holds every page's parsed template set.
+type templates struct {
+	sets map[string]*template.Template
+}
+
+// parseTemplates parses every page once; any error stops start-up.
+func parseTemplates(funcs template.FuncMap) (*templates, error) {
+	t := &templates{sets: make(map[string]*template.Template, len(pages))}
+	for name, files := range pages {
+		paths := make([]string, len(files))
+		for i, f := range files {
+			paths[i] = "templates/" + f
+		}
+		set, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, paths...)
+		if err != nil {
+			return nil, fmt.Errorf("web: parse page %s: %w", name, err)
+		}
+		if err := checkReferences(set); err != nil {
+			return nil, fmt.Errorf("web: page %s: %w", name, err)
+		}
+		t.sets[name] = set
+	}
+	return t, nil
+}
+
+// checkReferences fails when a template calls {{template "x"}} and x is not
+// in the page's set: html/template would only notice while rendering, i.e.
+// in front of a user, when a partial is missing from the pages map.
+func checkReferences(set *template.Template) error {
+	var walk func(n parse.Node) error
+	walk = func(n parse.Node) error {
+		switch n := n.(type) {
+		case *parse.TemplateNode:
+			if set.Lookup(n.Name) == nil {
+				return fmt.Errorf("template %q is used but not parsed; add its file to the pages map", n.Name)
+			}
+		case *parse.ListNode:
+			if n == nil {
+				return nil
+			}
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *parse.IfNode:
+			return walkBranch(walk, &n.BranchNode)
+		case *parse.RangeNode:
+			return walkBranch(walk, &n.BranchNode)
+		case *parse.WithNode:
+			return walkBranch(walk, &n.BranchNode)
+		}
+		return nil
+	}
+	for _, t := range set.Templates() {
+		if t.Tree == nil {
+			continue
+		}
+		if err := walk(t.Tree.Root); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func walkBranch(walk func(parse.Node) error, b *parse.BranchNode) error {
+	if err := walk(b.List); err != nil {
+		return err
+	}
+	if b.ElseList != nil {
+		return walk(b.ElseList)
+	}
+	return nil
+}
+
+// page renders a whole page (its "layout" template).
+func (t *templates) page(w io.Writer, name string, data any) error {
+	return t.fragment(w, name, "layout", data)
+}
+
+// fragment renders one named template of a page's set, e.g. a table row the
+// event hub pushes to browsers.
+func (t *templates) fragment(w io.Writer, pageName, tmpl string, data any) error {
+	set, ok := t.sets[pageName]
+	if !ok {
+		return fmt.Errorf("web: no page %q", pageName)
+	}
+	return set.ExecuteTemplate(w, tmpl, data)
+}
+
+// templateFuncs are the helpers templates may call.
+func (h *handler) templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		// static returns a cache-busting URL for a file under static/.
+		"static": h.static.url,
+		// ago is a time relative to now ("3 h ago", "in 20 min").
+		"ago": func(t time.Time) string { return relativeTime(t, time.Now()) },
+		// exact is the full time for a tooltip, in UTC.
+		"exact": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		// iso is the machine-readable time for <time datetime>.
+		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		// deref turns an optional time into a value for the helpers above.
+		"deref": func(t *time.Time) time.Time {
+			if t == nil {
+				return time.Time{}
+			}
+			return *t
+		},
+	}
+}
