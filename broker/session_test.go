@@ -63,10 +63,7 @@ func TestTakeoverSerials(t *testing.T) {
 	up := tb.inbox(t, topics.AllHostsUpFilter)
 	will := func(o *paho.ClientOptions) { o.SetWill(topics.StatusTopic(hostA), payloadMarker+"offline", 0, false) }
 	c1 := mustPaho(t, tb.addr, hostA, persistent, will)
-	// Let c1's read loop start: if the takeover comes before it, mochi ends
-	// the old connection without its Will (server.go attachClient: Read
-	// returns nil for a client already closed, and the Will is cleared).
-	barrier(t, c1)
+	barrier(t, c1) // makes it likely that mochi sends c1's Will (see below)
 	c2 := mustPaho(t, tb.addr, hostA, persistent, will)
 	waitFor(t, "the old connection's OnDisconnect", func() bool { return len(tb.presence.find(hostA, false)) == 1 })
 	waitFor(t, "the old connection to notice", func() bool { return c1.lostCount() == 1 })
@@ -98,9 +95,15 @@ func TestTakeoverSerials(t *testing.T) {
 	if online != cur {
 		t.Errorf("consumer thinks connection %d is online, want %d", online, cur)
 	}
-	waitFor(t, "the old connection's Will", func() bool { return len(up.onTopic(topics.StatusTopic(hostA))) == 1 })
-	if w := up.onTopic(topics.StatusTopic(hostA))[0]; w.Conn != old || w.ClientID != hostA {
-		t.Errorf("Will from conn %d client %q, want conn %d (stale)", w.Conn, w.ClientID, old)
+	// Mochi publishes the old connection's Will before calling OnDisconnect
+	// (server.go attachClient), so any Will is in by now. It may be missing:
+	// when the takeover closes the old connection before its read loop
+	// blocks, mochi ends it without the Will. TestWillCarriesSerial covers
+	// the Will's serial deterministically.
+	for _, w := range up.onTopic(topics.StatusTopic(hostA)) {
+		if w.Conn != old || w.ClientID != hostA {
+			t.Errorf("Will from conn %d client %q, want conn %d (stale)", w.Conn, w.ClientID, old)
+		}
 	}
 
 	// The new connection works and inherited the session.
@@ -113,6 +116,30 @@ func TestTakeoverSerials(t *testing.T) {
 	waitFor(t, "the new connection's OnDisconnect", func() bool { return len(tb.presence.find(hostA, false)) == 2 })
 	if d := tb.presence.find(hostA, false); d[1] != cur {
 		t.Errorf("second OnDisconnect serial %d, want %d", d[1], cur)
+	}
+}
+
+// TestWillCarriesSerial: a connection that drops without DISCONNECT has its
+// Will published with its own client ID and connection serial.
+func TestWillCarriesSerial(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	up := tb.inbox(t, topics.AllHostsUpFilter)
+	for i := 0; i < 2; i++ {
+		c := dialRaw(t, tb.TCPAddr())
+		pk := connectPacket(4, hostA, password(hostA))
+		pk.Connect.WillFlag = true
+		pk.Connect.WillTopic = topics.StatusTopic(hostA)
+		pk.Connect.WillPayload = payload("offline")
+		if code := c.connect(t, pk); code != 0 {
+			t.Fatalf("CONNACK %#x", code)
+		}
+		_ = c.conn.Close() // no DISCONNECT: the Will must go out
+		waitFor(t, "the Will", func() bool { return len(up.all()) == i+1 })
+		conns := tb.presence.find(hostA, true)
+		if w := up.all()[i]; w.Conn != conns[i] || w.ClientID != hostA || w.Retain {
+			t.Errorf("Will %d: %+v, want conn %d client %s not retained", i, w, conns[i], hostA)
+		}
 	}
 }
 

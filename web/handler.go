@@ -79,6 +79,11 @@ func (h *handler) sessionCookieName() string {
 	return "rm_session"
 }
 
+// secureCookies reports whether cookies set on this response get the Secure
+// flag: always under Config.Secure, and on any request that arrived over TLS
+// (a server may listen on both HTTP and HTTPS).
+func (h *handler) secureCookies(r *http.Request) bool { return h.cfg.Secure || r.TLS != nil }
+
 // isHTMX reports whether the request came from HTMX rather than a navigation.
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
 

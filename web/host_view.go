@@ -25,9 +25,6 @@ type hostView struct {
 	State hostState
 	// Attention orders the table: hosts that need a look come first.
 	Attention int
-	// OOB marks a row rendered for an event stream, where HTMX swaps it
-	// into the table "out of band" by its id.
-	OOB bool
 }
 
 func newHostView(h server.Host) hostView {

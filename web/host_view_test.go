@@ -23,7 +23,7 @@ func TestRelativeTime(t *testing.T) {
 		20 * time.Minute:      "in 20 min",
 		7 * 24 * time.Hour:    "in 7 days",
 		-24*time.Hour - 1:     "24 h ago",
-		-36*time.Hour + 1:     "35 h ago",
+		-36*time.Hour + 1:     "36 h ago",
 		-24*365*time.Hour + 1: "365 days ago",
 		-24 * 365 * time.Hour: "1 year ago",
 	} {

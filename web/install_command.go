@@ -9,12 +9,13 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// Where the agent keeps its configuration by default on each platform; the
-// enroll commands write it there.
+// Where the agent keeps its configuration by default on each platform
+// (agent.DefaultConfigPath; web may not import agent, so the paths are
+// repeated here and pinned by a test in cmd/restic-manager).
 const (
-	agentConfigUnix    = "/etc/restic-manager/agent.yaml"
-	agentConfigWindows = `$env:ProgramData\restic-manager\agent.yaml`
-	agentExeWindows    = `$env:ProgramFiles\restic-manager\restic-manager-agent.exe`
+	agentConfigUnix    = "/etc/restic-manager-agent/agent.yaml"
+	agentConfigWindows = `$env:ProgramData\restic-manager-agent\agent.yaml`
+	agentExeWindows    = `$env:ProgramFiles\restic-manager-agent\restic-manager-agent.exe`
 )
 
 // enrollCommands are the copy-ready one-liners the enroll page, the empty

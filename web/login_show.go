@@ -53,7 +53,7 @@ func (h *handler) ensureSignInToken(c *gin.Context) string {
 	v := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: h.signInCookieName(), Value: v, Path: "/", MaxAge: int((12 * time.Hour).Seconds()),
-		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: h.secureCookies(c.Request), SameSite: http.SameSiteStrictMode,
 	})
 	return v
 }

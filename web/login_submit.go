@@ -44,10 +44,10 @@ func (h *handler) submitLogin(c *gin.Context) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: h.sessionCookieName(), Value: token, Path: "/", Expires: sess.ExpiresAt,
-		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: h.secureCookies(c.Request), SameSite: http.SameSiteLaxMode,
 	})
 	http.SetCookie(c.Writer, &http.Cookie{Name: h.signInCookieName(), Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: h.secureCookies(c.Request), SameSite: http.SameSiteStrictMode})
 	h.log.Info("signed in", "user", user.Name, "ip", c.ClientIP())
 	c.Redirect(http.StatusSeeOther, form.Next)
 }

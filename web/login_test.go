@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -183,5 +184,18 @@ func TestSafeNextKeepsRedirectsOnThisSite(t *testing.T) {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestCookiesAreSecureOverTLSEvenWithoutSecureConfig(t *testing.T) {
+	app := newTestApp(t) // Secure: false, as when serving HTTP and HTTPS side by side
+	rec := httptest.NewRecorder()
+	app.web.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://rm.example.test/login", nil))
+	set := rec.Header().Get("Set-Cookie")
+	if !strings.HasPrefix(set, "rm_signin=") || !strings.Contains(set, "Secure") {
+		t.Errorf("Set-Cookie over TLS = %q, want Secure", set)
+	}
+	if rec.Header().Get("Strict-Transport-Security") != "" {
+		t.Error("HSTS sent while the server also serves plain HTTP")
 	}
 }

@@ -21,5 +21,5 @@ func (h *handler) submitLogout(c *gin.Context) {
 // clearSessionCookie tells the browser to forget its session cookie.
 func (h *handler) clearSessionCookie(c *gin.Context) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: h.sessionCookieName(), Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: h.secureCookies(c.Request), SameSite: http.SameSiteLaxMode})
 }

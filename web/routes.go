@@ -42,10 +42,10 @@ type route struct {
 // handler can never forget it; the domain checks the actor's role again.
 func (h *handler) routes() []route {
 	const (
-		get, post = http.MethodGet, http.MethodPost
-		read      = server.PermRead
-		configure = server.PermConfigure
-		admin     = server.PermAdmin
+		get, post, head = http.MethodGet, http.MethodPost, http.MethodHead
+		read            = server.PermRead
+		configure       = server.PermConfigure
+		admin           = server.PermAdmin
 	)
 	return []route{
 		// Dashboard pages.
@@ -65,6 +65,7 @@ func (h *handler) routes() []route {
 
 		// JSON API and machine endpoints.
 		{get, "/healthz", anyone, read, h.showHealth},
+		{head, "/healthz", anyone, read, h.showHealth}, // some load balancers probe with HEAD
 		{get, "/metrics", bearer, read, h.showMetrics},
 		{get, "/api/v1/hosts", bearer, read, h.apiListHosts},
 		{get, "/api/v1/hosts/:id", bearer, read, h.apiShowHost},

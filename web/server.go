@@ -36,7 +36,8 @@ type Config struct {
 	CACertPEM     []byte
 	CAFingerprint string
 	// Secure marks cookies Secure (and names the session cookie __Host-...)
-	// and sends HSTS. Set it when the server speaks TLS.
+	// and sends HSTS. Set it when the server speaks only TLS. Without it,
+	// cookies set over a TLS connection are still marked Secure.
 	Secure bool
 	// Version is shown in the page footer and by /healthz.
 	Version string

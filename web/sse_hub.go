@@ -12,7 +12,7 @@ import (
 
 // Server-sent event names the pages listen for (see the templates and app.js).
 const (
-	sseHosts         = "hosts"          // fleet pages: changed table rows as out-of-band swaps
+	sseHostRow       = "host-"          // + host ID, fleet pages: that host's table row
 	sseSummary       = "summary"        // fleet pages: the summary strip
 	sseFleetChanged  = "fleet-changed"  // hosts added or events lost: re-read the page
 	sseTokensChanged = "tokens-changed" // enrollment tokens created, used or revoked
@@ -168,18 +168,13 @@ func (hb *hub) publish(b batch) {
 		return
 	}
 	if fleet > 0 {
-		var changed []hostView
+		fleetPages := func(cl *sseClient) bool { return cl.hostID == "" }
 		for _, h := range hosts {
 			if b.hosts[h.ID] {
-				v := newHostView(h)
-				v.OOB = true
-				changed = append(changed, v)
+				hb.sendFragment(fleetPages, sseHostRow+h.ID, "dashboard", "host_cells", newHostView(h))
 			}
 		}
-		if len(changed) > 0 {
-			hb.sendFragment(func(cl *sseClient) bool { return cl.hostID == "" }, sseHosts, "dashboard", "host_rows_oob", changed)
-		}
-		hb.sendFragment(func(cl *sseClient) bool { return cl.hostID == "" }, sseSummary, "dashboard", "summary", summarize(hosts))
+		hb.sendFragment(fleetPages, sseSummary, "dashboard", "summary", summarize(hosts))
 	}
 	for _, h := range hosts {
 		if watched[h.ID] {

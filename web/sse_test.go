@@ -121,13 +121,17 @@ func TestEventsStreamHostChanges(t *testing.T) {
 
 	host := b.openEvents("/events?host=" + h.HostID)
 
-	// The host connects: its row and the summary arrive as HTML fragments.
+	// The host connects: its row's cells and the summary arrive as HTML
+	// fragments. The cells only: the <tr> carrying sse-swap stays in place.
 	app.svc.Presence().Connected(h.HostID, 1, "192.0.2.10:4000")
-	row := fleet.next(sseHosts)
-	for _, want := range []string{`id="host-` + h.HostID + `"`, `hx-swap-oob="true"`, ">online<", "web-01"} {
+	row := fleet.next(sseHostRow + h.HostID)
+	for _, want := range []string{`href="/hosts/` + h.HostID + `"`, ">online<", "web-01"} {
 		if !strings.Contains(row.data, want) {
 			t.Errorf("row fragment lacks %q:\n%s", want, row.data)
 		}
+	}
+	if strings.Contains(row.data, "<tr") || strings.Contains(row.data, "sse-swap") {
+		t.Errorf("row fragment replaces the listening <tr>:\n%s", row.data)
 	}
 	if sum := fleet.next(sseSummary); !strings.Contains(sum.data, "Online") {
 		t.Errorf("summary fragment:\n%s", sum.data)
@@ -138,7 +142,7 @@ func TestEventsStreamHostChanges(t *testing.T) {
 
 	// It disconnects: the row says offline, in words.
 	app.svc.Presence().Disconnected(h.HostID, 1)
-	if row := fleet.next(sseHosts); !strings.Contains(row.data, ">offline<") || !strings.Contains(row.data, "since") {
+	if row := fleet.next(sseHostRow + h.HostID); !strings.Contains(row.data, ">offline<") || !strings.Contains(row.data, "since") {
 		t.Errorf("offline row:\n%s", row.data)
 	}
 

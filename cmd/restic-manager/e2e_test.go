@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/agent"
 )
 
 type hostJSON struct {
@@ -45,6 +47,10 @@ func TestEnrollPresenceAndRestart(t *testing.T) {
 	fp := m.TLS().Fingerprint
 	if !strings.Contains(tok.InstallCommand, tok.Token) || !strings.Contains(tok.InstallCommand, fp) {
 		t.Fatalf("install command lacks token or fingerprint: %q", tok.InstallCommand)
+	}
+	// The command writes the config where the agent looks by default.
+	if !strings.Contains(tok.InstallCommand, agent.DefaultConfigPath()) {
+		t.Fatalf("install command %q does not use the agent's default config path %s", tok.InstallCommand, agent.DefaultConfigPath())
 	}
 	if d := time.Until(tok.ExpiresAt); d < 25*time.Minute || d > 31*time.Minute {
 		t.Fatalf("expires_at %s not ~30m away", tok.ExpiresAt)

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// newBrowser starts headless Debian Chromium for one test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	exe := requireTool(t, "chromium", "chromium-browser", "google-chrome")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// browse runs chromedp actions with a deadline.
+func browse(t *testing.T, ctx context.Context, actions ...chromedp.Action) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Run(c, actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// waitJS polls a JavaScript boolean expression in the page until it is true.
+func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, what, timeout, func() bool {
+		var ok bool
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return chromedp.Run(c, chromedp.Evaluate(expr, &ok)) == nil && ok
+	})
+}
+
+// screenshot saves the page to $RM_TEST_SCREENSHOTS/name.png when that is set.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("RM_TEST_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	var png []byte
+	browse(t, ctx, chromedp.FullScreenshot(&png, 100))
+	_ = os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+}
+
+var tokenRE = regexp.MustCompile(`--token '?(rme_[A-Za-z0-9_-]+)'?`)
+
+// TestBrowserEnrollAndWatchHostOnline: sign in, create a token on the Enroll
+// page, enroll and start the real agent with the command's token and pinned
+// fingerprint, and watch the host appear and go online (then offline) on the
+// dashboard without a reload.
+func TestBrowserEnrollAndWatchHostOnline(t *testing.T) {
+	ctx := newBrowser(t)
+	dir := t.TempDir()
+	m := startServer(t, filepath.Join(dir, "data"), "127.0.0.1:0")
+	base := m.HTTPURL()
+
+	browse(t, ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`#name`, chromedp.ByQuery),
+		chromedp.SendKeys(`#name`, "admin", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, m.AdminPassword, chromedp.ByQuery),
+		chromedp.Submit(`#password`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#fleet`, chromedp.ByQuery), // the dashboard, signed in
+	)
+	var loc string
+	browse(t, ctx, chromedp.Location(&loc))
+	if strings.Contains(loc, "/login") {
+		var body string
+		browse(t, ctx, chromedp.Text(`body`, &body, chromedp.ByQuery))
+		t.Fatalf("still on the login page %s:\n%s", loc, body)
+	}
+	screenshot(t, ctx, "dashboard-empty")
+
+	// Create a token on the Enroll page; the page shows the one-line command.
+	var pageText string
+	browse(t, ctx,
+		chromedp.Navigate(base+"/enroll"),
+		chromedp.WaitVisible(`#host_name`, chromedp.ByQuery),
+		chromedp.SendKeys(`#host_name`, "branch-office-nas", chromedp.ByQuery),
+		chromedp.Submit(`#host_name`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#created-title`, chromedp.ByQuery),
+		chromedp.Text(`body`, &pageText, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "enroll-commands")
+	match := tokenRE.FindStringSubmatch(pageText)
+	if match == nil {
+		t.Fatalf("no token in the enroll page:\n%s", pageText)
+	}
+	fp := m.TLS().Fingerprint
+	if !strings.Contains(pageText, fp) {
+		t.Fatalf("the enroll command does not pin the CA fingerprint %s", fp)
+	}
+
+	// Open the dashboard and mark the page: a reload would lose the marker.
+	browse(t, ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`#fleet`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__noReload = 42`, nil),
+	)
+
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	enroll := exec.Command(agentBin, "enroll", "--server", base, "--token", match[1], "--ca-fingerprint", fp,
+		"--config", cfgPath, "--state-dir", filepath.Join(dir, "state"))
+	if out, err := enroll.CombinedOutput(); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	hosts, err := m.Service().ListHosts(t.Context())
+	if err != nil || len(hosts) != 1 {
+		t.Fatalf("hosts %+v %v", hosts, err)
+	}
+	row := fmt.Sprintf(`document.querySelector('#host-%s')`, hosts[0].ID)
+	badge := row + `?.querySelector('.badge')?.textContent.trim().toLowerCase()`
+	waitJS(t, ctx, "the new host's row to appear", row+` !== null`, 15*time.Second)
+
+	agent := startAgent(t, cfgPath)
+	waitJS(t, ctx, "the host to show online", badge+` === 'online'`, 20*time.Second)
+	screenshot(t, ctx, "dashboard-online")
+
+	agent.stop(syscall.SIGTERM)
+	defer func() {
+		var html string
+		_ = chromedp.Run(ctx, chromedp.Evaluate(row+`?.outerHTML`, &html))
+		t.Logf("row: %s", html)
+		h, _ := m.Service().GetHost(t.Context(), hosts[0].ID)
+		t.Logf("host: %+v", h)
+	}()
+	waitJS(t, ctx, "the host to show offline", badge+` === 'offline'`, 20*time.Second)
+
+	var marker int
+	browse(t, ctx, chromedp.Evaluate(`window.__noReload || 0`, &marker))
+	if marker != 42 {
+		t.Fatal("the dashboard reloaded; it must update in place over SSE")
+	}
+}
