@@ -39,8 +39,11 @@ test: tools
 	go vet ./...
 	go test -race -timeout 20m ./...
 
+# Micro-benchmarks at the default bench time, then the fleet benchmark once per
+# size (it starts the real server binary and N real agents).
 bench: tools
-	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v '/cmd/restic-manager$$')
+	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./cmd/restic-manager/
 
 # Runs every fuzz target for FUZZTIME each (the seed corpora also run in `make test`).
 FUZZTIME ?= 20s

@@ -182,10 +182,16 @@ func (l *listener) isClosed() bool {
 	return l.closed
 }
 
-// Close stops accepting, asks mochi to disconnect this listener's clients,
-// closes every remaining connection (also those that never sent CONNECT) and
-// waits for their goroutines, so mochi's ClientsWg.Wait in CloseAll returns.
-func (l *listener) Close(closeClients listeners.CloseFn) {
+// Close stops accepting, disconnects this listener's clients, closes every
+// remaining connection (also those that never sent CONNECT) and waits for
+// their goroutines, so mochi's ClientsWg.Wait in CloseAll returns at once.
+//
+// It does not call mochi's closeClients callback: that goes through
+// Clients.GetByListener, which takes the clients' read lock twice
+// (clients.go:93-95, RLock then Len's RLock) and deadlocks when a client's
+// goroutine calls Clients.Delete in between, which is exactly what
+// disconnecting clients do during shutdown. We know our connections anyway.
+func (l *listener) Close(listeners.CloseFn) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -197,13 +203,13 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if l.ln != nil {
 		_ = l.ln.Close()
 	}
-	// Bound the DISCONNECT writes mochi is about to do: a client that stopped
-	// reading must not hold up shutdown.
 	for _, tc := range l.snapshot() {
+		// Bound the DISCONNECT write: a client that stopped reading must
+		// not hold up shutdown.
 		_ = tc.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	}
-	closeClients(l.id)
-	for _, tc := range l.snapshot() {
+		if cl := tc.client.Load(); cl != nil && cl.Properties.ProtocolVersion == 5 {
+			_ = l.b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
 		_ = tc.Close()
 	}
 	l.wg.Wait()

@@ -65,6 +65,7 @@ func TestTakeoverSerials(t *testing.T) {
 	c1 := mustPaho(t, tb.addr, hostA, persistent, will)
 	barrier(t, c1) // makes it likely that mochi sends c1's Will (see below)
 	c2 := mustPaho(t, tb.addr, hostA, persistent, will)
+	waitFor(t, "both OnConnects", func() bool { return len(tb.presence.find(hostA, true)) == 2 })
 	waitFor(t, "the old connection's OnDisconnect", func() bool { return len(tb.presence.find(hostA, false)) == 1 })
 	waitFor(t, "the old connection to notice", func() bool { return c1.lostCount() == 1 })
 

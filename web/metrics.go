@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -63,6 +64,26 @@ func (h *handler) showMetrics(c *gin.Context) {
 		{`result="rate_limited"`, h.metrics.enrollRateLimited.Load()},
 	})
 	counter(&b, "rm_http_requests_total", "HTTP requests by method, route and status code.", h.metrics.requestSamples())
+	ingest := h.svc.Stats()
+	counter(&b, "rm_mqtt_messages_total", "Agent MQTT messages by outcome (rejected: malformed or forged, logged and dropped).", []sample{
+		{`result="accepted"`, ingest.Accepted.Load()},
+		{`result="rejected"`, ingest.Rejected.Load()},
+	})
+	if h.cfg.BrokerStats != nil {
+		stats := h.cfg.BrokerStats()
+		names := make([]string, 0, len(stats))
+		for name := range stats {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			counter(&b, "rm_broker_"+name+"_total", "Broker counter "+name+".", []sample{{"", stats[name]}})
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gauge(&b, "rm_go_heap_inuse_bytes", "Go heap in use by the server process.", []sample{{"", ms.HeapInuse}})
+	gauge(&b, "rm_go_goroutines", "Goroutines in the server process.", []sample{{"", uint64(runtime.NumGoroutine())}})
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", b.Bytes())
 }

@@ -49,6 +49,10 @@ type Config struct {
 	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For
 	// header is believed. Empty means none: the TCP peer is the client.
 	TrustedProxies []string
+	// BrokerStats, when set, returns the broker's counters by name (e.g.
+	// "auth_failures"); /metrics exports each as rm_broker_<name>_total.
+	// web may not import the broker, so the wiring passes a function.
+	BrokerStats func() map[string]uint64
 	// InstallScripts, when set, holds install.sh and install.ps1. They are
 	// served at /install.sh and /install.ps1 and the enroll page then shows
 	// one-line "install and enroll" commands that use them.

@@ -147,6 +147,7 @@ func (m *Main) startWeb() error {
 		CAFingerprint: m.tls.Fingerprint,
 		Secure:        m.HTTPAddr == "" && m.HTTPSAddr != "",
 		Version:       version,
+		BrokerStats:   m.brokerStats,
 	}, m.svc, m.Logger.With("component", "web"))
 	if err != nil {
 		return err
@@ -176,6 +177,16 @@ func (m *Main) startWeb() error {
 		}()
 	}
 	return nil
+}
+
+// brokerStats names the broker's counters for /metrics.
+func (m *Main) brokerStats() map[string]uint64 {
+	st := m.broker.Stats()
+	return map[string]uint64{
+		"connections": st.Connections, "auth_failures": st.AuthFailures, "denied_publishes": st.DeniedPublishes,
+		"denied_subscribes": st.DeniedSubscribes, "panics_recovered": st.PanicsRecovered, "rate_limited": st.RateLimited,
+		"connect_timeouts": st.ConnectTimeouts, "oversize_packets": st.OversizePackets,
+	}
 }
 
 // mqttURLFor tells an enrolling agent where the broker is: MQTTPublicURL when
