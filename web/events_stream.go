@@ -13,6 +13,10 @@ import (
 // load balancers do not close it for inactivity.
 const sseKeepAlive = 25 * time.Second
 
+// defaultSessionCheck is how often a stream re-checks its session (see
+// Config.SessionCheckInterval).
+const defaultSessionCheck = 5 * time.Minute
+
 // streamEvents is the Server-Sent Events stream pages listen to: fleet pages
 // without parameters, a host page with ?host=ID. It sends HTML fragments
 // that HTMX's SSE extension swaps in place, so pages update without reload.
@@ -42,8 +46,16 @@ func (h *handler) streamEvents(c *gin.Context) {
 
 	ping := time.NewTicker(sseKeepAlive)
 	defer ping.Stop()
+	recheck := time.NewTicker(h.cfg.SessionCheckInterval)
+	defer recheck.Stop()
+	token, _ := c.Cookie(h.sessionCookieName())
 	for {
 		select {
+		case <-recheck.C:
+			if _, _, err := h.svc.LookupSession(c.Request.Context(), token); err != nil {
+				return
+			}
+			continue
 		case <-c.Request.Context().Done():
 			return
 		case <-h.hub.done:

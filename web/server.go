@@ -49,6 +49,12 @@ type Config struct {
 	// TrustedProxies lists proxy addresses or CIDRs whose X-Forwarded-For
 	// header is believed. Empty means none: the TCP peer is the client.
 	TrustedProxies []string
+	// SessionCheckInterval is how often an open event stream re-checks its
+	// session; 0 means 5 minutes. A page on a wall display is in use as long
+	// as it is open: the check keeps its session from idling out, and a
+	// session signed out or expired meanwhile ends the stream (the page then
+	// reloads into the sign-in page, see static/app.js).
+	SessionCheckInterval time.Duration
 	// BrokerStats, when set, returns the broker's counters by name (e.g.
 	// "auth_failures"); /metrics exports each as rm_broker_<name>_total.
 	// web may not import the broker, so the wiring passes a function.
@@ -88,6 +94,9 @@ func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) 
 	}
 	if cfg.EnrollRateLimit <= 0 {
 		cfg.EnrollRateLimit = DefaultEnrollRateLimit
+	}
+	if cfg.SessionCheckInterval <= 0 {
+		cfg.SessionCheckInterval = defaultSessionCheck
 	}
 	if cfg.MQTTURL == nil {
 		return nil, errors.New("web: Config.MQTTURL is required: enrolling agents need the broker address")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,24 @@ func TestEncodeSSEKeepsFramesIntact(t *testing.T) {
 	want := "event: hostsevent: evil\ndata: <tr>\ndata: <td>a</td>\ndata: data: x\ndata: </tr>\n\n"
 	if got != want {
 		t.Errorf("encodeSSE = %q\nwant %q", got, want)
+	}
+}
+
+// TestEventsStreamEndsWithSession: a stream re-checks its session, so one
+// signed out elsewhere (another tab, an admin) stops receiving fleet updates.
+func TestEventsStreamEndsWithSession(t *testing.T) {
+	app := newTestApp(t, func(c *Config) { c.SessionCheckInterval = 50 * time.Millisecond })
+	b, csrf := app.signedIn("wall", server.RoleViewer)
+	stream := b.openEvents("/events")
+	if res := b.postForm("/logout", url.Values{"csrf_token": {csrf}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	select {
+	case <-stream.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its session")
+	}
+	if res := b.get("/events"); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("reopening after logout: %d, want 401", res.StatusCode)
 	}
 }

@@ -66,7 +66,20 @@
   // or the server shedding a slow client), the page may have missed updates:
   // ask every live region to re-read itself ("rm:resync" in hx-trigger).
   var opened = new WeakSet();
+  // A stream that keeps failing to reopen while the server answers means the
+  // session ended (signed out elsewhere, expired): reload, which lands on the
+  // sign-in page and comes back here afterwards.
+  var failures = 0;
+  document.addEventListener("htmx:sseError", function () {
+    failures++;
+    if (failures === 3) {
+      fetch("/healthz", { cache: "no-store" }).then(function (r) {
+        if (r.ok) { location.reload(); } else { failures = 0; }
+      }, function () { failures = 0; });
+    }
+  });
   document.addEventListener("htmx:sseOpen", function (e) {
+    failures = 0;
     var elt = e.detail.elt || e.target;
     if (opened.has(elt)) {
       htmx.trigger(document.body, "rm:resync");
