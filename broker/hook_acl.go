@@ -11,13 +11,14 @@ import (
 //
 // Publishes are judged in OnPublish, not OnACLCheck. When OnACLCheck refuses
 // a QoS 1/2 publish from an MQTT 3.1.1 client, mochi disconnects the client
-// (server.go processPublish, `if cl.Properties.ProtocolVersion != 5 { return
-// s.DisconnectClient(cl, packets.ErrNotAuthorized) }`), and paho would
+// (server.go:867-873 processPublish: `if cl.Properties.ProtocolVersion != 5
+// { return s.DisconnectClient(cl, packets.ErrNotAuthorized) }`), and paho would
 // reconnect and resend the same message forever. OnPublish can instead
 // answer packets.CodeSuccessIgnore, for which mochi still sends the PUBACK
-// but delivers and retains nothing (processPublish sets pk.Ignore;
+// but delivers and retains nothing (server.go:918 sets pk.Ignore;
 // publishToSubscribers and retainMessage skip ignored packets).
-// packets.ErrRejectPacket would not do: mochi returns before the PUBACK.
+// packets.ErrRejectPacket would not do: mochi returns before the PUBACK
+// (server.go:916), and paho would wait for it forever.
 type aclHook struct {
 	mqtt.HookBase
 	b *Broker

@@ -18,14 +18,15 @@ import (
 // listener is our mochi listeners.Listener for plain TCP and TLS. We do not
 // use mochi's listeners.TCP because each connection must be:
 //   - refused at accept when its address is over a rate limit or blocked;
-//   - given a read deadline for its CONNECT (mochi sets no deadline until it
-//     has read CONNECT: server.go attachClient calls refreshDeadline only after
-//     readConnectionPacket), so a silent TCP connection cannot sit forever;
+//   - given a deadline for its CONNECT (mochi sets none until it has read
+//     CONNECT: attachClient calls refreshDeadline at server.go:442, after
+//     readConnectionPacket at :413), so a silent connection cannot sit forever;
 //   - run under recover(): a malformed packet can make mochi panic (v2.7.9
 //     indexes past the end of a truncated MQTT 5 SUBSCRIBE, packets.go:959),
 //     and a panic in a client goroutine would otherwise end the process;
 //   - closed by Close, including connections that never sent CONNECT (mochi's
-//     closeListenerClients only knows clients that finished CONNECT).
+//     closeListenerClients only knows clients that finished CONNECT, and can
+//     deadlock; see Close).
 type listener struct {
 	id        string
 	address   string
@@ -48,7 +49,7 @@ func newListener(b *Broker, id, address string, tlsConfig *tls.Config) *listener
 }
 
 // Init binds the address (mochi calls it from AddListener).
-func (l *listener) Init(log *slog.Logger) error {
+func (l *listener) Init(*slog.Logger) error {
 	l.log = l.b.log.With("listener", l.id)
 	ln, err := net.Listen("tcp", l.address)
 	if err != nil {

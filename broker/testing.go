@@ -14,7 +14,7 @@ import (
 type StaticAuth struct {
 	mu      sync.Mutex
 	entries map[string]staticEntry
-	// Err, when set, is returned by every Authenticate call (to test an
+	// err, set by SetError, fails every Authenticate call (to test an
 	// authenticator that is failing, e.g. a database that is down).
 	err error
 }
