@@ -35,8 +35,7 @@ run: bin/restic-manager bin/restic-manager-agent
 
 # Installs restic (and, as root on Debian, Chromium) when missing, then runs
 # every test. RM_TEST_DISALLOW_SKIP=1 turns "tool missing, skipped" into a failure.
-test: tools
-	go vet ./...
+test: tools lint
 	go test -race -timeout 20m ./...
 
 # Micro-benchmarks at the default bench time, then the fleet benchmark once per

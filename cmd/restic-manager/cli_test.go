@@ -71,7 +71,7 @@ func TestCLIWhileServing(t *testing.T) {
 	pool.AppendCertsFromPEM(m.TLS().CACertPEM)
 	var mu sync.Mutex
 	states := map[string]topics.MonitorHostState{}
-	opts := mqtt.NewClientOptions().AddBroker("ssl://"+m.Broker().TLSAddr().String()).
+	opts := mqtt.NewClientOptions().AddBroker("ssl://" + m.Broker().TLSAddr().String()).
 		SetClientID(server.MonitorUsername("grafana")).SetUsername(server.MonitorUsername("grafana")).SetPassword(monPw).
 		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}).SetAutoReconnect(false)
 	mon := mqtt.NewClient(opts)
