@@ -47,7 +47,7 @@ func startServer(t testing.TB, dataDir, mqttsAddr string) *Main {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	m := &Main{DataDir: dataDir, HTTPAddr: "127.0.0.1:0", MQTTSAddr: mqttsAddr, Logger: logger, Stdout: io.Discard,
+	m := &Main{DataDir: dataDir, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", MQTTSAddr: mqttsAddr, Logger: logger, Stdout: io.Discard,
 		AdminPassword: "admin password for tests"}
 	if err := m.Run(t.Context()); err != nil {
 		t.Fatalf("start server: %v", err)

@@ -56,9 +56,9 @@ func TestEnrollPresenceAndRestart(t *testing.T) {
 		t.Fatalf("expires_at %s not ~30m away", tok.ExpiresAt)
 	}
 
-	// Enroll with the real agent binary, pinning the CA.
+	// Enroll with the real agent binary over HTTPS, pinning the server's own CA.
 	cfgPath := filepath.Join(dir, "agent", "agent.yaml")
-	enroll := exec.Command(agentBin, "enroll", "--server", m.HTTPURL(), "--token", tok.Token, "--ca-fingerprint", fp,
+	enroll := exec.Command(agentBin, "enroll", "--server", m.HTTPSURL(), "--token", tok.Token, "--ca-fingerprint", fp,
 		"--config", cfgPath, "--state-dir", filepath.Join(dir, "agent", "state"))
 	if out, err := enroll.CombinedOutput(); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
@@ -67,13 +67,23 @@ func TestEnrollPresenceAndRestart(t *testing.T) {
 		t.Fatalf("agent config: %v mode %v", err, fi.Mode().Perm())
 	}
 	// The token is single-use: a second enroll is refused and writes nothing.
-	again := exec.Command(agentBin, "enroll", "--server", m.HTTPURL(), "--token", tok.Token, "--ca-fingerprint", fp,
+	again := exec.Command(agentBin, "enroll", "--server", m.HTTPSURL(), "--token", tok.Token, "--ca-fingerprint", fp,
 		"--config", filepath.Join(dir, "other.yaml"), "--state-dir", filepath.Join(dir, "other"))
 	if out, err := again.CombinedOutput(); err == nil || !strings.Contains(string(out), "already used") {
 		t.Fatalf("reused token: err %v, output %s", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "other.yaml")); !os.IsNotExist(err) {
 		t.Fatal("a refused enroll wrote a config")
+	}
+	// A pin that is not this server's CA is refused before the token is sent.
+	wrongPin := "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	tok2 := cli(t, "", "token", "create", "--host", "not-enrolled", "--data", dataDir)
+	if out, err := exec.Command(agentBin, "enroll", "--server", m.HTTPSURL(), "--token", tok2, "--ca-fingerprint", wrongPin,
+		"--config", filepath.Join(dir, "pin.yaml"), "--state-dir", filepath.Join(dir, "pin")).CombinedOutput(); err == nil {
+		t.Fatalf("enroll with a wrong CA pin succeeded: %s", out)
+	}
+	if tokens, _ := m.Service().ListEnrollmentTokens(t.Context()); len(tokens) != 1 || tokens[0].HostName != "not-enrolled" {
+		t.Fatalf("the token was used despite the wrong pin: %+v", tokens)
 	}
 
 	var list struct {

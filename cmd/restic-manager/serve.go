@@ -219,6 +219,14 @@ func (m *Main) HTTPURL() string {
 	return scheme + "://" + m.httpLns[0].Addr().String()
 }
 
+// HTTPSURL is the base URL of the HTTPS listener, "" when it is off.
+func (m *Main) HTTPSURL() string {
+	if m.HTTPSAddr == "" || len(m.httpLns) == 0 {
+		return ""
+	}
+	return "https://" + m.httpLns[len(m.httpLns)-1].Addr().String()
+}
+
 // Service is the running domain (tests use it).
 func (m *Main) Service() *server.Service { return m.svc }
 
