@@ -1,6 +1,7 @@
-// Package server is the domain of restic-manager: hosts, enrollment, users,
-// sessions, API tokens, roles, the audit log, presence, secrets at rest and the
-// SQLite store they live in.
+// Package server is the domain of restic-manager: hosts, enrollment (by token,
+// and announce-and-approve for machines without one), users, sessions, API
+// tokens, roles, the audit log, presence, secrets at rest and the SQLite store
+// they live in.
 //
 // The Service type is the one entry point the web layer and the command line
 // use. Every state-changing method takes the Actor doing it, checks the actor's

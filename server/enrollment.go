@@ -2,13 +2,10 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Enrollment token lifetimes (DESIGN §4.1).
@@ -132,11 +129,7 @@ func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (*EnrollResult, e
 			return nil, invalidf("The %s the agent sent is too long or has control characters.", name)
 		}
 	}
-	secretBytes := make([]byte, 32)
-	if _, err := rand.Read(secretBytes); err != nil {
-		return nil, internal("Could not make a secret", err)
-	}
-	res := &EnrollResult{HostID: topics.RandomID(topics.HostIDPrefix), MQTTPassword: base64.RawURLEncoding.EncodeToString(secretBytes)}
+	res := &EnrollResult{}
 	now := s.now()
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var t EnrollmentToken
@@ -155,14 +148,14 @@ func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (*EnrollResult, e
 			return &Error{Code: CodeUnauthorized, Message: "This enrollment token has expired; create a new one on the Enroll page."}
 		}
 		res.HostName = t.HostName
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hosts (id, name, hostname, os, arch, agent_version, restic_version, mqtt_secret_hash, created_at, remote_addr)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.HostID, t.HostName, r.Hostname, r.OS, r.Arch, r.AgentVersion, r.ResticVersion,
-			tokenHash(res.MQTTPassword), now, r.RemoteAddr); err != nil {
-			if isUniqueViolation(err) {
-				return conflictf("A host named %q was enrolled meanwhile; create a token with another name.", t.HostName)
-			}
+		id, secret, err := s.createHost(ctx, tx, newHost{Name: t.HostName, Hostname: r.Hostname, OS: r.OS, Arch: r.Arch,
+			AgentVersion: r.AgentVersion, ResticVersion: r.ResticVersion, RemoteAddr: r.RemoteAddr, CreatedAt: now})
+		if errors.Is(err, errHostNameTaken) {
+			return conflictf("A host named %q was enrolled meanwhile; create a token with another name.", t.HostName)
+		} else if err != nil {
 			return err
 		}
+		res.HostID, res.MQTTPassword = id, secret
 		if _, err := tx.ExecContext(ctx, `UPDATE enrollment_tokens SET used_at = ?, host_id = ? WHERE id = ?`, now, res.HostID, t.ID); err != nil {
 			return err
 		}

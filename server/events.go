@@ -8,6 +8,9 @@ const (
 	EventHostUpdated  = "host.updated"  // versions, name, ...
 	EventHostPresence = "host.presence" // online/offline changed
 	EventTokenChanged = "token.changed" // enrollment token created, used or revoked
+	// EventPendingChanged: the list of machines waiting for approval changed
+	// (one announced, was accepted, rejected or expired).
+	EventPendingChanged = "pending.changed"
 )
 
 // Event tells listeners (SSE streams) that something changed; they re-read

@@ -6,7 +6,7 @@ import (
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-// IngestStats counts what HandleMessage did, for /metrics.
+// IngestStats counts what HandleMessage and HandleAnnounce did, for /metrics.
 type IngestStats struct {
 	Accepted atomic.Uint64
 	Rejected atomic.Uint64 // malformed, forged or not for us: logged and dropped

@@ -48,10 +48,19 @@ type MQTTKind int
 const (
 	MQTTHost MQTTKind = iota + 1
 	MQTTMonitor
+	// MQTTPending is an announce-and-approve client (p_...). It has no
+	// secret yet: the broker's ACL confines it to its own announce topics,
+	// and what it learns there is sealed to its key.
+	MQTTPending
 )
 
 // AuthenticateMQTT checks an MQTT username and password against hosts and
-// monitor accounts. Revoked hosts and accounts are refused. The comparison is
+// monitor accounts. Revoked hosts and accounts are refused. A well-formed
+// pending client ID is accepted with any non-empty password: it proves
+// possession of its key inside the announce exchange (HandleAnnounce), and
+// the cap on pending hosts is enforced there with an answer the agent can
+// show, rather than here, where a refusal would read "not authorized" and
+// count against the whole site's address in the broker. The comparison is
 // of SHA-256 digests looked up by primary key, so it leaks nothing useful
 // through timing and stays cheap when thousands of agents reconnect at once.
 func (s *Service) AuthenticateMQTT(ctx context.Context, username string, password []byte) (MQTTKind, error) {
@@ -67,6 +76,8 @@ func (s *Service) AuthenticateMQTT(ctx context.Context, username string, passwor
 		kind = MQTTHost
 		err = s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM hosts WHERE id = ? AND mqtt_secret_hash = ? AND revoked_at IS NULL`,
 			username, tokenHash(string(password)))
+	case topics.ValidPendingID(username):
+		return MQTTPending, nil
 	case strings.HasPrefix(username, topics.MonitorPrefix):
 		kind = MQTTMonitor
 		err = s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM monitor_accounts WHERE name = ? AND secret_hash = ? AND revoked_at IS NULL`,

@@ -104,8 +104,15 @@ func (p *Presence) setOnline(id string, hp *hostPresence, online bool) {
 	}
 }
 
-// Connected records that host id opened connection conn from remote.
+// Connected records that host id opened connection conn from remote. A host
+// accepted through announce-and-approve connects for the first time here,
+// which ends its pending row.
 func (p *Presence) Connected(id string, conn uint64, remote string) {
+	p.connected(id, conn, remote)
+	p.s.hostArrived(context.Background(), id)
+}
+
+func (p *Presence) connected(id string, conn uint64, remote string) {
 	now := p.s.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()

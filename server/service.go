@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -21,6 +22,10 @@ type Service struct {
 	logins   *throttle // failed logins per user name and per address
 	ingest   IngestStats
 	presence *Presence
+	ann      *announcer
+
+	pubMu sync.Mutex
+	pub   Publisher
 }
 
 // Options tunes a Service; the zero value is production defaults.
@@ -29,6 +34,8 @@ type Options struct {
 	Now func() time.Time
 	// Presence tunes online/offline tracking.
 	Presence PresenceOptions
+	// Announce tunes announce-and-approve.
+	Announce AnnounceOptions
 }
 
 // NewService builds the domain on an open store and a secret box.
@@ -43,6 +50,7 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	s := &Service{db: db, box: box, log: logger, events: NewBus(), now: func() time.Time { return now().UTC() }}
 	s.logins = newThrottle(5, 15*time.Minute, s.now)
 	s.presence = newPresence(s, opts.Presence)
+	s.ann = newAnnouncer(opts.Announce, s.now)
 	return s
 }
 
@@ -54,6 +62,23 @@ func (s *Service) Events() *Bus { return s.events }
 
 // Presence tracks which hosts are online.
 func (s *Service) Presence() *Presence { return s.presence }
+
+// SetPublisher connects the domain to the broker: presence publishes the
+// monitor topics through it and announce-and-approve its answers to pending
+// agents. Call it once the broker runs.
+func (s *Service) SetPublisher(p Publisher) {
+	s.pubMu.Lock()
+	s.pub = p
+	s.pubMu.Unlock()
+	s.presence.SetPublisher(p)
+}
+
+// publisher is the broker, or nil before SetPublisher.
+func (s *Service) publisher() Publisher {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	return s.pub
+}
 
 // randomToken returns a URL-safe token with 256 bits of entropy and a prefix
 // that tells a person what it is if it ever turns up somewhere (rmt_ API

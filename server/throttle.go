@@ -45,19 +45,45 @@ func (t *throttle) fail(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	if len(t.keys) > 10000 {
-		for k, e := range t.keys {
-			if now.Sub(e.start) >= t.window {
-				delete(t.keys, k)
-			}
-		}
-	}
+	t.pruneLocked(now)
 	e, ok := t.keys[key]
 	if !ok || now.Sub(e.start) >= t.window {
 		t.keys[key] = &throttleEntry{count: 1, start: now}
 		return
 	}
 	e.count++
+}
+
+// allow counts one event for key and reports whether it is within the
+// limit: at most max events per window. Checking and counting happen under
+// one lock, so concurrent callers cannot overshoot the limit together.
+func (t *throttle) allow(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.pruneLocked(now)
+	e, ok := t.keys[key]
+	if !ok || now.Sub(e.start) >= t.window {
+		t.keys[key] = &throttleEntry{count: 1, start: now}
+		return true
+	}
+	if e.count >= t.max {
+		return false
+	}
+	e.count++
+	return true
+}
+
+// pruneLocked drops expired keys once the map grows large. Caller holds mu.
+func (t *throttle) pruneLocked(now time.Time) {
+	if len(t.keys) <= 10000 {
+		return
+	}
+	for k, e := range t.keys {
+		if now.Sub(e.start) >= t.window {
+			delete(t.keys, k)
+		}
+	}
 }
 
 // reset forgets key (after a successful login).

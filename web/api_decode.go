@@ -47,6 +47,26 @@ func (r *agentEnrollRequest) validate() error {
 	return nil // the domain checks the other fields' lengths and characters
 }
 
+// pendingAcceptRequest is the body of POST /api/v1/pending-hosts/{id}/accept.
+type pendingAcceptRequest struct {
+	Name string `json:"name"`
+	// Repository is refused while repositories do not exist yet (DESIGN §6
+	// lists it as optional): a caller that sends credentials must learn that
+	// they were not stored rather than find out later.
+	Repository json.RawMessage `json:"repository"`
+}
+
+func (r *pendingAcceptRequest) validate() error {
+	r.Name = strings.TrimSpace(r.Name)
+	if len(r.Repository) > 0 && string(bytes.TrimSpace(r.Repository)) != "null" {
+		return invalid("Repositories are not supported yet; accept without \"repository\" and set the repository once this server version supports it.")
+	}
+	if r.Name == "" {
+		return invalid("Send name: the name the new host gets, e.g. \"web-01\".")
+	}
+	return nil
+}
+
 // apiDuration is a duration in JSON: a Go duration string ("90m", "24h")
 // or a whole number of seconds.
 type apiDuration time.Duration
@@ -125,6 +145,15 @@ func decodeEnrollmentTokenRequest(r io.Reader) (enrollmentTokenRequest, error) {
 // decodeAgentEnrollRequest parses and validates an untrusted body.
 func decodeAgentEnrollRequest(r io.Reader) (agentEnrollRequest, error) {
 	var req agentEnrollRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return req, err
+	}
+	return req, req.validate()
+}
+
+// decodePendingAcceptRequest parses and validates an untrusted body.
+func decodePendingAcceptRequest(r io.Reader) (pendingAcceptRequest, error) {
+	var req pendingAcceptRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return req, err
 	}

@@ -10,6 +10,7 @@ import (
 // dashboardPage is the data of the fleet dashboard.
 type dashboardPage struct {
 	page
+	Pending  pendingPanel
 	Summary  fleetSummary
 	Hosts    []hostView
 	Filter   hostFilter
@@ -18,14 +19,36 @@ type dashboardPage struct {
 	Commands enrollCommands
 }
 
-// showDashboard shows the summary strip and the host table, "needs
-// attention" first. The page then follows /events: rows, the summary and
-// new hosts arrive without a reload.
+// showDashboard shows the machines waiting for approval (if any), the
+// summary strip and the host table, "needs attention" first. The page then
+// follows /events: rows, the summary, new hosts and pending machines arrive
+// without a reload.
 func (h *handler) showDashboard(c *gin.Context) {
-	hosts, err := h.svc.ListHosts(c.Request.Context())
+	p, err := h.newDashboardPage(c)
 	if err != nil {
 		h.pageError(c, err)
 		return
+	}
+	switch {
+	case c.Query("accepted") != "":
+		p.Notice = "Accepted. The new host is in the list below and goes online once its agent picks up its credentials."
+	case c.Query("rejected") != "":
+		p.Notice = "Rejected. The machine was told, and its announcements are refused for the next 24 hours."
+	}
+	h.render(c, http.StatusOK, "dashboard", p)
+}
+
+// newDashboardPage loads everything the dashboard shows, filtered by the
+// request's query string.
+func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
+	ctx := c.Request.Context()
+	hosts, err := h.svc.ListHosts(ctx)
+	if err != nil {
+		return dashboardPage{}, err
+	}
+	pending, err := h.svc.ListPendingHosts(ctx)
+	if err != nil {
+		return dashboardPage{}, err
 	}
 	f := hostFilter{Query: strings.TrimSpace(c.Query("q")), State: c.Query("state")}
 	if len(f.Query) > 100 {
@@ -42,8 +65,9 @@ func (h *handler) showDashboard(c *gin.Context) {
 		Filtered: f.Query != "" || f.State != "",
 		SelfURL:  c.Request.URL.RequestURI(),
 	}
+	p.Pending = newPendingPanel(p.page, pending)
 	if len(hosts) == 0 {
 		p.Commands = h.enrollCommandsFor(h.publicURL(c.Request), "TOKEN")
 	}
-	h.render(c, http.StatusOK, "dashboard", p)
+	return p, nil
 }

@@ -74,6 +74,31 @@ func FuzzDecodeEnrollmentTokenRequest(f *testing.F) {
 	})
 }
 
+func FuzzDecodePendingAcceptRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"web-01"}`,
+		`{"name":"web-01","repository":null}`,
+		`{"name":"web-01","repository":{"url":"s3:x"}}`,
+		`{"name":"web-01","repository":" null "}`,
+		`{"name":"  "}`, `{"name":7}`, `{}`, `{`, `[]`, `null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodePendingAcceptRequest(strings.NewReader(string(body)))
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		if req.Name == "" || req.Name != strings.TrimSpace(req.Name) {
+			t.Fatalf("accepted name %q", req.Name)
+		}
+		if r := strings.TrimSpace(string(req.Repository)); r != "" && r != "null" {
+			t.Fatalf("accepted a repository %q that would be dropped", r)
+		}
+	})
+}
+
 func FuzzSafeNext(f *testing.F) {
 	for _, seed := range []string{"/", "/hosts/h_1?x=1", "//evil", "/\\evil", "https://x", "/login", "\x00", "/%2F%2Fevil"} {
 		f.Add(seed)

@@ -49,6 +49,19 @@ func (h *handler) render(c *gin.Context, status int, name string, data any) {
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
+// renderFragment executes one template of a page's set, for HTMX requests
+// that re-read a part of a page.
+func (h *handler) renderFragment(c *gin.Context, pageName, tmpl string, data any) {
+	var buf bytes.Buffer
+	if err := h.tpl.fragment(&buf, pageName, tmpl, data); err != nil {
+		h.log.Error("render fragment", "page", pageName, "template", tmpl, "err", err)
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(server.PublicMessage(nil)))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
+}
+
 // errorPage is the data of the error page.
 type errorPage struct {
 	page

@@ -42,6 +42,15 @@ func roleCases() []roleCase {
 		{http.MethodPost, "/enroll/tokens/:id/revoke", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
 			return form(revokePath(app, fmt.Sprintf("revoke-%d", n)), url.Values{})(app, c, csrf, n)
 		}},
+		{http.MethodGet, "/pending-hosts", server.PermRead, false, 200, get("/pending-hosts")},
+		{http.MethodPost, "/pending-hosts/:id/accept", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			_, id := app.announce(fmt.Sprintf("pend-%d", n))
+			return form(fmt.Sprintf("/pending-hosts/%d/accept", id), url.Values{"name": {fmt.Sprintf("accepted-%d", n)}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/pending-hosts/:id/reject", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			_, id := app.announce(fmt.Sprintf("pend-%d", n))
+			return form(fmt.Sprintf("/pending-hosts/%d/reject", id), url.Values{})(app, c, csrf, n)
+		}},
 		{http.MethodGet, "/admin/users", server.PermAdmin, false, 200, get("/admin/users")},
 		{http.MethodPost, "/admin/users", server.PermAdmin, true, 303, func(app *testApp, c *client, csrf string, n int) response {
 			return form("/admin/users", url.Values{"name": {fmt.Sprintf("new%d", n)}, "role": {"admin"}, "password": {"a long enough password"}})(app, c, csrf, n)
@@ -55,6 +64,15 @@ func roleCases() []roleCase {
 		}},
 		{http.MethodPost, "/api/v1/enrollment-tokens", server.PermConfigure, true, 201, func(_ *testApp, c *client, _ string, n int) response {
 			return c.postJSON("/api/v1/enrollment-tokens", fmt.Sprintf(`{"host_name":"api-%d","ttl":"2h"}`, n))
+		}},
+		{http.MethodGet, "/api/v1/pending-hosts", server.PermRead, false, 200, get("/api/v1/pending-hosts")},
+		{http.MethodPost, "/api/v1/pending-hosts/:id/accept", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			_, id := app.announce(fmt.Sprintf("api-pend-%d", n))
+			return c.postJSON(fmt.Sprintf("/api/v1/pending-hosts/%d/accept", id), fmt.Sprintf(`{"name":"api-accepted-%d"}`, n))
+		}},
+		{http.MethodPost, "/api/v1/pending-hosts/:id/reject", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			_, id := app.announce(fmt.Sprintf("api-pend-%d", n))
+			return c.postJSON(fmt.Sprintf("/api/v1/pending-hosts/%d/reject", id), `{}`)
 		}},
 	}
 }

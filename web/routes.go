@@ -58,6 +58,9 @@ func (h *handler) routes() []route {
 		{get, "/enroll", session, configure, h.showEnroll},
 		{post, "/enroll", session, configure, h.createEnrollmentToken},
 		{post, "/enroll/tokens/:id/revoke", session, configure, h.revokeEnrollmentToken},
+		{get, "/pending-hosts", session, read, h.listPendingHosts},
+		{post, "/pending-hosts/:id/accept", session, configure, h.acceptPendingHost},
+		{post, "/pending-hosts/:id/reject", session, configure, h.rejectPendingHost},
 		{get, "/admin/users", session, admin, h.listUsers},
 		{post, "/admin/users", session, admin, h.createUser},
 		{post, "/admin/api-tokens", session, admin, h.createAPIToken},
@@ -70,7 +73,11 @@ func (h *handler) routes() []route {
 		{get, "/api/v1/hosts", bearer, read, h.apiListHosts},
 		{get, "/api/v1/hosts/:id", bearer, read, h.apiShowHost},
 		{post, "/api/v1/enrollment-tokens", bearer, configure, h.apiCreateEnrollmentToken},
+		{get, "/api/v1/pending-hosts", bearer, read, h.apiListPendingHosts},
+		{post, "/api/v1/pending-hosts/:id/accept", bearer, configure, h.apiAcceptPendingHost},
+		{post, "/api/v1/pending-hosts/:id/reject", bearer, configure, h.apiRejectPendingHost},
 		{post, "/api/v1/agents/enroll", enrollToken, read, h.apiEnrollAgent},
+		{get, "/api/v1/agents/bootstrap", anyone, read, h.apiAgentBootstrap},
 
 		// Files.
 		{get, "/static/*path", anyone, read, h.serveStatic},

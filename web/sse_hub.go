@@ -17,6 +17,10 @@ const (
 	sseFleetChanged  = "fleet-changed"  // hosts added or events lost: re-read the page
 	sseTokensChanged = "tokens-changed" // enrollment tokens created, used or revoked
 	sseVitals        = "vitals"         // host page: that host's vitals
+	// ssePendingChanged tells fleet pages that the machines waiting for
+	// approval changed; the Pending hosts panel re-reads itself. The hub
+	// cannot push the panel itself: its buttons depend on the viewer's role.
+	ssePendingChanged = "pending-changed"
 )
 
 // sseMessage is one event for one browser.
@@ -87,9 +91,10 @@ func (hb *hub) clientCount() int {
 
 // batch is what a run of events changed.
 type batch struct {
-	resync bool            // hosts appeared or events were lost
-	tokens bool            // enrollment tokens changed
-	hosts  map[string]bool // hosts whose row or vitals changed
+	resync  bool            // hosts appeared or events were lost
+	tokens  bool            // enrollment tokens changed
+	pending bool            // machines waiting for approval changed
+	hosts   map[string]bool // hosts whose row or vitals changed
 }
 
 func (b *batch) add(ev server.Event) {
@@ -97,9 +102,11 @@ func (b *batch) add(ev server.Event) {
 	case server.EventHostCreated:
 		b.resync = true
 	case server.EventResync:
-		b.resync, b.tokens = true, true
+		b.resync, b.tokens, b.pending = true, true, true
 	case server.EventTokenChanged:
 		b.tokens = true
+	case server.EventPendingChanged:
+		b.pending = true
 	default: // host.updated, host.presence, and later kinds about a host
 		if ev.HostID != "" {
 			b.hosts[ev.HostID] = true
@@ -151,6 +158,9 @@ func (hb *hub) publish(b batch) {
 
 	if b.tokens {
 		hb.send(func(cl *sseClient) bool { return cl.hostID == "" }, sseMessage{sseTokensChanged, "1"})
+	}
+	if b.pending {
+		hb.send(func(cl *sseClient) bool { return cl.hostID == "" }, sseMessage{ssePendingChanged, "1"})
 	}
 	if b.resync {
 		// Every page re-reads itself; rows rendered now would be redundant.

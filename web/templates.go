@@ -18,7 +18,7 @@ var templateFiles embed.FS
 // host_vitals) are parsed into the page that shows them.
 var pages = map[string][]string{
 	"login":     {"layout.html", "login.html"},
-	"dashboard": {"layout.html", "dashboard.html", "partials/summary.html", "partials/host_table.html", "partials/host_row.html", "partials/state.html", "partials/commands.html"},
+	"dashboard": {"layout.html", "dashboard.html", "partials/summary.html", "partials/host_table.html", "partials/host_row.html", "partials/state.html", "partials/commands.html", "partials/pending_hosts.html"},
 	"host":      {"layout.html", "host.html", "partials/host_vitals.html", "partials/state.html"},
 	"enroll":    {"layout.html", "enroll.html", "partials/commands.html", "partials/tokens.html"},
 	"users":     {"layout.html", "users.html", "partials/commands.html"},

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,9 @@ type testApp struct {
 	svc *server.Service
 	web *Server
 	srv *httptest.Server
+	pub *server.TestPublisher // stands in for the broker
+	// announced counts machines announce made, for unique addresses.
+	announced int
 }
 
 const testFingerprint = "SHA256:0f4c6c2b1e5d8f9a7b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"
@@ -30,6 +34,8 @@ const testFingerprint = "SHA256:0f4c6c2b1e5d8f9a7b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e
 func newTestApp(t *testing.T, tweak ...func(*Config)) *testApp {
 	t.Helper()
 	svc := server.MustOpenService(t, server.Options{})
+	pub := &server.TestPublisher{}
+	svc.SetPublisher(pub)
 	cfg := Config{
 		PublicURL:     "https://rm.example.test:8443",
 		MQTTURL:       func(*http.Request) string { return "mqtts://rm.example.test:8883" },
@@ -53,7 +59,7 @@ func newTestApp(t *testing.T, tweak ...func(*Config)) *testApp {
 		_ = w.Close()
 		srv.Close()
 	})
-	return &testApp{t: t, svc: svc, web: w, srv: srv}
+	return &testApp{t: t, svc: svc, web: w, srv: srv, pub: pub}
 }
 
 // client is one browser (its own cookie jar) or one API caller. It never
@@ -209,4 +215,28 @@ func (a *testApp) enrollHost(name string) *server.EnrollResult {
 		a.t.Fatal(err)
 	}
 	return res
+}
+
+// announce makes a machine called hostname announce itself, each from its
+// own address (so the per-address limit never interferes), and returns it
+// with the ID of its pending row.
+func (a *testApp) announce(hostname string) (*server.TestAgent, int64) {
+	a.t.Helper()
+	a.announced++
+	agent := server.NewTestAgent(a.t, hostname)
+	addr := fmt.Sprintf("198.51.%d.%d:40000", a.announced/250, a.announced%250+1)
+	if st := agent.Announce(a.t, a.svc, a.pub, uint64(a.announced), addr); st == nil || st.State != "pending" {
+		a.t.Fatalf("announce %s: %+v", hostname, st)
+	}
+	list, err := a.svc.ListPendingHosts(a.t.Context())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for _, p := range list {
+		if p.ClientID == agent.Client {
+			return agent, p.ID
+		}
+	}
+	a.t.Fatalf("announced machine %s is not listed", hostname)
+	return nil, 0
 }

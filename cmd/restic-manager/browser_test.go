@@ -139,6 +139,11 @@ func TestBrowserEnrollAndWatchHostOnline(t *testing.T) {
 	agent := startAgent(t, cfgPath)
 	waitJS(t, ctx, "the host to show online", badge+` === 'online'`, 20*time.Second)
 	screenshot(t, ctx, "dashboard-online")
+	if os.Getenv("RM_TEST_SCREENSHOTS") != "" { // the same page on a phone
+		browse(t, ctx, chromedp.EmulateViewport(390, 844))
+		screenshot(t, ctx, "dashboard-phone")
+		browse(t, ctx, chromedp.EmulateViewport(1280, 900))
+	}
 
 	agent.stop(syscall.SIGTERM)
 	defer func() {

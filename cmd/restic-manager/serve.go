@@ -94,6 +94,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.tls, err = m.svc.LoadOrCreateTLS(ctx, m.TLSNames); err != nil {
 		return err
 	}
+	m.svc.SetAnnounceEndpoint(m.MQTTPublicURL, m.tls.CACertPEM, m.tls.Fingerprint)
 	if err := m.startBroker(); err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.cancel, m.done = cancel, make(chan struct{})
 	go func() {
 		defer close(m.done)
-		m.svc.Presence().Run(runCtx)
+		m.svc.Run(runCtx)
 	}()
 	if err := m.svc.Presence().Start(ctx); err != nil {
 		return err
@@ -116,8 +117,11 @@ func (m *Main) startBroker() error {
 	cfg.Logger = m.Logger
 	presence := m.svc.Presence()
 	cfg.OnConnect = func(id broker.Identity, conn uint64, remote string) {
-		if id.Role == broker.RoleHost {
+		switch id.Role {
+		case broker.RoleHost:
 			presence.Connected(id.ID, conn, remote)
+		case broker.RolePending:
+			m.svc.PendingConnected(id.ID, conn, remote)
 		}
 	}
 	cfg.OnDisconnect = func(id broker.Identity, conn uint64) {
@@ -133,7 +137,12 @@ func (m *Main) startBroker() error {
 	if err := b.Start(); err != nil {
 		return err
 	}
-	presence.SetPublisher(b)
+	m.svc.SetPublisher(b)
+	if err := b.Subscribe(topics.AllAnnounceReqFilter, func(msg broker.Message) {
+		m.svc.HandleAnnounce(msg.Topic, msg.Payload, msg.ClientID, msg.Conn)
+	}); err != nil {
+		return err
+	}
 	return b.Subscribe(topics.AllHostsUpFilter, func(msg broker.Message) {
 		m.svc.HandleMessage(msg.Topic, msg.Payload, msg.ClientID, msg.Conn)
 	})
@@ -273,6 +282,8 @@ func (a mqttAuth) Authenticate(username string, password []byte) (broker.Identit
 		return broker.Identity{Role: broker.RoleHost, ID: username}, nil
 	case server.MQTTMonitor:
 		return broker.Identity{Role: broker.RoleMonitor, ID: username}, nil
+	case server.MQTTPending:
+		return broker.Identity{Role: broker.RolePending, ID: username}, nil
 	}
 	return broker.Identity{}, broker.ErrDenied
 }

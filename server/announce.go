@@ -1,0 +1,173 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Sentences a pending agent shows its user (AnnounceStatus.Message).
+const (
+	msgWaiting  = "Waiting for an admin to accept this machine in the dashboard's Pending hosts panel."
+	msgCapacity = "Too many machines are waiting for approval; ask an admin to accept or reject some, then announce again."
+	msgRejected = "An admin rejected this machine; ask them why before you announce it again."
+	msgExpired  = "Nobody accepted this machine in time; run the announce command again and ask an admin to accept it."
+)
+
+// HandleAnnounce takes one message a pending agent published on
+// rm/v1/announce/{c}/req (the broker's inline subscription delivers it with
+// the publishing client's ID and connection serial). It answers on
+// .../resp. Anything malformed, forged, replayed or over a limit is logged,
+// counted as rejected and dropped; it never panics, and only a verified
+// proof changes the store.
+//
+// Decisions (DESIGN §4.2 leaves them open):
+//   - Every hello counts against its source address's limit
+//     (AnnounceOptions.HellosPerAddrPerMinute), valid or not. A hello over
+//     the limit gets no answer: the agent should send its hello again when no
+//     challenge arrives within half a minute or so, and will get through once
+//     the minute is over. A site behind one NAT address gets its machines
+//     through ten a minute.
+//   - The global cap (AnnounceOptions.MaxPending) is checked when a verified
+//     proof would add a row, not when the agent connects: a refused CONNECT
+//     would tell the agent only "not authorized" and count against its
+//     address in the broker. Over the cap the agent is told so in a
+//     "rejected" status with a sentence, and no row is made; a machine that
+//     already has a row always gets its answer.
+//   - A refused proof (no challenge, another connection, a reused, late or
+//     wrong nonce, a bad signature) gets no answer.
+//
+// It runs on the publishing client's goroutine. That is acceptable here, as
+// announces are rare and rate-limited: at most one small transaction per
+// verified proof, and only the announcing client waits for it.
+func (s *Service) HandleAnnounce(topic string, payload []byte, clientID string, conn uint64) {
+	t, err := topics.Parse(topic)
+	if err != nil {
+		s.reject(topic, clientID, "bad topic", err)
+		return
+	}
+	if t.Kind != topics.KindAnnounceReq || t.Client != clientID {
+		// The ACL makes this impossible for agents; refuse anyway, it costs nothing.
+		s.reject(topic, clientID, "topic is not the publishing client's announce request", nil)
+		return
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	if len(payload) > topics.MaxPayload || json.Unmarshal(payload, &head) != nil {
+		s.reject(topic, clientID, "announce is not a JSON object", nil)
+		return
+	}
+	switch head.Type {
+	case topics.TypeAnnounceHello:
+		s.announceHello(topic, clientID, conn, payload)
+	case topics.TypeAnnounceProof:
+		s.announceProof(topic, clientID, conn, payload)
+	default:
+		s.reject(topic, clientID, "unknown announce message type", nil)
+	}
+}
+
+// announceHello answers a valid hello with a fresh challenge bound to conn.
+func (s *Service) announceHello(topic, client string, conn uint64, payload []byte) {
+	addr := s.ann.sourceOf(client, conn)
+	if !s.ann.hellos.allow(addr) {
+		s.reject(topic, client, "too many announces from this address; the agent will try again", nil)
+		return
+	}
+	var m topics.AnnounceHello
+	if err := topics.Decode(payload, &m); err != nil {
+		s.reject(topic, client, "bad announce hello", err)
+		return
+	}
+	if m.Client != client {
+		s.reject(topic, client, "hello names another client", nil)
+		return
+	}
+	now := s.now()
+	ch := &challenge{nonce: make([]byte, 32), conn: conn, expires: now.Add(ChallengeTTL), hello: &m, addr: addr}
+	if _, err := rand.Read(ch.nonce); err != nil {
+		s.log.Error("announce: crypto/rand failed", "err", err)
+		return
+	}
+	if !s.ann.offer(client, ch, now) {
+		s.reject(topic, client, "too many open announce challenges", nil)
+		return
+	}
+	s.ingest.Accepted.Add(1)
+	s.sendAnnounce(client, &topics.AnnounceChallenge{Envelope: topics.NewEnvelope(topics.TypeAnnounceChallenge, ""),
+		Nonce: ch.nonce, ExpiresAt: ch.expires})
+}
+
+// announceProof verifies a proof against the client's open challenge and, if
+// it holds, records the machine and tells it where it stands.
+func (s *Service) announceProof(topic, client string, conn uint64, payload []byte) {
+	var m topics.AnnounceProof
+	if err := topics.Decode(payload, &m); err != nil {
+		s.reject(topic, client, "bad announce proof", err)
+		return
+	}
+	if m.Client != client {
+		s.reject(topic, client, "proof names another client", nil)
+		return
+	}
+	ch := s.ann.take(client)
+	switch {
+	case ch == nil:
+		s.reject(topic, client, "proof without an open challenge (reused or unknown nonce)", nil)
+		return
+	case ch.conn != conn:
+		s.reject(topic, client, "proof from another connection than its challenge", nil)
+		return
+	case !s.now().Before(ch.expires):
+		s.reject(topic, client, "proof after its challenge expired", nil)
+		return
+	case subtle.ConstantTimeCompare(ch.nonce, m.Nonce) != 1:
+		s.reject(topic, client, "proof for another nonce", nil)
+		return
+	case !ed25519.Verify(ch.hello.IdentityKey, topics.ProofMessage(client, m.Nonce, ch.hello.SealKey), m.Signature):
+		s.reject(topic, client, "proof signature does not verify", nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	status, err := s.recordAnnounce(ctx, ch)
+	if err != nil {
+		s.log.Error("announce: record pending host", "client", client, "err", err)
+		return
+	}
+	s.ingest.Accepted.Add(1)
+	s.log.Info("pending host announced", "client", client, "fingerprint", status.Fingerprint, "hostname", ch.hello.Hostname,
+		"remote", ch.addr, "state", status.State)
+	s.sendAnnounce(client, status)
+}
+
+// announceStatus builds a status for a pending agent.
+func announceStatus(state, fingerprint, message string, sealed []byte) *topics.AnnounceStatus {
+	return &topics.AnnounceStatus{Envelope: topics.NewEnvelope(topics.TypeAnnounceStatus, ""), State: state,
+		Fingerprint: fingerprint, Message: message, Sealed: sealed}
+}
+
+// sendAnnounce publishes m to client's resp topic with QoS 1. Without a
+// broker, or if the client is gone, the answer is lost; the agent announces
+// again on its next connection and gets it then.
+func (s *Service) sendAnnounce(client string, m topics.Payload) {
+	b, err := topics.Encode(m)
+	if err != nil {
+		s.log.Error("announce: encode answer", "client", client, "err", err)
+		return
+	}
+	pub := s.publisher()
+	if pub == nil {
+		s.log.Warn("announce: no broker to answer through", "client", client)
+		return
+	}
+	if err := pub.Publish(topics.AnnounceRespTopic(client), b, false, 1); err != nil {
+		s.log.Warn("announce: publish answer", "client", client, "err", err)
+	}
+}

@@ -1,0 +1,216 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// AnnounceOptions tunes announce-and-approve (DESIGN §4.2). Zero values mean
+// the defaults.
+type AnnounceOptions struct {
+	// TTL is how long a pending host waits for an admin, counted from its
+	// first announce, and how long an accepted or rejected one is kept
+	// (counted from the decision). Default 24 h.
+	TTL time.Duration
+	// MaxPending caps the rows in state pending. Default 100.
+	MaxPending int
+	// HellosPerAddrPerMinute limits announces per source address. Default 10.
+	HellosPerAddrPerMinute int
+	// SweepEvery is how often expired rows are deleted (Service.Run).
+	// Default 1 min.
+	SweepEvery time.Duration
+}
+
+// ChallengeTTL is how long a pending agent has to answer a challenge.
+const ChallengeTTL = time.Minute
+
+// Bounds on the in-memory state, so a flood of pending connections from many
+// addresses cannot grow it without limit. Beyond them new challenges are not
+// issued (the flood's hellos go unanswered) until old ones expire.
+const (
+	maxChallenges   = 10000
+	maxPendingConns = 10000
+)
+
+// unknownAddr is the rate-limit bucket of a hello whose connection was never
+// reported by PendingConnected (it should not happen: the broker reports a
+// connection before it reads any packet from it).
+const unknownAddr = "unknown"
+
+// announcer is the in-memory side of announce-and-approve: open challenges,
+// each pending connection's source address, the per-address hello limit,
+// accepted hosts that have not connected yet, and where approved agents
+// connect. Rows live in SQLite (pending_hosts.go); nothing here needs to
+// survive a restart: an agent whose challenge is lost announces again.
+type announcer struct {
+	opts   AnnounceOptions
+	hellos *throttle
+
+	mu         sync.Mutex
+	challenges map[string]*challenge  // by pending client ID: the one open challenge
+	conns      map[string]pendingConn // by pending client ID: its newest connection
+	awaiting   map[string]bool        // host IDs accepted through announce, not yet connected
+	endpoint   announceEndpoint
+}
+
+// challenge is a nonce sent to one pending client on one connection.
+type challenge struct {
+	nonce   []byte
+	conn    uint64
+	expires time.Time
+	hello   *topics.AnnounceHello
+	addr    string
+}
+
+// pendingConn is where a pending client's connection comes from.
+type pendingConn struct {
+	conn uint64
+	addr string
+	at   time.Time
+}
+
+// announceEndpoint is what approved credentials carry besides the host's own
+// identity (SetAnnounceEndpoint).
+type announceEndpoint struct {
+	mqttURL       string
+	caCertPEM     []byte
+	caFingerprint string
+}
+
+func newAnnouncer(o AnnounceOptions, now func() time.Time) *announcer {
+	if o.TTL <= 0 {
+		o.TTL = 24 * time.Hour
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 100
+	}
+	if o.HellosPerAddrPerMinute <= 0 {
+		o.HellosPerAddrPerMinute = 10
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = time.Minute
+	}
+	return &announcer{opts: o, hellos: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now),
+		challenges: make(map[string]*challenge), conns: make(map[string]pendingConn), awaiting: make(map[string]bool)}
+}
+
+// SetAnnounceEndpoint sets what approved agents are told besides their host
+// identity: the broker URL to use as a host (empty: the broker they announced
+// through) and the CA they pin. Call it once at start-up.
+func (s *Service) SetAnnounceEndpoint(mqttURL string, caCertPEM []byte, caFingerprint string) {
+	a := s.ann
+	a.mu.Lock()
+	a.endpoint = announceEndpoint{mqttURL: mqttURL, caCertPEM: append([]byte(nil), caCertPEM...), caFingerprint: caFingerprint}
+	a.mu.Unlock()
+}
+
+// PendingConnected records that pending client clientID opened connection
+// conn from remote ("ip:port"). The wiring calls it from the broker's
+// OnConnect for pending clients, before any of the connection's messages
+// arrive; HandleAnnounce uses it for the per-address limit and to show admins
+// where a machine announced from.
+func (s *Service) PendingConnected(clientID string, conn uint64, remote string) {
+	addr := remote
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		addr = host
+	}
+	if addr == "" {
+		addr = unknownAddr
+	}
+	now := s.now()
+	a := s.ann
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if old, ok := a.conns[clientID]; ok && old.conn > conn {
+		return // a late report of an older connection
+	}
+	if _, ok := a.conns[clientID]; !ok && len(a.conns) >= maxPendingConns {
+		a.pruneLocked(now, 10*time.Minute)
+		if len(a.conns) >= maxPendingConns {
+			return
+		}
+	}
+	a.conns[clientID] = pendingConn{conn: conn, addr: addr, at: now}
+}
+
+// sourceOf is the address connection conn of client came from.
+func (a *announcer) sourceOf(client string, conn uint64) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.conns[client]; ok && c.conn == conn {
+		return c.addr
+	}
+	return unknownAddr
+}
+
+// offer stores ch as client's one open challenge, replacing an older one. It
+// reports false when too many challenges are open.
+func (a *announcer) offer(client string, ch *challenge, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.challenges[client]; !ok && len(a.challenges) >= maxChallenges {
+		a.pruneLocked(now, a.opts.TTL)
+		if len(a.challenges) >= maxChallenges {
+			return false
+		}
+	}
+	a.challenges[client] = ch
+	return true
+}
+
+// take removes and returns client's open challenge. A challenge answers one
+// proof at most, right or wrong: a nonce is never good twice.
+func (a *announcer) take(client string) *challenge {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ch := a.challenges[client]
+	delete(a.challenges, client)
+	return ch
+}
+
+// await remembers a host accepted through announce until it first connects.
+func (a *announcer) await(hostID string) {
+	a.mu.Lock()
+	a.awaiting[hostID] = true
+	a.mu.Unlock()
+}
+
+// arrived reports whether hostID was awaited, and forgets it.
+func (a *announcer) arrived(hostID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.awaiting[hostID] {
+		return false
+	}
+	delete(a.awaiting, hostID)
+	return true
+}
+
+func (a *announcer) endpointNow() announceEndpoint {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.endpoint
+}
+
+// prune drops expired challenges and connection records older than keep.
+func (a *announcer) prune(now time.Time, keep time.Duration) {
+	a.mu.Lock()
+	a.pruneLocked(now, keep)
+	a.mu.Unlock()
+}
+
+func (a *announcer) pruneLocked(now time.Time, keep time.Duration) {
+	for id, ch := range a.challenges {
+		if !now.Before(ch.expires) {
+			delete(a.challenges, id)
+		}
+	}
+	for id, c := range a.conns {
+		if now.Sub(c.at) >= keep {
+			delete(a.conns, id)
+		}
+	}
+}

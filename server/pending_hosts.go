@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Pending host states (the pending_hosts.state column).
+const (
+	PendingStatePending  = topics.AnnouncePending
+	PendingStateApproved = topics.AnnounceApproved
+	PendingStateRejected = topics.AnnounceRejected
+)
+
+// PendingHost is a machine that announced itself and waits for an admin to
+// accept or reject it (DESIGN §4.2). An admin compares Fingerprint with the
+// one the machine printed before accepting.
+type PendingHost struct {
+	ID            int64     `db:"id" json:"id"`
+	ClientID      string    `db:"client_id" json:"client_id"`
+	Hostname      string    `db:"hostname" json:"hostname"`
+	OS            string    `db:"os" json:"os"`
+	Arch          string    `db:"arch" json:"arch"`
+	AgentVersion  string    `db:"agent_version" json:"agent_version"`
+	ResticVersion string    `db:"restic_version" json:"restic_version"`
+	Fingerprint   string    `db:"fingerprint" json:"fingerprint"`
+	SourceAddr    string    `db:"source_addr" json:"source_addr"`
+	FirstSeen     time.Time `db:"first_seen" json:"first_seen"`
+	LastSeen      time.Time `db:"last_seen" json:"last_seen"`
+	ExpiresAt     time.Time `db:"expires_at" json:"expires_at"`
+	State         string    `db:"state" json:"state"`
+	// NameConflict: an existing host already has this hostname as its name
+	// or hostname (compared case-insensitively). It may be a machine that is
+	// already enrolled, or a second machine with the same name.
+	NameConflict bool `db:"name_conflict" json:"name_conflict"`
+}
+
+// pendingRow is a whole pending_hosts row: what admins see plus the keys and
+// the sealed credentials.
+type pendingRow struct {
+	PendingHost
+	IdentityKey []byte  `db:"identity_key"`
+	SealKey     []byte  `db:"seal_key"`
+	HostID      *string `db:"host_id"`
+	Sealed      []byte  `db:"sealed"`
+}
+
+const pendingColumns = `id, client_id, hostname, os, arch, agent_version, restic_version, fingerprint, source_addr,
+	first_seen, last_seen, expires_at, state`
+
+const pendingRowColumns = pendingColumns + `, identity_key, seal_key, host_id, sealed`
+
+// ListPendingHosts returns the machines waiting for an admin, longest
+// waiting first (new ones join at the bottom, so the list does not jump).
+// Accepted, rejected and expired rows are not listed.
+func (s *Service) ListPendingHosts(ctx context.Context) ([]PendingHost, error) {
+	out := []PendingHost{}
+	err := s.db.SelectContext(ctx, &out, `SELECT `+pendingColumns+`,
+		EXISTS (SELECT 1 FROM hosts h WHERE lower(h.name) = lower(p.hostname)
+			OR (h.revoked_at IS NULL AND lower(h.hostname) = lower(p.hostname))) AS name_conflict
+		FROM pending_hosts p WHERE state = ? AND expires_at > ? ORDER BY first_seen, id`, PendingStatePending, s.now())
+	if err != nil {
+		return nil, internal("Could not list pending hosts", err)
+	}
+	return out, nil
+}
+
+// loadPending reads a row an admin can still decide on.
+func loadPending(ctx context.Context, tx *sqlx.Tx, id int64, now time.Time) (*pendingRow, error) {
+	var row pendingRow
+	err := tx.GetContext(ctx, &row, `SELECT `+pendingRowColumns+` FROM pending_hosts WHERE id = ?`, id)
+	switch {
+	case isNoRows(err) || (err == nil && !now.Before(row.ExpiresAt)):
+		return nil, notFoundf("No machine with ID %d is waiting; it may have expired. Reload the page.", id)
+	case err != nil:
+		return nil, err
+	case row.State == PendingStateApproved:
+		return nil, conflictf("Machine %d was already accepted; it is in the host list.", id)
+	case row.State == PendingStateRejected:
+		return nil, conflictf("Machine %d was already rejected.", id)
+	}
+	return &row, nil
+}
+
+// AcceptPendingHost turns a waiting machine into a host called name: it
+// creates the host and its MQTT secret (stored only as a hash), seals the
+// credentials to the machine's key, keeps the sealed bytes until the agent
+// has connected as the host, and sends them to the agent if it is listening.
+// It returns the new host's ID.
+func (s *Service) AcceptPendingHost(ctx context.Context, a Actor, id int64, name string) (string, error) {
+	if err := a.require(PermConfigure); err != nil {
+		return "", err
+	}
+	if err := ValidateHostName(name); err != nil {
+		return "", err
+	}
+	now := s.now()
+	var row *pendingRow
+	var hostID string
+	var sealed []byte
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if row, err = loadPending(ctx, tx, id, now); err != nil {
+			return err
+		}
+		var secret string
+		hostID, secret, err = s.createHost(ctx, tx, newHost{Name: name, Hostname: row.Hostname, OS: row.OS, Arch: row.Arch,
+			AgentVersion: row.AgentVersion, ResticVersion: row.ResticVersion, RemoteAddr: row.SourceAddr, CreatedAt: now})
+		if errors.Is(err, errHostNameTaken) {
+			return conflictf("A host named %q already exists; pick another name.", name)
+		} else if err != nil {
+			return err
+		}
+		if sealed, err = s.sealCredentials(row.SealKey, hostID, name, secret); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE pending_hosts SET state = ?, host_id = ?, sealed = ?, expires_at = ? WHERE id = ?`,
+			PendingStateApproved, hostID, sealed, now.Add(s.ann.opts.TTL), id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, "pending_host.accept", name, map[string]any{"pending_id": id, "host_id": hostID,
+			"client_id": row.ClientID, "fingerprint": row.Fingerprint, "hostname": row.Hostname, "source_addr": row.SourceAddr})
+	})
+	if err != nil {
+		if ErrorCodeOf(err) == CodeInternal {
+			return "", internal("Could not accept the machine", err)
+		}
+		return "", err
+	}
+	s.ann.await(hostID)
+	s.log.Info("pending host accepted", "host", hostID, "name", name, "client", row.ClientID, "by", a.Name)
+	s.events.Publish(Event{Kind: EventHostCreated, HostID: hostID})
+	s.events.Publish(Event{Kind: EventPendingChanged})
+	s.sendAnnounce(row.ClientID, announceStatus(topics.AnnounceApproved, row.Fingerprint, "Accepted as host "+name+".", sealed))
+	return hostID, nil
+}
+
+// RejectPendingHost turns a waiting machine away. It disappears from the
+// list, is told so if it is listening, and further announces with the same
+// key are rejected until the row expires.
+func (s *Service) RejectPendingHost(ctx context.Context, a Actor, id int64) error {
+	if err := a.require(PermConfigure); err != nil {
+		return err
+	}
+	now := s.now()
+	var row *pendingRow
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if row, err = loadPending(ctx, tx, id, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE pending_hosts SET state = ?, expires_at = ? WHERE id = ?`,
+			PendingStateRejected, now.Add(s.ann.opts.TTL), id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, "pending_host.reject", row.Hostname, map[string]any{"pending_id": id,
+			"client_id": row.ClientID, "fingerprint": row.Fingerprint, "source_addr": row.SourceAddr})
+	})
+	if err != nil {
+		if ErrorCodeOf(err) == CodeInternal {
+			return internal("Could not reject the machine", err)
+		}
+		return err
+	}
+	s.log.Info("pending host rejected", "client", row.ClientID, "hostname", row.Hostname, "by", a.Name)
+	s.events.Publish(Event{Kind: EventPendingChanged})
+	s.sendAnnounce(row.ClientID, announceStatus(topics.AnnounceRejected, row.Fingerprint, msgRejected, nil))
+	return nil
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// TestRejectPendingHost: a rejected machine is told, leaves the list, and
+// its key is turned away until the row expires; then it may announce again.
+func TestRejectPendingHost(t *testing.T) {
+	s, pub, clock := announceFixture(t, Options{})
+	ctx := t.Context()
+	agent := NewTestAgent(t, "intruder")
+	agent.Announce(t, s, pub, 1, "203.0.113.5:1")
+	id := mustListPending(t, s)[0].ID
+
+	if err := s.RejectPendingHost(ctx, Actor{Name: "op", Role: RoleOperator}, id); ErrorCodeOf(err) != CodeForbidden {
+		t.Fatalf("operator rejected: %v", err)
+	}
+	if err := s.RejectPendingHost(ctx, CLIActor(), id); err != nil {
+		t.Fatal(err)
+	}
+	if st := agent.LastStatus(t, pub); st.State != topics.AnnounceRejected || st.Message == "" {
+		t.Fatalf("status after reject = %+v", st)
+	}
+	if e := lastAuditRow(t, s); e.Action != "pending_host.reject" || e.Target != "intruder" {
+		t.Fatalf("audit = %+v", e)
+	}
+	if len(mustListPending(t, s)) != 0 {
+		t.Fatal("a rejected machine is listed")
+	}
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), id, "intruder"); ErrorCodeOf(err) != CodeConflict {
+		t.Fatalf("accepting a rejected machine: %v", err)
+	}
+	if st := agent.Announce(t, s, pub, 2, "203.0.113.5:2"); st == nil || st.State != topics.AnnounceRejected {
+		t.Fatalf("re-announce after reject = %+v", st)
+	}
+	if len(mustListPending(t, s)) != 0 {
+		t.Fatal("a re-announce brought a rejected machine back")
+	}
+
+	clock.Advance(24 * time.Hour)
+	if err := s.sweepPendingHosts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "pending_hosts"); n != 0 {
+		t.Fatalf("%d rows after expiry", n)
+	}
+	if st := agent.Announce(t, s, pub, 3, "203.0.113.5:3"); st == nil || st.State != topics.AnnouncePending {
+		t.Fatalf("announce after the rejection expired = %+v", st)
+	}
+}
+
+// TestAnnounceRateLimitPerAddress: ten hellos a minute per source address;
+// the eleventh goes unanswered, other addresses are unaffected, and the next
+// minute the address may announce again.
+func TestAnnounceRateLimitPerAddress(t *testing.T) {
+	s, pub, clock := announceFixture(t, Options{})
+	for i := range 10 {
+		if NewTestAgent(t, "a").SendHello(t, s, pub, uint64(i+1), fmt.Sprintf("192.0.2.7:%d", 1000+i)) == nil {
+			t.Fatalf("hello %d refused", i+1)
+		}
+	}
+	late := NewTestAgent(t, "late")
+	if late.SendHello(t, s, pub, 100, "192.0.2.7:2000") != nil {
+		t.Fatal("the 11th hello from one address in a minute was answered")
+	}
+	if NewTestAgent(t, "b").SendHello(t, s, pub, 101, "192.0.2.8:1000") == nil {
+		t.Fatal("another address was limited too")
+	}
+	clock.Advance(time.Minute)
+	if st := late.Announce(t, s, pub, 102, "192.0.2.7:2001"); st == nil || st.State != topics.AnnouncePending {
+		t.Fatalf("after a minute: %+v", st)
+	}
+}
+
+// TestPendingHostCap: at most 100 machines wait. The 101st is told why and
+// gets no row; machines already waiting keep their answers; once an admin
+// decides one, a new machine gets in.
+func TestPendingHostCap(t *testing.T) {
+	s, pub, _ := announceFixture(t, Options{})
+	var first *TestAgent
+	for i := range 100 {
+		a := NewTestAgent(t, fmt.Sprintf("m-%d", i))
+		if st := a.Announce(t, s, pub, uint64(i+1), fmt.Sprintf("10.0.%d.%d:5000", i/200, i%200)); st == nil || st.State != topics.AnnouncePending {
+			t.Fatalf("machine %d: %+v", i, st)
+		}
+		if first == nil {
+			first = a
+		}
+	}
+	extra := NewTestAgent(t, "one-too-many")
+	st := extra.Announce(t, s, pub, 500, "10.1.0.1:5000")
+	if st == nil || st.State != topics.AnnounceRejected || !strings.Contains(st.Message, "Too many machines are waiting") {
+		t.Fatalf("101st machine: %+v", st)
+	}
+	if n := countRows(t, s, "pending_hosts"); n != 100 {
+		t.Fatalf("%d rows, want 100", n)
+	}
+	if st := first.Announce(t, s, pub, 501, "10.0.0.0:5001"); st == nil || st.State != topics.AnnouncePending {
+		t.Fatalf("a waiting machine re-announcing at the cap: %+v", st)
+	}
+	list := mustListPending(t, s)
+	if len(list) != 100 || list[0].Hostname != "m-0" {
+		t.Fatalf("list has %d rows, first %q", len(list), list[0].Hostname)
+	}
+	if err := s.RejectPendingHost(t.Context(), CLIActor(), list[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if st := extra.Announce(t, s, pub, 502, "10.1.0.1:5001"); st == nil || st.State != topics.AnnouncePending {
+		t.Fatalf("after one was rejected: %+v", st)
+	}
+}
+
+// TestPendingHostsExpire: a machine nobody accepts disappears after 24 h and
+// is told; Service.Run does the sweeping.
+func TestPendingHostsExpire(t *testing.T) {
+	s, pub, clock := announceFixture(t, Options{Announce: AnnounceOptions{SweepEvery: 5 * time.Millisecond}})
+	agent := NewTestAgent(t, "forgotten")
+	agent.Announce(t, s, pub, 1, "192.0.2.3:1")
+	clock.Advance(23 * time.Hour)
+	if err := s.sweepPendingHosts(t.Context()); err != nil || len(mustListPending(t, s)) != 1 {
+		t.Fatalf("swept before 24 h: %v", err)
+	}
+	clock.Advance(time.Hour)
+	if len(mustListPending(t, s)) != 0 {
+		t.Fatal("an expired machine is listed")
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for countRows(t, s, "pending_hosts") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not sweep the expired row")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if st := agent.LastStatus(t, pub); st == nil || st.State != topics.AnnounceRejected || !strings.Contains(st.Message, "announce command again") {
+		t.Fatalf("expired machine told %+v", st)
+	}
+}
+
+// TestPendingHostNameConflictAndAcceptRules: a hostname that an existing host
+// has as its name or hostname is flagged; accepting checks the name like
+// enrollment does and changes nothing when it fails.
+func TestPendingHostNameConflictAndAcceptRules(t *testing.T) {
+	s, pub, _ := announceFixture(t, Options{})
+	ctx := t.Context()
+	enrollTestHost(t, s, "web-01")
+	NewTestAgent(t, "WEB-01").Announce(t, s, pub, 1, "192.0.2.1:1")
+	NewTestAgent(t, "db-01").Announce(t, s, pub, 2, "192.0.2.2:1")
+	list := mustListPending(t, s)
+	if len(list) != 2 || !list[0].NameConflict || list[1].NameConflict {
+		t.Fatalf("conflict flags: %+v", list)
+	}
+
+	hosts := countRows(t, s, "hosts")
+	for _, name := range []string{"", "-x", "a b", "x/y"} {
+		if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, name); ErrorCodeOf(err) != CodeInvalid {
+			t.Errorf("name %q: %v", name, err)
+		}
+	}
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-01"); ErrorCodeOf(err) != CodeConflict {
+		t.Fatalf("taken name: %v", err)
+	}
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), 9999, "other"); ErrorCodeOf(err) != CodeNotFound {
+		t.Fatalf("unknown id: %v", err)
+	}
+	if got := countRows(t, s, "hosts"); got != hosts || len(mustListPending(t, s)) != 2 {
+		t.Fatal("a refused accept changed something")
+	}
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-02"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAcceptedRowEndsAfterRestart: if the server restarts between the accept
+// and the host's first connection (the in-memory "awaited" mark is lost),
+// the sweep still removes the row once the host has connected.
+func TestAcceptedRowEndsAfterRestart(t *testing.T) {
+	s, pub, _ := announceFixture(t, Options{})
+	ctx := t.Context()
+	NewTestAgent(t, "late-bloomer").Announce(t, s, pub, 1, "192.0.2.4:1")
+	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), mustListPending(t, s)[0].ID, "late-bloomer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ann.arrived(hostID) // what a restart forgets
+	if err := s.sweepPendingHosts(ctx); err != nil || countRows(t, s, "pending_hosts") != 1 {
+		t.Fatalf("swept an accepted row before its host connected: %v", err)
+	}
+	s.Presence().Connected(hostID, 5, "192.0.2.4:2")
+	if err := s.Presence().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sweepPendingHosts(ctx); err != nil || countRows(t, s, "pending_hosts") != 0 {
+		t.Fatalf("accepted row left after its host connected: %v", err)
+	}
+}

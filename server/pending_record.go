@@ -1,0 +1,214 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// recordAnnounce stores what a verified proof established and returns the
+// answer for the agent:
+//   - a new machine gets a pending row (unless MaxPending rows wait already)
+//     and "pending";
+//   - a waiting one has its row refreshed (versions, seal key, address, last
+//     seen) and gets "pending" again;
+//   - a rejected one gets "rejected" again until its row expires;
+//   - an accepted one gets its sealed credentials again, so an approval
+//     given while it was offline is not lost. If it now proves a different
+//     seal key (it lost its old one but kept its identity key), the host's
+//     MQTT secret is replaced and sealed to the new key: the old secret was
+//     never used, as the row goes away when the host first connects.
+func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.AnnounceStatus, error) {
+	h := ch.hello
+	fp := topics.KeyFingerprint(h.IdentityKey)
+	now := s.now()
+	var status *topics.AnnounceStatus
+	changed := false
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var row pendingRow
+		err := tx.GetContext(ctx, &row, `SELECT `+pendingRowColumns+` FROM pending_hosts WHERE client_id = ?`, h.Client)
+		if err == nil && !now.Before(row.ExpiresAt) {
+			// Expired but not swept yet: as good as gone.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_hosts WHERE id = ?`, row.ID); err != nil {
+				return err
+			}
+			err, changed = errNoRow, true
+		}
+		switch {
+		case isNoRows(err) || err == errNoRow:
+			var waiting int
+			if err := tx.GetContext(ctx, &waiting, `SELECT COUNT(*) FROM pending_hosts WHERE state = ? AND expires_at > ?`,
+				PendingStatePending, now); err != nil {
+				return err
+			}
+			if waiting >= s.ann.opts.MaxPending {
+				s.log.Warn("announce refused: too many pending hosts", "client", h.Client, "pending", waiting, "max", s.ann.opts.MaxPending)
+				status = announceStatus(topics.AnnounceRejected, fp, msgCapacity, nil)
+				return nil
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO pending_hosts (client_id, hostname, os, arch, agent_version, restic_version,
+				identity_key, seal_key, fingerprint, source_addr, first_seen, last_seen, expires_at, state)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, h.Client, h.Hostname, h.OS, h.Arch, h.AgentVersion, h.ResticVersion,
+				h.IdentityKey, h.SealKey, fp, ch.addr, now, now, now.Add(s.ann.opts.TTL), PendingStatePending)
+			if err != nil {
+				return err
+			}
+			status, changed = announceStatus(topics.AnnouncePending, fp, msgWaiting, nil), true
+		case err != nil:
+			return err
+		case row.State == PendingStatePending:
+			_, err := tx.ExecContext(ctx, `UPDATE pending_hosts SET hostname = ?, os = ?, arch = ?, agent_version = ?, restic_version = ?,
+				seal_key = ?, source_addr = ?, last_seen = ? WHERE id = ?`, h.Hostname, h.OS, h.Arch, h.AgentVersion, h.ResticVersion,
+				h.SealKey, ch.addr, now, row.ID)
+			if err != nil {
+				return err
+			}
+			status, changed = announceStatus(topics.AnnouncePending, fp, msgWaiting, nil), true
+		case row.State == PendingStateRejected:
+			status = announceStatus(topics.AnnounceRejected, fp, msgRejected, nil)
+		case row.State == PendingStateApproved:
+			sealed := row.Sealed
+			if !bytes.Equal(row.SealKey, h.SealKey) || len(sealed) == 0 {
+				if sealed, err = s.resealCredentials(ctx, tx, &row, h.SealKey); err != nil {
+					return err
+				}
+			}
+			status = announceStatus(topics.AnnounceApproved, fp, "This machine was accepted; here are its credentials.", sealed)
+		default:
+			return fmt.Errorf("pending host %d has unknown state %q", row.ID, row.State)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		s.events.Publish(Event{Kind: EventPendingChanged})
+	}
+	return status, nil
+}
+
+// errNoRow marks a row that exists but counts as absent (expired).
+var errNoRow = errors.New("pending host expired")
+
+// resealCredentials gives an accepted machine a new MQTT secret sealed to
+// sealKey, for when it proves a seal key other than the one accepted.
+func (s *Service) resealCredentials(ctx context.Context, tx *sqlx.Tx, row *pendingRow, sealKey []byte) ([]byte, error) {
+	if row.HostID == nil {
+		return nil, fmt.Errorf("accepted pending host %d has no host", row.ID)
+	}
+	var name string
+	if err := tx.GetContext(ctx, &name, `SELECT name FROM hosts WHERE id = ? AND revoked_at IS NULL`, *row.HostID); err != nil {
+		return nil, fmt.Errorf("load accepted host %s: %w", *row.HostID, err)
+	}
+	secret, err := newMQTTSecret()
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.sealCredentials(sealKey, *row.HostID, name, secret)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE hosts SET mqtt_secret_hash = ? WHERE id = ?`, tokenHash(secret), *row.HostID); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE pending_hosts SET seal_key = ?, sealed = ? WHERE id = ?`, sealKey, sealed, row.ID); err != nil {
+		return nil, err
+	}
+	s.log.Info("accepted machine proved a new seal key; its MQTT secret was replaced", "host", *row.HostID, "client", row.ClientID)
+	return sealed, nil
+}
+
+// sealCredentials encrypts what an accepted agent needs to the agent's
+// X25519 key. The plaintext exists only in memory, here.
+func (s *Service) sealCredentials(sealKey []byte, hostID, name, secret string) ([]byte, error) {
+	ep := s.ann.endpointNow()
+	creds := topics.ApprovedCredentials{HostID: hostID, HostName: name, MQTTURL: ep.mqttURL, MQTTPassword: secret,
+		CACert: string(ep.caCertPEM), CAFingerprint: ep.caFingerprint}
+	if err := creds.Validate(); err != nil {
+		return nil, fmt.Errorf("approved credentials: %w", err)
+	}
+	plain, err := json.Marshal(&creds)
+	if err != nil {
+		return nil, err
+	}
+	return topics.SealCredentials(sealKey, plain)
+}
+
+// hostArrived is called when a host connects; a host accepted through
+// announce has its pending row (and the sealed credentials) deleted the
+// first time. It costs one map lookup for every other host.
+func (s *Service) hostArrived(ctx context.Context, hostID string) {
+	if !s.ann.arrived(hostID) {
+		return
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM pending_hosts WHERE host_id = ?`, hostID); err != nil {
+		s.log.Error("announce: delete the pending row of a connected host", "host", hostID, "err", err)
+		return
+	}
+	s.events.Publish(Event{Kind: EventPendingChanged})
+}
+
+// sweepPendingHosts deletes expired rows, and accepted rows whose host has
+// connected (hostArrived covers that at once; this covers a server restart
+// in between). Machines still waiting when their row expires are told, if
+// they are listening, so they stop waiting.
+func (s *Service) sweepPendingHosts(ctx context.Context) error {
+	now := s.now()
+	s.ann.prune(now, s.ann.opts.TTL)
+	var expired []string
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.SelectContext(ctx, &expired, `SELECT client_id FROM pending_hosts WHERE state = ? AND expires_at <= ?`,
+			PendingStatePending, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM pending_hosts WHERE expires_at <= ?
+			OR (state = ? AND host_id IN (SELECT id FROM hosts WHERE connected_at IS NOT NULL))`, now, PendingStateApproved)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			s.log.Info("pending hosts swept", "deleted", n, "expired_waiting", len(expired))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sweep pending hosts: %w", err)
+	}
+	for _, client := range expired {
+		s.sendAnnounce(client, announceStatus(topics.AnnounceRejected, "", msgExpired, nil))
+	}
+	if len(expired) > 0 {
+		s.events.Publish(Event{Kind: EventPendingChanged})
+	}
+	return nil
+}
+
+// Run does the domain's periodic work until ctx ends: presence flushes and
+// sweeps (Presence.Run) and the pending-host sweep (every
+// AnnounceOptions.SweepEvery). It returns when both have stopped.
+func (s *Service) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.presence.Run(ctx) })
+	t := time.NewTicker(s.ann.opts.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-t.C:
+			if err := s.sweepPendingHosts(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("announce: sweep", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// TestPendingPanel: the panel appears only while machines wait, shows what
+// an admin compares and decides on, and offers the decision only to roles
+// that may take it. It listens on a wrapper that its re-reads never replace.
+func TestPendingPanel(t *testing.T) {
+	app := newTestApp(t)
+	admin, _ := app.signedIn("root", server.RoleAdmin)
+	viewer, _ := app.signedIn("val", server.RoleViewer)
+
+	home := admin.get("/")
+	mustContain(t, "dashboard", home.body, `id="pending"`, `hx-get="/pending-hosts"`, `hx-swap="innerHTML"`, "sse:pending-changed")
+	if strings.Contains(home.body, "Pending hosts") {
+		t.Fatal("the panel shows while nothing waits")
+	}
+	if frag := admin.get("/pending-hosts"); frag.StatusCode != http.StatusOK || strings.TrimSpace(frag.body) != "" {
+		t.Fatalf("empty panel fragment: %d %q", frag.StatusCode, frag.body)
+	}
+
+	app.enrollHost("till-3") // its hostname is till-3.lan
+	agent, id := app.announce("till-3.lan")
+	_, other := app.announce("kiosk")
+	fp := agent.Fingerprint()
+
+	res := admin.get("/")
+	mustContain(t, "admin's dashboard", res.body, "Pending hosts", "2 waiting", `title="`+fp+`"`,
+		"<span>SHA256:</span><wbr><span>"+fp[7:11]+"</span>", "till-3.lan", "linux/arm64", "agent 1.2.3", "restic 0.18.1",
+		"198.51.0.2", "first seen <time datetime=", "last seen <time datetime=", "name collides with an existing host",
+		fmt.Sprintf(`action="/pending-hosts/%d/accept"`, id), fmt.Sprintf(`action="/pending-hosts/%d/reject"`, id),
+		`name="name" value="till-3.lan"`, `name="csrf_token"`)
+	if strings.Count(res.body, "name collides with an existing host") != 1 {
+		t.Error("the collision flag is not on exactly the colliding machine")
+	}
+	if strings.Index(res.body, "Pending hosts") > strings.Index(res.body, `id="fleet"`) {
+		t.Error("the panel is not above the host table")
+	}
+
+	for name, body := range map[string]string{"viewer's dashboard": viewer.get("/").body, "viewer's fragment": viewer.get("/pending-hosts").body} {
+		mustContain(t, name, body, "Pending hosts", fp[7:11], "kiosk", "an admin accepts or rejects them")
+		if strings.Contains(body, "/accept") || strings.Contains(body, "/reject") {
+			t.Errorf("%s offers a decision", name)
+		}
+	}
+	frag := admin.get("/pending-hosts")
+	mustContain(t, "admin's fragment", frag.body, fmt.Sprintf(`action="/pending-hosts/%d/accept"`, other))
+	if strings.Contains(frag.body, `id="pending"`) || strings.Contains(frag.body, "sse:") {
+		t.Error("the fragment replaces the listening wrapper")
+	}
+}
+
+// TestAcceptAndRejectFromDashboard: the panel's forms accept (the host joins
+// the table and the agent gets credentials it can use) and reject (the agent
+// is told); a refused name keeps the machine waiting and says why.
+func TestAcceptAndRejectFromDashboard(t *testing.T) {
+	app := newTestApp(t)
+	admin, csrf := app.signedIn("root", server.RoleAdmin)
+	app.enrollHost("web-01")
+	agent, id := app.announce("web-02")
+	accept := fmt.Sprintf("/pending-hosts/%d/accept", id)
+
+	res := admin.postForm(accept, url.Values{"csrf_token": {csrf}, "name": {"web-01"}})
+	if res.StatusCode != http.StatusConflict {
+		t.Fatalf("taken name: %d", res.StatusCode)
+	}
+	mustContain(t, "refused accept", res.body, `A host named "web-01" already exists; pick another name.`, "Pending hosts")
+	if res := admin.postForm(accept, url.Values{"csrf_token": {csrf}, "name": {" "}}); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("empty name: %d", res.StatusCode)
+	}
+	if res := admin.postForm(accept, url.Values{"name": {"web-02"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("without CSRF: %d", res.StatusCode)
+	}
+
+	res = admin.postForm(accept, url.Values{"csrf_token": {csrf}, "name": {"web-02"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/?accepted=1" {
+		t.Fatalf("accept: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	home := admin.get("/?accepted=1")
+	mustContain(t, "dashboard after accept", home.body, "Accepted. The new host is in the list below", ">web-02<")
+	if strings.Contains(home.body, "Pending hosts") {
+		t.Error("the accepted machine still waits in the panel")
+	}
+	st := agent.LastStatus(t, app.pub)
+	if st == nil || st.State != topics.AnnounceApproved {
+		t.Fatalf("agent status %+v", st)
+	}
+	creds := agent.Open(t, st)
+	if kind, err := app.svc.AuthenticateMQTT(t.Context(), creds.HostID, []byte(creds.MQTTPassword)); err != nil || kind != server.MQTTHost {
+		t.Fatalf("credentials do not work: %v", err)
+	}
+	if e := app.lastAudit(); e.Action != "pending_host.accept" || e.Actor != "root" || e.Via != "web" {
+		t.Errorf("audit %+v", e)
+	}
+
+	intruder, id := app.announce("intruder")
+	res = admin.postForm(fmt.Sprintf("/pending-hosts/%d/reject", id), url.Values{"csrf_token": {csrf}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/?rejected=1" {
+		t.Fatalf("reject: %d", res.StatusCode)
+	}
+	if st := intruder.LastStatus(t, app.pub); st == nil || st.State != topics.AnnounceRejected {
+		t.Fatalf("rejected agent told %+v", st)
+	}
+	mustContain(t, "dashboard after reject", admin.get("/?rejected=1").body, "Rejected. The machine was told")
+	if res := admin.postForm(fmt.Sprintf("/pending-hosts/%d/reject", id), url.Values{"csrf_token": {csrf}}); res.StatusCode != http.StatusConflict {
+		t.Errorf("second reject: %d", res.StatusCode)
+	}
+	if res := admin.postForm("/pending-hosts/x/reject", url.Values{"csrf_token": {csrf}}); res.StatusCode != http.StatusNotFound {
+		t.Errorf("bad id: %d", res.StatusCode)
+	}
+}
+
+// TestPendingEventsStream: fleet pages hear about announces and decisions.
+func TestPendingEventsStream(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn("watcher", server.RoleViewer)
+	fleet := b.openEvents("/events")
+	_, id := app.announce("new-box")
+	fleet.next(ssePendingChanged)
+	if _, err := app.svc.AcceptPendingHost(t.Context(), server.CLIActor(), id, "new-box"); err != nil {
+		t.Fatal(err)
+	}
+	fleet.nextAll(ssePendingChanged, sseFleetChanged)
+}
+
+// TestAPIPendingHosts covers the JSON API of announce-and-approve and the
+// public bootstrap endpoint.
+func TestAPIPendingHosts(t *testing.T) {
+	app := newTestApp(t)
+	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	api := app.apiClient("ci")
+	agent, id := app.announce("db-07")
+
+	var list struct {
+		PendingHosts []map[string]any `json:"pending_hosts"`
+	}
+	res := api.get("/api/v1/pending-hosts")
+	if err := json.Unmarshal([]byte(res.body), &list); err != nil || len(list.PendingHosts) != 1 {
+		t.Fatalf("list: %v %s", err, res.body)
+	}
+	p := list.PendingHosts[0]
+	if p["fingerprint"] != agent.Fingerprint() || p["hostname"] != "db-07" || p["id"] != float64(id) || p["name_conflict"] != false {
+		t.Errorf("pending host = %v", p)
+	}
+	for _, field := range []string{"client_id", "os", "arch", "agent_version", "restic_version", "source_addr", "first_seen", "last_seen", "expires_at"} {
+		if _, ok := p[field]; !ok {
+			t.Errorf("pending host lacks %q", field)
+		}
+	}
+
+	accept := fmt.Sprintf("/api/v1/pending-hosts/%d/accept", id)
+	res = api.postJSON(accept, `{"name":"db-07","repository":{"url":"s3:x","password":"p"}}`)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(apiErrorOf(t, res).Message, "Repositories are not supported yet") {
+		t.Fatalf("with repository: %d %s", res.StatusCode, res.body)
+	}
+	for body, want := range map[string]int{`{}`: 400, `{"name":"a b"}`: 400, `nope`: 400} {
+		if res := api.postJSON(accept, body); res.StatusCode != want {
+			t.Errorf("accept %s: %d, want %d", body, res.StatusCode, want)
+		}
+	}
+	if res := api.postJSON("/api/v1/pending-hosts/999/accept", `{"name":"x"}`); res.StatusCode != http.StatusNotFound ||
+		apiErrorOf(t, res).Error != server.CodeNotFound {
+		t.Errorf("unknown id: %d", res.StatusCode)
+	}
+	res = api.postJSON(accept, `{"name":"db-07","repository":null}`)
+	var got struct {
+		HostID string `json:"host_id"`
+		Name   string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(res.body), &got); err != nil || res.StatusCode != http.StatusOK || got.Name != "db-07" || got.HostID != agent.Open(t, agent.LastStatus(t, app.pub)).HostID {
+		t.Fatalf("accept: %d %s", res.StatusCode, res.body)
+	}
+	if strings.Contains(res.body, "password") {
+		t.Error("the accept answer carries a secret")
+	}
+	if res := api.get("/api/v1/pending-hosts"); strings.TrimSpace(res.body) != `{"pending_hosts":[]}` {
+		t.Errorf("after accept: %s", res.body)
+	}
+	if res := api.postJSON(fmt.Sprintf("/api/v1/pending-hosts/%d/reject", id), `{}`); res.StatusCode != http.StatusConflict {
+		t.Errorf("reject after accept: %d", res.StatusCode)
+	}
+
+	// Bootstrap needs no credentials.
+	res = app.browser().get("/api/v1/agents/bootstrap")
+	var boot agentBootstrapResponse
+	if err := json.Unmarshal([]byte(res.body), &boot); err != nil || res.StatusCode != http.StatusOK ||
+		boot.MQTTURL != "mqtts://rm.example.test:8883" || boot.CAFingerprint != testFingerprint || !strings.Contains(boot.CACert, "BEGIN CERTIFICATE") {
+		t.Fatalf("bootstrap: %d %s", res.StatusCode, res.body)
+	}
+}

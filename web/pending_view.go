@@ -1,0 +1,82 @@
+package web
+
+import (
+	"strings"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// pendingPanel is the data of the dashboard's Pending hosts panel. Its
+// buttons depend on the viewer's role, so it is rendered per request
+// (GET /pending-hosts), never pushed by the event hub.
+type pendingPanel struct {
+	Hosts        []pendingView
+	CSRF         string
+	CanConfigure bool
+}
+
+// pendingView is a machine waiting for approval as the panel shows it.
+type pendingView struct {
+	server.PendingHost
+}
+
+// Platform is "linux/arm64", or a dash when the agent did not say.
+func (v pendingView) Platform() string {
+	if v.OS == "" && v.Arch == "" {
+		return "—"
+	}
+	return v.OS + "/" + v.Arch
+}
+
+// FingerprintGroups splits the fingerprint into "SHA256:" and groups of four
+// characters, so a person can read it out on the phone without losing their
+// place. The page shows the groups with gaps made by CSS, so a copied
+// fingerprint has no spaces in it.
+func (v pendingView) FingerprintGroups() []string {
+	rest, ok := strings.CutPrefix(v.Fingerprint, "SHA256:")
+	if !ok {
+		return []string{v.Fingerprint}
+	}
+	out := []string{"SHA256:"}
+	for len(rest) > 4 {
+		out = append(out, rest[:4])
+		rest = rest[4:]
+	}
+	return append(out, rest)
+}
+
+// SuggestedName prefills the accept form: the machine's hostname, made into
+// a valid host name ("till 3.shop" → "till-3.shop"), or "" when nothing
+// usable is left.
+func (v pendingView) SuggestedName() string {
+	var b strings.Builder
+	for _, r := range v.Hostname {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	s := strings.TrimLeft(b.String(), "-_.")
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	if server.ValidateHostName(s) != nil {
+		return ""
+	}
+	return s
+}
+
+func pendingViews(list []server.PendingHost) []pendingView {
+	out := make([]pendingView, len(list))
+	for i, p := range list {
+		out[i] = pendingView{p}
+	}
+	return out
+}
+
+// newPendingPanel is the panel for the viewer of page p.
+func newPendingPanel(p page, list []server.PendingHost) pendingPanel {
+	return pendingPanel{Hosts: pendingViews(list), CSRF: p.CSRF, CanConfigure: p.CanConfigure}
+}
