@@ -233,7 +233,7 @@ func (c *Config) SaveConfig(path string) error {
 	if err != nil {
 		return fmt.Errorf("save config: encode: %w", err)
 	}
-	header := "# restic-manager agent configuration, written by `restic-manager-agent enroll`.\n" +
+	header := "# restic-manager agent configuration, written by `restic-manager-agent enroll` or `announce`.\n" +
 		"# It contains this host's MQTT secret: keep it readable by the agent only (0600).\n"
 	if err := writeFileAtomic(path, append([]byte(header), data...), 0o600); err != nil {
 		return fmt.Errorf("save config: %w", err)

@@ -11,12 +11,17 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
-// dialer returns paho's connection opener for one session. Dialing ourselves
-// (instead of paho's own dialer) gives two things: the connection is bound to
-// ctx, so cancelling it aborts a dial, a TLS handshake or a wait for CONNACK
-// at once; and the TLS config trusts exactly the server's CA from the config,
-// not the system roots, so a public CA cannot vouch for a fake broker.
-func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc {
+// dialer returns paho's connection opener for one session of the agent.
+func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc { return brokerDialer(ctx, a.ca) }
+
+// brokerDialer returns paho's connection opener for one session, trusting ca
+// for TLS. Dialing ourselves (instead of paho's own dialer) gives two things:
+// the connection is bound to ctx, so cancelling it aborts a dial, a TLS
+// handshake or a wait for CONNACK at once; and the TLS config trusts exactly
+// the server's CA, not the system roots, so a public CA cannot vouch for a
+// fake broker. Both the agent (CA from its config) and a pending announce
+// (CA from the server's bootstrap answer) dial through it.
+func brokerDialer(ctx context.Context, ca *x509.Certificate) mqtt.OpenConnectionFunc {
 	return func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 		d := net.Dialer{Timeout: connectTimeout, KeepAlive: keepAlive}
 		conn, err := d.DialContext(ctx, "tcp", u.Host)
@@ -28,7 +33,7 @@ func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc {
 		if !isTLSScheme(u.Scheme) {
 			return conn, nil
 		}
-		tlsConn := tls.Client(conn, a.brokerTLSConfig(u.Hostname()))
+		tlsConn := tls.Client(conn, brokerTLSConfig(ca, u.Hostname()))
 		hsCtx, cancel := context.WithTimeout(ctx, connectTimeout)
 		defer cancel()
 		if err := tlsConn.HandshakeContext(hsCtx); err != nil {
@@ -40,12 +45,12 @@ func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc {
 	}
 }
 
-// brokerTLSConfig trusts the configured CA only, and checks the broker's
-// certificate against the host name in mqtt_url.
-func (a *Agent) brokerTLSConfig(serverName string) *tls.Config {
+// brokerTLSConfig trusts ca only, and checks the broker's certificate
+// against the host name in the broker URL.
+func brokerTLSConfig(ca *x509.Certificate, serverName string) *tls.Config {
 	roots := x509.NewCertPool()
-	if a.ca != nil {
-		roots.AddCert(a.ca)
+	if ca != nil {
+		roots.AddCert(ca)
 	}
 	return &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -98,7 +97,7 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
 	}
 	client := opts.HTTPClient
 	if client == nil {
-		client = enrollHTTPClient(server.Hostname(), pin)
+		client = serverHTTPClient(server.Hostname(), pin)
 	}
 	endpoint := strings.TrimRight(server.String(), "/") + EnrollPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
@@ -110,7 +109,7 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
 	req.Header.Set("User-Agent", "restic-manager-agent/"+Version)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, describeTransportError(server, err)
+		return nil, describeTransportError("enroll", "refusing to send the token to", server, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxEnrollResponse+1))
@@ -136,33 +135,15 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
 
 // check validates the options and returns the server URL and the pin.
 func (o *EnrollOptions) check() (*url.URL, []byte, error) {
-	if o.ServerURL == "" {
-		return nil, nil, errors.New("--server is required: give the server's URL, e.g. https://backup.example.com")
-	}
-	u, err := url.Parse(o.ServerURL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, nil, fmt.Errorf("--server %q is not an http(s) URL: use e.g. https://backup.example.com", clipText(o.ServerURL))
-	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return nil, nil, fmt.Errorf("--server %s uses plain http, which would send the token in clear text: use https://", u.Redacted())
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, nil, errors.New("--server must be the base URL only (no credentials, query or fragment)")
+	u, pin, err := checkServer(o.ServerURL, o.CAFingerprint, "which would send the token in clear text")
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := checkToken(o.Token); err != nil {
 		return nil, nil, err
 	}
-	var pin []byte
-	if o.CAFingerprint != "" {
-		if pin, err = ParseFingerprint(o.CAFingerprint); err != nil {
-			return nil, nil, err
-		}
-	}
-	if o.ConfigPath == "" {
-		return nil, nil, errors.New("--config is required: say where to write the agent config, e.g. /etc/restic-manager-agent/agent.yaml")
-	}
-	if _, err := os.Stat(o.ConfigPath); err == nil && !o.Force {
-		return nil, nil, fmt.Errorf("config %s already exists, so this host is already enrolled: remove it or pass --force to replace its identity", o.ConfigPath)
+	if err := checkConfigTarget(o.ConfigPath, o.Force); err != nil {
+		return nil, nil, err
 	}
 	return u, pin, nil
 }
@@ -181,14 +162,6 @@ func checkToken(t string) error {
 	return nil
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // hostname is this machine's name as the server will first display it.
 func hostname() string {
 	h, err := os.Hostname()
@@ -204,25 +177,4 @@ func hostname() string {
 		}
 		return r
 	}, strings.ToValidUTF8(h, ""))
-}
-
-// describeTransportError turns a failed request into a sentence.
-func describeTransportError(server *url.URL, err error) error {
-	if errors.Is(err, errPinnedName) {
-		return fmt.Errorf("enroll: refusing to send the token to %s: %w: use the server name from its install command in --server", server.Host, unwrapURLError(err))
-	}
-	if errors.Is(err, errPinMismatch) {
-		return fmt.Errorf("enroll: refusing to send the token to %s: %w: check --ca-fingerprint against the server's install command", server.Host, unwrapURLError(err))
-	}
-	return fmt.Errorf("enroll: cannot reach %s (%w): check --server and the network", server.Host, unwrapURLError(err))
-}
-
-// unwrapURLError drops net/http's `Post "URL": ` prefix, which repeats what
-// the sentence around it already says.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

@@ -23,12 +23,6 @@ type enrollResponse struct {
 	CAFingerprint string `json:"ca_fingerprint"`
 }
 
-// apiError is the server's error body, {error, message}.
-type apiError struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
 // decodeEnrollResponse parses and checks an untrusted enrollment answer.
 // Unknown fields are ignored (a newer server may add some); the fields the
 // agent needs must be present and sane. The config built from it is
@@ -60,24 +54,9 @@ func decodeEnrollResponse(data []byte) (*enrollResponse, error) {
 
 // config checks the answer against the pin and turns it into a Config.
 func (r *enrollResponse) config(opts EnrollOptions, pin []byte) (*Config, error) {
-	if r.CACert == "" && pin != nil {
-		return nil, errors.New("the server returned no ca_cert, so the pinned CA cannot be checked: refusing")
-	}
-	fingerprint := ""
-	if r.CACert != "" {
-		ca, err := ParseCACert([]byte(r.CACert))
-		if err != nil {
-			return nil, fmt.Errorf("the server's ca_cert is unusable: %w", err)
-		}
-		fingerprint = Fingerprint(ca)
-		if pin != nil {
-			if err := CheckFingerprint(ca, opts.CAFingerprint); err != nil {
-				return nil, fmt.Errorf("the CA the server returned is not the pinned one (%w): refusing; check --ca-fingerprint", err)
-			}
-		}
-		if r.CAFingerprint != "" && r.CAFingerprint != fingerprint {
-			return nil, fmt.Errorf("the server's ca_fingerprint %q does not match its ca_cert (%s): refusing", clipText(r.CAFingerprint), fingerprint)
-		}
+	fingerprint, err := checkServerCA(r.CACert, r.CAFingerprint, pin, opts.CAFingerprint)
+	if err != nil {
+		return nil, err
 	}
 	stateDir := opts.StateDir
 	if stateDir == "" {
@@ -102,19 +81,10 @@ func (r *enrollResponse) config(opts EnrollOptions, pin []byte) (*Config, error)
 // enrollStatusError turns a non-200 answer into a sentence that passes the
 // server's message on (cleaned of control characters) and says what to do.
 func enrollStatusError(status int, location string, body []byte) error {
-	var e apiError
-	msg := ""
-	isAPIError := json.Unmarshal(body, &e) == nil && (e.Error != "" || e.Message != "")
-	if isAPIError {
-		msg = strings.TrimSpace(e.Message)
-		if msg == "" {
-			msg = strings.TrimSpace(e.Error)
-		}
-	}
+	msg, isAPIError := apiErrorMessage(body)
 	if msg == "" {
 		msg = strings.ToLower(http.StatusText(status))
 	}
-	msg = clipText(msg)
 	switch {
 	case status == http.StatusNotFound && !isAPIError:
 		return errors.New("enroll: the server has no enrollment endpoint (HTTP 404): is --server the restic-manager server's URL?")

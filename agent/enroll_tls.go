@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-// enrollTimeout bounds the whole enrollment request, TLS handshake included.
+// enrollTimeout bounds a whole request to the server (enrollment, bootstrap),
+// TLS handshake included.
 const enrollTimeout = 60 * time.Second
 
-// enrollHTTPClient builds the client for the enrollment request.
+// serverHTTPClient builds the client for the requests made before the agent
+// has a config: enrollment (enroll.go) and announce's bootstrap (bootstrap.go).
 //
 // Without a pin it trusts the system roots, like a browser would. With a pin
 // (the 32-byte sha256 of the server's CA certificate) it trusts exactly the
@@ -27,8 +29,9 @@ const enrollTimeout = 60 * time.Second
 // send its CA certificate in the chain it presents (leaf, then CA).
 //
 // Redirects are not followed: the token must reach the URL the operator
-// typed, and a redirect is a misconfiguration worth reporting.
-func enrollHTTPClient(host string, pin []byte) *http.Client {
+// typed, the pinned answer must come from it, and a redirect is a
+// misconfiguration worth reporting.
+func serverHTTPClient(host string, pin []byte) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if pin != nil {

@@ -2,6 +2,7 @@
 // It only wires flags to package agent, where the logic lives.
 //
 //	restic-manager-agent enroll --server URL --token T [--ca-fingerprint SHA256:...] --config FILE
+//	restic-manager-agent announce --server URL [--ca-fingerprint SHA256:...] --config FILE
 //	restic-manager-agent run --config FILE
 //	restic-manager-agent install|uninstall|start|stop|status --config FILE
 //	restic-manager-agent version
@@ -54,8 +55,9 @@ Usage:
       Connect to the server and stay connected (what the service runs).
   restic-manager-agent install|uninstall|start|stop|status [--config FILE]
       Manage the restic-manager-agent system service.
-  restic-manager-agent announce
-      Enroll without a token (not available yet).
+  restic-manager-agent announce --server URL [--ca-fingerprint SHA256:...] [--config FILE] [--state-dir DIR] [--restic PATH] [--force]
+      Enroll without a token: print this machine's fingerprint, wait until an admin
+      accepts it in the dashboard, write the config and run the agent (no restart).
   restic-manager-agent version
       Print the agent's version.
 
@@ -78,7 +80,7 @@ func (c *cli) main(args []string) int {
 	case "install", "uninstall", "start", "stop", "status":
 		err = c.service(cmd, rest)
 	case "announce":
-		err = fmt.Errorf("%w: announce is not available yet (coming with announce-and-approve): enroll with a token instead", errUsage)
+		err = c.announce(rest)
 	case "version", "--version", "-version":
 		fmt.Fprintln(c.stdout, "restic-manager-agent", version)
 	case "help", "--help", "-help", "-h":

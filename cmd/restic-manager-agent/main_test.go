@@ -57,7 +57,12 @@ func TestUsageAndVersion(t *testing.T) {
 		{[]string{"help"}, 0, "enroll --server URL --token T", "", false},
 		{nil, 2, "", "Usage:", false},
 		{[]string{"backup"}, 2, "", `unknown command "backup"`, true},
-		{[]string{"announce"}, 2, "", "not available yet (coming with announce-and-approve)", true},
+		{[]string{"announce"}, 2, "", "announce: --server is required", true},
+		{[]string{"announce", "--server"}, 2, "", "flag needs an argument", false},
+		{[]string{"announce", "--server", "https://backup.example.com", "extra"}, 2, "", `unexpected argument "extra"`, true},
+		{[]string{"announce", "--server", "http://backup.example.com", "--config", "/nonexistent/agent.yaml"}, 1, "", "plain http", true},
+		// Any existing file stands for an existing config: the test binary.
+		{[]string{"announce", "--server", "https://backup.example.com", "--config", os.Args[0]}, 1, "", "--force", true},
 		{[]string{"run", "--config"}, 2, "", "flag needs an argument", false},
 		{[]string{"run", "extra"}, 2, "", `unexpected argument "extra"`, true},
 		{[]string{"run", "--config", "/nonexistent/agent.yaml"}, 1, "", "enroll this host first", true},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,11 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/restic-manager/restic-manager/server"
 )
 
 // agentBin is the real agent binary, built once for the package's tests.
@@ -97,17 +95,41 @@ func cli(t testing.TB, stdin string, args ...string) string {
 	return strings.TrimSpace(out.String())
 }
 
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // agentProc is a running real agent process.
 type agentProc struct {
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *lockedBuffer
 	done chan struct{}
 }
 
 func startAgent(t testing.TB, configPath string) *agentProc {
 	t.Helper()
-	p := &agentProc{logs: &bytes.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(agentBin, "run", "--config", configPath)
+	return startAgentArgs(t, "run", "--config", configPath)
+}
+
+// startAgentArgs runs the agent binary with any subcommand.
+func startAgentArgs(t testing.TB, args ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{logs: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(agentBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -115,6 +137,16 @@ func startAgent(t testing.TB, configPath string) *agentProc {
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.stop(syscall.SIGKILL) })
 	return p
+}
+
+// exited reports whether the process has ended.
+func (p *agentProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *agentProc) stop(sig syscall.Signal) {
@@ -159,6 +191,3 @@ func requireTool(t testing.TB, names ...string) string {
 	t.Skip(msg)
 	return ""
 }
-
-var _ = context.Background
-var _ = server.CodeInvalid

@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// BootstrapPath is the server's public endpoint that tells an announcing
+// agent where the broker is and which CA signs its certificate. It needs no
+// credentials: what it returns is no secret, and the agent checks it against
+// --ca-fingerprint (or trusts it because the HTTPS connection was verified).
+const BootstrapPath = "/api/v1/agents/bootstrap"
+
+// maxBootstrapResponse bounds the bootstrap answer: a URL and a certificate.
+const maxBootstrapResponse = 64 << 10
+
+// bootstrapResponse is the server's 200 answer to GET BootstrapPath.
+type bootstrapResponse struct {
+	MQTTURL       string `json:"mqtt_url"`
+	CACert        string `json:"ca_cert"`
+	CAFingerprint string `json:"ca_fingerprint"`
+}
+
+// bootstrap is a checked bootstrap answer: the broker to announce through
+// and the only CA trusted for it.
+type bootstrap struct {
+	mqttURL       string   // as the server gave it; goes into the config
+	broker        *url.URL // mqttURL with its default port filled in
+	caPEM         string
+	ca            *x509.Certificate // nil only for plain MQTT on loopback
+	caFingerprint string
+}
+
+// fetchBootstrap asks the server for its broker and CA, over client (which
+// does the TLS pinning), and checks the answer against the pin.
+func fetchBootstrap(ctx context.Context, client *http.Client, server *url.URL, pin []byte, pinText string) (*bootstrap, error) {
+	endpoint := strings.TrimRight(server.String(), "/") + BootstrapPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("announce: build request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "restic-manager-agent/"+Version)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, describeTransportError("announce", "refusing to trust", server, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBootstrapResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("announce: read the server's bootstrap answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, bootstrapStatusError(resp.StatusCode, data)
+	}
+	b, err := decodeBootstrap(data, pin, pinText)
+	if err != nil {
+		return nil, fmt.Errorf("announce: %w", err)
+	}
+	return b, nil
+}
+
+// decodeBootstrap parses and checks an untrusted bootstrap answer.
+func decodeBootstrap(data []byte, pin []byte, pinText string) (*bootstrap, error) {
+	const notOurs = "is --server the restic-manager server?"
+	if len(data) > maxBootstrapResponse {
+		return nil, fmt.Errorf("the server's bootstrap answer is larger than %d bytes: %s", maxBootstrapResponse, notOurs)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var r bootstrapResponse
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("the server's bootstrap answer is not the expected JSON (%v): %s", err, notOurs)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("the server's bootstrap answer has data after the JSON object: %s", notOurs)
+	}
+	if r.MQTTURL == "" || len(r.MQTTURL) > 2048 {
+		return nil, errors.New("the server's bootstrap answer has no usable mqtt_url: check the server's broker settings")
+	}
+	broker, err := (&Config{MQTTURL: r.MQTTURL}).BrokerURL()
+	if err != nil {
+		return nil, fmt.Errorf("the server's bootstrap answer has an unusable mqtt_url: %w", err)
+	}
+	fingerprint, err := checkServerCA(r.CACert, r.CAFingerprint, pin, pinText)
+	if err != nil {
+		return nil, err
+	}
+	b := &bootstrap{mqttURL: r.MQTTURL, broker: broker, caPEM: r.CACert, caFingerprint: fingerprint}
+	if r.CACert != "" {
+		if b.ca, err = ParseCACert([]byte(r.CACert)); err != nil {
+			return nil, fmt.Errorf("the server's ca_cert is unusable: %w", err)
+		}
+	}
+	switch {
+	case !isTLSScheme(broker.Scheme) && !isLoopback(broker.Hostname()):
+		// Sealing hides the credentials but anyone can seal to our public
+		// key: only TLS to the pinned CA proves the approval is the server's.
+		return nil, fmt.Errorf("the server's broker %s is plain MQTT, and announce needs TLS to know the approval comes from the server: enable the server's MQTT TLS listener, or enroll with a token", broker.Redacted())
+	case isTLSScheme(broker.Scheme) && b.ca == nil:
+		return nil, fmt.Errorf("the server's bootstrap answer has no ca_cert, which is needed to check its broker %s: check the server's TLS settings", broker.Redacted())
+	}
+	return b, nil
+}
+
+// bootstrapStatusError turns a non-200 bootstrap answer into a sentence.
+func bootstrapStatusError(status int, body []byte) error {
+	msg, isAPIError := apiErrorMessage(body)
+	if msg == "" {
+		msg = strings.ToLower(http.StatusText(status))
+	}
+	switch {
+	case status == http.StatusNotFound && !isAPIError:
+		return errors.New("announce: the server has no bootstrap endpoint (HTTP 404): is --server the restic-manager server's URL, and is the server new enough for announce?")
+	case status == http.StatusTooManyRequests:
+		return fmt.Errorf("announce: the server is limiting requests: %s (wait a minute and try again)", msg)
+	case status >= 300 && status < 400:
+		return fmt.Errorf("announce: the server redirected (HTTP %d): use the URL it redirects to as --server", status)
+	case status >= 400 && status < 500:
+		return fmt.Errorf("announce: the server refused the bootstrap request (HTTP %d): %s", status, msg)
+	default:
+		return fmt.Errorf("announce: the server failed (HTTP %d): %s (try again later, or check the server's log)", status, msg)
+	}
+}
