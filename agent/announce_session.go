@@ -225,15 +225,7 @@ func (an *announcer) decided(st *topics.AnnounceStatus) (*topics.ApprovedCredent
 
 // subscribe subscribes to this client's announce answers with QoS 1.
 func (s *pendingSession) subscribe(ctx context.Context, client mqtt.Client, lost <-chan error) error {
-	topic := topics.AnnounceRespTopic(s.an.keys.ClientID())
-	tok := client.Subscribe(topic, 1, nil) // nil: the default handler gets everything
-	if err := waitToken(ctx, tok, lost); err != nil {
-		return fmt.Errorf("subscribe %s: %w", topic, err)
-	}
-	if granted, ok := tok.(*mqtt.SubscribeToken).Result()[topic]; !ok || granted > 2 {
-		return fmt.Errorf("subscribe %s: the broker refused the subscription (check the broker's ACL for pending clients)", topic)
-	}
-	return nil
+	return subscribeChecked(ctx, client, lost, topics.AnnounceRespTopic(s.an.keys.ClientID()), "pending clients")
 }
 
 // hello announces this machine (again) on this connection.

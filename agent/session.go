@@ -140,13 +140,19 @@ func (s *session) run(ctx context.Context) error {
 
 // subscribe subscribes to this host's down/# with QoS 1 and checks the grant.
 func (s *session) subscribe(ctx context.Context, client mqtt.Client, lost <-chan error) error {
-	filter := topics.HostDownFilter(s.agent.cfg.HostID)
-	tok := client.Subscribe(filter, 1, nil) // nil: the default handler gets everything
+	return subscribeChecked(ctx, client, lost, topics.HostDownFilter(s.agent.cfg.HostID), "this host")
+}
+
+// subscribeChecked subscribes to filter with QoS 1 (messages go to the
+// client's default handler), waits for the SUBACK and checks the broker
+// granted it; who names the ACL row for the error.
+func subscribeChecked(ctx context.Context, client mqtt.Client, lost <-chan error, filter, who string) error {
+	tok := client.Subscribe(filter, 1, nil)
 	if err := waitToken(ctx, tok, lost); err != nil {
 		return fmt.Errorf("subscribe %s: %w", filter, err)
 	}
 	if granted, ok := tok.(*mqtt.SubscribeToken).Result()[filter]; !ok || granted > 2 {
-		return fmt.Errorf("subscribe %s: the broker refused the subscription (check the broker's ACL for this host)", filter)
+		return fmt.Errorf("subscribe %s: the broker refused the subscription (check the broker's ACL for %s)", filter, who)
 	}
 	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -190,25 +188,4 @@ func (s *Service) sweepPendingHosts(ctx context.Context) error {
 		s.events.Publish(Event{Kind: EventPendingChanged})
 	}
 	return nil
-}
-
-// Run does the domain's periodic work until ctx ends: presence flushes and
-// sweeps (Presence.Run) and the pending-host sweep (every
-// AnnounceOptions.SweepEvery). It returns when both have stopped.
-func (s *Service) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Go(func() { s.presence.Run(ctx) })
-	t := time.NewTicker(s.ann.opts.SweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return
-		case <-t.C:
-			if err := s.sweepPendingHosts(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("announce: sweep", "err", err)
-			}
-		}
-	}
 }

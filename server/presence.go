@@ -22,6 +22,9 @@ type PresenceOptions struct {
 	// transaction. Default 1 s. Reads never wait for it: ListHosts and GetHost
 	// overlay the in-memory state.
 	FlushEvery time.Duration
+	// RepublishEvery is how often the retained monitor state of every host
+	// is published again (the broker expires retained messages). Default 6 h.
+	RepublishEvery time.Duration
 }
 
 // Publisher publishes to the broker; the server's inline MQTT client
@@ -65,6 +68,9 @@ func newPresence(s *Service, o PresenceOptions) *Presence {
 	}
 	if o.FlushEvery <= 0 {
 		o.FlushEvery = time.Second
+	}
+	if o.RepublishEvery <= 0 {
+		o.RepublishEvery = 6 * time.Hour
 	}
 	return &Presence{s: s, opts: o, hosts: make(map[string]*hostPresence), dirty: make(map[string]bool)}
 }
@@ -214,8 +220,10 @@ func (p *Presence) sweep() {
 func (p *Presence) Run(ctx context.Context) {
 	flush := time.NewTicker(p.opts.FlushEvery)
 	sweep := time.NewTicker(p.opts.SweepEvery)
+	republish := time.NewTicker(p.opts.RepublishEvery)
 	defer flush.Stop()
 	defer sweep.Stop()
+	defer republish.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -226,6 +234,10 @@ func (p *Presence) Run(ctx context.Context) {
 		case <-flush.C:
 			if err := p.Flush(ctx); err != nil {
 				p.s.log.Error("presence: flush", "err", err)
+			}
+		case <-republish.C:
+			if err := p.republish(ctx); err != nil {
+				p.s.log.Error("monitor: republish", "err", err)
 			}
 		case <-sweep.C:
 			p.sweep()

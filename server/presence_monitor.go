@@ -38,6 +38,14 @@ func (p *Presence) Start(ctx context.Context) error {
 	if _, err := p.s.db.ExecContext(ctx, `UPDATE hosts SET online = 0 WHERE online = 1`); err != nil {
 		return internal("Could not reset host presence", err)
 	}
+	return p.republish(ctx)
+}
+
+// republish publishes the retained monitor state of every host. Besides
+// start-up it runs every RepublishEvery: the broker expires retained
+// messages after its session expiry, and a host that stays online for
+// longer would otherwise vanish from monitoring tools.
+func (p *Presence) republish(ctx context.Context) error {
 	p.mu.Lock()
 	pub := p.pub
 	p.mu.Unlock()

@@ -1,27 +1,12 @@
 package server
 
 import (
-	"sync"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/restic-manager/restic-manager/topics"
 )
-
-type recordingPublisher struct {
-	mu   sync.Mutex
-	msgs map[string][]byte
-}
-
-func (p *recordingPublisher) Publish(topic string, payload []byte, retain bool, qos byte) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.msgs == nil {
-		p.msgs = map[string][]byte{}
-	}
-	p.msgs[topic] = payload
-	return nil
-}
 
 func enrollTestHost(t *testing.T, s *Service, name string) string {
 	t.Helper()
@@ -42,7 +27,7 @@ func TestPresenceIgnoresStaleConnections(t *testing.T) {
 	ctx := t.Context()
 	id := enrollTestHost(t, s, "web-1")
 	p := s.Presence()
-	pub := &recordingPublisher{}
+	pub := &TestPublisher{}
 	p.SetPublisher(pub)
 	online := func() bool {
 		h, err := s.GetHost(ctx, id)
@@ -105,7 +90,11 @@ func TestPresenceIgnoresStaleConnections(t *testing.T) {
 		t.Fatalf("stored %+v", row)
 	}
 	var state topics.MonitorHostState
-	if err := topics.Decode(pub.msgs[topics.MonitorHostTopic(id)], &state); err != nil || !state.Online || state.Name != "web-1" {
+	msgs := pub.On(topics.MonitorHostTopic(id))
+	if len(msgs) == 0 || !msgs[len(msgs)-1].Retain {
+		t.Fatalf("no retained monitor state: %+v", msgs)
+	}
+	if err := topics.Decode(msgs[len(msgs)-1].Payload, &state); err != nil || !state.Online || state.Name != "web-1" {
 		t.Fatalf("monitor state %+v %v", state, err)
 	}
 	// A restart resets stored presence.
@@ -133,5 +122,25 @@ func TestBusDropsForSlowSubscriber(t *testing.T) {
 	}
 	if e := <-ch; e.Kind != EventHostPresence {
 		t.Fatalf("got %q", e.Kind)
+	}
+}
+
+// TestMonitorStateRepublished: the broker expires retained messages, so the
+// retained state of a host whose presence never changes is published again.
+func TestMonitorStateRepublished(t *testing.T) {
+	s := MustOpenService(t, Options{Presence: PresenceOptions{RepublishEvery: 20 * time.Millisecond}})
+	id := enrollTestHost(t, s, "steady")
+	pub := &TestPublisher{}
+	s.Presence().SetPublisher(pub)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { s.Presence().Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(pub.On(topics.MonitorHostTopic(id))) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the monitor state was not republished")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -100,3 +101,24 @@ func tokenHash(token string) []byte {
 
 // Close closes the store.
 func (s *Service) Close() error { return s.db.Close() }
+
+// Run does the domain's periodic work until ctx ends: presence flushes and
+// sweeps (Presence.Run) and the pending-host sweep (every
+// AnnounceOptions.SweepEvery). It returns when both have stopped.
+func (s *Service) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.presence.Run(ctx) })
+	t := time.NewTicker(s.ann.opts.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-t.C:
+			if err := s.sweepPendingHosts(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("announce: sweep", "err", err)
+			}
+		}
+	}
+}
