@@ -122,6 +122,9 @@ func TestACLSubscribeMatrix(t *testing.T) {
 		{pendingP, "rm/v1/announce/" + pendingP + "/#", false},
 		{pendingP, topics.AnnounceReqTopic(pendingP), false},
 		{pendingP, "#", false},
+		{pendingP, topics.HostDownFilter(hostA), false},
+		{pendingP, "rm/v1/hosts/+/down/#", false},
+		{pendingP, topics.MonitorFilter, false},
 	}
 	denied := 0
 	for _, c := range cases {
