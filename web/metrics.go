@@ -57,6 +57,12 @@ func (h *handler) showMetrics(c *gin.Context) {
 		{`state="never_connected"`, uint64(sum.NeverConnected)},
 	})
 	gauge(&b, "rm_hosts_total", "Enrolled hosts.", []sample{{"", uint64(sum.Total)}})
+	pending, err := h.svc.ListPendingHosts(c.Request.Context())
+	if err != nil {
+		h.apiError(c, err)
+		return
+	}
+	gauge(&b, "rm_pending_hosts", "Machines announced and waiting for an admin.", []sample{{"", uint64(len(pending))}})
 	gauge(&b, "rm_web_event_streams", "Open dashboard event streams.", []sample{{"", uint64(h.hub.clientCount())}})
 	counter(&b, "rm_enroll_attempts_total", "Agent enroll attempts by result.", []sample{
 		{`result="ok"`, h.metrics.enrollOK.Load()},

@@ -118,7 +118,7 @@ func TestCLIWhileServing(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`rm_hosts{state="online"} 1`, "rm_broker_connections_total", "rm_broker_denied_publishes_total 1",
-		`rm_mqtt_messages_total{result="accepted"}`, "rm_go_heap_inuse_bytes"} {
+		`rm_mqtt_messages_total{result="accepted"}`, "rm_go_heap_inuse_bytes", "rm_pending_hosts 0"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}
