@@ -31,6 +31,23 @@ func openService(dataDir string, stderr io.Writer) (*server.Service, error) {
 	return server.NewService(db, box, logger, server.Options{}), nil
 }
 
+// printSecret opens the data directory, runs create (which makes a token or
+// password with the CLI's admin actor) and prints its result alone on stdout,
+// so scripts can capture it; domain errors become their one-sentence message.
+func printSecret(dataDir string, stdout, stderr io.Writer, create func(*server.Service) (string, error)) error {
+	svc, err := openService(dataDir, stderr)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	secret, err := create(svc)
+	if err != nil {
+		return errors.New(server.PublicMessage(err))
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
 // parseWithPositional parses flags that may come before or after one
 // positional argument ("user add NAME --role x" and "user add --role x NAME").
 func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
@@ -99,17 +116,9 @@ func cmdAPIToken(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *user == "" {
 		return errors.New("--user is required: the token acts as that user, with that user's role")
 	}
-	svc, err := openService(*data, stderr)
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	tok, err := svc.CreateAPIToken(ctx, server.CLIActor(), *user, *label)
-	if err != nil {
-		return errors.New(server.PublicMessage(err))
-	}
-	fmt.Fprintln(stdout, tok)
-	return nil
+	return printSecret(*data, stdout, stderr, func(svc *server.Service) (string, error) {
+		return svc.CreateAPIToken(ctx, server.CLIActor(), *user, *label)
+	})
 }
 
 func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -124,17 +133,10 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	svc, err := openService(*data, stderr)
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	tok, _, err := svc.CreateEnrollmentToken(ctx, server.CLIActor(), *host, *ttl)
-	if err != nil {
-		return errors.New(server.PublicMessage(err))
-	}
-	fmt.Fprintln(stdout, tok)
-	return nil
+	return printSecret(*data, stdout, stderr, func(svc *server.Service) (string, error) {
+		tok, _, err := svc.CreateEnrollmentToken(ctx, server.CLIActor(), *host, *ttl)
+		return tok, err
+	})
 }
 
 func cmdMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -148,16 +150,11 @@ func cmdMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	svc, err := openService(*data, stderr)
-	if err != nil {
-		return err
+	err = printSecret(*data, stdout, stderr, func(svc *server.Service) (string, error) {
+		return svc.CreateMonitorAccount(ctx, server.CLIActor(), name)
+	})
+	if err == nil {
+		fmt.Fprintf(stderr, "MQTT username: %s (read-only access to rm/v1/monitor/#)\n", server.MonitorUsername(name))
 	}
-	defer svc.Close()
-	pw, err := svc.CreateMonitorAccount(ctx, server.CLIActor(), name)
-	if err != nil {
-		return errors.New(server.PublicMessage(err))
-	}
-	fmt.Fprintln(stdout, pw)
-	fmt.Fprintf(stderr, "MQTT username: %s (read-only access to rm/v1/monitor/#)\n", server.MonitorUsername(name))
-	return nil
+	return err
 }
