@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	m := &Main{Stdout: stdout, AdminPassword: os.Getenv("RM_ADMIN_PASSWORD")}
+	fs.StringVar(&m.DataDir, "data", "data", "data directory (database, master key)")
+	fs.StringVar(&m.HTTPAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (\"\" = off)")
+	fs.StringVar(&m.HTTPSAddr, "https", "", "HTTPS listen address with the server's own CA (\"\" = off)")
+	fs.StringVar(&m.MQTTAddr, "mqtt", "127.0.0.1:1883", "plain MQTT listen address (\"\" = off)")
+	fs.StringVar(&m.MQTTSAddr, "mqtts", "127.0.0.1:8883", "MQTT over TLS listen address (\"\" = off)")
+	fs.StringVar(&m.PublicURL, "public-url", "", "base URL agents and people use, for enroll commands")
+	fs.StringVar(&m.MQTTPublicURL, "mqtt-public-url", "", "broker URL given to enrolling agents (default: derived)")
+	names := fs.String("tls-names", "", "comma-separated extra DNS names/IPs for the server certificate")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	// A site behind one NAT address reconnects all its machines at once after
+	// an outage, so the per-address limit is generous; failed auth has its own,
+	// much stricter limit in the broker.
+	fs.IntVar(&m.BrokerConfig.MaxConnsPerAddrPerMinute, "mqtt-conn-limit", 600, "MQTT connection attempts per source address per minute")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *names != "" {
+		m.TLSNames = strings.Split(*names, ",")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	m.Logger.Info("restic-manager is serving", "version", version, "web", m.HTTPURL(), "mqtt", addrOrOff(m.broker.TCPAddr()),
+		"mqtts", addrOrOff(m.broker.TLSAddr()), "ca_fingerprint", m.tls.Fingerprint, "data", m.DataDir)
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}
+
+func addrOrOff(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+type presenceRow struct {
+	id      string
+	hp      hostPresence
+	changed bool
+}
+
+// Flush writes pending presence changes in one transaction and publishes the
+// monitor state of hosts whose online state changed.
+func (p *Presence) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	rows := make([]presenceRow, 0, len(p.dirty))
+	for id, changed := range p.dirty {
+		hp := p.hosts[id]
+		rows = append(rows, presenceRow{id: id, hp: *hp, changed: changed})
+		hp.hello = nil
+	}
+	clear(p.dirty)
+	pub := p.pub
+	p.mu.Unlock()
+	if len(rows) == 0 {
+		return nil
+	}
+	err := p.s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		for _, r := range rows {
+			if err := writePresence(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if pub != nil {
+		for _, r := range rows {
+			if r.changed {
+				p.publishMonitor(ctx, pub, r.id, r.hp.online)
+			}
+		}
+	}
+	return nil
+}
+
+func writePresence(ctx context.Context, tx *sqlx.Tx, r presenceRow) error {
+	var lastSeen, connectedAt *time.Time
+	if !r.hp.lastSeen.IsZero() {
+		lastSeen = &r.hp.lastSeen
+	}
+	if !r.hp.connectedAt.IsZero() {
+		connectedAt = &r.hp.connectedAt
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE hosts SET online = ?, last_seen = COALESCE(?, last_seen),
+		connected_at = COALESCE(?, connected_at), remote_addr = CASE WHEN ? = '' THEN remote_addr ELSE ? END WHERE id = ?`,
+		r.hp.online, lastSeen, connectedAt, r.hp.remote, r.hp.remote, r.id)
+	if err != nil || r.hp.hello == nil {
+		return err
+	}
+	m := r.hp.hello
+	_, err = tx.ExecContext(ctx, `UPDATE hosts SET hostname = ?, os = ?, arch = ?, agent_version = ?, restic_version = ?,
+		boot_id = ?, conn_gen = ? WHERE id = ?`, m.Hostname, m.OS, m.Arch, m.AgentVersion, m.ResticVersion, m.BootID, m.ConnGen, r.id)
+	return err
+}
