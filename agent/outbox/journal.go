@@ -1,0 +1,262 @@
+package outbox
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limits on one journal record.
+const (
+	MaxCommandID = 255
+	MaxDetail    = 1 << 20 // for Begin's detail and Finish's outcome alike
+)
+
+// journalRewriteSlack is how far the journal file may outgrow twice its live
+// records before it is rewritten. A variable so tests can lower it.
+var journalRewriteSlack int64 = 64 << 10
+
+// Record is what the journal knows about one command.
+type Record struct {
+	ID       string
+	Detail   []byte    // what Begin was given (e.g. the job ID and kind)
+	Begun    time.Time // when Begin recorded it
+	Done     bool      // Finish was called
+	Finished time.Time
+	Outcome  []byte // what Finish was given: the answer to a duplicate
+}
+
+// JournalOptions tune a Journal. The zero value means the defaults.
+type JournalOptions struct {
+	// Keep is how long a finished command is remembered (default 30
+	// days); a command redelivered later than that runs again, so Keep
+	// must outlast any command's expires_at. Running commands are kept
+	// until they finish.
+	Keep   time.Duration
+	Logger *slog.Logger // default slog.Default()
+
+	now func() time.Time // tests move time
+}
+
+// Journal is the agent's command journal: a command ID it has seen is never
+// run twice, even across a crash. It is safe for concurrent use.
+type Journal struct {
+	opts JournalOptions
+
+	mu        sync.Mutex
+	file      *logFile
+	recs      map[string]*Record
+	liveBytes int64 // what a rewrite would write
+	lastSweep time.Time
+	closed    bool
+}
+
+// OpenJournal opens the journal file at path, creating it (and its
+// directory, mode 0700) if needed. A record torn by a crash is cut off: its
+// Begin or Finish never returned. Finished records older than Keep are
+// dropped.
+func OpenJournal(path string, opts JournalOptions) (*Journal, error) {
+	if opts.Keep <= 0 {
+		opts.Keep = 30 * 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("journal: create %s: %w", filepath.Dir(path), err)
+	}
+	removeTemps(path)
+	j := &Journal{opts: opts, recs: make(map[string]*Record)}
+	f, cut, err := openLogFile(path, magicJournal, j.replay)
+	if err != nil {
+		return nil, fmt.Errorf("journal: open: %w", err)
+	}
+	j.file = f
+	if cut > 0 {
+		opts.Logger.Warn("journal: cut a torn record from the end (a write interrupted by a crash)",
+			"path", path, "bytes", cut)
+	}
+	if err := j.sweep(); err != nil {
+		opts.Logger.Warn("journal: could not rewrite the journal file; will retry", "err", err)
+	}
+	return j, nil
+}
+
+// removeTemps deletes what an interrupted rewrite left beside path.
+func removeTemps(path string) {
+	prefix := "." + filepath.Base(path) + ".tmp-"
+	names, _ := os.ReadDir(filepath.Dir(path))
+	for _, e := range names {
+		if strings.HasPrefix(e.Name(), prefix) {
+			os.Remove(filepath.Join(filepath.Dir(path), e.Name()))
+		}
+	}
+}
+
+// replay applies one record from the file. The first Begin and the first
+// Finish for an ID win; later ones cannot have been written by us.
+func (j *Journal) replay(_ int64, typ recType, body []byte) error {
+	at, id, rest, err := decodeJournal(body)
+	if err != nil {
+		return errInvalid
+	}
+	r := j.recs[id]
+	switch {
+	case typ == recBegin && r == nil:
+		j.recs[id] = &Record{ID: id, Detail: rest, Begun: at}
+	case typ == recFinish && r != nil && !r.Done:
+		r.Done, r.Finished, r.Outcome = true, at, rest
+	case typ != recBegin && typ != recFinish:
+		return errInvalid
+	}
+	return nil
+}
+
+// Begin records, durably, that command id was received, before it runs.
+// If id was seen before, nothing is written and already is the record: the
+// caller must not run the command again but answer with already.Outcome
+// (or, while !already.Done, wait for it).
+func (j *Journal) Begin(id string, detail []byte) (already *Record, err error) {
+	if err := checkJournalArgs(id, detail); err != nil {
+		return nil, fmt.Errorf("journal: begin: %w", err)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil, ErrClosed
+	}
+	if r := j.recs[id]; r != nil {
+		return r.clone(), nil
+	}
+	now := j.opts.now()
+	frame := encodeJournal(recBegin, now, id, detail)
+	if err := j.file.append(frame); err != nil {
+		return nil, fmt.Errorf("journal: begin %s: %w", id, err)
+	}
+	j.recs[id] = &Record{ID: id, Detail: slices.Clone(detail), Begun: now}
+	j.liveBytes += int64(len(frame))
+	j.maybeSweep()
+	return nil, nil
+}
+
+// Finish records, durably, the outcome of command id, which must have
+// begun and not finished: terminal outcomes never change.
+func (j *Journal) Finish(id string, outcome []byte) error {
+	if err := checkJournalArgs(id, outcome); err != nil {
+		return fmt.Errorf("journal: finish: %w", err)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	r := j.recs[id]
+	if r == nil {
+		return fmt.Errorf("journal: finish %q: no such command (Begin it first, or it expired)", id)
+	}
+	if r.Done {
+		return fmt.Errorf("journal: finish %q: already finished at %s; an outcome never changes",
+			id, r.Finished.UTC().Format(time.RFC3339))
+	}
+	now := j.opts.now()
+	frame := encodeJournal(recFinish, now, id, outcome)
+	if err := j.file.append(frame); err != nil {
+		return fmt.Errorf("journal: finish %s: %w", id, err)
+	}
+	r.Done, r.Finished, r.Outcome = true, now, slices.Clone(outcome)
+	j.liveBytes += int64(len(frame))
+	j.maybeSweep()
+	return nil
+}
+
+// Lookup returns the record for id.
+func (j *Journal) Lookup(id string) (Record, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if r := j.recs[id]; r != nil {
+		return *r.clone(), true
+	}
+	return Record{}, false
+}
+
+// Running returns the commands begun and not finished, oldest first. Right
+// after OpenJournal these are the commands that were running when the agent
+// stopped: the agent reports them interrupted and Finishes them.
+func (j *Journal) Running() []Record {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []Record
+	for _, r := range j.recs {
+		if !r.Done {
+			out = append(out, *r.clone())
+		}
+	}
+	sortRecords(out)
+	return out
+}
+
+// Close closes the file. Everything Begin and Finish returned for is
+// already on disk.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	return j.file.close()
+}
+
+func (r *Record) clone() *Record {
+	c := *r
+	c.Detail, c.Outcome = slices.Clone(r.Detail), slices.Clone(r.Outcome)
+	return &c
+}
+
+func sortRecords(rs []Record) {
+	slices.SortFunc(rs, func(a, b Record) int {
+		if c := a.Begun.Compare(b.Begun); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+func checkJournalArgs(id string, data []byte) error {
+	if id == "" || len(id) > MaxCommandID {
+		return fmt.Errorf("command id must be 1 to %d bytes, not %d", MaxCommandID, len(id))
+	}
+	if len(data) > MaxDetail {
+		return fmt.Errorf("%d bytes is over the %d-byte limit for one record", len(data), MaxDetail)
+	}
+	return nil
+}
+
+// A journal record's body: unix nanoseconds i64 | id length u8 | id | rest
+// (Begin's detail or Finish's outcome).
+func encodeJournal(typ recType, at time.Time, id string, rest []byte) []byte {
+	head := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	head = append(append(head, byte(len(id))), id...)
+	return encodeFrame(typ, head, rest)
+}
+
+func decodeJournal(b []byte) (at time.Time, id string, rest []byte, err error) {
+	if len(b) < 9 {
+		return at, "", nil, errInvalid
+	}
+	n := int(b[8])
+	if n == 0 || 9+n > len(b) || len(b)-9-n > MaxDetail {
+		return at, "", nil, errInvalid
+	}
+	at = time.Unix(0, int64(binary.LittleEndian.Uint64(b))).UTC()
+	return at, string(b[9 : 9+n]), b[9+n:], nil
+}
