@@ -1,0 +1,93 @@
+package restic
+
+import "strconv"
+
+// Args returns restic's command line for op (without the program name),
+// after validating op. It never contains the repository, the password or
+// any backend value: those go through the environment. Options are written
+// as --name=value and positional arguments follow "--", so no value can be
+// mistaken for a flag. `unlock` is always plain `restic unlock`, which
+// removes stale locks only; --remove-all is never used, because it would
+// break a backup that another machine is running.
+func Args(op Op) ([]string, error) {
+	if err := op.Validate(); err != nil {
+		return nil, err
+	}
+	args := []string{string(op.Kind), "--json"}
+	if op.Bandwidth.UploadKiB > 0 {
+		args = append(args, "--limit-upload="+strconv.Itoa(op.Bandwidth.UploadKiB))
+	}
+	if op.Bandwidth.DownloadKiB > 0 {
+		args = append(args, "--limit-download="+strconv.Itoa(op.Bandwidth.DownloadKiB))
+	}
+	switch op.Kind {
+	case KindBackup:
+		args = backupArgs(args, op.Backup)
+	case KindForget:
+		args = forgetArgs(args, op.Forget)
+	case KindCheck:
+		if op.Check.ReadDataSubset != "" {
+			args = append(args, "--read-data-subset="+op.Check.ReadDataSubset)
+		}
+	case KindRestore:
+		args = append(args, "--target="+op.Restore.Target)
+		args = appendEach(args, "--include=", op.Restore.Include)
+		args = append(args, "--", op.Restore.SnapshotID)
+	}
+	return args, nil
+}
+
+func backupArgs(args []string, o BackupOptions) []string {
+	if o.Host != "" {
+		args = append(args, "--host="+o.Host)
+	}
+	args = appendEach(args, "--tag=", o.Tags)
+	args = appendEach(args, "--exclude=", o.Excludes)
+	if o.ExcludeFile != "" {
+		args = append(args, "--exclude-file="+o.ExcludeFile)
+	}
+	if o.ExcludeCaches {
+		args = append(args, "--exclude-caches")
+	}
+	if o.OneFileSystem {
+		args = append(args, "--one-file-system")
+	}
+	args = append(args, "--")
+	return append(args, o.Paths...)
+}
+
+func forgetArgs(args []string, o ForgetOptions) []string {
+	r := o.Retention
+	for _, c := range []struct {
+		flag string
+		n    int
+	}{
+		{"--keep-last=", r.Last}, {"--keep-hourly=", r.Hourly}, {"--keep-daily=", r.Daily},
+		{"--keep-weekly=", r.Weekly}, {"--keep-monthly=", r.Monthly}, {"--keep-yearly=", r.Yearly},
+	} {
+		if c.n > 0 {
+			args = append(args, c.flag+strconv.Itoa(c.n))
+		}
+	}
+	if r.Within != "" {
+		args = append(args, "--keep-within="+r.Within)
+	}
+	args = appendEach(args, "--keep-tag=", r.Tags)
+	if o.Host != "" {
+		args = append(args, "--host="+o.Host)
+	}
+	if o.DryRun {
+		args = append(args, "--dry-run")
+	}
+	if o.Prune {
+		args = append(args, "--prune")
+	}
+	return args
+}
+
+func appendEach(args []string, flag string, values []string) []string {
+	for _, v := range values {
+		args = append(args, flag+v)
+	}
+	return args
+}

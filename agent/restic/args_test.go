@@ -1,0 +1,72 @@
+package restic
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestArgs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	repo := Repository{URL: "s3:https://s3.example/bucket", Password: testPassword, Env: map[string]string{"AWS_SECRET_ACCESS_KEY": "aws-secret-value"}}
+	bw := Bandwidth{UploadKiB: 1024, DownloadKiB: 2048}
+	for _, tc := range []struct {
+		op   Op
+		want string
+	}{
+		{Op{Kind: KindInit}, "init --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: KindBackup, Backup: BackupOptions{
+			Paths: []string{"/home", "/-etc"}, Excludes: []string{"*.tmp"}, ExcludeFile: "", ExcludeCaches: true, OneFileSystem: true, Tags: []string{"a", "b"}, Host: "web-1",
+		}}, "backup --json --limit-upload=1024 --limit-download=2048 --host=web-1 --tag=a --tag=b --exclude=*.tmp --exclude-caches --one-file-system -- /home /-etc"},
+		{Op{Kind: KindForget, Forget: ForgetOptions{Retention: Retention{Last: 3, Hourly: 4, Daily: 7, Weekly: 4, Monthly: 12, Yearly: 2, Within: "2d", Tags: []string{"keep"}}, Prune: true, DryRun: true, Host: "web-1"}},
+			"forget --json --limit-upload=1024 --limit-download=2048 --keep-last=3 --keep-hourly=4 --keep-daily=7 --keep-weekly=4 --keep-monthly=12 --keep-yearly=2 --keep-within=2d --keep-tag=keep --host=web-1 --dry-run --prune"},
+		{Op{Kind: KindPrune}, "prune --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: KindCheck, Check: CheckOptions{ReadDataSubset: "10%"}}, "check --json --limit-upload=1024 --limit-download=2048 --read-data-subset=10%"},
+		{Op{Kind: KindUnlock}, "unlock --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: KindSnapshots}, "snapshots --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: KindRestore, Restore: RestoreOptions{SnapshotID: "latest", Include: []string{"/home/a"}, Target: dir}},
+			"restore --json --limit-upload=1024 --limit-download=2048 --target=" + dir + " --include=/home/a -- latest"},
+	} {
+		tc.op.Repository, tc.op.Bandwidth = repo, bw
+		args, err := Args(tc.op)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.op.Kind, err)
+		}
+		if got := strings.Join(args, " "); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.op.Kind, got, tc.want)
+		}
+		for _, a := range args {
+			for _, secret := range []string{testPassword, "aws-secret-value", "s3.example"} {
+				if strings.Contains(a, secret) {
+					t.Errorf("%s: argv has a secret or the repository: %q", tc.op.Kind, a)
+				}
+			}
+		}
+		if tc.op.Kind == KindUnlock && slices.Contains(args, "--remove-all") {
+			t.Errorf("unlock must never remove all locks")
+		}
+	}
+}
+
+func TestArgsWithoutBandwidth(t *testing.T) {
+	t.Parallel()
+	args, err := Args(Op{Kind: KindSnapshots, Repository: repoAt("/srv/r")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(args, " "); got != "snapshots --json" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestChildEnv(t *testing.T) {
+	t.Parallel()
+	base := []string{"PATH=/bin", "RESTIC_PASSWORD=old", "RESTIC_PASSWORD_FILE=/f", "RESTIC_PASSWORD_COMMAND=cat /f", "RESTIC_REPOSITORY_FILE=/r", "RESTIC_CACHE_DIR=/c", "AWS_PROFILE=x", "RESTIC_REST_PASSWORD=base"}
+	repo := Repository{URL: "/srv/r", Password: "new", Env: map[string]string{"RESTIC_REST_PASSWORD": "op", "B2_ACCOUNT_ID": "id"}}
+	got := strings.Join(childEnv(base, repo), " ")
+	want := "PATH=/bin RESTIC_CACHE_DIR=/c AWS_PROFILE=x RESTIC_REPOSITORY=/srv/r RESTIC_PASSWORD=new B2_ACCOUNT_ID=id RESTIC_REST_PASSWORD=op"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

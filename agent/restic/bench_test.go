@@ -1,0 +1,30 @@
+package restic
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkSessionBackupOutput measures the runner's cost per byte of
+// restic backup output (status lines, summary), which the agent pays on top
+// of restic itself for every backup.
+func BenchmarkSessionBackupOutput(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "restic-0.18.1", "backup.stdout"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	op := Op{Kind: KindBackup, Repository: repoAt("/srv/r"), OnLine: func(Stream, string) {}, OnProgress: func(Progress) {}}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sess := newSession(KindBackup, op, time.Now())
+		w := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
+		w.Write(data)
+		w.flush()
+		if sess.result().Summary == nil {
+			b.Fatal("no summary decoded")
+		}
+	}
+}

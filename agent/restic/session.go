@@ -1,0 +1,185 @@
+package restic
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bounds on what one run keeps in memory besides its decoded results.
+const (
+	maxErrors     = 100 // ItemErrors kept in Result; the rest are counted
+	maxStderrTail = 20  // plain stderr lines kept to explain a failure
+)
+
+var (
+	// missingSourceRE is restic's note for a backup path that does not
+	// exist; restic skips it and still exits 0 (every version we know).
+	missingSourceRE = regexp.MustCompile(`^(.+) does not exist, skipping$`)
+	// createdRE is restic < 0.15's text answer to `init` (no JSON).
+	createdRE = regexp.MustCompile(`^created restic repository ([0-9a-f]{8,64}) at `)
+)
+
+// session turns the output of one restic process into callbacks and the
+// pieces of a Result. Lines arrive from two goroutines (stdout, stderr);
+// the mutex keeps the state and the callbacks one at a time.
+type session struct {
+	mu    sync.Mutex
+	kind  Kind
+	op    Op
+	red   *redactor
+	start time.Time
+	now   func() time.Time
+	thr   throttle
+
+	res            Result
+	exit           *exitError
+	stderrTail     []string
+	missingSources bool
+}
+
+func newSession(kind Kind, op Op, start time.Time) *session {
+	return &session{
+		kind:  kind,
+		op:    op,
+		red:   newRedactor(op.Repository),
+		start: start,
+		now:   time.Now,
+		thr:   throttle{interval: ProgressInterval},
+		res:   Result{Kind: op.Kind},
+	}
+}
+
+// handle processes one raw line from stream.
+func (s *session) handle(stream Stream, raw []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	text := sanitize(raw)
+	ev := decodeLine(s.kind, []byte(text))
+	switch ev.typ {
+	case "status":
+		s.progress(ev.status)
+		return // progress is not log material: restic prints it several times a second
+	case "summary":
+		s.res.Summary = firstNonNil(ev.backup, s.res.Summary)
+		s.res.RestoreSummary = firstNonNil(ev.restore, s.res.RestoreSummary)
+		s.res.CheckSummary = firstNonNil(ev.check, s.res.CheckSummary)
+	case "error":
+		s.addError(*ev.itemErr)
+	case "exit_error":
+		s.exit = ev.exit
+	case "initialized":
+		s.res.RepositoryID = ev.repoID
+	case "snapshots":
+		s.res.Snapshots = ev.snapshots
+		text = fmt.Sprintf("[restic listed %d snapshots]", len(ev.snapshots))
+	case "forget":
+		s.res.Forget = ev.groups
+		s.forgetLines(stream, ev.groups)
+		return
+	case "":
+		s.plain(stream, text)
+	}
+	s.emit(stream, text)
+}
+
+func (s *session) emit(stream Stream, text string) {
+	if s.op.OnLine != nil {
+		s.op.OnLine(stream, clipLine(s.red.redact(text)))
+	}
+}
+
+// plain notes what a text line tells us: old restic versions say in text
+// what newer ones say in JSON.
+func (s *session) plain(stream Stream, text string) {
+	if stream == StreamStderr && strings.TrimSpace(text) != "" {
+		if len(s.stderrTail) == maxStderrTail {
+			s.stderrTail = append(s.stderrTail[:0], s.stderrTail[1:]...)
+		}
+		s.stderrTail = append(s.stderrTail, clip(text, 1000))
+	}
+	switch s.kind {
+	case KindBackup:
+		if m := missingSourceRE.FindStringSubmatch(text); m != nil {
+			s.missingSources = true
+			s.addError(ItemError{Item: m[1], During: "scan", Message: "does not exist, skipped"})
+		}
+	case KindInit:
+		if m := createdRE.FindStringSubmatch(text); m != nil {
+			s.res.RepositoryID = m[1]
+		}
+	case kindCatConfig:
+		if m := configIDRE.FindStringSubmatch(text); m != nil {
+			s.res.RepositoryID = m[1]
+		}
+	}
+}
+
+func (s *session) addError(e ItemError) {
+	if len(s.res.Errors) >= maxErrors {
+		s.res.ErrorsOmitted++
+		return
+	}
+	e.Message = s.red.redact(e.Message)
+	s.res.Errors = append(s.res.Errors, e)
+}
+
+func (s *session) progress(st *statusMsg) {
+	if s.op.OnProgress == nil || (s.kind != KindBackup && s.kind != KindRestore) {
+		return
+	}
+	now := s.now()
+	if !s.thr.allow(now) {
+		return
+	}
+	s.op.OnProgress(progressFrom(s.kind, st, now.Sub(s.start)))
+}
+
+// forgetLines logs forget's JSON document as one readable line per group.
+func (s *session) forgetLines(stream Stream, groups []ForgetGroup) {
+	verb := "remove"
+	if s.op.Forget.DryRun {
+		verb = "would remove"
+	}
+	for _, g := range groups {
+		s.emit(stream, fmt.Sprintf("[forget] host %q paths %v tags %v: keep %d %v, %s %d %v",
+			g.Host, g.Paths, g.Tags, len(g.Keep), shortIDs(g.Keep), verb, len(g.Remove), shortIDs(g.Remove)))
+	}
+	if len(groups) == 0 {
+		s.emit(stream, "[forget] no snapshots matched")
+	}
+}
+
+func shortIDs(snaps []Snapshot) []string {
+	ids := make([]string, len(snaps))
+	for i, sn := range snaps {
+		ids[i] = sn.ShortID
+	}
+	return ids
+}
+
+// ending reports what the output said about how restic ended.
+func (s *session) ending() (exitMessage string, stderr []string, missingSources bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exit != nil {
+		exitMessage = s.exit.Message
+	}
+	return exitMessage, append([]string(nil), s.stderrTail...), s.missingSources
+}
+
+// result returns a copy of the decoded pieces.
+func (s *session) result() Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.res
+}
+
+func firstNonNil[T any](a, b *T) *T {
+	if a != nil {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,140 @@
+package restic
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateRefuses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := repoAt("/srv/restic")
+	backup := func(o BackupOptions) Op { return Op{Kind: KindBackup, Repository: repo, Backup: o} }
+	forget := func(r Retention) Op {
+		return Op{Kind: KindForget, Repository: repo, Forget: ForgetOptions{Retention: r}}
+	}
+	restore := func(o RestoreOptions) Op { return Op{Kind: KindRestore, Repository: repo, Restore: o} }
+	paths := BackupOptions{Paths: []string{"/home"}}
+	for _, tc := range []struct {
+		name string
+		op   Op
+		want string // part of the error message
+	}{
+		{"unknown kind", Op{Kind: "destroy", Repository: repo}, "unknown operation"},
+		{"empty URL", Op{Kind: KindSnapshots, Repository: Repository{Password: "x"}}, "repository URL is empty"},
+		{"relative URL", Op{Kind: KindSnapshots, Repository: Repository{URL: "repo", Password: "x"}}, "neither an absolute local path"},
+		{"relative local:", Op{Kind: KindSnapshots, Repository: Repository{URL: "local:repo", Password: "x"}}, "neither an absolute local path"},
+		{"bare scheme", Op{Kind: KindSnapshots, Repository: Repository{URL: "s3:", Password: "x"}}, "neither an absolute local path"},
+		{"newline in URL", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r\n", Password: "x"}}, "control characters"},
+		{"no password", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r"}}, "password is empty"},
+		{"newline in password", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "a\nb"}}, "line break"},
+		{"env LD_PRELOAD", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"LD_PRELOAD": "/x.so"}}}, "not allowed"},
+		{"env password file", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"RESTIC_PASSWORD_FILE": "/p"}}}, "not allowed"},
+		{"env lower case", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"aws_secret_access_key": "k"}}}, "not allowed"},
+		{"env bare prefix", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"AWS_": "k"}}}, "not allowed"},
+		{"env NUL value", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"B2_ACCOUNT_KEY": "a\x00b"}}}, "NUL"},
+		{"negative bandwidth", Op{Kind: KindSnapshots, Repository: repo, Bandwidth: Bandwidth{UploadKiB: -1}}, "bandwidth"},
+		{"backup without paths", backup(BackupOptions{}), "no paths"},
+		{"relative backup path", backup(BackupOptions{Paths: []string{"home"}}), "not absolute"},
+		{"NUL in backup path", backup(BackupOptions{Paths: []string{"/ho\x00me"}}), "NUL"},
+		{"empty exclude", backup(BackupOptions{Paths: []string{"/home"}, Excludes: []string{""}}), "exclude pattern is empty"},
+		{"missing exclude file", backup(BackupOptions{Paths: []string{"/home"}, ExcludeFile: filepath.Join(dir, "nope")}), "does not exist"},
+		{"exclude file is a dir", backup(BackupOptions{Paths: []string{"/home"}, ExcludeFile: dir}), "not a regular file"},
+		{"tag with comma", backup(BackupOptions{Paths: []string{"/home"}, Tags: []string{"a,b"}}), "tag"},
+		{"empty tag", backup(BackupOptions{Paths: []string{"/home"}, Tags: []string{""}}), "tag"},
+		{"host with space", backup(BackupOptions{Paths: []string{"/home"}, Host: "a b"}), "host"},
+		{"empty retention", forget(Retention{}), "retention policy is empty"},
+		{"negative keep", forget(Retention{Daily: -1}), "keep-daily"},
+		{"huge keep", forget(Retention{Last: 1 << 30}), "keep-last"},
+		{"bad within", forget(Retention{Within: "7 days"}), "keep-within"},
+		{"weeks in within", forget(Retention{Within: "4w"}), "keep-within"},
+		{"bad keep tag", forget(Retention{Tags: []string{" x"}}), "keep-tag"},
+		{"bad subset", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "110%"}}, "read-data-subset"},
+		{"subset n>t", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "6/5"}}, "read-data-subset"},
+		{"subset zero", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "0%"}}, "read-data-subset"},
+		{"restore bad ID", restore(RestoreOptions{SnapshotID: "xyz", Target: dir}), "snapshot ID"},
+		{"restore relative target", restore(RestoreOptions{SnapshotID: "latest", Target: "out"}), "absolute"},
+		{"restore missing target", restore(RestoreOptions{SnapshotID: "latest", Target: filepath.Join(dir, "nope")}), "does not exist"},
+		{"restore target is a file", restore(RestoreOptions{SnapshotID: "latest", Target: file}), "not a directory"},
+		{"restore no target", restore(RestoreOptions{SnapshotID: "latest"}), "restore target is empty"},
+		{"backup options on forget", Op{Kind: KindForget, Repository: repo, Backup: paths, Forget: ForgetOptions{Retention: Retention{Last: 1}}}, "backup options are set on a forget"},
+		{"forget options on prune", Op{Kind: KindPrune, Repository: repo, Forget: ForgetOptions{DryRun: true}}, "forget options"},
+		{"check options on backup", Op{Kind: KindBackup, Repository: repo, Backup: paths, Check: CheckOptions{ReadDataSubset: "1/2"}}, "check options"},
+		{"restore options on unlock", Op{Kind: KindUnlock, Repository: repo, Restore: RestoreOptions{Target: dir}}, "restore options"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.op.Validate()
+			if !errors.Is(err, ErrInvalidOp) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrInvalidOp mentioning %q", err, tc.want)
+			}
+			if _, err := Args(tc.op); !errors.Is(err, ErrInvalidOp) {
+				t.Fatalf("Args accepted it: %v", err)
+			}
+		})
+	}
+}
+
+// TestInvalidOpNotRun: Run refuses an invalid op before starting anything.
+func TestInvalidOpNotRun(t *testing.T) {
+	t.Parallel()
+	marker := filepath.Join(t.TempDir(), "ran")
+	bin := fakeBinary(t, "touch '"+marker+"'\n")
+	_, err := (&Runner{Binary: bin}).Run(t.Context(), Op{Kind: KindBackup, Repository: repoAt("/srv/r")})
+	if !errors.Is(err, ErrInvalidOp) {
+		t.Fatalf("got %v, want ErrInvalidOp", err)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("restic was started for an invalid op")
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, op := range []Op{
+		{Kind: KindInit, Repository: Repository{URL: "sftp:backup@host:/srv/restic", Password: "x"}},
+		{Kind: KindInit, Repository: Repository{URL: "rest:https://u:p@host:8000/", Password: "x", Env: map[string]string{"RESTIC_REST_USERNAME": "u"}}},
+		{Kind: KindInit, Repository: Repository{URL: "local:/srv/r", Password: "x"}},
+		{Kind: KindSnapshots, Repository: Repository{URL: "s3:https://s3.amazonaws.com/b", Password: "x", Env: map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}}},
+		{Kind: KindSnapshots, Repository: Repository{URL: "b2:bucket:path", Password: "x", Env: map[string]string{"B2_ACCOUNT_ID": "a", "B2_ACCOUNT_KEY": "b"}}},
+		{Kind: KindForget, Repository: repoAt("/r"), Forget: ForgetOptions{Retention: Retention{Within: "1y2m3d4h"}}},
+		{Kind: KindForget, Repository: repoAt("/r"), Forget: ForgetOptions{Retention: Retention{Tags: []string{"keep me"}}, Prune: true, DryRun: true, Host: "web-1"}},
+		{Kind: KindCheck, Repository: repoAt("/r"), Check: CheckOptions{ReadDataSubset: "2/5"}},
+		{Kind: KindCheck, Repository: repoAt("/r"), Check: CheckOptions{ReadDataSubset: "2.5%"}},
+		{Kind: KindCheck, Repository: repoAt("/r"), Check: CheckOptions{ReadDataSubset: "500M"}},
+		{Kind: KindRestore, Repository: repoAt("/r"), Restore: RestoreOptions{SnapshotID: "0123abcd", Target: dir}},
+	} {
+		if err := op.Validate(); err != nil {
+			t.Errorf("%s %v: %v", op.Kind, op.Repository, err)
+		}
+	}
+}
+
+func TestRepositoryNeverPrintsSecrets(t *testing.T) {
+	t.Parallel()
+	r := Repository{URL: "rest:https://user:hunter2-secret@host/", Password: testPassword, Env: map[string]string{"AWS_SECRET_ACCESS_KEY": "aws-secret-value"}}
+	for _, s := range []string{r.String(), r.LogValue().String()} {
+		for _, secret := range []string{"hunter2-secret", testPassword, "aws-secret-value"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q shows %q", s, secret)
+			}
+		}
+	}
+	bad := Op{Kind: KindSnapshots, Repository: Repository{URL: "rest:https://user:hunter2-secret@host/\n", Password: "a\nb-" + testPassword}}
+	if err := bad.Validate(); err == nil || strings.Contains(err.Error(), "hunter2-secret") || strings.Contains(err.Error(), testPassword) {
+		t.Errorf("validation error shows a secret: %v", err)
+	}
+	if got := RedactURL(r.URL); got != "rest:https://user:***@host/" {
+		t.Errorf("RedactURL = %q", got)
+	}
+	if got := RedactURL("sftp:user@host:/srv"); got != "sftp:user@host:/srv" {
+		t.Errorf("RedactURL changed a URL without password: %q", got)
+	}
+}
