@@ -26,6 +26,8 @@ type Agent struct {
 	started   time.Time
 	heartbeat time.Duration
 	backoff   *backoff
+	// refusedRetry is the wait after the broker refused our credentials.
+	refusedRetry time.Duration
 
 	connected atomic.Bool
 	connGen   atomic.Uint64
@@ -38,6 +40,16 @@ type Option func(*Agent)
 // milliseconds so reconnects happen quickly.
 func WithBackoff(initial, max time.Duration) Option {
 	return func(a *Agent) { a.backoff = newBackoff(initial, max) }
+}
+
+// WithRefusedRetry sets how long to wait after the broker refused this
+// host's credentials (default DefaultRefusedRetry).
+func WithRefusedRetry(d time.Duration) Option {
+	return func(a *Agent) {
+		if d > 0 {
+			a.refusedRetry = d
+		}
+	}
 }
 
 // WithHeartbeatInterval overrides heartbeat_interval without the config's
@@ -86,6 +98,8 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		started:   time.Now(),
 		heartbeat: cfg.HeartbeatInterval,
 		backoff:   newBackoff(DefaultBackoffInitial, DefaultBackoffMax),
+
+		refusedRetry: DefaultRefusedRetry,
 	}
 	for _, o := range opts {
 		o(a)
@@ -135,7 +149,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if s.established {
 			a.backoff.Reset()
 		}
-		delay := a.backoff.Delay()
+		delay := a.retryDelay(err)
 		a.log.Warn(s.failureVerb(), "broker", a.broker.String(), "conn_gen", gen, "reason", err,
 			"retry_in", delay.Round(time.Millisecond))
 		select {

@@ -72,7 +72,8 @@ type runningAgent struct {
 }
 
 // fastOptions make reconnects and heartbeats quick enough for tests.
-var fastOptions = []agent.Option{agent.WithBackoff(10*time.Millisecond, 50*time.Millisecond), agent.WithHeartbeatInterval(50 * time.Millisecond)}
+var fastOptions = []agent.Option{agent.WithBackoff(10*time.Millisecond, 50*time.Millisecond), agent.WithHeartbeatInterval(50 * time.Millisecond),
+	agent.WithRefusedRetry(20 * time.Millisecond)}
 
 // startAgent runs an agent for cfg until the test ends (or stop).
 func startAgent(t *testing.T, cfg *agent.Config, opts ...agent.Option) *runningAgent {

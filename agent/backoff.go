@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // Reconnect backoff defaults: the first retry comes after about a second,
@@ -12,6 +15,22 @@ const (
 	DefaultBackoffInitial = time.Second
 	DefaultBackoffMax     = 30 * time.Second
 )
+
+// DefaultRefusedRetry is the wait after the broker refused this host's
+// credentials (revoked or removed). Retrying at the normal pace would spend
+// the broker's failed-login budget for the whole source address, locking out
+// every other machine behind the same NAT; a slow retry still lets a host
+// whose refusal was a server-side mistake come back by itself.
+const DefaultRefusedRetry = 10 * time.Minute
+
+// retryDelay is the wait before reconnecting after err.
+func (a *Agent) retryDelay(err error) time.Duration {
+	if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) {
+		half := a.refusedRetry / 2
+		return half + rand.N(half+1)
+	}
+	return a.backoff.Delay()
+}
 
 // backoff yields reconnect delays: exponential growth with "equal jitter"
 // (half fixed, half random) so agents that lost the broker together do not

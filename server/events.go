@@ -5,6 +5,7 @@ import "sync"
 // Event kinds published on the Bus.
 const (
 	EventHostCreated  = "host.created"
+	EventHostRemoved  = "host.removed"  // revoked: gone from the fleet
 	EventHostUpdated  = "host.updated"  // versions, name, ...
 	EventHostPresence = "host.presence" // online/offline changed
 	EventTokenChanged = "token.changed" // enrollment token created, used or revoked

@@ -177,6 +177,14 @@ func (p *Presence) Status(id string, conn uint64, m *topics.Status) {
 	p.setOnline(id, hp, true)
 }
 
+// forget drops a host's live presence (it was revoked).
+func (p *Presence) forget(id string) {
+	p.mu.Lock()
+	delete(p.hosts, id)
+	delete(p.dirty, id)
+	p.mu.Unlock()
+}
+
 // overlay copies live presence into a host loaded from the store.
 func (p *Presence) overlay(h *Host) {
 	p.mu.Lock()

@@ -25,8 +25,9 @@ type Service struct {
 	presence *Presence
 	ann      *announcer
 
-	pubMu sync.Mutex
-	pub   Publisher
+	pubMu        sync.Mutex
+	pub          Publisher
+	disconnecter Disconnecter // the broker, for revocation
 }
 
 // Options tunes a Service; the zero value is production defaults.

@@ -32,6 +32,8 @@ func (h *handler) showDashboard(c *gin.Context) {
 	switch {
 	case c.Query("accepted") != "":
 		p.Notice = "Accepted. The new host is in the list below and goes online once its agent picks up its credentials."
+	case c.Query("revoked") != "":
+		p.Notice = "Revoked. The host was disconnected, its credentials no longer work, and its name is free again."
 	case c.Query("rejected") != "":
 		p.Notice = "Rejected. The machine was told, and its announcements are refused for the next 24 hours."
 	}

@@ -35,6 +35,10 @@ func roleCases() []roleCase {
 		{http.MethodGet, "/hosts/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/hosts/" + app.enrollHost(fmt.Sprintf("seen-%d", n)).HostID)
 		}},
+		{http.MethodPost, "/hosts/:id/revoke", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			name := fmt.Sprintf("gone-%d", n)
+			return form("/hosts/"+app.enrollHost(name).HostID+"/revoke", url.Values{"confirm_name": {name}})(app, c, csrf, n)
+		}},
 		{http.MethodGet, "/enroll", server.PermConfigure, false, 200, get("/enroll")},
 		{http.MethodPost, "/enroll", server.PermConfigure, true, 200, func(app *testApp, c *client, csrf string, n int) response {
 			return form("/enroll", url.Values{"host_name": {fmt.Sprintf("web-%d", n)}, "ttl": {"1h"}})(app, c, csrf, n)
@@ -64,6 +68,10 @@ func roleCases() []roleCase {
 		}},
 		{http.MethodPost, "/api/v1/enrollment-tokens", server.PermConfigure, true, 201, func(_ *testApp, c *client, _ string, n int) response {
 			return c.postJSON("/api/v1/enrollment-tokens", fmt.Sprintf(`{"host_name":"api-%d","ttl":"2h"}`, n))
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/revoke", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			name := fmt.Sprintf("api-gone-%d", n)
+			return c.postJSON("/api/v1/hosts/"+app.enrollHost(name).HostID+"/revoke", `{"confirm":"`+name+`"}`)
 		}},
 		{http.MethodGet, "/api/v1/pending-hosts", server.PermRead, false, 200, get("/api/v1/pending-hosts")},
 		{http.MethodPost, "/api/v1/pending-hosts/:id/accept", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
@@ -120,10 +128,9 @@ func TestRoleMatrix(t *testing.T) {
 				}
 				before := app.auditCount()
 				res := tc.call(app, c, who.csrf, n)
-				setupRows := 0
-				if tc.route == "/enroll/tokens/:id/revoke" {
-					setupRows = 1 // the token the case created first
-				}
+				// Audit rows the case's own setup wrote first: the token it
+				// revokes, or the token and enrollment of the host it revokes.
+				setupRows := map[string]int{"/enroll/tokens/:id/revoke": 1, "/hosts/:id/revoke": 2, "/api/v1/hosts/:id/revoke": 2}[tc.route]
 				after := app.auditCount() - setupRows
 				if !role.Allows(tc.perm) {
 					if res.StatusCode != http.StatusForbidden {

@@ -99,7 +99,7 @@ type batch struct {
 
 func (b *batch) add(ev server.Event) {
 	switch ev.Kind {
-	case server.EventHostCreated:
+	case server.EventHostCreated, server.EventHostRemoved:
 		b.resync = true
 	case server.EventResync:
 		b.resync, b.tokens, b.pending = true, true, true

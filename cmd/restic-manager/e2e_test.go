@@ -125,4 +125,21 @@ func TestEnrollPresenceAndRestart(t *testing.T) {
 		t.Fatal("the CA changed across a restart; enrolled agents would refuse the server")
 	}
 	waitFor(t, "host online after server restart", 45*time.Second, func() bool { return host(m2).Online })
+
+	// Revocation cuts the running agent off at once, and it cannot come back.
+	api2 := apiClient{t: t, base: m2.HTTPURL(), token: apiToken}
+	if code := api2.do("POST", "/api/v1/hosts/"+id+"/revoke", map[string]any{"confirm": "wrong-name"}, nil); code != http.StatusBadRequest {
+		t.Fatalf("revoke with a wrong confirmation: HTTP %d, want 400", code)
+	}
+	failuresBefore := m2.Broker().Stats().AuthFailures
+	if code := api2.do("POST", "/api/v1/hosts/"+id+"/revoke", map[string]any{"confirm": "shop-till-1"}, nil); code != http.StatusOK {
+		t.Fatalf("revoke: HTTP %d", code)
+	}
+	if code := api2.do("GET", "/api/v1/hosts/"+id, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("revoked host still served: HTTP %d", code)
+	}
+	// The agent reconnects with its old secret and is refused.
+	waitFor(t, "the revoked agent's reconnect to be refused", 30*time.Second, func() bool {
+		return m2.Broker().Stats().AuthFailures > failuresBefore
+	})
 }

@@ -137,6 +137,7 @@ func (m *Main) startBroker() error {
 		return err
 	}
 	m.svc.SetPublisher(b)
+	m.svc.SetDisconnecter(b)
 	if err := b.Subscribe(topics.AllAnnounceReqFilter, func(msg broker.Message) {
 		m.svc.HandleAnnounce(msg.Topic, msg.Payload, msg.ClientID, msg.Conn)
 	}); err != nil {
