@@ -160,4 +160,18 @@ func TestBrowserEnrollAndWatchHostOnline(t *testing.T) {
 	if marker != 42 {
 		t.Fatal("the dashboard reloaded; it must update in place over SSE")
 	}
+
+	// The danger zone: revoke the host by typing its name.
+	browse(t, ctx,
+		chromedp.Navigate(base+"/hosts/"+hosts[0].ID),
+		chromedp.WaitVisible(`#confirm_name`, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "host-page")
+	browse(t, ctx,
+		chromedp.SendKeys(`#confirm_name`, "branch-office-nas", chromedp.ByQuery),
+		chromedp.Submit(`#confirm_name`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#fleet`, chromedp.ByQuery),
+	)
+	waitJS(t, ctx, "the revoked notice and the row gone",
+		`document.body.innerText.includes("Revoked.") && `+row+` === null`, 10*time.Second)
 }
