@@ -66,21 +66,7 @@ func (s *pendingSession) run(ctx context.Context) (*topics.ApprovedCredentials, 
 	c := an.keys.ClientID()
 	answers := make(chan mqtt.Message, maxQueuedAnswers)
 	lost := make(chan error, 1)
-	opts := mqtt.NewClientOptions().
-		AddBroker(an.boot.broker.String()).
-		SetClientID(c).
-		SetUsername(c).
-		SetPassword(PendingPassword).
-		SetProtocolVersion(4).
-		SetCleanSession(false).
-		SetKeepAlive(keepAlive).
-		SetPingTimeout(pingTimeout).
-		SetConnectTimeout(connectTimeout).
-		SetWriteTimeout(ackTimeout).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetStore(mqtt.NewMemoryStore()).
-		SetCustomOpenConnectionFn(brokerDialer(dialCtx, an.boot.ca)).
+	opts := sessionOptions(an.boot.broker, c, PendingPassword, brokerDialer(dialCtx, an.boot.ca), lost).
 		// Handled on our goroutine, not paho's: answering publishes and
 		// waits for a PUBACK, which paho's router cannot deliver while it
 		// is blocked in a handler.
@@ -90,24 +76,12 @@ func (s *pendingSession) run(ctx context.Context) (*topics.ApprovedCredentials, 
 			default:
 				an.log.Warn("dropped an announce message: too many at once", "topic", clipText(m.Topic()))
 			}
-		}).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			select {
-			case lost <- err:
-			default:
-			}
 		})
 	client := mqtt.NewClient(opts)
-	tok := client.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		cancelDial()
-		<-tok.Done()
-		client.Disconnect(0)
-		return nil, ctx.Err()
-	}
-	if err := tok.Error(); err != nil {
+	if _, err := connectSession(ctx, client, cancelDial); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, describePendingConnectError(err)
 	}
 	if err := s.subscribe(ctx, client, lost); err != nil {

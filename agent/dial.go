@@ -54,3 +54,51 @@ func brokerTLSConfig(ca *x509.Certificate, serverName string) *tls.Config {
 	}
 	return &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}
 }
+
+// sessionOptions are the settings every connection of the agent shares, as a
+// host or as a pending client: MQTT 3.1.1 with no silent fallback to 3.1, a
+// persistent session (CleanSession off), our own reconnects (paho's are off),
+// a fresh in-memory store per connection, our dialer, and a lost connection
+// reported on lost. Callers add their Will and message handler.
+func sessionOptions(broker *url.URL, clientID, password string, dial mqtt.OpenConnectionFunc, lost chan<- error) *mqtt.ClientOptions {
+	return mqtt.NewClientOptions().
+		AddBroker(broker.String()).
+		SetClientID(clientID).
+		SetUsername(clientID).
+		SetPassword(password).
+		SetProtocolVersion(4).
+		SetCleanSession(false).
+		SetKeepAlive(keepAlive).
+		SetPingTimeout(pingTimeout).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(ackTimeout).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetStore(mqtt.NewMemoryStore()).
+		SetCustomOpenConnectionFn(dial).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+}
+
+// connectSession connects client; when ctx ends first it aborts the dial (or
+// the wait for CONNACK) with cancelDial and returns ctx's error. The broker's
+// own refusal comes back unwrapped for the caller to describe.
+func connectSession(ctx context.Context, client mqtt.Client, cancelDial context.CancelFunc) (*mqtt.ConnectToken, error) {
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		cancelDial()
+		<-tok.Done()
+		client.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	return tok.(*mqtt.ConnectToken), nil
+}

@@ -66,44 +66,18 @@ func (s *session) run(ctx context.Context) error {
 		return fmt.Errorf("encode last will: %w", err)
 	}
 	lost := make(chan error, 1)
-	opts := mqtt.NewClientOptions().
-		AddBroker(a.broker.String()).
-		SetClientID(a.cfg.HostID).
-		SetUsername(a.cfg.HostID).
-		SetPassword(a.cfg.MQTTPassword).
-		SetProtocolVersion(4). // MQTT 3.1.1; no silent fallback to 3.1
-		SetCleanSession(false).
-		SetKeepAlive(keepAlive).
-		SetPingTimeout(pingTimeout).
-		SetConnectTimeout(connectTimeout).
-		SetWriteTimeout(ackTimeout).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetStore(mqtt.NewMemoryStore()).
+	opts := sessionOptions(a.broker, a.cfg.HostID, a.cfg.MQTTPassword, a.dialer(dialCtx), lost).
 		SetBinaryWill(topics.StatusTopic(a.cfg.HostID), will, 1, false).
-		SetCustomOpenConnectionFn(s.agent.dialer(dialCtx)).
-		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { a.handleDown(m) }).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			select {
-			case lost <- err:
-			default:
-			}
-		})
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { a.handleDown(m) })
 	client := mqtt.NewClient(opts)
-
-	tok := client.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		cancelDial() // aborts the dial or the wait for CONNACK
-		<-tok.Done()
-		client.Disconnect(0)
-		return ctx.Err()
-	}
-	if err := tok.Error(); err != nil {
+	tok, err := connectSession(ctx, client, cancelDial)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return describeConnectError(err)
 	}
-	sessionPresent := tok.(*mqtt.ConnectToken).SessionPresent()
+	sessionPresent := tok.SessionPresent()
 
 	if err := s.subscribe(ctx, client, lost); err != nil {
 		client.Disconnect(quiesce)
