@@ -19,6 +19,7 @@ const (
 type Event struct {
 	Kind   string
 	HostID string
+	JobID  int64 // for the job.* kinds
 }
 
 // Bus fans events out to subscribers. A slow subscriber loses events instead

@@ -72,6 +72,9 @@ type Status struct {
 	UptimeSeconds int64 `json:"uptime_s,omitempty"`
 	// Running lists job IDs running right now.
 	Running []string `json:"running,omitempty"`
+	// ConfigVersion is the desired-config version the agent has applied;
+	// the agent sends a status right after applying a new config.
+	ConfigVersion int64 `json:"config_version,omitempty"`
 }
 
 // Validate checks the header and the body of a status message.
@@ -90,6 +93,9 @@ func (m *Status) Validate() error {
 	}
 	if m.UptimeSeconds < 0 {
 		return errors.New("negative uptime")
+	}
+	if m.ConfigVersion < 0 {
+		return errors.New("negative config_version")
 	}
 	if len(m.Running) > 100 {
 		return errors.New("too many running jobs listed")

@@ -28,10 +28,11 @@ const (
 	KindAnnounceResp       // rm/v1/announce/{c}/resp
 	KindMonitorHost        // rm/v1/monitor/hosts/{h}
 	KindMonitorEvents      // rm/v1/monitor/events
+	KindSnapshots          // rm/v1/hosts/{h}/up/snapshots (added by #3: the host's snapshot list)
 )
 
 var kindNames = [...]string{"unknown", "hello", "status", "job-event", "job-log", "job-progress",
-	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events"}
+	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events", "snapshots"}
 
 // String returns a short name for logs and metrics labels.
 func (k Kind) String() string {
@@ -61,6 +62,8 @@ func (t Topic) String() string {
 		return Prefix + "/hosts/" + t.Host + "/up/hello"
 	case KindStatus:
 		return Prefix + "/hosts/" + t.Host + "/up/status"
+	case KindSnapshots:
+		return Prefix + "/hosts/" + t.Host + "/up/snapshots"
 	case KindJobEvent:
 		return Prefix + "/hosts/" + t.Host + "/up/job/" + t.Job + "/event"
 	case KindJobLog:
@@ -89,7 +92,7 @@ func (t Topic) String() string {
 func (t Topic) Validate() error {
 	needHost, needJob, needClient := false, false, false
 	switch t.Kind {
-	case KindHello, KindStatus, KindCmd, KindConfig, KindAck, KindMonitorHost:
+	case KindHello, KindStatus, KindSnapshots, KindCmd, KindConfig, KindAck, KindMonitorHost:
 		needHost = true
 	case KindJobEvent, KindJobLog, KindJobProgress:
 		needHost, needJob = true, true
@@ -125,6 +128,9 @@ func HelloTopic(h string) string { return Topic{Kind: KindHello, Host: h}.String
 
 // StatusTopic is rm/v1/hosts/{h}/up/status (heartbeat and Last Will).
 func StatusTopic(h string) string { return Topic{Kind: KindStatus, Host: h}.String() }
+
+// SnapshotsTopic is rm/v1/hosts/{h}/up/snapshots.
+func SnapshotsTopic(h string) string { return Topic{Kind: KindSnapshots, Host: h}.String() }
 
 // JobEventTopic is rm/v1/hosts/{h}/up/job/{j}/event.
 func JobEventTopic(h, j string) string { return Topic{Kind: KindJobEvent, Host: h, Job: j}.String() }
@@ -193,6 +199,8 @@ func Parse(name string) (Topic, error) {
 			t.Kind = KindHello
 		case "status":
 			t.Kind = KindStatus
+		case "snapshots":
+			t.Kind = KindSnapshots
 		}
 	case len(p) == 6 && p[0] == "hosts" && p[2] == "up" && p[3] == "job":
 		t.Host, t.Job = p[1], p[4]

@@ -1,0 +1,165 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// This file is the contract between the domain (server) and the web layer
+// for #3: repositories, jobs, logs, progress and snapshots. The web layer
+// calls only these methods and reads only these types.
+
+// Event kinds for jobs, repositories and snapshots (Event.JobID is set for
+// the job kinds).
+const (
+	EventJobUpdated        = "job.updated"        // created, state changed, cancel requested
+	EventJobLog            = "job.log"            // new log lines stored
+	EventJobProgress       = "job.progress"       // new live progress
+	EventRepositoryChanged = "repository.changed" // set, initialised, init failed
+	EventSnapshotsChanged  = "snapshots.changed"  // a host's snapshot list was replaced
+)
+
+// RepositoryInput is what an admin sets: the repository and its secrets.
+type RepositoryInput struct {
+	URL      string            `json:"url"`
+	Password string            `json:"password"`
+	Env      map[string]string `json:"env"`
+}
+
+// Repository states, for RepositoryStatus.State.
+const (
+	RepoNone         = "none"         // never set
+	RepoInitializing = "initializing" // set; the init job has not finished
+	RepoReady        = "ready"        // init succeeded or found an existing repository
+	RepoFailed       = "failed"       // the last init job did not succeed
+)
+
+// RepositoryStatus is what the UI and API show about a host's repository.
+// It never carries a secret: the URL is shown with any password in it
+// redacted, and backend variables by name only.
+type RepositoryStatus struct {
+	HostID        string     `json:"host_id"`
+	State         string     `json:"state"`
+	URL           string     `json:"url,omitempty"` // redacted
+	EnvNames      []string   `json:"env_names,omitempty"`
+	InitJobID     int64      `json:"init_job_id,omitempty"`
+	InitReason    string     `json:"init_reason,omitempty"` // why the last init failed
+	InitializedAt *time.Time `json:"initialized_at,omitempty"`
+	UpdatedAt     *time.Time `json:"updated_at,omitempty"`
+	// ConfigVersion is the desired config version; AppliedVersion what
+	// the agent last reported applying.
+	ConfigVersion  int64 `json:"config_version"`
+	AppliedVersion int64 `json:"applied_version"`
+}
+
+// Job is one job as the UI and API show it. ID is the short number people
+// use ("job 42"); UID is the id on the wire.
+type Job struct {
+	ID        int64           `json:"id"`
+	UID       string          `json:"uid"`
+	HostID    string          `json:"host_id"`
+	HostName  string          `json:"host_name"`
+	Kind      topics.JobKind  `json:"kind"`
+	Status    topics.JobState `json:"status"`
+	Version   int64           `json:"version"`
+	Spec      topics.JobSpec  `json:"spec"`
+	CreatedBy string          `json:"created_by"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	ExpiresAt time.Time       `json:"expires_at"`
+	// StartedAt and FinishedAt are the agent's times for running and the
+	// terminal state.
+	StartedAt       *time.Time `json:"started_at,omitempty"`
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	CancelRequested bool       `json:"cancel_requested,omitempty"`
+	// ExitCode is restic's, when it ran and ended.
+	ExitCode   *int              `json:"exit_code"`
+	Reason     string            `json:"reason,omitempty"`
+	Detail     string            `json:"detail,omitempty"`
+	SnapshotID string            `json:"snapshot_id,omitempty"`
+	Summary    *topics.JobResult `json:"summary,omitempty"`
+	// LogLines is how many log lines are stored.
+	LogLines int64 `json:"log_lines"`
+}
+
+// JobFilter selects jobs for ListJobs; zero fields select everything.
+// Results are newest first; BeforeID pages (jobs with ID < BeforeID).
+type JobFilter struct {
+	HostID   string
+	Status   topics.JobState
+	Kind     topics.JobKind
+	BeforeID int64
+	Limit    int // default 50, at most 500
+}
+
+// JobRequest asks for a job: its spec and how long it may wait for the
+// host before it expires (0: DefaultJobExpiry).
+type JobRequest struct {
+	Spec      topics.JobSpec
+	ExpiresIn time.Duration
+}
+
+// DefaultJobExpiry is how long a job waits for an offline host.
+const DefaultJobExpiry = 24 * time.Hour
+
+// LogLine is one stored line of a job's log.
+type LogLine struct {
+	N      uint64    `json:"n"`
+	T      time.Time `json:"t"`
+	Stream string    `json:"stream"`
+	Text   string    `json:"text"`
+}
+
+// Snapshot is one snapshot of a host's repository, as last reported.
+type Snapshot struct {
+	topics.SnapshotInfo
+	ShortID string `json:"short_id"`
+}
+
+// SnapshotList is a host's snapshot list and when the agent took it.
+type SnapshotList struct {
+	HostID     string     `json:"host_id"`
+	ReportedAt *time.Time `json:"reported_at"` // nil: never reported
+	Snapshots  []Snapshot `json:"snapshots"`   // newest first
+}
+
+// RepositoryService is what the domain offers for repositories.
+type RepositoryService interface {
+	// SetRepository validates and stores (encrypted) a host's repository,
+	// bumps the host's config version, publishes the config to the agent
+	// and queues an init job, all in one transaction and audited. Needs
+	// PermConfigure. A malformed URL or env name is an invalid-input error.
+	SetRepository(ctx context.Context, a Actor, hostID string, in RepositoryInput) (*Job, error)
+	// GetRepository returns the repository's state (RepoNone if unset).
+	GetRepository(ctx context.Context, hostID string) (*RepositoryStatus, error)
+	// ReinitRepository queues a fresh init (never wiping anything) after
+	// the host name was typed out; admin only, audited.
+	ReinitRepository(ctx context.Context, a Actor, hostID, confirmName string) (*Job, error)
+}
+
+// JobService is what the domain offers for jobs.
+type JobService interface {
+	// CreateJob validates the spec (4xx error, nothing stored, when bad;
+	// a job for a host without a ready or initializing repository is
+	// refused unless it is an init), stores it queued and, if the host is
+	// online, sends the command. Needs PermRunJobs. Audited.
+	CreateJob(ctx context.Context, a Actor, hostID string, req JobRequest) (*Job, error)
+	// CancelJob asks the agent to stop the job; a job still queued (never
+	// delivered) is canceled at once. Needs PermRunJobs. Audited.
+	CancelJob(ctx context.Context, a Actor, id int64) (*Job, error)
+	GetJob(ctx context.Context, id int64) (*Job, error)
+	ListJobs(ctx context.Context, f JobFilter) ([]Job, error)
+	// JobLog returns up to limit lines numbered > after, in order.
+	JobLog(ctx context.Context, id int64, after uint64, limit int) ([]LogLine, error)
+	// JobProgress is the latest live progress of a running job (in memory).
+	JobProgress(id int64) (*topics.JobProgress, bool)
+	// Snapshots returns the host's last reported snapshot list.
+	Snapshots(ctx context.Context, hostID string) (*SnapshotList, error)
+}
+
+var (
+	_ RepositoryService = (*Service)(nil)
+	_ JobService        = (*Service)(nil)
+)

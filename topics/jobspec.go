@@ -1,0 +1,327 @@
+package topics
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// JobKind names one restic operation a job runs.
+type JobKind string
+
+// The job kinds (#3). Each maps to one restic subcommand run by the agent.
+const (
+	JobInit      JobKind = "init"
+	JobBackup    JobKind = "backup"
+	JobForget    JobKind = "forget"
+	JobPrune     JobKind = "prune"
+	JobCheck     JobKind = "check"
+	JobUnlock    JobKind = "unlock"
+	JobSnapshots JobKind = "snapshots"
+	JobRestore   JobKind = "restore"
+)
+
+// JobKinds lists every JobKind in a stable order (forms, filters).
+func JobKinds() []JobKind {
+	return []JobKind{JobBackup, JobForget, JobPrune, JobCheck, JobSnapshots, JobRestore, JobUnlock, JobInit}
+}
+
+// Valid reports whether k is one of JobKinds.
+func (k JobKind) Valid() bool { return slices.Contains(JobKinds(), k) }
+
+// Limits on a JobSpec and a RepositoryConfig: generous for real use, small
+// enough that a hostile one cannot build an absurd command line or message.
+const (
+	MaxSpecList     = 1000    // paths, excludes, includes, tags
+	MaxSpecField    = 4096    // one path, pattern, URL or password
+	MaxEnvVars      = 64      // backend env entries
+	MaxEnvValue     = 8192    // one backend env value
+	MaxKeepCount    = 1000000 // one keep-* count
+	MaxBandwidthKiB = 1 << 30 // KiB/s
+)
+
+// Retention is a forget policy (restic forget --keep-*). At least one rule
+// must be set.
+type Retention struct {
+	Last    int      `json:"last,omitempty"`
+	Hourly  int      `json:"hourly,omitempty"`
+	Daily   int      `json:"daily,omitempty"`
+	Weekly  int      `json:"weekly,omitempty"`
+	Monthly int      `json:"monthly,omitempty"`
+	Yearly  int      `json:"yearly,omitempty"`
+	Within  string   `json:"within,omitempty"` // restic duration, e.g. "7d", "1y2m"
+	Tags    []string `json:"tags,omitempty"`   // --keep-tag
+}
+
+// Empty reports whether r sets no rule.
+func (r Retention) Empty() bool {
+	return r.Last == 0 && r.Hourly == 0 && r.Daily == 0 && r.Weekly == 0 &&
+		r.Monthly == 0 && r.Yearly == 0 && r.Within == "" && len(r.Tags) == 0
+}
+
+var withinRE = regexp.MustCompile(`^([0-9]{1,6}[ymdh]){1,4}$`)
+
+// Validate checks the policy: counts in range, a restic duration, tags.
+func (r Retention) Validate() error {
+	if r.Empty() {
+		return errors.New("retention sets no rule: give at least one of last, hourly, daily, weekly, monthly, yearly, within or tags")
+	}
+	for name, n := range map[string]int{"last": r.Last, "hourly": r.Hourly, "daily": r.Daily,
+		"weekly": r.Weekly, "monthly": r.Monthly, "yearly": r.Yearly} {
+		if n < 0 || n > MaxKeepCount {
+			return fmt.Errorf("retention %s must be between 0 and %d", name, MaxKeepCount)
+		}
+	}
+	if r.Within != "" && !withinRE.MatchString(r.Within) {
+		return fmt.Errorf("retention within %q is not a restic duration such as 7d or 1y2m3d4h", clip(r.Within))
+	}
+	return checkTags("retention tags", r.Tags)
+}
+
+// JobSpec is what a job does: its kind and that kind's options. Only the
+// options of its kind may be set (Validate refuses others: a wiring mistake
+// would otherwise be silently ignored). The repository is not in the spec:
+// the agent uses the one of its applied config (Config.Repository).
+type JobSpec struct {
+	Kind JobKind `json:"kind"`
+
+	// Backup.
+	Paths    []string `json:"paths,omitempty"`    // absolute, at least one
+	Excludes []string `json:"excludes,omitempty"` // --exclude patterns
+	Tags     []string `json:"tags,omitempty"`     // added to the snapshot
+
+	// Forget.
+	Retention *Retention `json:"retention,omitempty"`
+	Prune     bool       `json:"prune,omitempty"` // forget --prune
+
+	// Check.
+	ReadDataSubset string `json:"read_data_subset,omitempty"` // "n/t", "x%", or a size like "500M"
+
+	// Restore.
+	Snapshot string   `json:"snapshot,omitempty"` // snapshot id (8-64 hex) or "latest"
+	Include  []string `json:"include,omitempty"`  // --include patterns
+	Target   string   `json:"target,omitempty"`   // absolute directory on the host; it must exist there
+
+	// Any kind that talks to the repository: caps in KiB/s, 0 = none.
+	BandwidthUpKBps   int `json:"bandwidth_up_kbps,omitempty"`
+	BandwidthDownKBps int `json:"bandwidth_down_kbps,omitempty"`
+}
+
+var (
+	snapshotRefRE = regexp.MustCompile(`^([0-9a-f]{8,64}|latest)$`)
+	subsetRE      = regexp.MustCompile(`^([0-9]{1,9}/[0-9]{1,9}|[0-9]{1,3}(\.[0-9]{1,4})?%|[0-9]{1,12}[KMGT]?)$`)
+)
+
+// Validate checks the spec and says in one sentence what is wrong. It
+// cannot check what only the host knows (that a restore target exists);
+// the agent checks that and fails the job with a clear reason.
+func (s *JobSpec) Validate() error {
+	if !s.Kind.Valid() {
+		return fmt.Errorf("unknown job kind %q: use one of %s", clip(string(s.Kind)), joinKinds())
+	}
+	if s.BandwidthUpKBps < 0 || s.BandwidthUpKBps > MaxBandwidthKiB || s.BandwidthDownKBps < 0 || s.BandwidthDownKBps > MaxBandwidthKiB {
+		return fmt.Errorf("bandwidth limits must be between 0 (none) and %d KiB/s", MaxBandwidthKiB)
+	}
+	isBackup, isForget, isCheck, isRestore := s.Kind == JobBackup, s.Kind == JobForget, s.Kind == JobCheck, s.Kind == JobRestore
+	switch {
+	case !isBackup && (len(s.Paths) > 0 || len(s.Excludes) > 0 || len(s.Tags) > 0):
+		return fmt.Errorf("paths, excludes and tags belong to a backup job, not %s", s.Kind)
+	case !isForget && (s.Retention != nil || s.Prune):
+		return fmt.Errorf("retention and prune belong to a forget job, not %s", s.Kind)
+	case !isCheck && s.ReadDataSubset != "":
+		return fmt.Errorf("read_data_subset belongs to a check job, not %s", s.Kind)
+	case !isRestore && (s.Snapshot != "" || len(s.Include) > 0 || s.Target != ""):
+		return fmt.Errorf("snapshot, include and target belong to a restore job, not %s", s.Kind)
+	}
+	switch s.Kind {
+	case JobBackup:
+		if len(s.Paths) == 0 {
+			return errors.New("a backup needs at least one path to back up")
+		}
+		if err := checkList("path", s.Paths, true); err != nil {
+			return err
+		}
+		if err := checkList("exclude", s.Excludes, false); err != nil {
+			return err
+		}
+		return checkTags("tags", s.Tags)
+	case JobForget:
+		if s.Retention == nil {
+			return errors.New("a forget job needs a retention policy")
+		}
+		return s.Retention.Validate()
+	case JobCheck:
+		if s.ReadDataSubset != "" && !subsetRE.MatchString(s.ReadDataSubset) {
+			return fmt.Errorf("read_data_subset %q is not n/t, a percentage like 10%% or a size like 500M", clip(s.ReadDataSubset))
+		}
+	case JobRestore:
+		if !snapshotRefRE.MatchString(s.Snapshot) {
+			return fmt.Errorf("restore needs a snapshot: a snapshot id (8 to 64 hex digits) or \"latest\", not %q", clip(s.Snapshot))
+		}
+		if s.Target == "" {
+			return errors.New("restore needs a target directory")
+		}
+		if !IsAbsPath(s.Target) {
+			return fmt.Errorf("restore target %q must be an absolute path", clip(s.Target))
+		}
+		if err := checkField1("target", s.Target); err != nil {
+			return err
+		}
+		return checkList("include", s.Include, false)
+	}
+	return nil
+}
+
+func joinKinds() string {
+	var names []string
+	for _, k := range JobKinds() {
+		names = append(names, string(k))
+	}
+	return strings.Join(names, ", ")
+}
+
+// IsAbsPath reports whether p is absolute on Unix (/x) or Windows (C:\x,
+// C:/x, \\server\share). The server cannot know the host's OS when it
+// validates, so it accepts both; the agent checks again for its own OS.
+func IsAbsPath(p string) bool {
+	if strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\\`) {
+		return true
+	}
+	return len(p) >= 3 && isLetter(p[0]) && p[1] == ':' && (p[2] == '\\' || p[2] == '/')
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func checkList(what string, items []string, absolute bool) error {
+	if len(items) > MaxSpecList {
+		return fmt.Errorf("too many %ss (%d; at most %d)", what, len(items), MaxSpecList)
+	}
+	for _, it := range items {
+		if err := checkField1(what, it); err != nil {
+			return err
+		}
+		if absolute && !IsAbsPath(it) {
+			return fmt.Errorf("%s %q must be an absolute path", what, clip(it))
+		}
+	}
+	return nil
+}
+
+func checkField1(what, v string) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("empty %s", what)
+	case len(v) > MaxSpecField:
+		return fmt.Errorf("%s longer than %d bytes", what, MaxSpecField)
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("%s %q contains control characters", what, clip(v))
+	}
+	return nil
+}
+
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$`)
+
+func checkTags(what string, tags []string) error {
+	if len(tags) > MaxSpecList {
+		return fmt.Errorf("too many %s", what)
+	}
+	for _, t := range tags {
+		if !tagRE.MatchString(t) {
+			return fmt.Errorf("%s: %q is not a tag (letters, digits and _.:@+- up to 128 characters, no comma)", what, clip(t))
+		}
+	}
+	return nil
+}
+
+// RepositoryConfig is a host's restic repository. URL, Password and the
+// values of Env are secrets: encrypted at rest on the server, sent only in
+// down/config over the host's own (TLS) session, passed to restic only in
+// its environment.
+type RepositoryConfig struct {
+	URL      string            `json:"url"`
+	Password string            `json:"password"`
+	Env      map[string]string `json:"env,omitempty"`
+}
+
+// RepositorySchemes are the location prefixes restic understands besides a
+// plain absolute path.
+var RepositorySchemes = []string{"local:", "sftp:", "rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "rclone:"}
+
+var envNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,127}$`)
+
+// backendEnvPrefixes and backendEnvNames are what a repository's Env may
+// set: the variables restic's backends read (S3, B2, Azure, GCS, Swift,
+// rclone, rest-server) and a few transport settings. Everything else is
+// refused: a server-supplied LD_PRELOAD or PATH would run code on the host,
+// and RESTIC_PASSWORD_COMMAND would bypass the password we set.
+var (
+	backendEnvPrefixes = []string{"AWS_", "B2_", "AZURE_", "GOOGLE_", "OS_", "ST_", "RCLONE_"}
+	backendEnvNames    = []string{
+		"RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "RESTIC_CACERT", "RESTIC_TLS_CLIENT_CERT",
+		"RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+	}
+)
+
+// BackendEnvAllowed reports whether a repository's backend environment may
+// set the variable name (upper case, e.g. AWS_SECRET_ACCESS_KEY).
+func BackendEnvAllowed(name string) bool {
+	if !envNameRE.MatchString(name) {
+		return false
+	}
+	if slices.Contains(backendEnvNames, name) {
+		return true
+	}
+	for _, p := range backendEnvPrefixes {
+		if strings.HasPrefix(name, p) && len(name) > len(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidRepositoryURL reports whether u is an absolute local path (Unix or
+// Windows, optionally local:) or a restic backend URL with something after
+// the scheme.
+func ValidRepositoryURL(u string) bool {
+	if u == "" || len(u) > MaxSpecField || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return false
+	}
+	for _, scheme := range RepositorySchemes {
+		if rest, ok := strings.CutPrefix(u, scheme); ok {
+			if scheme == "local:" {
+				return IsAbsPath(rest)
+			}
+			return strings.TrimSpace(rest) != ""
+		}
+	}
+	return IsAbsPath(u)
+}
+
+// Validate checks the repository and says what is wrong without echoing a
+// secret (the URL may hold a password; it is never quoted back).
+func (r *RepositoryConfig) Validate() error {
+	if !ValidRepositoryURL(r.URL) {
+		return fmt.Errorf("repository URL is neither an absolute local path nor a restic backend URL (%s)", strings.Join(RepositorySchemes, " "))
+	}
+	if r.Password == "" {
+		return errors.New("repository password is empty")
+	}
+	if len(r.Password) > MaxSpecField || strings.ContainsAny(r.Password, "\x00\r\n") {
+		return fmt.Errorf("repository password is longer than %d bytes or contains a line break or NUL byte", MaxSpecField)
+	}
+	if len(r.Env) > MaxEnvVars {
+		return fmt.Errorf("repository has %d backend env variables; at most %d are allowed", len(r.Env), MaxEnvVars)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Env)) {
+		if !BackendEnvAllowed(name) {
+			return fmt.Errorf("backend env name %q is not allowed: use a restic backend variable such as AWS_ACCESS_KEY_ID, B2_ACCOUNT_KEY or RESTIC_REST_USERNAME", clip(name))
+		}
+		if v := r.Env[name]; len(v) > MaxEnvValue || strings.ContainsAny(v, "\x00\r\n") {
+			return fmt.Errorf("backend env %s: value is longer than %d bytes or contains a line break or NUL byte", name, MaxEnvValue)
+		}
+	}
+	return nil
+}
