@@ -6,16 +6,21 @@
 //
 // Every event, result and log batch goes through the outbox:
 //
-//	seq, err := ob.Append(outbox.KindEvent, topic, payload) // on disk (fsync'd) when it returns
-//	publish(topic, seq, payload)                            // only now
+//	seq, err := ob.AppendWith(outbox.KindEvent, topic, func(seq uint64) ([]byte, error) {
+//		return encode(message with Seq: seq)                 // built under the lock
+//	})                                                       // on disk (fsync'd) when it returns
+//	publish(topic, payload)                                  // only now
 //	... down/ack names seq ...
-//	ob.Ack(seq)                                             // gone, durably
+//	ob.Ack(seq)                                              // gone, durably
 //
 // A PUBACK is not proof of delivery (Mochi acks before the server stores),
 // so only Ack, driven by down/ack, removes an entry. On every reconnect the
 // agent puts HighWater in hello (outbox_high) and resends Pending, page by
-// page, in seq order. Seq is not inside the payload: the publisher sends it
-// alongside so the server can name it in down/ack and store idempotently.
+// page, in seq order. The outbox treats payloads as opaque bytes; the
+// agent's messages carry their own seq (AppendWith hands it to the builder
+// before the entry is written), so a resend is the stored bytes as they
+// are and the server can name the seq in down/ack and store idempotently.
+// Append is AppendWith for a payload that does not need its seq.
 //
 // Acks are per entry and may come in any order, repeated, or for seqs the
 // outbox no longer has: QoS 1 redelivery and resends reorder them, and the
@@ -27,9 +32,13 @@
 //
 // Begin(id, detail) records a command before it runs; for an ID seen before
 // it writes nothing and returns the record, so the caller answers with the
-// recorded outcome and never runs the command twice. Finish records the
-// outcome. After a restart, Running lists what was running when the agent
-// died: the agent reports those interrupted and Finishes them. Finished
+// recorded outcome and never runs the command twice. Update(id, state)
+// records, while the command is unfinished, what the agent must know about
+// it after a crash (the agent's job state: whether restic started, how many
+// log lines were stored); the latest Update wins. Finish records the
+// outcome. After a restart, Running lists the unfinished commands with
+// their last state: the agent reports those that had started interrupted
+// and Finishes them, and queues the others again. Finished
 // records are forgotten after JournalOptions.Keep (30 days), which must
 // outlast any command's expires_at.
 //
@@ -46,7 +55,7 @@
 // The CRC covers the length, type and body. Bodies: an entry is seq u64 |
 // kind u8 | topic length u16 | topic | payload; an ack record is a count and
 // the acked seqs as uvarint gaps; a journal record is unix nanos i64 | id
-// length u8 | id | detail or outcome. Appends go at the end and are
+// length u8 | id | detail, state or outcome. Appends go at the end and are
 // fsync'd; a segment rotates at Options.SegmentBytes (4 MiB). Acks have
 // their own file so that any segment whose entries are all acked can be
 // deleted at once, whatever its age: an entry the server never acknowledges

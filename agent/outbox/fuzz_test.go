@@ -83,7 +83,9 @@ func FuzzOpenJournal(f *testing.F) {
 	good = append(good, encodeJournal(recBegin, testNow, "cmd-1", []byte("d"))...)
 	good = append(good, encodeJournal(recFinish, testNow, "cmd-1", []byte("ok"))...)
 	good = append(good, encodeJournal(recBegin, testNow, "cmd-2", nil)...)
+	good = append(good, encodeJournal(recUpdate, testNow, "cmd-2", []byte(`{"started":true}`))...)
 	f.Add(good)
+	f.Add(append([]byte(magicJournal), encodeJournal(recUpdate, testNow, "cmd-3", []byte("orphan"))...))
 	f.Add(good[:len(good)-1])
 	f.Add([]byte(magicJournal))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -99,6 +101,9 @@ func FuzzOpenJournal(f *testing.F) {
 			if !bytes.Contains(data, frame) {
 				t.Fatalf("record %q is not a whole record of the input", r.ID)
 			}
+			if r.State != nil && !bytes.Contains(data, encodeJournal(recUpdate, r.Updated, r.ID, r.State)) {
+				t.Fatalf("state of %q is not a whole record of the input", r.ID)
+			}
 		}
 		if already, err := j.Begin("fresh-id-not-in-seeds", nil); err != nil || (already != nil && already.ID != "fresh-id-not-in-seeds") {
 			t.Fatalf("Begin after opening fuzzed input: %v, %v", already, err)
@@ -113,6 +118,7 @@ func FuzzScanFrames(f *testing.F) {
 	f.Add(seedSegment()[magicLen:])
 	f.Add(encodeFrame(recAck, encodeAcks([]uint64{5, 6, 9})))
 	f.Add(encodeJournal(recFinish, testNow, "cmd-1", []byte("ok")))
+	f.Add(encodeJournal(recUpdate, testNow, "cmd-1", []byte(`{"log_lines":3}`)))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		end, err := scanFrames(bytes.NewReader(data), int64(len(data)), func(off int64, typ recType, body []byte) error {

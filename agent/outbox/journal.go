@@ -15,7 +15,7 @@ import (
 // Limits on one journal record.
 const (
 	MaxCommandID = 255
-	MaxDetail    = 1 << 20 // for Begin's detail and Finish's outcome alike
+	MaxDetail    = 1 << 20 // for Begin's detail, Update's state and Finish's outcome alike
 )
 
 // journalRewriteSlack is how far the journal file may outgrow twice its live
@@ -24,10 +24,14 @@ var journalRewriteSlack int64 = 64 << 10
 
 // Record is what the journal knows about one command.
 type Record struct {
-	ID       string
-	Detail   []byte    // what Begin was given (e.g. the job ID and kind)
-	Begun    time.Time // when Begin recorded it
-	Done     bool      // Finish was called
+	ID     string
+	Detail []byte    // what Begin was given (e.g. the job ID and kind)
+	Begun  time.Time // when Begin recorded it
+	// State is what the last Update recorded (nil: none) and Updated
+	// when. Only an unfinished command has one: Finish drops it.
+	State    []byte
+	Updated  time.Time
+	Done     bool // Finish was called
 	Finished time.Time
 	Outcome  []byte // what Finish was given: the answer to a duplicate
 }
@@ -103,7 +107,8 @@ func removeTemps(path string) {
 }
 
 // replay applies one record from the file. The first Begin and the first
-// Finish for an ID win; later ones cannot have been written by us.
+// Finish for an ID win, and an Update counts only between them; other
+// orders cannot have been written by us.
 func (j *Journal) replay(_ int64, typ recType, body []byte) error {
 	at, id, rest, err := decodeJournal(body)
 	if err != nil {
@@ -113,9 +118,12 @@ func (j *Journal) replay(_ int64, typ recType, body []byte) error {
 	switch {
 	case typ == recBegin && r == nil:
 		j.recs[id] = &Record{ID: id, Detail: rest, Begun: at}
+	case typ == recUpdate && r != nil && !r.Done:
+		r.State, r.Updated = rest, at
 	case typ == recFinish && r != nil && !r.Done:
 		r.Done, r.Finished, r.Outcome = true, at, rest
-	case typ != recBegin && typ != recFinish:
+		r.State, r.Updated = nil, time.Time{}
+	case typ != recBegin && typ != recFinish && typ != recUpdate:
 		return errInvalid
 	}
 	return nil
@@ -148,11 +156,40 @@ func (j *Journal) Begin(id string, detail []byte) (already *Record, err error) {
 	return nil, nil
 }
 
+// Update records, durably, the state of command id, which must have begun
+// and not finished; it replaces the state an earlier Update recorded. The
+// agent uses it for what it must know about a command after a crash
+// (whether restic had started, how far the log got).
+func (j *Journal) Update(id string, state []byte) error {
+	return j.appendUnfinished(recUpdate, "update", id, state, func(r *Record, now time.Time, frameLen int) {
+		// The frame replaces the last state: the live size grows by the
+		// difference only (see recordBytes).
+		j.liveBytes += int64(len(state) - len(r.State))
+		if r.State == nil {
+			j.liveBytes += int64(frameLen - len(state))
+		}
+		r.State, r.Updated = slices.Clone(state), now
+	})
+}
+
 // Finish records, durably, the outcome of command id, which must have
 // begun and not finished: terminal outcomes never change.
 func (j *Journal) Finish(id string, outcome []byte) error {
-	if err := checkJournalArgs(id, outcome); err != nil {
-		return fmt.Errorf("journal: finish: %w", err)
+	return j.appendUnfinished(recFinish, "finish", id, outcome, func(r *Record, now time.Time, frameLen int) {
+		if r.State != nil {
+			j.liveBytes -= int64(frameLen - len(outcome) + len(r.State))
+		}
+		r.Done, r.Finished, r.Outcome = true, now, slices.Clone(outcome)
+		r.State, r.Updated = nil, time.Time{}
+		j.liveBytes += int64(frameLen)
+	})
+}
+
+// appendUnfinished writes a record of typ about command id, which must have
+// begun and not finished, and then lets apply change it in memory.
+func (j *Journal) appendUnfinished(typ recType, verb, id string, rest []byte, apply func(r *Record, now time.Time, frameLen int)) error {
+	if err := checkJournalArgs(id, rest); err != nil {
+		return fmt.Errorf("journal: %s: %w", verb, err)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -161,19 +198,18 @@ func (j *Journal) Finish(id string, outcome []byte) error {
 	}
 	r := j.recs[id]
 	if r == nil {
-		return fmt.Errorf("journal: finish %q: no such command (Begin it first, or it expired)", id)
+		return fmt.Errorf("journal: %s %q: no such command (Begin it first, or it expired)", verb, id)
 	}
 	if r.Done {
-		return fmt.Errorf("journal: finish %q: already finished at %s; an outcome never changes",
-			id, r.Finished.UTC().Format(time.RFC3339))
+		return fmt.Errorf("journal: %s %q: already finished at %s; a finished command's outcome never changes",
+			verb, id, r.Finished.UTC().Format(time.RFC3339))
 	}
 	now := j.opts.now()
-	frame := encodeJournal(recFinish, now, id, outcome)
+	frame := encodeJournal(typ, now, id, rest)
 	if err := j.file.append(frame); err != nil {
-		return fmt.Errorf("journal: finish %s: %w", id, err)
+		return fmt.Errorf("journal: %s %s: %w", verb, id, err)
 	}
-	r.Done, r.Finished, r.Outcome = true, now, slices.Clone(outcome)
-	j.liveBytes += int64(len(frame))
+	apply(r, now, len(frame))
 	j.maybeSweep()
 	return nil
 }
@@ -188,9 +224,11 @@ func (j *Journal) Lookup(id string) (Record, bool) {
 	return Record{}, false
 }
 
-// Running returns the commands begun and not finished, oldest first. Right
-// after OpenJournal these are the commands that were running when the agent
-// stopped: the agent reports them interrupted and Finishes them.
+// Running returns the commands begun and not finished, oldest first, each
+// with its last State. Right after OpenJournal these are the commands the
+// agent had not finished when it stopped: it reports those whose state says
+// they had started as interrupted and Finishes them, and queues the others
+// again.
 func (j *Journal) Running() []Record {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -218,7 +256,7 @@ func (j *Journal) Close() error {
 
 func (r *Record) clone() *Record {
 	c := *r
-	c.Detail, c.Outcome = slices.Clone(r.Detail), slices.Clone(r.Outcome)
+	c.Detail, c.Outcome, c.State = slices.Clone(r.Detail), slices.Clone(r.Outcome), slices.Clone(r.State)
 	return &c
 }
 
@@ -242,7 +280,7 @@ func checkJournalArgs(id string, data []byte) error {
 }
 
 // A journal record's body: unix nanoseconds i64 | id length u8 | id | rest
-// (Begin's detail or Finish's outcome).
+// (Begin's detail, Update's state or Finish's outcome).
 func encodeJournal(typ recType, at time.Time, id string, rest []byte) []byte {
 	head := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
 	head = append(append(head, byte(len(id))), id...)

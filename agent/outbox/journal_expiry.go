@@ -45,6 +45,9 @@ func (j *Journal) sweep() error {
 	frames := make([][]byte, 0, 2*len(recs))
 	for _, r := range recs {
 		frames = append(frames, encodeJournal(recBegin, r.Begun, r.ID, r.Detail))
+		if r.State != nil {
+			frames = append(frames, encodeJournal(recUpdate, r.Updated, r.ID, r.State))
+		}
 		if r.Done {
 			frames = append(frames, encodeJournal(recFinish, r.Finished, r.ID, r.Outcome))
 		}
@@ -59,6 +62,9 @@ func (j *Journal) bloated() bool {
 // recordBytes is the size of r's frames in a rewritten file.
 func recordBytes(r *Record) int64 {
 	n := int64(frameHeader + 1 + 9 + len(r.ID) + len(r.Detail))
+	if r.State != nil {
+		n += int64(frameHeader + 1 + 9 + len(r.ID) + len(r.State))
+	}
 	if r.Done {
 		n += int64(frameHeader + 1 + 9 + len(r.ID) + len(r.Outcome))
 	}

@@ -68,6 +68,8 @@ func runChild(mode, dir string) {
 			if i%2 == 0 {
 				j.Finish(id, []byte("done"))
 				fmt.Println("finish", id)
+			} else if err := j.Update(id, []byte("state-"+id)); err == nil {
+				fmt.Println("update", id)
 			}
 		}
 	}
@@ -138,10 +140,10 @@ func TestKilledProcessKeepsEveryReturnedAppend(t *testing.T) {
 func TestKilledProcessJournal(t *testing.T) {
 	dir := t.TempDir()
 	lines := runAndKill(t, "journal", dir, 300)
-	begun, finished := map[string]bool{}, map[string]bool{}
+	begun, finished, updated := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, l := range lines {
 		kind, id, _ := strings.Cut(l, " ")
-		map[string]map[string]bool{"begin": begun, "finish": finished}[kind][id] = true
+		map[string]map[string]bool{"begin": begun, "finish": finished, "update": updated}[kind][id] = true
 	}
 	j := openJournalT(t, filepath.Join(dir, "journal"), JournalOptions{})
 	for id := range begun {
@@ -151,6 +153,9 @@ func TestKilledProcessJournal(t *testing.T) {
 		}
 		if finished[id] && !r.Done {
 			t.Fatalf("%s: Finish returned, the journal says running", id)
+		}
+		if updated[id] && string(r.State) != "state-"+id {
+			t.Fatalf("%s: Update returned, the journal holds state %q", id, r.State)
 		}
 		n, _ := strconv.Atoi(strings.TrimPrefix(id, "cmd-"))
 		if n%2 == 1 && r.Done {

@@ -181,14 +181,21 @@ func (o *Outbox) load() error {
 // restarts too. An Append that fails wrote nothing the next Open will see,
 // except after a failed fsync, when the entry may yet turn up.
 func (o *Outbox) Append(kind Kind, topic string, payload []byte) (uint64, error) {
+	return o.AppendWith(kind, topic, func(uint64) ([]byte, error) { return payload, nil })
+}
+
+// AppendWith is Append for a payload that must carry its own seq (the wire
+// messages do: the server names it in down/ack). build is called with the
+// seq the entry gets, under the outbox's lock, so no other Append can take
+// that seq in between; it must be quick and must not call the Outbox. If
+// build fails, nothing is written, the seq is not used and its error is
+// returned as it is.
+func (o *Outbox) AppendWith(kind Kind, topic string, build func(seq uint64) ([]byte, error)) (uint64, error) {
 	if !kind.valid() {
 		return 0, fmt.Errorf("outbox: append: unknown kind %d", kind)
 	}
 	if topic == "" || len(topic) > MaxTopic {
 		return 0, fmt.Errorf("outbox: append: topic must be 1 to %d bytes, not %d", MaxTopic, len(topic))
-	}
-	if len(payload) > MaxPayload {
-		return 0, fmt.Errorf("outbox: append: payload of %d bytes is over the %d-byte limit; split it", len(payload), MaxPayload)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -196,6 +203,13 @@ func (o *Outbox) Append(kind Kind, topic string, payload []byte) (uint64, error)
 		return 0, ErrClosed
 	}
 	seq := o.next
+	payload, err := build(seq)
+	if err != nil {
+		return 0, err
+	}
+	if len(payload) > MaxPayload {
+		return 0, fmt.Errorf("outbox: append: payload of %d bytes is over the %d-byte limit; split it", len(payload), MaxPayload)
+	}
 	frame := encodeFrame(recAppend, encodeAppendHeader(seq, kind, topic), payload)
 	if err := o.checkRoom(kind, int64(len(frame))); err != nil {
 		return 0, err

@@ -37,6 +37,7 @@ const (
 	recAck    recType = 2 // ack file: a batch of acknowledged seqs
 	recBegin  recType = 3 // journal: a command was received
 	recFinish recType = 4 // journal: a command finished, with its outcome
+	recUpdate recType = 5 // journal: an unfinished command's latest state
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
