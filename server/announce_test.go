@@ -78,10 +78,10 @@ func TestAnnounceAcceptFlow(t *testing.T) {
 
 	// Only admins decide.
 	viewer := Actor{Name: "val", Role: RoleOperator}
-	if _, err := s.AcceptPendingHost(ctx, viewer, p.ID, "till-3"); ErrorCodeOf(err) != CodeForbidden {
+	if _, err := s.AcceptPendingHost(ctx, viewer, p.ID, "till-3", nil); ErrorCodeOf(err) != CodeForbidden {
 		t.Fatalf("operator accepted: %v", err)
 	}
-	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), p.ID, "till-3")
+	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), p.ID, "till-3", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestAnnounceAcceptFlow(t *testing.T) {
 		strings.Contains(e.Details, creds.MQTTPassword) {
 		t.Fatalf("audit = %+v", e)
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), p.ID, "again"); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), p.ID, "again", nil); ErrorCodeOf(err) != CodeConflict {
 		t.Fatalf("second accept: %v", err)
 	}
 
@@ -274,7 +274,7 @@ func TestAcceptedAgentWithNewSealKey(t *testing.T) {
 	ctx := t.Context()
 	agent := NewTestAgent(t, "kiosk")
 	agent.Announce(t, s, pub, 1, "192.0.2.9:1")
-	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), mustListPending(t, s)[0].ID, "kiosk-1")
+	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), mustListPending(t, s)[0].ID, "kiosk-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 // Package server is the domain of restic-manager: hosts, enrollment (by token,
 // and announce-and-approve for machines without one), users, sessions, API
 // tokens, roles, the audit log, presence, secrets at rest and the SQLite store
-// they live in.
+// they live in; and jobs (#3): each host's repository (sealed, delivered in
+// the versioned down/config), the versioned job state machine, commands and
+// their resends after hello, and the store-first-then-ack ingest of job
+// events, logs and snapshot reports (ingest_queue.go explains the pipeline).
 //
 // The Service type is the one entry point the web layer and the command line
 // use. Every state-changing method takes the Actor doing it, checks the actor's

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"maps"
+	"sync"
 	"sync/atomic"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -8,8 +11,50 @@ import (
 
 // IngestStats counts what HandleMessage and HandleAnnounce did, for /metrics.
 type IngestStats struct {
+	// Accepted: messages applied (or, for job events, log batches and
+	// snapshot parts, stored by the writer, duplicates included).
 	Accepted atomic.Uint64
-	Rejected atomic.Uint64 // malformed, forged or not for us: logged and dropped
+	// Rejected: malformed, forged or not for us: logged, never applied
+	// (RejectedBy says why).
+	Rejected atomic.Uint64
+	// Duplicates: job events, log batches and snapshot parts stored before:
+	// acked again, nothing changed.
+	Duplicates atomic.Uint64
+	// Deferred: job events that arrived ahead of a missing earlier one,
+	// left unacked so that the agent resends them.
+	Deferred atomic.Uint64
+	// QueueFull counts the times an inline handler had to wait for room in
+	// the writer's queue; Dropped the messages it gave up on (the agent's
+	// outbox resends them).
+	QueueFull atomic.Uint64
+	Dropped   atomic.Uint64
+	// Failed: messages the writer could not store (a store error); not
+	// acked, so the agent resends them.
+	Failed atomic.Uint64
+	// ResendsAsked: acks that asked an agent to resend its outbox (a gap
+	// in a job's log).
+	ResendsAsked atomic.Uint64
+
+	mu       sync.Mutex
+	rejectBy map[string]uint64
+}
+
+// RejectedBy returns the rejected messages by reason (a short phrase such
+// as "unknown job" or "stale version").
+func (st *IngestStats) RejectedBy() map[string]uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return maps.Clone(st.rejectBy)
+}
+
+func (st *IngestStats) rejected(why string) {
+	st.Rejected.Add(1)
+	st.mu.Lock()
+	if st.rejectBy == nil {
+		st.rejectBy = make(map[string]uint64)
+	}
+	st.rejectBy[why]++
+	st.mu.Unlock()
 }
 
 // Stats returns the ingest counters.
@@ -18,7 +63,10 @@ func (s *Service) Stats() *IngestStats { return &s.ingest }
 // HandleMessage takes one message an agent published (the broker's inline
 // subscription delivers it with the publishing client's ID and connection
 // serial). Anything malformed or forged is logged, counted and dropped; it
-// never panics and never changes state.
+// never panics and never changes state. Job events, log batches and
+// snapshot reports are queued for the writer (ingest_queue.go), which
+// acknowledges them once stored; when the queue is full this call waits a
+// little (backpressure on that agent's connection).
 func (s *Service) HandleMessage(topic string, payload []byte, clientID string, conn uint64) {
 	t, err := topics.Parse(topic)
 	if err != nil {
@@ -30,30 +78,80 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 		s.reject(topic, clientID, "topic host is not the publishing client", nil)
 		return
 	}
+	ctx := context.Background()
 	switch t.Kind {
 	case topics.KindHello:
-		var m topics.Hello
-		if err := topics.DecodeFrom(payload, t.Host, &m); err != nil {
-			s.reject(topic, clientID, "bad hello", err)
-			return
+		if m, ok := decodeAgentMessage[topics.Hello](s, t, topic, clientID, payload); ok {
+			s.presence.Hello(t.Host, conn, m)
+			s.afterHello(ctx, t.Host, m)
+			s.ingest.Accepted.Add(1)
 		}
-		s.presence.Hello(t.Host, conn, &m)
 	case topics.KindStatus:
-		var m topics.Status
-		if err := topics.DecodeFrom(payload, t.Host, &m); err != nil {
-			s.reject(topic, clientID, "bad status", err)
-			return
+		if m, ok := decodeAgentMessage[topics.Status](s, t, topic, clientID, payload); ok {
+			s.presence.Status(t.Host, conn, m)
+			if m.ConfigVersion > 0 {
+				s.recordApplied(ctx, t.Host, m.ConfigVersion)
+			}
+			s.ingest.Accepted.Add(1)
 		}
-		s.presence.Status(t.Host, conn, &m)
+	case topics.KindJobEvent:
+		if m, ok := decodeAgentMessage[topics.JobEvent](s, t, topic, clientID, payload); ok {
+			s.queueForWriter(topic, clientID, t.Job, m.Job, ingestItem{host: t.Host, event: m})
+		}
+	case topics.KindJobLog:
+		if m, ok := decodeAgentMessage[topics.JobLog](s, t, topic, clientID, payload); ok {
+			s.queueForWriter(topic, clientID, t.Job, m.Job, ingestItem{host: t.Host, log: m})
+		}
+	case topics.KindSnapshots:
+		if m, ok := decodeAgentMessage[topics.SnapshotReport](s, t, topic, clientID, payload); ok {
+			s.queueForWriter(topic, clientID, "", "", ingestItem{host: t.Host, snap: m})
+		}
+	case topics.KindJobProgress:
+		m, ok := decodeAgentMessage[topics.JobProgress](s, t, topic, clientID, payload)
+		switch {
+		case !ok:
+		case m.Job != t.Job:
+			s.reject(topic, clientID, "job in the message is not the topic's", nil)
+		default:
+			if why := s.handleProgress(ctx, t.Host, m); why != "" {
+				s.reject(topic, clientID, why, nil)
+				return
+			}
+			s.ingest.Accepted.Add(1)
+		}
 	default:
 		s.reject(topic, clientID, "topic not handled by this server version", nil)
+	}
+}
+
+// decodeAgentMessage decodes and validates payload as a T from the topic's
+// host (topics.DecodeFrom), or counts and logs it as rejected ("bad <kind>").
+func decodeAgentMessage[T any, P interface {
+	*T
+	topics.Payload
+}](s *Service, t topics.Topic, topic, clientID string, payload []byte) (P, bool) {
+	m := P(new(T))
+	if err := topics.DecodeFrom(payload, t.Host, m); err != nil {
+		s.reject(topic, clientID, "bad "+t.Kind.String(), err)
+		return nil, false
+	}
+	return m, true
+}
+
+// queueForWriter hands a decoded outbox message to the writer. One whose
+// body names another job than its topic is refused but acknowledged: it
+// carries a sequence number, and it can never become acceptable.
+func (s *Service) queueForWriter(topic, clientID, topicJob, bodyJob string, it ingestItem) {
+	if topicJob != bodyJob {
+		s.reject(topic, clientID, "job in the message is not the topic's", nil)
+		s.publishAck(s.publisher(), it.host, []uint64{it.seq()}, false)
 		return
 	}
-	s.ingest.Accepted.Add(1)
+	s.enqueue(it)
 }
 
 func (s *Service) reject(topic, clientID, why string, err error) {
-	s.ingest.Rejected.Add(1)
+	s.ingest.rejected(why)
 	if len(topic) > 200 {
 		topic = topic[:200]
 	}

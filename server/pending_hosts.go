@@ -91,18 +91,28 @@ func loadPending(ctx context.Context, tx *sqlx.Tx, id int64, now time.Time) (*pe
 // creates the host and its MQTT secret (stored only as a hash), seals the
 // credentials to the machine's key, keeps the sealed bytes until the agent
 // has connected as the host, and sends them to the agent if it is listening.
-// It returns the new host's ID.
-func (s *Service) AcceptPendingHost(ctx context.Context, a Actor, id int64, name string) (string, error) {
+// With repo, the host's repository is set in the same transaction (its
+// config and init job reach the agent after its first hello as the host);
+// a bad repository refuses the whole accept. It returns the new host's ID.
+func (s *Service) AcceptPendingHost(ctx context.Context, a Actor, id int64, name string, repo *RepositoryInput) (string, error) {
 	if err := a.require(PermConfigure); err != nil {
 		return "", err
 	}
 	if err := ValidateHostName(name); err != nil {
 		return "", err
 	}
+	var repoCfg topics.RepositoryConfig
+	if repo != nil {
+		var err error
+		if repoCfg, err = repositoryInput(*repo); err != nil {
+			return "", err
+		}
+	}
 	now := s.now()
 	var row *pendingRow
 	var hostID string
 	var sealed []byte
+	var initJob int64
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		if row, err = loadPending(ctx, tx, id, now); err != nil {
@@ -123,8 +133,16 @@ func (s *Service) AcceptPendingHost(ctx context.Context, a Actor, id int64, name
 			PendingStateApproved, hostID, sealed, now.Add(s.ann.opts.TTL), id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "pending_host.accept", name, map[string]any{"pending_id": id, "host_id": hostID,
-			"client_id": row.ClientID, "fingerprint": row.Fingerprint, "hostname": row.Hostname, "source_addr": row.SourceAddr})
+		details := map[string]any{"pending_id": id, "host_id": hostID,
+			"client_id": row.ClientID, "fingerprint": row.Fingerprint, "hostname": row.Hostname, "source_addr": row.SourceAddr}
+		if repo != nil {
+			var version int64
+			if initJob, version, err = s.storeRepository(ctx, tx, hostID, repoCfg, a.Name); err != nil {
+				return err
+			}
+			details["repository"] = repositoryAudit(hostID, repoCfg, version, initJob)
+		}
+		return s.audit(ctx, tx, a, "pending_host.accept", name, details)
 	})
 	if err != nil {
 		if ErrorCodeOf(err) == CodeInternal {
@@ -136,6 +154,10 @@ func (s *Service) AcceptPendingHost(ctx context.Context, a Actor, id int64, name
 	s.log.Info("pending host accepted", "host", hostID, "name", name, "client", row.ClientID, "by", a.Name)
 	s.events.Publish(Event{Kind: EventHostCreated, HostID: hostID})
 	s.events.Publish(Event{Kind: EventPendingChanged})
+	if initJob != 0 {
+		s.events.Publish(Event{Kind: EventRepositoryChanged, HostID: hostID})
+		s.events.Publish(Event{Kind: EventJobUpdated, HostID: hostID, JobID: initJob})
+	}
 	s.sendAnnounce(row.ClientID, announceStatus(topics.AnnounceApproved, row.Fingerprint, "Accepted as host "+name+".", sealed))
 	return hostID, nil
 }

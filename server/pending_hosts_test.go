@@ -34,7 +34,7 @@ func TestRejectPendingHost(t *testing.T) {
 	if len(mustListPending(t, s)) != 0 {
 		t.Fatal("a rejected machine is listed")
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), id, "intruder"); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), id, "intruder", nil); ErrorCodeOf(err) != CodeConflict {
 		t.Fatalf("accepting a rejected machine: %v", err)
 	}
 	if st := agent.Announce(t, s, pub, 2, "203.0.113.5:2"); st == nil || st.State != topics.AnnounceRejected {
@@ -168,20 +168,20 @@ func TestPendingHostNameConflictAndAcceptRules(t *testing.T) {
 
 	hosts := countRows(t, s, "hosts")
 	for _, name := range []string{"", "-x", "a b", "x/y"} {
-		if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, name); ErrorCodeOf(err) != CodeInvalid {
+		if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, name, nil); ErrorCodeOf(err) != CodeInvalid {
 			t.Errorf("name %q: %v", name, err)
 		}
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-01"); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-01", nil); ErrorCodeOf(err) != CodeConflict {
 		t.Fatalf("taken name: %v", err)
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), 9999, "other"); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), 9999, "other", nil); ErrorCodeOf(err) != CodeNotFound {
 		t.Fatalf("unknown id: %v", err)
 	}
 	if got := countRows(t, s, "hosts"); got != hosts || len(mustListPending(t, s)) != 2 {
 		t.Fatal("a refused accept changed something")
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-02"); err != nil {
+	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-02", nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -193,7 +193,7 @@ func TestAcceptedRowEndsAfterRestart(t *testing.T) {
 	s, pub, _ := announceFixture(t, Options{})
 	ctx := t.Context()
 	NewTestAgent(t, "late-bloomer").Announce(t, s, pub, 1, "192.0.2.4:1")
-	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), mustListPending(t, s)[0].ID, "late-bloomer")
+	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), mustListPending(t, s)[0].ID, "late-bloomer", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -253,3 +253,11 @@ func (p *Presence) Run(ctx context.Context) {
 		}
 	}
 }
+
+// isOnline reports whether host id is connected right now.
+func (p *Presence) isOnline(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hp := p.hosts[id]
+	return hp != nil && hp.online
+}

@@ -25,6 +25,15 @@ type Service struct {
 	presence *Presence
 	ann      *announcer
 
+	// Jobs (#3): the writer's queue, its options, the per-host resend
+	// limit, live progress and the config versions agents reported.
+	ingestQ    chan ingestItem
+	ingestOpts IngestOptions
+	jobOpts    JobOptions
+	resends    *throttle
+	progress   *progressTracker
+	applied    appliedVersions
+
 	pubMu        sync.Mutex
 	pub          Publisher
 	disconnecter Disconnecter // the broker, for revocation
@@ -38,6 +47,11 @@ type Options struct {
 	Presence PresenceOptions
 	// Announce tunes announce-and-approve.
 	Announce AnnounceOptions
+	// Ingest tunes the store-first pipeline for job events, logs and
+	// snapshot reports.
+	Ingest IngestOptions
+	// Jobs tunes the job expiry sweeper.
+	Jobs JobOptions
 }
 
 // NewService builds the domain on an open store and a secret box.
@@ -53,6 +67,11 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	s.logins = newThrottle(5, 15*time.Minute, s.now)
 	s.presence = newPresence(s, opts.Presence)
 	s.ann = newAnnouncer(opts.Announce, s.now)
+	s.ingestOpts, s.jobOpts = opts.Ingest.withDefaults(), opts.Jobs.withDefaults()
+	s.ingestQ = make(chan ingestItem, s.ingestOpts.QueueSize)
+	s.resends = newThrottle(1, s.ingestOpts.ResendEvery, s.now)
+	s.progress = newProgressTracker()
+	s.applied.v = make(map[string]int64)
 	return s
 }
 
@@ -103,12 +122,17 @@ func tokenHash(token string) []byte {
 // Close closes the store.
 func (s *Service) Close() error { return s.db.Close() }
 
-// Run does the domain's periodic work until ctx ends: presence flushes and
-// sweeps (Presence.Run) and the pending-host sweep (every
-// AnnounceOptions.SweepEvery). It returns when both have stopped.
+// Run does the domain's background work until ctx ends: presence flushes
+// and sweeps (Presence.Run), the ingest writer that stores job events, logs
+// and snapshot reports and acks them (it stores what is still queued before
+// it stops), the job expiry sweeper, and the pending-host sweep (every
+// AnnounceOptions.SweepEvery). It returns when all have stopped. Messages
+// from agents wait in the writer's queue until Run starts.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.presence.Run(ctx) })
+	wg.Go(func() { s.runIngestWriter(ctx) })
+	wg.Go(func() { s.runJobSweeper(ctx) })
 	t := time.NewTicker(s.ann.opts.SweepEvery)
 	defer t.Stop()
 	for {

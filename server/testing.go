@@ -85,6 +85,10 @@ func ActorFor(u *User, via string) Actor {
 // TestPublisher stands in for the broker: it records what the domain
 // publishes, in order.
 type TestPublisher struct {
+	// Hook, when set, sees every message as it is published, before
+	// Publish returns (e.g. to check that what an ack names is stored).
+	Hook func(PublishedMessage)
+
 	mu   sync.Mutex
 	msgs []PublishedMessage
 }
@@ -99,9 +103,13 @@ type PublishedMessage struct {
 
 // Publish records a message.
 func (p *TestPublisher) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	m := PublishedMessage{Topic: topic, Payload: append([]byte(nil), payload...), Retain: retain, QoS: qos}
+	if p.Hook != nil {
+		p.Hook(m)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.msgs = append(p.msgs, PublishedMessage{Topic: topic, Payload: append([]byte(nil), payload...), Retain: retain, QoS: qos})
+	p.msgs = append(p.msgs, m)
 	return nil
 }
 

@@ -134,13 +134,24 @@ func (m *MonitorHostState) Validate() error {
 // MonitorEvent is a non-retained fleet event on rm/v1/monitor/events.
 type MonitorEvent struct {
 	Envelope
-	Event string `json:"event"` // "host.online", "host.offline", later "job.finished"
+	Event string `json:"event"` // "host.online", "host.offline", "job.finished"
 	Name  string `json:"name"`
+	// For "job.finished": the job's number (as people see it), its kind
+	// and its terminal state.
+	Job    int64  `json:"job,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Status string `json:"status,omitempty"`
 }
 
 // Validate checks a monitor event.
 func (m *MonitorEvent) Validate() error {
 	if err := m.Envelope.Validate(TypeMonitorEvt); err != nil {
+		return err
+	}
+	if m.Job < 0 {
+		return errors.New("negative job number")
+	}
+	if err := shortText(map[string]string{"kind": m.Kind, "status": m.Status}, false); err != nil {
 		return err
 	}
 	return shortText(map[string]string{"event": m.Event}, true)

@@ -22,7 +22,7 @@ func (h *handler) apiAcceptPendingHost(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	hostID, err := h.svc.AcceptPendingHost(c.Request.Context(), h.actor(c), id, req.Name)
+	hostID, err := h.svc.AcceptPendingHost(c.Request.Context(), h.actor(c), id, req.Name, nil)
 	if err != nil {
 		h.apiError(c, err)
 		return

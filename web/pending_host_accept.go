@@ -23,7 +23,7 @@ func (h *handler) acceptPendingHost(c *gin.Context) {
 		h.dashboardWithError(c, http.StatusBadRequest, msg)
 		return
 	}
-	if _, err := h.svc.AcceptPendingHost(c.Request.Context(), h.actor(c), id, form.Name); err != nil {
+	if _, err := h.svc.AcceptPendingHost(c.Request.Context(), h.actor(c), id, form.Name, nil); err != nil {
 		h.logIfInternal(c, err)
 		h.dashboardWithError(c, statusOf(server.ErrorCodeOf(err)), server.PublicMessage(err))
 		return

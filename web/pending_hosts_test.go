@@ -127,7 +127,7 @@ func TestPendingEventsStream(t *testing.T) {
 	fleet := b.openEvents("/events")
 	_, id := app.announce("new-box")
 	fleet.next(ssePendingChanged)
-	if _, err := app.svc.AcceptPendingHost(t.Context(), server.CLIActor(), id, "new-box"); err != nil {
+	if _, err := app.svc.AcceptPendingHost(t.Context(), server.CLIActor(), id, "new-box", nil); err != nil {
 		t.Fatal(err)
 	}
 	fleet.nextAll(ssePendingChanged, sseFleetChanged)

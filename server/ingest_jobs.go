@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// The ingest rules for job events and log batches (the writer applies them
+// inside the batch's transaction):
+//
+//   - A message names a job by its wire id. An unknown job, or one that
+//     belongs to another host, is refused.
+//   - An event applies when its version is above the job's and
+//     topics.CheckTransition allows the move. The same (version, state)
+//     again is a duplicate; a version at or below the job's is stale; a
+//     move the state machine forbids is refused (a terminal state never
+//     changes). Refused messages are acknowledged all the same: they can
+//     never become acceptable, and unacknowledged they would come back
+//     forever.
+//   - The one exception: an event that jumps more than one version ahead
+//     and cannot apply yet (e.g. "succeeded" while the job is still
+//     "delivered": "running" is missing) is deferred — not acknowledged,
+//     so the agent's outbox resends it after the missing one.
+//   - Log lines insert by (job, line number); a resent batch adds nothing.
+//     A batch that starts beyond the highest stored line + 1, or a terminal
+//     event announcing more lines than are stored, asks the host to resend
+//     its outbox (rate-limited per host).
+
+// MaxJobLogLines bounds one job's log; lines numbered beyond are refused.
+const MaxJobLogLines = 10_000_000
+
+// batchWriter applies messages inside one batch's transaction. It caches
+// the jobs it has read, so a batch of many log batches for one job reads
+// the job once.
+type batchWriter struct {
+	s       *Service
+	tx      *sqlx.Tx
+	now     time.Time
+	jobs    map[string]*ingestJob // by wire id
+	logStmt *sqlx.Stmt
+}
+
+// ingestJob is what the ingest rules need to know about a job.
+type ingestJob struct {
+	ID       int64  `db:"id"`
+	UID      string `db:"uid"`
+	HostID   string `db:"host_id"`
+	HostName string `db:"host_name"`
+	Kind     string `db:"kind"`
+	Status   string `db:"status"`
+	Version  int64  `db:"version"`
+	LogLines int64  `db:"log_lines"`
+	LogMax   int64  `db:"log_max"`
+}
+
+func (w *batchWriter) close() {
+	if w.logStmt != nil {
+		_ = w.logStmt.Close()
+	}
+}
+
+// forget drops the cache after a savepoint was rolled back.
+func (w *batchWriter) forget() { clear(w.jobs) }
+
+// job loads the job uid for host; why is set when the message must be
+// refused because of it.
+func (w *batchWriter) job(ctx context.Context, host, uid string) (j *ingestJob, why string, err error) {
+	j = w.jobs[uid]
+	if j == nil {
+		j = &ingestJob{}
+		err = w.tx.GetContext(ctx, j, `SELECT j.id, j.uid, j.host_id, h.name AS host_name, j.kind, j.status, j.version,
+			j.log_lines, j.log_max FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.uid = ?`, uid)
+		if isNoRows(err) {
+			return nil, "unknown job", nil
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("load job %s: %w", uid, err)
+		}
+		w.jobs[uid] = j
+	}
+	if j.HostID != host {
+		return nil, "another host's job", nil
+	}
+	return j, "", nil
+}
+
+func (w *batchWriter) jobEvent(j *ingestJob) Event {
+	return Event{Kind: EventJobUpdated, HostID: j.HostID, JobID: j.ID}
+}
+
+// applyEvent applies a job state transition.
+func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.JobEvent) (itemOutcome, error) {
+	j, why, err := w.job(ctx, host, m.Job)
+	if err != nil || why != "" {
+		return rejected(why), err
+	}
+	cur := topics.JobState(j.Status)
+	switch {
+	case m.Version == j.Version && m.State == cur:
+		return itemOutcome{verdict: verdictDuplicate}, nil
+	case m.Version <= j.Version:
+		return rejected("stale version"), nil
+	}
+	if err := topics.CheckTransition(cur, m.State); err != nil {
+		if !cur.Terminal() && m.Version > j.Version+1 {
+			return itemOutcome{verdict: verdictDeferred}, nil
+		}
+		return rejected("forbidden transition"), nil
+	}
+	at := m.At.UTC()
+	var started, finished *time.Time
+	var exitCode *int
+	var reason, detail, snapshotID string
+	var result *string
+	var expected *uint64
+	switch {
+	case m.State == topics.JobRunning:
+		started = &at
+	case m.State.Terminal():
+		r := m.Result
+		finished, exitCode, reason, detail, snapshotID, expected = &at, r.ExitCode, r.Reason, r.Detail, r.SnapshotID, &r.LogLines
+		if !r.StartedAt.IsZero() {
+			t := r.StartedAt.UTC()
+			started = &t
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return itemOutcome{}, fmt.Errorf("encode result: %w", err)
+		}
+		s := string(b)
+		result = &s
+	}
+	_, err = w.tx.ExecContext(ctx, `UPDATE jobs SET status = ?, version = ?, updated_at = ?,
+		delivered_at = COALESCE(delivered_at, ?), started_at = COALESCE(started_at, ?), finished_at = ?,
+		exit_code = ?, reason = ?, detail = ?, snapshot_id = ?, result = ?, log_lines_expected = ? WHERE id = ?`,
+		string(m.State), m.Version, w.now, at, started, finished, exitCode, reason, detail, snapshotID, result, expected, j.ID)
+	if err != nil {
+		return itemOutcome{}, fmt.Errorf("update job %d: %w", j.ID, err)
+	}
+	j.Status, j.Version = string(m.State), m.Version
+	o := itemOutcome{verdict: verdictStored, events: []Event{w.jobEvent(j)}}
+	if m.State.Terminal() {
+		o.ended = &finishedJob{id: j.ID, uid: j.UID, hostID: j.HostID, hostName: j.HostName, kind: j.Kind, state: m.State}
+		o.resend = m.Result.LogLines > uint64(j.LogLines)
+		if j.Kind == string(topics.JobInit) {
+			changed, err := initEnded(ctx, w.tx, j.HostID, j.ID, m.State, reason, at, w.now)
+			if err != nil {
+				return itemOutcome{}, err
+			}
+			if changed {
+				o.events = append(o.events, Event{Kind: EventRepositoryChanged, HostID: j.HostID})
+			}
+		}
+	}
+	return o, nil
+}
+
+// applyLog stores a batch of log lines, each once.
+func (w *batchWriter) applyLog(ctx context.Context, host string, m *topics.JobLog) (itemOutcome, error) {
+	j, why, err := w.job(ctx, host, m.Job)
+	if err != nil || why != "" {
+		return rejected(why), err
+	}
+	last := m.Last()
+	if last > MaxJobLogLines {
+		return rejected("log too long"), nil
+	}
+	if w.logStmt == nil {
+		if w.logStmt, err = w.tx.PreparexContext(ctx, `INSERT INTO job_log (job_id, n, t, stream, text)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`); err != nil {
+			return itemOutcome{}, fmt.Errorf("prepare log insert: %w", err)
+		}
+	}
+	var inserted int64
+	for i, l := range m.Lines {
+		res, err := w.logStmt.ExecContext(ctx, j.ID, m.First+uint64(i), l.T.UTC(), l.Stream, l.Text)
+		if err != nil {
+			return itemOutcome{}, fmt.Errorf("insert log line of job %d: %w", j.ID, err)
+		}
+		n, _ := res.RowsAffected()
+		inserted += n
+	}
+	gap := m.First > uint64(j.LogMax)+1
+	if inserted == 0 {
+		return itemOutcome{verdict: verdictDuplicate}, nil
+	}
+	newMax := max(j.LogMax, int64(last))
+	if _, err := w.tx.ExecContext(ctx, `UPDATE jobs SET log_lines = log_lines + ?, log_max = ? WHERE id = ?`,
+		inserted, newMax, j.ID); err != nil {
+		return itemOutcome{}, fmt.Errorf("count log lines of job %d: %w", j.ID, err)
+	}
+	j.LogLines += inserted
+	j.LogMax = newMax
+	return itemOutcome{verdict: verdictStored, resend: gap, events: []Event{{Kind: EventJobLog, HostID: j.HostID, JobID: j.ID}}}, nil
+}

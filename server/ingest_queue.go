@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Store first, ack second (DESIGN §3 "Nothing lost, nothing run twice").
+// The broker calls HandleMessage inline, on the publishing client's
+// goroutine, after Mochi has already sent its PUBACK: a PUBACK proves
+// nothing. So job events, log batches and snapshot reports go through a
+// bounded queue to one writer goroutine that applies them in batches, one
+// SQLite transaction per batch, and only after the commit publishes one
+// down/ack per host naming the outbox sequences it stored (or refused for
+// good). Whatever is lost before the commit — a crash, a full queue — is
+// still in the agent's outbox and comes again.
+
+// IngestOptions tunes the store-first pipeline. Zero values mean defaults.
+type IngestOptions struct {
+	// QueueSize bounds the messages waiting for the writer. Default 8192.
+	QueueSize int
+	// MaxBatch is the most messages one transaction takes. Default 500.
+	MaxBatch int
+	// BatchWait is how long the writer gathers a batch after its first
+	// message before committing. Default 20 ms.
+	BatchWait time.Duration
+	// EnqueueWait is how long an inline handler waits for room in a full
+	// queue (backpressure on the publishing agent) before it drops the
+	// message, counted in IngestStats.Dropped; the agent's outbox resends
+	// it. Default 5 s.
+	EnqueueWait time.Duration
+	// ResendEvery is the least time between two Resend acks to one host.
+	// Default 30 s.
+	ResendEvery time.Duration
+	// ProgressEvery is the least time between two EventJobProgress of one
+	// job on the bus. Default 500 ms.
+	ProgressEvery time.Duration
+}
+
+func (o IngestOptions) withDefaults() IngestOptions {
+	if o.QueueSize <= 0 {
+		o.QueueSize = 8192
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 500
+	}
+	if o.BatchWait <= 0 {
+		o.BatchWait = 20 * time.Millisecond
+	}
+	if o.EnqueueWait <= 0 {
+		o.EnqueueWait = 5 * time.Second
+	}
+	if o.ResendEvery <= 0 {
+		o.ResendEvery = 30 * time.Second
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 500 * time.Millisecond
+	}
+	return o
+}
+
+// ingestItem is one message for the writer: exactly one of event, log and
+// snap is set, or done for a barrier (SyncIngest).
+type ingestItem struct {
+	host  string
+	event *topics.JobEvent
+	log   *topics.JobLog
+	snap  *topics.SnapshotReport
+	done  chan struct{}
+}
+
+// seq is the item's outbox sequence number.
+func (it *ingestItem) seq() uint64 {
+	switch {
+	case it.event != nil:
+		return it.event.Seq
+	case it.log != nil:
+		return it.log.Seq
+	case it.snap != nil:
+		return it.snap.Seq
+	}
+	return 0
+}
+
+// enqueue hands an item to the writer, waiting up to EnqueueWait for room.
+// It reports false when the item was dropped.
+func (s *Service) enqueue(it ingestItem) bool {
+	select {
+	case s.ingestQ <- it:
+		return true
+	default:
+	}
+	s.ingest.QueueFull.Add(1)
+	t := time.NewTimer(s.ingestOpts.EnqueueWait)
+	defer t.Stop()
+	select {
+	case s.ingestQ <- it:
+		return true
+	case <-t.C:
+		s.ingest.Dropped.Add(1)
+		s.log.Warn("ingest: queue full, message dropped (the agent resends it)", "host", it.host, "seq", it.seq())
+		return false
+	}
+}
+
+// SyncIngest waits until every message queued before the call is stored
+// and acknowledged (tests, and an orderly shutdown). It needs Run.
+func (s *Service) SyncIngest(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case s.ingestQ <- ingestItem{done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runIngestWriter drains the queue until ctx ends, then stores what is
+// still queued and returns.
+func (s *Service) runIngestWriter(ctx context.Context) {
+	opts := s.ingestOpts
+	batch := make([]ingestItem, 0, opts.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case it := <-s.ingestQ:
+					batch = append(batch, it)
+					if len(batch) >= opts.MaxBatch {
+						s.flushIngest(batch)
+						batch = batch[:0]
+					}
+				default:
+					s.flushIngest(batch)
+					return
+				}
+			}
+		case it := <-s.ingestQ:
+			batch = append(batch[:0], it)
+		}
+		timer.Reset(opts.BatchWait)
+	gather:
+		for len(batch) < opts.MaxBatch {
+			select {
+			case it := <-s.ingestQ:
+				batch = append(batch, it)
+				if it.done != nil {
+					break gather // a barrier waits for nobody
+				}
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		s.flushIngest(batch)
+		batch = batch[:0]
+	}
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Snapshot reports (the agent's restic snapshots --json) replace a host's
+// list as a whole. A long list comes in parts sharing a report id; parts
+// wait in snapshot_report_parts until all are here. A report taken no later
+// than the one applied is superseded (acked, dropped). Parts of one report
+// must agree on the part count and taken_at.
+
+// maxStagedParts bounds the parts one host may keep waiting.
+const maxStagedParts = 2000
+
+// stagedPartsTTL is how long an incomplete report's parts wait.
+const stagedPartsTTL = 24 * time.Hour
+
+// applySnapshots stores a part of a snapshot report and, when the report
+// is complete, replaces the host's list with it.
+func (w *batchWriter) applySnapshots(ctx context.Context, host string, m *topics.SnapshotReport) (itemOutcome, error) {
+	takenAt := m.TakenAt.UTC()
+	var applied []time.Time
+	if err := w.tx.SelectContext(ctx, &applied, `SELECT taken_at FROM snapshot_lists WHERE host_id = ?`, host); err != nil {
+		return itemOutcome{}, fmt.Errorf("load snapshot list: %w", err)
+	}
+	if len(applied) > 0 && !takenAt.After(applied[0]) {
+		return itemOutcome{verdict: verdictDuplicate}, nil // superseded by the list applied
+	}
+	if m.Parts == 1 {
+		return w.replaceSnapshots(ctx, host, m.Report, takenAt, m.Snapshots)
+	}
+	var staged []struct {
+		Parts   int       `db:"parts"`
+		TakenAt time.Time `db:"taken_at"`
+	}
+	if err := w.tx.SelectContext(ctx, &staged, `SELECT parts, taken_at FROM snapshot_report_parts
+		WHERE host_id = ? AND report = ? LIMIT 1`, host, m.Report); err != nil {
+		return itemOutcome{}, fmt.Errorf("load staged parts: %w", err)
+	}
+	if len(staged) > 0 && (staged[0].Parts != m.Parts || !staged[0].TakenAt.Equal(takenAt)) {
+		return rejected("inconsistent snapshot report"), nil
+	}
+	var count int
+	if err := w.tx.GetContext(ctx, &count, `SELECT COUNT(*) FROM snapshot_report_parts WHERE host_id = ?`, host); err != nil {
+		return itemOutcome{}, fmt.Errorf("count staged parts: %w", err)
+	}
+	if count >= maxStagedParts {
+		return rejected("too many snapshot report parts"), nil
+	}
+	list, err := json.Marshal(m.Snapshots)
+	if err != nil {
+		return itemOutcome{}, fmt.Errorf("encode snapshot part: %w", err)
+	}
+	res, err := w.tx.ExecContext(ctx, `INSERT INTO snapshot_report_parts (host_id, report, part, parts, taken_at, snapshots, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, host, m.Report, m.Part, m.Parts, takenAt, string(list), w.now)
+	if err != nil {
+		return itemOutcome{}, fmt.Errorf("stage snapshot part: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return itemOutcome{verdict: verdictDuplicate}, nil
+	}
+	var parts []string
+	if err := w.tx.SelectContext(ctx, &parts, `SELECT snapshots FROM snapshot_report_parts WHERE host_id = ? AND report = ?
+		ORDER BY part`, host, m.Report); err != nil {
+		return itemOutcome{}, fmt.Errorf("load staged parts: %w", err)
+	}
+	if len(parts) < m.Parts {
+		return itemOutcome{verdict: verdictStored}, nil
+	}
+	var all []topics.SnapshotInfo
+	for _, p := range parts {
+		var some []topics.SnapshotInfo
+		if err := json.Unmarshal([]byte(p), &some); err != nil {
+			return itemOutcome{}, fmt.Errorf("decode staged part: %w", err)
+		}
+		all = append(all, some...)
+	}
+	return w.replaceSnapshots(ctx, host, m.Report, takenAt, all)
+}
+
+// replaceSnapshots makes list the host's snapshot list and drops the staged
+// parts it supersedes.
+func (w *batchWriter) replaceSnapshots(ctx context.Context, host, report string, takenAt time.Time,
+	list []topics.SnapshotInfo) (itemOutcome, error) {
+	if _, err := w.tx.ExecContext(ctx, `DELETE FROM snapshots WHERE host_id = ?`, host); err != nil {
+		return itemOutcome{}, fmt.Errorf("clear snapshots: %w", err)
+	}
+	for _, sn := range list {
+		info, err := json.Marshal(&sn)
+		if err != nil {
+			return itemOutcome{}, fmt.Errorf("encode snapshot: %w", err)
+		}
+		// A snapshot listed twice (in two parts) is kept once.
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO snapshots (host_id, id, time, info) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, host, sn.ID, sn.Time.UTC(), string(info)); err != nil {
+			return itemOutcome{}, fmt.Errorf("insert snapshot: %w", err)
+		}
+	}
+	if _, err := w.tx.ExecContext(ctx, `INSERT INTO snapshot_lists (host_id, report, taken_at, applied_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (host_id) DO UPDATE SET report = excluded.report, taken_at = excluded.taken_at,
+		applied_at = excluded.applied_at`, host, report, takenAt, w.now); err != nil {
+		return itemOutcome{}, fmt.Errorf("record snapshot list: %w", err)
+	}
+	if _, err := w.tx.ExecContext(ctx, `DELETE FROM snapshot_report_parts WHERE host_id = ? AND (report = ? OR taken_at <= ?)`,
+		host, report, takenAt); err != nil {
+		return itemOutcome{}, fmt.Errorf("drop staged parts: %w", err)
+	}
+	return itemOutcome{verdict: verdictStored, events: []Event{{Kind: EventSnapshotsChanged, HostID: host}}}, nil
+}

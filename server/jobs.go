@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Bounds on how long a job may wait for its host (JobRequest.ExpiresIn).
+const (
+	MinJobExpiry = time.Minute
+	MaxJobExpiry = 30 * 24 * time.Hour
+)
+
+// CreateJob validates the spec (an invalid-input error, nothing stored,
+// when it is bad), stores the job queued (version 1), audits it and sends
+// the run command if the host is online right now; an offline host gets it
+// after its next hello. A host without a repository gets no job ("Set the
+// host's repository first."); one whose init failed gets only an init.
+func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req JobRequest) (*Job, error) {
+	if err := a.require(PermRunJobs); err != nil {
+		return nil, err
+	}
+	spec := req.Spec
+	if err := spec.Validate(); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: sentence(err.Error())}
+	}
+	expiresIn := req.ExpiresIn
+	if expiresIn == 0 {
+		expiresIn = DefaultJobExpiry
+	}
+	if expiresIn < MinJobExpiry || expiresIn > MaxJobExpiry {
+		return nil, invalidf("A job may wait between 1 minute and 30 days for its host to come online.")
+	}
+	h, err := s.GetHost(ctx, hostID)
+	if err != nil {
+		return nil, err
+	}
+	var jobID int64
+	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var repo struct {
+			State     string `db:"state"`
+			InitJobID *int64 `db:"init_job_id"`
+			Version   int64  `db:"config_version"`
+		}
+		if err := tx.GetContext(ctx, &repo, `SELECT COALESCE(r.state, ?) AS state, r.init_job_id, h.config_version
+			FROM hosts h LEFT JOIN repositories r ON r.host_id = h.id WHERE h.id = ?`, RepoNone, hostID); err != nil {
+			return err
+		}
+		switch {
+		case repo.State == RepoNone:
+			return invalidf("Set the host's repository first.")
+		case repo.State == RepoFailed && spec.Kind != topics.JobInit:
+			return invalidf("The host's repository is not ready: its init failed (job %d). Set the repository again or run init first.",
+				deref(repo.InitJobID))
+		}
+		var err error
+		if jobID, err = s.insertJob(ctx, tx, hostID, spec, repo.Version, expiresIn, a.Name); err != nil {
+			return err
+		}
+		if spec.Kind == topics.JobInit {
+			if err := followInit(ctx, tx, hostID, jobID, s.now()); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, tx, a, "job.create", h.Name, map[string]any{"host_id": hostID, "job": jobID,
+			"kind": spec.Kind, "expires_in": expiresIn.String()})
+	})
+	if err != nil {
+		return nil, txError("Could not queue the job", err)
+	}
+	s.log.Info("job queued", "job", jobID, "host", hostID, "kind", spec.Kind, "by", a.Name)
+	if spec.Kind == topics.JobInit {
+		return s.dispatchNewJob(ctx, jobID, EventRepositoryChanged)
+	}
+	return s.dispatchNewJob(ctx, jobID)
+}
+
+// dispatchNewJob sends a freshly stored job's run command if its host is
+// online, announces it (and the extra event kinds) on the bus and returns it.
+func (s *Service) dispatchNewJob(ctx context.Context, jobID int64, also ...string) (*Job, error) {
+	r, err := loadJob(ctx, s.db, jobID)
+	if err != nil {
+		return nil, internal("Could not load the new job", err)
+	}
+	if s.presence.isOnline(r.HostID) {
+		if cmd, err := r.runCommand(s.now()); err != nil {
+			s.log.Error("jobs: build run command", "job", r.ID, "err", err)
+		} else {
+			s.publishCommand(cmd)
+		}
+	}
+	s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID})
+	for _, k := range also {
+		s.events.Publish(Event{Kind: k, HostID: r.HostID})
+	}
+	j := r.job()
+	return &j, nil
+}
+
+// CancelJob stops a job. One still queued (never delivered) is canceled at
+// once; the cancel command is sent anyway in case the run command is on
+// its way. A delivered or running job is marked cancel-requested and the
+// agent is told to stop it (it reports canceled). A finished job is a
+// conflict. Asking again repeats the cancel command.
+func (s *Service) CancelJob(ctx context.Context, a Actor, id int64) (*Job, error) {
+	if err := a.require(PermRunJobs); err != nil {
+		return nil, err
+	}
+	var r *jobRow
+	repoChanged := false
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if r, err = loadJob(ctx, tx, id); err != nil {
+			return err
+		}
+		st := r.state()
+		if st.Terminal() {
+			return conflictf("Job %d already ended (%s); there is nothing to cancel.", id, st)
+		}
+		cancelID := r.CancelCommandID
+		if cancelID == "" {
+			cancelID = topics.NewMessageID()
+		}
+		now := s.now()
+		if st == topics.JobQueued {
+			const reason = "Canceled before the host received it."
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, version = version + 1, cancel_requested = 1,
+				cancel_command_id = ?, updated_at = ?, finished_at = ?, reason = ? WHERE id = ?`,
+				topics.JobCanceled, cancelID, now, now, reason, id); err != nil {
+				return err
+			}
+			if r.Kind == string(topics.JobInit) {
+				if repoChanged, err = initEnded(ctx, tx, r.HostID, id, topics.JobCanceled, "The init job was canceled.", now, now); err != nil {
+					return err
+				}
+			}
+		} else if _, err := tx.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1, cancel_command_id = ?, updated_at = ?
+			WHERE id = ?`, cancelID, now, id); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, a, "job.cancel", r.HostName, map[string]any{"host_id": r.HostID, "job": id,
+			"kind": r.Kind, "status": st}); err != nil {
+			return err
+		}
+		r, err = loadJob(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, txError("Could not cancel the job", err)
+	}
+	s.log.Info("job cancel requested", "job", id, "host", r.HostID, "status", r.Status, "by", a.Name)
+	if s.presence.isOnline(r.HostID) {
+		s.publishCommand(r.cancelCommand(s.now()))
+	}
+	s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID})
+	if r.state().Terminal() {
+		s.jobEnded(finishedJob{id: r.ID, uid: r.UID, hostID: r.HostID, hostName: r.HostName, kind: r.Kind, state: r.state()})
+	}
+	if repoChanged {
+		s.events.Publish(Event{Kind: EventRepositoryChanged, HostID: r.HostID})
+	}
+	j := r.job()
+	return &j, nil
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Fixtures for tests of jobs (#3), here and in other packages. Nothing here
+// is used by the running server.
+
+// RunInBackground starts s.Run (the ingest writer among others) until the
+// test ends.
+func RunInBackground(tb testing.TB, s *Service) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Run(ctx) })
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+}
+
+// TestHostAgent plays an enrolled host's agent: what it sends goes through
+// HandleMessage as the broker would deliver it, on connection Conn, with
+// outbox sequence numbers counting from 1. Job events, log batches and
+// snapshot reports are stored by the writer (RunInBackground); Sync waits
+// for them.
+type TestHostAgent struct {
+	S    *Service
+	Host string
+	Conn uint64
+
+	mu  sync.Mutex
+	seq uint64
+}
+
+// NewTestHostAgent plays host's agent on connection 1.
+func NewTestHostAgent(s *Service, host string) *TestHostAgent {
+	return &TestHostAgent{S: s, Host: host, Conn: 1}
+}
+
+// NextSeq takes the next outbox sequence number.
+func (a *TestHostAgent) NextSeq() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	return a.seq
+}
+
+// Connect opens the agent's connection and says hello with the config
+// version it has applied.
+func (a *TestHostAgent) Connect(tb testing.TB, configVersion int64) {
+	tb.Helper()
+	a.S.Presence().Connected(a.Host, a.Conn, "192.0.2.1:50000")
+	a.Send(tb, topics.HelloTopic(a.Host), &topics.Hello{Envelope: topics.NewEnvelope(topics.TypeHello, a.Host),
+		AgentVersion: "test", OS: "linux", Arch: "amd64", Hostname: "test", BootID: "boot", ConnGen: a.Conn,
+		ConfigVersion: configVersion})
+}
+
+// Send marshals m (valid or not) and hands it to HandleMessage on topic.
+func (a *TestHostAgent) Send(tb testing.TB, topic string, m any) {
+	tb.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a.S.HandleMessage(topic, b, a.Host, a.Conn)
+}
+
+// Event reports a job state transition and returns its outbox sequence.
+func (a *TestHostAgent) Event(tb testing.TB, job string, version int64, state topics.JobState, result *topics.JobResult) uint64 {
+	tb.Helper()
+	seq := a.NextSeq()
+	a.Send(tb, topics.JobEventTopic(a.Host, job), &topics.JobEvent{Envelope: topics.NewEnvelope(topics.TypeJobEvent, a.Host),
+		Seq: seq, Job: job, Version: version, State: state, At: time.Now().UTC(), Result: result})
+	return seq
+}
+
+// Log sends lines numbered from first as one batch and returns its
+// outbox sequence.
+func (a *TestHostAgent) Log(tb testing.TB, job string, first uint64, lines ...string) uint64 {
+	tb.Helper()
+	seq := a.NextSeq()
+	m := &topics.JobLog{Envelope: topics.NewEnvelope(topics.TypeJobLog, a.Host), Seq: seq, Job: job, First: first}
+	for _, l := range lines {
+		m.Lines = append(m.Lines, topics.LogLine{T: time.Now().UTC(), Stream: topics.StreamStdout, Text: l})
+	}
+	a.Send(tb, topics.JobLogTopic(a.Host, job), m)
+	return seq
+}
+
+// Snapshots sends one part of a snapshot report and returns its outbox
+// sequence.
+func (a *TestHostAgent) Snapshots(tb testing.TB, report string, part, parts int, takenAt time.Time, snaps ...topics.SnapshotInfo) uint64 {
+	tb.Helper()
+	seq := a.NextSeq()
+	a.Send(tb, topics.SnapshotsTopic(a.Host), &topics.SnapshotReport{Envelope: topics.NewEnvelope(topics.TypeSnapshots, a.Host),
+		Seq: seq, Report: report, Part: part, Parts: parts, TakenAt: takenAt, Snapshots: snaps})
+	return seq
+}
+
+// Progress sends live progress of a running job.
+func (a *TestHostAgent) Progress(tb testing.TB, job string, percent float64) {
+	tb.Helper()
+	a.Send(tb, topics.JobProgressTopic(a.Host, job), &topics.JobProgress{Envelope: topics.NewEnvelope(topics.TypeJobProgress, a.Host),
+		Job: job, Percent: percent, ETASeconds: -1})
+}
+
+// Sync waits until everything sent so far is stored and acked.
+func (a *TestHostAgent) Sync(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.S.SyncIngest(ctx); err != nil {
+		tb.Fatalf("ingest did not catch up (is the service running? RunInBackground): %v", err)
+	}
+}
+
+// Acks decodes the acks pub recorded for the agent's host, oldest first.
+func (a *TestHostAgent) Acks(tb testing.TB, pub *TestPublisher) []topics.Ack {
+	tb.Helper()
+	return decodeRecorded[topics.Ack](tb, pub, topics.AckTopic(a.Host), a.Host)
+}
+
+// Commands decodes the commands pub recorded for the agent's host, oldest
+// first.
+func (a *TestHostAgent) Commands(tb testing.TB, pub *TestPublisher) []topics.Command {
+	tb.Helper()
+	return decodeRecorded[topics.Command](tb, pub, topics.CmdTopic(a.Host), a.Host)
+}
+
+// Configs decodes the configs pub recorded for the agent's host, oldest
+// first. A config published retained fails the test: it holds secrets.
+func (a *TestHostAgent) Configs(tb testing.TB, pub *TestPublisher) []topics.Config {
+	tb.Helper()
+	for _, m := range pub.On(topics.ConfigTopic(a.Host)) {
+		if m.Retain {
+			tb.Fatal("a config (it holds secrets) was published retained")
+		}
+	}
+	return decodeRecorded[topics.Config](tb, pub, topics.ConfigTopic(a.Host), a.Host)
+}
+
+// decodeRecorded decodes every message pub recorded on topic as a T sent
+// to host, failing the test on an invalid one.
+func decodeRecorded[T any, P interface {
+	*T
+	topics.Payload
+}](tb testing.TB, pub *TestPublisher, topic, host string) []T {
+	tb.Helper()
+	var out []T
+	for _, m := range pub.On(topic) {
+		v := P(new(T))
+		if err := topics.DecodeFrom(m.Payload, host, v); err != nil {
+			tb.Fatalf("the server published an invalid message on %s: %v", topic, err)
+		}
+		out = append(out, *v)
+	}
+	return out
+}
+
+// AckedSeqs is every sequence the acks name, and whether any asked for a
+// resend.
+func AckedSeqs(acks []topics.Ack) (seqs map[uint64]bool, resend bool) {
+	seqs = make(map[uint64]bool)
+	for _, a := range acks {
+		for _, s := range a.Seqs {
+			seqs[s] = true
+		}
+		resend = resend || a.Resend
+	}
+	return seqs, resend
+}
