@@ -93,14 +93,14 @@ func (d *apiDuration) UnmarshalJSON(b []byte) error {
 		}
 		v, err := time.ParseDuration(s)
 		if err != nil {
-			return &fieldError{fmt.Sprintf("The ttl %q is not a duration like \"1h\" or \"90m\"; fix it and try again.", clip(s, 40))}
+			return &fieldError{fmt.Sprintf("%q is not a duration like \"1h\" or \"90m\"; fix it and try again.", clip(s, 40))}
 		}
 		*d = apiDuration(v)
 		return nil
 	}
 	secs, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil || secs < 0 || secs > maxAPIDurationSeconds {
-		return &fieldError{"The ttl must be a duration like \"1h\" or a whole number of seconds; fix it and try again."}
+		return &fieldError{"A duration (ttl, expires_in) must be like \"1h\" or a whole number of seconds; fix it and try again."}
 	}
 	*d = apiDuration(time.Duration(secs) * time.Second)
 	return nil
@@ -109,8 +109,19 @@ func (d *apiDuration) UnmarshalJSON(b []byte) error {
 // decodeJSON reads exactly one JSON object from r into v. Unknown fields are
 // ignored, so older servers accept newer agents. Every failure is a
 // server.Error with a sentence the caller can act on.
-func decodeJSON(r io.Reader, v any) error {
+func decodeJSON(r io.Reader, v any) error { return decodeJSONObject(r, v, false) }
+
+// decodeStrictJSON is decodeJSON for requests people and scripts write by
+// hand (jobs, repositories): an unknown field is refused, because a
+// misspelled "exclude" or "keep_last" silently ignored would run a job
+// that does something else than asked.
+func decodeStrictJSON(r io.Reader, v any) error { return decodeJSONObject(r, v, true) }
+
+func decodeJSONObject(r io.Reader, v any, strict bool) error {
 	dec := json.NewDecoder(r)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
@@ -124,6 +135,10 @@ func decodeJSON(r io.Reader, v any) error {
 			return invalid("The request body is empty; send one JSON object.")
 		case errors.As(err, &fieldErr):
 			return invalid(fieldErr.msg)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			// encoding/json has no typed error for this one.
+			name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+			return invalid(fmt.Sprintf("Field %s is not known here; check its spelling against the API documentation.", clip(name, 60)))
 		}
 		return invalid("The request body is not valid JSON; send one JSON object.")
 	}

@@ -3,10 +3,13 @@ package web
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/restic-manager/restic-manager/server"
 )
 
 // sseKeepAlive is how often an idle stream sends a comment, so proxies and
@@ -18,15 +21,17 @@ const sseKeepAlive = 25 * time.Second
 const defaultSessionCheck = 5 * time.Minute
 
 // streamEvents is the Server-Sent Events stream pages listen to: fleet pages
-// without parameters, a host page with ?host=ID. It sends HTML fragments
-// that HTMX's SSE extension swaps in place, so pages update without reload.
+// without parameters, a host page with ?host=ID, a job page with
+// ?job=N&after=L (L: the last log line the page shows), the jobs list with
+// ?jobs=1. It sends HTML fragments that HTMX's SSE extension swaps in
+// place, so pages update without reload.
 func (h *handler) streamEvents(c *gin.Context) {
-	hostID := c.Query("host")
-	if len(hostID) > 64 {
-		h.pageFail(c, http.StatusBadRequest, "That host ID is too long; open the host from the dashboard.")
+	cl, msg := h.newStreamClient(c)
+	if msg != "" {
+		h.pageFail(c, http.StatusBadRequest, msg)
 		return
 	}
-	cl := h.hub.join(hostID)
+	h.hub.join(cl)
 	defer h.hub.leave(cl)
 
 	w := c.Writer
@@ -76,6 +81,36 @@ func (h *handler) streamEvents(c *gin.Context) {
 	}
 }
 
+// newStreamClient reads what the page shows from the query string, or
+// says in one sentence what is wrong with it.
+func (h *handler) newStreamClient(c *gin.Context) (*sseClient, string) {
+	cl := &sseClient{hostID: c.Query("host"), jobs: c.Query("jobs") != ""}
+	if len(cl.hostID) > 64 {
+		return nil, "That host ID is too long; open the host from the dashboard."
+	}
+	if s := c.Query("job"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id < 1 {
+			return nil, "That job number is not valid; open the job from the jobs page."
+		}
+		cl.jobID = id
+		// The page's last line, or, when the browser reconnects on its own,
+		// the last line it received (the id of the last log message).
+		for _, v := range []string{c.Query("after"), c.GetHeader("Last-Event-ID")} {
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				cl.lastLine = max(cl.lastLine, n)
+			}
+		}
+		if u := currentUser(c); u != nil {
+			cl.canRun = u.Role.Allows(server.PermRunJobs)
+		}
+		if s := currentSession(c); s != nil {
+			cl.csrf = s.CSRFToken
+		}
+	}
+	return cl, ""
+}
+
 // encodeSSE frames one event. Every line of data gets its own "data:" field,
 // and carriage returns (line ends too, in SSE) are normalised first, so a
 // fragment can never inject a field of its own.
@@ -89,6 +124,11 @@ func encodeSSE(m sseMessage) string {
 	for _, line := range strings.Split(data, "\n") {
 		b.WriteString("data: ")
 		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	if m.id != 0 {
+		b.WriteString("id: ")
+		b.WriteString(strconv.FormatUint(m.id, 10))
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')

@@ -15,14 +15,7 @@ func (h *handler) revokeHost(c *gin.Context) {
 	err := h.svc.RevokeHost(c.Request.Context(), h.actor(c), id, c.PostForm("confirm_name"))
 	if err != nil {
 		h.logIfInternal(c, err)
-		host, gerr := h.svc.GetHost(c.Request.Context(), id)
-		if gerr != nil {
-			h.pageError(c, err)
-			return
-		}
-		p := hostPage{page: h.basePage(c, host.Name, "fleet"), Host: newHostView(*host)}
-		p.Error = server.PublicMessage(err)
-		h.render(c, statusOf(server.ErrorCodeOf(err)), "host", p)
+		h.hostPageWithError(c, id, statusOf(server.ErrorCodeOf(err)), server.PublicMessage(err), jobForm{})
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/?revoked=1")

@@ -1,24 +1,111 @@
 package web
 
 import (
+	"context"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // hostPage is the data of a host's page.
 type hostPage struct {
 	page
-	Host hostView
+	Host      hostVitals
+	Jobs      jobsTable
+	Snapshots snapshotsView
+	// Form holds what was posted when a job form was refused, so nothing
+	// typed is lost; otherwise the backup form's prefill.
+	Form jobForm
+	// BackupPaths prefills Back up now (see backupPrefill).
+	BackupPaths string
+	CanRun      bool
 }
 
-// showHost shows one host's vitals, kept live over /events?host=ID.
+// hostVitals is the head of a host page: the host, its repository and its
+// last backup. The event hub re-renders it alone.
+type hostVitals struct {
+	hostView
+	Repo       repoView
+	LastBackup *jobView
+}
+
+// recentJobs is how many jobs the host page lists.
+const recentJobs = 10
+
+// showHost shows one host: vitals, Back up now, recent jobs, snapshots and
+// maintenance, kept live over /events?host=ID.
 func (h *handler) showHost(c *gin.Context) {
-	host, err := h.svc.GetHost(c.Request.Context(), c.Param("id"))
+	p, err := h.newHostPage(c, c.Param("id"))
 	if err != nil {
 		h.pageError(c, err)
 		return
 	}
-	p := hostPage{page: h.basePage(c, host.Name, "fleet"), Host: newHostView(*host)}
+	if n := c.Query("queued"); n != "" {
+		p.Notice = "Job " + clip(n, 20) + " is queued; the list below updates when the host reports."
+	}
 	h.render(c, http.StatusOK, "host", p)
+}
+
+// newHostPage loads everything a host page shows.
+func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
+	ctx := c.Request.Context()
+	host, err := h.svc.GetHost(ctx, hostID)
+	if err != nil {
+		return hostPage{}, err
+	}
+	vitals, err := h.loadVitals(ctx, *host)
+	if err != nil {
+		return hostPage{}, err
+	}
+	jobs, err := h.svc.ListJobs(ctx, server.JobFilter{HostID: host.ID, Limit: recentJobs})
+	if err != nil {
+		return hostPage{}, err
+	}
+	snaps, err := h.svc.Snapshots(ctx, host.ID)
+	if err != nil {
+		return hostPage{}, err
+	}
+	p := hostPage{page: h.basePage(c, host.Name, "fleet"), Host: vitals}
+	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
+	p.Jobs = jobsTable{Jobs: jobViews(jobs), HideHost: true,
+		ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs), MoreURL: "/jobs?host=" + host.ID}
+	p.Snapshots = newSnapshotsView(host.ID, snaps, p.CanRun, p.CSRF, vitals.Repo.Ready())
+	p.BackupPaths = backupPrefill(vitals.LastBackup, snaps)
+	return p, nil
+}
+
+// loadVitals gathers a host's vitals: its repository state and last backup.
+func (h *handler) loadVitals(ctx context.Context, host server.Host) (hostVitals, error) {
+	v := hostVitals{hostView: newHostView(host)}
+	repo, err := h.svc.GetRepository(ctx, host.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Repo = newRepoView(host.ID, repo)
+	last, err := h.svc.ListJobs(ctx, server.JobFilter{HostID: host.ID, Kind: topics.JobBackup, Limit: 1})
+	if err != nil {
+		return v, err
+	}
+	if len(last) > 0 {
+		jv := newJobView(last[0])
+		v.LastBackup = &jv
+	}
+	return v, nil
+}
+
+// backupPrefill is what "Back up now" offers until source groups exist: the
+// paths of the last backup, else those of the newest snapshot, else nothing
+// (the field's placeholder shows an example).
+func backupPrefill(last *jobView, snaps *server.SnapshotList) string {
+	if last != nil && len(last.Spec.Paths) > 0 {
+		return strings.Join(last.Spec.Paths, "\n")
+	}
+	if snaps != nil && len(snaps.Snapshots) > 0 {
+		return strings.Join(snaps.Snapshots[0].Paths, "\n")
+	}
+	return ""
 }

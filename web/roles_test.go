@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
@@ -39,6 +40,31 @@ func roleCases() []roleCase {
 			name := fmt.Sprintf("gone-%d", n)
 			return form("/hosts/"+app.enrollHost(name).HostID+"/revoke", url.Values{"confirm_name": {name}})(app, c, csrf, n)
 		}},
+		{http.MethodPost, "/hosts/:id/jobs", server.PermRunJobs, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.readyHost(fmt.Sprintf("run-%d", n))
+			return form("/hosts/"+host.hostID+"/jobs", url.Values{"kind": {"backup"}, "paths": {"/etc\n/home"}})(app, c, csrf, n)
+		}},
+		{http.MethodGet, "/hosts/:id/repository", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get("/hosts/" + app.enrollHost(fmt.Sprintf("repo-seen-%d", n)).HostID + "/repository")
+		}},
+		{http.MethodPost, "/hosts/:id/repository", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.onlineHost(fmt.Sprintf("repo-set-%d", n))
+			return form("/hosts/"+host.hostID+"/repository", url.Values{"url": {"/srv/restic"}, "password": {"pw"}, "env": {"AWS_REGION=eu-west-1"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/repository/reinit", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			name := fmt.Sprintf("reinit-%d", n)
+			return form("/hosts/"+app.readyHost(name).hostID+"/repository/reinit", url.Values{"confirm_name": {name}})(app, c, csrf, n)
+		}},
+		{http.MethodGet, "/jobs", server.PermRead, false, 200, get("/jobs?status=running")},
+		{http.MethodGet, "/jobs/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get(jobPath(app.readyJob(n).ID))
+		}},
+		{http.MethodGet, "/jobs/:id/log", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get(jobPath(app.readyJob(n).ID) + "/log")
+		}},
+		{http.MethodPost, "/jobs/:id/cancel", server.PermRunJobs, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			return form(jobPath(app.readyJob(n).ID)+"/cancel", url.Values{})(app, c, csrf, n)
+		}},
 		{http.MethodGet, "/enroll", server.PermConfigure, false, 200, get("/enroll")},
 		{http.MethodPost, "/enroll", server.PermConfigure, true, 200, func(app *testApp, c *client, csrf string, n int) response {
 			return form("/enroll", url.Values{"host_name": {fmt.Sprintf("web-%d", n)}, "ttl": {"1h"}})(app, c, csrf, n)
@@ -72,6 +98,34 @@ func roleCases() []roleCase {
 		{http.MethodPost, "/api/v1/hosts/:id/revoke", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
 			name := fmt.Sprintf("api-gone-%d", n)
 			return c.postJSON("/api/v1/hosts/"+app.enrollHost(name).HostID+"/revoke", `{"confirm":"`+name+`"}`)
+		}},
+		{http.MethodGet, "/api/v1/hosts/:id/repository", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get("/api/v1/hosts/" + app.enrollHost(fmt.Sprintf("api-repo-seen-%d", n)).HostID + "/repository")
+		}},
+		{http.MethodPut, "/api/v1/hosts/:id/repository", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			host := app.onlineHost(fmt.Sprintf("api-repo-set-%d", n))
+			return c.do(http.MethodPut, "/api/v1/hosts/"+host.hostID+"/repository", strings.NewReader(`{"url":"/srv/restic","password":"pw"}`),
+				http.Header{"Content-Type": {"application/json"}})
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/repository/reinit", server.PermConfigure, true, 201, func(app *testApp, c *client, _ string, n int) response {
+			name := fmt.Sprintf("api-reinit-%d", n)
+			return c.postJSON("/api/v1/hosts/"+app.readyHost(name).hostID+"/repository/reinit", `{"confirm":"`+name+`"}`)
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/jobs", server.PermRunJobs, true, 201, func(app *testApp, c *client, _ string, n int) response {
+			return c.postJSON("/api/v1/hosts/"+app.readyHost(fmt.Sprintf("api-run-%d", n)).hostID+"/jobs", `{"kind":"check","read_data_subset":"10%"}`)
+		}},
+		{http.MethodGet, "/api/v1/hosts/:id/snapshots", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get("/api/v1/hosts/" + app.enrollHost(fmt.Sprintf("api-snaps-%d", n)).HostID + "/snapshots")
+		}},
+		{http.MethodGet, "/api/v1/jobs", server.PermRead, false, 200, get("/api/v1/jobs?kind=backup")},
+		{http.MethodGet, "/api/v1/jobs/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get("/api/v1" + jobPath(app.readyJob(n).ID))
+		}},
+		{http.MethodGet, "/api/v1/jobs/:id/log", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get("/api/v1" + jobPath(app.readyJob(n).ID) + "/log")
+		}},
+		{http.MethodPost, "/api/v1/jobs/:id/cancel", server.PermRunJobs, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.postJSON("/api/v1"+jobPath(app.readyJob(n).ID)+"/cancel", `{}`)
 		}},
 		{http.MethodGet, "/api/v1/pending-hosts", server.PermRead, false, 200, get("/api/v1/pending-hosts")},
 		{http.MethodPost, "/api/v1/pending-hosts/:id/accept", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
@@ -117,6 +171,25 @@ func TestRoleMatrix(t *testing.T) {
 		callers[role] = caller{browser: b, csrf: csrf, api: app.apiClient(string(role))}
 	}
 
+	// Audit rows the cases' own setup writes first, measured rather than
+	// assumed: enrolling a host (its token and the enrollment), a host
+	// with a repository (and its init job), and a job on such a host.
+	rowsOf := func(setup func()) int {
+		before := app.auditCount()
+		setup()
+		return app.auditCount() - before
+	}
+	enrolled := rowsOf(func() { app.enrollHost("probe-enrolled") })
+	ready := rowsOf(func() { app.readyHost("probe-ready") })
+	withJob := rowsOf(func() { app.readyJob(-1) })
+	setupRows := map[string]int{
+		"/enroll/tokens/:id/revoke": 1, "/hosts/:id/revoke": enrolled, "/api/v1/hosts/:id/revoke": enrolled,
+		"/hosts/:id/jobs": ready, "/api/v1/hosts/:id/jobs": ready,
+		"/hosts/:id/repository": enrolled, "/api/v1/hosts/:id/repository": enrolled,
+		"/hosts/:id/repository/reinit": ready, "/api/v1/hosts/:id/repository/reinit": ready,
+		"/jobs/:id/cancel": withJob, "/api/v1/jobs/:id/cancel": withJob,
+	}
+
 	n := 0
 	for _, tc := range roleCases() {
 		for role, who := range callers {
@@ -128,10 +201,7 @@ func TestRoleMatrix(t *testing.T) {
 				}
 				before := app.auditCount()
 				res := tc.call(app, c, who.csrf, n)
-				// Audit rows the case's own setup wrote first: the token it
-				// revokes, or the token and enrollment of the host it revokes.
-				setupRows := map[string]int{"/enroll/tokens/:id/revoke": 1, "/hosts/:id/revoke": 2, "/api/v1/hosts/:id/revoke": 2}[tc.route]
-				after := app.auditCount() - setupRows
+				after := app.auditCount() - setupRows[tc.route]
 				if !role.Allows(tc.perm) {
 					if res.StatusCode != http.StatusForbidden {
 						t.Fatalf("status %d, want 403\n%s", res.StatusCode, res.body)

@@ -42,10 +42,11 @@ type route struct {
 // handler can never forget it; the domain checks the actor's role again.
 func (h *handler) routes() []route {
 	const (
-		get, post, head = http.MethodGet, http.MethodPost, http.MethodHead
-		read            = server.PermRead
-		configure       = server.PermConfigure
-		admin           = server.PermAdmin
+		get, post, put, head = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodHead
+		read                 = server.PermRead
+		runJobs              = server.PermRunJobs
+		configure            = server.PermConfigure
+		admin                = server.PermAdmin
 	)
 	return []route{
 		// Dashboard pages.
@@ -55,6 +56,14 @@ func (h *handler) routes() []route {
 		{get, "/", session, read, h.showDashboard},
 		{get, "/hosts/:id", session, read, h.showHost},
 		{post, "/hosts/:id/revoke", session, configure, h.revokeHost},
+		{post, "/hosts/:id/jobs", session, runJobs, h.createHostJob},
+		{get, "/hosts/:id/repository", session, read, h.showRepository},
+		{post, "/hosts/:id/repository", session, configure, h.setRepository},
+		{post, "/hosts/:id/repository/reinit", session, configure, h.reinitRepository},
+		{get, "/jobs", session, read, h.listJobs},
+		{get, "/jobs/:id", session, read, h.showJob},
+		{get, "/jobs/:id/log", session, read, h.showJobLog},
+		{post, "/jobs/:id/cancel", session, runJobs, h.cancelJob},
 		{get, "/events", session, read, h.streamEvents},
 		{get, "/enroll", session, configure, h.showEnroll},
 		{post, "/enroll", session, configure, h.createEnrollmentToken},
@@ -74,6 +83,15 @@ func (h *handler) routes() []route {
 		{get, "/api/v1/hosts", bearer, read, h.apiListHosts},
 		{get, "/api/v1/hosts/:id", bearer, read, h.apiShowHost},
 		{post, "/api/v1/hosts/:id/revoke", bearer, configure, h.apiRevokeHost},
+		{get, "/api/v1/hosts/:id/repository", bearer, read, h.apiShowRepository},
+		{put, "/api/v1/hosts/:id/repository", bearer, configure, h.apiSetRepository},
+		{post, "/api/v1/hosts/:id/repository/reinit", bearer, configure, h.apiReinitRepository},
+		{post, "/api/v1/hosts/:id/jobs", bearer, runJobs, h.apiCreateJob},
+		{get, "/api/v1/hosts/:id/snapshots", bearer, read, h.apiListSnapshots},
+		{get, "/api/v1/jobs", bearer, read, h.apiListJobs},
+		{get, "/api/v1/jobs/:id", bearer, read, h.apiShowJob},
+		{get, "/api/v1/jobs/:id/log", bearer, read, h.apiJobLog},
+		{post, "/api/v1/jobs/:id/cancel", bearer, runJobs, h.apiCancelJob},
 		{post, "/api/v1/enrollment-tokens", bearer, configure, h.apiCreateEnrollmentToken},
 		{get, "/api/v1/pending-hosts", bearer, read, h.apiListPendingHosts},
 		{post, "/api/v1/pending-hosts/:id/accept", bearer, configure, h.apiAcceptPendingHost},

@@ -21,17 +21,44 @@ const (
 	// approval changed; the Pending hosts panel re-reads itself. The hub
 	// cannot push the panel itself: its buttons depend on the viewer's role.
 	ssePendingChanged = "pending-changed"
+	// Jobs (see sse_jobs.go).
+	sseJobRow      = "job-"         // + job ID, job lists: that job's row cells
+	sseJobsChanged = "jobs-changed" // job lists: a new job exists, re-read the list
+	sseJob         = "job"          // job page: its header, state and summary
+	sseJobLog      = "job-log"      // job page: the log lines after the last one sent
+	sseJobProgress = "job-progress" // job page: the progress bar
+	// sseSnapshotsChanged tells a host page to re-read its snapshot list
+	// (its restore forms depend on the viewer's role, like the pending panel).
+	sseSnapshotsChanged = "snapshots-changed"
 )
 
-// sseMessage is one event for one browser.
-type sseMessage struct{ event, data string }
+// sseMessage is one event for one browser. id, when not zero, goes out as
+// the event's id: on a log message, the number of its last line, so that a
+// browser reconnecting on its own says where it was (Last-Event-ID).
+type sseMessage struct {
+	event, data string
+	id          uint64
+}
 
-// sseClient is one open event stream. hostID is empty for fleet pages
-// (dashboard, enroll) and the host's ID on a host page.
+// sseClient is one open event stream and what its page shows: a fleet page
+// (dashboard, enroll) sets none of hostID, jobID and jobs; a host page sets
+// hostID, a job page jobID, the jobs list jobs.
 type sseClient struct {
 	hostID string
+	jobID  int64
+	jobs   bool
 	out    chan sseMessage
+
+	// Job pages only. lastLine is the last log line the page has; after
+	// join only the hub's goroutine touches it. canRun and csrf render the
+	// cancel button for this viewer.
+	lastLine uint64
+	canRun   bool
+	csrf     string
 }
+
+// fleet reports whether the stream belongs to a fleet page.
+func (cl *sseClient) fleet() bool { return cl.hostID == "" && cl.jobID == 0 && !cl.jobs }
 
 // clientBuffer is how many messages a slow browser may fall behind before it
 // is dropped; it reconnects and re-reads the page (app.js), losing nothing.
@@ -40,7 +67,8 @@ const clientBuffer = 32
 // hub turns domain events into HTML fragments, rendered once per batch of
 // events and fanned out to every open stream. It drains every queued event
 // before rendering, so a burst (a thousand agents reconnecting) costs one
-// host query per batch instead of one per event.
+// host query per batch instead of one per event. Log lines and progress go
+// out per tick instead (sse_jobs.go).
 type hub struct {
 	svc  *server.Service
 	h    *handler
@@ -52,12 +80,20 @@ type hub struct {
 
 	finished    chan struct{}
 	unsubscribe func()
+
+	// kicks asks the hub's goroutine to send a job page that just joined
+	// the log lines stored between rendering the page and opening the stream.
+	kicks chan int64
+	// maxJobID is the newest job the job lists were told about: an update
+	// for a newer one means a new row, so the lists re-read themselves.
+	// Only the hub's goroutine touches it.
+	maxJobID int64
 }
 
 func newHub(svc *server.Service, h *handler, log *slog.Logger) *hub {
 	events, unsubscribe := svc.Events().Subscribe()
 	hb := &hub{svc: svc, h: h, log: log, done: make(chan struct{}), finished: make(chan struct{}),
-		clients: make(map[*sseClient]struct{}), unsubscribe: unsubscribe}
+		clients: make(map[*sseClient]struct{}), unsubscribe: unsubscribe, kicks: make(chan int64, 64)}
 	go hb.run(events)
 	return hb
 }
@@ -69,11 +105,19 @@ func (hb *hub) close() {
 	<-hb.finished
 }
 
-func (hb *hub) join(hostID string) *sseClient {
-	cl := &sseClient{hostID: hostID, out: make(chan sseMessage, clientBuffer)}
+// join registers a stream (it makes cl.out). A job page is sent the log
+// lines it lacks at once.
+func (hb *hub) join(cl *sseClient) *sseClient {
+	cl.out = make(chan sseMessage, clientBuffer)
 	hb.mu.Lock()
 	hb.clients[cl] = struct{}{}
 	hb.mu.Unlock()
+	if cl.jobID != 0 {
+		select {
+		case hb.kicks <- cl.jobID:
+		default: // a burst of joins: the job's next log event catches up
+		}
+	}
 	return cl
 }
 
@@ -89,12 +133,38 @@ func (hb *hub) clientCount() int {
 	return len(hb.clients)
 }
 
+// clientsWhere lists the streams that match, for per-stream work done
+// outside the lock.
+func (hb *hub) clientsWhere(match func(*sseClient) bool) []*sseClient {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	var out []*sseClient
+	for cl := range hb.clients {
+		if match(cl) {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
 // batch is what a run of events changed.
 type batch struct {
-	resync  bool            // hosts appeared or events were lost
-	tokens  bool            // enrollment tokens changed
-	pending bool            // machines waiting for approval changed
-	hosts   map[string]bool // hosts whose row or vitals changed
+	resync    bool            // hosts appeared or events were lost
+	tokens    bool            // enrollment tokens changed
+	pending   bool            // machines waiting for approval changed
+	hosts     map[string]bool // hosts whose row and vitals changed
+	vitals    map[string]bool // hosts whose vitals alone changed (repository, last backup)
+	snapshots map[string]bool // hosts whose snapshot list changed
+	jobs      map[int64]bool  // jobs created or changed state
+	// Log lines and progress are not sent per event: they move from the
+	// batch into the hub's tick set (see jobTick).
+	logs     map[int64]bool
+	progress map[int64]bool
+}
+
+func newBatch() batch {
+	return batch{hosts: map[string]bool{}, vitals: map[string]bool{}, snapshots: map[string]bool{},
+		jobs: map[int64]bool{}, logs: map[int64]bool{}, progress: map[int64]bool{}}
 }
 
 func (b *batch) add(ev server.Event) {
@@ -107,6 +177,16 @@ func (b *batch) add(ev server.Event) {
 		b.tokens = true
 	case server.EventPendingChanged:
 		b.pending = true
+	case server.EventJobUpdated:
+		b.jobs[ev.JobID] = true
+	case server.EventJobLog:
+		b.logs[ev.JobID] = true
+	case server.EventJobProgress:
+		b.progress[ev.JobID] = true
+	case server.EventRepositoryChanged:
+		b.vitals[ev.HostID] = true
+	case server.EventSnapshotsChanged:
+		b.snapshots[ev.HostID] = true
 	default: // host.updated, host.presence, and later kinds about a host
 		if ev.HostID != "" {
 			b.hosts[ev.HostID] = true
@@ -114,17 +194,37 @@ func (b *batch) add(ev server.Event) {
 	}
 }
 
+// jobTick is how often log lines and progress go out: a job printing
+// thousands of lines a second costs one log query per tick and one message
+// per watching page, not one per stored batch.
+const jobTick = 200 * time.Millisecond
+
 func (hb *hub) run(events <-chan server.Event) {
 	defer close(hb.finished)
+	ticked := newJobTicks()
+	var tick <-chan time.Time
+	arm := func() {
+		if tick == nil && !ticked.empty() {
+			tick = time.After(jobTick)
+		}
+	}
 	for {
 		select {
 		case <-hb.done:
 			return
+		case id := <-hb.kicks:
+			hb.joinedJobPage(id)
+			ticked.logs[id] = true
+			arm()
+		case <-tick:
+			tick = nil
+			ticked = hb.flushJobs(ticked)
+			arm()
 		case ev, ok := <-events:
 			if !ok {
 				return
 			}
-			b := batch{hosts: make(map[string]bool)}
+			b := newBatch()
 			b.add(ev)
 		drain:
 			for range 4096 {
@@ -138,47 +238,57 @@ func (hb *hub) run(events <-chan server.Event) {
 					break drain
 				}
 			}
+			if b.resync {
+				hb.resyncJobPages(&ticked, &b)
+			}
+			ticked.take(&b)
 			hb.publish(b)
+			arm()
 		}
 	}
 }
 
 // publish renders what changed, once, and sends it to the streams that show it.
 func (hb *hub) publish(b batch) {
-	hb.mu.Lock()
-	fleet, watched := 0, make(map[string]bool)
-	for cl := range hb.clients {
-		if cl.hostID == "" {
-			fleet++
-		} else if b.hosts[cl.hostID] {
-			watched[cl.hostID] = true
-		}
-	}
-	hb.mu.Unlock()
-
+	fleetPages := (*sseClient).fleet
 	if b.tokens {
-		hb.send(func(cl *sseClient) bool { return cl.hostID == "" }, sseMessage{sseTokensChanged, "1"})
+		hb.send(fleetPages, sseMessage{event: sseTokensChanged, data: "1"})
 	}
 	if b.pending {
-		hb.send(func(cl *sseClient) bool { return cl.hostID == "" }, sseMessage{ssePendingChanged, "1"})
-	}
-	if b.resync {
-		// Every page re-reads itself; rows rendered now would be redundant.
-		hb.send(func(*sseClient) bool { return true }, sseMessage{sseFleetChanged, "1"})
-		return
-	}
-	if len(b.hosts) == 0 || (fleet == 0 && len(watched) == 0) {
-		return
+		hb.send(fleetPages, sseMessage{event: ssePendingChanged, data: "1"})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	hosts, err := hb.svc.ListHosts(ctx)
-	if err != nil {
-		hb.log.Error("event hub: list hosts", "err", err)
+	if b.resync {
+		// Every page re-reads itself; rows rendered now would be redundant.
+		// Job pages are sent their header again instead (resyncJobPages).
+		hb.send(func(*sseClient) bool { return true }, sseMessage{event: sseFleetChanged, data: "1"})
+		hb.publishJobs(ctx, b.jobs, nil)
 		return
 	}
-	if fleet > 0 {
-		fleetPages := func(cl *sseClient) bool { return cl.hostID == "" }
+	// Jobs first: a finished backup changes its host's vitals too.
+	hb.publishJobs(ctx, b.jobs, b.vitals)
+	for hostID := range b.snapshots {
+		hb.send(func(cl *sseClient) bool { return cl.hostID == hostID }, sseMessage{event: sseSnapshotsChanged, data: "1"})
+	}
+
+	fleet := len(hb.clientsWhere(fleetPages))
+	watched := make(map[string]bool)
+	for _, cl := range hb.clientsWhere(func(cl *sseClient) bool { return b.hosts[cl.hostID] || b.vitals[cl.hostID] }) {
+		watched[cl.hostID] = true
+	}
+	if len(watched) == 0 && (len(b.hosts) == 0 || fleet == 0) {
+		return
+	}
+	var hosts []server.Host
+	if len(b.hosts) > 0 {
+		var err error
+		if hosts, err = hb.svc.ListHosts(ctx); err != nil {
+			hb.log.Error("event hub: list hosts", "err", err)
+			return
+		}
+	}
+	if fleet > 0 && len(b.hosts) > 0 {
 		for _, h := range hosts {
 			if b.hosts[h.ID] {
 				hb.sendFragment(fleetPages, sseHostRow+h.ID, "dashboard", "host_cells", newHostView(h))
@@ -186,11 +296,30 @@ func (hb *hub) publish(b batch) {
 		}
 		hb.sendFragment(fleetPages, sseSummary, "dashboard", "summary", summarize(hosts))
 	}
-	for _, h := range hosts {
-		if watched[h.ID] {
-			id := h.ID
-			hb.sendFragment(func(cl *sseClient) bool { return cl.hostID == id }, sseVitals, "host", "host_vitals", newHostView(h))
+	hb.publishVitals(ctx, watched, hosts)
+}
+
+// publishVitals renders the vitals of each watched host for its pages.
+func (hb *hub) publishVitals(ctx context.Context, watched map[string]bool, known []server.Host) {
+	byID := make(map[string]server.Host, len(known))
+	for _, h := range known {
+		byID[h.ID] = h
+	}
+	for id := range watched {
+		host, ok := byID[id]
+		if !ok {
+			got, err := hb.svc.GetHost(ctx, id)
+			if err != nil {
+				continue // revoked meanwhile: its page hears fleet-changed
+			}
+			host = *got
 		}
+		v, err := hb.h.loadVitals(ctx, host)
+		if err != nil {
+			hb.log.Error("event hub: host vitals", "host", id, "err", err)
+			continue
+		}
+		hb.sendFragment(func(cl *sseClient) bool { return cl.hostID == id }, sseVitals, "host", "host_vitals", v)
 	}
 }
 
@@ -200,7 +329,7 @@ func (hb *hub) sendFragment(to func(*sseClient) bool, event, pageName, tmpl stri
 		hb.log.Error("event hub: render", "template", tmpl, "err", err)
 		return
 	}
-	hb.send(to, sseMessage{event, buf.String()})
+	hb.send(to, sseMessage{event: event, data: buf.String()})
 }
 
 // send queues m for every stream that to selects. A stream whose buffer is
@@ -209,14 +338,27 @@ func (hb *hub) send(to func(*sseClient) bool, m sseMessage) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	for cl := range hb.clients {
-		if !to(cl) {
-			continue
+		if to(cl) {
+			hb.queue(cl, m)
 		}
-		select {
-		case cl.out <- m:
-		default:
-			delete(hb.clients, cl)
-			close(cl.out)
-		}
+	}
+}
+
+// sendTo queues m for one stream.
+func (hb *hub) sendTo(cl *sseClient, m sseMessage) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if _, ok := hb.clients[cl]; ok {
+		hb.queue(cl, m)
+	}
+}
+
+// queue needs hb.mu held.
+func (hb *hub) queue(cl *sseClient, m sseMessage) {
+	select {
+	case cl.out <- m:
+	default:
+		delete(hb.clients, cl)
+		close(cl.out)
 	}
 }

@@ -2,9 +2,11 @@ package web
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 	"text/template/parse"
 	"time"
 )
@@ -19,11 +21,15 @@ var templateFiles embed.FS
 var pages = map[string][]string{
 	"login":     {"layout.html", "login.html"},
 	"dashboard": {"layout.html", "dashboard.html", "partials/summary.html", "partials/host_table.html", "partials/host_row.html", "partials/state.html", "partials/commands.html", "partials/pending_hosts.html"},
-	"host":      {"layout.html", "host.html", "partials/host_vitals.html", "partials/state.html"},
-	"enroll":    {"layout.html", "enroll.html", "partials/commands.html", "partials/tokens.html"},
-	"users":     {"layout.html", "users.html", "partials/commands.html"},
-	"audit":     {"layout.html", "audit.html"},
-	"error":     {"layout.html", "error.html"},
+	"host": {"layout.html", "host.html", "partials/host_vitals.html", "partials/state.html", "partials/repo_state.html",
+		"partials/job_table.html", "partials/snapshots.html"},
+	"jobs":       {"layout.html", "jobs.html", "partials/job_table.html", "partials/state.html"},
+	"job":        {"layout.html", "job.html", "partials/job_head.html", "partials/job_progress.html", "partials/state.html"},
+	"repository": {"layout.html", "repository.html", "partials/repo_state.html", "partials/state.html"},
+	"enroll":     {"layout.html", "enroll.html", "partials/commands.html", "partials/tokens.html"},
+	"users":      {"layout.html", "users.html", "partials/commands.html"},
+	"audit":      {"layout.html", "audit.html"},
+	"error":      {"layout.html", "error.html"},
 }
 
 // templates holds every page's parsed template set.
@@ -127,6 +133,31 @@ func (h *handler) templateFuncs() template.FuncMap {
 		"exact": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		// iso is the machine-readable time for <time datetime>.
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		// bytes is a size in binary units ("1.5 GiB"); thousands a count
+		// with separators; short a restic id's 8-character form.
+		"bytes":     humanBytes,
+		"thousands": thousands,
+		"short":     shortID,
+		"join":      strings.Join,
+		// dict builds a map for a partial that takes several values:
+		// {{template "x" (dict "A" 1 "B" 2)}}.
+		"dict": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, errors.New("dict: odd number of arguments")
+			}
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, errors.New("dict: keys must be strings")
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
+		// keepRules and keepValue lay out the forget form's keep-* fields.
+		"keepRules": func() []string { return keepRules },
+		"keepValue": jobForm.keep,
 		// deref turns an optional time into a value for the helpers above.
 		"deref": func(t *time.Time) time.Time {
 			if t == nil {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
@@ -27,6 +28,8 @@ type testApp struct {
 	pub *server.TestPublisher // stands in for the broker
 	// announced counts machines announce made, for unique addresses.
 	announced int
+	// runOnce starts the Service's background work (runService).
+	runOnce sync.Once
 }
 
 const testFingerprint = "SHA256:0f4c6c2b1e5d8f9a7b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"

@@ -62,6 +62,57 @@
     sel.addRange(range);
   }
 
+  // Job log (#job-log): the stream sends lines as children carrying their
+  // number (data-n). Append only lines newer than the last one shown (a
+  // reconnect may resend some), follow the tail unless the reader scrolled
+  // up (then offer "jump to the end"), keep at most maxLogLines in the page
+  // (the full log is a link away), and keep the stream's ?after= in step so
+  // a reconnect resumes where the page is.
+  var maxLogLines = 5000;
+  var following = true;
+  function logAtEnd(log) { return log.scrollHeight - log.scrollTop - log.clientHeight < 24; }
+  function followButton() { return document.getElementById("log-follow"); }
+  function setFollowing(log, on) {
+    following = on;
+    var b = followButton();
+    if (b) b.classList.toggle("hidden", on);
+    if (on) log.scrollTop = log.scrollHeight;
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (e) {
+    var log = e.target;
+    if (!log || log.id !== "job-log") return;
+    e.preventDefault();
+    var last = Number(log.dataset.last || 0);
+    var tpl = document.createElement("template");
+    tpl.innerHTML = e.detail.data;
+    var frag = document.createDocumentFragment();
+    Array.prototype.forEach.call(tpl.content.querySelectorAll("[data-n]"), function (ln) {
+      var n = Number(ln.getAttribute("data-n"));
+      if (n > last) { frag.appendChild(ln); last = n; }
+    });
+    log.appendChild(frag);
+    log.dataset.last = String(last);
+    for (var extra = log.children.length - maxLogLines; extra > 0; extra--) {
+      log.removeChild(log.firstElementChild);
+    }
+    var stream = document.getElementById("job-stream");
+    if (stream) {
+      stream.setAttribute("sse-connect", stream.getAttribute("sse-connect").replace(/after=\d+/, "after=" + last));
+    }
+    if (following) log.scrollTop = log.scrollHeight;
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var log = document.getElementById("job-log");
+    if (!log) return;
+    log.scrollTop = log.scrollHeight;
+    log.addEventListener("scroll", function () {
+      var end = logAtEnd(log);
+      if (end !== following) setFollowing(log, end);
+    }, { passive: true });
+    var b = followButton();
+    if (b) b.addEventListener("click", function () { setFollowing(log, true); log.focus(); });
+  });
+
   // When an event stream comes back after a drop (server restart, network,
   // or the server shedding a slow client), the page may have missed updates:
   // ask every live region to re-read itself ("rm:resync" in hx-trigger).

@@ -1,0 +1,53 @@
+package web
+
+import (
+	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+)
+
+// snapshotsView is the host page's snapshot list with a Restore form per
+// snapshot (for those who may run jobs) and Refresh list.
+type snapshotsView struct {
+	HostID     string
+	ReportedAt *time.Time // nil: the agent never reported a list
+	Snapshots  []snapshotView
+	CanRun     bool
+	CSRF       string
+	RepoReady  bool
+}
+
+// snapshotView is one snapshot as the list shows it.
+type snapshotView struct {
+	server.Snapshot
+}
+
+// Short is the id restic shows (8 hex digits).
+func (v snapshotView) Short() string {
+	if v.ShortID != "" {
+		return v.ShortID
+	}
+	return shortID(v.ID)
+}
+
+// Added is the data the snapshot added to the repository, or "" when restic
+// (before 0.17) did not say.
+func (v snapshotView) Added() string {
+	if v.DataAdded == 0 && v.TotalFilesProcessed == 0 {
+		return ""
+	}
+	return humanBytes(v.DataAdded)
+}
+
+func newSnapshotsView(hostID string, list *server.SnapshotList, canRun bool, csrf string, repoReady bool) snapshotsView {
+	v := snapshotsView{HostID: hostID, CanRun: canRun, CSRF: csrf, RepoReady: repoReady}
+	if list == nil {
+		return v
+	}
+	v.ReportedAt = list.ReportedAt
+	v.Snapshots = make([]snapshotView, len(list.Snapshots))
+	for i, s := range list.Snapshots {
+		v.Snapshots[i] = snapshotView{s}
+	}
+	return v
+}
