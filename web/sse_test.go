@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +22,17 @@ type sseStream struct {
 
 // openEvents opens path as c and returns once the server says the stream is
 // subscribed, so nothing published afterwards can be missed.
-func (c *client) openEvents(path string) *sseStream {
+func (c *client) openEvents(path string) *sseStream { return c.openEventsWith(path, nil) }
+
+// openEventsWith is openEvents with extra request headers (Last-Event-ID).
+func (c *client) openEventsWith(path string, header http.Header) *sseStream {
 	c.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.app.srv.URL+path, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -54,6 +61,8 @@ func (c *client) openEvents(path string) *sseStream {
 				m.event = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
 				data = append(data, strings.TrimPrefix(line, "data: "))
+			case strings.HasPrefix(line, "id: "):
+				m.id, _ = strconv.ParseUint(strings.TrimPrefix(line, "id: "), 10, 64)
 			case line == "" && m.event != "":
 				m.data = strings.Join(data, "\n")
 				select {
