@@ -8,7 +8,7 @@ import (
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-func enrollTestHost(t *testing.T, s *Service, name string) string {
+func enrollTestHost(t testing.TB, s *Service, name string) string {
 	t.Helper()
 	tok, _, err := s.CreateEnrollmentToken(t.Context(), CLIActor(), name, 0)
 	if err != nil {
