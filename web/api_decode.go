@@ -47,24 +47,32 @@ func (r *agentEnrollRequest) validate() error {
 	return nil // the domain checks the other fields' lengths and characters
 }
 
-// pendingAcceptRequest is the body of POST /api/v1/pending-hosts/{id}/accept.
+// pendingAcceptRequest is the body of POST /api/v1/pending-hosts/{id}/accept:
+// the new host's name and, optionally, its repository (set in the same
+// step; its init job runs once the agent is connected as the host).
 type pendingAcceptRequest struct {
-	Name string `json:"name"`
-	// Repository is refused while repositories do not exist yet (DESIGN §6
-	// lists it as optional): a caller that sends credentials must learn that
-	// they were not stored rather than find out later.
-	Repository json.RawMessage `json:"repository"`
+	Name       string             `json:"name"`
+	Repository *repositoryRequest `json:"repository"`
 }
 
 func (r *pendingAcceptRequest) validate() error {
 	r.Name = strings.TrimSpace(r.Name)
-	if len(r.Repository) > 0 && string(bytes.TrimSpace(r.Repository)) != "null" {
-		return invalid("Repositories are not supported yet; accept without \"repository\" and set the repository once this server version supports it.")
-	}
 	if r.Name == "" {
 		return invalid("Send name: the name the new host gets, e.g. \"web-01\".")
 	}
+	if r.Repository != nil {
+		return r.Repository.validate()
+	}
 	return nil
+}
+
+// repository is the domain's form of the optional repository.
+func (r *pendingAcceptRequest) repository() *server.RepositoryInput {
+	if r.Repository == nil {
+		return nil
+	}
+	in := r.Repository.input()
+	return &in
 }
 
 // apiDuration is a duration in JSON: a Go duration string ("90m", "24h")

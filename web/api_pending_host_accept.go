@@ -8,9 +8,10 @@ import (
 	"github.com/restic-manager/restic-manager/server"
 )
 
-// apiAcceptPendingHost turns a waiting machine into a host: body {name},
-// answer {host_id, name}. The credentials go to the agent sealed to its key,
-// never through this API.
+// apiAcceptPendingHost turns a waiting machine into a host: body {name,
+// repository?: {url, password, env}}, answer {host_id, name} and, with a
+// repository, init_job_id. The credentials go to the agent sealed to its
+// key, never through this API; the repository is never sent back.
 func (h *handler) apiAcceptPendingHost(c *gin.Context) {
 	id, ok := pendingID(c)
 	if !ok {
@@ -22,11 +23,20 @@ func (h *handler) apiAcceptPendingHost(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	hostID, err := h.svc.AcceptPendingHost(c.Request.Context(), h.actor(c), id, req.Name, nil)
+	ctx := c.Request.Context()
+	hostID, err := h.svc.AcceptPendingHost(ctx, h.actor(c), id, req.Name, req.repository())
 	if err != nil {
 		h.apiError(c, err)
 		return
 	}
+	out := gin.H{"host_id": hostID, "name": req.Name}
+	if req.Repository != nil {
+		if repo, err := h.svc.GetRepository(ctx, hostID); err == nil {
+			out["init_job_id"] = repo.InitJobID
+		} else {
+			h.logIfInternal(c, err)
+		}
+	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"host_id": hostID, "name": req.Name})
+	c.JSON(http.StatusOK, out)
 }

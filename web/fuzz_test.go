@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Fuzz tests for every decoder of untrusted input written here. Run one
@@ -79,6 +80,8 @@ func FuzzDecodePendingAcceptRequest(f *testing.F) {
 		`{"name":"web-01"}`,
 		`{"name":"web-01","repository":null}`,
 		`{"name":"web-01","repository":{"url":"s3:x"}}`,
+		`{"name":"web-01","repository":{"url":"/srv/r","password":"p","env":{"AWS_X":"1"}}}`,
+		`{"name":"web-01","repository":{"url":"/srv/r","password":"p","env":{"PATH":"1"}}}`,
 		`{"name":"web-01","repository":" null "}`,
 		`{"name":"  "}`, `{"name":7}`, `{}`, `{`, `[]`, `null`,
 	} {
@@ -93,8 +96,11 @@ func FuzzDecodePendingAcceptRequest(f *testing.F) {
 		if req.Name == "" || req.Name != strings.TrimSpace(req.Name) {
 			t.Fatalf("accepted name %q", req.Name)
 		}
-		if r := strings.TrimSpace(string(req.Repository)); r != "" && r != "null" {
-			t.Fatalf("accepted a repository %q that would be dropped", r)
+		if req.Repository != nil {
+			cfg := topics.RepositoryConfig{URL: req.Repository.URL, Password: req.Repository.Password, Env: req.Repository.Env}
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("accepted an invalid repository: %v", err)
+			}
 		}
 	})
 }
@@ -137,6 +143,75 @@ func FuzzEncodeSSE(f *testing.F) {
 		want := strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
 		if strings.Join(got, "\n") != want {
 			t.Fatalf("data round trip: got %q, want %q", strings.Join(got, "\n"), want)
+		}
+	})
+}
+
+func FuzzDecodeJobCreateRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"kind":"backup","paths":["/etc"],"excludes":["*.tmp"],"tags":["a"],"bandwidth_up_kbps":10,"expires_in":"2h"}`,
+		`{"kind":"restore","snapshot":"latest","target":"/tmp/r","include":["/etc"]}`,
+		`{"kind":"forget","retention":{"daily":7,"within":"1y"},"prune":true}`,
+		`{"kind":"check","read_data_subset":"1/5","expires_in":3600}`,
+		`{"kind":"backup","paths":["rel"]}`, `{"kind":"x"}`, `{"kind":"unlock","bogus":1}`, `{"expires_in":-1}`, `{`, `null`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeJobCreateRequest(strings.NewReader(string(body)))
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		if err := req.JobSpec.Validate(); err != nil {
+			t.Fatalf("accepted an invalid spec %+v: %v", req.JobSpec, err)
+		}
+		if d := req.request().ExpiresIn; d < 0 || d > maxJobExpiry {
+			t.Fatalf("accepted expires_in %v", d)
+		}
+	})
+}
+
+func FuzzDecodeRepositoryRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"url":"/srv/r","password":"p"}`,
+		`{"url":"s3:host/b","password":"p","env":{"AWS_ACCESS_KEY_ID":"a"}}`,
+		`{"url":"ftp:x","password":"p"}`, `{"url":"/r","password":"p","env":{"PATH":"/"}}`, `{"url":"/r"}`, `[]`, `{"x":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeRepositoryRequest(strings.NewReader(string(body)))
+		if err != nil {
+			checkDecodeError(t, err)
+			if req.Password != "" && len(req.Password) >= 8 && strings.Contains(err.Error(), req.Password) {
+				t.Fatalf("the error %q quotes the password", err)
+			}
+			return
+		}
+		cfg := topics.RepositoryConfig{URL: req.URL, Password: req.Password, Env: req.Env}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("accepted an invalid repository: %v", err)
+		}
+	})
+}
+
+func FuzzParseEnvLines(f *testing.F) {
+	for _, seed := range []string{"AWS_A=1\nAWS_B=2", "# c\n\nX", "=v", "A=1\r\nA=2", "B2_KEY==x="} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		env, msg := parseEnvLines(s)
+		if msg != "" {
+			if env != nil {
+				t.Fatal("both an env and an error")
+			}
+			return
+		}
+		for k := range env {
+			if k == "" || strings.ContainsAny(k, "=\n") {
+				t.Fatalf("parsed name %q", k)
+			}
 		}
 	})
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/restic-manager/restic-manager/server"
 )
 
-// acceptPendingHost turns a waiting machine into a host with the name from
-// the panel's form, then goes back to the dashboard. A refusal (bad or taken
+// acceptPendingHost turns a waiting machine into a host with the name (and,
+// optionally, the repository) from the panel's form, then goes back to the
+// dashboard. The repository fields are never filled in again. A refusal (bad or taken
 // name, a machine decided on meanwhile) shows the dashboard with the reason.
 func (h *handler) acceptPendingHost(c *gin.Context) {
 	id, ok := pendingID(c)
@@ -19,11 +20,12 @@ func (h *handler) acceptPendingHost(c *gin.Context) {
 		return
 	}
 	form := newAcceptForm(c)
-	if msg := form.validate(); msg != "" {
+	repo, msg := form.validate()
+	if msg != "" {
 		h.dashboardWithError(c, http.StatusBadRequest, msg)
 		return
 	}
-	if _, err := h.svc.AcceptPendingHost(c.Request.Context(), h.actor(c), id, form.Name, nil); err != nil {
+	if _, err := h.svc.AcceptPendingHost(c.Request.Context(), h.actor(c), id, form.Name, repo); err != nil {
 		h.logIfInternal(c, err)
 		h.dashboardWithError(c, statusOf(server.ErrorCodeOf(err)), server.PublicMessage(err))
 		return

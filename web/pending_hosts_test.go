@@ -159,9 +159,9 @@ func TestAPIPendingHosts(t *testing.T) {
 	}
 
 	accept := fmt.Sprintf("/api/v1/pending-hosts/%d/accept", id)
-	res = api.postJSON(accept, `{"name":"db-07","repository":{"url":"s3:x","password":"p"}}`)
-	if res.StatusCode != http.StatusBadRequest || !strings.Contains(apiErrorOf(t, res).Message, "Repositories are not supported yet") {
-		t.Fatalf("with repository: %d %s", res.StatusCode, res.body)
+	res = api.postJSON(accept, `{"name":"db-07","repository":{"url":"ftp:x","password":"p"}}`)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(apiErrorOf(t, res).Message, "Repository URL") {
+		t.Fatalf("with a bad repository: %d %s", res.StatusCode, res.body)
 	}
 	for body, want := range map[string]int{`{}`: 400, `{"name":"a b"}`: 400, `nope`: 400} {
 		if res := api.postJSON(accept, body); res.StatusCode != want {
@@ -197,4 +197,87 @@ func TestAPIPendingHosts(t *testing.T) {
 		boot.MQTTURL != "mqtts://rm.example.test:8883" || boot.CAFingerprint != testFingerprint || !strings.Contains(boot.CACert, "BEGIN CERTIFICATE") {
 		t.Fatalf("bootstrap: %d %s", res.StatusCode, res.body)
 	}
+}
+
+// TestAcceptWithRepository: the Accept form and API take an optional
+// repository; it is set with the host and its init job is queued. A bad
+// one refuses the whole accept (the machine keeps waiting) and is never
+// echoed back.
+func TestAcceptWithRepository(t *testing.T) {
+	app := newTestApp(t)
+	admin, csrf := app.signedIn("root", server.RoleAdmin)
+	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	api := app.apiClient("ci")
+	stillPending := func(id int64) bool {
+		list, err := app.svc.ListPendingHosts(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list {
+			if p.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	initialising := func(hostID string) {
+		t.Helper()
+		repo, err := app.svc.GetRepository(t.Context(), hostID)
+		if err != nil || repo.State != server.RepoInitializing || repo.InitJobID == 0 || strings.Join(repo.EnvNames, ",") != "AWS_SECRET_ACCESS_KEY" {
+			t.Fatalf("repository of the accepted host: %+v %v", repo, err)
+		}
+		job, err := app.svc.GetJob(t.Context(), repo.InitJobID)
+		if err != nil || job.Kind != topics.JobInit || job.HostID != hostID {
+			t.Fatalf("init job %+v %v", job, err)
+		}
+	}
+
+	// The dashboard form.
+	_, id := app.announce("till-3")
+	form := fmt.Sprintf("/pending-hosts/%d/accept", id)
+	res := admin.postForm(form, url.Values{"csrf_token": {csrf}, "name": {"till-3"}, "repo_url": {"/srv/restic"},
+		"repo_password": {testRepoPassword}, "repo_env": {"AWS_SECRET_ACCESS_KEY " + testEnvSecret}})
+	if res.StatusCode != http.StatusBadRequest || !stillPending(id) {
+		t.Fatalf("bad env: %d, pending %v", res.StatusCode, stillPending(id))
+	}
+	mustContain(t, "refused accept", res.body, "Line 1 of the backend environment is not KEY=VALUE", "Repository (optional)", `name="repo_password"`)
+	assertNoSecrets(t, "refused accept", res.body)
+	res = admin.postForm(form, url.Values{"csrf_token": {csrf}, "name": {"till-3"}, "repo_url": {"/srv/restic"}, "repo_password": {""}})
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(res.body, "Enter the repository password") {
+		t.Fatalf("repository without password: %d", res.StatusCode)
+	}
+	res = admin.postForm(form, url.Values{"csrf_token": {csrf}, "name": {"till-3"}, "repo_url": {"s3:https://u:" + testURLSecret + "@s3.example.test/b"},
+		"repo_password": {testRepoPassword}, "repo_env": {"AWS_SECRET_ACCESS_KEY=" + testEnvSecret}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("accept with repository: %d\n%s", res.StatusCode, res.body)
+	}
+	hosts, _ := app.svc.ListHosts(t.Context())
+	var formHost string
+	for _, h := range hosts {
+		if h.Name == "till-3" {
+			formHost = h.ID
+		}
+	}
+	initialising(formHost)
+	assertNoSecrets(t, "dashboard", admin.get("/?accepted=1").body)
+
+	// The API.
+	_, id = app.announce("till-4")
+	path := fmt.Sprintf("/api/v1/pending-hosts/%d/accept", id)
+	res = api.postJSON(path, `{"name":"till-4","repository":{"url":"/srv/r","password":"`+testRepoPassword+`","env":{"PATH":"/tmp"}}}`)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(apiErrorOf(t, res).Message, "PATH") || !stillPending(id) {
+		t.Fatalf("bad env name: %d %s", res.StatusCode, res.body)
+	}
+	assertNoSecrets(t, "refused API accept", res.body)
+	res = api.postJSON(path, `{"name":"till-4","repository":{"url":"/srv/r","password":"`+testRepoPassword+`","env":{"AWS_SECRET_ACCESS_KEY":"`+testEnvSecret+`"}}}`)
+	var got struct {
+		HostID    string `json:"host_id"`
+		Name      string `json:"name"`
+		InitJobID int64  `json:"init_job_id"`
+	}
+	if err := json.Unmarshal([]byte(res.body), &got); err != nil || res.StatusCode != http.StatusOK || got.Name != "till-4" || got.InitJobID == 0 {
+		t.Fatalf("API accept with repository: %d %s", res.StatusCode, res.body)
+	}
+	assertNoSecrets(t, "API accept", res.body)
+	initialising(got.HostID)
 }
