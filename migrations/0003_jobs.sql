@@ -46,13 +46,13 @@ CREATE TABLE jobs (
     log_max            INTEGER NOT NULL DEFAULT 0,
     log_lines_expected INTEGER
 );
--- The list filters (newest first); the expiry sweeper reads queued jobs by
--- expires_at; a hello reads the host's jobs that may need a command again
--- (unfinished, or canceled before delivery: server/jobs_hello.go).
+-- The list filters (newest first; the expiry sweeper finds the queued jobs
+-- through jobs_status); a hello reads the host's jobs that may need a
+-- command again (unfinished, or canceled before delivery:
+-- server/jobs_hello.go).
 CREATE INDEX jobs_host ON jobs(host_id, id DESC);
 CREATE INDEX jobs_status ON jobs(status, id DESC);
 CREATE INDEX jobs_kind ON jobs(kind, id DESC);
-CREATE INDEX jobs_queued_expiry ON jobs(expires_at) WHERE status = 'queued';
 CREATE INDEX jobs_resend ON jobs(host_id) WHERE status IN ('queued', 'delivered', 'running')
     OR (status = 'canceled' AND cancel_requested = 1 AND delivered_at IS NULL);
 

@@ -61,8 +61,8 @@ func (s *Service) sweepJobs(ctx context.Context) error {
 	var expired []jobRow
 	var repoChanged []string
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.SelectContext(ctx, &expired, jobSelect+` WHERE j.status = ? AND j.expires_at < ?`,
-			topics.JobQueued, now.Add(-s.jobOpts.ExpiryGrace)); err != nil {
+		if err := tx.SelectContext(ctx, &expired, jobSelect+` WHERE j.status = 'queued' AND j.expires_at < ?`,
+			now.Add(-s.jobOpts.ExpiryGrace)); err != nil {
 			return err
 		}
 		const reason = "It expired before the host came online to run it."
