@@ -87,6 +87,15 @@ func (s *Service) recordApplied(ctx context.Context, hostID string, v int64) {
 	if known && old == v {
 		return
 	}
+	if !known {
+		// After a restart every agent says hello at once: read before
+		// writing, so that the common case (nothing changed) takes no
+		// write lock.
+		var stored int64
+		if err := s.db.GetContext(ctx, &stored, `SELECT applied_config_version FROM hosts WHERE id = ?`, hostID); err == nil && stored == v {
+			return
+		}
+	}
 	res, err := s.db.ExecContext(ctx, `UPDATE hosts SET applied_config_version = ? WHERE id = ? AND applied_config_version != ?`,
 		v, hostID, v)
 	if err != nil {
