@@ -11,7 +11,7 @@ import (
 
 // Bounds on how long a job may wait for its host (JobRequest.ExpiresIn).
 const (
-	MinJobExpiry = time.Minute
+	MinJobExpiry = time.Second
 	MaxJobExpiry = 30 * 24 * time.Hour
 )
 
@@ -19,7 +19,9 @@ const (
 // when it is bad), stores the job queued (version 1), audits it and sends
 // the run command if the host is online right now; an offline host gets it
 // after its next hello. A host without a repository gets no job ("Set the
-// host's repository first."); one whose init failed gets only an init.
+// host's repository first."). A repository whose init failed does not stop
+// jobs: the failure may have been passing (the remote was unreachable), and
+// a job that fails says why in its own words (e.g. "wrong password").
 func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req JobRequest) (*Job, error) {
 	if err := a.require(PermRunJobs); err != nil {
 		return nil, err
@@ -33,7 +35,7 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req Job
 		expiresIn = DefaultJobExpiry
 	}
 	if expiresIn < MinJobExpiry || expiresIn > MaxJobExpiry {
-		return nil, invalidf("A job may wait between 1 minute and 30 days for its host to come online.")
+		return nil, invalidf("A job may wait between 1 second and 30 days for its host to come online.")
 	}
 	h, err := s.GetHost(ctx, hostID)
 	if err != nil {
@@ -42,20 +44,15 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req Job
 	var jobID int64
 	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var repo struct {
-			State     string `db:"state"`
-			InitJobID *int64 `db:"init_job_id"`
-			Version   int64  `db:"config_version"`
+			State   string `db:"state"`
+			Version int64  `db:"config_version"`
 		}
-		if err := tx.GetContext(ctx, &repo, `SELECT COALESCE(r.state, ?) AS state, r.init_job_id, h.config_version
+		if err := tx.GetContext(ctx, &repo, `SELECT COALESCE(r.state, ?) AS state, h.config_version
 			FROM hosts h LEFT JOIN repositories r ON r.host_id = h.id WHERE h.id = ?`, RepoNone, hostID); err != nil {
 			return err
 		}
-		switch {
-		case repo.State == RepoNone:
+		if repo.State == RepoNone {
 			return invalidf("Set the host's repository first.")
-		case repo.State == RepoFailed && spec.Kind != topics.JobInit:
-			return invalidf("The host's repository is not ready: its init failed (job %d). Set the repository again or run init first.",
-				deref(repo.InitJobID))
 		}
 		var err error
 		if jobID, err = s.insertJob(ctx, tx, hostID, spec, repo.Version, expiresIn, a.Name); err != nil {
@@ -165,11 +162,4 @@ func (s *Service) CancelJob(ctx context.Context, a Actor, id int64) (*Job, error
 	}
 	j := r.job()
 	return &j, nil
-}
-
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

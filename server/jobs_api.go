@@ -142,8 +142,10 @@ type RepositoryService interface {
 // JobService is what the domain offers for jobs.
 type JobService interface {
 	// CreateJob validates the spec (4xx error, nothing stored, when bad;
-	// a job for a host without a ready or initializing repository is
-	// refused unless it is an init), stores it queued and, if the host is
+	// a job for a host without a repository is refused — "Set the host's
+	// repository first." — while one whose init failed still runs jobs:
+	// they report what is wrong, e.g. a wrong password, and unlock or
+	// check may be what fixes it), stores it queued and, if the host is
 	// online, sends the command. Needs PermRunJobs. Audited.
 	CreateJob(ctx context.Context, a Actor, hostID string, req JobRequest) (*Job, error)
 	// CancelJob asks the agent to stop the job; a job still queued (never

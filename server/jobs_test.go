@@ -35,7 +35,8 @@ func TestCreateJobRefusesBadSpecs(t *testing.T) {
 		"paths on a prune":         {Spec: topics.JobSpec{Kind: topics.JobPrune, Paths: []string{"/etc"}}},
 		"bad read subset":          {Spec: topics.JobSpec{Kind: topics.JobCheck, ReadDataSubset: "lots"}},
 		"negative bandwidth":       {Spec: topics.JobSpec{Kind: topics.JobCheck, BandwidthUpKBps: -1}},
-		"expiry too short":         {Spec: topics.JobSpec{Kind: topics.JobCheck}, ExpiresIn: time.Second},
+		"expiry too short":         {Spec: topics.JobSpec{Kind: topics.JobCheck}, ExpiresIn: time.Millisecond},
+		"negative expiry":          {Spec: topics.JobSpec{Kind: topics.JobCheck}, ExpiresIn: -time.Hour},
 		"expiry too long":          {Spec: topics.JobSpec{Kind: topics.JobCheck}, ExpiresIn: 365 * 24 * time.Hour},
 	} {
 		_, err := f.s.CreateJob(ctx, f.operator, f.host, req)
