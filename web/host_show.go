@@ -71,8 +71,10 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 	}
 	p := hostPage{page: h.basePage(c, host.Name, "fleet"), Host: vitals}
 	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
-	p.Jobs = jobsTable{Jobs: jobViews(jobs), HideHost: true,
-		ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs), MoreURL: "/jobs?host=" + host.ID}
+	p.Jobs = jobsTable{Jobs: jobViews(jobs), HideHost: true, ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs)}
+	if len(jobs) == recentJobs {
+		p.Jobs.MoreURL = jobListQuery{Host: host.ID, Before: jobs[len(jobs)-1].ID}.url()
+	}
 	p.Snapshots = newSnapshotsView(host.ID, snaps, p.CanRun, p.CSRF, vitals.Repo.Ready())
 	p.BackupPaths = backupPrefill(vitals.LastBackup, snaps)
 	return p, nil

@@ -189,15 +189,15 @@ func humanDuration(d time.Duration) string {
 
 // progressView is a running job's live progress bar.
 type progressView struct {
-	JobID    int64
-	Running  bool // the job runs and reported progress
+	Job      jobView // for the summary once it ended
+	Running  bool    // the job runs and reported progress
 	Terminal bool
 	Status   topics.JobState
 	P        topics.JobProgress
 }
 
 func newProgressView(j server.Job, p *topics.JobProgress) progressView {
-	v := progressView{JobID: j.ID, Terminal: j.Status.Terminal(), Status: j.Status}
+	v := progressView{Job: newJobView(j), Terminal: j.Status.Terminal(), Status: j.Status}
 	if p != nil && !v.Terminal {
 		v.Running, v.P = true, *p
 	}

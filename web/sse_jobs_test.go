@@ -81,13 +81,13 @@ func TestJobStreamSendsOnlyNewLines(t *testing.T) {
 	host.logLines(job, 6, "snapshot 7a7a7a7a saved")
 	host.finish(job, topics.JobSucceeded, &topics.JobResult{SnapshotID: snap, Backup: &topics.BackupSummary{FilesNew: 9, DataAdded: 2048}})
 	for {
-		head := stream.next(sseJob)
-		if strings.Contains(head.data, ">succeeded<") {
-			if !strings.Contains(head.data, `id="job-summary"`) || !strings.Contains(head.data, "7a7a7a7a") {
-				t.Errorf("finished header lacks the summary: %s", head.data)
-			}
-			break
+		if strings.Contains(stream.next(sseJob).data, ">succeeded<") {
+			break // its progress bar, with the summary, comes right after
 		}
+	}
+	if p := stream.next(sseJobProgress); !strings.Contains(p.data, `id="job-summary"`) || !strings.Contains(p.data, "7a7a7a7a") ||
+		!strings.Contains(p.data, `data-percent="100"`) {
+		t.Errorf("finished progress lacks the summary: %s", p.data)
 	}
 	if got := lineNumbers(t, stream.next(sseJobLog).data); fmt.Sprint(got) != "[6]" {
 		t.Errorf("last line %v", got)
