@@ -71,7 +71,7 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 	}
 	p := hostPage{page: h.basePage(c, host.Name, "fleet"), Host: vitals}
 	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
-	p.Jobs = jobsTable{Jobs: jobViews(jobs), HideHost: true, ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs)}
+	p.Jobs = jobsTable{Jobs: h.jobRowViews(jobs), HideHost: true, ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs)}
 	if len(jobs) == recentJobs {
 		p.Jobs.MoreURL = jobListQuery{Host: host.ID, Before: jobs[len(jobs)-1].ID}.url()
 	}
@@ -93,7 +93,7 @@ func (h *handler) loadVitals(ctx context.Context, host server.Host) (hostVitals,
 		return v, err
 	}
 	if len(last) > 0 {
-		jv := newJobView(last[0])
+		jv := h.jobRowView(last[0])
 		v.LastBackup = &jv
 	}
 	return v, nil

@@ -18,14 +18,6 @@ type jobsTable struct {
 	MoreURL  string // older jobs, or "" when there are none
 }
 
-func jobViews(jobs []server.Job) []jobView {
-	out := make([]jobView, len(jobs))
-	for i, j := range jobs {
-		out[i] = newJobView(j)
-	}
-	return out
-}
-
 // jobsPage is the data of the fleet-wide jobs page.
 type jobsPage struct {
 	page
@@ -66,7 +58,7 @@ func (h *handler) listJobs(c *gin.Context) {
 			p.HostName = host.Name
 		}
 	}
-	p.Table = jobsTable{Jobs: jobViews(jobs), HideHost: q.Host != "", ListURL: c.Request.URL.RequestURI()}
+	p.Table = jobsTable{Jobs: h.jobRowViews(jobs), HideHost: q.Host != "", ListURL: c.Request.URL.RequestURI()}
 	if next := q.nextBefore(jobs); next != 0 {
 		older := q
 		older.Before = next

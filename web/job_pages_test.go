@@ -281,6 +281,9 @@ func TestJobsPage(t *testing.T) {
 	if res := b.get("/jobs?status=bogus"); res.StatusCode != http.StatusBadRequest || !strings.Contains(res.body, "Unknown status") {
 		t.Errorf("bad filter: %d", res.StatusCode)
 	}
+	running := db.start(db.backup())
+	db.progress(running, 12, 12, 100)
+	mustContain(t, "jobs page with a running job", b.get("/jobs").body, ">running 12 %<")
 	if res := b.get("/jobs?limit=1"); !strings.Contains(res.body, "Older jobs") {
 		t.Error("a full page offers no older jobs")
 	}

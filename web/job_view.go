@@ -20,6 +20,27 @@ func newJobView(j server.Job) jobView {
 	return jobView{Job: j, State: jobStateOf(j)}
 }
 
+// jobRowView is a job as a list row shows it: a running job's word says how
+// far it is ("running 42 %", UX.md).
+func (h *handler) jobRowView(j server.Job) jobView {
+	v := newJobView(j)
+	if j.Status == topics.JobRunning {
+		if p, ok := h.svc.JobProgress(j.ID); ok {
+			v.State.Word = fmt.Sprintf("running %d %%", min(int(p.Percent), 99))
+		}
+	}
+	return v
+}
+
+// jobRowViews is jobRowView for a list.
+func (h *handler) jobRowViews(jobs []server.Job) []jobView {
+	out := make([]jobView, len(jobs))
+	for i, j := range jobs {
+		out[i] = h.jobRowView(j)
+	}
+	return out
+}
+
 // jobTones gives every job state its colour; the word is the state itself
 // (the browser test and people read the same word).
 var jobTones = map[topics.JobState]string{

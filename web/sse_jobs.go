@@ -78,17 +78,14 @@ func (hb *hub) publishJobs(ctx context.Context, jobs map[int64]bool, vitals map[
 			}
 			continue
 		}
-		v := newJobView(*job)
 		if vitals != nil && job.Kind == topics.JobBackup {
 			vitals[job.HostID] = true
 		}
 		hb.sendJobPages(job)
-		hostID := job.HostID
-		listed := func(cl *sseClient) bool { return cl.jobs || (cl.hostID != "" && cl.hostID == hostID) }
-		hb.sendFragment(listed, sseJobRow+strconv.FormatInt(id, 10), "jobs", "job_cells", v)
+		hb.sendRow(job)
 		if id > hb.maxJobID {
 			hb.maxJobID = id
-			newHosts[hostID] = true
+			newHosts[job.HostID] = true
 		}
 	}
 	if len(newHosts) > 0 {
@@ -121,6 +118,17 @@ func (hb *hub) joinedJobPage(id int64) {
 		return // the page shows its own error on reload
 	}
 	hb.sendJobPages(job)
+}
+
+// sendRow renders a job's row cells for the lists that may show it: the
+// jobs page and its host's page.
+func (hb *hub) sendRow(job *server.Job) {
+	hostID := job.HostID
+	listed := func(cl *sseClient) bool { return cl.jobs || (cl.hostID != "" && cl.hostID == hostID) }
+	if len(hb.clientsWhere(listed)) == 0 {
+		return
+	}
+	hb.sendFragment(listed, sseJobRow+strconv.FormatInt(job.ID, 10), "jobs", "job_cells", hb.h.jobRowView(*job))
 }
 
 // sendProgress renders a job's progress bar for its pages.
@@ -161,6 +169,12 @@ func (hb *hub) flushJobs(t jobTicks) jobTicks {
 				continue
 			}
 			hb.sendProgress(job)
+		}
+	}
+	// Rows show a running job's percent: the lists get it per tick too.
+	for id := range t.progress {
+		if job, err := hb.svc.GetJob(ctx, id); err == nil {
+			hb.sendRow(job)
 		}
 	}
 	return next
