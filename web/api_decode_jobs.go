@@ -30,8 +30,8 @@ func (r *jobCreateRequest) validate() error {
 	if err := r.JobSpec.Validate(); err != nil {
 		return specInvalid(err)
 	}
-	if d := time.Duration(r.ExpiresIn); d != 0 && (d < time.Minute || d > maxJobExpiry) {
-		return invalid("expires_in must be between 1 minute and 31 days (e.g. \"6h\"); fix it and try again.")
+	if d := time.Duration(r.ExpiresIn); d != 0 && (d < time.Second || d > maxJobExpiry) {
+		return invalid("expires_in must be between 1 second and 31 days (e.g. \"6h\"); fix it and try again.")
 	}
 	return nil
 }

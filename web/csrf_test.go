@@ -22,6 +22,8 @@ func TestCSRFMissingOrWrongIsRefusedAndChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoke := "/enroll/tokens/" + strconv.FormatInt(tok.ID, 10) + "/revoke"
+	host := app.readyHost("keep-host")
+	job := host.backup()
 	before := app.auditCount()
 
 	posts := []struct {
@@ -33,6 +35,10 @@ func TestCSRFMissingOrWrongIsRefusedAndChangesNothing(t *testing.T) {
 		{"/admin/users", url.Values{"name": {"mallory"}, "role": {"admin"}, "password": {"a long enough password"}}},
 		{"/admin/api-tokens", url.Values{"user": {"root"}, "label": {"x"}}},
 		{"/logout", url.Values{}},
+		{"/hosts/" + host.hostID + "/jobs", url.Values{"kind": {"backup"}, "paths": {"/etc"}}},
+		{"/hosts/" + host.hostID + "/repository", url.Values{"url": {"/srv/other"}, "password": {"x"}}},
+		{"/hosts/" + host.hostID + "/repository/reinit", url.Values{"confirm_name": {"keep-host"}}},
+		{jobPath(job.ID) + "/cancel", url.Values{}},
 	}
 	for _, p := range posts {
 		for name, token := range map[string]string{"missing": "", "wrong": "not-the-token", "other session's": otherCSRF} {

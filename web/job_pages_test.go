@@ -112,7 +112,12 @@ func TestHostPageWithoutRepository(t *testing.T) {
 	mustContain(t, "initializing", op.get("/hosts/"+host.hostID).body, "initializing…", "job "+itoa(job.ID))
 	code := 12
 	host.finish(job, topics.JobFailed, &topics.JobResult{ExitCode: &code, Reason: "wrong password: the repository password does not open this repository"})
-	mustContain(t, "failed init", op.get("/hosts/"+host.hostID).body, "init failed", `href="/jobs/`+itoa(job.ID)+`"`, ">retry<", "wrong password")
+	failed := op.get("/hosts/" + host.hostID).body
+	mustContain(t, "failed init", failed, "init failed", `href="/jobs/`+itoa(job.ID)+`"`, ">retry<", "wrong password",
+		"The repository's init failed; a backup will likely fail the same way")
+	if strings.Contains(failed, "disabled") {
+		t.Error("Back up now is disabled after a failed init (unlock or check may be what fixes it)")
+	}
 }
 
 // TestRepositoryPage: the form sets the repository (write-only: nothing is

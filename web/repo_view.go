@@ -45,10 +45,13 @@ func newRepoView(hostID string, r *server.RepositoryStatus) repoView {
 	return v
 }
 
-// Ready reports whether jobs other than init can run.
-func (v repoView) Ready() bool {
-	return v.State == server.RepoReady || v.State == server.RepoInitializing
-}
+// Ready reports whether jobs other than init can run: once a repository
+// is set. After a failed init they may still (unlock or check can be what
+// fixes it); they then fail with the same reason, which the job says.
+func (v repoView) Ready() bool { return v.IsSet() }
+
+// Failed reports whether the last init did not succeed.
+func (v repoView) Failed() bool { return v.State == server.RepoFailed }
 
 // IsSet reports whether a repository was ever set.
 func (v repoView) IsSet() bool { return v.State != "" && v.State != server.RepoNone }
