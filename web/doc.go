@@ -18,6 +18,19 @@
 // never send one on their own. The domain (package server) checks the actor's
 // role again and writes the audit row for every change.
 //
+// Live pages follow one Server-Sent Events stream each (/events, with
+// ?host=, ?job= or ?jobs=1 saying what the page shows). The hub
+// (sse_hub.go) drains domain events in batches and renders each changed
+// fragment once for every page that shows it; the element that listens
+// for an event is never swapped itself, only its contents. Job logs and
+// progress go out per tick rather than per event, and each job page is
+// sent only the log lines after the last one it has (sse_jobs.go), so a
+// job printing thousands of lines a second costs one log query per tick.
+//
+// Repository secrets are write-only here: forms and API bodies take them,
+// nothing renders or returns them, and a refused form is never filled in
+// again with what was typed.
+//
 // This package must not write SQL, must not import the broker or the agent,
 // and must not log secrets: the access log records method, route, status,
 // duration and client address, never query strings, cookies or bodies.
