@@ -39,7 +39,7 @@ func (a *testApp) runService() {
 // progress through the server's real ingest path (HandleMessage), as the
 // broker would deliver them.
 type fakeAgent struct {
-	t      *testing.T
+	t      testing.TB
 	app    *testApp
 	hostID string
 	name   string

@@ -15,7 +15,7 @@ import (
 
 // sseStream is an open /events stream read line by line in the background.
 type sseStream struct {
-	t      *testing.T
+	t      testing.TB
 	events chan sseMessage
 	ended  chan struct{}
 }

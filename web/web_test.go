@@ -21,7 +21,7 @@ import (
 // testApp is the whole web application on a real HTTP listener, backed by
 // a real Service on a real SQLite file in a temp dir.
 type testApp struct {
-	t   *testing.T
+	t   testing.TB
 	svc *server.Service
 	web *Server
 	srv *httptest.Server
@@ -34,7 +34,7 @@ type testApp struct {
 
 const testFingerprint = "SHA256:0f4c6c2b1e5d8f9a7b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"
 
-func newTestApp(t *testing.T, tweak ...func(*Config)) *testApp {
+func newTestApp(t testing.TB, tweak ...func(*Config)) *testApp {
 	t.Helper()
 	svc := server.MustOpenService(t, server.Options{})
 	pub := &server.TestPublisher{}
@@ -68,7 +68,7 @@ func newTestApp(t *testing.T, tweak ...func(*Config)) *testApp {
 // client is one browser (its own cookie jar) or one API caller. It never
 // follows redirects, so tests see them.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	app    *testApp
 	http   *http.Client
 	bearer string
@@ -139,7 +139,7 @@ func (c *client) postJSON(path, body string) response {
 var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
 // csrfFrom finds the CSRF token in a page.
-func csrfFrom(t *testing.T, body string) string {
+func csrfFrom(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(body)
 	if m == nil {
@@ -173,7 +173,7 @@ func (a *testApp) signedIn(name string, role server.Role) (*client, string) {
 }
 
 // apiError decodes a JSON error body, failing the test if it is not one.
-func apiErrorOf(t *testing.T, r response) apiErrorBody {
+func apiErrorOf(t testing.TB, r response) apiErrorBody {
 	t.Helper()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("error is %q, not JSON: %s", ct, r.body)
