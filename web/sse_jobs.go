@@ -148,34 +148,25 @@ func (hb *hub) flushJobs(t jobTicks) jobTicks {
 	next := newJobTicks()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ids := map[int64]bool{}
 	for id := range t.logs {
-		ids[id] = true
-	}
-	for id := range t.progress {
-		ids[id] = true
-	}
-	for id := range ids {
 		pages := hb.clientsWhere(func(cl *sseClient) bool { return cl.jobID == id })
-		if len(pages) == 0 {
-			continue
-		}
-		if t.logs[id] && hb.flushLog(ctx, id, pages) {
+		if len(pages) > 0 && hb.flushLog(ctx, id, pages) {
 			next.logs[id] = true
 		}
-		if t.progress[id] {
-			job, err := hb.svc.GetJob(ctx, id)
-			if err != nil {
-				continue
-			}
-			hb.sendProgress(job)
-		}
 	}
-	// Rows show a running job's percent: the lists get it per tick too.
+	// Progress goes to the job's pages (the bar) and to the lists that
+	// show its row ("running 42 %"); the job is read for its state, so a
+	// bar never outlives the end of its job.
 	for id := range t.progress {
-		if job, err := hb.svc.GetJob(ctx, id); err == nil {
-			hb.sendRow(job)
+		if len(hb.clientsWhere(func(cl *sseClient) bool { return cl.jobID == id || cl.jobs || cl.hostID != "" })) == 0 {
+			continue // nobody looks at jobs: do not read it
 		}
+		job, err := hb.svc.GetJob(ctx, id)
+		if err != nil {
+			continue
+		}
+		hb.sendProgress(job)
+		hb.sendRow(job)
 	}
 	return next
 }
