@@ -17,8 +17,9 @@ import (
 // How jobs reach open pages:
 //
 //   - A job page (/events?job=N&after=L) gets its header (state, times,
-//     summary, cancel button) as "job" whenever the job changes, rendered
-//     for that viewer; its progress bar as "job-progress"; and its log as
+//     cancel button) as "job" whenever the job changes, rendered for that
+//     viewer; its progress bar (the summary once it ended) as
+//     "job-progress"; and its log as
 //     "job-log": only the lines after the last one that stream has. The
 //     hub keeps that number per stream (lastLine), starting from the
 //     page's own last line (after=L), so nothing is sent twice and nothing
@@ -69,6 +70,14 @@ func (hb *hub) resyncJobPages(t *jobTicks, b *batch) {
 // publishJobs sends changed jobs to the pages that show them; it marks the
 // hosts of changed backups in vitals (their "last backup" line).
 func (hb *hub) publishJobs(ctx context.Context, jobs map[int64]bool, vitals map[string]bool) {
+	if len(hb.clientsWhere(func(cl *sseClient) bool { return cl.jobID != 0 || cl.jobs || cl.hostID != "" })) == 0 {
+		// Nobody looks at jobs (a night of backups on an unwatched
+		// dashboard): read none, remember only how far the ids went.
+		for id := range jobs {
+			hb.maxJobID = max(hb.maxJobID, id)
+		}
+		return
+	}
 	newHosts := map[string]bool{}
 	for id := range jobs {
 		job, err := hb.svc.GetJob(ctx, id)
