@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/restic-manager/restic-manager/agent/outbox"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Agent is the long-running agent process: it keeps one MQTT connection to
 // the server's broker, announces itself with hello on every connect, sends
-// heartbeats, and receives what the server sends to rm/v1/hosts/{h}/down/#.
+// heartbeats, receives what the server sends to rm/v1/hosts/{h}/down/#,
+// applies the desired config, and runs jobs with restic, reporting them
+// through the durable outbox.
 type Agent struct {
 	cfg       *Config
 	log       *slog.Logger
@@ -29,8 +33,18 @@ type Agent struct {
 	// refusedRetry is the wait after the broker refused our credentials.
 	refusedRetry time.Duration
 
+	// resticEnv is added to the environment restic runs with.
+	resticEnv []string
+	// resendAfter is how long an outbox entry may stay unacknowledged on
+	// one connection before it is published again.
+	resendAfter time.Duration
+	outboxOpts  outbox.Options
+
 	connected atomic.Bool
 	connGen   atomic.Uint64
+
+	// The job state, opened by Run (see state.go).
+	*jobState
 }
 
 // Option changes how New builds an Agent; the defaults suit production.
@@ -60,6 +74,29 @@ func WithHeartbeatInterval(d time.Duration) Option {
 			a.heartbeat = d
 		}
 	}
+}
+
+// WithResticEnv adds environment variables (NAME=value) to restic's
+// environment, e.g. RESTIC_CACHE_DIR. Never a secret of a repository: those
+// come with the desired config.
+func WithResticEnv(env ...string) Option {
+	return func(a *Agent) { a.resticEnv = append(a.resticEnv, env...) }
+}
+
+// WithResendAfter sets how long an outbox entry may stay unacknowledged on
+// one connection before it is published again (default DefaultResendAfter).
+func WithResendAfter(d time.Duration) Option {
+	return func(a *Agent) {
+		if d > 0 {
+			a.resendAfter = d
+		}
+	}
+}
+
+// WithOutboxLimits sets the outbox's segment size and bound on disk (see
+// outbox.Options); tests use small ones to fill it.
+func WithOutboxLimits(segmentBytes, maxBytes int64) Option {
+	return func(a *Agent) { a.outboxOpts.SegmentBytes, a.outboxOpts.MaxBytes = segmentBytes, maxBytes }
 }
 
 // New validates cfg, opens the state directory and returns an Agent ready
@@ -100,6 +137,7 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		backoff:   newBackoff(DefaultBackoffInitial, DefaultBackoffMax),
 
 		refusedRetry: DefaultRefusedRetry,
+		resendAfter:  DefaultResendAfter,
 	}
 	for _, o := range opts {
 		o(a)
@@ -119,10 +157,14 @@ func (a *Agent) ConnGen() uint64 { return a.connGen.Load() }
 // status.
 func (a *Agent) BootID() string { return a.bootID }
 
-// Run connects and stays connected, reconnecting with backoff, until ctx is
-// done. Then it disconnects cleanly (so the broker drops the Last Will),
-// publishes nothing more and returns nil. It returns an error only for
-// problems a retry cannot fix, such as an unwritable state directory.
+// Run opens the job state in state_dir (journal, outbox, applied config),
+// reports what a previous run left unfinished, connects and stays
+// connected, reconnecting with backoff, and runs jobs, until ctx is done.
+// Then it stops restic gracefully (a job running then is reported
+// interrupted), disconnects cleanly (so the broker drops the Last Will),
+// publishes nothing more, closes the state and returns nil. It returns an
+// error only for problems a retry cannot fix, such as an unwritable or
+// damaged state directory. Run is called once per Agent.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.broker.Scheme == "mqtt" || a.broker.Scheme == "tcp" {
 		a.log.Warn("mqtt_url is not TLS: the MQTT password and all traffic travel unencrypted", "broker", a.broker.String())
@@ -131,8 +173,30 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		a.log.Warn("restic is not usable; reporting an empty restic version", "err", err)
 	}
+	if err := a.openJobState(ctx, resticVersion); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer a.closeJobState()
 	a.log.Info("agent starting", "version", Version, "host_id", a.cfg.HostID, "broker", a.broker.String(),
-		"restic_version", resticVersion, "boot_id", a.bootID)
+		"restic_version", resticVersion, "boot_id", a.bootID, "config_version", a.desired.version(),
+		"outbox_pending", a.outbox.Stats().Pending)
+
+	// The workers stop when Run returns: the job worker first lets a
+	// running restic stop gracefully and records the job.
+	workCtx, stopWork := context.WithCancel(ctx)
+	var workers sync.WaitGroup
+	defer func() {
+		stopWork()
+		workers.Wait()
+	}()
+	workers.Go(func() { a.sender.run(workCtx) })
+	workers.Go(func() { a.jobs.work(workCtx) })
+	workers.Go(func() { a.dispatch(workCtx) })
+	return a.connectLoop(ctx, resticVersion)
+}
+
+// connectLoop keeps one session at a time until ctx is done.
+func (a *Agent) connectLoop(ctx context.Context, resticVersion string) error {
 	for {
 		gen, err := a.gens.Next()
 		if err != nil {

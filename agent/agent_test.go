@@ -189,13 +189,25 @@ func TestQueuedCommandArrivesAfterReconnect(t *testing.T) {
 	up.status(t, h.id, "the offline Will", func(s *topics.Status) bool { return s.State == topics.StateOffline })
 	// The server sends a command while the host is offline: the persistent
 	// session (clean session off) keeps it for the host.
-	cmd := downMessage(t, h.id, "cmd")
+	cmd := runCommandFor(t, h.id)
 	if err := b.Publish(topics.CmdTopic(h.id), cmd.payload, false, 1); err != nil {
 		t.Fatal(err)
 	}
 	p.pause(false)
 	up.hello(t, h.id, "hello after reconnect", func(hl *topics.Hello) bool { return hl.ConnGen > first.ConnGen })
-	a.logs.waitFor(t, "received cmd, not handled yet", cmd.id)
+	a.logs.waitFor(t, "msg=command", "action=run", cmd.id)
+}
+
+// runCommandFor is a well-formed run command for h (a snapshots job).
+func runCommandFor(t *testing.T, h string) sentMessage {
+	t.Helper()
+	c := &topics.Command{Envelope: topics.NewEnvelope(topics.TypeCmd, h), Action: topics.CmdRun, Job: topics.RandomID(topics.JobIDPrefix),
+		Version: 1, ExpiresAt: time.Now().Add(time.Hour), Spec: &topics.JobSpec{Kind: topics.JobSnapshots}}
+	data, err := topics.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sentMessage{id: c.ID, payload: data}
 }
 
 func TestDownMessagesAreValidated(t *testing.T) {
@@ -208,11 +220,11 @@ func TestDownMessagesAreValidated(t *testing.T) {
 	up.hello(t, h.id, "hello", func(*topics.Hello) bool { return true })
 
 	other := topics.RandomID(topics.HostIDPrefix)
-	forged := downMessageFor(t, other, "cmd")
+	forged, _ := topics.Encode(&topics.Config{Envelope: topics.NewEnvelope(topics.TypeConfig, other), Version: 7})
 	bad := map[string][]byte{
 		"not json":     []byte("{"),
 		"empty":        nil,
-		"forged host":  forged.payload,
+		"forged host":  forged,
 		"newer proto":  []byte(`{"v":99,"id":"x1","type":"cmd","ts":"2026-01-01T00:00:00Z","host":"` + h.id + `"}`),
 		"no type":      []byte(`{"v":1,"id":"x1","ts":"2026-01-01T00:00:00Z","host":"` + h.id + `"}`),
 		"huge":         []byte(`{"x":"` + strings.Repeat("a", topics.MaxPayload) + `"}`),
@@ -223,16 +235,16 @@ func TestDownMessagesAreValidated(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	ack := downMessage(t, h.id, "ack")
-	if err := b.Publish(topics.AckTopic(h.id), ack.payload, false, 1); err != nil {
+	ack, _ := topics.Encode(&topics.Ack{Envelope: topics.NewEnvelope(topics.TypeAck, h.id), Seqs: []uint64{1, 99}})
+	if err := b.Publish(topics.AckTopic(h.id), ack, false, 1); err != nil {
 		t.Fatal(err)
 	}
-	cfgMsg := downMessage(t, h.id, "config")
-	if err := b.Publish(topics.ConfigTopic(h.id), cfgMsg.payload, false, 0); err != nil {
+	cfgMsg, _ := topics.Encode(&topics.Config{Envelope: topics.NewEnvelope(topics.TypeConfig, h.id), Version: 3})
+	if err := b.Publish(topics.ConfigTopic(h.id), cfgMsg, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	a.logs.waitFor(t, "received ack, not handled yet", ack.id)
-	a.logs.waitFor(t, "received config, not handled yet", cfgMsg.id)
+	a.logs.waitFor(t, "msg=ack", "seqs=2")
+	a.logs.waitFor(t, "applied config", "version=3")
 	a.logs.waitFor(t, "dropped malformed message", "does not match topic host")
 	a.logs.waitFor(t, "dropped malformed message", "newer than this build")
 	if strings.Contains(a.logs.String(), "\x1b") {

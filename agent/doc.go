@@ -1,9 +1,10 @@
 // Package agent is the restic-manager agent: the program that runs on every
 // backed-up machine, keeps an MQTT connection to the server's embedded
-// broker, and (in later issues) runs restic jobs from a durable journal and
-// reports them through a durable outbox.
+// broker, applies the desired config the server sends, and runs restic jobs
+// from a durable journal, reporting them through a durable outbox (DESIGN §3
+// "Jobs" and "Nothing lost, nothing run twice").
 //
-// What is here now:
+// What is here:
 //
 //   - Config: the YAML file `enroll` writes and `run` reads (config.go), with
 //     atomic 0600 writes and a redacted String.
@@ -13,7 +14,17 @@
 //     paho client per attempt, exponential backoff with jitter, a connection
 //     generation persisted in state_dir (conngen.go) that goes into the Last
 //     Will and into hello, heartbeats, and the receiving side of down/#
-//     (inbound.go), which for now validates and logs.
+//     (inbound.go).
+//   - Jobs: the state Run opens in state_dir (state.go): the command journal
+//     and the outbox (package outbox), the applied desired config
+//     (desired_config.go), the stale-lock mark (stale_lock.go). Commands and
+//     configs are handled in arrival order by the dispatcher (dispatch.go);
+//     jobs wait in a FIFO queue and run one at a time (job_queue.go,
+//     job_run.go, job_op.go, job_result.go); their log lines, progress,
+//     state changes and snapshot lists go out through job_log.go,
+//     job_progress.go, job_events.go and snapshot_report.go; the sender
+//     (sender.go) publishes the outbox; recover.go deals with what a
+//     previous run left unfinished.
 //   - Announce: enrollment without a token (DESIGN §4.2). The bootstrap
 //     request for the broker and its CA, pinned like enroll (bootstrap.go,
 //     with what enroll and announce share in server_api.go); the Ed25519
@@ -22,14 +33,81 @@
 //     banner and waits (announce.go, announce_session.go); and turning
 //     the sealed approval into the config (announce_approval.go).
 //   - The OS service wrapper (service.go) and restic version detection
-//     (restic_version.go).
+//     (restic_version.go). restic itself runs through package restic.
+//
+// # Jobs, as the agent runs them
+//
+// Config (down/config): applied only if its version is newer than the
+// applied one; stored in state_dir/config.json with mode 0600 (it holds the
+// repository password) by write-temp, fsync, rename; loaded at start;
+// reported in hello and, right after applying, in a status.
+//
+// Run (down/cmd): the job id is journaled (the command as detail) before
+// anything else. A job id the journal knows never runs again: if it
+// finished, its recorded terminal event goes out again through the outbox;
+// if it waits or runs, the duplicate is ignored. A command past expires_at
+// (on arrival or when its turn comes) is answered "expired" and restic never
+// runs. Otherwise "delivered", then a FIFO queue: one restic operation at a
+// time. A job whose config_version is newer than the applied config waits
+// at the head of the queue for it (saying so in its log) until it expires.
+// When its turn comes: the journal records that restic starts, "running",
+// `restic unlock` first if a stale lock may exist, restic, then the snapshot
+// list if snapshots changed, then the whole log, then one terminal event
+// with the result. A job that cannot run here (no repository, a restore
+// target that does not exist, a path that is not absolute on this OS) fails
+// with a one-sentence reason and restic never runs.
+//
+// Versions: the first event carries the command's version + 1 and each next
+// one + 1 (delivered V+1, running V+2, terminal V+3, or terminal V+2 when
+// restic never ran). After a restart they are derived again from V and
+// whether restic had started (see job.go).
+//
+// Cancel (down/cmd): a running job's restic is stopped gracefully (SIGINT;
+// it removes its lock) and the job ends "canceled"; a waiting job is dropped
+// and ends "canceled" without running; an unknown job is journaled as
+// finished "canceled" (version 2, or the command's + 1) so that a run
+// arriving later never runs.
+//
+// Restart: jobs the journal holds unfinished are reported "interrupted"
+// when restic had started (it died with the agent), and a stale-lock mark is
+// set: before the next job that uses the repository the agent runs plain
+// `restic unlock` (stale locks only, never --remove-all) and puts that step
+// into that job's log. Jobs that had not started are queued again, or
+// answered "expired". A clean stop (SIGTERM, service stop) stops restic
+// gracefully and reports the job "interrupted" at once.
+//
+// Outbox: every event, log batch and snapshot report is stored (fsync'd)
+// before it is published, QoS 1, carrying its own outbox seq; it leaves the
+// outbox only when a down/ack names that seq (a PUBACK proves nothing: the
+// broker acks before the server stores). After every hello the whole
+// outbox is published again in order, at most 32 PUBACKs outstanding; an
+// ack with resend set does the same; while connected, entries unacknowledged
+// for a minute are published again. Seqs only grow, across restarts and
+// after everything was acknowledged, and hello carries the highest
+// (outbox_high) and the unfinished job ids (jobs). A full outbox refuses log
+// batches (the lines are counted and the log says how many were dropped)
+// while state changes wait for room.
+//
+// Logs: restic's lines (streams out and err) and the agent's own (stream
+// agent) are numbered from 1 per job when stored, batched every second or
+// at 32 KiB, and flushed before the terminal event, whose log_lines is the
+// last number. Progress goes out directly with QoS 0, at most once a
+// second, and is dropped while offline.
+//
+// Missing source paths: restic skips a backup path that does not exist,
+// makes a snapshot of the rest and exits 0. The agent reports that backup
+// as "warning" (reason: some source paths do not exist), not "succeeded":
+// the snapshot lacks data the operator asked for, and a typo in a path must
+// not look like a good backup. If no path exists, restic fails and so does
+// the job.
 //
 // Wire behaviour, per connection: CONNECT (client ID = username = host ID,
 // clean session off, keepalive 30 s, Will = non-retained QoS 1
 // status "offline" with this connection's conn_gen) → SUBSCRIBE
-// rm/v1/hosts/{h}/down/# QoS 1 → hello QoS 1 (waits for PUBACK) → status
-// "online" QoS 0 at once and every heartbeat_interval. On shutdown a clean
-// DISCONNECT, so the broker drops the Will.
+// rm/v1/hosts/{h}/down/# QoS 1 → hello QoS 1 (waits for PUBACK) → the
+// outbox's pending entries, in seq order → status "online" QoS 0 at once
+// (running jobs, applied config version) and every heartbeat_interval. On
+// shutdown a clean DISCONNECT, so the broker drops the Will.
 //
 // While announcing: CONNECT (client ID = username = topics.PendingID of the
 // identity key, password PendingPassword, clean session off, no Will) →
@@ -41,7 +119,9 @@
 // connection), and on every reconnect.
 //
 // What it must not do: import server/, broker/ or web/ (only the wire
-// contract in topics/ is shared; tests may start the real broker); log or pass
-// on secrets (the MQTT password, the enrollment token, later repository
-// passwords), which reach restic only through its environment, never argv.
+// contract in topics/ is shared; tests may start the real broker); log or
+// pass on secrets (the MQTT password, the enrollment token, repository
+// passwords and backend credentials), which reach restic only through its
+// environment, never argv; run two restic operations at once; delete an
+// outbox entry the server has not acknowledged.
 package agent

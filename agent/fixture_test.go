@@ -167,16 +167,3 @@ type sentMessage struct {
 	id      string
 	payload []byte
 }
-
-// downMessage builds a well-formed envelope of typ for h.
-func downMessage(t *testing.T, h, typ string) sentMessage { return downMessageFor(t, h, typ) }
-
-func downMessageFor(t *testing.T, h, typ string) sentMessage {
-	t.Helper()
-	env := topics.NewEnvelope(typ, h)
-	data, err := jsonMarshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sentMessage{id: env.ID, payload: data}
-}

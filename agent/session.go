@@ -31,11 +31,12 @@ const (
 //
 // Each client also gets a fresh in-memory store. Sharing one across clients
 // would make paho resend an unacknowledged QoS 1 message of the previous
-// connection, which today could only be a hello with a stale conn_gen, and
-// paho may still close the store from the old client's goroutines after
-// Disconnect returns. Messages that must survive a lost connection go through
-// the agent's durable outbox instead (a later issue); the broker keeps our
-// subscription and queues QoS 1 down messages thanks to CleanSession(false).
+// connection, such as a hello with a stale conn_gen, and paho may still
+// close the store from the old client's goroutines after Disconnect
+// returns. Messages that must survive a lost connection go through the
+// agent's durable outbox instead (sender.go publishes it again on every
+// connection); the broker keeps our subscription and queues QoS 1 down
+// messages thanks to CleanSession(false).
 type session struct {
 	agent         *Agent
 	gen           uint64
@@ -92,6 +93,10 @@ func (s *session) run(ctx context.Context) error {
 	s.established = true
 	a.connected.Store(true)
 	a.log.Info("connected", "broker", a.broker.String(), "conn_gen", s.gen, "session_present", sessionPresent)
+	// After hello, so the server knows this connection before the
+	// outbox's backlog arrives; the sender goes through it in seq order.
+	a.sender.attach(client)
+	defer a.sender.detach(client)
 
 	// An "online" status right away keeps the status topic truthful on its
 	// own for MQTT tools: after a Will "offline", the next word is "online".
@@ -107,6 +112,8 @@ func (s *session) run(ctx context.Context) error {
 		case err := <-lost:
 			return fmt.Errorf("connection lost: %w", err)
 		case <-ticker.C:
+			s.publishStatus(client)
+		case <-a.statusNow:
 			s.publishStatus(client)
 		}
 	}
@@ -143,7 +150,9 @@ func (s *session) publishHello(ctx context.Context, client mqtt.Client, lost <-c
 		Hostname:      hostname(),
 		BootID:        a.bootID,
 		ConnGen:       s.gen,
-		ConfigVersion: 0, // desired config arrives in a later issue
+		ConfigVersion: a.desired.version(),
+		Jobs:          a.unfinishedJobs(),
+		OutboxHigh:    a.outbox.HighWater(),
 	}
 	data, err := topics.Encode(h)
 	if err != nil {
@@ -178,8 +187,25 @@ func (s *session) status(state string) *topics.Status {
 	}
 	if state == topics.StateOnline {
 		m.UptimeSeconds = a.uptime()
+		m.Running = a.jobs.runningIDs()
+		m.ConfigVersion = a.desired.version()
 	}
 	return m
+}
+
+// maxHelloJobs is topics.Hello's bound on the jobs it lists.
+const maxHelloJobs = 1000
+
+// unfinishedJobs lists the job ids the journal holds unfinished (waiting
+// or running), oldest first, for hello.
+func (a *Agent) unfinishedJobs() []string {
+	var ids []string
+	for _, r := range a.journal.Running() {
+		if topics.ValidJobID(r.ID) && len(ids) < maxHelloJobs {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 // waitToken waits for a paho token to complete. It also gives up when the

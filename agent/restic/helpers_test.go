@@ -3,9 +3,7 @@ package restic
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -17,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
 // disallowSkipEnv, set to 1, turns "restic is not installed" from a skip
@@ -212,28 +212,8 @@ func genTree(t testing.TB, dir string, files, maxSize int) []string {
 	return rel
 }
 
-// treeDigest maps each regular file under dir (relative path) to a hash of
-// its content.
-func treeDigest(t testing.TB, dir string) map[string][32]byte {
-	t.Helper()
-	out := map[string][32]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		out[rel] = sha256.Sum256(data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+// treeDigest maps each regular file under dir to a hash of its content.
+func treeDigest(t testing.TB, dir string) map[string][32]byte { return agenttest.TreeDigest(t, dir) }
 
 // lockFiles lists the lock files of a local repository.
 func lockFiles(t testing.TB, repo string) []string {

@@ -151,6 +151,10 @@ func TestAnnounceEndToEnd(t *testing.T) {
 		t.Fatal("the accepted agent never said hello as the host")
 	}
 	stdout.waitFor(t, "accepted as "+h)
+	// The hello reaches the broker before its PUBACK reaches the agent,
+	// which logs "connected" only then: a SIGTERM in between would end the
+	// handshake early.
+	stderr.waitFor(t, "msg=connected")
 	cfg, err := agent.LoadConfig(f.config)
 	if err != nil || cfg.HostID != h {
 		t.Fatalf("config: %v", err)

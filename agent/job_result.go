@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/restic-manager/restic-manager/agent/restic"
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// maxResultText is topics.JobResult's bound on reason and detail.
+const maxResultText = 4096
+
+// jobResult turns restic's Result into the wire result. LogLines and the
+// restic version are filled in by finishJob.
+func jobResult(res *restic.Result, started time.Time) *topics.JobResult {
+	code := res.ExitCode
+	r := &topics.JobResult{
+		ExitCode:           &code,
+		Reason:             clipResultText(res.Reason),
+		Detail:             clipResultText(res.Detail),
+		StartedAt:          started,
+		DurationMS:         res.Duration.Milliseconds(),
+		AlreadyInitialized: res.AlreadyInitialized,
+		ErrorCount:         len(res.Errors) + res.ErrorsOmitted,
+	}
+	if topics.ValidResticID(res.RepositoryID) {
+		r.RepositoryID = res.RepositoryID
+	}
+	if s := res.Summary; s != nil {
+		if topics.ValidResticID(s.SnapshotID) {
+			r.SnapshotID = s.SnapshotID
+		}
+		r.Backup = &topics.BackupSummary{
+			FilesNew: s.FilesNew, FilesChanged: s.FilesChanged, FilesUnmodified: s.FilesUnmodified,
+			DirsNew: s.DirsNew, DirsChanged: s.DirsChanged, DirsUnmodified: s.DirsUnmodified,
+			DataAdded: s.DataAdded, DataAddedPacked: s.DataAddedPacked,
+			TotalFilesProcessed: s.TotalFilesProcessed, TotalBytesProcessed: s.TotalBytesProcessed,
+			TotalDuration: s.TotalDuration,
+		}
+	}
+	if s := res.RestoreSummary; s != nil {
+		r.FilesRestored, r.BytesRestored = s.FilesRestored, s.BytesRestored
+	}
+	if res.Kind == restic.KindForget {
+		r.SnapshotsRemoved = len(restic.RemovedIDs(res.Forget))
+	}
+	return r
+}
+
+// clipResultText makes s fit a result's reason or detail.
+func clipResultText(s string) string { return clipUTF8(s, maxResultText, "...") }
+
+// clipUTF8 makes s valid UTF-8 of at most n bytes: if it is longer, it is
+// cut on a character boundary and ends with suffix.
+func clipUTF8(s string, n int, suffix string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len(suffix)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + suffix
+}

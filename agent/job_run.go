@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/restic-manager/restic-manager/agent/restic"
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// Reasons the agent gives for jobs it reports interrupted.
+const (
+	reasonAgentStopped = "the agent was stopped while restic ran (service stop or shutdown); restic was stopped gracefully"
+	reasonAgentDied    = "the agent stopped while restic ran (it was killed, crashed, or the machine went down)"
+)
+
+// runJob runs one job whose turn has come: it records in the journal that
+// restic starts (so a crash from here on is reported interrupted, never
+// run again), reports running, clears a stale lock if one may exist, runs
+// restic, lists snapshots if they changed, and reports the outcome.
+func (a *Agent) runJob(j *job) {
+	op, reason := opFor(j.cmd.Spec, a.desired.repository())
+	if reason != "" {
+		a.finishWithoutRestic(j, topics.JobFailed, reason)
+		return
+	}
+	if j.ctx.Err() != nil {
+		if j.canceled.Load() {
+			a.finishWithoutRestic(j, topics.JobCanceled, "canceled before it started; restic did not run")
+		}
+		// Otherwise the agent is stopping: the job stays journaled and
+		// unstarted, and the next start queues it again.
+		return
+	}
+	j.startedAt = time.Now().UTC()
+	last, _ := j.log.lastLine()
+	if err := j.saveState(last); err != nil {
+		// Without the record a crash could run the job twice.
+		a.finishWithoutRestic(j, topics.JobFailed, fmt.Sprintf("the agent cannot record in its journal that the job starts (%v): check the state directory's disk", err))
+		return
+	}
+	if _, err := a.emit(j, topics.JobRunning, nil); err != nil {
+		a.log.Error("cannot store the running event", "job", j.id, "err", err)
+	}
+	stopPump := j.log.startPump()
+	stopProgress := a.startProgress(j, &op)
+	a.unlockIfStale(j, op)
+	op.OnLine = j.log.resticLine
+	res, err := a.runner.Run(j.ctx, op)
+	stopProgress()
+	if err != nil {
+		stopPump()
+		a.log.Error("restic could not run", "job", j.id, "err", err)
+		a.finishJob(j, topics.JobFailed, &topics.JobResult{Reason: clipResultText("restic could not be started: " + err.Error()),
+			StartedAt: j.startedAt})
+		return
+	}
+	if res.ExitCode < 0 {
+		a.staleLock.set(fmt.Sprintf("restic was stopped by a signal (%s) during job %s", res.Reason, j.id))
+	}
+	if op.Kind == restic.KindUnlock && res.Outcome == restic.OutcomeSucceeded {
+		a.staleLock.clear()
+	}
+	result := jobResult(res, j.startedAt)
+	state := stateFor(res.Outcome)
+	if state == topics.JobCanceled && !j.canceled.Load() {
+		state, result.Reason = topics.JobInterrupted, reasonAgentStopped
+	}
+	a.reportSnapshotsAfter(j, op, res)
+	stopPump()
+	a.finishJob(j, state, result)
+}
+
+// unlockIfStale runs plain `restic unlock` before a job when an earlier
+// restic may have left a stale lock, and puts that step into the job's
+// log. It removes stale locks only; a failure is logged and the job runs
+// anyway (it fails with "locked" if a lock really is in the way). An init
+// (no repository yet) and an unlock job (it is the unlock) skip it.
+func (a *Agent) unlockIfStale(j *job, op restic.Op) {
+	why := a.staleLock.pending()
+	if why == "" || op.Kind == restic.KindInit || op.Kind == restic.KindUnlock {
+		return
+	}
+	j.log.agentf("an earlier restic run may have left a stale lock (%s): running `restic unlock` first, which removes stale locks only, never those of running processes", why)
+	res, err := a.runner.Run(j.ctx, restic.Op{Kind: restic.KindUnlock, Repository: op.Repository, OnLine: j.log.resticLine})
+	switch {
+	case err != nil:
+		j.log.agentf("restic unlock could not run (%v); going on with the job", err)
+	case res.Outcome == restic.OutcomeSucceeded:
+		a.staleLock.clear()
+		j.log.agentf("restic unlock finished: stale locks, if there were any, are removed")
+	default:
+		j.log.agentf("restic unlock failed (%s); going on with the job, which fails if the repository is still locked", res.Reason)
+	}
+}
+
+// stateFor maps restic's outcome to the job's terminal state.
+func stateFor(o restic.Outcome) topics.JobState {
+	switch o {
+	case restic.OutcomeSucceeded:
+		return topics.JobSucceeded
+	case restic.OutcomeWarning:
+		return topics.JobWarning
+	case restic.OutcomeCanceled:
+		return topics.JobCanceled
+	}
+	return topics.JobFailed
+}

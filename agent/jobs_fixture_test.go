@@ -1,0 +1,281 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/agent"
+	"github.com/restic-manager/restic-manager/agent/agenttest"
+	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// jobTimeout bounds waits for jobs, which run the real restic (a backup
+// of a few MiB takes a second or two; under -race on a loaded machine
+// more).
+const jobTimeout = 60 * time.Second
+
+// repoPassword is long and distinctive so that a leak is easy to find.
+const repoPassword = "pw-agent-Kq7-correct-horse-staple"
+
+// childEnv, set to a config file, makes the test binary run an agent from
+// that config instead of the tests (the SIGKILL test starts it so).
+const childEnv = "RM_AGENT_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		os.Exit(runChildAgent(path))
+	}
+	code := m.Run()
+	if template.dir != "" {
+		os.RemoveAll(template.dir)
+	}
+	os.Exit(code)
+}
+
+// runChildAgent runs an agent until it is killed (or SIGTERM'd).
+func runChildAgent(path string) int {
+	cfg, err := agent.LoadConfig(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := agent.New(cfg, logger, fastOptions...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := agent.RunService(path, logger, a.Run); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// template is one repository initialised once for the package run and
+// copied for each test: restic's key derivation makes init take a while.
+var template struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// resticEnv is the environment for running restic directly in a test.
+func resticEnv(repo, cache string) []string {
+	return append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+repoPassword, "RESTIC_CACHE_DIR="+cache)
+}
+
+// copyOfTemplateRepo returns a fresh, empty, initialised repository.
+func copyOfTemplateRepo(t *testing.T, resticPath string) string {
+	t.Helper()
+	template.once.Do(func() {
+		if template.dir, template.err = os.MkdirTemp("", "agent-repo-template-"); template.err != nil {
+			return
+		}
+		cmd := exec.Command(resticPath, "init")
+		cmd.Env = resticEnv(filepath.Join(template.dir, "repo"), filepath.Join(template.dir, "cache"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			template.err = fmt.Errorf("restic init: %v: %s", err, out)
+		}
+	})
+	if template.err != nil {
+		t.Fatalf("template repository: %v", template.err)
+	}
+	dst := filepath.Join(t.TempDir(), "repo")
+	if err := os.CopyFS(dst, os.DirFS(filepath.Join(template.dir, "repo"))); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// jobEnv is everything a job test needs: the real broker, a host it
+// accepts, the server double, an agent config running the real restic,
+// and a repository.
+type jobEnv struct {
+	t      *testing.T
+	auth   *broker.StaticAuth
+	h      host
+	b      *testBroker
+	srv    *jobServer
+	cfg    *agent.Config
+	restic string // the real restic
+	repo   string // a local repository path (a copy of the template)
+	cache  string // restic's cache for this test
+}
+
+func newJobEnv(t *testing.T) *jobEnv {
+	t.Helper()
+	resticPath := agenttest.RequireBinary(t, "restic")
+	auth := broker.NewStaticAuth()
+	h := newHost(t, auth)
+	b := startBroker(t, "127.0.0.1:0", auth, nil)
+	e := &jobEnv{t: t, auth: auth, h: h, b: b, restic: resticPath, cache: t.TempDir()}
+	e.srv = newJobServer(t, h.id, b)
+	e.cfg = plainConfig(t, h, b.TCPAddr())
+	e.cfg.ResticBinary = resticPath
+	e.repo = copyOfTemplateRepo(t, resticPath)
+	return e
+}
+
+// start runs the agent (in-process) with restic's cache in the test's
+// temp dir, and waits for its hello: as for the real server, what is sent
+// before the agent's first subscription is lost.
+func (e *jobEnv) start(opts ...agent.Option) *runningAgent {
+	e.t.Helper()
+	a := startAgent(e.t, e.cfg, append([]agent.Option{agent.WithResticEnv("RESTIC_CACHE_DIR=" + e.cache)}, opts...)...)
+	e.waitHello(a.BootID())
+	return a
+}
+
+// waitHello waits for a hello of the agent process with bootID.
+func (e *jobEnv) waitHello(bootID string) topics.Hello {
+	e.t.Helper()
+	var h topics.Hello
+	e.srv.waitUntil("hello of boot "+bootID, func() bool {
+		for _, hl := range e.srv.hellos {
+			if hl.BootID == bootID {
+				h = hl
+				return true
+			}
+		}
+		return false
+	})
+	return h
+}
+
+// startConfigured starts the agent and applies config version 1 with the
+// test repository.
+func (e *jobEnv) startConfigured(opts ...agent.Option) *runningAgent {
+	e.t.Helper()
+	a := e.start(opts...)
+	e.configure()
+	return a
+}
+
+// countCalls makes the agent run restic through agenttest.CountingRestic
+// and returns the list of calls. Call it before start.
+func (e *jobEnv) countCalls() func() []string {
+	e.t.Helper()
+	var calls func() []string
+	e.cfg.ResticBinary, calls = agenttest.CountingRestic(e.t, e.restic)
+	return calls
+}
+
+// repoConfig is the repository config for e.repo.
+func (e *jobEnv) repoConfig() *topics.RepositoryConfig {
+	return &topics.RepositoryConfig{URL: e.repo, Password: repoPassword}
+}
+
+// configure sends config version 1 with the test repository and waits
+// until the agent reports it applied.
+func (e *jobEnv) configure() {
+	e.t.Helper()
+	e.srv.sendConfig(1, e.repoConfig())
+	e.srv.waitUntil("config version 1 applied", func() bool {
+		for _, st := range e.srv.statuses {
+			if st.ConfigVersion == 1 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// resticJSON runs restic directly on e.repo and returns its stdout.
+func (e *jobEnv) resticCmd(args ...string) string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.restic, args...)
+	cmd.Env = resticEnv(e.repo, e.cache)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("restic %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// backupSpec is a backup of paths.
+func backupSpec(paths ...string) topics.JobSpec {
+	return topics.JobSpec{Kind: topics.JobBackup, Paths: paths}
+}
+
+// slowBackupSpec backs up dir at 256 KiB/s: with newSource's megabytes it
+// runs for seconds, long enough to do something in the middle.
+func slowBackupSpec(dir string) topics.JobSpec {
+	s := backupSpec(dir)
+	s.BandwidthUpKBps = 256
+	return s
+}
+
+// newSource returns a temporary directory of files (random, so restic
+// cannot compress or dedup them) totalling about size bytes, from a fixed
+// seed.
+func newSource(t *testing.T, files, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, uint64(files)))
+	for i := range files {
+		p := filepath.Join(dir, fmt.Sprintf("d%d", i%3), fmt.Sprintf("file%03d.bin", i))
+		data := make([]byte, size/files)
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// logText joins a job's log lines, one per line, with their streams.
+func logText(lines []topics.LogLine) string {
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%s: %s\n", l.Stream, l.Text)
+	}
+	return b.String()
+}
+
+// states lists the states of events in order.
+func states(evs []topics.JobEvent) []topics.JobState {
+	var out []topics.JobState
+	for _, ev := range evs {
+		out = append(out, ev.State)
+	}
+	return out
+}
+
+// checkVersions checks that a job's events carry strictly increasing
+// versions starting above the command's version 1.
+func checkVersions(t *testing.T, evs []topics.JobEvent) {
+	t.Helper()
+	prev := int64(1)
+	for _, ev := range evs {
+		if ev.Version <= prev {
+			t.Fatalf("event %s has version %d after %d: %+v", ev.State, ev.Version, prev, evs)
+		}
+		prev = ev.Version
+	}
+}
+
+// noSecrets fails if the repository password is in text.
+func noSecrets(t *testing.T, what, text string) {
+	t.Helper()
+	if strings.Contains(text, repoPassword) {
+		t.Fatalf("the repository password is in the %s", what)
+	}
+}

@@ -1,0 +1,110 @@
+//go:build unix
+
+package agent_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// The agent is killed with SIGKILL mid-backup, together with its restic
+// (the whole process group: what a power cut or the OOM killer does to
+// both). Restarted, it reports the job interrupted; the next backup first
+// removes the stale lock restic left (plain `restic unlock`, in its log)
+// and succeeds.
+func TestKilledAgentReportsInterruptedAndNextBackupSucceeds(t *testing.T) {
+	e := newJobEnv(t)
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := e.cfg.SaveConfig(path); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"="+path, "RESTIC_CACHE_DIR="+e.cache)
+	child.Stderr = &stderr
+	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	kill := func() {
+		if !killed {
+			killed = true
+			syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
+			child.Wait()
+		}
+	}
+	t.Cleanup(func() {
+		kill()
+		if t.Failed() {
+			t.Logf("killed agent's log:\n%s", stderr.String())
+		}
+	})
+	e.srv.waitUntil("the child agent's hello", func() bool { return len(e.srv.hellos) > 0 })
+	e.configure()
+	src := newSource(t, 4, 1<<20)
+	job := e.srv.run(slowBackupSpec(src), 1)
+	e.srv.waitState(job, topics.JobRunning)
+	e.srv.waitUntil("progress from restic", func() bool {
+		for _, p := range e.srv.progress {
+			if p.Job == job && p.BytesDone > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	kill()
+	// restic's unlock counts a lock as stale once its process is gone; a
+	// killed process whose parent died lingers until init reaps it.
+	deadline := time.Now().Add(jobTimeout)
+	for syscall.Kill(-child.Process.Pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed processes were never reaped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if locks, _ := os.ReadDir(filepath.Join(e.repo, "locks")); len(locks) == 0 {
+		t.Fatal("the killed restic left no lock: the test does not test the unlock")
+	}
+
+	a := e.start()
+	ev := e.srv.waitTerminal(job)
+	if ev.State != topics.JobInterrupted || ev.Version != 4 || !strings.Contains(ev.Result.Reason, "the agent stopped while restic ran") ||
+		ev.Result.StartedAt.IsZero() {
+		t.Fatalf("killed job: %+v %+v", ev, ev.Result)
+	}
+	if text := logText(e.srv.waitLogComplete(job)); !strings.Contains(text, "agent: the agent stopped while restic ran") {
+		t.Fatalf("killed job's log:\n%s", text)
+	}
+
+	next := e.srv.run(backupSpec(src), 1)
+	ev = e.srv.waitTerminal(next)
+	if ev.State != topics.JobSucceeded || ev.Result.SnapshotID == "" {
+		t.Fatalf("next backup: %+v %+v", ev, ev.Result)
+	}
+	text := logText(e.srv.waitLogComplete(next))
+	// restic unlock --json prints nothing; the empty locks directory below
+	// shows what it did.
+	for _, want := range []string{"agent: an earlier restic run may have left a stale lock", "running `restic unlock` first",
+		"agent: restic unlock finished"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("next backup's log lacks %q:\n%s", want, text)
+		}
+	}
+	if locks, _ := os.ReadDir(filepath.Join(e.repo, "locks")); len(locks) != 0 {
+		t.Fatalf("%d locks left in the repository", len(locks))
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, "stale-lock")); !os.IsNotExist(err) {
+		t.Fatalf("stale-lock mark still there: %v", err)
+	}
+	e.resticCmd("check")
+	noSecrets(t, "agent log", a.logs.String()+stderr.String())
+}
