@@ -71,7 +71,8 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 	}
 	p := hostPage{page: h.basePage(c, host.Name, "fleet"), Host: vitals}
 	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
-	p.Jobs = jobsTable{Jobs: h.jobRowViews(jobs), HideHost: true, ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs)}
+	p.Jobs = jobsTable{Jobs: h.jobRowViews(jobs), HideHost: true, ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs),
+		Empty: "No jobs yet. Setting a repository runs the first (init); then Back up now."}
 	if len(jobs) == recentJobs {
 		p.Jobs.MoreURL = jobListQuery{Host: host.ID, Before: jobs[len(jobs)-1].ID}.url()
 	}

@@ -16,6 +16,7 @@ type jobsTable struct {
 	HideHost bool   // every job is of one host: no host column
 	ListURL  string // the page whose #jobs-body this list re-reads
 	MoreURL  string // older jobs, or "" when there are none
+	Empty    string // what an empty list says: what to do to fill it
 }
 
 // jobsPage is the data of the fleet-wide jobs page.
@@ -58,7 +59,11 @@ func (h *handler) listJobs(c *gin.Context) {
 			p.HostName = host.Name
 		}
 	}
-	p.Table = jobsTable{Jobs: h.jobRowViews(jobs), HideHost: q.Host != "", ListURL: c.Request.URL.RequestURI()}
+	p.Table = jobsTable{Jobs: h.jobRowViews(jobs), HideHost: q.Host != "", ListURL: c.Request.URL.RequestURI(),
+		Empty: "No jobs yet. Open a host from the fleet and press Back up now; its job shows here."}
+	if p.Filtered || q.Before != 0 {
+		p.Table.Empty = "No jobs match these filters; clear them to see every job."
+	}
 	if next := q.nextBefore(jobs); next != 0 {
 		older := q
 		older.Before = next

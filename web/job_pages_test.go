@@ -293,3 +293,13 @@ func TestJobsPage(t *testing.T) {
 		t.Error("a full page offers no older jobs")
 	}
 }
+
+// TestJobsPageEmptyStatesTeach: an empty list says how to fill it.
+func TestJobsPageEmptyStatesTeach(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn("val", server.RoleViewer)
+	mustContain(t, "empty jobs page", b.get("/jobs").body, "No jobs yet. Open a host from the fleet and press Back up now")
+	mustContain(t, "filtered jobs page", b.get("/jobs?kind=prune").body, "No jobs match these filters")
+	host := app.onlineHost("new-01")
+	mustContain(t, "new host's page", b.get("/hosts/"+host.hostID).body, "No jobs yet. Setting a repository runs the first")
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"html/template"
 	"net/http"
 
@@ -64,7 +65,8 @@ func (h *handler) newJobPage(c *gin.Context) (jobPage, error) {
 	if err != nil {
 		return jobPage{}, err
 	}
-	p := jobPage{page: h.basePage(c, "Job "+itoa(id), "jobs"), Log: logLinesHTML(lines), LastLine: after}
+	title := string(job.Kind) + " #" + itoa(id) + " · " + cmp.Or(job.HostName, job.HostID)
+	p := jobPage{page: h.basePage(c, title, "jobs"), Log: logLinesHTML(lines), LastLine: after}
 	if len(lines) > 0 {
 		p.LastLine = lines[len(lines)-1].N
 		p.Earlier = int64(lines[0].N) - 1
