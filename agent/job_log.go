@@ -20,6 +20,10 @@ const (
 	logLineOverhead = 64
 )
 
+// droppedNote is the agent's log line in place of lines a full outbox
+// refused.
+const droppedNote = "%d log lines were dropped here: the agent's outbox was full because the server had not acknowledged what the agent sent"
+
 // jobLog collects a job's log lines (restic's stdout and stderr, and the
 // agent's own words) and stores them in the outbox in batches
 // (topics.JobLog).
@@ -122,8 +126,7 @@ func (l *jobLog) flush() {
 	for len(lines) > 0 {
 		var note []topics.LogLine
 		if l.dropped > 0 {
-			note = []topics.LogLine{{T: time.Now().UTC(), Stream: topics.StreamAgent, Text: fmt.Sprintf(
-				"%d log lines were dropped here: the agent's outbox was full because the server had not acknowledged what the agent sent", l.dropped)}}
+			note = []topics.LogLine{{T: time.Now().UTC(), Stream: topics.StreamAgent, Text: fmt.Sprintf(droppedNote, l.dropped)}}
 		}
 		n := batchLen(lines, logLineOverhead*len(note)+len(noteText(note)))
 		batch := append(note, lines[:n]...)

@@ -179,3 +179,37 @@ func TestJobFailsBeforeRestic(t *testing.T) {
 		t.Fatal("the restore target was created")
 	}
 }
+
+// Forget with a retention policy removes what the policy does not keep,
+// reports how many and sends the new list; check reads a subset of the
+// data.
+func TestJobForgetAndCheck(t *testing.T) {
+	e := newJobEnv(t)
+	e.startConfigured()
+	src := newSource(t, 2, 4096)
+	first := e.srv.waitTerminal(e.srv.run(backupSpec(src), 1)).Result.SnapshotID
+	if err := os.WriteFile(filepath.Join(src, "new.txt"), []byte("changed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := e.srv.waitTerminal(e.srv.run(backupSpec(src), 1)).Result.SnapshotID
+
+	forget := e.srv.run(topics.JobSpec{Kind: topics.JobForget, Retention: &topics.Retention{Last: 1}, Prune: true}, 1)
+	ev := e.srv.waitTerminal(forget)
+	if ev.State != topics.JobSucceeded || ev.Result.SnapshotsRemoved != 1 {
+		t.Fatalf("forget: %+v %+v", ev, ev.Result)
+	}
+	if snaps := e.srv.waitReport(forget); len(snaps) != 1 || snaps[0].ID != second || snaps[0].ID == first {
+		t.Fatalf("after forget the list is %+v, want only %s", snaps, second)
+	}
+	if text := logText(e.srv.waitLogComplete(forget)); !strings.Contains(text, "[forget]") {
+		t.Fatalf("forget log:\n%s", text)
+	}
+
+	check := e.srv.run(topics.JobSpec{Kind: topics.JobCheck, ReadDataSubset: "50%"}, 1)
+	if ev := e.srv.waitTerminal(check); ev.State != topics.JobSucceeded || *ev.Result.ExitCode != 0 {
+		t.Fatalf("check: %+v %+v", ev, ev.Result)
+	}
+	if reports := e.srv.reportsOf(check); len(reports) != 0 {
+		t.Fatalf("check sent a snapshot report: %+v", reports)
+	}
+}

@@ -8,7 +8,8 @@ import (
 )
 
 // run implements `restic-manager-agent run`: load the config, then run the
-// agent until SIGINT/SIGTERM (or the Windows service manager) stops it.
+// agent until SIGINT/SIGTERM (or the Windows service manager) stops it. A
+// job running then is stopped gracefully and reported interrupted.
 func (c *cli) run(args []string) error {
 	fs := c.flags("run")
 	path := fs.String("config", agent.DefaultConfigPath(), "the agent config written by enroll")

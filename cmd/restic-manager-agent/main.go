@@ -52,7 +52,8 @@ Usage:
       Exchange a one-time enrollment token for this host's identity and write the config.
       The token may also come from stdin (--token -) or the RM_ENROLL_TOKEN variable.
   restic-manager-agent run [--config FILE]
-      Connect to the server and stay connected (what the service runs).
+      Connect to the server, stay connected and run the restic jobs it sends
+      (what the service runs). State (journal, outbox, applied config) lives in state_dir.
   restic-manager-agent install|uninstall|start|stop|status [--config FILE]
       Manage the restic-manager-agent system service.
   restic-manager-agent announce --server URL [--ca-fingerprint SHA256:...] [--config FILE] [--state-dir DIR] [--restic PATH] [--force]
