@@ -20,6 +20,12 @@ const (
 	logLineOverhead = 64
 )
 
+// maxLogBuffer bounds the lines waiting for a flush. Flushes keep up with
+// anything restic prints unless the disk stalls; then lines beyond are
+// dropped, counted and announced in the log, rather than growing the
+// agent's memory without end.
+const maxLogBuffer = 8 << 20
+
 // droppedNote is the agent's log line in place of lines a full outbox
 // refused.
 const droppedNote = "%d log lines were dropped here: the agent's outbox was full because the server had not acknowledged what the agent sent"
@@ -42,6 +48,7 @@ type jobLog struct {
 	mu       sync.Mutex
 	buf      []topics.LogLine
 	bufBytes int
+	overflow int // lines dropped because buf was full
 	full     chan struct{}
 
 	// flushMu serialises flushes; it guards the fields below.
@@ -59,8 +66,12 @@ func newJobLog(a *Agent, j *job, next uint64) *jobLog {
 func (l *jobLog) add(stream, text string) {
 	text = clipLogLine(text)
 	l.mu.Lock()
-	l.buf = append(l.buf, topics.LogLine{T: time.Now().UTC(), Stream: stream, Text: text})
-	l.bufBytes += len(text) + logLineOverhead
+	if l.bufBytes < maxLogBuffer {
+		l.buf = append(l.buf, topics.LogLine{T: time.Now().UTC(), Stream: stream, Text: text})
+		l.bufBytes += len(text) + logLineOverhead
+	} else {
+		l.overflow++
+	}
 	over := l.bufBytes >= topics.MaxLogBatchBytes || len(l.buf) >= topics.MaxLogBatchLines
 	l.mu.Unlock()
 	if over {
@@ -121,7 +132,11 @@ func (l *jobLog) flush() {
 	defer l.flushMu.Unlock()
 	l.mu.Lock()
 	lines := l.buf
-	l.buf, l.bufBytes = nil, 0
+	if l.overflow > 0 {
+		lines = append(lines, topics.LogLine{T: time.Now().UTC(), Stream: topics.StreamAgent,
+			Text: fmt.Sprintf("%d log lines were dropped here: restic printed faster than the agent could store its output", l.overflow)})
+	}
+	l.buf, l.bufBytes, l.overflow = nil, 0, 0
 	l.mu.Unlock()
 	for len(lines) > 0 {
 		var note []topics.LogLine

@@ -141,3 +141,18 @@ func TestJobLogFullOutboxCountsDroppedLines(t *testing.T) {
 		t.Fatalf("%d dropped lines still unannounced", dropped)
 	}
 }
+
+func TestJobLogBufferOverflowIsCounted(t *testing.T) {
+	a, j := stateForTest(t)
+	line := strings.Repeat("o", topics.MaxLogLine)
+	n := maxLogBuffer/(len(line)+logLineOverhead) + 1 // the buffer is full after these
+	for range n + 5 {
+		j.log.add(topics.StreamStdout, line)
+	}
+	j.log.flush()
+	lines := storedLog(t, a)
+	last := lines[len(lines)-1]
+	if len(lines) != n+1 || last.Stream != topics.StreamAgent || !strings.HasPrefix(last.Text, "5 log lines were dropped here: restic printed faster") {
+		t.Fatalf("%d lines stored, last %q", len(lines), last.Text[:min(80, len(last.Text))])
+	}
+}
