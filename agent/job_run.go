@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent/restic"
@@ -55,8 +56,10 @@ func (a *Agent) runJob(j *job) {
 			StartedAt: j.startedAt})
 		return
 	}
-	if res.ExitCode < 0 {
-		a.staleLock.set(fmt.Sprintf("restic was stopped by a signal (%s) during job %s", res.Reason, j.id))
+	if res.ExitCode < 0 || (runtime.GOOS == "windows" && res.Outcome == restic.OutcomeCanceled) {
+		// Killed (after the cancel grace, by the OOM killer, or on Windows,
+		// where a canceled restic is killed at once): it left its lock.
+		a.staleLock.set(fmt.Sprintf("restic was killed during job %s (%s)", j.id, res.Reason))
 	}
 	if op.Kind == restic.KindUnlock && res.Outcome == restic.OutcomeSucceeded {
 		a.staleLock.clear()

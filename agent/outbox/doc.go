@@ -93,8 +93,10 @@
 // silently, and what is oldest (results of finished jobs) matters more than
 // what is newest (log lines). Log batches are refused once the last
 // sixteenth is reached, which keeps room for events and results behind a
-// flood of logs. The agent is to count the log lines it could not store and
-// say so in the job's result, so the gap is visible rather than silent.
+// flood of logs. The agent counts the log lines it could not store and says
+// so in the job's log once it can store again (or, if it never can before
+// the job ends, in the job's result), so the gap is visible rather than
+// silent; the events themselves wait for room.
 //
 // # Why segment files, not bbolt or SQLite
 //
