@@ -20,7 +20,7 @@ const maxDesiredConfigSize = topics.MaxPayload
 // version, which hello and status report so the server knows when to send
 // a newer one.
 //
-// It is kept in state_dir/config.json with mode 0600, because it holds the
+// It is kept in state_dir/desired_config.json with mode 0600, because it holds the
 // repository's password and backend credentials: written atomically
 // (temporary file, fsync, rename, directory fsync), so a crash leaves the
 // old config or the new one, never a torn file. A file that cannot be read

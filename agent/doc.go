@@ -38,7 +38,7 @@
 // # Jobs, as the agent runs them
 //
 // Config (down/config): applied only if its version is newer than the
-// applied one; stored in state_dir/config.json with mode 0600 (it holds the
+// applied one; stored in state_dir/desired_config.json with mode 0600 (it holds the
 // repository password) by write-temp, fsync, rename; loaded at start;
 // reported in hello and, right after applying, in a status.
 //

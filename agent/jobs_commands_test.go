@@ -120,11 +120,11 @@ func TestJobWaitsForItsConfig(t *testing.T) {
 		t.Fatal("the job behind ran first")
 	}
 	// The config is stored for the agent's eyes only and survives a restart.
-	fi, err := os.Stat(filepath.Join(e.cfg.StateDir, "config.json"))
+	fi, err := os.Stat(filepath.Join(e.cfg.StateDir, "desired_config.json"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("stored config: %v %v", fi, err)
 	}
-	data, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, "config.json"))
+	data, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, "desired_config.json"))
 	if !strings.Contains(string(data), repoPassword) {
 		t.Fatal("the stored config lacks the repository") // it is the point of the file
 	}

@@ -100,7 +100,7 @@ func TestKilledAgentReportsInterruptedAndNextBackupSucceeds(t *testing.T) {
 	if locks, _ := os.ReadDir(filepath.Join(e.repo, "locks")); len(locks) != 0 {
 		t.Fatalf("%d locks left in the repository", len(locks))
 	}
-	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, "stale-lock")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, "stale_lock")); !os.IsNotExist(err) {
 		t.Fatalf("stale-lock mark still there: %v", err)
 	}
 	e.resticCmd("check")

@@ -12,10 +12,10 @@ import (
 
 // What the agent keeps in state_dir besides conn_gen and the announce keys.
 const (
-	outboxDir   = "outbox"      // the durable outbox (package outbox)
-	journalFile = "journal"     // the command journal (package outbox)
-	configFile  = "config.json" // the applied desired config (0600: it holds the repository password)
-	staleFile   = "stale-lock"  // present while a stale restic lock may exist
+	outboxDir   = "outbox"              // the durable outbox (package outbox)
+	journalFile = "journal"             // the command journal (package outbox)
+	configFile  = "desired_config.json" // the applied desired config (0600: it holds the repository password)
+	staleFile   = "stale_lock"          // present while a stale restic lock may exist
 )
 
 // jobState is what Run opens in state_dir and the goroutines that use it:
