@@ -63,6 +63,28 @@ type apiClient struct {
 
 func (c apiClient) do(method, path string, body any, out any) int {
 	c.t.Helper()
+	code, data := c.send(method, path, body)
+	if out != nil && code < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: decode %s: %v", method, path, data, err)
+		}
+	}
+	return code
+}
+
+// doRaw is do that decodes the body whatever the status (error bodies too).
+func (c apiClient) doRaw(method, path string, body any, out any) int {
+	c.t.Helper()
+	code, data := c.send(method, path, body)
+	if out != nil {
+		_ = json.Unmarshal(data, out)
+	}
+	return code
+}
+
+// send makes one API call and returns the status and the body.
+func (c apiClient) send(method, path string, body any) (int, []byte) {
+	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -77,12 +99,7 @@ func (c apiClient) do(method, path string, body any, out any) int {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(data, out); err != nil {
-			c.t.Fatalf("%s %s: decode %s: %v", method, path, data, err)
-		}
-	}
-	return resp.StatusCode
+	return resp.StatusCode, data
 }
 
 // cli runs a restic-manager subcommand in-process and returns its stdout.

@@ -91,6 +91,22 @@ func rssBytes(pid int) int64 {
 	return 0
 }
 
+// enrollBenchHost enrolls a host through the domain on the live server's
+// data directory (what the CLI subcommands do) and returns its credentials.
+func enrollBenchHost(b *testing.B, svc *server.Service, name string) *server.EnrollResult {
+	b.Helper()
+	ctx := context.Background()
+	tok, _, err := svc.CreateEnrollmentToken(ctx, server.CLIActor(), name, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := svc.Enroll(ctx, server.EnrollRequest{Token: tok, Hostname: "bench", OS: "linux", Arch: "amd64", AgentVersion: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
+}
+
 // BenchmarkFleetConnect connects N real agents (the agent package, in this
 // process) with real credentials to the real server binary and reports the
 // time until the server shows all N online, and the server's RSS per agent.
@@ -119,14 +135,7 @@ func benchFleet(b *testing.B, n int) {
 	ctx := context.Background()
 	cfgs := make([]*agent.Config, n)
 	for i := range cfgs {
-		tok, _, err := svc.CreateEnrollmentToken(ctx, server.CLIActor(), fmt.Sprintf("bench-%05d", i), 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		res, err := svc.Enroll(ctx, server.EnrollRequest{Token: tok, Hostname: "bench", OS: "linux", Arch: "amd64", AgentVersion: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
+		res := enrollBenchHost(b, svc, fmt.Sprintf("bench-%05d", i))
 		cfgs[i] = &agent.Config{HostID: res.HostID, MQTTURL: "mqtt://" + srv.mqttAddr, MQTTPassword: res.MQTTPassword,
 			StateDir: filepath.Join(dir, "agents", strconv.Itoa(i)), ResticBinary: filepath.Join(dir, "no-restic")}
 	}
