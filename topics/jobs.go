@@ -118,7 +118,17 @@ type Config struct {
 	Envelope
 	Version    int64             `json:"version"`
 	Repository *RepositoryConfig `json:"repository,omitempty"`
+	// #4: what to back up, when, and how fast.
+	SourceGroups []SourceGroup `json:"source_groups,omitempty"`
+	Schedules    []Schedule    `json:"schedules,omitempty"`
+	Bandwidth    *Bandwidth    `json:"bandwidth,omitempty"`
 }
+
+// MaxGroups and MaxSchedules bound a host's config.
+const (
+	MaxGroups    = 100
+	MaxSchedules = 200
+)
 
 // Validate checks the header and the body of a config.
 func (m *Config) Validate() error {
@@ -132,6 +142,38 @@ func (m *Config) Validate() error {
 		if err := m.Repository.Validate(); err != nil {
 			return err
 		}
+	}
+	if len(m.SourceGroups) > MaxGroups || len(m.Schedules) > MaxSchedules {
+		return fmt.Errorf("config with %d source groups and %d schedules; at most %d and %d", len(m.SourceGroups), len(m.Schedules), MaxGroups, MaxSchedules)
+	}
+	groups := map[string]bool{}
+	names := map[string]bool{}
+	for i := range m.SourceGroups {
+		g := &m.SourceGroups[i]
+		if err := g.Validate(); err != nil {
+			return err
+		}
+		if groups[g.ID] || names[strings.ToLower(g.Name)] {
+			return fmt.Errorf("source group %s appears twice", g.Name)
+		}
+		groups[g.ID], names[strings.ToLower(g.Name)] = true, true
+	}
+	seen := map[string]bool{}
+	for i := range m.Schedules {
+		sc := &m.Schedules[i]
+		if err := sc.Validate(); err != nil {
+			return err
+		}
+		if seen[sc.ID] {
+			return fmt.Errorf("schedule %s appears twice", sc.ID)
+		}
+		seen[sc.ID] = true
+		if sc.SourceGroup != "" && !groups[sc.SourceGroup] {
+			return fmt.Errorf("schedule %s names source group %s, which the config does not have", sc.ID, sc.SourceGroup)
+		}
+	}
+	if m.Bandwidth != nil {
+		return m.Bandwidth.Validate()
 	}
 	return nil
 }
@@ -181,6 +223,9 @@ type JobEvent struct {
 	// message was built; they differ for a job finished offline).
 	At     time.Time  `json:"at"`
 	Result *JobResult `json:"result,omitempty"`
+	// Origin is set on every event of a job the agent started from a
+	// schedule (#4); the server creates the job from the first it sees.
+	Origin *JobOrigin `json:"origin,omitempty"`
 }
 
 // Validate checks the header and the body of a job event.
@@ -205,6 +250,11 @@ func (m *JobEvent) Validate() error {
 	}
 	if m.State.Terminal() != (m.Result != nil) {
 		return errors.New("a result comes with, and only with, a terminal state")
+	}
+	if m.Origin != nil {
+		if err := m.Origin.Validate(); err != nil {
+			return err
+		}
 	}
 	if m.Result != nil {
 		return m.Result.Validate()
@@ -237,11 +287,18 @@ type JobResult struct {
 	// Init: the repository id, and whether it was already there.
 	RepositoryID       string `json:"repository_id,omitempty"`
 	AlreadyInitialized bool   `json:"already_initialized,omitempty"`
-	// Forget: how many snapshots it removed.
-	SnapshotsRemoved int `json:"snapshots_removed,omitempty"`
+	// Forget: how many snapshots it removed (or, for a dry run, would
+	// remove), and for a dry run which ones (full ids, at most
+	// MaxPreviewIDs) and how many it keeps.
+	SnapshotsRemoved int      `json:"snapshots_removed,omitempty"`
+	WouldRemove      []string `json:"would_remove,omitempty"`
+	SnapshotsKept    int      `json:"snapshots_kept,omitempty"`
 	// ErrorCount is how many items restic could not read (backup).
 	ErrorCount int `json:"error_count,omitempty"`
 }
+
+// MaxPreviewIDs bounds JobResult.WouldRemove.
+const MaxPreviewIDs = 1000
 
 // BackupSummary is restic's backup summary, as the server stores it.
 type BackupSummary struct {
@@ -274,8 +331,16 @@ func (r *JobResult) Validate() error {
 	if r.RepositoryID != "" && !ValidResticID(r.RepositoryID) {
 		return fmt.Errorf("invalid repository id %q", clip(r.RepositoryID))
 	}
-	if r.DurationMS < 0 || r.SnapshotsRemoved < 0 || r.ErrorCount < 0 {
+	if r.DurationMS < 0 || r.SnapshotsRemoved < 0 || r.ErrorCount < 0 || r.SnapshotsKept < 0 {
 		return errors.New("negative count in result")
+	}
+	if len(r.WouldRemove) > MaxPreviewIDs {
+		return fmt.Errorf("result lists %d snapshots to remove; at most %d", len(r.WouldRemove), MaxPreviewIDs)
+	}
+	for _, id := range r.WouldRemove {
+		if !ValidResticID(id) {
+			return fmt.Errorf("invalid snapshot id %q", clip(id))
+		}
 	}
 	return nil
 }

@@ -92,10 +92,25 @@ type JobSpec struct {
 	Paths    []string `json:"paths,omitempty"`    // absolute, at least one
 	Excludes []string `json:"excludes,omitempty"` // --exclude patterns
 	Tags     []string `json:"tags,omitempty"`     // added to the snapshot
+	// #4: the source group a backup is of (its ID; the server fills paths,
+	// excludes and tags from it, GroupTag included), and its other options.
+	SourceGroup   string   `json:"source_group,omitempty"`
+	ExcludeFiles  []string `json:"exclude_files,omitempty"` // --exclude-file, absolute
+	ExcludeCaches bool     `json:"exclude_caches,omitempty"`
+	OneFileSystem bool     `json:"one_file_system,omitempty"`
+	// ForgetAfter, on a backup, runs forget with this policy on the
+	// group's snapshots (GroupTag) after a successful backup.
+	ForgetAfter *Retention `json:"forget_after,omitempty"`
 
 	// Forget.
 	Retention *Retention `json:"retention,omitempty"`
 	Prune     bool       `json:"prune,omitempty"` // forget --prune
+	// DryRun only reports what forget would remove (the retention
+	// preview); nothing is removed.
+	DryRun bool `json:"dry_run,omitempty"`
+	// FilterTags limits forget to snapshots carrying these tags (--tag),
+	// e.g. a source group's GroupTag.
+	FilterTags []string `json:"filter_tags,omitempty"`
 
 	// Check.
 	ReadDataSubset string `json:"read_data_subset,omitempty"` // "n/t", "x%", or a size like "500M"
@@ -127,10 +142,11 @@ func (s *JobSpec) Validate() error {
 	}
 	isBackup, isForget, isCheck, isRestore := s.Kind == JobBackup, s.Kind == JobForget, s.Kind == JobCheck, s.Kind == JobRestore
 	switch {
-	case !isBackup && (len(s.Paths) > 0 || len(s.Excludes) > 0 || len(s.Tags) > 0):
-		return fmt.Errorf("paths, excludes and tags belong to a backup job, not %s", s.Kind)
-	case !isForget && (s.Retention != nil || s.Prune):
-		return fmt.Errorf("retention and prune belong to a forget job, not %s", s.Kind)
+	case !isBackup && (len(s.Paths) > 0 || len(s.Excludes) > 0 || len(s.Tags) > 0 || s.SourceGroup != "" ||
+		len(s.ExcludeFiles) > 0 || s.ExcludeCaches || s.OneFileSystem || s.ForgetAfter != nil):
+		return fmt.Errorf("paths, excludes, tags and source groups belong to a backup job, not %s", s.Kind)
+	case !isForget && (s.Retention != nil || s.Prune || s.DryRun || len(s.FilterTags) > 0):
+		return fmt.Errorf("retention, prune, dry run and tag filters belong to a forget job, not %s", s.Kind)
 	case !isCheck && s.ReadDataSubset != "":
 		return fmt.Errorf("read_data_subset belongs to a check job, not %s", s.Kind)
 	case !isRestore && (s.Snapshot != "" || len(s.Include) > 0 || s.Target != ""):
@@ -147,10 +163,30 @@ func (s *JobSpec) Validate() error {
 		if err := checkList("exclude", s.Excludes, false); err != nil {
 			return err
 		}
+		if err := checkList("exclude file", s.ExcludeFiles, true); err != nil {
+			return err
+		}
+		if s.SourceGroup != "" && !ValidGroupID(s.SourceGroup) {
+			return fmt.Errorf("invalid source group id %q", clip(s.SourceGroup))
+		}
+		if s.ForgetAfter != nil {
+			if s.SourceGroup == "" {
+				return errors.New("forget after backup needs a source group")
+			}
+			if err := s.ForgetAfter.Validate(); err != nil {
+				return err
+			}
+		}
 		return checkTags("tags", s.Tags)
 	case JobForget:
 		if s.Retention == nil {
 			return errors.New("a forget job needs a retention policy")
+		}
+		if s.DryRun && s.Prune {
+			return errors.New("a dry run cannot prune")
+		}
+		if err := checkTags("filter tags", s.FilterTags); err != nil {
+			return err
 		}
 		return s.Retention.Validate()
 	case JobCheck:
