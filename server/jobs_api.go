@@ -82,6 +82,11 @@ type Job struct {
 	Summary    *topics.JobResult `json:"summary,omitempty"`
 	// LogLines is how many log lines are stored.
 	LogLines int64 `json:"log_lines"`
+	// #4: the schedule that started the job on the agent (0: started from
+	// the UI/API), the cron slot it ran for, and the source group.
+	ScheduleID      int64      `json:"schedule_id,omitempty"`
+	ScheduledFor    *time.Time `json:"scheduled_for,omitempty"`
+	SourceGroupName string     `json:"source_group,omitempty"`
 }
 
 // JobFilter selects jobs for ListJobs; zero fields select everything.
@@ -99,6 +104,11 @@ type JobFilter struct {
 type JobRequest struct {
 	Spec      topics.JobSpec
 	ExpiresIn time.Duration
+	// SourceGroup (#4), for a backup: the group by id or name. Its paths,
+	// excludes, tags (and group tag) and forget-after-backup policy fill
+	// Spec, which must then carry no paths of its own; the bandwidth
+	// fields of Spec still apply (a per-run override).
+	SourceGroup string
 }
 
 // DefaultJobExpiry is how long a job waits for an offline host.
