@@ -73,7 +73,12 @@ func TestAnnounceAcceptRejectEndToEnd(t *testing.T) {
 	var accepted struct {
 		HostID string `json:"host_id"`
 	}
-	if code := api.do("POST", "/api/v1/pending-hosts/"+itoa(row.ID)+"/accept", map[string]any{"name": "till-1"}, &accepted); code != http.StatusOK {
+	// Accept with repository credentials: the new host's repository is set
+	// and initialised as soon as its agent switches over.
+	requireTool(t, "restic")
+	repo := filepath.Join(dir, "till-repo")
+	if code := api.do("POST", "/api/v1/pending-hosts/"+itoa(row.ID)+"/accept", map[string]any{"name": "till-1",
+		"repository": map[string]any{"url": repo, "password": "till repository password"}}, &accepted); code != http.StatusOK {
 		t.Fatalf("accept: HTTP %d", code)
 	}
 	waitFor(t, "the accepted machine online as a host", 20*time.Second, func() bool {
@@ -88,6 +93,19 @@ func TestAnnounceAcceptRejectEndToEnd(t *testing.T) {
 	}
 	if pending(tillFP) != nil {
 		t.Fatal("the accepted machine is still listed as pending")
+	}
+	waitFor(t, "the accepted host's repository to be initialised", 60*time.Second, func() bool {
+		var list struct {
+			Jobs []jobJSON `json:"jobs"`
+		}
+		api.do("GET", "/api/v1/jobs?host="+accepted.HostID+"&kind=init", nil, &list)
+		if len(list.Jobs) == 1 && list.Jobs[0].terminal() && list.Jobs[0].Status != "succeeded" {
+			t.Fatalf("init job of the accepted host: %+v\n%s", list.Jobs[0], till.logs)
+		}
+		return len(list.Jobs) == 1 && list.Jobs[0].Status == "succeeded"
+	})
+	if _, err := os.Stat(filepath.Join(repo, "config")); err != nil {
+		t.Fatalf("the repository was not created: %v", err)
 	}
 
 	kiosk, kioskFP, _ := announce("kiosk")
