@@ -69,7 +69,8 @@
 // arriving later never runs.
 //
 // Restart: jobs the journal holds unfinished are reported "interrupted"
-// when restic had started (it died with the agent), and a stale-lock mark is
+// when restic had started (it died with the agent: on Linux the kernel
+// kills it when the agent dies, see package restic), and a stale-lock mark is
 // set: before the next job that uses the repository the agent runs plain
 // `restic unlock` (stale locks only, never --remove-all) and puts that step
 // into that job's log. Jobs that had not started are queued again, or

@@ -22,50 +22,16 @@ import (
 // and succeeds.
 func TestKilledAgentReportsInterruptedAndNextBackupSucceeds(t *testing.T) {
 	e := newJobEnv(t)
-	path := filepath.Join(t.TempDir(), "agent.yaml")
-	if err := e.cfg.SaveConfig(path); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childEnv+"="+path, "RESTIC_CACHE_DIR="+e.cache)
-	child.Stderr = &stderr
-	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	kill := func() {
-		if !killed {
-			killed = true
-			syscall.Kill(-child.Process.Pid, syscall.SIGKILL)
-			child.Wait()
-		}
-	}
-	t.Cleanup(func() {
-		kill()
-		if t.Failed() {
-			t.Logf("killed agent's log:\n%s", stderr.String())
-		}
-	})
-	e.srv.waitUntil("the child agent's hello", func() bool { return len(e.srv.hellos) > 0 })
+	child := e.startChild()
 	e.configure()
 	src := newSource(t, 4, 1<<20)
 	job := e.srv.run(slowBackupSpec(src), 1)
-	e.srv.waitState(job, topics.JobRunning)
-	e.srv.waitUntil("progress from restic", func() bool {
-		for _, p := range e.srv.progress {
-			if p.Job == job && p.BytesDone > 0 {
-				return true
-			}
-		}
-		return false
-	})
-	kill()
+	e.srv.waitBackingUp(job)
+	child.kill(true)
 	// restic's unlock counts a lock as stale once its process is gone; a
 	// killed process whose parent died lingers until init reaps it.
 	deadline := time.Now().Add(jobTimeout)
-	for syscall.Kill(-child.Process.Pid, 0) == nil {
+	for syscall.Kill(-child.cmd.Process.Pid, 0) == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the killed processes were never reaped")
 		}
@@ -104,5 +70,69 @@ func TestKilledAgentReportsInterruptedAndNextBackupSucceeds(t *testing.T) {
 		t.Fatalf("stale-lock mark still there: %v", err)
 	}
 	e.resticCmd("check")
-	noSecrets(t, "agent log", a.logs.String()+stderr.String())
+	noSecrets(t, "agent log", a.logs.String()+child.stderr.String())
+}
+
+// childAgent is an agent in a child process (the test binary with childEnv
+// set) in its own process group, so that a test can SIGKILL it.
+type childAgent struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer // read only after kill
+	killed bool
+}
+
+// startChild starts an agent from e.cfg in a child process and waits for
+// its hello. Cleanup kills its whole process group and, if the test
+// failed, shows its log.
+func (e *jobEnv) startChild() *childAgent {
+	e.t.Helper()
+	path := filepath.Join(e.t.TempDir(), "agent.yaml")
+	if err := e.cfg.SaveConfig(path); err != nil {
+		e.t.Fatal(err)
+	}
+	c := &childAgent{cmd: exec.Command(os.Args[0], "-test.run=^$")}
+	c.cmd.Env = append(os.Environ(), childEnv+"="+path, "RESTIC_CACHE_DIR="+e.cache)
+	c.cmd.Stderr = &c.stderr
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		c.kill(true)
+		if e.t.Failed() {
+			e.t.Logf("killed agent's log:\n%s", c.stderr.String())
+		}
+	})
+	e.srv.waitUntil("the child agent's hello", func() bool { return len(e.srv.hellos) > 0 })
+	return c
+}
+
+// kill sends SIGKILL to the agent, with its restic if group is set (what
+// a power cut does to both), and waits for the agent to end.
+func (c *childAgent) kill(group bool) {
+	if c.killed {
+		return
+	}
+	c.killed = true
+	pid := c.cmd.Process.Pid
+	if group {
+		pid = -pid
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	c.cmd.Wait()
+}
+
+// waitBackingUp waits until job runs and restic has reported progress.
+func (s *jobServer) waitBackingUp(job string) {
+	s.t.Helper()
+	s.waitState(job, topics.JobRunning)
+	s.waitUntil("progress from restic", func() bool {
+		for _, p := range s.progress {
+			if p.Job == job && p.BytesDone > 0 {
+				return true
+			}
+		}
+		return false
+	})
 }

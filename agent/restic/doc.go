@@ -29,6 +29,10 @@
 //   - Canceling the context sends restic SIGINT (it stops and removes its
 //     lock), waits Runner.CancelGrace, then kills it. Windows has no
 //     interrupt for child processes: there restic is killed at once.
+//   - On Linux the kernel kills restic (SIGKILL) when the agent dies, so
+//     a killed agent leaves no restic running unsupervised (child_linux.go;
+//     elsewhere restic runs on to its end). The lock such a restic leaves
+//     is stale: the agent runs plain `restic unlock` before its next job.
 //   - `init` on an existing repository is "already initialised" and counts
 //     as success only after `restic cat config` opens it with our password.
 //

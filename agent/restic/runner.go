@@ -164,6 +164,9 @@ func (r *Runner) run(ctx context.Context, op Op, kind Kind, path string, args []
 	cmd.Cancel = func() error { return interrupt(cmd.Process) }
 	cmd.WaitDelay = r.grace()
 
+	// Held until restic has been waited for (see guardChild).
+	release := guardChild(cmd)
+	defer release()
 	if err := cmd.Start(); err != nil {
 		if ctx.Err() != nil {
 			res := &Result{Kind: op.Kind, Args: args, ExitCode: -1, Outcome: OutcomeCanceled, Reason: ReasonCanceled}
