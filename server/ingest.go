@@ -21,6 +21,8 @@ type IngestStats struct {
 	// acked again, nothing changed.
 	Duplicates atomic.Uint64
 	// Deferred: job events that arrived ahead of a missing earlier one,
+	// and log batches of a job not known yet (its first event, which
+	// creates a job the agent started from a schedule, may be behind),
 	// left unacked so that the agent resends them.
 	Deferred atomic.Uint64
 	// QueueFull counts the times an inline handler had to wait for room in

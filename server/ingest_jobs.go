@@ -15,7 +15,9 @@ import (
 // inside the batch's transaction):
 //
 //   - A message names a job by its wire id. An unknown job, or one that
-//     belongs to another host, is refused.
+//     belongs to another host, is refused — except that an event with an
+//     Origin creates the job the agent started from a schedule, and a log
+//     batch of an unknown job is deferred for a while (ingest_origin.go).
 //   - An event applies when its version is above the job's and
 //     topics.CheckTransition allows the move. The same (version, state)
 //     again is a duplicate; a version at or below the job's is stale; a
@@ -31,6 +33,10 @@ import (
 //     A batch that starts beyond the highest stored line + 1, or a terminal
 //     event announcing more lines than are stored, asks the host to resend
 //     its outbox (rate-limited per host).
+
+// whyUnknownJob is the refusal of a message for a job the server does not
+// know (a metrics label).
+const whyUnknownJob = "unknown job"
 
 // MaxJobLogLines bounds one job's log; lines numbered beyond are refused.
 const MaxJobLogLines = 10_000_000
@@ -57,6 +63,7 @@ type ingestJob struct {
 	Version  int64  `db:"version"`
 	LogLines int64  `db:"log_lines"`
 	LogMax   int64  `db:"log_max"`
+	Preview  bool   `db:"preview"` // a dry-run forget
 }
 
 func (w *batchWriter) close() {
@@ -75,9 +82,10 @@ func (w *batchWriter) job(ctx context.Context, host, uid string) (j *ingestJob, 
 	if j == nil {
 		j = &ingestJob{}
 		err = w.tx.GetContext(ctx, j, `SELECT j.id, j.uid, j.host_id, h.name AS host_name, j.kind, j.status, j.version,
-			j.log_lines, j.log_max FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.uid = ?`, uid)
+			j.log_lines, j.log_max, (j.kind = 'forget' AND COALESCE(json_extract(j.spec, '$.dry_run'), 0) = 1) AS preview
+			FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.uid = ?`, uid)
 		if isNoRows(err) {
-			return nil, "unknown job", nil
+			return nil, whyUnknownJob, nil
 		}
 		if err != nil {
 			return nil, "", fmt.Errorf("load job %s: %w", uid, err)
@@ -97,6 +105,9 @@ func (w *batchWriter) jobEvent(j *ingestJob) Event {
 // applyEvent applies a job state transition.
 func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.JobEvent) (itemOutcome, error) {
 	j, why, err := w.job(ctx, host, m.Job)
+	if why == whyUnknownJob && m.Origin != nil {
+		j, why, err = w.jobFromOrigin(ctx, host, m) // ingest_origin.go
+	}
 	if err != nil || why != "" {
 		return rejected(why), err
 	}
@@ -146,7 +157,8 @@ func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.Job
 	j.Status, j.Version = string(m.State), m.Version
 	o := itemOutcome{verdict: verdictStored, events: []Event{w.jobEvent(j)}}
 	if m.State.Terminal() {
-		o.ended = &finishedJob{id: j.ID, uid: j.UID, hostID: j.HostID, hostName: j.HostName, kind: j.Kind, state: m.State}
+		o.ended = &finishedJob{id: j.ID, uid: j.UID, hostID: j.HostID, hostName: j.HostName, kind: j.Kind, state: m.State,
+			preview: j.Preview}
 		o.resend = m.Result.LogLines > uint64(j.LogLines)
 		if j.Kind == string(topics.JobInit) {
 			changed, err := initEnded(ctx, w.tx, j.HostID, j.ID, m.State, reason, at, w.now)
@@ -164,6 +176,9 @@ func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.Job
 // applyLog stores a batch of log lines, each once.
 func (w *batchWriter) applyLog(ctx context.Context, host string, m *topics.JobLog) (itemOutcome, error) {
 	j, why, err := w.job(ctx, host, m.Job)
+	if why == whyUnknownJob && w.s.unknownLogs.wait(m.Job, w.now) {
+		return itemOutcome{verdict: verdictDeferred}, nil // its first event may be behind it (ingest_origin.go)
+	}
 	if err != nil || why != "" {
 		return rejected(why), err
 	}

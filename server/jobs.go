@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,12 +24,27 @@ const (
 // host's repository first."). A repository whose init failed does not stop
 // jobs: the failure may have been passing (the remote was unreachable), and
 // a job that fails says why in its own words (e.g. "wrong password").
+//
+// A backup of a source group (req.SourceGroup, by key, number or name)
+// takes its paths, excludes, tags (plus the group tag) and forget-after
+// policy from the group; a request that also brings its own is refused.
 func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req JobRequest) (*Job, error) {
 	if err := a.require(PermRunJobs); err != nil {
 		return nil, err
 	}
+	return s.queueJob(ctx, a, hostID, req, nil)
+}
+
+// queueJob is CreateJob after the role check; audit adds to the audit
+// row's details.
+func (s *Service) queueJob(ctx context.Context, a Actor, hostID string, req JobRequest, audit map[string]any) (*Job, error) {
 	spec := req.Spec
-	if err := spec.Validate(); err != nil {
+	groupRef := strings.TrimSpace(req.SourceGroup)
+	if groupRef != "" {
+		if err := checkGroupRequest(&spec); err != nil {
+			return nil, err
+		}
+	} else if err := spec.Validate(); err != nil {
 		return nil, &Error{Code: CodeInvalid, Message: sentence(err.Error())}
 	}
 	expiresIn := req.ExpiresIn
@@ -54,26 +71,62 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req Job
 		if repo.State == RepoNone {
 			return invalidf("Set the host's repository first.")
 		}
+		details := map[string]any{"host_id": hostID, "kind": spec.Kind, "expires_in": expiresIn.String()}
+		var groupID *int64
+		if groupRef != "" {
+			g, err := findGroup(ctx, tx, hostID, groupRef)
+			if err != nil {
+				return err
+			}
+			if g == nil {
+				return noGroup(CodeInvalid, groupRef)
+			}
+			spec, groupID = g.backupSpec(spec), &g.ID
+			if err := spec.Validate(); err != nil {
+				return &Error{Code: CodeInvalid, Message: sentence(err.Error())}
+			}
+			details["source_group"] = spec.SourceGroup
+		}
+		now := s.now()
 		var err error
-		if jobID, err = s.insertJob(ctx, tx, hostID, spec, repo.Version, expiresIn, a.Name); err != nil {
+		if jobID, err = storeJob(ctx, tx, newJob{hostID: hostID, spec: spec, configVersion: repo.Version, createdBy: a.Name,
+			createdAt: now, expiresAt: now.Add(expiresIn), sourceGroupID: groupID}); err != nil {
 			return err
 		}
 		if spec.Kind == topics.JobInit {
-			if err := followInit(ctx, tx, hostID, jobID, s.now()); err != nil {
+			if err := followInit(ctx, tx, hostID, jobID, now); err != nil {
 				return err
 			}
 		}
-		return s.audit(ctx, tx, a, "job.create", h.Name, map[string]any{"host_id": hostID, "job": jobID,
-			"kind": spec.Kind, "expires_in": expiresIn.String()})
+		details["job"] = jobID
+		maps.Copy(details, audit)
+		return s.audit(ctx, tx, a, "job.create", h.Name, details)
 	})
 	if err != nil {
 		return nil, txError("Could not queue the job", err)
 	}
-	s.log.Info("job queued", "job", jobID, "host", hostID, "kind", spec.Kind, "by", a.Name)
+	s.log.Info("job queued", "job", jobID, "host", hostID, "kind", spec.Kind, "group", spec.SourceGroup, "by", a.Name)
 	if spec.Kind == topics.JobInit {
 		return s.dispatchNewJob(ctx, jobID, EventRepositoryChanged)
 	}
 	return s.dispatchNewJob(ctx, jobID)
+}
+
+// checkGroupRequest checks a backup request naming a source group: it is
+// a backup (an empty kind means one) and brings none of what the group
+// fills in.
+func checkGroupRequest(spec *topics.JobSpec) error {
+	if spec.Kind == "" {
+		spec.Kind = topics.JobBackup
+	}
+	if spec.Kind != topics.JobBackup {
+		return invalidf("Only a backup is of a source group; leave the source group out of a %s.", clipText(string(spec.Kind)))
+	}
+	if len(spec.Paths) > 0 || len(spec.Excludes) > 0 || len(spec.ExcludeFiles) > 0 || len(spec.Tags) > 0 ||
+		spec.ExcludeCaches || spec.OneFileSystem || spec.SourceGroup != "" || spec.ForgetAfter != nil {
+		return invalidf("A backup of a source group takes its paths, excludes and tags from the group; give either a source group or paths, not both.")
+	}
+	return nil
 }
 
 // dispatchNewJob sends a freshly stored job's run command if its host is
@@ -123,7 +176,7 @@ func (s *Service) CancelJob(ctx context.Context, a Actor, id int64) (*Job, error
 			cancelID = topics.NewMessageID()
 		}
 		now := s.now()
-		if st == topics.JobQueued {
+		if st == topics.JobQueued && r.ScheduledFor == nil { // a job the agent started is on the agent already
 			const reason = "Canceled before the host received it."
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, version = version + 1, cancel_requested = 1,
 				cancel_command_id = ?, updated_at = ?, finished_at = ?, reason = ? WHERE id = ?`,
@@ -155,7 +208,8 @@ func (s *Service) CancelJob(ctx context.Context, a Actor, id int64) (*Job, error
 	}
 	s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID})
 	if r.state().Terminal() {
-		s.jobEnded(finishedJob{id: r.ID, uid: r.UID, hostID: r.HostID, hostName: r.HostName, kind: r.Kind, state: r.state()})
+		s.jobEnded(finishedJob{id: r.ID, uid: r.UID, hostID: r.HostID, hostName: r.HostName, kind: r.Kind, state: r.state(),
+			preview: isPreview(r.Kind, r.Spec)})
 	}
 	if repoChanged {
 		s.events.Publish(Event{Kind: EventRepositoryChanged, HostID: r.HostID})

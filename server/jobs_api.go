@@ -87,6 +87,7 @@ type Job struct {
 	ScheduleID      int64      `json:"schedule_id,omitempty"`
 	ScheduledFor    *time.Time `json:"scheduled_for,omitempty"`
 	SourceGroupName string     `json:"source_group,omitempty"`
+	SourceGroupID   int64      `json:"source_group_id,omitempty"`
 }
 
 // JobFilter selects jobs for ListJobs; zero fields select everything.

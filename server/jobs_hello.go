@@ -66,6 +66,8 @@ func (s *Service) afterHello(ctx context.Context, hostID string, m *topics.Hello
 				continue // the run command expired too: nothing left to overtake
 			}
 			s.publishCommand(r.cancelCommand(now))
+		case r.ScheduledFor != nil:
+			// The agent started it from a schedule: it has no run command.
 		case st == topics.JobQueued || st == topics.JobDelivered:
 			cmd, err := r.runCommand(now)
 			if err != nil {
@@ -107,5 +109,6 @@ func (s *Service) recordApplied(ctx context.Context, hostID string, v int64) {
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.events.Publish(Event{Kind: EventRepositoryChanged, HostID: hostID})
+		s.events.Publish(Event{Kind: EventConfigChanged, HostID: hostID})
 	}
 }

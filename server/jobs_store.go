@@ -40,14 +40,20 @@ type jobRow struct {
 	LogLines         int64      `db:"log_lines"`
 	LogMax           int64      `db:"log_max"`
 	LogLinesExpected *int64     `db:"log_lines_expected"`
+	// #4
+	ScheduleID      *int64     `db:"schedule_id"`
+	ScheduledFor    *time.Time `db:"scheduled_for"`
+	SourceGroupID   *int64     `db:"source_group_id"`
+	SourceGroupName *string    `db:"source_group_name"`
 }
 
 // jobSelect reads jobRows; callers append WHERE, ORDER and LIMIT.
 const jobSelect = `SELECT j.id, j.uid, j.host_id, h.name AS host_name, j.kind, j.spec, j.status, j.version,
 	j.command_id, j.cancel_command_id, j.config_version, j.expires_at, j.created_by, j.created_at, j.updated_at,
 	j.delivered_at, j.started_at, j.finished_at, j.cancel_requested, j.exit_code, j.reason, j.detail,
-	j.snapshot_id, j.result, j.log_lines, j.log_max, j.log_lines_expected
-	FROM jobs j JOIN hosts h ON h.id = j.host_id`
+	j.snapshot_id, j.result, j.log_lines, j.log_max, j.log_lines_expected,
+	j.schedule_id, j.scheduled_for, j.source_group_id, g.name AS source_group_name
+	FROM jobs j JOIN hosts h ON h.id = j.host_id LEFT JOIN source_groups g ON g.id = j.source_group_id`
 
 // loadJob reads one job by its number.
 func loadJob(ctx context.Context, q sqlx.QueryerContext, id int64) (*jobRow, error) {
@@ -73,6 +79,16 @@ func (r *jobRow) job() Job {
 		Status: r.state(), Version: r.Version, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		ExpiresAt: r.ExpiresAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, CancelRequested: r.CancelRequested,
 		ExitCode: r.ExitCode, Reason: r.Reason, Detail: r.Detail, SnapshotID: r.SnapshotID, LogLines: r.LogLines}
+	j.ScheduledFor = r.ScheduledFor
+	if r.ScheduleID != nil {
+		j.ScheduleID = *r.ScheduleID
+	}
+	if r.SourceGroupID != nil {
+		j.SourceGroupID = *r.SourceGroupID
+	}
+	if r.SourceGroupName != nil {
+		j.SourceGroupName = *r.SourceGroupName
+	}
 	_ = json.Unmarshal([]byte(r.Spec), &j.Spec)
 	if j.Spec.Kind == "" {
 		j.Spec.Kind = j.Kind
@@ -127,15 +143,41 @@ func (s *Service) publishCommand(cmd *topics.Command) {
 // insertJob stores a queued job (version 1) inside tx and returns its number.
 func (s *Service) insertJob(ctx context.Context, tx *sqlx.Tx, hostID string, spec topics.JobSpec, configVersion int64,
 	expiresIn time.Duration, createdBy string) (int64, error) {
-	b, err := json.Marshal(spec)
+	now := s.now()
+	return storeJob(ctx, tx, newJob{hostID: hostID, spec: spec, configVersion: configVersion, createdBy: createdBy,
+		createdAt: now, expiresAt: now.Add(expiresIn)})
+}
+
+// newJob is a jobs row to insert, queued at version 1.
+type newJob struct {
+	uid           string // "" = a new random wire id
+	hostID        string
+	spec          topics.JobSpec
+	configVersion int64
+	createdBy     string
+	createdAt     time.Time
+	expiresAt     time.Time
+	// #4: the group a backup is of; the schedule and slot of a job the
+	// agent started by itself.
+	sourceGroupID *int64
+	scheduleID    *int64
+	scheduledFor  *time.Time
+}
+
+// storeJob inserts nj inside tx and returns the job's number.
+func storeJob(ctx context.Context, tx *sqlx.Tx, nj newJob) (int64, error) {
+	b, err := json.Marshal(nj.spec)
 	if err != nil {
 		return 0, fmt.Errorf("store: encode job spec: %w", err)
 	}
-	now := s.now()
+	if nj.uid == "" {
+		nj.uid = topics.RandomID(topics.JobIDPrefix)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (uid, host_id, kind, spec, status, version, command_id, config_version,
-		expires_at, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
-		topics.RandomID(topics.JobIDPrefix), hostID, string(spec.Kind), string(b), string(topics.JobQueued),
-		topics.NewMessageID(), configVersion, now.Add(expiresIn), createdBy, now, now)
+		expires_at, created_by, created_at, updated_at, source_group_id, schedule_id, scheduled_for)
+		VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nj.uid, nj.hostID, string(nj.spec.Kind), string(b), string(topics.JobQueued), topics.NewMessageID(), nj.configVersion,
+		nj.expiresAt, nj.createdBy, nj.createdAt, nj.createdAt, nj.sourceGroupID, nj.scheduleID, nj.scheduledFor)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert job: %w", err)
 	}

@@ -54,14 +54,17 @@ func (s *Service) runJobSweeper(ctx context.Context) {
 // sweepJobs marks expired the queued jobs whose expires_at (plus the grace)
 // has passed. Only jobs never delivered: once the agent has journaled a
 // job, the agent decides (it reports expired itself when it got the
-// command too late). It also drops stale live progress and the parts of
+// command too late). A job the agent started from a schedule is on the
+// agent by definition (it may sit queued here while an event that came
+// ahead of an earlier one waits for it): never swept. It also drops stale live progress and the parts of
 // snapshot reports that never completed.
 func (s *Service) sweepJobs(ctx context.Context) error {
 	now := s.now()
 	var expired []jobRow
 	var repoChanged []string
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.SelectContext(ctx, &expired, jobSelect+` WHERE j.status = 'queued' AND j.expires_at < ?`,
+		if err := tx.SelectContext(ctx, &expired, jobSelect+` WHERE j.status = 'queued' AND j.expires_at < ?
+			AND j.scheduled_for IS NULL`,
 			now.Add(-s.jobOpts.ExpiryGrace)); err != nil {
 			return err
 		}
@@ -93,7 +96,8 @@ func (s *Service) sweepJobs(ctx context.Context) error {
 		r := &expired[i]
 		s.log.Info("job expired before delivery", "job", r.ID, "host", r.HostID, "kind", r.Kind)
 		s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID})
-		s.jobEnded(finishedJob{id: r.ID, uid: r.UID, hostID: r.HostID, hostName: r.HostName, kind: r.Kind, state: topics.JobExpired})
+		s.jobEnded(finishedJob{id: r.ID, uid: r.UID, hostID: r.HostID, hostName: r.HostName, kind: r.Kind, state: topics.JobExpired,
+			preview: isPreview(r.Kind, r.Spec)})
 	}
 	for _, h := range repoChanged {
 		s.events.Publish(Event{Kind: EventRepositoryChanged, HostID: h})

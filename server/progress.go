@@ -139,14 +139,17 @@ type finishedJob struct {
 	hostName string
 	kind     string
 	state    topics.JobState
+	preview  bool // a retention preview (dry-run forget): no monitor event
 }
 
 // jobEnded drops the job's live progress and tells MQTT monitoring tools
-// (rm/v1/monitor/events, QoS 0) that it finished.
+// (rm/v1/monitor/events, QoS 0) that it finished; a retention preview is
+// not work a monitor cares about, and a dry-run forget must not look like
+// a forget there.
 func (s *Service) jobEnded(fj finishedJob) {
 	s.progress.ended(fj.id, fj.uid, s.now())
 	pub := s.publisher()
-	if pub == nil {
+	if pub == nil || fj.preview {
 		return
 	}
 	evt := &topics.MonitorEvent{Envelope: topics.NewEnvelope(topics.TypeMonitorEvt, fj.hostID), Event: "job.finished",

@@ -96,7 +96,7 @@ func (s *Service) SetRepository(ctx context.Context, a Actor, hostID string, in 
 		return nil, txError("Could not set the repository", err)
 	}
 	s.log.Info("repository set", "host", hostID, "url", redactRepositoryURL(cfg.URL), "job", jobID, "by", a.Name)
-	s.publishConfig(ctx, hostID)
+	s.configChanged(ctx, hostID)
 	return s.dispatchNewJob(ctx, jobID, EventRepositoryChanged)
 }
 
@@ -118,12 +118,8 @@ func (s *Service) storeRepository(ctx context.Context, tx *sqlx.Tx, hostID strin
 	}
 	sealed := s.box.Seal(plain, repositoryAAD(hostID))
 	clear(plain)
-	if err := tx.GetContext(ctx, &version, `UPDATE hosts SET config_version = config_version + 1
-		WHERE id = ? AND revoked_at IS NULL RETURNING config_version`, hostID); err != nil {
-		if isNoRows(err) {
-			return 0, 0, notFoundf("There is no host with ID %q; it may have been revoked.", clipText(hostID))
-		}
-		return 0, 0, fmt.Errorf("store: bump config version: %w", err)
+	if version, err = bumpConfigVersion(ctx, tx, hostID); err != nil {
+		return 0, 0, err
 	}
 	jobID, err = s.insertJob(ctx, tx, hostID, topics.JobSpec{Kind: topics.JobInit}, version, DefaultJobExpiry, createdBy)
 	if err != nil {
@@ -140,7 +136,7 @@ func (s *Service) storeRepository(ctx context.Context, tx *sqlx.Tx, hostID strin
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: save repository: %w", err)
 	}
-	return jobID, version, nil
+	return jobID, version, s.checkConfig(ctx, tx, hostID)
 }
 
 // GetRepository returns the state of a host's repository (RepoNone if unset).
@@ -244,62 +240,6 @@ func initEnded(ctx context.Context, tx *sqlx.Tx, hostID string, jobID int64, st 
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
-}
-
-// hostConfig is the host's desired config, or nil when it has none yet.
-func (s *Service) hostConfig(ctx context.Context, q sqlx.QueryerContext, hostID string) (*topics.Config, error) {
-	var r struct {
-		Version int64  `db:"config_version"`
-		Sealed  []byte `db:"sealed"`
-	}
-	err := sqlx.GetContext(ctx, q, &r, `SELECT h.config_version, COALESCE(r.sealed, x'') AS sealed
-		FROM hosts h LEFT JOIN repositories r ON r.host_id = h.id WHERE h.id = ? AND h.revoked_at IS NULL`, hostID)
-	if isNoRows(err) || (err == nil && r.Version < 1) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: load config of %s: %w", hostID, err)
-	}
-	cfg := &topics.Config{Envelope: topics.NewEnvelope(topics.TypeConfig, hostID), Version: r.Version}
-	if len(r.Sealed) > 0 {
-		plain, err := s.box.Open(r.Sealed, repositoryAAD(hostID))
-		if err != nil {
-			return nil, fmt.Errorf("repository of %s: %w", hostID, err)
-		}
-		var repo topics.RepositoryConfig
-		err = json.Unmarshal(plain, &repo)
-		clear(plain)
-		if err != nil {
-			return nil, fmt.Errorf("repository of %s: %w", hostID, err)
-		}
-		cfg.Repository = &repo
-	}
-	return cfg, nil
-}
-
-// publishConfig sends the host's desired config on its down/config (QoS 1,
-// not retained: it holds secrets, and a hello asks for it again anyway).
-// Failures are logged only; the next hello with an older version retries.
-func (s *Service) publishConfig(ctx context.Context, hostID string) {
-	pub := s.publisher()
-	if pub == nil {
-		return
-	}
-	cfg, err := s.hostConfig(ctx, s.db, hostID)
-	if err != nil || cfg == nil {
-		if err != nil {
-			s.log.Error("config: load", "host", hostID, "err", err)
-		}
-		return
-	}
-	b, err := topics.Encode(cfg)
-	if err == nil {
-		err = pub.Publish(topics.ConfigTopic(hostID), b, false, 1)
-	}
-	clear(b)
-	if err != nil {
-		s.log.Warn("config: publish", "host", hostID, "version", cfg.Version, "err", err)
-	}
 }
 
 // redactRepositoryURL hides a password in a URL's user info

@@ -33,6 +33,8 @@ type Service struct {
 	resends    *throttle
 	progress   *progressTracker
 	applied    appliedVersions
+	// #4: logs of jobs the agent started that wait for their first event.
+	unknownLogs unknownLogJobs
 
 	pubMu        sync.Mutex
 	pub          Publisher
