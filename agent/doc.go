@@ -90,7 +90,10 @@
 // while state changes wait for room.
 //
 // Logs: restic's lines (streams out and err) and the agent's own (stream
-// agent) are numbered from 1 per job when stored, batched every second or
+// agent). Each restic run starts with an agent line naming the restic
+// version and the command line (no secrets in it), and a job that has to
+// wait (for its config, or behind other jobs) says so when it starts
+// waiting. Lines are numbered from 1 per job when stored, batched every second or
 // at 32 KiB, and flushed before the terminal event, whose log_lines is the
 // last number. Progress goes out directly with QoS 0, at most once a
 // second, and is dropped while offline.

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +88,28 @@ func (l *jobLog) add(stream, text string) {
 // agentf adds a line in the agent's own words (stream "agent").
 func (l *jobLog) agentf(format string, args ...any) {
 	l.add(topics.StreamAgent, fmt.Sprintf(format, args...))
+}
+
+// resticStarted is restic.Op.OnStart: one line before each restic run's
+// output, with the restic version and the command line (no secrets in
+// it), e.g. "restic 0.18.1: backup --json --limit-upload=4096 -- /srv/data".
+// Without it a backup's log stays empty until restic's summary.
+func (l *jobLog) resticStarted(args []string) {
+	l.agentf("restic %s: %s", cmp.Or(l.a.resticVersion, "(version unknown)"), commandLine(args))
+}
+
+// commandLine joins args with spaces, quoting those that are empty or
+// hold a space, a quote or a backslash, so that the line reads as it
+// would be typed.
+func commandLine(args []string) string {
+	quoted := make([]string, len(args))
+	for i, arg := range args {
+		if arg == "" || strings.ContainsAny(arg, " \t\"'\\") {
+			arg = strconv.Quote(arg)
+		}
+		quoted[i] = arg
+	}
+	return strings.Join(quoted, " ")
 }
 
 // resticLine is restic.Op.OnLine: restic's stdout and stderr.

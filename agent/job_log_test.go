@@ -156,3 +156,18 @@ func TestJobLogBufferOverflowIsCounted(t *testing.T) {
 		t.Fatalf("%d lines stored, last %q", len(lines), last.Text[:min(80, len(last.Text))])
 	}
 }
+
+func TestCommandLineQuotesWhatNeedsIt(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backup", "--json", "--limit-upload=4096", "--", "/srv/data"}, "backup --json --limit-upload=4096 -- /srv/data"},
+		{[]string{"backup", "--", "/srv/my data", `C:\x`, ""}, `backup -- "/srv/my data" "C:\\x" ""`},
+		{[]string{"backup", "--tag=it's"}, `backup "--tag=it's"`},
+	} {
+		if got := commandLine(c.args); got != c.want {
+			t.Errorf("commandLine(%q) = %s, want %s", c.args, got, c.want)
+		}
+	}
+}

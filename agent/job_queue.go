@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,11 +39,35 @@ func (q *jobQueue) wake() {
 	}
 }
 
+// enqueue adds j at the end of the queue. If it has to wait for another
+// job, its log says so at once (before the worker can take it).
 func (q *jobQueue) enqueue(j *job) {
 	q.mu.Lock()
+	why := q.busyLocked()
+	if why != "" {
+		j.log.agentf("waiting for its turn: %s; this host runs one restic operation at a time", why)
+	}
 	q.waiting = append(q.waiting, j)
 	q.mu.Unlock()
 	q.wake()
+	if why != "" {
+		j.log.flush()
+	}
+}
+
+// busyLocked says what a job added now would wait for ("" if nothing).
+func (q *jobQueue) busyLocked() string {
+	var parts []string
+	if q.running != nil {
+		parts = append(parts, fmt.Sprintf("job %s is running", q.running.id))
+	}
+	switch n := len(q.waiting); {
+	case n == 1:
+		parts = append(parts, fmt.Sprintf("job %s waits before this one", q.waiting[0].id))
+	case n > 1:
+		parts = append(parts, fmt.Sprintf("%d jobs wait before this one", n))
+	}
+	return strings.Join(parts, " and ")
 }
 
 // cancel takes a waiting job out of the queue (returned, not running) or

@@ -46,7 +46,7 @@ func (a *Agent) runJob(j *job) {
 	stopPump := j.log.startPump()
 	stopProgress := a.startProgress(j, &op)
 	a.unlockIfStale(j, op)
-	op.OnLine = j.log.resticLine
+	op.OnLine, op.OnStart = j.log.resticLine, j.log.resticStarted
 	res, err := a.runner.Run(j.ctx, op)
 	stopProgress()
 	if err != nil {
@@ -85,7 +85,8 @@ func (a *Agent) unlockIfStale(j *job, op restic.Op) {
 		return
 	}
 	j.log.agentf("an earlier restic run may have left a stale lock (%s): running `restic unlock` first, which removes stale locks only, never those of running processes", why)
-	res, err := a.runner.Run(j.ctx, restic.Op{Kind: restic.KindUnlock, Repository: op.Repository, OnLine: j.log.resticLine})
+	res, err := a.runner.Run(j.ctx, restic.Op{Kind: restic.KindUnlock, Repository: op.Repository,
+		OnLine: j.log.resticLine, OnStart: j.log.resticStarted})
 	switch {
 	case err != nil:
 		j.log.agentf("restic unlock could not run (%v); going on with the job", err)

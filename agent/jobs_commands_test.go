@@ -105,6 +105,7 @@ func TestJobWaitsForItsConfig(t *testing.T) {
 	second := e.srv.run(topics.JobSpec{Kind: topics.JobSnapshots}, 0)
 	e.srv.waitState(second, topics.JobDelivered)
 	e.srv.waitLogContains(first, "waiting for it")
+	e.srv.waitLogContains(second, "waiting for its turn: job "+first+" waits before this one")
 	if evs := e.srv.jobEvents(first); len(evs) != 1 {
 		t.Fatalf("ran without its config: %v", states(evs))
 	}

@@ -48,6 +48,9 @@ func TestJobsInitBackupSnapshots(t *testing.T) {
 		t.Fatalf("log has %d lines, result says %d", len(lines), res.LogLines)
 	}
 	text := logText(lines)
+	if want := "agent: restic " + res.ResticVersion + ": backup --json -- " + src + "\n"; !strings.HasPrefix(text, want) {
+		t.Fatalf("backup log does not start with %q:\n%s", want, text)
+	}
 	for _, want := range []string{`"message_type":"summary"`, "agent: listing the repository's snapshots", "[restic listed 1 snapshots]"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("backup log lacks %q:\n%s", want, text)

@@ -125,6 +125,15 @@ func (l *lineLog) add(stream Stream, line string) {
 	l.lines = append(l.lines, string(stream)+": "+line)
 }
 
+func (l *lineLog) first() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 0 {
+		return ""
+	}
+	return l.lines[0]
+}
+
 func (l *lineLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -65,6 +65,13 @@ type Op struct {
 	// restic's output, and so restic, waits.
 	OnLine func(stream Stream, line string)
 
+	// OnStart, if set, is called each time a restic process of this
+	// operation has started, with its argv without the program name (no
+	// secrets in it; see Args), before any of its lines reach OnLine. An
+	// operation may start more than one: after an init that found a
+	// repository, `restic cat config` checks that it opens.
+	OnStart func(args []string)
+
 	// OnProgress, if set, receives progress (backup and restore), at most
 	// once per second; the first status is delivered at once.
 	OnProgress func(Progress)

@@ -167,7 +167,7 @@ func (r *Runner) run(ctx context.Context, op Op, kind Kind, path string, args []
 	// Held until restic has been waited for (see guardChild).
 	release := guardChild(cmd)
 	defer release()
-	if err := cmd.Start(); err != nil {
+	if err := sess.startProcess(cmd, op.OnStart, args); err != nil {
 		if ctx.Err() != nil {
 			res := &Result{Kind: op.Kind, Args: args, ExitCode: -1, Outcome: OutcomeCanceled, Reason: ReasonCanceled}
 			return res, nil

@@ -43,8 +43,9 @@ func TestLifecycle(t *testing.T) {
 	lines := &lineLog{}
 	first := mustRun(t, r, Op{
 		Kind: KindBackup, Repository: repo,
-		Backup: BackupOptions{Paths: []string{src}, Excludes: []string{"*.tmp"}, Tags: []string{"nightly"}, Host: "test-host", ExcludeCaches: true, OneFileSystem: true},
-		OnLine: lines.add,
+		Backup:  BackupOptions{Paths: []string{src}, Excludes: []string{"*.tmp"}, Tags: []string{"nightly"}, Host: "test-host", ExcludeCaches: true, OneFileSystem: true},
+		OnLine:  lines.add,
+		OnStart: func(args []string) { lines.add("start", strings.Join(args, " ")) },
 		OnProgress: func(p Progress) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -56,6 +57,9 @@ func TestLifecycle(t *testing.T) {
 	}
 	if got := first.Summary.FilesNew; got != uint64(len(files)) {
 		t.Errorf("backup: files_new %d, want %d (skip.tmp excluded)", got, len(files))
+	}
+	if want := "start: " + strings.Join(first.Args, " "); lines.first() != want {
+		t.Errorf("backup: first line %q, want the start %q", lines.first(), want)
 	}
 	if len(progress) == 0 {
 		t.Errorf("backup: no progress callback")

@@ -2,6 +2,7 @@ package restic
 
 import (
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -50,6 +51,21 @@ func newSession(kind Kind, op Op, start time.Time) *session {
 		thr:   throttle{interval: ProgressInterval},
 		res:   Result{Kind: op.Kind},
 	}
+}
+
+// startProcess starts cmd and then calls onStart (if set) with args. restic's
+// lines wait meanwhile (handle takes the same lock), so the start comes
+// first in the log.
+func (s *session) startProcess(cmd *exec.Cmd, onStart func([]string), args []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if onStart != nil {
+		onStart(args)
+	}
+	return nil
 }
 
 // handle processes one raw line from stream.
