@@ -20,6 +20,9 @@ import (
 type jobCreateRequest struct {
 	topics.JobSpec
 	ExpiresIn apiDuration `json:"expires_in"` // "6h" or seconds; absent: server.DefaultJobExpiry
+	// SourceGroup (backup only) backs up a source group, by id or name,
+	// instead of paths of its own; the bandwidth fields still apply.
+	SourceGroup string `json:"source_group"`
 }
 
 // maxJobExpiry bounds expires_in: a job that waits longer than a month for
@@ -27,8 +30,9 @@ type jobCreateRequest struct {
 const maxJobExpiry = 31 * 24 * time.Hour
 
 func (r *jobCreateRequest) validate() error {
-	if err := r.JobSpec.Validate(); err != nil {
-		return specInvalid(err)
+	r.SourceGroup = strings.TrimSpace(r.SourceGroup)
+	if err := checkJobSource(r.JobSpec, r.SourceGroup); err != nil {
+		return err
 	}
 	if d := time.Duration(r.ExpiresIn); d != 0 && (d < time.Second || d > maxJobExpiry) {
 		return invalid("expires_in must be between 1 second and 31 days (e.g. \"6h\"); fix it and try again.")
@@ -38,7 +42,29 @@ func (r *jobCreateRequest) validate() error {
 
 // request is the domain's form of the job.
 func (r *jobCreateRequest) request() server.JobRequest {
-	return server.JobRequest{Spec: r.JobSpec, ExpiresIn: time.Duration(r.ExpiresIn)}
+	return server.JobRequest{Spec: r.JobSpec, ExpiresIn: time.Duration(r.ExpiresIn), SourceGroup: r.SourceGroup}
+}
+
+// checkJobSource validates a job's spec and its source: a backup takes
+// paths or a source group, exactly one of them; other kinds take no group.
+// A group's own paths fill the spec in the domain, so the spec is checked
+// here with a stand-in path.
+func checkJobSource(spec topics.JobSpec, group string) error {
+	if group != "" {
+		switch {
+		case spec.Kind != topics.JobBackup:
+			return invalid("source_group belongs to a backup job; leave it out of a " + clip(string(spec.Kind), 20) + " job.")
+		case len(spec.Paths) > 0:
+			return invalid("Send either paths or source_group, not both: a source group brings its own paths.")
+		}
+		spec.Paths = []string{"/"}
+	} else if spec.Kind == topics.JobBackup && len(spec.Paths) == 0 {
+		return invalid("A backup needs at least one path (absolute, e.g. [\"/etc\"]) or a source_group (its id or name).")
+	}
+	if err := spec.Validate(); err != nil {
+		return specInvalid(err)
+	}
+	return nil
 }
 
 // decodeJobCreateRequest parses and validates an untrusted body; unknown

@@ -48,6 +48,10 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	if err != nil {
 		return dashboardPage{}, err
 	}
+	plans, err := h.svc.FleetPlans(ctx)
+	if err != nil {
+		return dashboardPage{}, err
+	}
 	pending, err := h.svc.ListPendingHosts(ctx)
 	if err != nil {
 		return dashboardPage{}, err
@@ -62,7 +66,7 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	p := dashboardPage{
 		page:     h.basePage(c, "Fleet", "fleet"),
 		Summary:  summarize(hosts),
-		Hosts:    hostViews(hosts, f),
+		Hosts:    withPlans(hostViews(hosts, f), plans),
 		Filter:   f,
 		Filtered: f.Query != "" || f.State != "",
 		SelfURL:  c.Request.URL.RequestURI(),

@@ -16,8 +16,10 @@ import (
 // with its values.
 type jobForm struct {
 	Kind topics.JobKind
-	// Backup: one path or pattern per line; tags separated by commas or spaces.
+	// Backup: one path or pattern per line; tags separated by commas or
+	// spaces; or a source group (its number: Run now).
 	Paths, Excludes, Tags string
+	SourceGroup           string
 	// Any kind: KiB/s, empty for none.
 	BandwidthUp, BandwidthDown string
 	// Forget.
@@ -33,7 +35,7 @@ func newJobForm(c *gin.Context) jobForm {
 	f := func(name string) string { return strings.TrimSpace(c.PostForm(name)) }
 	return jobForm{
 		Kind:  topics.JobKind(f("kind")),
-		Paths: f("paths"), Excludes: f("excludes"), Tags: f("tags"),
+		Paths: f("paths"), Excludes: f("excludes"), Tags: f("tags"), SourceGroup: f("source_group"),
 		BandwidthUp: f("bandwidth_up_kbps"), BandwidthDown: f("bandwidth_down_kbps"),
 		KeepLast: f("keep_last"), KeepHourly: f("keep_hourly"), KeepDaily: f("keep_daily"),
 		KeepWeekly: f("keep_weekly"), KeepMonthly: f("keep_monthly"), KeepYearly: f("keep_yearly"),
@@ -63,15 +65,15 @@ func (f jobForm) spec() (topics.JobSpec, string) {
 	switch f.Kind {
 	case topics.JobBackup:
 		s.Paths, s.Excludes = lines(f.Paths), lines(f.Excludes)
-		s.Tags = strings.FieldsFunc(f.Tags, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
-		if len(s.Paths) == 0 {
+		s.Tags = splitTags(f.Tags)
+		if len(s.Paths) == 0 && f.SourceGroup == "" {
 			return s, "Enter at least one path to back up, one per line (e.g. /etc), then press Back up now again."
 		}
 	case topics.JobForget:
-		r := topics.Retention{
-			Last: num("Keep last", f.KeepLast), Hourly: num("Keep hourly", f.KeepHourly), Daily: num("Keep daily", f.KeepDaily),
-			Weekly: num("Keep weekly", f.KeepWeekly), Monthly: num("Keep monthly", f.KeepMonthly), Yearly: num("Keep yearly", f.KeepYearly),
-			Within: f.KeepWithin,
+		r, rmsg := retentionForm{KeepLast: f.KeepLast, KeepHourly: f.KeepHourly, KeepDaily: f.KeepDaily, KeepWeekly: f.KeepWeekly,
+			KeepMonthly: f.KeepMonthly, KeepYearly: f.KeepYearly, KeepWithin: f.KeepWithin}.retention()
+		if msg == "" && rmsg != "" {
+			return s, rmsg
 		}
 		if msg == "" && r.Empty() {
 			return s, "Fill in at least one keep rule (e.g. keep daily 7) so forget knows which snapshots to keep."
@@ -90,8 +92,8 @@ func (f jobForm) spec() (topics.JobSpec, string) {
 	if msg != "" {
 		return s, msg
 	}
-	if err := s.Validate(); err != nil {
-		return s, server.PublicMessage(specInvalid(err))
+	if err := checkJobSource(s, f.SourceGroup); err != nil {
+		return s, server.PublicMessage(err)
 	}
 	return s, ""
 }

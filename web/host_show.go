@@ -23,6 +23,17 @@ type hostPage struct {
 	// BackupPaths prefills Back up now (see backupPrefill).
 	BackupPaths string
 	CanRun      bool
+	// Sources and Schedules tabs (#4) and the Settings tab's caps.
+	Groups       []groupView
+	Schedules    []scheduleView
+	GroupForm    sourceGroupForm
+	ScheduleForm scheduleForm
+	// ScheduleError is the refused edit of one schedule (its ID), shown
+	// with its values; -1 for the new-schedule form.
+	ScheduleError int64
+	BandwidthUp   string
+	BandwidthDown string
+	Zones         []string
 }
 
 // hostVitals is the head of a host page: the host, its repository and its
@@ -31,6 +42,10 @@ type hostVitals struct {
 	hostView
 	Repo       repoView
 	LastBackup *jobView
+	// Next is the host's next scheduled backup; Config its desired and
+	// applied config version and bandwidth caps.
+	Next   runTimes
+	Config server.ConfigStatus
 }
 
 // recentJobs is how many jobs the host page lists.
@@ -44,8 +59,13 @@ func (h *handler) showHost(c *gin.Context) {
 		h.pageError(c, err)
 		return
 	}
-	if n := c.Query("queued"); n != "" {
-		p.Notice = "Job " + clip(n, 20) + " is queued; the list below updates when the host reports."
+	switch {
+	case c.Query("queued") != "":
+		p.Notice = "Job " + clip(c.Query("queued"), 20) + " is queued; the list below updates when the host reports."
+	case c.Query("saved") != "":
+		p.Notice = "Saved. The host applies the new configuration as soon as it is connected; its schedules run even while it is not."
+	case c.Query("deleted") != "":
+		p.Notice = "Deleted. The group's schedules are gone; its snapshots stay in the repository."
 	}
 	h.render(c, http.StatusOK, "host", p)
 }
@@ -78,7 +98,29 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 	}
 	p.Snapshots = newSnapshotsView(host.ID, snaps, p.CanRun, p.CSRF, vitals.Repo.Ready())
 	p.BackupPaths = backupPrefill(vitals.LastBackup, snaps)
+	groups, err := h.svc.ListSourceGroups(ctx, host.ID)
+	if err != nil {
+		return hostPage{}, err
+	}
+	scheds, err := h.svc.ListSchedules(ctx, host.ID)
+	if err != nil {
+		return hostPage{}, err
+	}
+	p.Groups = newGroupViews(groups)
+	for _, s := range scheds {
+		p.Schedules = append(p.Schedules, newScheduleView(s))
+	}
+	p.GroupForm, p.ScheduleForm, p.Zones = newSourceGroupForm(), newScheduleForm(), timeZones
+	p.BandwidthUp, p.BandwidthDown = kbpsField(vitals.Config.Bandwidth.UpKBps), kbpsField(vitals.Config.Bandwidth.DownKBps)
 	return p, nil
+}
+
+// kbpsField is a cap as its form field shows it: empty for none.
+func kbpsField(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return itoa(int64(n))
 }
 
 // loadVitals gathers a host's vitals: its repository state and last backup.
@@ -97,6 +139,16 @@ func (h *handler) loadVitals(ctx context.Context, host server.Host) (hostVitals,
 		jv := h.jobRowView(last[0])
 		v.LastBackup = &jv
 	}
+	cfg, err := h.svc.GetConfigStatus(ctx, host.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Config = *cfg
+	scheds, err := h.svc.ListSchedules(ctx, host.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Next = nextOf(scheds)
 	return v, nil
 }
 

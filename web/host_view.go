@@ -25,6 +25,26 @@ type hostView struct {
 	State hostState
 	// Attention orders the table: hosts that need a look come first.
 	Attention int
+	// Plan is the host's next and last backup and config status (nil
+	// where a page does not show them).
+	Plan *server.HostPlan
+}
+
+// Times is the row's "Next:" and "Last:".
+func (v hostView) Times() runTimes { return planTimes(v.Plan) }
+
+// ConfigPending reports whether the agent has not applied the newest
+// config ("config pending — offline since …").
+func (v hostView) ConfigPending() bool { return v.Plan != nil && v.Plan.Config.Pending }
+
+// withPlans attaches each host's plan (one FleetPlans call per page).
+func withPlans(views []hostView, plans map[string]server.HostPlan) []hostView {
+	for i := range views {
+		if p, ok := plans[views[i].ID]; ok {
+			views[i].Plan = &p
+		}
+	}
+	return views
 }
 
 func newHostView(h server.Host) hostView {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // roleCase is one route of the role matrix.
@@ -54,6 +55,61 @@ func roleCases() []roleCase {
 		{http.MethodPost, "/hosts/:id/repository/reinit", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
 			name := fmt.Sprintf("reinit-%d", n)
 			return form("/hosts/"+app.readyHost(name).hostID+"/repository/reinit", url.Values{"confirm_name": {name}})(app, c, csrf, n)
+		}},
+		{http.MethodGet, "/hosts/:id/source-groups/:group", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, g, _ := app.groupHost(fmt.Sprintf("sg-seen-%d", n), false)
+			return c.get(fmt.Sprintf("/hosts/%s/source-groups/%d", h.hostID, g.ID))
+		}},
+		{http.MethodPost, "/hosts/:id/source-groups", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.readyHost(fmt.Sprintf("sg-new-%d", n))
+			return form("/hosts/"+host.hostID+"/source-groups", url.Values{"name": {"docs"}, "paths": {"/home/docs"}, "preset": {"none"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/source-groups/:group", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			h, g, s := app.groupHost(fmt.Sprintf("sg-edit-%d", n), false)
+			// The same schedule as before: only the group changes (one audit row).
+			return form(fmt.Sprintf("/hosts/%s/source-groups/%d", h.hostID, g.ID), url.Values{"name": {"docs"}, "paths": {"/home/docs\n/srv"},
+				"preset": {"daily"}, "time": {"03:00"}, "time_zone": {s.TimeZone}, "catch_up": {"1"}, "keep_daily": {"7"}, "keep_weekly": {"4"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/source-groups/:group/delete", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			h, g, _ := app.groupHost(fmt.Sprintf("sg-del-%d", n), false)
+			return form(fmt.Sprintf("/hosts/%s/source-groups/%d/delete", h.hostID, g.ID), url.Values{"confirm_name": {"docs"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/source-groups/:group/retention-preview", server.PermConfigure, true, 200, func(app *testApp, c *client, csrf string, n int) response {
+			h, g, _ := app.groupHost(fmt.Sprintf("sg-prev-%d", n), false)
+			f := url.Values{"keep_last": {"3"}, "csrf_token": {csrf}}
+			return c.do(http.MethodPost, fmt.Sprintf("/hosts/%s/source-groups/%d/retention-preview", h.hostID, g.ID), strings.NewReader(f.Encode()),
+				http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Hx-Request": {"true"}})
+		}},
+		{http.MethodPost, "/hosts/:id/schedules", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.readyHost(fmt.Sprintf("sch-new-%d", n))
+			return form("/hosts/"+host.hostID+"/schedules", url.Values{"kind": {"check"}, "preset": {"weekly"}, "weekday": {"sunday"}, "time": {"04:00"}, "catch_up": {"1"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/schedules/:sid", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			h, g, s := app.groupHost(fmt.Sprintf("sch-edit-%d", n), false)
+			return form(fmt.Sprintf("/hosts/%s/schedules/%d", h.hostID, s.ID), url.Values{"kind": {"backup"}, "source_group": {itoa(g.ID)},
+				"preset": {"hourly"}, "minute": {"15"}, "time_zone": {"UTC"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/schedules/:sid/delete", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			h, _, s := app.groupHost(fmt.Sprintf("sch-del-%d", n), false)
+			return form(fmt.Sprintf("/hosts/%s/schedules/%d/delete", h.hostID, s.ID), url.Values{})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/schedules/:sid/pause", server.PermRunJobs, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			h, _, s := app.groupHost(fmt.Sprintf("sch-pause-%d", n), false)
+			return form(fmt.Sprintf("/hosts/%s/schedules/%d/pause", h.hostID, s.ID), url.Values{})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/schedules/:sid/resume", server.PermRunJobs, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			h, _, s := app.groupHost(fmt.Sprintf("sch-resume-%d", n), true)
+			return form(fmt.Sprintf("/hosts/%s/schedules/%d/resume", h.hostID, s.ID), url.Values{})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/hosts/:id/bandwidth", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.readyHost(fmt.Sprintf("bw-%d", n))
+			return form("/hosts/"+host.hostID+"/bandwidth", url.Values{"up_kbps": {"1024"}, "down_kbps": {""}})(app, c, csrf, n)
+		}},
+		{http.MethodGet, "/jobs/:id/preview", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, g, _ := app.groupHost(fmt.Sprintf("prev-seen-%d", n), false)
+			j, err := app.svc.PreviewRetention(app.t.Context(), server.CLIActor(), h.hostID, g.Name, topics.Retention{Last: 1})
+			requireNoError(app.t, err)
+			return c.get(jobPath(j.ID) + "/preview")
 		}},
 		{http.MethodGet, "/jobs", server.PermRead, false, 200, get("/jobs?status=running")},
 		{http.MethodGet, "/jobs/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
@@ -116,6 +172,61 @@ func roleCases() []roleCase {
 		}},
 		{http.MethodGet, "/api/v1/hosts/:id/snapshots", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/api/v1/hosts/" + app.enrollHost(fmt.Sprintf("api-snaps-%d", n)).HostID + "/snapshots")
+		}},
+		{http.MethodGet, "/api/v1/hosts/:id/source-groups", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, _, _ := app.groupHost(fmt.Sprintf("api-sg-list-%d", n), false)
+			return c.get("/api/v1/hosts/" + h.hostID + "/source-groups")
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/source-groups", server.PermConfigure, true, 201, func(app *testApp, c *client, _ string, n int) response {
+			host := app.readyHost(fmt.Sprintf("api-sg-new-%d", n))
+			return c.postJSON("/api/v1/hosts/"+host.hostID+"/source-groups", `{"name":"docs","paths":["/home/docs"],"retention":{"daily":7}}`)
+		}},
+		{http.MethodGet, "/api/v1/hosts/:id/source-groups/:group", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, _, _ := app.groupHost(fmt.Sprintf("api-sg-seen-%d", n), false)
+			return c.get("/api/v1/hosts/" + h.hostID + "/source-groups/docs")
+		}},
+		{http.MethodPut, "/api/v1/hosts/:id/source-groups/:group", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, _, _ := app.groupHost(fmt.Sprintf("api-sg-put-%d", n), false)
+			return c.do(http.MethodPut, "/api/v1/hosts/"+h.hostID+"/source-groups/docs", strings.NewReader(`{"name":"docs","paths":["/srv"]}`),
+				http.Header{"Content-Type": {"application/json"}})
+		}},
+		{http.MethodDelete, "/api/v1/hosts/:id/source-groups/:group", server.PermConfigure, true, 204, func(app *testApp, c *client, _ string, n int) response {
+			h, _, _ := app.groupHost(fmt.Sprintf("api-sg-del-%d", n), false)
+			return c.do(http.MethodDelete, "/api/v1/hosts/"+h.hostID+"/source-groups/docs", nil, nil)
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/source-groups/:group/retention-preview", server.PermConfigure, true, 201, func(app *testApp, c *client, _ string, n int) response {
+			h, _, _ := app.groupHost(fmt.Sprintf("api-sg-prev-%d", n), false)
+			return c.postJSON("/api/v1/hosts/"+h.hostID+"/source-groups/docs/retention-preview", `{"retention":{"last":2}}`)
+		}},
+		{http.MethodGet, "/api/v1/hosts/:id/schedules", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, _, _ := app.groupHost(fmt.Sprintf("api-sch-list-%d", n), false)
+			return c.get("/api/v1/hosts/" + h.hostID + "/schedules")
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/schedules", server.PermConfigure, true, 201, func(app *testApp, c *client, _ string, n int) response {
+			host := app.readyHost(fmt.Sprintf("api-sch-new-%d", n))
+			return c.postJSON("/api/v1/hosts/"+host.hostID+"/schedules", `{"kind":"prune","preset":"weekly","weekday":"saturday","time":"05:30"}`)
+		}},
+		{http.MethodPut, "/api/v1/hosts/:id/schedules/:sid", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, _, s := app.groupHost(fmt.Sprintf("api-sch-put-%d", n), false)
+			return c.do(http.MethodPut, fmt.Sprintf("/api/v1/hosts/%s/schedules/%d", h.hostID, s.ID), strings.NewReader(`{"kind":"backup","source_group":"docs","cron":"30 2 * * *"}`),
+				http.Header{"Content-Type": {"application/json"}})
+		}},
+		{http.MethodDelete, "/api/v1/hosts/:id/schedules/:sid", server.PermConfigure, true, 204, func(app *testApp, c *client, _ string, n int) response {
+			h, _, s := app.groupHost(fmt.Sprintf("api-sch-del-%d", n), false)
+			return c.do(http.MethodDelete, fmt.Sprintf("/api/v1/hosts/%s/schedules/%d", h.hostID, s.ID), nil, nil)
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/schedules/:sid/pause", server.PermRunJobs, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, _, s := app.groupHost(fmt.Sprintf("api-sch-pause-%d", n), false)
+			return c.postJSON(fmt.Sprintf("/api/v1/hosts/%s/schedules/%d/pause", h.hostID, s.ID), ``)
+		}},
+		{http.MethodPost, "/api/v1/hosts/:id/schedules/:sid/resume", server.PermRunJobs, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			h, _, s := app.groupHost(fmt.Sprintf("api-sch-resume-%d", n), true)
+			return c.postJSON(fmt.Sprintf("/api/v1/hosts/%s/schedules/sch_%d/resume", h.hostID, s.ID), ``)
+		}},
+		{http.MethodPut, "/api/v1/hosts/:id/bandwidth", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			host := app.readyHost(fmt.Sprintf("api-bw-%d", n))
+			return c.do(http.MethodPut, "/api/v1/hosts/"+host.hostID+"/bandwidth", strings.NewReader(`{"up_kbps":2048}`),
+				http.Header{"Content-Type": {"application/json"}})
 		}},
 		{http.MethodGet, "/api/v1/jobs", server.PermRead, false, 200, get("/api/v1/jobs?kind=backup")},
 		{http.MethodGet, "/api/v1/jobs/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
@@ -182,12 +293,21 @@ func TestRoleMatrix(t *testing.T) {
 	enrolled := rowsOf(func() { app.enrollHost("probe-enrolled") })
 	ready := rowsOf(func() { app.readyHost("probe-ready") })
 	withJob := rowsOf(func() { app.readyJob(-1) })
+	grouped := rowsOf(func() { app.groupHost("probe-grouped", false) })
 	setupRows := map[string]int{
 		"/enroll/tokens/:id/revoke": 1, "/hosts/:id/revoke": enrolled, "/api/v1/hosts/:id/revoke": enrolled,
 		"/hosts/:id/jobs": ready, "/api/v1/hosts/:id/jobs": ready,
 		"/hosts/:id/repository": enrolled, "/api/v1/hosts/:id/repository": enrolled,
 		"/hosts/:id/repository/reinit": ready, "/api/v1/hosts/:id/repository/reinit": ready,
 		"/jobs/:id/cancel": withJob, "/api/v1/jobs/:id/cancel": withJob,
+		"/hosts/:id/source-groups": ready, "/api/v1/hosts/:id/source-groups": ready,
+		"/hosts/:id/schedules": ready, "/api/v1/hosts/:id/schedules": ready,
+		"/hosts/:id/bandwidth": ready, "/api/v1/hosts/:id/bandwidth": ready,
+	}
+	for _, tc := range roleCases() {
+		if _, ok := setupRows[tc.route]; !ok && tc.change && (strings.Contains(tc.route, "/source-groups/") || strings.Contains(tc.route, "/schedules/")) {
+			setupRows[tc.route] = grouped
+		}
 	}
 
 	n := 0

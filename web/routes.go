@@ -43,6 +43,7 @@ type route struct {
 func (h *handler) routes() []route {
 	const (
 		get, post, put, head = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodHead
+		del                  = http.MethodDelete
 		read                 = server.PermRead
 		runJobs              = server.PermRunJobs
 		configure            = server.PermConfigure
@@ -60,9 +61,21 @@ func (h *handler) routes() []route {
 		{get, "/hosts/:id/repository", session, read, h.showRepository},
 		{post, "/hosts/:id/repository", session, configure, h.setRepository},
 		{post, "/hosts/:id/repository/reinit", session, configure, h.reinitRepository},
+		{get, "/hosts/:id/source-groups/:group", session, read, h.showSourceGroup},
+		{post, "/hosts/:id/source-groups", session, configure, h.createSourceGroup},
+		{post, "/hosts/:id/source-groups/:group", session, configure, h.updateSourceGroup},
+		{post, "/hosts/:id/source-groups/:group/delete", session, configure, h.deleteSourceGroup},
+		{post, "/hosts/:id/source-groups/:group/retention-preview", session, configure, h.previewRetention},
+		{post, "/hosts/:id/schedules", session, configure, h.createSchedule},
+		{post, "/hosts/:id/schedules/:sid", session, configure, h.updateSchedule},
+		{post, "/hosts/:id/schedules/:sid/delete", session, configure, h.deleteSchedule},
+		{post, "/hosts/:id/schedules/:sid/pause", session, runJobs, h.pauseSchedule},
+		{post, "/hosts/:id/schedules/:sid/resume", session, runJobs, h.resumeSchedule},
+		{post, "/hosts/:id/bandwidth", session, configure, h.setBandwidth},
 		{get, "/jobs", session, read, h.listJobs},
 		{get, "/jobs/:id", session, read, h.showJob},
 		{get, "/jobs/:id/log", session, read, h.showJobLog},
+		{get, "/jobs/:id/preview", session, read, h.showRetentionPreview},
 		{post, "/jobs/:id/cancel", session, runJobs, h.cancelJob},
 		{get, "/events", session, read, h.streamEvents},
 		{get, "/enroll", session, configure, h.showEnroll},
@@ -88,6 +101,19 @@ func (h *handler) routes() []route {
 		{post, "/api/v1/hosts/:id/repository/reinit", bearer, configure, h.apiReinitRepository},
 		{post, "/api/v1/hosts/:id/jobs", bearer, runJobs, h.apiCreateJob},
 		{get, "/api/v1/hosts/:id/snapshots", bearer, read, h.apiListSnapshots},
+		{get, "/api/v1/hosts/:id/source-groups", bearer, read, h.apiListSourceGroups},
+		{post, "/api/v1/hosts/:id/source-groups", bearer, configure, h.apiCreateSourceGroup},
+		{get, "/api/v1/hosts/:id/source-groups/:group", bearer, read, h.apiShowSourceGroup},
+		{put, "/api/v1/hosts/:id/source-groups/:group", bearer, configure, h.apiUpdateSourceGroup},
+		{del, "/api/v1/hosts/:id/source-groups/:group", bearer, configure, h.apiDeleteSourceGroup},
+		{post, "/api/v1/hosts/:id/source-groups/:group/retention-preview", bearer, configure, h.apiPreviewRetention},
+		{get, "/api/v1/hosts/:id/schedules", bearer, read, h.apiListSchedules},
+		{post, "/api/v1/hosts/:id/schedules", bearer, configure, h.apiCreateSchedule},
+		{put, "/api/v1/hosts/:id/schedules/:sid", bearer, configure, h.apiUpdateSchedule},
+		{del, "/api/v1/hosts/:id/schedules/:sid", bearer, configure, h.apiDeleteSchedule},
+		{post, "/api/v1/hosts/:id/schedules/:sid/pause", bearer, runJobs, h.apiPauseSchedule},
+		{post, "/api/v1/hosts/:id/schedules/:sid/resume", bearer, runJobs, h.apiResumeSchedule},
+		{put, "/api/v1/hosts/:id/bandwidth", bearer, configure, h.apiSetBandwidth},
 		{get, "/api/v1/jobs", bearer, read, h.apiListJobs},
 		{get, "/api/v1/jobs/:id", bearer, read, h.apiShowJob},
 		{get, "/api/v1/jobs/:id/log", bearer, read, h.apiJobLog},

@@ -30,6 +30,11 @@ const (
 	// sseSnapshotsChanged tells a host page to re-read its snapshot list
 	// (its restore forms depend on the viewer's role, like the pending panel).
 	sseSnapshotsChanged = "snapshots-changed"
+	// sseConfigChanged tells a host page that its source groups or
+	// schedules changed, or that one of its jobs did (a schedule's "Last:");
+	// the Sources and Schedules lists re-read themselves (their buttons
+	// depend on the viewer's role).
+	sseConfigChanged = "config-changed"
 )
 
 // sseMessage is one event for one browser. id, when not zero, goes out as
@@ -155,6 +160,8 @@ type batch struct {
 	hosts     map[string]bool // hosts whose row and vitals changed
 	vitals    map[string]bool // hosts whose vitals alone changed (repository, last backup)
 	snapshots map[string]bool // hosts whose snapshot list changed
+	config    map[string]bool // hosts whose source groups, schedules or caps changed
+	runs      map[string]bool // hosts with jobs that changed state (their rows' "Last:")
 	jobs      map[int64]bool  // jobs created or changed state
 	// Log lines and progress are not sent per event: they move from the
 	// batch into the hub's tick set (see jobTick).
@@ -164,6 +171,7 @@ type batch struct {
 
 func newBatch() batch {
 	return batch{hosts: map[string]bool{}, vitals: map[string]bool{}, snapshots: map[string]bool{},
+		config: map[string]bool{}, runs: map[string]bool{},
 		jobs: map[int64]bool{}, logs: map[int64]bool{}, progress: map[int64]bool{}}
 }
 
@@ -179,6 +187,11 @@ func (b *batch) add(ev server.Event) {
 		b.pending = true
 	case server.EventJobUpdated:
 		b.jobs[ev.JobID] = true
+		if ev.HostID != "" {
+			b.runs[ev.HostID] = true
+		}
+	case server.EventConfigChanged:
+		b.hosts[ev.HostID], b.config[ev.HostID] = true, true
 	case server.EventJobLog:
 		b.logs[ev.JobID] = true
 	case server.EventJobProgress:
@@ -271,32 +284,50 @@ func (hb *hub) publish(b batch) {
 	for hostID := range b.snapshots {
 		hb.send(func(cl *sseClient) bool { return cl.hostID == hostID }, sseMessage{event: sseSnapshotsChanged, data: "1"})
 	}
+	hb.send(func(cl *sseClient) bool { return cl.hostID != "" && (b.config[cl.hostID] || b.runs[cl.hostID]) },
+		sseMessage{event: sseConfigChanged, data: "1"})
 
 	fleet := len(hb.clientsWhere(fleetPages))
 	watched := make(map[string]bool)
 	for _, cl := range hb.clientsWhere(func(cl *sseClient) bool { return b.hosts[cl.hostID] || b.vitals[cl.hostID] }) {
 		watched[cl.hostID] = true
 	}
-	if len(watched) == 0 && (len(b.hosts) == 0 || fleet == 0) {
+	// Rows change with the host and with its jobs ("Last:", "Next:").
+	rows := fleet > 0 && (len(b.hosts) > 0 || len(b.runs) > 0)
+	if len(watched) == 0 && !rows {
 		return
 	}
 	var hosts []server.Host
-	if len(b.hosts) > 0 {
+	if len(b.hosts) > 0 || rows {
 		var err error
 		if hosts, err = hb.svc.ListHosts(ctx); err != nil {
 			hb.log.Error("event hub: list hosts", "err", err)
 			return
 		}
 	}
-	if fleet > 0 && len(b.hosts) > 0 {
-		for _, h := range hosts {
-			if b.hosts[h.ID] {
-				hb.sendFragment(fleetPages, sseHostRow+h.ID, "dashboard", "host_cells", newHostView(h))
-			}
-		}
-		hb.sendFragment(fleetPages, sseSummary, "dashboard", "summary", summarize(hosts))
+	if rows {
+		hb.publishRows(ctx, hosts, b)
 	}
 	hb.publishVitals(ctx, watched, hosts)
+}
+
+// publishRows renders the changed hosts' dashboard rows, with one read of
+// the fleet's plans for all of them, and the summary strip.
+func (hb *hub) publishRows(ctx context.Context, hosts []server.Host, b batch) {
+	fleetPages := (*sseClient).fleet
+	plans, err := hb.svc.FleetPlans(ctx)
+	if err != nil {
+		hb.log.Error("event hub: fleet plans", "err", err)
+	}
+	for _, h := range hosts {
+		if b.hosts[h.ID] || b.runs[h.ID] {
+			v := withPlans([]hostView{newHostView(h)}, plans)[0]
+			hb.sendFragment(fleetPages, sseHostRow+h.ID, "dashboard", "host_cells", v)
+		}
+	}
+	if len(b.hosts) > 0 {
+		hb.sendFragment(fleetPages, sseSummary, "dashboard", "summary", summarize(hosts))
+	}
 }
 
 // publishVitals renders the vitals of each watched host for its pages.

@@ -19,10 +19,14 @@ var templateFiles embed.FS
 // uses. Partials that the event hub renders alone (host_row, summary,
 // host_vitals) are parsed into the page that shows them.
 var pages = map[string][]string{
-	"login":     {"layout.html", "login.html"},
-	"dashboard": {"layout.html", "dashboard.html", "partials/summary.html", "partials/host_table.html", "partials/host_row.html", "partials/state.html", "partials/commands.html", "partials/pending_hosts.html"},
+	"login": {"layout.html", "login.html"},
+	"dashboard": {"layout.html", "dashboard.html", "partials/summary.html", "partials/host_table.html", "partials/host_row.html", "partials/state.html", "partials/commands.html", "partials/pending_hosts.html",
+		"partials/plan.html"},
 	"host": {"layout.html", "host.html", "partials/host_vitals.html", "partials/state.html", "partials/repo_state.html",
-		"partials/job_table.html", "partials/snapshots.html"},
+		"partials/job_table.html", "partials/snapshots.html", "partials/plan.html", "partials/sources.html",
+		"partials/schedules.html", "partials/schedule_fields.html", "partials/source_group_form.html", "partials/bandwidth.html"},
+	"source_group": {"layout.html", "source_group.html", "partials/state.html", "partials/plan.html",
+		"partials/schedule_fields.html", "partials/source_group_form.html", "partials/bandwidth.html"},
 	"jobs":       {"layout.html", "jobs.html", "partials/job_table.html", "partials/state.html"},
 	"job":        {"layout.html", "job.html", "partials/job_head.html", "partials/job_progress.html", "partials/state.html"},
 	"repository": {"layout.html", "repository.html", "partials/repo_state.html", "partials/state.html"},
@@ -157,7 +161,19 @@ func (h *handler) templateFuncs() template.FuncMap {
 		},
 		// keepRules and keepValue lay out the forget form's keep-* fields.
 		"keepRules": func() []string { return keepRules },
-		"keepValue": jobForm.keep,
+		"keepValue": func(f any, rule string) string {
+			switch f := f.(type) {
+			case jobForm:
+				return f.keep(rule)
+			case sourceGroupForm:
+				return f.keep(rule)
+			}
+			return ""
+		},
+		// bandwidthWords are a host's caps in words; weekdays the weekly
+		// preset's days.
+		"bandwidthWords": bandwidthWords,
+		"weekdays":       func() []string { return weekdays },
 		// deref turns an optional time into a value for the helpers above.
 		"deref": func(t *time.Time) time.Time {
 			if t == nil {
