@@ -4,7 +4,12 @@
 // they live in; and jobs (#3): each host's repository (sealed, delivered in
 // the versioned down/config), the versioned job state machine, commands and
 // their resends after hello, and the store-first-then-ack ingest of job
-// events, logs and snapshot reports (ingest_queue.go explains the pipeline).
+// events, logs and snapshot reports (ingest_queue.go explains the pipeline);
+// and #4: source groups, schedules (run by the agent itself; the server
+// shows next and last runs), host bandwidth caps and retention previews, all
+// delivered in the one config hostConfig builds (config_build.go), and the
+// jobs the agent starts from a schedule, created from their first event
+// (ingest_origin.go).
 //
 // The Service type is the one entry point the web layer and the command line
 // use. Every state-changing method takes the Actor doing it, checks the actor's

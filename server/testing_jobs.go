@@ -76,9 +76,18 @@ func (a *TestHostAgent) Send(tb testing.TB, topic string, m any) {
 // Event reports a job state transition and returns its outbox sequence.
 func (a *TestHostAgent) Event(tb testing.TB, job string, version int64, state topics.JobState, result *topics.JobResult) uint64 {
 	tb.Helper()
+	return a.ScheduledEvent(tb, nil, job, version, state, result)
+}
+
+// ScheduledEvent reports a state transition of a job the agent started by
+// itself from a schedule (origin; nil for a job the server queued) and
+// returns its outbox sequence.
+func (a *TestHostAgent) ScheduledEvent(tb testing.TB, origin *topics.JobOrigin, job string, version int64, state topics.JobState,
+	result *topics.JobResult) uint64 {
+	tb.Helper()
 	seq := a.NextSeq()
 	a.Send(tb, topics.JobEventTopic(a.Host, job), &topics.JobEvent{Envelope: topics.NewEnvelope(topics.TypeJobEvent, a.Host),
-		Seq: seq, Job: job, Version: version, State: state, At: time.Now().UTC(), Result: result})
+		Seq: seq, Job: job, Version: version, State: state, At: time.Now().UTC(), Result: result, Origin: origin})
 	return seq
 }
 
@@ -87,12 +96,19 @@ func (a *TestHostAgent) Event(tb testing.TB, job string, version int64, state to
 func (a *TestHostAgent) Log(tb testing.TB, job string, first uint64, lines ...string) uint64 {
 	tb.Helper()
 	seq := a.NextSeq()
+	a.ResendLog(tb, seq, job, first, lines...)
+	return seq
+}
+
+// ResendLog sends a log batch under an outbox sequence taken before, as
+// the agent resends an entry not yet acknowledged.
+func (a *TestHostAgent) ResendLog(tb testing.TB, seq uint64, job string, first uint64, lines ...string) {
+	tb.Helper()
 	m := &topics.JobLog{Envelope: topics.NewEnvelope(topics.TypeJobLog, a.Host), Seq: seq, Job: job, First: first}
 	for _, l := range lines {
 		m.Lines = append(m.Lines, topics.LogLine{T: time.Now().UTC(), Stream: topics.StreamStdout, Text: l})
 	}
 	a.Send(tb, topics.JobLogTopic(a.Host, job), m)
-	return seq
 }
 
 // Snapshots sends one part of a snapshot report and returns its outbox
