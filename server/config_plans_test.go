@@ -72,6 +72,13 @@ func TestScheduleLastRun(t *testing.T) {
 	if err != nil || got.LastBackup == nil || got.LastBackup.ID != j.ID || got.Schedules[0].Last.ID != j.ID {
 		t.Fatalf("group's last backup: %v %+v", err, got)
 	}
+	// Deleting the group (and so its schedule) keeps the jobs, without them.
+	if err := f.s.DeleteSourceGroup(t.Context(), f.admin, f.host, "Home"); err != nil {
+		t.Fatal(err)
+	}
+	if j := f.jobByUID(t, second); j.ScheduleID != 0 || j.SourceGroupID != 0 || j.SourceGroupName != "" || j.ScheduledFor == nil {
+		t.Fatalf("job after its group went: %+v", j)
+	}
 }
 
 func TestFleetPlans(t *testing.T) {
