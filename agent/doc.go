@@ -93,7 +93,13 @@
 // agent). Each restic run starts with an agent line naming the restic
 // version and the command line (no secrets in it), and a job that has to
 // wait (for its config, or behind other jobs) says so when it starts
-// waiting. Lines are numbered from 1 per job when stored, batched every second or
+// waiting. After restic's own output (its JSON summary kept as is) an
+// agent line sums up in words what it did: the snapshot saved and what it
+// added, files restored, check errors, snapshots removed, the repository
+// created; an init that found a repository already there explains that
+// restic never overwrites one, whether the configured password opens it
+// (ready) or not (failed), and that starting afresh means clearing the
+// remote by hand, then initialising again. Lines are numbered from 1 per job when stored, batched every second or
 // at 32 KiB, and flushed before the terminal event, whose log_lines is the
 // last number. Progress goes out directly with QoS 0, at most once a
 // second, and is dropped while offline.

@@ -56,6 +56,9 @@ func (a *Agent) runJob(j *job) {
 			StartedAt: j.startedAt})
 		return
 	}
+	for _, line := range summaryLines(res) {
+		j.log.agentf("%s", line)
+	}
 	if res.ExitCode < 0 || (runtime.GOOS == "windows" && res.Outcome == restic.OutcomeCanceled) {
 		// Killed (after the cancel grace, by the OOM killer, or on Windows,
 		// where a canceled restic is killed at once): it left its lock.

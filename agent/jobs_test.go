@@ -31,6 +31,7 @@ func TestJobsInitBackupSnapshots(t *testing.T) {
 		t.Fatalf("init states %v", got)
 	}
 	checkVersions(t, e.srv.jobEvents(initJob))
+	e.srv.waitLogContains(initJob, "created repository "+ev.Result.RepositoryID)
 
 	src := newSource(t, 12, 256<<10)
 	backup := e.srv.run(backupSpec(src), 1)
@@ -51,7 +52,8 @@ func TestJobsInitBackupSnapshots(t *testing.T) {
 	if want := "agent: restic " + res.ResticVersion + ": backup --json -- " + src + "\n"; !strings.HasPrefix(text, want) {
 		t.Fatalf("backup log does not start with %q:\n%s", want, text)
 	}
-	for _, want := range []string{`"message_type":"summary"`, "agent: listing the repository's snapshots", "[restic listed 1 snapshots]"} {
+	for _, want := range []string{`"message_type":"summary"`, "agent: listing the repository's snapshots", "[restic listed 1 snapshots]",
+		"agent: snapshot " + res.SnapshotID[:8] + " saved: 12 new, 0 changed, 0 unmodified files; "} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("backup log lacks %q:\n%s", want, text)
 		}
@@ -75,6 +77,13 @@ func TestJobsInitBackupSnapshots(t *testing.T) {
 	again := e.srv.run(topics.JobSpec{Kind: topics.JobInit}, 1)
 	if ev := e.srv.waitTerminal(again); ev.State != topics.JobSucceeded || !ev.Result.AlreadyInitialized {
 		t.Fatalf("second init: %+v %+v", ev, ev.Result)
+	}
+	againLog := logText(e.srv.waitLogComplete(again))
+	for _, want := range []string{"agent: a repository already exists at this location, so restic created none: restic never overwrites",
+		"agent: the configured password opens it (repository ", "agent: to start afresh instead, clear the remote by hand"} {
+		if !strings.Contains(againLog, want) {
+			t.Fatalf("second init's log lacks %q:\n%s", want, againLog)
+		}
 	}
 
 	// While it ran, the heartbeat listed the running job.
@@ -104,6 +113,7 @@ func TestJobRestoreIntoTempDir(t *testing.T) {
 	if ev.State != topics.JobSucceeded || ev.Result.FilesRestored < 9 || ev.Result.BytesRestored == 0 {
 		t.Fatalf("restore: %+v %+v", ev, ev.Result)
 	}
+	e.srv.waitLogContains(restore, "restored ")
 	// restic restores the absolute path below the target.
 	got := agenttest.TreeDigest(t, filepath.Join(target, src))
 	if want := agenttest.TreeDigest(t, src); !maps.Equal(got, want) {
@@ -131,6 +141,20 @@ func TestJobWrongPassword(t *testing.T) {
 	text := logText(e.srv.waitLogComplete(job))
 	if strings.Contains(a.logs.String(), repo.Password) || strings.Contains(text, repo.Password) {
 		t.Fatal("the wrong password leaked into a log")
+	}
+
+	// Init finds the repository there and cannot open it: the log says
+	// that nothing was overwritten and what to do.
+	initJob := e.srv.run(topics.JobSpec{Kind: topics.JobInit}, 1)
+	if ev := e.srv.waitTerminal(initJob); ev.State != topics.JobFailed || !ev.Result.AlreadyInitialized {
+		t.Fatalf("init with the wrong password: %+v %+v", ev, ev.Result)
+	}
+	text = logText(e.srv.waitLogComplete(initJob))
+	for _, want := range []string{"restic never overwrites an existing repository",
+		"agent: the configured password does not open it (wrong password), so the job fails", "clear the remote by hand"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("init's log lacks %q:\n%s", want, text)
+		}
 	}
 }
 
@@ -204,7 +228,7 @@ func TestJobForgetAndCheck(t *testing.T) {
 	if snaps := e.srv.waitReport(forget); len(snaps) != 1 || snaps[0].ID != second || snaps[0].ID == first {
 		t.Fatalf("after forget the list is %+v, want only %s", snaps, second)
 	}
-	if text := logText(e.srv.waitLogComplete(forget)); !strings.Contains(text, "[forget]") {
+	if text := logText(e.srv.waitLogComplete(forget)); !strings.Contains(text, "[forget]") || !strings.Contains(text, "agent: forget removed 1 snapshot and kept 1") {
 		t.Fatalf("forget log:\n%s", text)
 	}
 
@@ -212,6 +236,7 @@ func TestJobForgetAndCheck(t *testing.T) {
 	if ev := e.srv.waitTerminal(check); ev.State != topics.JobSucceeded || *ev.Result.ExitCode != 0 {
 		t.Fatalf("check: %+v %+v", ev, ev.Result)
 	}
+	e.srv.waitLogContains(check, "check found no errors")
 	if reports := e.srv.reportsOf(check); len(reports) != 0 {
 		t.Fatalf("check sent a snapshot report: %+v", reports)
 	}
