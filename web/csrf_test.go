@@ -24,6 +24,9 @@ func TestCSRFMissingOrWrongIsRefusedAndChangesNothing(t *testing.T) {
 	revoke := "/enroll/tokens/" + strconv.FormatInt(tok.ID, 10) + "/revoke"
 	host := app.readyHost("keep-host")
 	job := host.backup()
+	grouped, group, sched := app.groupHost("keep-group", false)
+	gpath := "/hosts/" + grouped.hostID + "/source-groups/" + itoa(group.ID)
+	spath := "/hosts/" + grouped.hostID + "/schedules/" + itoa(sched.ID)
 	before := app.auditCount()
 
 	posts := []struct {
@@ -39,6 +42,15 @@ func TestCSRFMissingOrWrongIsRefusedAndChangesNothing(t *testing.T) {
 		{"/hosts/" + host.hostID + "/repository", url.Values{"url": {"/srv/other"}, "password": {"x"}}},
 		{"/hosts/" + host.hostID + "/repository/reinit", url.Values{"confirm_name": {"keep-host"}}},
 		{jobPath(job.ID) + "/cancel", url.Values{}},
+		{"/hosts/" + grouped.hostID + "/source-groups", url.Values{"name": {"new"}, "paths": {"/srv"}, "preset": {"none"}}},
+		{gpath, url.Values{"name": {"docs"}, "paths": {"/srv"}, "preset": {"none"}}},
+		{gpath + "/delete", url.Values{"confirm_name": {"docs"}}},
+		{gpath + "/retention-preview", url.Values{"keep_last": {"1"}}},
+		{"/hosts/" + grouped.hostID + "/schedules", url.Values{"kind": {"prune"}, "preset": {"daily"}, "time": {"01:00"}}},
+		{spath, url.Values{"kind": {"backup"}, "source_group": {itoa(group.ID)}, "preset": {"hourly"}}},
+		{spath + "/delete", url.Values{}},
+		{spath + "/pause", url.Values{}},
+		{"/hosts/" + grouped.hostID + "/bandwidth", url.Values{"up_kbps": {"5"}}},
 	}
 	for _, p := range posts {
 		for name, token := range map[string]string{"missing": "", "wrong": "not-the-token", "other session's": otherCSRF} {

@@ -27,6 +27,13 @@
 // sent only the log lines after the last one it has (sse_jobs.go), so a
 // job printing thousands of lines a second costs one log query per tick.
 //
+// Source groups and schedules (#4) are edited as presets ("daily at
+// 03:00" in a time zone, with jitter and catch-up) and stored as cron
+// (schedule_preset.go); the agent runs them itself. Host pages re-read
+// their Sources and Schedules lists on "config-changed" (a config change or
+// a job of the host), and dashboard rows carry "Next:" and "Last:" from one
+// FleetPlans read per render or per batch of events.
+//
 // Repository secrets are write-only here: forms and API bodies take them,
 // nothing renders or returns them, and a refused form is never filled in
 // again with what was typed.

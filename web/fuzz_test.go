@@ -215,3 +215,97 @@ func FuzzParseEnvLines(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeSourceGroupRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"docs","paths":["/home"],"schedule":"0 3 * * *"}`,
+		`{"name":"docs","paths":["/home"],"schedule":{"preset":"daily","time":"03:00","time_zone":"Europe/Berlin","jitter_seconds":600,"catch_up":true}}`,
+		`{"name":"docs","paths":["/home"],"schedule":{"preset":"weekly","weekday":"mon","time":"3:00"}}`,
+		`{"name":"docs","paths":["/home"],"schedule":{"preset":"hourly","minute":-1}}`,
+		`{"name":"docs","paths":["/home"],"schedule":{"nope":1}}`,
+		`{"name":"docs","paths":["/home"],"schedule":[1]}`,
+		`{"name":"docs","paths":["/home"],"retention":{"daily":7,"within":"1y2m"},"forget_after_backup":true}`,
+		`{"name":"d\u0000","paths":["/\u0000"]}`, `{}`, `null`, `[]`, `{`, "\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeSourceGroupRequest(strings.NewReader(string(body)))
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		// Accepted: what the agent will be sent validates.
+		if err := checkGroup(req.SourceGroupInput); err != nil {
+			t.Fatalf("accepted %q but the group is invalid: %v", body, err)
+		}
+		if p := req.schedule(); p != nil {
+			in, err := p.input(topics.JobBackup, req.Name, "")
+			if err != nil {
+				t.Fatalf("accepted %q but its schedule is invalid: %v", body, err)
+			}
+			_ = scheduleWords(in.Cron, in.TimeZone)
+		}
+	})
+}
+
+func FuzzDecodeScheduleRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"kind":"backup","source_group":"docs","cron":"0 3 * * *"}`,
+		`{"kind":"check","read_data_subset":"10%","preset":"weekly","weekday":"0","time":"04:00"}`,
+		`{"kind":"prune","preset":"hourly","minute":59,"time_zone":"Asia/Tokyo","paused":true}`,
+		`{"kind":"forget","cron":"@weekly","jitter_seconds":21600,"catch_up":false}`,
+		`{"kind":"check","cron":"CRON_TZ=UTC 0 3 * * *"}`, `{"kind":"x"}`, `{}`, `7`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in, err := decodeScheduleRequest(strings.NewReader(string(body)))
+		if err != nil {
+			checkDecodeError(t, err)
+			return
+		}
+		if err := checkSchedule(in); err != nil {
+			t.Fatalf("accepted %q but it is invalid: %v", body, err)
+		}
+	})
+}
+
+func FuzzDecodeBandwidthAndRetention(f *testing.F) {
+	for _, seed := range []string{`{"up_kbps":1024}`, `{"up_kbps":-1,"down_kbps":5}`, `{"retention":{"last":3}}`, `{"retention":{}}`, `{"retention":null}`, `{"up_kbps":1e99}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if b, err := decodeBandwidthRequest(strings.NewReader(string(body))); err != nil {
+			checkDecodeError(t, err)
+		} else if err := b.Validate(); err != nil {
+			t.Fatalf("accepted caps %+v: %v", b, err)
+		}
+		if r, err := decodeRetentionPreviewRequest(strings.NewReader(string(body))); err != nil {
+			checkDecodeError(t, err)
+		} else if err := r.Validate(); err != nil {
+			t.Fatalf("accepted policy %+v: %v", r, err)
+		}
+	})
+}
+
+func FuzzPresetOf(f *testing.F) {
+	for _, seed := range []string{"0 3 * * *", "15 * * * *", "30 22 * * 7", "@weekly", "1 2 3 4 5", "  ", "00 03 * * *", "0 3 * * 8"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		p := presetOf(expr)
+		_ = scheduleWords(expr, "")
+		if p.Preset == presetCustom {
+			return
+		}
+		// A recognised preset writes back an expression with the same meaning.
+		got, err := p.cron()
+		if err != nil {
+			t.Fatalf("presetOf(%q) = %+v, which does not write back: %v", expr, p, err)
+		}
+		if presetOf(got) != p && !(p.Minute != nil && presetOf(got).Minute != nil && *presetOf(got).Minute == *p.Minute) {
+			t.Fatalf("presetOf(%q) = %+v; written back %q reads %+v", expr, p, got, presetOf(got))
+		}
+	})
+}

@@ -137,4 +137,34 @@
     }
     opened.add(elt);
   });
+  // Schedule forms: a blank time zone field gets the browser's own zone
+  // (the server falls back to UTC), and only the fields the chosen preset
+  // uses are shown (without JavaScript they all are).
+  function setupSchedules(root) {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    root.querySelectorAll("input[data-browser-zone]").forEach(function (input) {
+      if (!input.value && zone) input.value = zone;
+    });
+    root.querySelectorAll("[data-schedule]").forEach(function (box) {
+      var select = box.querySelector("[data-preset-select]");
+      if (!select || select.dataset.bound) return;
+      select.dataset.bound = "1";
+      var show = function () {
+        box.querySelectorAll("[data-show]").forEach(function (el) {
+          el.hidden = el.getAttribute("data-show").split(" ").indexOf(select.value) < 0;
+        });
+      };
+      select.addEventListener("change", show);
+      show();
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { setupSchedules(document); });
+  document.addEventListener("htmx:load", function (e) { setupSchedules(e.detail.elt); });
+
+  // Forms marked data-confirm ask before they submit (deleting a schedule).
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
 })();
