@@ -49,13 +49,22 @@
 // (on arrival or when its turn comes) is answered "expired" and restic never
 // runs. Otherwise "delivered", then a FIFO queue: one restic operation at a
 // time. A job whose config_version is newer than the applied config waits
-// at the head of the queue for it (saying so in its log) until it expires.
+// at the head of the queue for it (saying so in its log) until it expires;
+// a job queued behind another says that in its log too.
 // When its turn comes: the journal records that restic starts, "running",
-// `restic unlock` first if a stale lock may exist, restic, then the snapshot
-// list if snapshots changed, then the whole log, then one terminal event
-// with the result. A job that cannot run here (no repository, a restore
-// target that does not exist, a path that is not absolute on this OS) fails
-// with a one-sentence reason and restic never runs.
+// `restic unlock` first if a stale lock may exist, restic, then the whole
+// log, then one terminal event with the result. If the job changed the
+// snapshots (a backup made one, a forget removed some), the worker then
+// lists them (`restic snapshots`) and sends the snapshot report naming
+// the job: after the terminal event, so the job's duration and result
+// do not wait for it, but before the next job (one restic at a time). That
+// step logs to the agent's own log, never the job's, which is complete; a
+// failure is logged, leaves the job as it ended and is tried again after
+// the next job; a stale-lock mark is held while it runs (no journaled job
+// would say that an agent killed meanwhile may have left a lock). A job
+// that cannot run here (no repository, a restore target that does not
+// exist, a path that is not absolute on this OS) fails with a one-sentence
+// reason and restic never runs.
 //
 // Versions: the first event carries the command's version + 1 and each next
 // one + 1 (delivered V+1, running V+2, terminal V+3, or terminal V+2 when

@@ -26,7 +26,18 @@ type jobQueue struct {
 	mu      sync.Mutex
 	waiting []*job
 	running *job
+	listing bool // the worker lists the snapshots after a job
 	wakeCh  chan struct{}
+
+	// listFor is the job whose change to the snapshots the server has not
+	// been sent yet ("" none); the worker's alone.
+	listFor string
+}
+
+func (q *jobQueue) setListing(on bool) {
+	q.mu.Lock()
+	q.listing = on
+	q.mu.Unlock()
 }
 
 func newJobQueue(a *Agent) *jobQueue { return &jobQueue{a: a, wakeCh: make(chan struct{}, 1)} }
@@ -60,6 +71,9 @@ func (q *jobQueue) busyLocked() string {
 	var parts []string
 	if q.running != nil {
 		parts = append(parts, fmt.Sprintf("job %s is running", q.running.id))
+	}
+	if q.listing {
+		parts = append(parts, "the agent is listing the repository's snapshots for the server")
 	}
 	switch n := len(q.waiting); {
 	case n == 1:
@@ -161,6 +175,7 @@ func (q *jobQueue) work(ctx context.Context) {
 		case t.job != nil:
 			a.runJob(t.job)
 			q.done(t.job)
+			a.listSnapshotsIfDue()
 			continue
 		}
 		var timeout <-chan time.Time

@@ -18,7 +18,8 @@ const (
 // runJob runs one job whose turn has come: it records in the journal that
 // restic starts (so a crash from here on is reported interrupted, never
 // run again), reports running, clears a stale lock if one may exist, runs
-// restic, lists snapshots if they changed, and reports the outcome.
+// restic and reports the outcome. If the job changed the snapshots, the
+// worker lists them afterwards (listSnapshotsIfDue).
 func (a *Agent) runJob(j *job) {
 	op, reason := opFor(j.cmd.Spec, a.desired.repository())
 	if reason != "" {
@@ -59,9 +60,7 @@ func (a *Agent) runJob(j *job) {
 	for _, line := range summaryLines(res) {
 		j.log.agentf("%s", line)
 	}
-	if res.ExitCode < 0 || (runtime.GOOS == "windows" && res.Outcome == restic.OutcomeCanceled) {
-		// Killed (after the cancel grace, by the OOM killer, or on Windows,
-		// where a canceled restic is killed at once): it left its lock.
+	if killedRestic(res) {
 		a.staleLock.set(fmt.Sprintf("restic was killed during job %s (%s)", j.id, res.Reason))
 	}
 	if op.Kind == restic.KindUnlock && res.Outcome == restic.OutcomeSucceeded {
@@ -72,7 +71,19 @@ func (a *Agent) runJob(j *job) {
 	if state == topics.JobCanceled && !j.canceled.Load() {
 		state, result.Reason = topics.JobInterrupted, reasonAgentStopped
 	}
-	a.reportSnapshotsAfter(j, op, res)
+	switch {
+	case op.Kind == restic.KindSnapshots && res.Outcome == restic.OutcomeSucceeded:
+		// The list is the job's own result: it goes before the terminal event.
+		if n, err := a.sendSnapshotReport(j.id, res.Snapshots, time.Now()); err != nil {
+			a.log.Error("cannot store the snapshot report", "job", j.id, "err", err)
+			j.log.agentf("could not send the snapshot list to the server (%v)", err)
+		} else {
+			a.jobs.listFor = ""
+			j.log.agentf("sent the list of %d snapshots to the server", n)
+		}
+	case changesSnapshots(op, res):
+		a.jobs.listFor = j.id
+	}
 	stopPump()
 	a.finishJob(j, state, result)
 }
@@ -99,6 +110,13 @@ func (a *Agent) unlockIfStale(j *job, op restic.Op) {
 	default:
 		j.log.agentf("restic unlock failed (%s); going on with the job, which fails if the repository is still locked", res.Reason)
 	}
+}
+
+// killedRestic reports whether restic was killed (after the cancel grace,
+// by the OOM killer, or on Windows, where a canceled restic is killed at
+// once), and so left its lock behind.
+func killedRestic(res *restic.Result) bool {
+	return res.ExitCode < 0 || (runtime.GOOS == "windows" && res.Outcome == restic.OutcomeCanceled)
 }
 
 // stateFor maps restic's outcome to the job's terminal state.

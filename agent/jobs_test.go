@@ -52,15 +52,24 @@ func TestJobsInitBackupSnapshots(t *testing.T) {
 	if want := "agent: restic " + res.ResticVersion + ": backup --json -- " + src + "\n"; !strings.HasPrefix(text, want) {
 		t.Fatalf("backup log does not start with %q:\n%s", want, text)
 	}
-	for _, want := range []string{`"message_type":"summary"`, "agent: listing the repository's snapshots", "[restic listed 1 snapshots]",
+	for _, want := range []string{`"message_type":"summary"`,
 		"agent: snapshot " + res.SnapshotID[:8] + " saved: 12 new, 0 changed, 0 unmodified files; "} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("backup log lacks %q:\n%s", want, text)
 		}
 	}
+	// The snapshot list follows the terminal event, outside the job's log.
+	if strings.Contains(text, "restic listed") || strings.Contains(text, "restic "+res.ResticVersion+": snapshots") {
+		t.Fatalf("the listing after the backup is in its log:\n%s", text)
+	}
 	snaps := e.srv.waitReport(backup)
 	if len(snaps) != 1 || snaps[0].ID != res.SnapshotID || !slices.Equal(snaps[0].Paths, []string{src}) {
 		t.Fatalf("snapshot report %+v, want snapshot %s", snaps, res.SnapshotID)
+	}
+	for _, r := range e.srv.reportsOf(backup) {
+		if r[0].Seq < ev.Seq {
+			t.Fatalf("snapshot report (seq %d) stored before the backup's terminal event (seq %d)", r[0].Seq, ev.Seq)
+		}
 	}
 	e.resticCmd("check")
 

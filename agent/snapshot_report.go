@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent/outbox"
@@ -14,41 +15,66 @@ import (
 // room for the envelope.
 const maxSnapshotPartBytes = 128 << 10
 
-// reportSnapshotsAfter sends the host's snapshot list when a job changed
-// it (a backup that made a snapshot, a forget that removed some) or was
-// about it (a snapshots job). The extra `restic snapshots` run is part of
-// the job's log; if it fails, the job's outcome stays what it was.
-func (a *Agent) reportSnapshotsAfter(j *job, op restic.Op, res *restic.Result) {
-	switch {
-	case op.Kind == restic.KindSnapshots:
-		if res.Outcome == restic.OutcomeSucceeded {
-			a.sendSnapshotReport(j, res.Snapshots, time.Now())
-		}
-		return
-	case op.Kind == restic.KindBackup && res.Summary != nil && res.Summary.SnapshotID != "":
-	case op.Kind == restic.KindForget && !op.Forget.DryRun && len(restic.RemovedIDs(res.Forget)) > 0:
-	default:
+// changesSnapshots reports whether a job changed the repository's
+// snapshot list: a backup that made a snapshot, a forget that removed
+// some.
+func changesSnapshots(op restic.Op, res *restic.Result) bool {
+	switch op.Kind {
+	case restic.KindBackup:
+		return res.Summary != nil && res.Summary.SnapshotID != ""
+	case restic.KindForget:
+		return !op.Forget.DryRun && len(restic.RemovedIDs(res.Forget)) > 0
+	}
+	return false
+}
+
+// listSnapshotsIfDue sends the server the snapshot list after a job
+// changed it (jobQueue.listFor). It runs after the job's terminal event,
+// so that the job's duration and result do not wait for another restic
+// run, and before the next job: it still holds the one-restic slot. The
+// job's log is complete by then, so this step logs to the agent's own
+// log. A failure changes nothing about the job; the list is tried again
+// after the next job.
+//
+// `restic snapshots` takes a lock like any restic run. The journal knows
+// of no job now, so if the agent dies meanwhile nothing would say that a
+// stale lock may be left: the stale-lock mark is set for the duration.
+func (a *Agent) listSnapshotsIfDue() {
+	q := a.jobs
+	repo := a.desired.repository()
+	if q.listFor == "" || repo == nil || a.stopping.Err() != nil {
 		return
 	}
-	if j.ctx.Err() != nil {
-		return // canceled or stopping: the next job's report brings the list up to date
+	q.setListing(true)
+	defer q.setListing(false)
+	marked := a.staleLock.pending() == ""
+	if marked {
+		a.staleLock.set("the agent stopped while restic listed the snapshots after job " + q.listFor)
 	}
-	j.log.agentf("listing the repository's snapshots for the server")
-	list, err := a.runner.Run(j.ctx, restic.Op{Kind: restic.KindSnapshots, Repository: op.Repository, OnLine: j.log.resticLine})
+	a.log.Info("listing the repository's snapshots for the server", "job", q.listFor)
+	list, err := a.runner.Run(a.stopping, restic.Op{Kind: restic.KindSnapshots, Repository: *repo})
+	if marked && (err != nil || !killedRestic(list)) {
+		a.staleLock.clear()
+	}
 	switch {
 	case err != nil:
-		j.log.agentf("could not list the snapshots (%v); the server's list is updated after the next backup", err)
+		a.log.Warn("could not list the snapshots; trying again after the next job", "job", q.listFor, "err", err)
 	case list.Outcome != restic.OutcomeSucceeded:
-		j.log.agentf("could not list the snapshots (%s); the server's list is updated after the next backup", list.Reason)
+		a.log.Warn("could not list the snapshots; trying again after the next job", "job", q.listFor, "reason", list.Reason, "detail", list.Detail)
 	default:
-		a.sendSnapshotReport(j, list.Snapshots, time.Now())
+		if n, err := a.sendSnapshotReport(q.listFor, list.Snapshots, time.Now()); err != nil {
+			a.log.Error("cannot store the snapshot report; trying again after the next job", "job", q.listFor, "err", err)
+		} else {
+			a.log.Info("sent the snapshot list to the server", "job", q.listFor, "snapshots", n)
+			q.listFor = ""
+		}
 	}
 }
 
 // sendSnapshotReport stores the list as one report in as many parts as it
 // needs (topics.MaxSnapshotsPerPart snapshots and maxSnapshotPartBytes
-// each), sharing one report id.
-func (a *Agent) sendSnapshotReport(j *job, snaps []restic.Snapshot, takenAt time.Time) {
+// each), sharing one report id, and returns how many snapshots it holds.
+func (a *Agent) sendSnapshotReport(job string, snaps []restic.Snapshot, takenAt time.Time) (int, error) {
 	infos := make([]topics.SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
 		if info, ok := snapshotInfo(s); ok {
@@ -66,19 +92,17 @@ func (a *Agent) sendSnapshotReport(j *job, snaps []restic.Snapshot, takenAt time
 			Part:      i + 1,
 			Parts:     len(parts),
 			TakenAt:   takenAt.UTC(),
-			Job:       j.id,
+			Job:       job,
 			Snapshots: part,
 		}
 		if _, err := a.store(outbox.KindResult, topics.SnapshotsTopic(a.cfg.HostID), func(seq uint64) ([]byte, error) {
 			msg.Seq = seq
 			return topics.Encode(msg)
 		}); err != nil {
-			a.log.Error("cannot store the snapshot report", "job", j.id, "part", i+1, "err", err)
-			j.log.agentf("could not send the snapshot list to the server (%v)", err)
-			return
+			return 0, fmt.Errorf("store part %d of the snapshot report: %w", i+1, err)
 		}
 	}
-	j.log.agentf("sent the list of %d snapshots to the server", len(infos))
+	return len(infos), nil
 }
 
 // snapshotInfo is a restic snapshot as the wire carries it. restic 0.14
