@@ -116,3 +116,51 @@ func TestBrowserBackupNow(t *testing.T) {
 		t.Fatalf("summary %q for job %+v", summary, j)
 	}
 }
+
+// TestBrowserSourceGroupSchedule (#4): create a source group with a daily
+// schedule on the host page, then see "Next: 03:00" in the host's row on
+// the dashboard.
+func TestBrowserSourceGroupSchedule(t *testing.T) {
+	ctx := newBrowser(t)
+	e := newJobEnv(t, "front-desk")
+	e.startAgent()
+	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+		t.Fatalf("init: %+v", init)
+	}
+	data := makeData(t, filepath.Join(e.dir, "scans"), 2, 1024)
+	signIn(t, ctx, e.m)
+	browse(t, ctx,
+		chromedp.Navigate(e.m.HTTPURL()+"/hosts/"+e.hostID),
+		chromedp.WaitReady(`#source-group-form`, chromedp.ByQuery),
+		// The form sits in a "New source group" disclosure.
+		chromedp.Click(`details:has(#source-group-form) > summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#source-group-form [name=name]`, chromedp.ByQuery),
+		chromedp.SetValue(`#source-group-form [name=name]`, "scans", chromedp.ByQuery),
+		chromedp.SetValue(`#source-group-form [name=paths]`, data, chromedp.ByQuery),
+		chromedp.SetValue(`#source-group-form [name=preset]`, "daily", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#source-group-form [name=preset]').dispatchEvent(new Event('change', {bubbles: true}))`, nil),
+		chromedp.SetValue(`#source-group-form [name=time]`, "03:00", chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "source-group-form")
+	browse(t, ctx,
+		chromedp.Click(`#source-group-form button.btn-primary[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitReady(`#group-scans`, chromedp.ByQuery),
+	)
+	groups, err := e.m.Service().ListSourceGroups(t.Context(), e.hostID)
+	if err != nil || len(groups) != 1 || len(groups[0].Schedules) != 1 || !strings.HasPrefix(groups[0].Schedules[0].Cron, "0 3 ") {
+		t.Fatalf("stored groups %+v %v", groups, err)
+	}
+	e.waitConfigApplied()
+
+	browse(t, ctx, chromedp.Navigate(e.m.HTTPURL()+"/"), chromedp.WaitVisible(`#fleet`, chromedp.ByQuery))
+	next := `document.querySelector('#host-` + e.hostID + ` .next-run')?.textContent.replace(/\s+/g, ' ').trim() || ''`
+	defer func() {
+		if t.Failed() {
+			var row string
+			_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('#host-`+e.hostID+`')?.outerHTML || document.body.innerText`, &row))
+			t.Logf("dashboard row: %s", row)
+		}
+	}()
+	waitJS(t, ctx, `"Next: 03:00" in the host's row`, `(`+next+`).startsWith('Next: 03:00')`, 10*time.Second)
+	screenshot(t, ctx, "dashboard-next-run")
+}

@@ -31,6 +31,9 @@ type jobJSON struct {
 	SnapshotID string  `json:"snapshot_id"`
 	LogLines   int64   `json:"log_lines"`
 	Summary    *result `json:"summary"`
+	// #4: the schedule that started it on the agent.
+	ScheduleID   int64      `json:"schedule_id"`
+	ScheduledFor *time.Time `json:"scheduled_for"`
 }
 
 type result struct {
@@ -40,7 +43,8 @@ type result struct {
 		FilesNew  uint64 `json:"files_new"`
 		DataAdded uint64 `json:"data_added"`
 	} `json:"backup"`
-	FilesRestored uint64 `json:"files_restored"`
+	FilesRestored uint64   `json:"files_restored"`
+	WouldRemove   []string `json:"would_remove"`
 }
 
 func (j jobJSON) terminal() bool {
