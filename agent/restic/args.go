@@ -43,9 +43,7 @@ func backupArgs(args []string, o BackupOptions) []string {
 	}
 	args = appendEach(args, "--tag=", o.Tags)
 	args = appendEach(args, "--exclude=", o.Excludes)
-	if o.ExcludeFile != "" {
-		args = append(args, "--exclude-file="+o.ExcludeFile)
-	}
+	args = appendEach(args, "--exclude-file=", o.ExcludeFiles)
 	if o.ExcludeCaches {
 		args = append(args, "--exclude-caches")
 	}
@@ -76,6 +74,7 @@ func forgetArgs(args []string, o ForgetOptions) []string {
 	if o.Host != "" {
 		args = append(args, "--host="+o.Host)
 	}
+	args = appendEach(args, "--tag=", o.FilterTags)
 	if o.DryRun {
 		args = append(args, "--dry-run")
 	}

@@ -1,6 +1,8 @@
 package restic
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +11,10 @@ import (
 func TestArgs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	excl := filepath.Join(dir, "excludes")
+	if err := os.WriteFile(excl, []byte("*.iso\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	repo := Repository{URL: "s3:https://s3.example/bucket", Password: testPassword, Env: map[string]string{"AWS_SECRET_ACCESS_KEY": "aws-secret-value"}}
 	bw := Bandwidth{UploadKiB: 1024, DownloadKiB: 2048}
 	for _, tc := range []struct {
@@ -17,10 +23,12 @@ func TestArgs(t *testing.T) {
 	}{
 		{Op{Kind: KindInit}, "init --json --limit-upload=1024 --limit-download=2048"},
 		{Op{Kind: KindBackup, Backup: BackupOptions{
-			Paths: []string{"/home", "/-etc"}, Excludes: []string{"*.tmp"}, ExcludeFile: "", ExcludeCaches: true, OneFileSystem: true, Tags: []string{"a", "b"}, Host: "web-1",
-		}}, "backup --json --limit-upload=1024 --limit-download=2048 --host=web-1 --tag=a --tag=b --exclude=*.tmp --exclude-caches --one-file-system -- /home /-etc"},
-		{Op{Kind: KindForget, Forget: ForgetOptions{Retention: Retention{Last: 3, Hourly: 4, Daily: 7, Weekly: 4, Monthly: 12, Yearly: 2, Within: "2d", Tags: []string{"keep"}}, Prune: true, DryRun: true, Host: "web-1"}},
-			"forget --json --limit-upload=1024 --limit-download=2048 --keep-last=3 --keep-hourly=4 --keep-daily=7 --keep-weekly=4 --keep-monthly=12 --keep-yearly=2 --keep-within=2d --keep-tag=keep --host=web-1 --dry-run --prune"},
+			Paths: []string{"/home", "/-etc"}, Excludes: []string{"*.tmp"}, ExcludeFiles: []string{excl}, ExcludeCaches: true, OneFileSystem: true, Tags: []string{"a", "b"}, Host: "web-1",
+		}}, "backup --json --limit-upload=1024 --limit-download=2048 --host=web-1 --tag=a --tag=b --exclude=*.tmp --exclude-file=" + excl + " --exclude-caches --one-file-system -- /home /-etc"},
+		{Op{Kind: KindForget, Forget: ForgetOptions{Retention: Retention{Last: 3, Hourly: 4, Daily: 7, Weekly: 4, Monthly: 12, Yearly: 2, Within: "2d", Tags: []string{"keep"}}, Prune: true, Host: "web-1"}},
+			"forget --json --limit-upload=1024 --limit-download=2048 --keep-last=3 --keep-hourly=4 --keep-daily=7 --keep-weekly=4 --keep-monthly=12 --keep-yearly=2 --keep-within=2d --keep-tag=keep --host=web-1 --prune"},
+		{Op{Kind: KindForget, Forget: ForgetOptions{Retention: Retention{Last: 2}, DryRun: true, FilterTags: []string{"rm-group:sg_1", "x"}}},
+			"forget --json --limit-upload=1024 --limit-download=2048 --keep-last=2 --tag=rm-group:sg_1 --tag=x --dry-run"},
 		{Op{Kind: KindPrune}, "prune --json --limit-upload=1024 --limit-download=2048"},
 		{Op{Kind: KindCheck, Check: CheckOptions{ReadDataSubset: "10%"}}, "check --json --limit-upload=1024 --limit-download=2048 --read-data-subset=10%"},
 		{Op{Kind: KindUnlock}, "unlock --json --limit-upload=1024 --limit-download=2048"},

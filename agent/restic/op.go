@@ -134,8 +134,9 @@ type BackupOptions struct {
 	Paths []string
 	// Excludes are restic exclude patterns (--exclude).
 	Excludes []string
-	// ExcludeFile is an absolute path to a file of exclude patterns.
-	ExcludeFile string
+	// ExcludeFiles are absolute paths of files of exclude patterns
+	// (--exclude-file); each must exist.
+	ExcludeFiles []string
 	// ExcludeCaches skips directories holding a CACHEDIR.TAG.
 	ExcludeCaches bool
 	// OneFileSystem stays on the file systems of Paths.
@@ -147,7 +148,7 @@ type BackupOptions struct {
 }
 
 func (o BackupOptions) isZero() bool {
-	return len(o.Paths) == 0 && len(o.Excludes) == 0 && o.ExcludeFile == "" &&
+	return len(o.Paths) == 0 && len(o.Excludes) == 0 && len(o.ExcludeFiles) == 0 &&
 		!o.ExcludeCaches && !o.OneFileSystem && len(o.Tags) == 0 && o.Host == ""
 }
 
@@ -183,10 +184,13 @@ type ForgetOptions struct {
 	DryRun bool
 	// Host, if set, limits forget to snapshots of that host.
 	Host string
+	// FilterTags limits forget to snapshots carrying any of these tags
+	// (one --tag each), e.g. a source group's tag.
+	FilterTags []string
 }
 
 func (o ForgetOptions) isZero() bool {
-	return o.Retention.Empty() && !o.Prune && !o.DryRun && o.Host == ""
+	return o.Retention.Empty() && !o.Prune && !o.DryRun && o.Host == "" && len(o.FilterTags) == 0
 }
 
 // CheckOptions are the options of a KindCheck Op.

@@ -145,8 +145,12 @@ func (v *validator) backup(o BackupOptions) {
 	}
 	v.list("backup path", o.Paths, true)
 	v.list("exclude pattern", o.Excludes, false)
-	if o.ExcludeFile != "" {
-		v.existing("exclude file", o.ExcludeFile, false)
+	if len(o.ExcludeFiles) > maxListLen {
+		v.addf("too many exclude files (%d): at most %d", len(o.ExcludeFiles), maxListLen)
+	} else {
+		for _, f := range o.ExcludeFiles {
+			v.existing("exclude file", f, false)
+		}
 	}
 	v.tags("tag", o.Tags)
 	v.host(o.Host)
@@ -169,6 +173,7 @@ func (v *validator) forget(o ForgetOptions) {
 		v.addf("keep-within %q is not a restic duration: use years, months, days and hours, e.g. 7d, 12h or 1y2m3d4h", clip(r.Within, 80))
 	}
 	v.tags("keep-tag", r.Tags)
+	v.tags("tag filter", o.FilterTags)
 	v.host(o.Host)
 }
 
