@@ -21,6 +21,9 @@ type apiHost struct {
 	ResticVersion string     `json:"restic_version"`
 	RemoteAddr    string     `json:"remote_addr"`
 	CreatedAt     time.Time  `json:"created_at"`
+	// Config (GET /api/v1/hosts/{id} only): desired and applied config
+	// version and the bandwidth caps.
+	Config *apiConfigStatus `json:"config,omitempty"`
 }
 
 func newAPIHost(h server.Host) apiHost {

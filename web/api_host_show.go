@@ -13,6 +13,14 @@ func (h *handler) apiShowHost(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
+	st, err := h.svc.GetConfigStatus(c.Request.Context(), host.ID)
+	if err != nil {
+		h.apiError(c, err)
+		return
+	}
+	out := newAPIHost(*host)
+	cfg := newAPIConfigStatus(*st)
+	out.Config = &cfg
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPIHost(*host))
+	c.JSON(http.StatusOK, out)
 }

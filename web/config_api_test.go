@@ -295,6 +295,9 @@ func TestAPISchedulesAndBandwidth(t *testing.T) {
 		!strings.Contains(res.body, `"pending":true`) {
 		t.Errorf("bandwidth: %d %s", res.StatusCode, res.body)
 	}
+	if res := api.get("/api/v1/hosts/" + host.hostID); !strings.Contains(res.body, `"config":{"desired":`) || !strings.Contains(res.body, `"bandwidth_up_kbps":1024`) {
+		t.Errorf("host JSON lacks its config status: %s", res.body)
+	}
 }
 
 // TestAPIJobsFromSourceGroups: a backup takes a source group (by id or
