@@ -35,6 +35,11 @@ type apiJob struct {
 	SnapshotID      string            `json:"snapshot_id"`
 	Summary         *topics.JobResult `json:"summary"`
 	LogLines        int64             `json:"log_lines"`
+	// #4: the schedule that started it on the agent, the slot it ran for,
+	// and the source group it backed up.
+	ScheduleID   int64      `json:"schedule_id,omitempty"`
+	ScheduledFor *time.Time `json:"scheduled_for,omitempty"`
+	SourceGroup  string     `json:"source_group,omitempty"`
 }
 
 func newAPIJob(j server.Job) apiJob {
@@ -44,7 +49,7 @@ func newAPIJob(j server.Job) apiJob {
 		CreatedAt: j.CreatedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(), ExpiresAt: j.ExpiresAt.UTC(),
 		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt), CancelRequested: j.CancelRequested,
 		ExitCode: j.ExitCode, Reason: j.Reason, Detail: j.Detail, SnapshotID: j.SnapshotID, Summary: j.Summary,
-		LogLines: j.LogLines,
+		LogLines: j.LogLines, ScheduleID: j.ScheduleID, ScheduledFor: utcPtr(j.ScheduledFor), SourceGroup: j.SourceGroupName,
 	}
 }
 
