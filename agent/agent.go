@@ -39,6 +39,8 @@ type Agent struct {
 	// one connection before it is published again.
 	resendAfter time.Duration
 	outboxOpts  outbox.Options
+	// clock is the scheduler's "now" (time.Now but in tests).
+	clock func() time.Time
 
 	connected atomic.Bool
 	connGen   atomic.Uint64
@@ -99,6 +101,19 @@ func WithOutboxLimits(segmentBytes, maxBytes int64) Option {
 	return func(a *Agent) { a.outboxOpts.SegmentBytes, a.outboxOpts.MaxBytes = segmentBytes, maxBytes }
 }
 
+// WithSchedulerClock makes the scheduler read the time from now instead of
+// time.Now; meant for tests (a clock shifted to just before a cron slot
+// runs a schedule in seconds; one shifted hours ahead shows a catch-up).
+// Timers still run in real time: what the scheduler waits is the
+// difference between now() and the slot.
+func WithSchedulerClock(now func() time.Time) Option {
+	return func(a *Agent) {
+		if now != nil {
+			a.clock = now
+		}
+	}
+}
+
 // New validates cfg, opens the state directory and returns an Agent ready
 // to Run. It does not touch the network.
 func New(cfg *Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
@@ -138,6 +153,7 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 
 		refusedRetry: DefaultRefusedRetry,
 		resendAfter:  DefaultResendAfter,
+		clock:        time.Now,
 	}
 	for _, o := range opts {
 		o(a)
@@ -192,6 +208,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	workers.Go(func() { a.sender.run(workCtx) })
 	workers.Go(func() { a.jobs.work(workCtx) })
 	workers.Go(func() { a.dispatch(workCtx) })
+	workers.Go(func() { a.sched.run(workCtx) })
 	return a.connectLoop(ctx, resticVersion)
 }
 

@@ -84,6 +84,25 @@ func (d *desiredConfig) repository() *restic.Repository {
 	return &restic.Repository{URL: r.URL, Password: r.Password, Env: env}
 }
 
+// bandwidth is the applied config's host-wide caps, for every restic run
+// that talks to the repository (a job's own limits win over them).
+func (d *desiredConfig) bandwidth() restic.Bandwidth {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur == nil || d.cur.Bandwidth == nil {
+		return restic.Bandwidth{}
+	}
+	return restic.Bandwidth{UploadKiB: d.cur.Bandwidth.UpKBps, DownloadKiB: d.cur.Bandwidth.DownKBps}
+}
+
+// current is the applied config (nil when none is). Callers must not
+// change it: a newer config replaces it, never edits it.
+func (d *desiredConfig) current() *topics.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cur
+}
+
 // apply stores c and makes it the applied config if its version is newer
 // than the applied one. It reports whether it did; an error means c is not
 // applied (the server sends it again after the next hello, since the

@@ -43,7 +43,7 @@ func (a *Agent) handleDownItem(it downItem) {
 }
 
 // handleConfig applies a desired config newer than the applied one, then
-// wakes jobs waiting for it and reports the new version in a status.
+// wakes jobs waiting for it, has the scheduler replan, and reports the new version in a status.
 func (a *Agent) handleConfig(payload []byte) {
 	var c topics.Config
 	if err := topics.DecodeFrom(payload, a.cfg.HostID, &c); err != nil {
@@ -66,6 +66,7 @@ func (a *Agent) handleConfig(payload []byte) {
 	}
 	a.log.Info("applied config", "version", c.Version, "previous", had, "repository", repo)
 	a.jobs.wake()
+	a.sched.poke()
 	select {
 	case a.statusNow <- struct{}{}:
 	default:

@@ -24,7 +24,9 @@
 //     state changes and snapshot lists go out through job_log.go,
 //     job_progress.go, job_events.go and snapshot_report.go; the sender
 //     (sender.go) publishes the outbox; recover.go deals with what a
-//     previous run left unfinished.
+//     previous run left unfinished. The scheduler (scheduler.go,
+//     schedule_slots.go, schedule_state.go, scheduled_job.go) runs the
+//     applied config's schedules as jobs of its own.
 //   - Announce: enrollment without a token (DESIGN §4.2). The bootstrap
 //     request for the broker and its CA, pinned like enroll (bootstrap.go,
 //     with what enroll and announce share in server_api.go); the Ed25519
@@ -70,6 +72,30 @@
 // one + 1 (delivered V+1, running V+2, terminal V+3, or terminal V+2 when
 // restic never ran). After a restart they are derived again from V and
 // whether restic had started (see job.go).
+//
+// Schedules (#4): the agent runs the applied config's schedules itself,
+// whether or not the server is reachable. A schedule's cron, read in its
+// time zone, gives its slots; a run starts at its slot plus a random
+// 0..JitterSeconds. Each run is one job per spec (a backup of the source
+// group, with its tags and the group tag, forget after it if the group
+// says so; a host-wide forget: one per group with a retention policy, on
+// the group's tag; prune; check) with a new random job id, journaled like
+// a received command (the detail holds the command and its origin, so a
+// restart reports it interrupted or queues it again), queued in the same
+// FIFO as the server's jobs, expiring a day after it was made. Every
+// event of it carries Origin (schedule, slot, catch-up, spec), from which
+// the server creates the job; its versions start at delivered = 2. Per
+// schedule, state_dir/schedules.json keeps the last slot run and since
+// when the agent has run the schedule in its current form (first seen,
+// cron or zone changed, resumed); the slot is stored before the job is
+// journaled, so a crash in between loses a run rather than running one
+// twice. Catch-up: at start and whenever a config is applied, a schedule
+// with CatchUp whose latest slot up to now is after both runs once, at
+// once, however many slots were missed; a new or resumed schedule does
+// not catch up. A paused or removed schedule stops at once; a run that
+// comes due more than a day late (the machine slept) is skipped with a
+// log line. Host bandwidth caps (Config.Bandwidth) go on every restic
+// run, a job's own limits winning direction by direction.
 //
 // Cancel (down/cmd): a running job's restic is stopped gracefully (SIGINT;
 // it removes its lock) and the job ends "canceled"; a waiting job is dropped

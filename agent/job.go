@@ -26,6 +26,9 @@ type job struct {
 	a   *Agent
 	id  string
 	cmd *topics.Command
+	// origin is set for a job the agent started from a schedule; every
+	// event of it carries it.
+	origin *topics.JobOrigin
 	// version is the version the next event carries.
 	version int64
 	ctx     context.Context

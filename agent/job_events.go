@@ -58,6 +58,7 @@ func (a *Agent) emit(j *job, state topics.JobState, res *topics.JobResult) ([]by
 		State:    state,
 		At:       time.Now().UTC(),
 		Result:   res,
+		Origin:   j.origin,
 	}
 	kind := outbox.KindEvent
 	if state.Terminal() {

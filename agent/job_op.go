@@ -14,28 +14,29 @@ import (
 const reasonNoRepository = "this host has no repository configured yet: set one for it on the server (the host's repository page), then run the job again"
 
 // opFor turns a job's spec into the restic operation it runs, against the
-// repository of the applied config. It returns a one-sentence reason
+// repository of the applied config, within its host-wide bandwidth caps
+// (hostCap; the spec's own limits win, direction by direction). It returns a one-sentence reason
 // instead when the job cannot run on this host: no repository, or an
 // operation restic.Op.Validate refuses here (a restore target that does not
 // exist, a path that is not absolute on this OS, ...).
-func opFor(spec *topics.JobSpec, repo *restic.Repository) (restic.Op, string) {
+func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap restic.Bandwidth) (restic.Op, string) {
 	if repo == nil {
 		return restic.Op{}, reasonNoRepository
 	}
 	op := restic.Op{
 		Kind:       restic.Kind(spec.Kind),
 		Repository: *repo,
-		Bandwidth:  restic.Bandwidth{UploadKiB: spec.BandwidthUpKBps, DownloadKiB: spec.BandwidthDownKBps},
+		Bandwidth:  bandwidthFor(spec, hostCap),
 	}
 	switch spec.Kind {
 	case topics.JobBackup:
-		op.Backup = restic.BackupOptions{Paths: spec.Paths, Excludes: spec.Excludes, Tags: spec.Tags}
+		op.Backup = restic.BackupOptions{Paths: spec.Paths, Excludes: spec.Excludes, ExcludeFiles: spec.ExcludeFiles,
+			ExcludeCaches: spec.ExcludeCaches, OneFileSystem: spec.OneFileSystem, Tags: spec.Tags}
 	case topics.JobForget:
 		if r := spec.Retention; r != nil {
-			op.Forget.Retention = restic.Retention{Last: r.Last, Hourly: r.Hourly, Daily: r.Daily, Weekly: r.Weekly,
-				Monthly: r.Monthly, Yearly: r.Yearly, Within: r.Within, Tags: r.Tags}
+			op.Forget.Retention = resticRetention(r)
 		}
-		op.Forget.Prune = spec.Prune
+		op.Forget.Prune, op.Forget.DryRun, op.Forget.FilterTags = spec.Prune, spec.DryRun, spec.FilterTags
 	case topics.JobCheck:
 		op.Check.ReadDataSubset = spec.ReadDataSubset
 	case topics.JobRestore:
@@ -45,6 +46,37 @@ func opFor(spec *topics.JobSpec, repo *restic.Repository) (restic.Op, string) {
 		return restic.Op{}, invalidOpReason(op.Kind, err)
 	}
 	return op, ""
+}
+
+// forgetAfterOp is the forget a backup with ForgetAfter runs once it made
+// its snapshot: the group's retention, applied to the group's snapshots
+// only (its tag), with the backup's bandwidth.
+func forgetAfterOp(spec *topics.JobSpec, backup restic.Op) restic.Op {
+	return restic.Op{
+		Kind:       restic.KindForget,
+		Repository: backup.Repository,
+		Bandwidth:  backup.Bandwidth,
+		Forget: restic.ForgetOptions{Retention: resticRetention(spec.ForgetAfter),
+			FilterTags: []string{topics.GroupTag(spec.SourceGroup)}},
+	}
+}
+
+func resticRetention(r *topics.Retention) restic.Retention {
+	return restic.Retention{Last: r.Last, Hourly: r.Hourly, Daily: r.Daily, Weekly: r.Weekly,
+		Monthly: r.Monthly, Yearly: r.Yearly, Within: r.Within, Tags: r.Tags}
+}
+
+// bandwidthFor is the job's caps: its own limit where it gives one, the
+// host-wide cap of the applied config otherwise.
+func bandwidthFor(spec *topics.JobSpec, hostCap restic.Bandwidth) restic.Bandwidth {
+	bw := hostCap
+	if spec.BandwidthUpKBps > 0 {
+		bw.UploadKiB = spec.BandwidthUpKBps
+	}
+	if spec.BandwidthDownKBps > 0 {
+		bw.DownloadKiB = spec.BandwidthDownKBps
+	}
+	return bw
 }
 
 // invalidOpReason is Validate's message without its package prefix: the

@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -33,7 +36,7 @@ func TestOpForMapsEveryKind(t *testing.T) {
 		if err := tc.spec.Validate(); err != nil {
 			t.Fatalf("%s: the test's spec is invalid: %v", tc.spec.Kind, err)
 		}
-		got, reason := opFor(&tc.spec, repo)
+		got, reason := opFor(&tc.spec, repo, restic.Bandwidth{})
 		tc.want.Repository = *repo
 		if reason != "" || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got %+v (%q), want %+v", tc.spec.Kind, got, reason, tc.want)
@@ -44,16 +47,49 @@ func TestOpForMapsEveryKind(t *testing.T) {
 	}
 }
 
+// The #4 options reach restic, and the host-wide caps apply unless the
+// job gives its own limit (direction by direction).
+func TestOpForSourceGroupOptionsAndCaps(t *testing.T) {
+	repo := &restic.Repository{URL: "/srv/repo", Password: "pw"}
+	excl := filepath.Join(t.TempDir(), "excludes")
+	if err := os.WriteFile(excl, []byte("*.iso\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostCap := restic.Bandwidth{UploadKiB: 100, DownloadKiB: 200}
+	backup := topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/home"}, ExcludeFiles: []string{excl}, ExcludeCaches: true,
+		OneFileSystem: true, Tags: []string{"x", topics.GroupTag("sg_1")}, SourceGroup: "sg_1", ForgetAfter: &topics.Retention{Last: 2},
+		BandwidthUpKBps: 50}
+	op, reason := opFor(&backup, repo, hostCap)
+	want := restic.BackupOptions{Paths: []string{"/home"}, ExcludeFiles: []string{excl}, ExcludeCaches: true, OneFileSystem: true,
+		Tags: []string{"x", "rm-group:sg_1"}}
+	if reason != "" || !reflect.DeepEqual(op.Backup, want) || op.Bandwidth != (restic.Bandwidth{UploadKiB: 50, DownloadKiB: 200}) {
+		t.Fatalf("backup: %+v (%q)", op, reason)
+	}
+	after := forgetAfterOp(&backup, op)
+	if err := after.Validate(); err != nil || after.Forget.Retention.Last != 2 || !reflect.DeepEqual(after.Forget.FilterTags, []string{"rm-group:sg_1"}) ||
+		after.Forget.DryRun || after.Forget.Prune || after.Bandwidth != op.Bandwidth {
+		t.Fatalf("forget after: %+v (%v)", after, err)
+	}
+	dry := topics.JobSpec{Kind: topics.JobForget, Retention: &topics.Retention{Daily: 3}, DryRun: true, FilterTags: []string{"rm-group:sg_2"}}
+	op, reason = opFor(&dry, repo, hostCap)
+	if reason != "" || !op.Forget.DryRun || !reflect.DeepEqual(op.Forget.FilterTags, []string{"rm-group:sg_2"}) || op.Bandwidth != hostCap {
+		t.Fatalf("dry-run forget: %+v (%q)", op, reason)
+	}
+	if _, reason := opFor(&topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/home"}, ExcludeFiles: []string{"/no/such/file"}}, repo, hostCap); !strings.Contains(reason, "does not exist") {
+		t.Fatalf("missing exclude file: %q", reason)
+	}
+}
+
 func TestOpForRefusesWhatCannotRunHere(t *testing.T) {
 	repo := &restic.Repository{URL: "/srv/repo", Password: "pw"}
-	if _, reason := opFor(&topics.JobSpec{Kind: topics.JobCheck}, nil); reason != reasonNoRepository {
+	if _, reason := opFor(&topics.JobSpec{Kind: topics.JobCheck}, nil, restic.Bandwidth{}); reason != reasonNoRepository {
 		t.Fatalf("no repository: %q", reason)
 	}
 	for spec, want := range map[*topics.JobSpec]string{
 		{Kind: topics.JobRestore, Snapshot: "latest", Target: "/no/such/dir"}: `restore target "/no/such/dir" does not exist: create it first`,
 		{Kind: topics.JobBackup, Paths: []string{`D:\data`}}:                  `is not absolute`,
 	} {
-		_, reason := opFor(spec, repo)
+		_, reason := opFor(spec, repo, restic.Bandwidth{})
 		if !strings.HasPrefix(reason, "the job cannot run on this host: ") || !strings.Contains(reason, want) ||
 			strings.Contains(reason, restic.ErrInvalidOp.Error()) {
 			t.Errorf("%s: reason %q", spec.Kind, reason)
@@ -78,8 +114,24 @@ func TestJobResultFromRestic(t *testing.T) {
 	}
 	forget := &restic.Result{Kind: restic.KindForget, Outcome: restic.OutcomeSucceeded,
 		Forget: []restic.ForgetGroup{{Remove: []restic.Snapshot{{ID: id}, {ID: id}}}, {Remove: []restic.Snapshot{{ID: id}}}}}
-	if r := jobResult(forget, started); r.SnapshotsRemoved != 3 || stateFor(forget.Outcome) != topics.JobSucceeded {
+	if r := jobResult(forget, started); r.SnapshotsRemoved != 3 || stateFor(forget.Outcome) != topics.JobSucceeded ||
+		r.WouldRemove != nil || r.SnapshotsKept != 0 {
 		t.Fatalf("forget result %+v", r)
+	}
+	// A dry run lists what it would remove (full, valid ids, bounded) and
+	// how many it keeps.
+	many := make([]restic.Snapshot, topics.MaxPreviewIDs+5)
+	for i := range many {
+		many[i].ID = fmt.Sprintf("%064x", i)
+	}
+	dry := &restic.Result{Kind: restic.KindForget, Outcome: restic.OutcomeSucceeded, Args: []string{"forget", "--json", "--keep-last=1", "--dry-run"},
+		Forget: []restic.ForgetGroup{{Remove: append([]restic.Snapshot{{ID: "short"}}, many...), Keep: []restic.Snapshot{{ID: id}, {ID: id}}}}}
+	r = jobResult(dry, started)
+	if len(r.WouldRemove) != topics.MaxPreviewIDs || r.WouldRemove[0] != many[0].ID || r.SnapshotsKept != 2 || r.SnapshotsRemoved != len(many)+1 {
+		t.Fatalf("dry run result: %d ids, first %q, kept %d, removed %d", len(r.WouldRemove), r.WouldRemove[0], r.SnapshotsKept, r.SnapshotsRemoved)
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
 	}
 	restore := &restic.Result{Kind: restic.KindRestore, RestoreSummary: &restic.RestoreSummary{FilesRestored: 5, BytesRestored: 50}, RepositoryID: "short"}
 	if r := jobResult(restore, started); r.FilesRestored != 5 || r.BytesRestored != 50 || r.RepositoryID != "" {

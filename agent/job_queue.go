@@ -52,18 +52,20 @@ func (q *jobQueue) wake() {
 
 // enqueue adds j at the end of the queue. If it has to wait for another
 // job, its log says so at once (before the worker can take it).
+//
+// The flush happens with the lock held: once the job is in the queue the
+// worker may take it and start writing its state, which the flush reads
+// (scheduled jobs are enqueued by the scheduler, alongside the
+// dispatcher, so the window is real).
 func (q *jobQueue) enqueue(j *job) {
 	q.mu.Lock()
-	why := q.busyLocked()
-	if why != "" {
+	if why := q.busyLocked(); why != "" {
 		j.log.agentf("waiting for its turn: %s; this host runs one restic operation at a time", why)
+		j.log.flush()
 	}
 	q.waiting = append(q.waiting, j)
 	q.mu.Unlock()
 	q.wake()
-	if why != "" {
-		j.log.flush()
-	}
 }
 
 // busyLocked says what a job added now would wait for ("" if nothing).

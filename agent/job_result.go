@@ -44,9 +44,38 @@ func jobResult(res *restic.Result, started time.Time) *topics.JobResult {
 		r.FilesRestored, r.BytesRestored = s.FilesRestored, s.BytesRestored
 	}
 	if res.Kind == restic.KindForget {
-		r.SnapshotsRemoved = len(restic.RemovedIDs(res.Forget))
+		removed := restic.RemovedIDs(res.Forget)
+		r.SnapshotsRemoved = len(removed)
+		if dryRun(res.Args) {
+			r.WouldRemove, r.SnapshotsKept = previewIDs(removed), keptCount(res.Forget)
+		}
 	}
 	return r
+}
+
+// previewIDs is what a dry run would remove as the server takes it: full
+// snapshot ids, at most topics.MaxPreviewIDs (SnapshotsRemoved has the
+// whole count).
+func previewIDs(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if len(out) == topics.MaxPreviewIDs {
+			break
+		}
+		if topics.ValidResticID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// keptCount is how many snapshots forget keeps, over all its groups.
+func keptCount(groups []restic.ForgetGroup) int {
+	n := 0
+	for _, g := range groups {
+		n += len(g.Keep)
+	}
+	return n
 }
 
 // clipResultText makes s fit a result's reason or detail.

@@ -21,7 +21,7 @@ const (
 // restic and reports the outcome. If the job changed the snapshots, the
 // worker lists them afterwards (listSnapshotsIfDue).
 func (a *Agent) runJob(j *job) {
-	op, reason := opFor(j.cmd.Spec, a.desired.repository())
+	op, reason := opFor(j.cmd.Spec, a.desired.repository(), a.desired.bandwidth())
 	if reason != "" {
 		a.finishWithoutRestic(j, topics.JobFailed, reason)
 		return
@@ -71,6 +71,9 @@ func (a *Agent) runJob(j *job) {
 	if state == topics.JobCanceled && !j.canceled.Load() {
 		state, result.Reason = topics.JobInterrupted, reasonAgentStopped
 	}
+	if op.Kind == restic.KindBackup && j.cmd.Spec.ForgetAfter != nil && (state == topics.JobSucceeded || state == topics.JobWarning) {
+		state = a.forgetAfterBackup(j, op, state, result)
+	}
 	switch {
 	case op.Kind == restic.KindSnapshots && res.Outcome == restic.OutcomeSucceeded:
 		// The list is the job's own result: it goes before the terminal event.
@@ -99,7 +102,7 @@ func (a *Agent) unlockIfStale(j *job, op restic.Op) {
 		return
 	}
 	j.log.agentf("an earlier restic run may have left a stale lock (%s): running `restic unlock` first, which removes stale locks only, never those of running processes", why)
-	res, err := a.runner.Run(j.ctx, restic.Op{Kind: restic.KindUnlock, Repository: op.Repository,
+	res, err := a.runner.Run(j.ctx, restic.Op{Kind: restic.KindUnlock, Repository: op.Repository, Bandwidth: op.Bandwidth,
 		OnLine: j.log.resticLine, OnStart: j.log.resticStarted})
 	switch {
 	case err != nil:

@@ -38,11 +38,7 @@ func summaryLines(res *restic.Result) []string {
 			if dryRun(res.Args) {
 				verb = "would remove"
 			}
-			kept := 0
-			for _, g := range res.Forget {
-				kept += len(g.Keep)
-			}
-			return []string{fmt.Sprintf("forget %s %s and kept %d", verb, count(len(restic.RemovedIDs(res.Forget)), "snapshot"), kept)}
+			return []string{fmt.Sprintf("forget %s %s and kept %d", verb, count(len(restic.RemovedIDs(res.Forget)), "snapshot"), keptCount(res.Forget))}
 		}
 	}
 	return nil

@@ -66,6 +66,8 @@ func TestKilledAgentReportsInterruptedAndNextBackupSucceeds(t *testing.T) {
 	if locks, _ := os.ReadDir(filepath.Join(e.repo, "locks")); len(locks) != 0 {
 		t.Fatalf("%d locks left in the repository", len(locks))
 	}
+	// The snapshot listing after the backup holds the mark while it runs.
+	e.srv.waitReport(next)
 	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, "stale_lock")); !os.IsNotExist(err) {
 		t.Fatalf("stale-lock mark still there: %v", err)
 	}

@@ -28,12 +28,13 @@ func (a *Agent) recoverJobs() {
 	}
 	seen := a.scanOutboxForJobs(recs)
 	for _, r := range recs {
-		var c topics.Command
-		if err := topics.DecodeFrom(r.Detail, a.cfg.HostID, &c); err != nil {
+		cp, origin, err := decodeJournaledRun(r.Detail, a.cfg.HostID)
+		if err != nil {
 			a.log.Error("unfinished journal record is not a command this agent can read; dropping it", "job", clipText(r.ID), "err", clipText(err.Error()))
 			a.journal.Finish(r.ID, nil)
 			continue
 		}
+		c := *cp
 		st, err := decodeJobRecordState(r.State)
 		if err != nil {
 			a.log.Warn("unfinished job's state is unreadable; treating it as started", "job", c.Job, "err", err)
@@ -41,6 +42,7 @@ func (a *Agent) recoverJobs() {
 		}
 		out := seen[c.Job]
 		j := a.newJob(&c, c.Version+2) // delivered = V+1 was stored (or lost with the crash)
+		j.origin = origin
 		j.log.next = max(st.LogLines, out.lastLine) + 1
 		j.startedAt = st.StartedAt
 		switch {

@@ -52,7 +52,7 @@ func (a *Agent) listSnapshotsIfDue() {
 		a.staleLock.set("the agent stopped while restic listed the snapshots after job " + q.listFor)
 	}
 	a.log.Info("listing the repository's snapshots for the server", "job", q.listFor)
-	list, err := a.runner.Run(a.stopping, restic.Op{Kind: restic.KindSnapshots, Repository: *repo})
+	list, err := a.runner.Run(a.stopping, restic.Op{Kind: restic.KindSnapshots, Repository: *repo, Bandwidth: a.desired.bandwidth()})
 	if marked && (err != nil || !killedRestic(list)) {
 		a.staleLock.clear()
 	}

@@ -16,6 +16,7 @@ const (
 	journalFile = "journal"             // the command journal (package outbox)
 	configFile  = "desired_config.json" // the applied desired config (0600: it holds the repository password)
 	staleFile   = "stale_lock"          // present while a stale restic lock may exist
+	// scheduleFile (schedules.json): the scheduler's last slot per schedule.
 )
 
 // jobState is what Run opens in state_dir and the goroutines that use it:
@@ -33,6 +34,7 @@ type jobState struct {
 	sender        *sender
 	inbox         *downQueue
 	jobs          *jobQueue
+	sched         *scheduler
 
 	// stopping is Run's context: once it is done no new job starts and
 	// waits for outbox room give up.
@@ -84,6 +86,7 @@ func (a *Agent) openJobState(ctx context.Context, resticVersion string) error {
 	st.sender = newSender(ob, a.log, a.resendAfter)
 	a.jobState = st
 	st.jobs = newJobQueue(a)
+	st.sched = newScheduler(a, a.clock)
 	return nil
 }
 

@@ -4,8 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // CountingRestic writes a shell script that records the subcommand of
@@ -48,3 +50,51 @@ func Count(calls []string, name string) int {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// ResticCall is one run of restic through RecordingRestic: its argv
+// (without the program name) and when it started and ended.
+type ResticCall struct {
+	Args       []string
+	Start, End time.Time
+}
+
+// RecordingRestic writes a shell script that runs the real restic at path
+// and then records the call's argv with its start and end times. Tests use
+// it to check the command line restic got (bandwidth flags) and that two
+// restic runs never overlap. Unix with GNU date only; it skips elsewhere.
+// Unlike CountingRestic the script does not exec restic, so do not use it
+// where the agent signals restic (cancel, stop mid-job).
+func RecordingRestic(tb testing.TB, path string) (script string, calls func() []ResticCall) {
+	tb.Helper()
+	if runtime.GOOS != "linux" {
+		tb.Skip("the recording restic is a shell script using GNU date")
+	}
+	dir := tb.TempDir()
+	log := filepath.Join(dir, "calls")
+	script = filepath.Join(dir, "restic")
+	body := "#!/bin/sh\nstart=$(date +%s.%N)\n" + shellQuote(path) + " \"$@\"\nrc=$?\n" +
+		"printf '%s %s %s\\n' \"$start\" \"$(date +%s.%N)\" \"$*\" >> " + shellQuote(log) + "\nexit $rc\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return script, func() []ResticCall {
+		data, _ := os.ReadFile(log)
+		var out []ResticCall
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			out = append(out, ResticCall{Args: f[2:], Start: unixDecimal(f[0]), End: unixDecimal(f[1])})
+		}
+		return out
+	}
+}
+
+// unixDecimal reads "seconds.nanoseconds" as date +%s.%N prints it.
+func unixDecimal(s string) time.Time {
+	sec, frac, _ := strings.Cut(s, ".")
+	secs, _ := strconv.ParseInt(sec, 10, 64)
+	nanos, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+	return time.Unix(secs, nanos)
+}
