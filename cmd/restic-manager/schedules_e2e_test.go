@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// groupJSON is a source group as the API shows it.
+type groupJSON struct {
+	ID        int64  `json:"id"`
+	Key       string `json:"key"`
+	Name      string `json:"name"`
+	Schedules []struct {
+		ID   int64  `json:"id"`
+		Cron string `json:"cron"`
+	} `json:"schedules"`
+}
+
+// createGroup creates a source group through the API.
+func (e *jobEnv) createGroup(body map[string]any) groupJSON {
+	e.t.Helper()
+	var g groupJSON
+	if code := e.api().do("POST", "/api/v1/hosts/"+e.hostID+"/source-groups", body, &g); code != http.StatusCreated {
+		code, raw := e.api().send("POST", "/api/v1/hosts/"+e.hostID+"/source-groups", body)
+		e.t.Fatalf("create source group: HTTP %d %s", code, raw)
+	}
+	return g
+}
+
+// waitConfigApplied waits until the agent reports the host's desired config.
+func (e *jobEnv) waitConfigApplied() {
+	e.t.Helper()
+	waitFor(e.t, "config applied", 30*time.Second, func() bool {
+		st, err := e.m.Service().GetConfigStatus(e.t.Context(), e.hostID)
+		return err == nil && !st.Pending && st.Applied > 0
+	})
+}
+
+// TestScheduledBackupWhileServerDown (#4): a backup scheduled for the next
+// minute runs on the agent while the server is stopped; after the server
+// restarts, that job, its whole log and its snapshot are recorded exactly
+// once, attributed to the schedule.
+func TestScheduledBackupWhileServerDown(t *testing.T) {
+	t.Parallel()
+	e := newJobEnv(t, "remote-shop")
+	e.startAgent()
+	repo := filepath.Join(e.dir, "repo")
+	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+		t.Fatalf("init: %+v", init)
+	}
+	data := makeData(t, filepath.Join(e.dir, "documents"), 8, 4096)
+	slot := time.Now().UTC().Add(75 * time.Second).Truncate(time.Minute) // 15-75 s away
+	g := e.createGroup(map[string]any{"name": "documents", "paths": []string{data},
+		"schedule": fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour())})
+	if len(g.Schedules) != 1 {
+		t.Fatalf("group with a schedule: %+v", g)
+	}
+	e.waitConfigApplied()
+	e.stopServer()
+
+	waitFor(t, "the scheduled backup to run while the server is down", time.Until(slot)+90*time.Second, func() bool {
+		return len(repoSnapshots(t, repo, repoPassword)) == 1
+	})
+	time.Sleep(2 * time.Second) // the result reaches the outbox
+	e.startServerAgain()
+	e.waitOnline(60 * time.Second)
+
+	var j jobJSON
+	waitFor(t, "the scheduled job recorded", 90*time.Second, func() bool {
+		j = e.latestJob("backup")
+		return j.terminal()
+	})
+	if j.ScheduleID != g.Schedules[0].ID || j.ScheduledFor == nil || !j.ScheduledFor.Equal(slot) {
+		t.Fatalf("scheduled job %+v; want schedule %d for %s", j, g.Schedules[0].ID, slot)
+	}
+	e.checkExactlyOnce(j.ID, repo, 0)
+	if n := e.countJobs(); n != 2 { // the init and the one scheduled backup
+		t.Fatalf("%d jobs; want the init and exactly one scheduled backup", n)
+	}
+}
+
+// TestGroupsBandwidthAndRetentionPreview (#4): backups of a source group
+// carry the group's tag and the host's upload cap (a per-run override
+// wins); the retention preview lists exactly what `restic forget
+// --dry-run` would remove, and removes nothing.
+func TestGroupsBandwidthAndRetentionPreview(t *testing.T) {
+	t.Parallel()
+	e := newJobEnv(t, "accounting")
+	e.startAgent()
+	repo := filepath.Join(e.dir, "repo")
+	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+		t.Fatalf("init: %+v", init)
+	}
+	data := makeData(t, filepath.Join(e.dir, "ledgers"), 4, 2048)
+	g := e.createGroup(map[string]any{"name": "ledgers", "paths": []string{data}, "tags": []string{"finance"}})
+	if code := e.api().do("PUT", "/api/v1/hosts/"+e.hostID+"/bandwidth", map[string]any{"up_kbps": 7777}, nil); code != http.StatusOK {
+		t.Fatalf("set bandwidth: HTTP %d", code)
+	}
+	e.waitConfigApplied()
+
+	// Neither paths nor a group: refused.
+	if code := e.api().doRaw("POST", "/api/v1/hosts/"+e.hostID+"/jobs", map[string]any{"kind": "backup"}, nil); code != http.StatusBadRequest {
+		t.Fatalf("backup without paths or group: HTTP %d", code)
+	}
+	var snaps []string
+	for i, body := range []map[string]any{
+		{"kind": "backup", "source_group": "ledgers"},
+		{"kind": "backup", "source_group": g.Key, "bandwidth_up_kbps": 5555},
+		{"kind": "backup", "source_group": fmt.Sprint(g.ID)},
+	} {
+		j := e.waitJob(e.runJob(body), 60*time.Second)
+		if j.Status != "succeeded" {
+			t.Fatalf("backup %d of the group: %+v", i, j)
+		}
+		snaps = append(snaps, j.SnapshotID)
+		time.Sleep(1100 * time.Millisecond) // distinct snapshot times
+	}
+	calls := e.resticCalls("backup")
+	if len(calls) != 3 || !strings.Contains(calls[0], "--limit-upload=7777") ||
+		!strings.Contains(calls[1], "--limit-upload=5555") || strings.Contains(calls[1], "7777") {
+		t.Fatalf("restic backup command lines (host cap 7777, override 5555 on the second):\n%s", strings.Join(calls, "\n"))
+	}
+	for _, c := range calls {
+		if !strings.Contains(c, "rm-group:"+g.Key) || !strings.Contains(c, "finance") {
+			t.Fatalf("backup of the group lacks its tags: %s", c)
+		}
+	}
+
+	// Preview keep-last 1: the two older snapshots would go.
+	var preview jobJSON
+	if code := e.api().do("POST", "/api/v1/hosts/"+e.hostID+"/source-groups/ledgers/retention-preview",
+		map[string]any{"retention": map[string]any{"last": 1}}, &preview); code != http.StatusCreated {
+		t.Fatalf("retention preview: HTTP %d", code)
+	}
+	p := e.waitJob(preview.ID, 60*time.Second)
+	if p.Status != "succeeded" || p.Summary == nil {
+		t.Fatalf("preview job: %+v", p)
+	}
+	direct := exec.Command(requireTool(t, "restic"), "forget", "--dry-run", "--json", "--keep-last", "1", "--tag", "rm-group:"+g.Key)
+	direct.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+repoPassword)
+	out, err := direct.Output()
+	if err != nil {
+		t.Fatalf("restic forget --dry-run: %v", err)
+	}
+	var groups []struct {
+		Remove []struct {
+			ID string `json:"id"`
+		} `json:"remove"`
+	}
+	if err := json.Unmarshal(out, &groups); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, gr := range groups {
+		for _, r := range gr.Remove {
+			want = append(want, r.ID)
+		}
+	}
+	got := slices.Clone(p.Summary.WouldRemove)
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) != 2 || !slices.Equal(got, want) || slices.Contains(got, snaps[2]) {
+		t.Fatalf("preview would remove %v; restic forget --dry-run removes %v (newest %s must stay)", got, want, snaps[2])
+	}
+	if n := len(repoSnapshots(t, repo, repoPassword)); n != 3 {
+		t.Fatalf("the preview removed snapshots: %d left", n)
+	}
+}
