@@ -86,9 +86,12 @@ type hub struct {
 	finished    chan struct{}
 	unsubscribe func()
 
-	// kicks asks the hub's goroutine to send a job page that just joined
-	// the log lines stored between rendering the page and opening the stream.
-	kicks chan int64
+	// joined lists the jobs whose pages just joined (under mu); kicks wakes
+	// the hub's goroutine to send them the log lines stored between
+	// rendering the page and opening the stream. A set plus a one-slot
+	// wake-up loses no join, however many arrive at once.
+	joined map[int64]bool
+	kicks  chan struct{}
 	// maxJobID is the newest job the job lists were told about: an update
 	// for a newer one means a new row, so the lists re-read themselves.
 	// Only the hub's goroutine touches it.
@@ -98,7 +101,8 @@ type hub struct {
 func newHub(svc *server.Service, h *handler, log *slog.Logger) *hub {
 	events, unsubscribe := svc.Events().Subscribe()
 	hb := &hub{svc: svc, h: h, log: log, done: make(chan struct{}), finished: make(chan struct{}),
-		clients: make(map[*sseClient]struct{}), unsubscribe: unsubscribe, kicks: make(chan int64, 64)}
+		clients: make(map[*sseClient]struct{}), unsubscribe: unsubscribe,
+		joined: map[int64]bool{}, kicks: make(chan struct{}, 1)}
 	go hb.run(events)
 	return hb
 }
@@ -116,11 +120,14 @@ func (hb *hub) join(cl *sseClient) *sseClient {
 	cl.out = make(chan sseMessage, clientBuffer)
 	hb.mu.Lock()
 	hb.clients[cl] = struct{}{}
+	if cl.jobID != 0 {
+		hb.joined[cl.jobID] = true
+	}
 	hb.mu.Unlock()
 	if cl.jobID != 0 {
 		select {
-		case hb.kicks <- cl.jobID:
-		default: // a burst of joins: the job's next log event catches up
+		case hb.kicks <- struct{}{}:
+		default: // a wake-up is already pending; it takes this join too
 		}
 	}
 	return cl
@@ -225,9 +232,15 @@ func (hb *hub) run(events <-chan server.Event) {
 		select {
 		case <-hb.done:
 			return
-		case id := <-hb.kicks:
-			hb.joinedJobPage(id)
-			ticked.logs[id] = true
+		case <-hb.kicks:
+			hb.mu.Lock()
+			ids := hb.joined
+			hb.joined = map[int64]bool{}
+			hb.mu.Unlock()
+			for id := range ids {
+				hb.joinedJobPage(id)
+				ticked.logs[id] = true
+			}
 			arm()
 		case <-tick:
 			tick = nil

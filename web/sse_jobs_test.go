@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,6 +251,30 @@ func TestStreamQueryIsChecked(t *testing.T) {
 	for _, q := range []string{"job=abc", "job=-1", "host=" + strings.Repeat("h", 65)} {
 		if res := b.get("/events?" + q); res.StatusCode != http.StatusBadRequest {
 			t.Errorf("/events?%s: %d", q, res.StatusCode)
+		}
+	}
+}
+
+// TestJobPagesJoiningInABurstAllCatchUp: a hundred pages of one finished
+// job open their streams at once (more than any wake-up queue would hold);
+// each still gets the lines stored after its page was rendered, without
+// waiting for a log event that will never come.
+func TestJobPagesJoiningInABurstAllCatchUp(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn("val", server.RoleViewer)
+	host := app.readyHost("web-01")
+	job := host.start(host.backup())
+	host.logLines(job, 1, "one", "two", "three")
+	host.finish(job, topics.JobSucceeded, &topics.JobResult{})
+	pages := make([]*sseStream, 100)
+	var wg sync.WaitGroup
+	for i := range pages {
+		wg.Go(func() { pages[i] = b.openEvents(fmt.Sprintf("/events?job=%d&after=1", job.ID)) })
+	}
+	wg.Wait()
+	for i, p := range pages {
+		if got := lineNumbers(t, p.next(sseJobLog).data); fmt.Sprint(got) != "[2 3]" {
+			t.Fatalf("page %d got %v", i, got)
 		}
 	}
 }
