@@ -236,6 +236,18 @@ func TestMonitorEventWhenAJobEnds(t *testing.T) {
 	if !found {
 		t.Fatal("no job.finished monitor event")
 	}
+	// The retained host state now carries the last backup.
+	states := f.pub.On(topics.MonitorHostTopic(b.HostID))
+	if len(states) == 0 {
+		t.Fatal("no retained host state after the backup")
+	}
+	var st topics.MonitorHostState
+	if err := topics.Decode(states[len(states)-1].Payload, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !states[len(states)-1].Retain || st.LastBackupStatus != string(topics.JobWarning) || st.LastBackupJob != b.ID || st.LastBackup == nil {
+		t.Fatalf("retained host state %+v", st)
+	}
 }
 
 func TestIngestQueueFullBlocksThenDrops(t *testing.T) {

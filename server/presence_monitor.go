@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"time"
 
 	"github.com/restic-manager/restic-manager/topics"
 )
@@ -14,16 +17,8 @@ func (p *Presence) publishMonitor(ctx context.Context, pub Publisher, id string,
 		p.s.log.Warn("monitor: load host", "host", id, "err", err)
 		return
 	}
-	state := &topics.MonitorHostState{Envelope: topics.NewEnvelope(topics.TypeMonitorHost, id), Name: h.Name,
-		Online: online, LastSeen: h.LastSeen, Status: topics.StateOffline}
-	if online {
-		state.Status = topics.StateOnline
-	}
-	if b, err := topics.Encode(state); err == nil {
-		if err := pub.Publish(topics.MonitorHostTopic(id), b, true, 1); err != nil {
-			p.s.log.Warn("monitor: publish host state", "host", id, "err", err)
-		}
-	}
+	state := p.s.monitorState(ctx, h, online, nil)
+	p.s.publishMonitorState(pub, state)
 	evt := &topics.MonitorEvent{Envelope: topics.NewEnvelope(topics.TypeMonitorEvt, id), Event: "host." + state.Status, Name: h.Name}
 	if b, err := topics.Encode(evt); err == nil {
 		_ = pub.Publish(topics.MonitorEventsTopic(), b, false, 0)
@@ -56,15 +51,72 @@ func (p *Presence) republish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range hosts {
-		state := &topics.MonitorHostState{Envelope: topics.NewEnvelope(topics.TypeMonitorHost, h.ID), Name: h.Name,
-			Online: h.Online, LastSeen: h.LastSeen, Status: topics.StateOffline}
-		if h.Online {
-			state.Status = topics.StateOnline
-		}
-		if b, err := topics.Encode(state); err == nil {
-			_ = pub.Publish(topics.MonitorHostTopic(h.ID), b, true, 1)
-		}
+	plans, err := p.s.FleetPlans(ctx)
+	if err != nil {
+		p.s.log.Warn("monitor: last backups", "err", err) // publish without them
+		plans = map[string]HostPlan{}
+	}
+	for i := range hosts {
+		h := &hosts[i]
+		last := plans[h.ID].LastBackup
+		p.s.publishMonitorState(pub, p.s.monitorState(ctx, h, h.Online, &last))
 	}
 	return nil
+}
+
+// monitorState is a host's retained monitor state: online or offline and
+// its newest backup. last, when not nil, is that backup already read (nil
+// inside: none); otherwise it is read here with one indexed query.
+func (s *Service) monitorState(ctx context.Context, h *Host, online bool, last **JobBrief) *topics.MonitorHostState {
+	state := &topics.MonitorHostState{Envelope: topics.NewEnvelope(topics.TypeMonitorHost, h.ID), Name: h.Name,
+		Online: online, LastSeen: h.LastSeen, Status: topics.StateOffline}
+	if online {
+		state.Status = topics.StateOnline
+	}
+	var b *JobBrief
+	if last != nil {
+		b = *last
+	} else {
+		b = s.lastBackup(ctx, h.ID)
+	}
+	if b != nil {
+		at := b.At
+		state.LastBackup, state.LastBackupStatus, state.LastBackupJob = &at, string(b.Status), b.ID
+	}
+	return state
+}
+
+// lastBackup is the host's newest backup job (nil: none, or unreadable).
+func (s *Service) lastBackup(ctx context.Context, hostID string) *JobBrief {
+	var row struct {
+		ID         int64      `db:"id"`
+		Status     string     `db:"status"`
+		CreatedAt  time.Time  `db:"created_at"`
+		FinishedAt *time.Time `db:"finished_at"`
+	}
+	err := s.db.GetContext(ctx, &row, `SELECT id, status, created_at, finished_at FROM jobs
+		WHERE host_id = ? AND kind = 'backup' ORDER BY id DESC LIMIT 1`, hostID)
+	if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			s.log.Warn("monitor: last backup", "host", hostID, "err", err)
+		}
+		return nil
+	}
+	at := row.CreatedAt
+	if row.FinishedAt != nil {
+		at = *row.FinishedAt
+	}
+	return &JobBrief{ID: row.ID, Status: topics.JobState(row.Status), At: at}
+}
+
+// publishMonitorState publishes a host's retained monitor state.
+func (s *Service) publishMonitorState(pub Publisher, state *topics.MonitorHostState) {
+	b, err := topics.Encode(state)
+	if err != nil {
+		s.log.Error("monitor: encode host state", "host", state.Host, "err", err)
+		return
+	}
+	if err := pub.Publish(topics.MonitorHostTopic(state.Host), b, true, 1); err != nil {
+		s.log.Warn("monitor: publish host state", "host", state.Host, "err", err)
+	}
 }

@@ -157,4 +157,12 @@ func (s *Service) jobEnded(fj finishedJob) {
 	if b, err := topics.Encode(evt); err == nil {
 		_ = pub.Publish(topics.MonitorEventsTopic(), b, false, 0)
 	}
+	if fj.kind == string(topics.JobBackup) {
+		// The retained host state carries the last backup: refresh it.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if h, err := s.GetHost(ctx, fj.hostID); err == nil {
+			s.publishMonitorState(pub, s.monitorState(ctx, h, h.Online, nil))
+		}
+	}
 }

@@ -116,7 +116,12 @@ type MonitorHostState struct {
 	Online     bool       `json:"online"`
 	LastSeen   *time.Time `json:"last_seen,omitempty"`
 	LastBackup *time.Time `json:"last_backup,omitempty"`
-	// Status is one word: online, offline (later: ok, warning, failed, running).
+	// LastBackupStatus is the state of the host's newest backup job
+	// (succeeded, warning, failed, running, ...; empty: none yet), and
+	// LastBackup when it finished (or was queued, while it has not).
+	LastBackupStatus string `json:"last_backup_status,omitempty"`
+	LastBackupJob    int64  `json:"last_backup_job,omitempty"`
+	// Status is one word: online or offline.
 	Status string `json:"status"`
 }
 
