@@ -173,6 +173,9 @@ func TestHealthAndMetrics(t *testing.T) {
 		`rm_hosts{state="never_connected"} 1`,
 		`rm_http_requests_total{method="GET",route="/healthz",code="200"} 1`,
 		"# TYPE rm_http_requests_total counter",
+		`rm_mqtt_job_messages_total{outcome="deferred"} 0`,
+		"rm_mqtt_resends_asked_total 0",
+		"# TYPE rm_mqtt_rejected_total counter",
 	} {
 		if !strings.Contains(res.body, line+"\n") {
 			t.Errorf("metrics lack %q:\n%s", line, res.body)

@@ -75,6 +75,16 @@ func (h *handler) showMetrics(c *gin.Context) {
 		{`result="accepted"`, ingest.Accepted.Load()},
 		{`result="rejected"`, ingest.Rejected.Load()},
 	})
+	counter(&b, "rm_mqtt_job_messages_total", "Job events, log batches and snapshot reports the store-first writer handled, by outcome.", []sample{
+		{`outcome="duplicate"`, ingest.Duplicates.Load()},
+		{`outcome="deferred"`, ingest.Deferred.Load()},
+		{`outcome="queue_full"`, ingest.QueueFull.Load()},
+		{`outcome="dropped"`, ingest.Dropped.Load()},
+		{`outcome="failed"`, ingest.Failed.Load()},
+	})
+	counter(&b, "rm_mqtt_resends_asked_total", "Acks that asked an agent to resend its outbox (a gap in a job's log).",
+		[]sample{{"", ingest.ResendsAsked.Load()}})
+	counter(&b, "rm_mqtt_rejected_total", "Rejected agent messages by reason.", rejectedSamples(ingest.RejectedBy()))
 	if h.cfg.BrokerStats != nil {
 		stats := h.cfg.BrokerStats()
 		names := make([]string, 0, len(stats))
@@ -129,4 +139,19 @@ func family(b *bytes.Buffer, name, kind, help string, samples []sample) {
 func promQuote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 	return `"` + r.Replace(s) + `"`
+}
+
+// rejectedSamples labels the rejection counts by reason. Reasons are a
+// fixed set of phrases in the domain's code, so the series stay bounded.
+func rejectedSamples(by map[string]uint64) []sample {
+	reasons := make([]string, 0, len(by))
+	for r := range by {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	out := make([]sample, 0, len(reasons))
+	for _, r := range reasons {
+		out = append(out, sample{"reason=" + promQuote(r), by[r]})
+	}
+	return out
 }
