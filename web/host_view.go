@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // hostState is a host's one clear state: a tone for the colour and a word,
@@ -42,9 +43,30 @@ func withPlans(views []hostView, plans map[string]server.HostPlan) []hostView {
 	for i := range views {
 		if p, ok := plans[views[i].ID]; ok {
 			views[i].Plan = &p
+			views[i].Attention = planAttention(views[i].Attention, p)
 		}
 	}
+	sortByAttention(views)
 	return views
+}
+
+// planAttention refines a host's place in the "needs attention" order with
+// its backups and config: a failed last backup comes before everything, an
+// incomplete one (warning) and a config the agent has not applied come
+// before hosts that are simply fine.
+func planAttention(presence int, p server.HostPlan) int {
+	if b := p.LastBackup; b != nil {
+		switch b.Status {
+		case topics.JobFailed, topics.JobInterrupted, topics.JobExpired:
+			return -1
+		case topics.JobWarning:
+			return min(presence, 1)
+		}
+	}
+	if p.Config.Pending {
+		return min(presence, 1)
+	}
+	return presence
 }
 
 func newHostView(h server.Host) hostView {
@@ -130,13 +152,18 @@ func hostViews(hosts []server.Host, f hostFilter) []hostView {
 			out = append(out, v)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Attention != out[j].Attention {
-			return out[i].Attention < out[j].Attention
-		}
-		return out[i].Name < out[j].Name
-	})
+	sortByAttention(out)
 	return out
+}
+
+// sortByAttention puts hosts that need a look first, then sorts by name.
+func sortByAttention(views []hostView) {
+	sort.SliceStable(views, func(i, j int) bool {
+		if views[i].Attention != views[j].Attention {
+			return views[i].Attention < views[j].Attention
+		}
+		return views[i].Name < views[j].Name
+	})
 }
 
 // relativeTime says how long ago (or how far ahead) t is, in the short form

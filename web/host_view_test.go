@@ -1,10 +1,12 @@
 package web
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 func TestRelativeTime(t *testing.T) {
@@ -73,5 +75,32 @@ func TestHostViewsPutAttentionFirst(t *testing.T) {
 	}
 	if got := hostViews(hosts, hostFilter{State: "online"}); len(got) != 1 || got[0].Name != "a-online" {
 		t.Errorf("online filter = %+v", got)
+	}
+}
+
+// TestPlansRefineAttention: a host whose last backup failed comes before
+// everything; an incomplete backup or a config not yet applied comes
+// before hosts that are simply fine (but after offline ones).
+func TestPlansRefineAttention(t *testing.T) {
+	seen := time.Now()
+	hosts := []server.Host{
+		{ID: "1", Name: "a-fine", Online: true, LastSeen: &seen},
+		{ID: "2", Name: "b-failed", Online: true, LastSeen: &seen},
+		{ID: "3", Name: "c-offline", LastSeen: &seen},
+		{ID: "4", Name: "d-warning", Online: true, LastSeen: &seen},
+		{ID: "5", Name: "e-pending", Online: true, LastSeen: &seen},
+	}
+	plans := map[string]server.HostPlan{
+		"1": {LastBackup: &server.JobBrief{Status: topics.JobSucceeded}},
+		"2": {LastBackup: &server.JobBrief{Status: topics.JobFailed}},
+		"4": {LastBackup: &server.JobBrief{Status: topics.JobWarning}},
+		"5": {Config: server.ConfigStatus{Pending: true}},
+	}
+	var names []string
+	for _, v := range withPlans(hostViews(hosts, hostFilter{}), plans) {
+		names = append(names, v.Name)
+	}
+	if got := strings.Join(names, " "); got != "b-failed c-offline d-warning e-pending a-fine" {
+		t.Errorf("order = %s", got)
 	}
 }
