@@ -4,43 +4,10 @@ import (
 	"cmp"
 	"maps"
 	"os"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 )
-
-var envNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,127}$`)
-
-// backendEnvPrefixes and backendEnvNames are what a repository's Env may
-// set: the variables restic's backends read (S3, B2, Azure, GCS, Swift,
-// rclone, rest-server) and a few transport settings. Everything else is
-// refused: a server-supplied LD_PRELOAD or PATH would run code on the host,
-// and RESTIC_PASSWORD_COMMAND would bypass the password we set.
-var (
-	backendEnvPrefixes = []string{"AWS_", "B2_", "AZURE_", "GOOGLE_", "OS_", "ST_", "RCLONE_"}
-	backendEnvNames    = []string{
-		"RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "RESTIC_CACERT", "RESTIC_TLS_CLIENT_CERT",
-		"RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-	}
-)
-
-// BackendEnvAllowed reports whether a repository's backend environment may
-// set the variable name (upper case, e.g. AWS_SECRET_ACCESS_KEY).
-func BackendEnvAllowed(name string) bool {
-	if !envNameRE.MatchString(name) {
-		return false
-	}
-	if slices.Contains(backendEnvNames, name) {
-		return true
-	}
-	for _, p := range backendEnvPrefixes {
-		if strings.HasPrefix(name, p) && len(name) > len(p) {
-			return true
-		}
-	}
-	return false
-}
 
 // controlledEnvPrefixes are removed from the base environment: the runner
 // sets the repository and password itself, and a stray RESTIC_PASSWORD_FILE

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // ErrInvalidOp marks an Op that Validate refused. restic was not run; the
@@ -35,10 +37,6 @@ var (
 	subsetSizeRE = regexp.MustCompile(`^[1-9][0-9]{0,12}[kKmMgGtT]?$`)
 	snapshotIDRE = regexp.MustCompile(`^[0-9a-f]{8,64}$`)
 )
-
-// repositorySchemes are the location prefixes restic understands besides a
-// plain absolute path.
-var repositorySchemes = []string{"local:", "sftp:", "rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "rclone:"}
 
 // Validate checks every field of op and reports all problems at once, as an
 // error wrapping ErrInvalidOp. Paths it names must exist where restic needs
@@ -81,7 +79,7 @@ func (v *validator) repository(r Repository) {
 	case len(u) > maxFieldLen || strings.ContainsFunc(u, isControl):
 		v.addf("repository URL %q is too long or contains control characters", clip(RedactURL(u), 200))
 	case !validRepositoryURL(u):
-		v.addf("repository URL %q is neither an absolute local path nor a restic backend URL (%s)", clip(RedactURL(u), 200), strings.Join(repositorySchemes, " "))
+		v.addf("repository URL %q is neither an absolute local path nor a restic backend URL (%s)", clip(RedactURL(u), 200), strings.Join(topics.RepositorySchemes, " "))
 	}
 	switch p := r.Password; {
 	case p == "":
@@ -96,7 +94,7 @@ func (v *validator) repository(r Repository) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Env)) {
 		value := r.Env[name]
-		if !BackendEnvAllowed(name) {
+		if !topics.BackendEnvAllowed(name) {
 			v.addf("backend env name %q is not allowed: use a restic backend variable such as AWS_ACCESS_KEY_ID, B2_ACCOUNT_KEY or RESTIC_REST_USERNAME", clip(name, 80))
 		} else if len(value) > maxEnvValue || strings.ContainsAny(value, "\x00\r\n") {
 			v.addf("backend env %s: value is longer than %d bytes or contains a line break or NUL byte", name, maxEnvValue)
@@ -104,8 +102,10 @@ func (v *validator) repository(r Repository) {
 	}
 }
 
+// validRepositoryURL is topics.ValidRepositoryURL (which the server checks
+// too) with this machine's own rule for an absolute local path.
 func validRepositoryURL(u string) bool {
-	for _, scheme := range repositorySchemes {
+	for _, scheme := range topics.RepositorySchemes {
 		if rest, ok := strings.CutPrefix(u, scheme); ok {
 			if scheme == "local:" {
 				return filepath.IsAbs(rest)
