@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrorCode classifies an Error so callers (web, cmd) can pick a status code
@@ -17,7 +18,10 @@ const (
 	CodeForbidden    ErrorCode = "forbidden"
 	CodeUnauthorized ErrorCode = "unauthorized"
 	CodeRateLimited  ErrorCode = "rate_limited"
-	CodeInternal     ErrorCode = "internal"
+	// CodeUnavailable: the server cannot serve this now (busy, store
+	// failing); the client did nothing wrong and may retry.
+	CodeUnavailable ErrorCode = "unavailable"
+	CodeInternal    ErrorCode = "internal"
 )
 
 // Error is a domain error whose Message is one sentence a person can act on.
@@ -26,6 +30,9 @@ type Error struct {
 	Code    ErrorCode
 	Message string
 	Err     error
+	// RetryAfter, when set, is how long the client should wait before
+	// trying again (rate limits, a busy server); web sends it as Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -44,6 +51,15 @@ func ErrorCodeOf(err error) ErrorCode {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// RetryAfterOf returns the wait err asks the client for, 0 when none.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // PublicMessage returns the user-facing sentence for err: the Message of an

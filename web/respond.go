@@ -132,6 +132,8 @@ func statusOf(code server.ErrorCode) int {
 		return http.StatusConflict
 	case server.CodeRateLimited:
 		return http.StatusTooManyRequests
+	case server.CodeUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
