@@ -3,7 +3,6 @@ package topics
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -267,96 +266,6 @@ func checkTags(what string, tags []string) error {
 	for _, t := range tags {
 		if !tagRE.MatchString(t) {
 			return fmt.Errorf("%s: %q is not a tag (letters, digits and _.:@+- up to 128 characters, no comma)", what, clip(t))
-		}
-	}
-	return nil
-}
-
-// RepositoryConfig is a host's restic repository. URL, Password and the
-// values of Env are secrets: encrypted at rest on the server, sent only in
-// down/config over the host's own (TLS) session, passed to restic only in
-// its environment.
-type RepositoryConfig struct {
-	URL      string            `json:"url"`
-	Password string            `json:"password"`
-	Env      map[string]string `json:"env,omitempty"`
-}
-
-// RepositorySchemes are the location prefixes restic understands besides a
-// plain absolute path.
-var RepositorySchemes = []string{"local:", "sftp:", "rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "rclone:"}
-
-var envNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,127}$`)
-
-// backendEnvPrefixes and backendEnvNames are what a repository's Env may
-// set: the variables restic's backends read (S3, B2, Azure, GCS, Swift,
-// rclone, rest-server) and a few transport settings. Everything else is
-// refused: a server-supplied LD_PRELOAD or PATH would run code on the host,
-// and RESTIC_PASSWORD_COMMAND would bypass the password we set.
-var (
-	backendEnvPrefixes = []string{"AWS_", "B2_", "AZURE_", "GOOGLE_", "OS_", "ST_", "RCLONE_"}
-	backendEnvNames    = []string{
-		"RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "RESTIC_CACERT", "RESTIC_TLS_CLIENT_CERT",
-		"RESTIC_COMPRESSION", "RESTIC_PACK_SIZE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-	}
-)
-
-// BackendEnvAllowed reports whether a repository's backend environment may
-// set the variable name (upper case, e.g. AWS_SECRET_ACCESS_KEY).
-func BackendEnvAllowed(name string) bool {
-	if !envNameRE.MatchString(name) {
-		return false
-	}
-	if slices.Contains(backendEnvNames, name) {
-		return true
-	}
-	for _, p := range backendEnvPrefixes {
-		if strings.HasPrefix(name, p) && len(name) > len(p) {
-			return true
-		}
-	}
-	return false
-}
-
-// ValidRepositoryURL reports whether u is an absolute local path (Unix or
-// Windows, optionally local:) or a restic backend URL with something after
-// the scheme.
-func ValidRepositoryURL(u string) bool {
-	if u == "" || len(u) > MaxSpecField || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return false
-	}
-	for _, scheme := range RepositorySchemes {
-		if rest, ok := strings.CutPrefix(u, scheme); ok {
-			if scheme == "local:" {
-				return IsAbsPath(rest)
-			}
-			return strings.TrimSpace(rest) != ""
-		}
-	}
-	return IsAbsPath(u)
-}
-
-// Validate checks the repository and says what is wrong without echoing a
-// secret (the URL may hold a password; it is never quoted back).
-func (r *RepositoryConfig) Validate() error {
-	if !ValidRepositoryURL(r.URL) {
-		return fmt.Errorf("repository URL is neither an absolute local path nor a restic backend URL (%s)", strings.Join(RepositorySchemes, " "))
-	}
-	if r.Password == "" {
-		return errors.New("repository password is empty")
-	}
-	if len(r.Password) > MaxSpecField || strings.ContainsAny(r.Password, "\x00\r\n") {
-		return fmt.Errorf("repository password is longer than %d bytes or contains a line break or NUL byte", MaxSpecField)
-	}
-	if len(r.Env) > MaxEnvVars {
-		return fmt.Errorf("repository has %d backend env variables; at most %d are allowed", len(r.Env), MaxEnvVars)
-	}
-	for _, name := range slices.Sorted(maps.Keys(r.Env)) {
-		if !BackendEnvAllowed(name) {
-			return fmt.Errorf("backend env name %q is not allowed: use a restic backend variable such as AWS_ACCESS_KEY_ID, B2_ACCOUNT_KEY or RESTIC_REST_USERNAME", clip(name))
-		}
-		if v := r.Env[name]; len(v) > MaxEnvValue || strings.ContainsAny(v, "\x00\r\n") {
-			return fmt.Errorf("backend env %s: value is longer than %d bytes or contains a line break or NUL byte", name, MaxEnvValue)
 		}
 	}
 	return nil

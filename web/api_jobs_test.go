@@ -216,7 +216,7 @@ func TestAPIRepository(t *testing.T) {
 		{`{"url":"/srv/repo","password":""}`, "password"},
 		{`{"url":"/srv/repo","password":"x","env":{"LD_PRELOAD":"/tmp/x.so"}}`, "LD_PRELOAD"},
 		{`{"url":"/srv/repo","password":"x","pasword":"y"}`, "pasword"},
-		{`{"url":"/srv/repo","password":"` + testRepoPassword + `","env":{"AWS_X":"a\nb"}}`, "line break"},
+		{`{"url":"/srv/repo","password":"` + testRepoPassword + `","env":{"AWS_ACCESS_KEY_ID":"a\nb"}}`, "line break"},
 		{`[1]`, "JSON object"},
 	} {
 		res := api.do(http.MethodPut, path, strings.NewReader(tc.body), http.Header{"Content-Type": {"application/json"}})

@@ -99,7 +99,7 @@ type Repository struct {
 	Password string
 	// Env holds backend credentials and settings, e.g. AWS_ACCESS_KEY_ID,
 	// B2_ACCOUNT_KEY, RESTIC_REST_USERNAME. Names must pass
-	// topics.BackendEnvAllowed.
+	// topics.CheckBackendEnvName.
 	Env map[string]string
 }
 

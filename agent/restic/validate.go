@@ -78,8 +78,12 @@ func (v *validator) repository(r Repository) {
 		v.addf("repository URL is empty: set an absolute local path or a backend URL such as sftp:host:/srv/restic")
 	case len(u) > maxFieldLen || strings.ContainsFunc(u, isControl):
 		v.addf("repository URL %q is too long or contains control characters", clip(RedactURL(u), 200))
-	case !validRepositoryURL(u):
-		v.addf("repository URL %q is neither an absolute local path nor a restic backend URL (%s)", clip(RedactURL(u), 200), strings.Join(topics.RepositorySchemes, " "))
+	default:
+		// topics' rule, which the server checks too, with this machine's
+		// own rule for an absolute local path.
+		if err := topics.CheckRepositoryURL(u, filepath.IsAbs); err != nil {
+			v.addf("%v: %q", err, clip(RedactURL(u), 200))
+		}
 	}
 	switch p := r.Password; {
 	case p == "":
@@ -94,26 +98,12 @@ func (v *validator) repository(r Repository) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Env)) {
 		value := r.Env[name]
-		if !topics.BackendEnvAllowed(name) {
-			v.addf("backend env name %q is not allowed: use a restic backend variable such as AWS_ACCESS_KEY_ID, B2_ACCOUNT_KEY or RESTIC_REST_USERNAME", clip(name, 80))
+		if err := topics.CheckBackendEnvName(name); err != nil {
+			v.addf("%v", err)
 		} else if len(value) > maxEnvValue || strings.ContainsAny(value, "\x00\r\n") {
 			v.addf("backend env %s: value is longer than %d bytes or contains a line break or NUL byte", name, maxEnvValue)
 		}
 	}
-}
-
-// validRepositoryURL is topics.ValidRepositoryURL (which the server checks
-// too) with this machine's own rule for an absolute local path.
-func validRepositoryURL(u string) bool {
-	for _, scheme := range topics.RepositorySchemes {
-		if rest, ok := strings.CutPrefix(u, scheme); ok {
-			if scheme == "local:" {
-				return filepath.IsAbs(rest)
-			}
-			return strings.TrimSpace(rest) != ""
-		}
-	}
-	return filepath.IsAbs(u)
 }
 
 func (v *validator) bandwidth(b Bandwidth) {
