@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -8,17 +9,21 @@ import (
 
 // The ACL of DESIGN §3, exact:
 //
-//	who          publish                    subscribe
-//	host h       rm/v1/hosts/h/up/#         rm/v1/hosts/h/down/#
+//	who          publish                    subscribe (and receive)
+//	host h       rm/v1/hosts/h/up/#         rm/v1/hosts/h/down/#, .../down/+, .../down/{cmd,config,ack}
 //	pending c    rm/v1/announce/c/req       rm/v1/announce/c/resp
-//	monitor      nothing                    rm/v1/monitor/#
+//	monitor      nothing                    rm/v1/monitor/#, .../monitor/hosts/+, .../monitor/hosts/#,
+//	                                        .../monitor/hosts/{h}, .../monitor/events
 //	inline       anything                   anything (checked by the caller, not here)
 //
-// A client may use wildcards only inside its own subtree: a subscription is
-// allowed when every topic it could ever match is matched by one of the
-// client's allowed filters. Shared subscriptions ($share/...) and $SYS are
-// therefore never allowed to a network client.
-
+// Publishing is allowed to any topic name inside the client's own subtree.
+// Subscribing is an exact allow-list: the filters above and nothing else, so
+// a client cannot make the broker build index entries it never needs (a
+// filter of thousands of levels under down/# cost mochi seconds of CPU and
+// megabytes of memory, #9). Shared subscriptions ($share/...) and $SYS are
+// therefore never allowed to a network client. The same list decides which
+// topic names a client may receive: every topic the server publishes to a
+// client is one of the concrete names in it.
 // publishFilters returns the filters whose topics id may publish to.
 func publishFilters(id Identity) []string {
 	if !validIdentity(id) {
@@ -33,20 +38,35 @@ func publishFilters(id Identity) []string {
 	return nil // monitors publish nothing
 }
 
-// subscribeFilters returns the filters inside which id may subscribe.
+// subscribeFilters returns the wildcard filters id may subscribe to. The
+// concrete topic names it may subscribe to are judged by subscribableTopic.
 func subscribeFilters(id Identity) []string {
 	if !validIdentity(id) {
 		return nil
 	}
 	switch id.Role {
 	case RoleHost:
-		return []string{topics.HostDownFilter(id.ID)}
-	case RolePending:
-		return []string{topics.AnnounceRespTopic(id.ID)}
+		down := topics.HostDownFilter(id.ID) // .../down/#
+		return []string{down, strings.TrimSuffix(down, "#") + "+"}
 	case RoleMonitor:
-		return []string{topics.MonitorFilter}
+		hosts := topics.Prefix + "/monitor/hosts/"
+		return []string{topics.MonitorFilter, hosts + "+", hosts + "#"}
 	}
-	return nil
+	return nil // a pending client subscribes to one topic name
+}
+
+// subscribableTopic reports whether id may subscribe to, and receive, the
+// topic name t.
+func subscribableTopic(id Identity, t topics.Topic) bool {
+	switch id.Role {
+	case RoleHost:
+		return (t.Kind == topics.KindCmd || t.Kind == topics.KindConfig || t.Kind == topics.KindAck) && t.Host == id.ID
+	case RolePending:
+		return t.Kind == topics.KindAnnounceResp && t.Client == id.ID
+	case RoleMonitor:
+		return t.Kind == topics.KindMonitorHost || t.Kind == topics.KindMonitorEvents
+	}
+	return false
 }
 
 // validIdentity reports whether id's role agrees with its ID's prefix, so the
@@ -64,9 +84,19 @@ func canPublish(id Identity, topic string) bool {
 	return withinAny(topic, publishFilters(id))
 }
 
-// canSubscribe reports whether id may subscribe to filter.
+// canSubscribe reports whether id may subscribe to filter, or receive a
+// message on the topic name filter: it is one of id's wildcard filters, or a
+// topic name of a kind id may receive. The length and depth limits
+// (subscribeHook) are checked before, so the filter is short here.
 func canSubscribe(id Identity, filter string) bool {
-	return withinAny(filter, subscribeFilters(id))
+	if !validIdentity(id) || filter == "" {
+		return false
+	}
+	if strings.ContainsAny(filter, "+#") {
+		return slices.Contains(subscribeFilters(id), filter)
+	}
+	t, err := topics.Parse(filter)
+	return err == nil && subscribableTopic(id, t)
 }
 
 func withinAny(filter string, allowed []string) bool {

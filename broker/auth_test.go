@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	pahopackets "github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/restic-manager/restic-manager/topics"
 )
@@ -70,21 +72,41 @@ func TestConnectRefused(t *testing.T) {
 	mustPaho(t, tb.addr, monitor)
 }
 
-// TestAuthenticatorError: a failing authenticator refuses, and does not
-// count against the address (it may be a whole site behind one NAT).
+// TestAuthenticatorError: a failing authenticator (the server's database
+// busy or down) is the server's fault, not the client's. The client is told
+// "server unavailable" (MQTT 5: 0x88, 3.1.1: 0x03), which paho and our agent
+// retry on their normal short backoff, and the refusal does not count
+// against the address (it may be a whole site behind one NAT), even past
+// MaxAuthFailuresPerAddr.
 func TestAuthenticatorError(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, func(c *Config) { c.MaxAuthFailuresPerAddr = 1 })
 	tb.auth.SetError(errors.New("database is locked"))
 	for i := 0; i < 3; i++ {
-		if _, err := dialPaho(t, tb.addr, hostA); err == nil {
-			t.Fatal("connected while the authenticator fails")
+		_, err := dialPaho(t, tb.addr, hostA)
+		if !errors.Is(err, pahopackets.ErrorRefusedServerUnavailable) {
+			t.Fatalf("attempt %d while the authenticator fails: %v, want CONNACK server unavailable", i+1, err)
 		}
+	}
+	if code := dialRaw(t, tb.TCPAddr()).connect(t, connectPacket(5, hostA, password(hostA))); code != packets.ErrServerUnavailable.Code {
+		t.Errorf("MQTT 5 CONNACK %#x, want %#x (server unavailable)", code, packets.ErrServerUnavailable.Code)
+	}
+	if code := dialRaw(t, tb.TCPAddr()).connect(t, connectPacket(4, hostA, password(hostA))); code != packets.Err3ServerUnavailable.Code {
+		t.Errorf("MQTT 3.1.1 CONNACK %#x, want %#x (server unavailable)", code, packets.Err3ServerUnavailable.Code)
 	}
 	tb.auth.SetError(nil)
 	mustPaho(t, tb.addr, hostA)
-	if s := tb.Stats(); s.AuthFailures != 3 || s.RateLimited != 0 {
-		t.Errorf("stats = %+v, want 3 auth failures and nothing rate limited", s)
+	if s := tb.Stats(); s.Unavailable != 5 || s.AuthFailures != 0 || s.RateLimited != 0 {
+		t.Errorf("stats = %+v, want 5 unavailable, no auth failure, nothing rate limited", s)
+	}
+
+	// A real credential refusal is still "not authorized" and still counts.
+	_, err := dialPaho(t, tb.addr, hostA, func(o *paho.ClientOptions) { o.SetPassword("wrong") })
+	if !errors.Is(err, pahopackets.ErrorRefusedNotAuthorised) {
+		t.Errorf("wrong password: %v, want CONNACK not authorized", err)
+	}
+	if _, err := dialPaho(t, tb.addr, hostA); err == nil {
+		t.Error("the address was not blocked after MaxAuthFailuresPerAddr real refusals")
 	}
 }
 

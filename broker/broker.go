@@ -24,6 +24,13 @@ const (
 	// commands queued in it, for 8 days: a host offline for a week still
 	// gets them when it comes back.
 	DefaultSessionExpiry = 8 * 24 * time.Hour
+	// DefaultMaxPendingPerAddr and DefaultMaxPending cap the pending (p_)
+	// clients connected at once, from one address and in all.
+	DefaultMaxPendingPerAddr = 32
+	DefaultMaxPending        = 1000
+	// DefaultMaxPendingKeepalive is the longest keepalive a pending client
+	// may ask for (the agent asks for 30 s).
+	DefaultMaxPendingKeepalive = 300 * time.Second
 	// AuthFailureWindow is the window MaxAuthFailuresPerAddr counts in, and
 	// how long an address stays refused once it reached the limit.
 	AuthFailureWindow = 5 * time.Minute
@@ -56,6 +63,16 @@ type Config struct {
 	// it are kept. It is also the broker's maximum message expiry, which
 	// applies to retained messages too. Default 8 days.
 	SessionExpiry time.Duration
+	// MaxPendingPerAddr caps the pending (announce) clients connected at
+	// once from one source IP; one more is refused with "server
+	// unavailable" and retries later. Default 32; negative disables.
+	MaxPendingPerAddr int
+	// MaxPending caps the pending clients connected at once in all.
+	// Default 1000; negative disables.
+	MaxPending int
+	// MaxPendingKeepalive is the longest MQTT keepalive a pending client may
+	// ask for; keepalive 0 (never time out) is refused too. Default 300 s.
+	MaxPendingKeepalive time.Duration
 	// Logger receives the broker's log lines; nil discards them.
 	Logger *slog.Logger
 	// OnConnect is called after a client authenticated and its session is
@@ -102,6 +119,18 @@ func (c *Config) applyDefaults() error {
 	if c.SessionExpiry < time.Second || c.SessionExpiry.Seconds() > math.MaxUint32 {
 		return fmt.Errorf("broker: SessionExpiry %s out of range", c.SessionExpiry)
 	}
+	if c.MaxPendingPerAddr == 0 {
+		c.MaxPendingPerAddr = DefaultMaxPendingPerAddr
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.MaxPendingKeepalive == 0 {
+		c.MaxPendingKeepalive = DefaultMaxPendingKeepalive
+	}
+	if c.MaxPendingKeepalive < time.Second || c.MaxPendingKeepalive > math.MaxUint16*time.Second {
+		return fmt.Errorf("broker: MaxPendingKeepalive %s out of range (1 s to 65535 s)", c.MaxPendingKeepalive)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,6 +147,7 @@ type Broker struct {
 	tcp, tls     *listener
 	connAttempts *addrLimiter
 	authFails    *addrLimiter
+	pendingSlots *pendingSlots
 	serial       atomic.Uint64 // last connection serial handed out
 	subID        atomic.Int64  // last inline subscription id
 	stats        counters
@@ -140,6 +170,7 @@ func New(cfg Config, auth Authenticator) (*Broker, error) {
 		log:          cfg.Logger.With("component", "broker"),
 		connAttempts: newAddrLimiter(cfg.MaxConnsPerAddrPerMinute, time.Minute),
 		authFails:    newAddrLimiter(cfg.MaxAuthFailuresPerAddr, AuthFailureWindow),
+		pendingSlots: newPendingSlots(cfg.MaxPendingPerAddr, cfg.MaxPending),
 	}
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities: mochiCapabilities(cfg),
@@ -149,7 +180,7 @@ func New(cfg Config, auth Authenticator) (*Broker, error) {
 		// them every second (mochi's default) only costs a ReadMemStats.
 		SysTopicResendInterval: 600,
 	})
-	for _, h := range []mqtt.Hook{&authHook{b: b}, &aclHook{b: b}, &originHook{}, &presenceHook{b: b}} {
+	for _, h := range []mqtt.Hook{&authHook{b: b}, &subscribeHook{b: b}, &aclHook{b: b}, &originHook{}, &presenceHook{b: b}} {
 		if err := b.srv.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add %s hook: %w", h.ID(), err)
 		}

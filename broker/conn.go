@@ -23,6 +23,13 @@ type trackedConn struct {
 	// cleared by whichever path reports its OnDisconnect, so each OnConnect
 	// is paired with exactly one OnDisconnect.
 	announced atomic.Bool
+	// authorized is set by authHook.OnConnect when it accepted the CONNECT.
+	authorized atomic.Bool
+	// pendingSlot is set while this connection holds one of the pending
+	// clients' slots for pendingAddr (pending.go). Only the connection's own
+	// goroutine touches the two.
+	pendingSlot bool
+	pendingAddr string
 }
 
 // connOf returns the tracked connection of a mochi client, or nil for the

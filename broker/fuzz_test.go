@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -27,6 +28,15 @@ func FuzzConnection(f *testing.F) {
 	f.Add(byte(5), []byte{0xe0, 0x02, 0x04, 0x00})       // DISCONNECT with Will
 	f.Add(byte(5), []byte{0xa2, 0x03, 0x00, 0x01, 0x00}) // UNSUBSCRIBE, no filter
 	f.Add(byte(4), []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	// #9's topic-filter amplification: deep, long and many filters inside
+	// the client's own down/#, and an UNSUBSCRIBE of a deep one.
+	for _, v := range []byte{4, 5} {
+		f.Add(v, subscribePacket(f, v, 1, amplificationFilters(hostA)...))
+		f.Add(v, subscribePacket(f, v, 2, deepFilter(hostA, 0, 5000)))
+		f.Add(v, subscribePacket(f, v, 3, topics.HostDownFilter(hostA)+strings.Repeat("x", 300)))
+		f.Add(v, subscribePacket(f, v, 4, manyFilters(hostA, 300)...))
+		f.Add(v, unsubscribePacket(f, v, 5, deepFilter(hostA, 0, 5000)))
+	}
 	f.Fuzz(func(t *testing.T, version byte, data []byte) {
 		v := byte(4)
 		if version%2 == 1 {

@@ -42,8 +42,10 @@ func identityOf(cl *mqtt.Client) (Identity, bool) {
 }
 
 // OnACLCheck answers for subscriptions (a filter) and deliveries (a topic
-// name), write == false. For write == true it always allows: OnPublish is
-// where publishes are judged (see the type's comment).
+// name), write == false, with the allow-list of acl.go (subscribeHook has
+// already refused any other filter before mochi saw it). For write == true
+// it always allows: OnPublish is where publishes are judged (see the type's
+// comment).
 func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline || write {
 		return true
@@ -76,13 +78,14 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	return pk, nil
 }
 
-// OnSubscribed counts and logs the filters a SUBACK refused.
+// OnSubscribed counts and logs the filters a SUBACK refused, except those
+// subscribeHook refused before mochi saw them (it counted and logged them).
 func (h *aclHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
 	if cl.Net.Inline {
 		return
 	}
 	for i, code := range reasonCodes {
-		if code < packets.ErrUnspecifiedError.Code || i >= len(pk.Filters) {
+		if code < packets.ErrUnspecifiedError.Code || i >= len(pk.Filters) || pk.Filters[i].Filter == refusedFilter {
 			continue
 		}
 		h.b.stats.deniedSubscribes.Add(1)

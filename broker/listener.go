@@ -140,6 +140,7 @@ func (l *listener) accept(raw net.Conn, establish listeners.EstablishFn) {
 func (l *listener) serveConn(tc *trackedConn, establish listeners.EstablishFn) {
 	defer l.wg.Done()
 	defer func() {
+		l.b.pendingSlots.release(tc)
 		l.mu.Lock()
 		delete(l.conns, tc)
 		l.mu.Unlock()

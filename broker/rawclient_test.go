@@ -23,7 +23,18 @@ type rawClient struct {
 
 func dialRaw(t testing.TB, addr net.Addr) *rawClient {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	return dialRawFrom(t, addr, "")
+}
+
+// dialRawFrom dials from the local IP from ("" = any): on Linux every
+// 127.0.0.0/8 address is loopback, so a test can play several sites.
+func dialRawFrom(t testing.TB, addr net.Addr, from string) *rawClient {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	conn, err := d.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -55,6 +66,12 @@ func connectPacket(version byte, id, pw string) packets.Packet {
 // connect sends pk (a CONNECT) and returns the CONNACK reason code.
 func (c *rawClient) connect(t testing.TB, pk packets.Packet) byte {
 	t.Helper()
+	return c.connack(t, pk).ReasonCode
+}
+
+// connack sends pk (a CONNECT) and returns the CONNACK.
+func (c *rawClient) connack(t testing.TB, pk packets.Packet) packets.Packet {
+	t.Helper()
 	c.version = pk.ProtocolVersion
 	var buf bytes.Buffer
 	if err := pk.ConnectEncode(&buf); err != nil {
@@ -68,7 +85,7 @@ func (c *rawClient) connect(t testing.TB, pk packets.Packet) byte {
 	if ack.FixedHeader.Type != packets.Connack {
 		t.Fatalf("got %s, want CONNACK", packets.PacketNames[ack.FixedHeader.Type])
 	}
-	return ack.ReasonCode
+	return ack
 }
 
 func (c *rawClient) publish(t *testing.T, pk packets.Packet) {
@@ -110,6 +127,8 @@ func (c *rawClient) read() (packets.Packet, error) {
 		err = pk.PubackDecode(body)
 	case packets.Suback:
 		err = pk.SubackDecode(body)
+	case packets.Unsuback:
+		err = pk.UnsubackDecode(body)
 	case packets.Publish:
 		err = pk.PublishDecode(body)
 	case packets.Disconnect:
@@ -141,4 +160,47 @@ func rawPublish(topic string, qos byte, id uint16) packets.Packet {
 		PacketID:    id,
 		Payload:     payload(topic),
 	}
+}
+
+// subscribePacket encodes a SUBSCRIBE of filters at QoS 1 for MQTT version v.
+func subscribePacket(t testing.TB, v byte, id uint16, filters ...string) []byte {
+	t.Helper()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: id, ProtocolVersion: v}
+	for _, f := range filters {
+		pk.Filters = append(pk.Filters, packets.Subscription{Filter: f, Qos: 1})
+	}
+	var buf bytes.Buffer
+	if err := pk.SubscribeEncode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// unsubscribePacket encodes an UNSUBSCRIBE of filters for MQTT version v.
+func unsubscribePacket(t testing.TB, v byte, id uint16, filters ...string) []byte {
+	t.Helper()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe, Qos: 1}, PacketID: id, ProtocolVersion: v}
+	for _, f := range filters {
+		pk.Filters = append(pk.Filters, packets.Subscription{Filter: f})
+	}
+	var buf bytes.Buffer
+	if err := pk.UnsubscribeEncode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// ack writes a packet and returns the next packet the broker sends, which
+// must be of type want (SUBACK, UNSUBACK).
+func (c *rawClient) ack(t testing.TB, packet []byte, want byte) packets.Packet {
+	t.Helper()
+	c.writeBytes(t, packet)
+	pk, err := c.read()
+	if err != nil {
+		t.Fatalf("read %s: %v", packets.PacketNames[want], err)
+	}
+	if pk.FixedHeader.Type != want {
+		t.Fatalf("got %s, want %s", packets.PacketNames[pk.FixedHeader.Type], packets.PacketNames[want])
+	}
+	return pk
 }

@@ -7,14 +7,20 @@ import "sync/atomic"
 type Stats struct {
 	// Connections counts sessions established (authenticated clients).
 	Connections uint64
-	// AuthFailures counts CONNECTs refused for any reason: anonymous, client ID
-	// different from the username, wrong password, a Will on a topic the
-	// client may not publish to, a blocked address, or an authenticator error.
+	// AuthFailures counts CONNECTs refused for the client's fault:
+	// anonymous, client ID different from the username, wrong password, a
+	// Will on a topic the client may not publish to, a pending client
+	// without a keepalive, or a blocked address.
 	AuthFailures uint64
+	// Unavailable counts CONNECTs refused with "server unavailable": the
+	// Authenticator failed (the server's fault, not the client's), or the
+	// pending clients' caps were reached.
+	Unavailable uint64
 	// DeniedPublishes counts publishes dropped by the ACL (acknowledged, not
 	// delivered, the client left connected).
 	DeniedPublishes uint64
-	// DeniedSubscribes counts subscription filters refused in a SUBACK.
+	// DeniedSubscribes counts subscription filters refused in a SUBACK: not
+	// on the client's allow-list, or over a limit (hook_subscribe.go).
 	DeniedSubscribes uint64
 	// PanicsRecovered counts panics caught around a client connection or an
 	// inline subscription handler.
@@ -32,14 +38,15 @@ type Stats struct {
 
 // counters is the live, concurrently updated form of Stats.
 type counters struct {
-	connections, authFailures, deniedPublishes, deniedSubscribes atomic.Uint64
-	panics, rateLimited, connectTimeouts, oversize               atomic.Uint64
+	connections, authFailures, unavailable, deniedPublishes, deniedSubscribes atomic.Uint64
+	panics, rateLimited, connectTimeouts, oversize                            atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Connections:      c.connections.Load(),
 		AuthFailures:     c.authFailures.Load(),
+		Unavailable:      c.unavailable.Load(),
 		DeniedPublishes:  c.deniedPublishes.Load(),
 		DeniedSubscribes: c.deniedSubscribes.Load(),
 		PanicsRecovered:  c.panics.Load(),
