@@ -38,8 +38,12 @@ var (
 const maxQueuedAnswers = 32
 
 // pendingSession is one connection as a pending client (DESIGN §4.2): its
-// own paho client with a fresh store, like the agent's session, CleanSession
-// off so answers published while the link was briefly down are kept.
+// own paho client with a fresh store, like the agent's session, but with a
+// clean session: the broker keeps nothing for a pending client once its
+// connection ends (it has no secret, so what it may hold is bounded), and
+// asking for more would only be overruled. Nothing is lost by it: every
+// connection announces again, and the server answers with the machine's
+// current state (still pending, or the approval with its credentials).
 type pendingSession struct {
 	an *announcer
 	// established is set once connect, subscribe and hello all succeeded.
@@ -67,6 +71,7 @@ func (s *pendingSession) run(ctx context.Context) (*topics.ApprovedCredentials, 
 	answers := make(chan mqtt.Message, maxQueuedAnswers)
 	lost := make(chan error, 1)
 	opts := sessionOptions(an.boot.broker, c, PendingPassword, brokerDialer(dialCtx, an.boot.ca), lost).
+		SetCleanSession(true).
 		// Handled on our goroutine, not paho's: answering publishes and
 		// waits for a PUBACK, which paho's router cannot deliver while it
 		// is blocked in a handler.
@@ -149,11 +154,11 @@ func (s *pendingSession) handle(ctx context.Context, client mqtt.Client, lost <-
 		}
 		answerDue.Reset(announceAnswerTimeout)
 		// The server keeps one challenge per client, replaced by every hello
-		// and used up by any proof. A challenge queued in our persistent
-		// session for an earlier connection arrives before the one for this
-		// hello, and its proof uses that one up. So only the first
-		// challenge after a hello is answered; a second means the first
-		// was stale, and a new hello starts over.
+		// and used up by any proof. A challenge for an earlier hello (a
+		// re-announce crossing a challenge in flight) can arrive before the
+		// one for the latest hello, and its proof uses that one up. So only
+		// the first challenge after a hello is answered; a second means the
+		// first was stale, and a new hello starts over.
 		if s.challenges > 0 {
 			an.log.Info("a second challenge for one announce (the first was left from an earlier connection); announcing again")
 			return nil, s.hello(ctx, client, lost)

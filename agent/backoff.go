@@ -23,7 +23,12 @@ const (
 // whose refusal was a server-side mistake come back by itself.
 const DefaultRefusedRetry = 10 * time.Minute
 
-// retryDelay is the wait before reconnecting after err.
+// retryDelay is the wait before reconnecting after err. Only a refusal of
+// the credentials (CONNACK 0x04 or 0x05) earns the long wait; "server
+// unavailable" (0x03), which the broker answers when the server itself
+// failed (its database busy or down), is retried on the normal backoff like
+// a lost connection: the host did nothing wrong and should be back as soon
+// as the server is.
 func (a *Agent) retryDelay(err error) time.Duration {
 	if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) {
 		half := a.refusedRetry / 2

@@ -25,4 +25,8 @@ func TestRetryDelayAfterRefusal(t *testing.T) {
 	if d := a.retryDelay(errors.New("connection lost: EOF")); d > time.Second {
 		t.Errorf("ordinary loss: retry in %s, want the fast backoff", d)
 	}
+	// The server failing to check the credentials is not a refusal of them.
+	if d := a.retryDelay(describeConnectError(packets.ErrorRefusedServerUnavailable)); d > 2*time.Second {
+		t.Errorf("server unavailable: retry in %s, want the fast backoff", d)
+	}
 }

@@ -232,6 +232,8 @@ func describeConnectError(err error) error {
 	switch {
 	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
 		return fmt.Errorf("the broker refused this host's credentials (%w): the host may have been removed or revoked; re-enroll it", err)
+	case errors.Is(err, packets.ErrorRefusedServerUnavailable):
+		return fmt.Errorf("the server could not check this host's credentials just now (%w); retrying soon, nothing to do unless it lasts", err)
 	}
 	return err
 }
