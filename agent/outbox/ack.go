@@ -102,7 +102,7 @@ func (o *Outbox) ackLocked(seqs []uint64) error {
 // loadAcks replays the ack file into the set of acked seqs.
 func (o *Outbox) loadAcks() (map[uint64]bool, error) {
 	acked := make(map[uint64]bool)
-	f, cut, err := openLogFile(filepath.Join(o.dir, ackFileName), magicAcks, func(_ int64, typ recType, body []byte) error {
+	f, res, err := openLogFile(filepath.Join(o.dir, ackFileName), magicAcks, func(_ int64, typ recType, body []byte) error {
 		seqs, err := decodeAcks(body)
 		if typ != recAck || err != nil {
 			return errInvalid
@@ -118,12 +118,17 @@ func (o *Outbox) loadAcks() (map[uint64]bool, error) {
 	}
 	o.acks = f
 	o.bytes += f.size
-	if cut > 0 {
-		// Safe: at worst entries acked by the torn record are resent, and
-		// the server stores idempotently by seq.
-		o.recovered.TornBytes += cut
+	// Safe either way: at worst entries acked by a lost record are resent,
+	// and the server stores idempotently by seq.
+	if res.cut > 0 {
+		o.recovered.TornBytes += res.cut
 		o.log.Warn("outbox: cut a torn record from the end of the ack file (a write interrupted by a crash)",
-			"bytes", cut)
+			"bytes", res.cut)
+	}
+	if res.aside != "" {
+		o.recovered.DamagedCopies = append(o.recovered.DamagedCopies, res.aside)
+		o.log.Error("outbox: ack file damaged in the middle (not a torn write); kept the acks after the damage "+
+			"and the damaged file aside; entries whose acks were lost will be sent again", res.damageAttrs(f.path)...)
 	}
 	return acked, nil
 }

@@ -120,9 +120,11 @@ func TestDamagedOlderSegmentKeepsTheRest(t *testing.T) {
 	if got := o.Recovered().DamagedSegments; !slices.Equal(got, segs[:1]) {
 		t.Fatalf("DamagedSegments = %v", got)
 	}
-	got := pendingSeqs(t, o)
-	second, _ := parseSegmentName(filepath.Base(segs[1]))
-	wantSeqs(t, got, append([]uint64{1}, seqRange(second, 30)...))
+	// Only the damaged entry is lost: the scan finds the next record.
+	wantSeqs(t, pendingSeqs(t, o), append([]uint64{1}, seqRange(3, 30)...))
+	if r := o.Recovered(); r.LostEntries != 1 || len(r.DamagedCopies) != 1 {
+		t.Fatalf("Recovered = %+v, want 1 entry lost and the damaged copy kept", r)
+	}
 	wantSeqs(t, appendN(t, o, 1), []uint64{31})
 }
 

@@ -77,11 +77,21 @@
 //     seq, so at worst a message is delivered twice, never lost.
 //   - Segments are deleted before the acks for them are forgotten, so a
 //     crash in between cannot resurrect an acked entry.
-//   - Not covered: media damage. Bytes that fail their CRC in an older
-//     segment make Open skip the rest of that segment (logged, and listed in
-//     Recovered); a damaged record found later by Pending is logged and
-//     dropped. A file that does not start with our magic makes Open fail
-//     with an error that says which file to move away.
+//   - Damage is not a torn write. A crash tears only the last record of a
+//     file; invalid bytes with valid records after them (media damage, a
+//     file written over), or anywhere in an older segment (complete when it
+//     was sealed), are damage. Open does not stop there: it looks at every
+//     later byte for the next valid frame (length, type, CRC and the
+//     record's own checks) and keeps every record it can read. It writes a
+//     repaired copy (fsync'd), keeps the damaged file beside it as
+//     <name>.damaged-<UTC time>, renames the copy into place and logs one
+//     error line naming the file, the offset, and the records kept and
+//     lost (Recovered lists them). Entries lost that way are lost; acks
+//     lost mean their entries are sent again; a journal Finish whose Begin
+//     was lost still marks its command done. A damaged record found later
+//     by Pending is logged and dropped. A file that does not start with our
+//     magic makes Open fail with an error that says which file to move
+//     away.
 //   - One process per directory: nothing locks it (the agent runs as a
 //     single service instance).
 //

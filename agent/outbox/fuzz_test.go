@@ -28,6 +28,9 @@ func FuzzOpenSegment(f *testing.F) {
 	f.Add([]byte("RMOB"))
 	f.Add(append([]byte(magicSegment), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1))
 	f.Add(append(bytes.Clone(good), encodeFrame(recAck, encodeAcks([]uint64{1}))...))
+	for _, d := range damagedSeeds(good) {
+		f.Add(d)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, segmentName(1)), data, 0o600)
@@ -60,6 +63,13 @@ func FuzzOpenAcks(f *testing.F) {
 	f.Add(append([]byte(magicAcks), encodeFrame(recAck, encodeAcks([]uint64{1, 2, 3}))...))
 	f.Add([]byte(magicAcks))
 	f.Add(append([]byte(magicAcks), encodeFrame(recAck, []byte{3, 1, 0, 1})...))
+	acks := []byte(magicAcks)
+	for i := range uint64(6) {
+		acks = append(acks, encodeFrame(recAck, encodeAcks([]uint64{i + 1}))...)
+	}
+	for _, d := range damagedSeeds(acks) {
+		f.Add(d)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, segmentName(1)), seedSegment(), 0o600)
@@ -88,6 +98,9 @@ func FuzzOpenJournal(f *testing.F) {
 	f.Add(append([]byte(magicJournal), encodeJournal(recUpdate, testNow, "cmd-3", []byte("orphan"))...))
 	f.Add(good[:len(good)-1])
 	f.Add([]byte(magicJournal))
+	for _, d := range damagedSeeds(good) {
+		f.Add(d)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "journal")
 		os.WriteFile(path, data, 0o600)
@@ -112,27 +125,69 @@ func FuzzOpenJournal(f *testing.F) {
 }
 
 // FuzzScanFrames drives the codec without files, so it runs fast: every
-// frame the scanner accepts must re-encode to exactly the input bytes, and
-// the body decoders must not panic on any of them.
+// frame the scanner accepts must re-encode to input bytes, the kept ranges
+// must hold exactly the accepted frames in order, the damaged ranges and
+// the tail must lie between them, and the body decoders must not panic on
+// any of them.
 func FuzzScanFrames(f *testing.F) {
 	f.Add(seedSegment()[magicLen:])
 	f.Add(encodeFrame(recAck, encodeAcks([]uint64{5, 6, 9})))
 	f.Add(encodeJournal(recFinish, testNow, "cmd-1", []byte("ok")))
 	f.Add(encodeJournal(recUpdate, testNow, "cmd-1", []byte(`{"log_lines":3}`)))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
+	for _, d := range damagedSeeds(seedSegment()) {
+		f.Add(d[magicLen:])
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		end, err := scanFrames(bytes.NewReader(data), int64(len(data)), func(off int64, typ recType, body []byte) error {
+		var accepted []byte
+		rep, err := scanFrames(bytes.NewReader(data), int64(len(data)), func(off int64, typ recType, body []byte) error {
 			frame := encodeFrame(typ, body)
-			if !bytes.Equal(data[off:off+int64(len(frame))], frame) {
+			if off != int64(len(accepted)) || !bytes.Contains(data, frame) {
 				t.Fatalf("frame at %d does not re-encode to its input", off)
 			}
+			accepted = append(accepted, frame...)
 			decodeAppend(body)
 			decodeAcks(body)
 			decodeJournal(body)
 			return nil
 		})
-		if err != nil || end > int64(len(data)) {
-			t.Fatalf("scan: end %d of %d, %v", end, len(data), err)
+		if err != nil || rep.tail > int64(len(data)) {
+			t.Fatalf("scan: tail %d of %d, %v", rep.tail, len(data), err)
+		}
+		var kept []byte
+		end := int64(0)
+		for _, k := range rep.kept {
+			if k.off < end {
+				t.Fatalf("kept ranges overlap or go back: %+v", rep.kept)
+			}
+			kept = append(kept, data[k.off:k.off+k.n]...)
+			end = k.off + k.n
+		}
+		if !bytes.Equal(kept, accepted) || end > rep.tail {
+			t.Fatalf("kept ranges %+v do not hold the accepted frames before the tail %d", rep.kept, rep.tail)
+		}
+		for _, d := range rep.damaged {
+			if d.n <= 0 || d.off+d.n > end {
+				t.Fatalf("damaged range %+v is not followed by a record (last kept byte %d)", d, end)
+			}
 		}
 	})
+}
+
+// damagedSeeds are file contents with damage where a crash cannot put it:
+// 64 bytes of garbage in the middle, a record's bytes zeroed, a bit flipped
+// in a length, and two damaged places.
+func damagedSeeds(good []byte) [][]byte {
+	garbage := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 16)
+	mid := magicLen + (len(good)-magicLen)/2
+	overwritten := bytes.Clone(good)
+	copy(overwritten[mid:], garbage)
+	inserted := append(append(bytes.Clone(good[:mid]), garbage...), good[mid:]...)
+	zeroed := bytes.Clone(good)
+	clear(zeroed[magicLen+3 : magicLen+40])
+	length := bytes.Clone(good)
+	length[magicLen+1] ^= 0x40
+	twice := bytes.Clone(overwritten)
+	copy(twice[magicLen+2:], garbage[:16])
+	return [][]byte{overwritten, inserted, zeroed, length, twice}
 }

@@ -80,14 +80,19 @@ func OpenJournal(path string, opts JournalOptions) (*Journal, error) {
 	}
 	removeTemps(path)
 	j := &Journal{opts: opts, recs: make(map[string]*Record)}
-	f, cut, err := openLogFile(path, magicJournal, j.replay)
+	f, res, err := openLogFile(path, magicJournal, j.replay)
 	if err != nil {
 		return nil, fmt.Errorf("journal: open: %w", err)
 	}
 	j.file = f
-	if cut > 0 {
+	if res.cut > 0 {
 		opts.Logger.Warn("journal: cut a torn record from the end (a write interrupted by a crash)",
-			"path", path, "bytes", cut)
+			"path", path, "bytes", res.cut)
+	}
+	if res.aside != "" {
+		opts.Logger.Error("journal: damaged in the middle (not a torn write); kept the records after the damage "+
+			"and the damaged file aside; a command whose records were lost may run again if it is redelivered",
+			res.damageAttrs(path)...)
 	}
 	if err := j.sweep(); err != nil {
 		opts.Logger.Warn("journal: could not rewrite the journal file; will retry", "err", err)
@@ -108,7 +113,8 @@ func removeTemps(path string) {
 
 // replay applies one record from the file. The first Begin and the first
 // Finish for an ID win, and an Update counts only between them; other
-// orders cannot have been written by us.
+// orders cannot have been written by us, except a Finish whose Begin was
+// lost to damage, which is kept.
 func (j *Journal) replay(_ int64, typ recType, body []byte) error {
 	at, id, rest, err := decodeJournal(body)
 	if err != nil {
@@ -123,6 +129,10 @@ func (j *Journal) replay(_ int64, typ recType, body []byte) error {
 	case typ == recFinish && r != nil && !r.Done:
 		r.Done, r.Finished, r.Outcome = true, at, rest
 		r.State, r.Updated = nil, time.Time{}
+	case typ == recFinish && r == nil:
+		// Its Begin was lost to damage earlier in the file: the outcome
+		// still says the command ran, so it must not run again.
+		j.recs[id] = &Record{ID: id, Begun: at, Done: true, Finished: at, Outcome: rest}
 	case typ != recBegin && typ != recFinish && typ != recUpdate:
 		return errInvalid
 	}

@@ -84,9 +84,17 @@ type Recovery struct {
 	// file: a write that a crash interrupted. Its Append or Ack never
 	// returned, so nothing promised is lost.
 	TornBytes int64
-	// DamagedSegments are older segments with bytes that fail their
-	// checksum (media damage). The entries after the damage are lost.
+	// DamagedSegments are segments with bytes that fail their checksum
+	// other than a torn tail (media damage, or a file written over): in
+	// the middle of a segment, or anywhere in an older one. They were
+	// repaired: every entry that could be read was kept.
 	DamagedSegments []string
+	// DamagedCopies are where the damaged files (segments and the ack
+	// file) were kept, as <name>.damaged-<UTC time>, for inspection. The
+	// outbox does not read or delete them.
+	DamagedCopies []string
+	// LostEntries is how many entries the damage destroyed.
+	LostEntries int
 }
 
 // Outbox is the agent's durable queue of outgoing messages. It is safe for
@@ -146,8 +154,8 @@ func (o *Outbox) load() error {
 	}
 	var firsts []uint64
 	for _, e := range names {
-		if strings.HasPrefix(e.Name(), "."+ackFileName+".tmp-") {
-			os.Remove(filepath.Join(o.dir, e.Name())) // an interrupted rewrite
+		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp-") {
+			os.Remove(filepath.Join(o.dir, e.Name())) // an interrupted rewrite or repair
 		} else if first, ok := parseSegmentName(e.Name()); ok {
 			firsts = append(firsts, first)
 		}
@@ -280,6 +288,7 @@ func (o *Outbox) Recovered() Recovery {
 	defer o.mu.Unlock()
 	r := o.recovered
 	r.DamagedSegments = append([]string(nil), r.DamagedSegments...)
+	r.DamagedCopies = append([]string(nil), r.DamagedCopies...)
 	return r
 }
 

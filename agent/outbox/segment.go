@@ -71,8 +71,11 @@ func decodeAppend(body []byte) (Entry, error) {
 
 // loadSegments replays the segment files. A record must carry a seq above
 // every earlier one and inside its segment's range; anything else is damage.
-// Only the newest segment is repaired (cut after its last valid record);
-// older ones are never written again.
+// The newest segment's torn tail is cut; damage anywhere else (in the middle
+// of any segment, or at the end of an older one, which was complete when it
+// was sealed) is repaired: the entries around it are kept, the damaged file
+// is kept aside, and the entries lost are counted (seqs within a segment
+// are consecutive, so the gaps say how many).
 func (o *Outbox) loadSegments(firsts []uint64, acked map[uint64]bool) error {
 	var last uint64
 	for i, first := range firsts {
@@ -81,6 +84,8 @@ func (o *Outbox) loadSegments(firsts []uint64, acked map[uint64]bool) error {
 		if i+1 < len(firsts) {
 			limit = firsts[i+1]
 		}
+		var lost uint64 // seqs missing between the entries kept: lost to damage
+		prev := first - 1
 		replay := func(off int64, typ recType, body []byte) error {
 			if typ != recAppend {
 				return errInvalid
@@ -90,6 +95,8 @@ func (o *Outbox) loadSegments(firsts []uint64, acked map[uint64]bool) error {
 				return errInvalid
 			}
 			last = e.Seq
+			lost += e.Seq - prev - 1
+			prev = e.Seq
 			sl := slot{seq: e.Seq, off: off, n: int32(frameHeader + 1 + len(body)), acked: acked[e.Seq]}
 			s.slots = append(s.slots, sl)
 			if sl.acked {
@@ -99,28 +106,38 @@ func (o *Outbox) loadSegments(firsts []uint64, acked map[uint64]bool) error {
 			}
 			return nil
 		}
+		var res loaded
 		if i == len(firsts)-1 {
-			f, cut, err := openLogFile(s.path, magicSegment, replay)
+			f, r, err := openLogFile(s.path, magicSegment, replay)
 			if err != nil {
 				return err
 			}
-			s.file, s.size = f, f.size
-			if cut > 0 {
-				o.recovered.TornBytes += cut
+			s.file, s.size, res = f, f.size, r
+			if res.cut > 0 {
+				o.recovered.TornBytes += res.cut
 				o.log.Warn("outbox: cut a torn record from the end of a segment (a write interrupted by a crash)",
-					"segment", s.path, "bytes", cut)
+					"segment", s.path, "bytes", res.cut)
 			}
 		} else {
-			end, size, err := scanLogFile(s.path, magicSegment, replay)
+			size, r, err := scanLogFile(s.path, magicSegment, replay)
 			if err != nil {
 				return err
 			}
-			s.size = size
-			if end < size {
-				o.recovered.DamagedSegments = append(o.recovered.DamagedSegments, s.path)
-				o.log.Error("outbox: segment damaged; the entries after the damage are lost",
-					"segment", s.path, "valid_bytes", end, "size", size)
+			s.size, res = size, r
+			// The seqs up to the next segment's first were all written
+			// here: those missing at the end were lost too.
+			lost += limit - 1 - prev
+		}
+		if res.aside != "" {
+			o.recovered.DamagedSegments = append(o.recovered.DamagedSegments, s.path)
+			o.recovered.DamagedCopies = append(o.recovered.DamagedCopies, res.aside)
+			o.recovered.LostEntries += int(lost)
+			what := "in the middle (not a torn write)"
+			if len(res.damaged) == 0 {
+				what = "at the end of a sealed segment"
 			}
+			o.log.Error("outbox: segment damaged "+what+"; kept every entry that could be read and the damaged file aside",
+				append(res.damageAttrs(s.path), "entries_lost", lost)...)
 		}
 		o.segs = append(o.segs, s)
 		o.pending += s.live
