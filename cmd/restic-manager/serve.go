@@ -272,10 +272,18 @@ func (m *Main) Close() error {
 // mqttAuth adapts the domain's credential check to the broker's interface.
 type mqttAuth struct{ svc *server.Service }
 
+// Authenticate returns broker.ErrDenied only when the credentials really are
+// wrong (server.CodeUnauthorized). Any other error is the server failing
+// (the database busy, locked or unreadable): it is passed on as it is, and
+// the broker answers "server unavailable", which the agent retries soon and
+// which does not count as a failed login against the agent's address.
 func (a mqttAuth) Authenticate(username string, password []byte) (broker.Identity, error) {
 	kind, err := a.svc.AuthenticateMQTT(context.Background(), username, password)
+	if server.ErrorCodeOf(err) == server.CodeUnauthorized {
+		return broker.Identity{}, fmt.Errorf("mqtt auth %s: %w", username, broker.ErrDenied)
+	}
 	if err != nil {
-		return broker.Identity{}, broker.ErrDenied
+		return broker.Identity{}, fmt.Errorf("mqtt auth %s: %w", username, err)
 	}
 	switch kind {
 	case server.MQTTHost:
