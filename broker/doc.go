@@ -5,11 +5,22 @@
 // What it does:
 //   - authenticates every CONNECT through an Authenticator the server
 //     provides; the MQTT username must equal the client ID and be a host
-//     (h_), monitor (mon_) or pending (p_) ID (hook_auth.go);
+//     (h_), monitor (mon_) or pending (p_) ID (hook_auth.go). A client's
+//     own fault gets CONNACK "bad username or password" (3.1.1: "not
+//     authorized") and counts against its address; an Authenticator error
+//     (the server failing) gets "server unavailable" (0x88, 3.1.1: 0x03)
+//     and never counts, so agents retry it soon;
+//   - bounds pending clients, which have no secret: their session ends with
+//     the connection, they must ask for a keepalive, and only so many may be
+//     connected per address and in all (pending.go);
 //   - enforces the ACL of DESIGN §3 exactly, on subscriptions, deliveries,
 //     publishes and the Will topic (acl.go, hook_acl.go). A denied publish is
 //     acknowledged and dropped, never answered with a disconnect, so a 3.1.1
-//     client does not reconnect and resend forever;
+//     client does not reconnect and resend forever. Subscriptions are an
+//     exact allow-list per role, and filters are checked for length, depth,
+//     count per packet and per client before mochi builds anything for them
+//     (hook_subscribe.go); a refused filter gets a SUBACK failure code, not
+//     a disconnect;
 //   - hardens the network side (listener.go): a maximum packet size, a
 //     deadline for CONNECT, per-address limits on connection attempts and
 //     failed logins, and recover() around every client so a malformed packet
