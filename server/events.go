@@ -20,6 +20,7 @@ type Event struct {
 	Kind   string
 	HostID string
 	JobID  int64 // for the job.* kinds
+	UserID int64 // for EventUserChanged; 0 means any user may have changed
 }
 
 // Bus fans events out to subscribers. A slow subscriber loses events instead

@@ -21,6 +21,10 @@ type Session struct {
 	CreatedAt  time.Time `db:"created_at"`
 	LastUsedAt time.Time `db:"last_used_at"`
 	ExpiresAt  time.Time `db:"expires_at"`
+	// MustEnrolTOTP is set when admins must use TOTP (SetRequireTOTPForAdmins)
+	// and this session's user is an admin without it: the web layer sends
+	// them to enrol before anything else.
+	MustEnrolTOTP bool `db:"-"`
 }
 
 // CreateSession signs u in and returns the cookie token.
@@ -41,38 +45,43 @@ func (s *Service) CreateSession(ctx context.Context, u *User, remoteAddr, userAg
 }
 
 // LookupSession returns the live session for a cookie token and its user.
+// The user is read on every call (one query with the session), so a user
+// disabled, deleted or demoted meanwhile is refused or sees the new role on
+// their very next request, whichever process made the change.
 func (s *Service) LookupSession(ctx context.Context, token string) (*Session, *User, error) {
 	expired := &Error{Code: CodeUnauthorized, Message: "Your session has ended; sign in again."}
 	if token == "" {
 		return nil, nil, expired
 	}
 	var sess Session
-	err := s.db.GetContext(ctx, &sess, `SELECT user_id, csrf_token, remote_addr, created_at, last_used_at, expires_at
-		FROM sessions WHERE token_hash = ?`, tokenHash(token))
+	var u User
+	var totp, requireTOTP bool
+	err := s.db.QueryRowxContext(ctx, `SELECT s.user_id, s.csrf_token, s.remote_addr, s.created_at, s.last_used_at, s.expires_at,
+			u.name, u.role, u.password_hash, u.created_at, u.totp_enabled_at IS NOT NULL,
+			COALESCE((SELECT CAST(value AS TEXT) = '1' FROM settings WHERE key = ?), 0)
+		FROM sessions s JOIN users u ON u.id = s.user_id AND u.disabled_at IS NULL
+		WHERE s.token_hash = ?`, requireTOTPKey, tokenHash(token)).Scan(
+		&sess.UserID, &sess.CSRFToken, &sess.RemoteAddr, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt,
+		&u.Name, &u.Role, &u.PasswordHash, &u.CreatedAt, &totp, &requireTOTP)
 	if isNoRows(err) {
 		return nil, nil, expired
 	}
 	if err != nil {
 		return nil, nil, internal("Could not load the session", err)
 	}
+	u.ID = sess.UserID
 	now := s.now()
 	if now.After(sess.ExpiresAt) || now.Sub(sess.LastUsedAt) > SessionIdle {
 		_ = s.DeleteSession(ctx, token)
 		return nil, nil, expired
 	}
-	u, err := s.userByID(ctx, sess.UserID)
-	if isNoRows(err) {
-		return nil, nil, expired
-	}
-	if err != nil {
-		return nil, nil, internal("Could not load the session user", err)
-	}
+	sess.MustEnrolTOTP = requireTOTP && u.Role == RoleAdmin && !totp
 	// Touch at most once a minute: a page of HTMX requests should not be a write each.
 	if now.Sub(sess.LastUsedAt) > time.Minute {
 		sess.LastUsedAt = now
 		_, _ = s.db.ExecContext(ctx, `UPDATE sessions SET last_used_at = ? WHERE token_hash = ?`, now, tokenHash(token))
 	}
-	return &sess, u, nil
+	return &sess, &u, nil
 }
 
 // DeleteSession signs a session out.
@@ -83,9 +92,13 @@ func (s *Service) DeleteSession(ctx context.Context, token string) error {
 	return nil
 }
 
-// pruneSessions deletes expired sessions; the sweeper calls it.
+// pruneSessions deletes expired sessions and sign-in challenges; the
+// sweeper calls it.
 func (s *Service) pruneSessions(ctx context.Context) error {
 	now := s.now()
-	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ? OR last_used_at < ?`, now, now.Add(-SessionIdle))
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ? OR last_used_at < ?`, now, now.Add(-SessionIdle)); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `DELETE FROM login_challenges WHERE expires_at < ?`, now)
 	return err
 }

@@ -1,0 +1,394 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testPasswordHash is TestPassword hashed once: argon2id costs seconds
+// under the race detector, and these tests make many users.
+var testPasswordHash = sync.OnceValue(func() string {
+	h, err := hashPassword(TestPassword)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// quickUser is MustCreateUser without hashing again (and without an audit row).
+func quickUser(t *testing.T, s *Service, name string, role Role) *User {
+	t.Helper()
+	u := &User{Name: name, Role: role, PasswordHash: testPasswordHash(), CreatedAt: s.now()}
+	res, err := s.db.Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`, name, role, u.PasswordHash, u.CreatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.ID, _ = res.LastInsertId()
+	return u
+}
+
+// lifecycleFixture is a store with two admins, an operator and a viewer,
+// each signed in once, and an API token for the operator.
+type lifecycleFixture struct {
+	s                      *Service
+	root, second, op, view *User
+	sessions               map[string]string // user name -> session token
+	opToken                string
+}
+
+func newLifecycleFixture(t *testing.T) *lifecycleFixture {
+	t.Helper()
+	s := MustOpenService(t, Options{})
+	f := &lifecycleFixture{s: s, sessions: map[string]string{}}
+	f.root = quickUser(t, s, "root", RoleAdmin)
+	f.second = quickUser(t, s, "second", RoleAdmin)
+	f.op = quickUser(t, s, "op", RoleOperator)
+	f.view = quickUser(t, s, "view", RoleViewer)
+	for _, u := range []*User{f.root, f.second, f.op, f.view} {
+		tok, _, err := s.CreateSession(t.Context(), u, "127.0.0.1", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.sessions[u.Name] = tok
+	}
+	var err error
+	if f.opToken, err = s.CreateAPIToken(t.Context(), CLIActor(), "op", "deploy"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *lifecycleFixture) sessionAlive(t *testing.T, name string) bool {
+	t.Helper()
+	_, _, err := f.s.LookupSession(t.Context(), f.sessions[name])
+	if err != nil && ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// TestUserLifecycleActions drives each admin action and checks what it
+// changes, its audit row (never a password), and whose sessions it ends.
+func TestUserLifecycleActions(t *testing.T) {
+	const newPassword = "a brand new long password"
+	cases := []struct {
+		name    string
+		act     func(ctx context.Context, f *lifecycleFixture, a Actor) error
+		action  string
+		target  string
+		ended   []string // sessions that must end
+		check   func(t *testing.T, f *lifecycleFixture)
+		details string
+	}{
+		{name: "disable", action: "user.disable", target: "op", ended: []string{"op"},
+			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+				_, err := f.s.DisableUser(ctx, a, f.op.ID)
+				return err
+			},
+			check: func(t *testing.T, f *lifecycleFixture) {
+				if _, err := f.s.Login(t.Context(), "op", TestPassword, "10.1.0.1"); err == nil {
+					t.Error("a disabled user signed in")
+				}
+				if _, err := f.s.LookupAPIToken(t.Context(), f.opToken); ErrorCodeOf(err) != CodeUnauthorized {
+					t.Errorf("a disabled user's API token: %v", err)
+				}
+				if acc, _ := f.s.AccountByName(t.Context(), "op"); acc == nil || !acc.Disabled {
+					t.Errorf("account after disable: %+v", acc)
+				}
+			}},
+		// Enabling does not bring back the sessions disabling ended.
+		{name: "enable", action: "user.enable", target: "op", ended: []string{"op"},
+			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+				if _, err := f.s.DisableUser(ctx, a, f.op.ID); err != nil {
+					return err
+				}
+				_, err := f.s.EnableUser(ctx, a, f.op.ID)
+				return err
+			},
+			check: func(t *testing.T, f *lifecycleFixture) {
+				if _, err := f.s.Login(t.Context(), "op", TestPassword, "10.1.0.2"); err != nil {
+					t.Errorf("an enabled user cannot sign in: %v", err)
+				}
+				if _, err := f.s.LookupAPIToken(t.Context(), f.opToken); err != nil {
+					t.Errorf("an enabled user's API token: %v", err)
+				}
+			}},
+		{name: "delete", action: "user.delete", target: "op", ended: []string{"op"},
+			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+				_, err := f.s.DeleteUser(ctx, a, f.op.ID)
+				return err
+			},
+			check: func(t *testing.T, f *lifecycleFixture) {
+				if _, err := f.s.AccountByName(t.Context(), "op"); ErrorCodeOf(err) != CodeNotFound {
+					t.Errorf("deleted user still there: %v", err)
+				}
+				var tokens int
+				_ = f.s.db.Get(&tokens, `SELECT COUNT(*) FROM api_tokens`)
+				if tokens != 0 {
+					t.Errorf("%d API tokens outlived their user", tokens)
+				}
+				// Audit rows about and by the user stay.
+				if rows, _ := f.s.ListAudit(t.Context(), AuditFilter{Action: "apitoken.create"}); len(rows) != 1 || rows[0].Target != "op" {
+					t.Errorf("audit rows naming the deleted user: %+v", rows)
+				}
+				// The name is free again.
+				quickUser(t, f.s, "op", RoleViewer)
+			}},
+		{name: "demote", action: "user.role", target: "second", details: `{"role":"viewer"}`,
+			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+				_, err := f.s.SetUserRole(ctx, a, f.second.ID, RoleViewer)
+				return err
+			},
+			check: func(t *testing.T, f *lifecycleFixture) {
+				_, u, err := f.s.LookupSession(t.Context(), f.sessions["second"])
+				if err != nil || u.Role != RoleViewer {
+					t.Errorf("the demoted user's next request: %+v, %v", u, err)
+				}
+			}},
+		{name: "reset password", action: "user.password_reset", target: "view", ended: []string{"view"},
+			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+				_, err := f.s.ResetPassword(ctx, a, f.view.ID, newPassword)
+				return err
+			},
+			check: func(t *testing.T, f *lifecycleFixture) {
+				if _, err := f.s.Login(t.Context(), "view", newPassword, "10.1.0.3"); err != nil {
+					t.Errorf("new password refused: %v", err)
+				}
+				if _, err := f.s.Login(t.Context(), "view", TestPassword, "10.1.0.4"); err == nil {
+					t.Error("old password still works")
+				}
+			}},
+	}
+	for _, tc := range cases {
+		for _, via := range []string{"web", "cli"} {
+			t.Run(tc.name+" via "+via, func(t *testing.T) {
+				f := newLifecycleFixture(t)
+				a := ActorFor(f.root, "web")
+				if via == "cli" {
+					a = CLIActor()
+				}
+				// Forbidden to anyone but an admin, and nothing changes.
+				for _, u := range []*User{f.op, f.view} {
+					if err := tc.act(t.Context(), f, ActorFor(u, "web")); ErrorCodeOf(err) != CodeForbidden {
+						t.Fatalf("%s did it: %v", u.Role, err)
+					}
+				}
+				if err := tc.act(t.Context(), f, a); err != nil {
+					t.Fatal(err)
+				}
+				rows, err := f.s.ListAudit(t.Context(), AuditFilter{Action: tc.action})
+				if err != nil || len(rows) != 1 {
+					t.Fatalf("audit rows for %s: %+v, %v", tc.action, rows, err)
+				}
+				if rows[0].Target != tc.target || rows[0].Actor != a.Name || strings.Contains(rows[0].Details, "password\"") {
+					t.Errorf("audit row %+v", rows[0])
+				}
+				if tc.details != "" && rows[0].Details != tc.details {
+					t.Errorf("audit details %s, want %s", rows[0].Details, tc.details)
+				}
+				if strings.Contains(rows[0].Details, newPassword) || strings.Contains(rows[0].Details, TestPassword) {
+					t.Errorf("a password in the audit log: %s", rows[0].Details)
+				}
+				ended := map[string]bool{}
+				for _, n := range tc.ended {
+					ended[n] = true
+				}
+				for name := range f.sessions {
+					if alive := f.sessionAlive(t, name); alive == ended[name] {
+						t.Errorf("session of %s alive=%v after %s", name, alive, tc.name)
+					}
+				}
+				tc.check(t, f)
+			})
+		}
+	}
+}
+
+// TestLastAdminGuard: the last enabled admin cannot be disabled, deleted or
+// demoted, by anyone (the CLI included); with two admins each action works
+// once and then the other admin is protected.
+func TestLastAdminGuard(t *testing.T) {
+	actions := map[string]func(s *Service, a Actor, id int64) error{
+		"disable": func(s *Service, a Actor, id int64) error {
+			_, err := s.DisableUser(context.Background(), a, id)
+			return err
+		},
+		"delete": func(s *Service, a Actor, id int64) error {
+			_, err := s.DeleteUser(context.Background(), a, id)
+			return err
+		},
+		"demote": func(s *Service, a Actor, id int64) error {
+			_, err := s.SetUserRole(context.Background(), a, id, RoleOperator)
+			return err
+		},
+	}
+	for name, act := range actions {
+		t.Run(name, func(t *testing.T) {
+			s := MustOpenService(t, Options{})
+			root := quickUser(t, s, "root", RoleAdmin)
+			other := quickUser(t, s, "other", RoleAdmin)
+			// An admin that is disabled does not count as the other admin.
+			idle := quickUser(t, s, "idle", RoleAdmin)
+			if _, err := s.DisableUser(t.Context(), CLIActor(), idle.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := act(s, ActorFor(root, "web"), other.ID); err != nil {
+				t.Fatalf("with two admins: %v", err)
+			}
+			for _, a := range []Actor{CLIActor(), ActorFor(root, "web")} {
+				err := act(s, a, root.ID)
+				if ErrorCodeOf(err) != CodeConflict {
+					t.Fatalf("%s the last admin as %s: %v", name, a.Name, err)
+				}
+				if a.Name == "cli" && !strings.Contains(PublicMessage(err), "last enabled admin") {
+					t.Errorf("refusal says %q", PublicMessage(err))
+				}
+			}
+			acc, err := s.Account(t.Context(), root.ID)
+			if err != nil || acc.Disabled || acc.Role != RoleAdmin {
+				t.Fatalf("the last admin changed: %+v, %v", acc, err)
+			}
+		})
+	}
+}
+
+func TestNobodyDisablesOrDeletesThemselves(t *testing.T) {
+	s := MustOpenService(t, Options{})
+	root := quickUser(t, s, "root", RoleAdmin)
+	quickUser(t, s, "other", RoleAdmin)
+	if _, err := s.DisableUser(t.Context(), ActorFor(root, "web"), root.ID); ErrorCodeOf(err) != CodeConflict {
+		t.Errorf("self-disable: %v", err)
+	}
+	if _, err := s.DeleteUser(t.Context(), ActorFor(root, "web"), root.ID); ErrorCodeOf(err) != CodeConflict {
+		t.Errorf("self-delete: %v", err)
+	}
+}
+
+// TestChangeOwnPassword: the current password is required; the session
+// making the change stays, every other session of the user ends, and other
+// users' sessions are untouched.
+func TestChangeOwnPassword(t *testing.T) {
+	f := newLifecycleFixture(t)
+	ctx := t.Context()
+	other, _, err := f.s.CreateSession(ctx, f.view, "10.0.0.9", "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ActorFor(f.view, "web")
+	if err := f.s.ChangeOwnPassword(ctx, a, "not my password", "a brand new long password", f.sessions["view"]); ErrorCodeOf(err) != CodeForbidden {
+		t.Fatalf("wrong current password: %v", err)
+	}
+	if err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "short", f.sessions["view"]); ErrorCodeOf(err) != CodeInvalid {
+		t.Fatalf("short new password: %v", err)
+	}
+	if !f.sessionAlive(t, "view") {
+		t.Fatal("a refused change ended the session")
+	}
+	if err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "a brand new long password", f.sessions["view"]); err != nil {
+		t.Fatal(err)
+	}
+	if !f.sessionAlive(t, "view") {
+		t.Error("the session that changed the password ended")
+	}
+	if _, _, err := f.s.LookupSession(ctx, other); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Errorf("the other session of the user survived: %v", err)
+	}
+	if !f.sessionAlive(t, "op") {
+		t.Error("another user's session ended")
+	}
+	if _, err := f.s.Login(ctx, "view", "a brand new long password", "10.1.0.5"); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	if rows, _ := f.s.ListAudit(ctx, AuditFilter{Action: "user.password_change"}); len(rows) != 1 || rows[0].Actor != "view" || rows[0].Details != "{}" {
+		t.Errorf("audit: %+v", rows)
+	}
+	if err := f.s.ChangeOwnPassword(ctx, CLIActor(), TestPassword, "another long password", ""); ErrorCodeOf(err) != CodeInvalid {
+		t.Errorf("CLI changing 'its own' password: %v", err)
+	}
+}
+
+// TestUserChangesAreSignalled: every change publishes user.changed for the
+// user and bumps the generation other processes watch.
+func TestUserChangesAreSignalled(t *testing.T) {
+	f := newLifecycleFixture(t)
+	events, stop := f.s.Events().Subscribe()
+	defer stop()
+	gen0, err := f.s.UsersGeneration(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.SetUserRole(t.Context(), CLIActor(), f.op.ID, RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if ev.Kind != EventUserChanged || ev.UserID != f.op.ID {
+			t.Errorf("event %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no user.changed event")
+	}
+	if gen, _ := f.s.UsersGeneration(t.Context()); gen != gen0+1 {
+		t.Errorf("generation %d -> %d", gen0, gen)
+	}
+}
+
+// TestAPITokenListRevokeAndLastUse: the list never carries the token; last
+// use is written on use (at most once a minute); a revoked token stops.
+func TestAPITokenListRevokeAndLastUse(t *testing.T) {
+	clock := NewTestClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	s := MustOpenService(t, Options{Now: clock.Now})
+	ctx := t.Context()
+	admin := quickUser(t, s, "root", RoleAdmin)
+	op := quickUser(t, s, "op", RoleOperator)
+	tok, created, err := s.IssueAPIToken(ctx, CLIActor(), "op", "grafana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListAPITokens(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != created.ID || list[0].User != "op" || list[0].Label != "grafana" || list[0].LastUsedAt != nil {
+		t.Fatalf("list %+v, %v", list, err)
+	}
+	clock.Advance(time.Hour)
+	if _, err := s.LookupAPIToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = s.ListAPITokens(ctx)
+	if list[0].LastUsedAt == nil || !list[0].LastUsedAt.Equal(clock.Now()) {
+		t.Fatalf("last use %v, want %v", list[0].LastUsedAt, clock.Now())
+	}
+	first := *list[0].LastUsedAt
+	clock.Advance(30 * time.Second)
+	_, _ = s.LookupAPIToken(ctx, tok)
+	if list, _ = s.ListAPITokens(ctx); !list[0].LastUsedAt.Equal(first) {
+		t.Errorf("last use written again within a minute: %v", list[0].LastUsedAt)
+	}
+	clock.Advance(time.Minute)
+	_, _ = s.LookupAPIToken(ctx, tok)
+	if list, _ = s.ListAPITokens(ctx); !list[0].LastUsedAt.Equal(clock.Now()) {
+		t.Errorf("last use after a minute: %v", list[0].LastUsedAt)
+	}
+
+	if err := s.RevokeAPIToken(ctx, ActorFor(op, "api"), created.ID); ErrorCodeOf(err) != CodeForbidden {
+		t.Fatalf("operator revoked a token: %v", err)
+	}
+	if err := s.RevokeAPIToken(ctx, ActorFor(admin, "web"), created.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LookupAPIToken(ctx, tok); ErrorCodeOf(err) != CodeUnauthorized {
+		t.Fatalf("revoked token: %v", err)
+	}
+	if err := s.RevokeAPIToken(ctx, ActorFor(admin, "web"), created.ID); ErrorCodeOf(err) != CodeNotFound {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	if list, _ = s.ListAPITokens(ctx); len(list) != 0 {
+		t.Errorf("revoked token listed: %+v", list)
+	}
+	rows, _ := s.ListAudit(ctx, AuditFilter{Action: "apitoken.revoke"})
+	if len(rows) != 1 || rows[0].Target != "op" || strings.Contains(rows[0].Details, tok) {
+		t.Errorf("audit %+v", rows)
+	}
+}
