@@ -57,7 +57,8 @@ func brokerTLSConfig(ca *x509.Certificate, serverName string) *tls.Config {
 
 // sessionOptions are the settings every connection of the agent shares, as a
 // host or as a pending client: MQTT 3.1.1 with no silent fallback to 3.1, a
-// persistent session (CleanSession off), our own reconnects (paho's are off),
+// persistent session (CleanSession off; a pending client turns it on, see
+// pendingSession), our own reconnects (paho's are off),
 // a fresh in-memory store per connection, our dialer, and a lost connection
 // reported on lost. Callers add their Will and message handler.
 func sessionOptions(broker *url.URL, clientID, password string, dial mqtt.OpenConnectionFunc, lost chan<- error) *mqtt.ClientOptions {
