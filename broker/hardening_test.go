@@ -64,8 +64,12 @@ func TestDefaultConfig(t *testing.T) {
 		t.Errorf("capabilities: packet %d, session expiry %d, message expiry %d; want 256 KiB, 8 days, 8 days",
 			c.MaximumPacketSize, c.MaximumSessionExpiryInterval, c.MaximumMessageExpiryInterval)
 	}
-	if b.cfg.ConnectTimeout != 10*time.Second || b.cfg.MaxConnsPerAddrPerMinute != 120 || b.cfg.MaxAuthFailuresPerAddr != 20 {
+	if b.cfg.ConnectTimeout != 10*time.Second || b.cfg.MaxConnsPerAddrPerMinute != 120 || b.cfg.MaxAuthFailuresPerAddr != 20 ||
+		b.cfg.MaxPendingPerAddr != 32 || b.cfg.MaxPending != 1000 || b.cfg.MaxPendingKeepalive != 300*time.Second {
 		t.Errorf("defaults not applied: %+v", b.cfg)
+	}
+	if _, err := New(Config{MaxPendingKeepalive: -time.Second}, NewStaticAuth()); err == nil {
+		t.Error("New with a negative MaxPendingKeepalive succeeded")
 	}
 	if _, err := New(Config{}, nil); err == nil {
 		t.Error("New without an Authenticator succeeded")
