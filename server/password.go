@@ -6,7 +6,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -23,19 +27,85 @@ const (
 // MinPasswordLen is the shortest password accepted for a user.
 const MinPasswordLen = 12
 
-// hashPassword returns an argon2id hash in PHC string format.
+// Each hash holds argonMemory (64 MiB) for tens of milliseconds, so the
+// number running at once is bounded process-wide (#9: 40 concurrent wrong
+// sign-ins grew the server by 1-2.5 GB). hashSlots hashes run; up to
+// hashQueue more wait, each at most hashWait; anything beyond is refused
+// with errHashBusy at once. Waiting costs a goroutine, not 64 MiB.
+var (
+	hashSlots = make(chan struct{}, max(2, min(4, runtime.GOMAXPROCS(0)/2)))
+	hashQueue = make(chan struct{}, 4*cap(hashSlots))
+)
+
+// hashWait is how long a password check waits for a free slot.
+const hashWait = 5 * time.Second
+
+// errHashBusy: every hash slot stayed taken; the caller is not at fault.
+var errHashBusy = errors.New("password check: every hashing slot is busy")
+
+// hashesRunning counts argon2id computations in progress; hashesPeak is its
+// high-water mark (tests read it through export_test.go).
+var hashesRunning, hashesPeak atomic.Int64
+
+// idKey is argon2.IDKey, counted.
+func idKey(pw, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	now := hashesRunning.Add(1)
+	defer hashesRunning.Add(-1)
+	for peak := hashesPeak.Load(); now > peak && !hashesPeak.CompareAndSwap(peak, now); peak = hashesPeak.Load() {
+	}
+	return argon2.IDKey(pw, salt, t, m, p, n)
+}
+
+// takeHashSlot waits for a slot as a password check does: in a bounded
+// queue, for at most hashWait. It returns the release function.
+func takeHashSlot() (func(), error) {
+	select {
+	case hashSlots <- struct{}{}:
+		return releaseHashSlot, nil
+	default:
+	}
+	select {
+	case hashQueue <- struct{}{}:
+		defer func() { <-hashQueue }()
+	default:
+		return nil, errHashBusy
+	}
+	t := time.NewTimer(hashWait)
+	defer t.Stop()
+	select {
+	case hashSlots <- struct{}{}:
+		return releaseHashSlot, nil
+	case <-t.C:
+		return nil, errHashBusy
+	}
+}
+
+func releaseHashSlot() { <-hashSlots }
+
+// hashPassword returns an argon2id hash in PHC string format. Only signed-in
+// admins and users set passwords, so it waits for a hash slot as long as it
+// takes.
 func hashPassword(pw string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	hashSlots <- struct{}{}
+	defer releaseHashSlot()
+	key := idKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return phcString(salt, key), nil
+}
+
+// phcString encodes a salt and key made with the current parameters in PHC
+// string format.
+func phcString(salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // verifyPassword checks pw against a PHC argon2id hash, using the parameters
 // stored in the hash so they can be raised later without breaking old hashes.
+// It returns errHashBusy when no hash slot came free in time.
 func verifyPassword(pw, encoded string) (bool, error) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
@@ -54,9 +124,24 @@ func verifyPassword(pw, encoded string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	release, err := takeHashSlot()
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	got := idKey([]byte(pw), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
+
+// dummyHash is what a sign-in with an unknown name is checked against, so it
+// costs the same as one with a real name and timing does not reveal which
+// names exist. A random key with the real parameters needs no hashing to make.
+var dummyHash = sync.OnceValue(func() string {
+	salt, key := make([]byte, 16), make([]byte, argonKeyLen)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(key)
+	return phcString(salt, key)
+})
 
 // RandomPassword returns a 20-character password for generated accounts.
 func RandomPassword() string {

@@ -20,7 +20,7 @@ type Service struct {
 	now    func() time.Time
 	events *Bus
 
-	logins   *throttle // failed logins per user name and per address
+	logins   *loginThrottle // sign-in attempts per address and per (address, name)
 	ingest   IngestStats
 	presence *Presence
 	ann      *announcer
@@ -66,7 +66,7 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 		now = time.Now
 	}
 	s := &Service{db: db, box: box, log: logger, events: NewBus(), now: func() time.Time { return now().UTC() }}
-	s.logins = newThrottle(5, 15*time.Minute, s.now)
+	s.logins = newLoginThrottle(s.now)
 	s.presence = newPresence(s, opts.Presence)
 	s.ann = newAnnouncer(opts.Announce, s.now)
 	s.ingestOpts, s.jobOpts = opts.Ingest.withDefaults(), opts.Jobs.withDefaults()

@@ -25,19 +25,24 @@ func newThrottle(max int, window time.Duration, now func() time.Time) *throttle 
 	return &throttle{max: max, window: window, now: now, keys: make(map[string]*throttleEntry)}
 }
 
-// blocked reports whether key has used up its failures in the current window.
-func (t *throttle) blocked(key string) bool {
+// blockedFor reports how long key stays blocked, having used up its
+// failures in the current window: 0 when it is not blocked.
+func (t *throttle) blockedFor(key string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.keys[key]
 	if !ok {
-		return false
+		return 0
 	}
-	if t.now().Sub(e.start) >= t.window {
+	left := e.start.Add(t.window).Sub(t.now())
+	if left <= 0 {
 		delete(t.keys, key)
-		return false
+		return 0
 	}
-	return e.count >= t.max
+	if e.count < t.max {
+		return 0
+	}
+	return left
 }
 
 // fail records one failure for key.
@@ -83,6 +88,16 @@ func (t *throttle) pruneLocked(now time.Time) {
 		if now.Sub(e.start) >= t.window {
 			delete(t.keys, k)
 		}
+	}
+}
+
+// refund takes back one failure counted for key, for an attempt that
+// turned out not to be one (the server could not check it, or it succeeded).
+func (t *throttle) refund(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.keys[key]; ok && e.count > 0 {
+		e.count--
 	}
 }
 

@@ -2,8 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
 	"regexp"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -90,45 +90,43 @@ func (s *Service) userByID(ctx context.Context, id int64) (*User, error) {
 	return &u, nil
 }
 
-// Login checks a name and password. Failures are throttled per name and per
-// address (5 in 15 minutes), and the error never says which part was wrong.
+// Login checks a name and password. Attempts are counted before the
+// password is hashed, per address and per (address, name) (login_throttle.go);
+// a refusal says how long to wait. An unknown name costs the same hash as a
+// known one, and the error never says which part was wrong. When the server
+// cannot check the password (store failing, every hash slot busy) the
+// attempt is given back and the error says to retry.
 func (s *Service) Login(ctx context.Context, name, password, remoteAddr string) (*User, error) {
-	nameKey, addrKey := "u:"+name, "a:"+remoteAddr
-	if s.logins.blocked(nameKey) || s.logins.blocked(addrKey) {
-		return nil, &Error{Code: CodeRateLimited, Message: "Too many failed sign-ins; wait 15 minutes and try again, or ask an admin to reset your password."}
+	attempt, err := s.logins.begin(remoteAddr, name)
+	if err != nil {
+		return nil, err
 	}
-	bad := &Error{Code: CodeUnauthorized, Message: "Wrong user name or password."}
 	u, err := s.UserByName(ctx, name)
-	if err != nil {
-		if ErrorCodeOf(err) != CodeNotFound {
-			return nil, err
-		}
-		// Spend the same time as a real check so timing does not reveal names.
-		_, _ = verifyPassword(password, dummyHash())
-		s.logins.fail(nameKey)
-		s.logins.fail(addrKey)
-		return nil, bad
+	if err != nil && ErrorCodeOf(err) != CodeNotFound {
+		attempt.refund()
+		return nil, err
 	}
-	ok, err := verifyPassword(password, u.PasswordHash)
-	if err != nil {
+	hash := dummyHash()
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err := verifyPassword(password, hash)
+	switch {
+	case errors.Is(err, errHashBusy):
+		attempt.refund()
+		return nil, &Error{Code: CodeUnavailable, RetryAfter: hashWait, Err: err,
+			Message: "The server is busy checking other sign-ins; try again in a few seconds."}
+	case err != nil:
+		attempt.refund()
 		return nil, internal("Could not check the password", err)
-	}
-	if !ok {
-		s.logins.fail(nameKey)
-		s.logins.fail(addrKey)
+	case !ok || u == nil:
+		attempt.failed()
 		s.log.Warn("login failed", "user", name, "remote", remoteAddr)
-		return nil, bad
+		return nil, &Error{Code: CodeUnauthorized, Message: "Wrong user name or password."}
 	}
-	s.logins.reset(nameKey)
+	attempt.succeeded()
 	return u, nil
 }
-
-// dummyHash is made on first use: hashing costs 64 MiB and tens of
-// milliseconds, which CLI subcommands should not pay at start-up.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := hashPassword("restic-manager timing equaliser")
-	return h
-})
 
 // EnsureAdmin creates the user "admin" when there are no users at all. The
 // password is RM_ADMIN_PASSWORD when given (pass it in), else a random one.
