@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,16 @@ type DB struct {
 // WAL lets the web read while the presence flusher writes; SQLite does not check
 // foreign keys unless asked, per connection; busy_timeout makes a second
 // process (a CLI subcommand while the server runs) wait instead of failing.
+//
+// The database and its -wal and -shm files hold password hashes and sealed
+// secrets, so they are made 0600 whatever the umask: the database file is
+// created (or tightened) before SQLite opens it, SQLite gives the -wal and
+// -shm files it creates the database file's mode, and ones left by an older
+// version are tightened once the store is open.
 func OpenDB(path string) (*DB, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_time_format=sqlite" +
 		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
@@ -43,7 +53,28 @@ func OpenDB(path string) (*DB, error) {
 		x.Close()
 		return nil, err
 	}
+	for _, side := range []string{path + "-wal", path + "-shm"} {
+		if err := os.Chmod(side, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			x.Close()
+			return nil, fmt.Errorf("store: make %s private (mode 0600): %w; fix its owner or permissions", side, err)
+		}
+	}
 	return db, nil
+}
+
+// createPrivate creates the database file with mode 0600, or tightens an
+// existing one to it. Chmod after create makes the mode independent of the
+// umask.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("store: make %s private (mode 0600): %w; fix its owner or permissions", path, err)
+	}
+	return nil
 }
 
 // Path is the database file name.
