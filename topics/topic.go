@@ -29,10 +29,11 @@ const (
 	KindMonitorHost        // rm/v1/monitor/hosts/{h}
 	KindMonitorEvents      // rm/v1/monitor/events
 	KindSnapshots          // rm/v1/hosts/{h}/up/snapshots (added by #3: the host's snapshot list)
+	KindUpgrade            // rm/v1/hosts/{h}/up/upgrade (added by #11: how an agent upgrade went)
 )
 
 var kindNames = [...]string{"unknown", "hello", "status", "job-event", "job-log", "job-progress",
-	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events", "snapshots"}
+	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events", "snapshots", "upgrade"}
 
 // String returns a short name for logs and metrics labels.
 func (k Kind) String() string {
@@ -64,6 +65,8 @@ func (t Topic) String() string {
 		return Prefix + "/hosts/" + t.Host + "/up/status"
 	case KindSnapshots:
 		return Prefix + "/hosts/" + t.Host + "/up/snapshots"
+	case KindUpgrade:
+		return Prefix + "/hosts/" + t.Host + "/up/upgrade"
 	case KindJobEvent:
 		return Prefix + "/hosts/" + t.Host + "/up/job/" + t.Job + "/event"
 	case KindJobLog:
@@ -92,7 +95,7 @@ func (t Topic) String() string {
 func (t Topic) Validate() error {
 	needHost, needJob, needClient := false, false, false
 	switch t.Kind {
-	case KindHello, KindStatus, KindSnapshots, KindCmd, KindConfig, KindAck, KindMonitorHost:
+	case KindHello, KindStatus, KindSnapshots, KindUpgrade, KindCmd, KindConfig, KindAck, KindMonitorHost:
 		needHost = true
 	case KindJobEvent, KindJobLog, KindJobProgress:
 		needHost, needJob = true, true
@@ -201,6 +204,8 @@ func Parse(name string) (Topic, error) {
 			t.Kind = KindStatus
 		case "snapshots":
 			t.Kind = KindSnapshots
+		case "upgrade":
+			t.Kind = KindUpgrade
 		}
 	case len(p) == 6 && p[0] == "hosts" && p[2] == "up" && p[3] == "job":
 		t.Host, t.Job = p[1], p[4]
