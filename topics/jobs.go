@@ -122,6 +122,10 @@ type Config struct {
 	SourceGroups []SourceGroup `json:"source_groups,omitempty"`
 	Schedules    []Schedule    `json:"schedules,omitempty"`
 	Bandwidth    *Bandwidth    `json:"bandwidth,omitempty"`
+	// #10: the host's default hooks, for backups whose group has none,
+	// and its name on the server (a hook's RM_HOST_NAME).
+	HostHooks *Hooks `json:"hooks,omitempty"`
+	HostName  string `json:"host_name,omitempty"`
 }
 
 // MaxGroups and MaxSchedules bound a host's config.
@@ -170,6 +174,16 @@ func (m *Config) Validate() error {
 		seen[sc.ID] = true
 		if sc.SourceGroup != "" && !groups[sc.SourceGroup] {
 			return fmt.Errorf("schedule %s names source group %s, which the config does not have", sc.ID, sc.SourceGroup)
+		}
+	}
+	if m.HostName != "" {
+		if err := checkField1("host name", m.HostName); err != nil {
+			return err
+		}
+	}
+	if m.HostHooks != nil {
+		if err := m.HostHooks.Validate(); err != nil {
+			return err
 		}
 	}
 	if m.Bandwidth != nil {

@@ -32,6 +32,9 @@ type SourceGroup struct {
 	// ForgetAfterBackup runs forget with Retention after each successful
 	// backup of the group (in the same job, after the backup).
 	ForgetAfterBackup bool `json:"forget_after_backup,omitempty"`
+	// Hooks (#10) run before and after each backup of the group; where
+	// the group has none, the host's defaults (Config.HostHooks) apply.
+	Hooks
 }
 
 // GroupTag is the tag every backup of a source group carries, so forget
@@ -91,7 +94,7 @@ func (g *SourceGroup) Validate() error {
 	if g.ForgetAfterBackup && g.Retention == nil {
 		return fmt.Errorf("source group %s: forget after backup needs a retention policy", g.Name)
 	}
-	return nil
+	return g.Hooks.Validate()
 }
 
 // CronParser is the one cron dialect of the product, used by the server
