@@ -21,6 +21,7 @@ type handler struct {
 	hub         *hub
 	metrics     *metrics
 	enrollLimit *rateLimiter
+	health      *healthProbe // /healthz's cached checks (health_show.go)
 }
 
 // Keys under which the auth middleware stores the caller in the gin.Context.

@@ -28,9 +28,10 @@ func (h *handler) submitLogin(c *gin.Context) {
 		switch code := server.ErrorCodeOf(err); code {
 		case server.CodeUnauthorized:
 			retry(http.StatusUnauthorized, "Wrong user name or password; check both and try again.")
-		case server.CodeRateLimited:
-			c.Header("Retry-After", "900")
-			retry(http.StatusTooManyRequests, server.PublicMessage(err))
+		case server.CodeRateLimited, server.CodeUnavailable:
+			// The sentence says how long to wait; Retry-After says it to programs.
+			setRetryAfter(c, err)
+			retry(statusOf(code), server.PublicMessage(err))
 		default:
 			h.logIfInternal(c, err)
 			retry(statusOf(code), server.PublicMessage(err))

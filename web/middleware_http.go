@@ -1,9 +1,13 @@
 package web
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -84,4 +88,53 @@ func (h *handler) notFound(c *gin.Context) {
 // methodNotAllowed answers a known path called with the wrong method.
 func (h *handler) methodNotAllowed(c *gin.Context) {
 	h.fail(c, http.StatusMethodNotAllowed, server.CodeInvalid, "This address does not accept "+c.Request.Method+" requests; check the API documentation.")
+}
+
+// setRetryAfter sends the wait a refusal asks for (server.Error.RetryAfter)
+// as a Retry-After header in whole seconds, rounded up.
+func setRetryAfter(c *gin.Context, err error) {
+	if d := server.RetryAfterOf(err); d > 0 {
+		c.Header("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
+}
+
+// anonymousBodyMax caps the body of a caller not known yet: a sign-in form
+// or an enroll request is a few hundred bytes.
+const anonymousBodyMax = 64 << 10
+
+// readAnonymousBody reads the whole body of a request whose caller has not
+// proven who it is (sign-in, agent enrollment) before anything looks at it:
+// at most anonymousBodyMax bytes within Config.AnonymousBodyTimeout, or the
+// request is refused and the connection closed. The attack run held 1,500
+// connections for 50+ s by sending such bodies a byte at a time.
+func (h *handler) readAnonymousBody(c *gin.Context) {
+	rc := http.NewResponseController(c.Writer)
+	refuse := func(status int, message string) {
+		// Read nothing more: net/http would otherwise wait for the rest
+		// of the body (under the deadline) before closing the connection.
+		_ = rc.SetReadDeadline(time.Now())
+		c.Header("Connection", "close")
+		h.fail(c, status, server.CodeInvalid, message)
+		c.Abort()
+	}
+	tooBig := fmt.Sprintf("The request body is over %d KiB; this address takes only a short form.", anonymousBodyMax>>10)
+	if c.Request.ContentLength > anonymousBodyMax {
+		refuse(http.StatusRequestEntityTooLarge, tooBig)
+		return
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(h.cfg.AnonymousBodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, anonymousBodyMax))
+	var over *http.MaxBytesError
+	switch {
+	case errors.As(err, &over):
+		refuse(http.StatusRequestEntityTooLarge, tooBig)
+		return
+	case err != nil:
+		refuse(http.StatusRequestTimeout, "The request body did not arrive in time; check the connection and send it again.")
+		return
+	}
+	// The body is in memory now: lift the deadline so that the connection's
+	// background read does not cancel the request while it is handled.
+	_ = rc.SetReadDeadline(time.Time{})
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
 }

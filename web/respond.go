@@ -79,6 +79,7 @@ func (h *handler) pageFail(c *gin.Context, status int, message string) {
 // internal errors are logged with their cause and shown as a generic sentence.
 func (h *handler) pageError(c *gin.Context, err error) {
 	h.logIfInternal(c, err)
+	setRetryAfter(c, err)
 	h.pageFail(c, statusOf(server.ErrorCodeOf(err)), server.PublicMessage(err))
 }
 
@@ -97,6 +98,7 @@ func (h *handler) apiFail(c *gin.Context, status int, code server.ErrorCode, mes
 // apiError writes err as a JSON error with the status its code implies.
 func (h *handler) apiError(c *gin.Context, err error) {
 	h.logIfInternal(c, err)
+	setRetryAfter(c, err)
 	code := server.ErrorCodeOf(err)
 	h.apiFail(c, statusOf(code), code, server.PublicMessage(err))
 }

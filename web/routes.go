@@ -143,13 +143,13 @@ func (h *handler) mount(e *gin.Engine) {
 		switch rt.access {
 		case anyone:
 		case signIn:
-			chain = append(chain, via("web"), h.checkSignInCSRF)
+			chain = append(chain, via("web"), h.readAnonymousBody, h.checkSignInCSRF)
 		case session:
 			chain = append(chain, via("web"), h.requireSession, h.checkCSRF, h.requirePerm(rt.perm))
 		case bearer:
 			chain = append(chain, via("api"), h.requireBearer, h.requirePerm(rt.perm))
 		case enrollToken:
-			chain = append(chain, via("agent"), h.limitEnroll)
+			chain = append(chain, via("agent"), h.readAnonymousBody, h.limitEnroll)
 		}
 		e.Handle(rt.method, rt.path, append(chain, rt.handle)...)
 	}

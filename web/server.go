@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -19,6 +20,18 @@ import (
 // DefaultEnrollRateLimit is how many failed enroll attempts one client
 // address may make per minute when Config.EnrollRateLimit is zero.
 const DefaultEnrollRateLimit = 10
+
+// HTTP deadlines (#9: 1,500 slow-body POSTs held 1,500 connections for 50+ s
+// when only the headers had a deadline). See docs/DECISIONS.md.
+const (
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = time.Minute
+	// DefaultAnonymousBodyTimeout bounds reading the body of a caller not
+	// known yet (sign-in, agent enrollment), counted from the handler's start.
+	DefaultAnonymousBodyTimeout = 10 * time.Second
+	readHeaderTimeout           = 10 * time.Second
+	idleTimeout                 = 2 * time.Minute
+)
 
 // Config is what the web layer needs from the wiring in cmd/restic-manager.
 type Config struct {
@@ -63,6 +76,18 @@ type Config struct {
 	// served at /install.sh and /install.ps1 and the enroll page then shows
 	// one-line "install and enroll" commands that use them.
 	InstallScripts fs.FS
+	// ReadTimeout bounds reading a whole request, headers and body, on
+	// every route; 0 means DefaultReadTimeout. It does not limit how long
+	// a response takes: net/http lifts it once the body is read.
+	ReadTimeout time.Duration
+	// AnonymousBodyTimeout bounds reading the body of a request whose
+	// caller has not proven who it is (POST /login, agent enrollment);
+	// 0 means DefaultAnonymousBodyTimeout.
+	AnonymousBodyTimeout time.Duration
+	// BrokerServing, when set, reports whether the MQTT broker still
+	// accepts connections (nil error) for /healthz. web may not import the
+	// broker, so the wiring passes a function.
+	BrokerServing func() error
 }
 
 // Server is the web application: an http.Handler for the dashboard, the API
@@ -71,6 +96,7 @@ type Server struct {
 	engine *gin.Engine
 	hub    *hub
 	once   sync.Once
+	cfg    Config
 }
 
 var ginMode sync.Once
@@ -98,6 +124,12 @@ func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) 
 	if cfg.SessionCheckInterval <= 0 {
 		cfg.SessionCheckInterval = defaultSessionCheck
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.AnonymousBodyTimeout <= 0 {
+		cfg.AnonymousBodyTimeout = DefaultAnonymousBodyTimeout
+	}
 	if cfg.MQTTURL == nil {
 		return nil, errors.New("web: Config.MQTTURL is required: enrolling agents need the broker address")
 	}
@@ -113,6 +145,7 @@ func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) 
 		metrics:     newMetrics(),
 		enrollLimit: newRateLimiter(cfg.EnrollRateLimit, time.Minute, time.Now),
 	}
+	h.health = newHealthProbe(h.checkHealth)
 	if h.tpl, err = parseTemplates(h.templateFuncs()); err != nil {
 		return nil, err
 	}
@@ -126,7 +159,17 @@ func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) 
 	}
 	engine.HandleMethodNotAllowed = true
 	h.mount(engine)
-	return &Server{engine: engine, hub: h.hub}, nil
+	return &Server{engine: engine, hub: h.hub, cfg: cfg}, nil
+}
+
+// HTTPServer is the http.Server to serve s with: every request has a
+// deadline for its headers and one for the whole request, idle keep-alive
+// connections are closed, and there is no server-wide write deadline, which
+// would cut event streams (slow readers are bounded by the per-address
+// connection cap instead, see LimitConns). errorLog may be nil.
+func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
+	return &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: s.cfg.ReadTimeout,
+		IdleTimeout: idleTimeout, ErrorLog: errorLog}
 }
 
 // ServeHTTP serves one request.

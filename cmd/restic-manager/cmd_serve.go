@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/web"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -28,6 +30,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// an outage, so the per-address limit is generous; failed auth has its own,
 	// much stricter limit in the broker.
 	fs.IntVar(&m.BrokerConfig.MaxConnsPerAddrPerMinute, "mqtt-conn-limit", 600, "MQTT connection attempts per source address per minute")
+	fs.IntVar(&m.HTTPConnsPerAddr, "http-conns-per-addr", web.DefaultConnsPerAddr,
+		"open HTTP connections one client address may hold per listener (0 = no cap; raise it behind a reverse proxy)")
+	fs.IntVar(&m.HTTPMaxConns, "http-max-conns", defaultHTTPMaxConns, "open HTTP connections per listener in all (0 = no cap)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +53,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	m.Logger.Info("shutting down")
 	return m.Close()
 }
+
+// defaultHTTPMaxConns leaves file descriptors for the broker and the store
+// when the web side is flooded.
+const defaultHTTPMaxConns = 4096
 
 func addrOrOff(a net.Addr) string {
 	if a == nil {

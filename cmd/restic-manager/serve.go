@@ -47,6 +47,10 @@ type Main struct {
 	// BrokerConfig is the template for the broker's limits; addresses,
 	// TLS and callbacks are filled in by Run.
 	BrokerConfig broker.Config
+	// HTTPConnsPerAddr and HTTPMaxConns cap the open connections of each
+	// web listener, per client address and in all (web.LimitConns); 0 =
+	// no cap. Behind a reverse proxy every client is the proxy's address.
+	HTTPConnsPerAddr, HTTPMaxConns int
 
 	svc      *server.Service
 	broker   *broker.Broker
@@ -72,8 +76,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
-	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory %s: %w", m.DataDir, err)
+	if err := m.privateDataDir(); err != nil {
+		return err
 	}
 	db, err := server.OpenDB(filepath.Join(m.DataDir, "restic-manager.db"))
 	if err != nil {
@@ -107,6 +111,26 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	return m.startWeb()
+}
+
+// privateDataDir creates the data directory as 0700, or tightens an existing
+// one to 0700: it holds the master key and the database. When it cannot be
+// tightened (another owner), the server still starts and says so once.
+func (m *Main) privateDataDir() error {
+	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", m.DataDir, err)
+	}
+	fi, err := os.Stat(m.DataDir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", m.DataDir, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(m.DataDir, 0o700); err != nil {
+			m.Logger.Warn("the data directory is open to other users and could not be tightened to 0700; "+
+				"run chmod 700 on it as its owner", "dir", m.DataDir, "mode", perm.String(), "err", err)
+		}
+	}
+	return nil
 }
 
 func (m *Main) startBroker() error {
@@ -157,6 +181,7 @@ func (m *Main) startWeb() error {
 		Secure:        m.HTTPAddr == "" && m.HTTPSAddr != "",
 		Version:       version,
 		BrokerStats:   m.brokerStats,
+		BrokerServing: m.broker.Serving,
 	}, m.svc, m.Logger.With("component", "web"))
 	if err != nil {
 		return err
@@ -173,11 +198,11 @@ func (m *Main) startWeb() error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", l.addr, err)
 		}
+		ln = web.LimitConns(ln, m.HTTPConnsPerAddr, m.HTTPMaxConns, m.Logger.With("component", "web"))
 		if l.tls != nil {
 			ln = tls.NewListener(ln, l.tls)
 		}
-		srv := &http.Server{Handler: w, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+		srv := w.HTTPServer(slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn))
 		m.httpSrvs, m.httpLns = append(m.httpSrvs, srv), append(m.httpLns, ln)
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
