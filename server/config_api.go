@@ -27,6 +27,10 @@ type SourceGroupInput struct {
 	Tags              []string          `json:"tags"`
 	Retention         *topics.Retention `json:"retention"`
 	ForgetAfterBackup bool              `json:"forget_after_backup"`
+	// Hooks (#10) are never in this JSON (the audit log records it): the
+	// web layer fills them from the body's pre_hook, post_hook and
+	// hook_timeout_seconds.
+	Hooks HookInput `json:"-"`
 }
 
 // SourceGroup is a stored source group. Key is its wire id (sg_<ID>).
@@ -40,6 +44,9 @@ type SourceGroup struct {
 	Schedules []Schedule `json:"schedules,omitempty"` // its backup schedules
 	// LastBackup is the group's newest backup job (nil: none yet).
 	LastBackup *JobBrief `json:"last_backup,omitempty"`
+	// HookStatus says whether the group has its own hooks (#10); the
+	// bodies come from SourceGroupHooks, for admins only.
+	HookStatus
 }
 
 // ScheduleInput is what an admin sets for a schedule. Presets (hourly,

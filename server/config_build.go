@@ -54,6 +54,9 @@ func (s *Service) checkConfig(ctx context.Context, tx *sqlx.Tx, hostID string) e
 	if err := cfg.Validate(); err != nil {
 		return &Error{Code: CodeInvalid, Message: sentence(err.Error())}
 	}
+	if err := cfg.CheckSize(); err != nil {
+		return &Error{Code: CodeInvalid, Message: sentence(err.Error())}
+	}
 	return nil
 }
 
@@ -77,12 +80,14 @@ func (s *Service) configChanged(ctx context.Context, hostID string) {
 func (s *Service) hostConfig(ctx context.Context, q sqlx.QueryerContext, hostID string) (*topics.Config, error) {
 	var r struct {
 		Version  int64  `db:"config_version"`
+		Name     string `db:"name"`
 		Sealed   []byte `db:"sealed"`
 		UpKBps   int    `db:"bandwidth_up_kbps"`
 		DownKBps int    `db:"bandwidth_down_kbps"`
+		sealedHooks
 	}
-	err := sqlx.GetContext(ctx, q, &r, `SELECT h.config_version, COALESCE(r.sealed, x'') AS sealed,
-		h.bandwidth_up_kbps, h.bandwidth_down_kbps
+	err := sqlx.GetContext(ctx, q, &r, `SELECT h.config_version, h.name, COALESCE(r.sealed, x'') AS sealed,
+		h.bandwidth_up_kbps, h.bandwidth_down_kbps, h.pre_hook_sealed, h.post_hook_sealed, h.hook_timeout_seconds
 		FROM hosts h LEFT JOIN repositories r ON r.host_id = h.id WHERE h.id = ? AND h.revoked_at IS NULL`, hostID)
 	if isNoRows(err) || (err == nil && r.Version < 1) {
 		return nil, nil
@@ -90,7 +95,7 @@ func (s *Service) hostConfig(ctx context.Context, q sqlx.QueryerContext, hostID 
 	if err != nil {
 		return nil, fmt.Errorf("store: load config of %s: %w", hostID, err)
 	}
-	cfg := &topics.Config{Envelope: topics.NewEnvelope(topics.TypeConfig, hostID), Version: r.Version}
+	cfg := &topics.Config{Envelope: topics.NewEnvelope(topics.TypeConfig, hostID), Version: r.Version, HostName: r.Name}
 	if len(r.Sealed) > 0 {
 		plain, err := s.box.Open(r.Sealed, repositoryAAD(hostID))
 		if err != nil {
@@ -109,7 +114,16 @@ func (s *Service) hostConfig(ctx context.Context, q sqlx.QueryerContext, hostID 
 		return nil, err
 	}
 	for i := range groups {
-		cfg.SourceGroups = append(cfg.SourceGroups, groups[i].wire())
+		w, err := s.groupWire(&groups[i])
+		if err != nil {
+			return nil, err
+		}
+		cfg.SourceGroups = append(cfg.SourceGroups, w)
+	}
+	if hooks, err := s.openHooks(hookOwner{host: hostID}, r.sealedHooks); err != nil {
+		return nil, err
+	} else if !hooks.Empty() {
+		cfg.HostHooks = &hooks
 	}
 	schedules, err := loadScheduleRows(ctx, q, `s.host_id = ?`, hostID)
 	if err != nil {
@@ -130,6 +144,10 @@ func clearConfig(cfg *topics.Config) {
 		cfg.Repository.Password = ""
 		clear(cfg.Repository.Env)
 	}
+	for i := range cfg.SourceGroups {
+		cfg.SourceGroups[i].Hooks = topics.Hooks{}
+	}
+	cfg.HostHooks = nil
 }
 
 // publishConfig sends the host's desired config on its down/config (QoS 1,

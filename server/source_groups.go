@@ -33,6 +33,20 @@ func (s *Service) ListSourceGroups(ctx context.Context, hostID string) ([]Source
 
 // GetSourceGroup returns one group by key (sg_12), number or name.
 func (s *Service) GetSourceGroup(ctx context.Context, hostID, ref string) (*SourceGroup, error) {
+	r, err := s.loadGroup(ctx, hostID, ref)
+	if err != nil {
+		return nil, err
+	}
+	g := []SourceGroup{r.group()}
+	if err := s.fillGroups(ctx, hostID, g); err != nil {
+		return nil, err
+	}
+	return &g[0], nil
+}
+
+// loadGroup reads one of the host's groups by reference (findGroup), or
+// says that the host or the group does not exist.
+func (s *Service) loadGroup(ctx context.Context, hostID, ref string) (*groupRow, error) {
 	if _, err := s.GetHost(ctx, hostID); err != nil {
 		return nil, err
 	}
@@ -43,11 +57,7 @@ func (s *Service) GetSourceGroup(ctx context.Context, hostID, ref string) (*Sour
 	if r == nil {
 		return nil, noGroup(CodeNotFound, ref)
 	}
-	g := []SourceGroup{r.group()}
-	if err := s.fillGroups(ctx, hostID, g); err != nil {
-		return nil, err
-	}
-	return &g[0], nil
+	return r, nil
 }
 
 // fillGroups adds each group's backup schedules and last backup (two
@@ -127,6 +137,9 @@ func (s *Service) saveSourceGroup(ctx context.Context, a Actor, hostID, ref stri
 			return invalidf("This host already has a source group named %s; pick another name.", in.Name)
 		}
 		if err := storeGroup(ctx, tx, hostID, &id, in, s.now()); err != nil {
+			return err
+		}
+		if err := s.saveGroupHooks(ctx, tx, a, h.Name, hostID, id, in.Hooks); err != nil {
 			return err
 		}
 		version, err := s.changeConfig(ctx, tx, hostID)

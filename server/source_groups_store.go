@@ -31,10 +31,14 @@ type groupRow struct {
 	ForgetAfterBackup bool      `db:"forget_after_backup"`
 	CreatedAt         time.Time `db:"created_at"`
 	UpdatedAt         time.Time `db:"updated_at"`
+	sealedHooks
 }
 
 const groupColumns = `id, host_id, name, paths, excludes, exclude_files, exclude_caches, one_file_system, tags,
-	retention, forget_after_backup, created_at, updated_at`
+	retention, forget_after_backup, created_at, updated_at, pre_hook_sealed, post_hook_sealed, hook_timeout_seconds`
+
+// hooks are the group's sealed hook columns (#10).
+func (r *groupRow) hooks() sealedHooks { return r.sealedHooks }
 
 // loadGroupRows reads the host's groups by name.
 func loadGroupRows(ctx context.Context, q sqlx.QueryerContext, hostID string) ([]groupRow, error) {
@@ -101,13 +105,19 @@ func (r *groupRow) input() SourceGroupInput {
 // and last backup).
 func (r *groupRow) group() SourceGroup {
 	return SourceGroup{ID: r.ID, Key: groupKey(r.ID), HostID: r.HostID, SourceGroupInput: r.input(),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, HookStatus: r.hooks().status()}
 }
 
-// wire is the group as the agent gets it in the config.
-func (r *groupRow) wire() topics.SourceGroup {
+// wire is the group as the agent gets it in the config, its hooks opened.
+func (s *Service) groupWire(r *groupRow) (topics.SourceGroup, error) {
 	in := r.input()
-	return in.wire(r.ID)
+	w := in.wire(r.ID)
+	hooks, err := s.openHooks(hookOwner{group: r.ID}, r.hooks())
+	if err != nil {
+		return w, err
+	}
+	w.Hooks = hooks
+	return w, nil
 }
 
 // wire is in as the agent would get it under id.
@@ -187,5 +197,5 @@ func (in SourceGroupInput) normalize() (SourceGroupInput, error) {
 	if err := w.Validate(); err != nil {
 		return in, &Error{Code: CodeInvalid, Message: sentence(err.Error())}
 	}
-	return in, nil
+	return in, in.Hooks.check()
 }
