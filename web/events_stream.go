@@ -31,6 +31,7 @@ func (h *handler) streamEvents(c *gin.Context) {
 		h.pageFail(c, http.StatusBadRequest, msg)
 		return
 	}
+	cl.watchUser(c)
 	h.hub.join(cl)
 	defer h.hub.leave(cl)
 
@@ -58,6 +59,11 @@ func (h *handler) streamEvents(c *gin.Context) {
 		select {
 		case <-recheck.C:
 			if _, _, err := h.svc.LookupSession(c.Request.Context(), token); err != nil {
+				return
+			}
+			continue
+		case <-cl.recheck: // the user's access changed (sse_users.go)
+			if !h.streamStillAllowed(c.Request.Context(), token, cl) {
 				return
 			}
 			continue

@@ -60,3 +60,31 @@ func (f apiTokenForm) validate() string {
 	}
 	return ""
 }
+
+// passwordForm sets a password: a user's own (with the current one) or,
+// for an admin resetting someone's, without.
+type passwordForm struct {
+	Current  string
+	Password string
+	Confirm  string
+}
+
+func newPasswordForm(c *gin.Context) passwordForm {
+	return passwordForm{Current: c.PostForm("current_password"), Password: c.PostForm("password"), Confirm: c.PostForm("confirm_password")}
+}
+
+// validate returns one sentence about what to fix, or "". own asks for the
+// current password too. The domain checks the length again.
+func (f passwordForm) validate(own bool) string {
+	switch {
+	case own && f.Current == "":
+		return "Enter your current password."
+	case len(f.Password) < server.MinPasswordLen:
+		return fmt.Sprintf("Passwords need at least %d characters; a few random words work well.", server.MinPasswordLen)
+	case len(f.Password) > 1024 || len(f.Current) > 1024:
+		return "Passwords are at most 1024 characters."
+	case f.Confirm != f.Password:
+		return "The two new passwords differ; type the same one twice."
+	}
+	return ""
+}

@@ -38,6 +38,16 @@ func (h *handler) submitLogin(c *gin.Context) {
 		}
 		return
 	}
+	// With TOTP on, the password only opens the code step (login_totp.go).
+	if h.askSecondFactor(c, user, form.Next) {
+		return
+	}
+	h.startSession(c, user, form.Next)
+}
+
+// startSession signs user in: the session cookie, the sign-in form's CSRF
+// cookie gone, and on to next.
+func (h *handler) startSession(c *gin.Context, user *server.User, next string) {
 	token, sess, err := h.svc.CreateSession(c.Request.Context(), user, c.ClientIP(), c.Request.UserAgent())
 	if err != nil {
 		h.pageError(c, err)
@@ -50,5 +60,5 @@ func (h *handler) submitLogin(c *gin.Context) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: h.signInCookieName(), Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: h.secureCookies(c.Request), SameSite: http.SameSiteStrictMode})
 	h.log.Info("signed in", "user", user.Name, "ip", c.ClientIP())
-	c.Redirect(http.StatusSeeOther, form.Next)
+	c.Redirect(http.StatusSeeOther, next)
 }

@@ -40,12 +40,13 @@ func (h *handler) requireSession(c *gin.Context) {
 		case c.Request.Method == http.MethodGet && c.Request.URL.Path != "/events":
 			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
 		default:
-			h.pageFail(c, http.StatusUnauthorized, server.PublicMessage(err))
+			h.fail(c, http.StatusUnauthorized, server.CodeUnauthorized, server.PublicMessage(err))
 		}
 		return
 	}
 	c.Set(ctxUser, user)
 	c.Set(ctxSession, sess)
+	h.enrolFirst(c, sess)
 }
 
 // checkCSRF refuses a state-changing browser request unless it carries the

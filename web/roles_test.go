@@ -32,7 +32,7 @@ func roleCases() []roleCase {
 	get := func(path string) func(*testApp, *client, string, int) response {
 		return func(_ *testApp, c *client, _ string, _ int) response { return c.get(path) }
 	}
-	return []roleCase{
+	return append([]roleCase{
 		{http.MethodGet, "/", server.PermRead, false, 200, get("/")},
 		{http.MethodGet, "/hosts/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/hosts/" + app.enrollHost(fmt.Sprintf("seen-%d", n)).HostID)
@@ -247,13 +247,14 @@ func roleCases() []roleCase {
 			_, id := app.announce(fmt.Sprintf("api-pend-%d", n))
 			return c.postJSON(fmt.Sprintf("/api/v1/pending-hosts/%d/reject", id), `{}`)
 		}},
-	}
+	}, userRoleCases()...) // users, API tokens and accounts: user_roles_test.go
 }
 
 // notInMatrix lists authenticated routes the matrix cannot drive, and why.
 var notInMatrix = map[string]string{
-	"GET /events":  "a stream: sse_test.go covers it; it needs only PermRead",
-	"POST /logout": "signs the caller out; login_test.go covers it; it needs only PermRead",
+	"GET /events":              "a stream: sse_test.go covers it; it needs only PermRead",
+	"POST /logout":             "signs the caller out; login_test.go covers it; it needs only PermRead",
+	"POST /api/v1/me/password": "session-only JSON (API tokens may not change passwords): account_test.go covers it; it needs only PermRead",
 }
 
 func revokePath(app *testApp, hostName string) string {
@@ -303,6 +304,9 @@ func TestRoleMatrix(t *testing.T) {
 		"/hosts/:id/source-groups": ready, "/api/v1/hosts/:id/source-groups": ready,
 		"/hosts/:id/schedules": ready, "/api/v1/hosts/:id/schedules": ready,
 		"/hosts/:id/bandwidth": ready, "/api/v1/hosts/:id/bandwidth": ready,
+	}
+	for route, rows := range userSetupRows {
+		setupRows[route] = rows
 	}
 	for _, tc := range roleCases() {
 		if _, ok := setupRows[tc.route]; !ok && tc.change && (strings.Contains(tc.route, "/source-groups/") || strings.Contains(tc.route, "/schedules/")) {

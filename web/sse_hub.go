@@ -60,6 +60,13 @@ type sseClient struct {
 	lastLine uint64
 	canRun   bool
 	csrf     string
+
+	// Who opened the stream (sse_users.go): when that user's access
+	// changes, the hub pokes recheck and the stream checks its session
+	// and role again at once.
+	userID  int64
+	role    server.Role
+	recheck chan struct{}
 }
 
 // fleet reports whether the stream belongs to a fleet page.
@@ -96,6 +103,9 @@ type hub struct {
 	// for a newer one means a new row, so the lists re-read themselves.
 	// Only the hub's goroutine touches it.
 	maxJobID int64
+	// usersGen is the users generation last seen (sse_users.go); only the
+	// hub's goroutine touches it.
+	usersGen int64
 }
 
 func newHub(svc *server.Service, h *handler, log *slog.Logger) *hub {
@@ -174,12 +184,13 @@ type batch struct {
 	// batch into the hub's tick set (see jobTick).
 	logs     map[int64]bool
 	progress map[int64]bool
+	users    map[int64]bool // users whose access changed; 0: any (sse_users.go)
 }
 
 func newBatch() batch {
 	return batch{hosts: map[string]bool{}, vitals: map[string]bool{}, snapshots: map[string]bool{},
 		config: map[string]bool{}, runs: map[string]bool{},
-		jobs: map[int64]bool{}, logs: map[int64]bool{}, progress: map[int64]bool{}}
+		jobs: map[int64]bool{}, logs: map[int64]bool{}, progress: map[int64]bool{}, users: map[int64]bool{}}
 }
 
 func (b *batch) add(ev server.Event) {
@@ -188,6 +199,9 @@ func (b *batch) add(ev server.Event) {
 		b.resync = true
 	case server.EventResync:
 		b.resync, b.tokens, b.pending = true, true, true
+		b.users[0] = true
+	case server.EventUserChanged:
+		b.users[ev.UserID] = true
 	case server.EventTokenChanged:
 		b.tokens = true
 	case server.EventPendingChanged:
@@ -223,6 +237,8 @@ func (hb *hub) run(events <-chan server.Event) {
 	defer close(hb.finished)
 	ticked := newJobTicks()
 	var tick <-chan time.Time
+	usersPoll := time.NewTicker(usersPollEvery)
+	defer usersPoll.Stop()
 	arm := func() {
 		if tick == nil && !ticked.empty() {
 			tick = time.After(jobTick)
@@ -246,6 +262,8 @@ func (hb *hub) run(events <-chan server.Event) {
 			tick = nil
 			ticked = hb.flushJobs(ticked)
 			arm()
+		case <-usersPoll.C:
+			hb.pollUsers()
 		case ev, ok := <-events:
 			if !ok {
 				return
@@ -269,6 +287,7 @@ func (hb *hub) run(events <-chan server.Event) {
 			}
 			ticked.take(&b)
 			hb.publish(b)
+			hb.recheckUsers(b.users)
 			arm()
 		}
 	}
@@ -334,7 +353,7 @@ func (hb *hub) publishRows(ctx context.Context, hosts []server.Host, b batch) {
 	}
 	for _, h := range hosts {
 		if b.hosts[h.ID] || b.runs[h.ID] {
-			v := withPlans([]hostView{newHostView(h)}, plans)[0]
+			v := hb.h.withAgentStatus(ctx, withPlans([]hostView{newHostView(h)}, plans))[0]
 			hb.sendFragment(fleetPages, sseHostRow+h.ID, "dashboard", "host_cells", v)
 		}
 	}

@@ -32,6 +32,9 @@ var pages = map[string][]string{
 	"repository": {"layout.html", "repository.html", "partials/repo_state.html", "partials/state.html"},
 	"enroll":     {"layout.html", "enroll.html", "partials/commands.html", "partials/tokens.html"},
 	"users":      {"layout.html", "users.html", "partials/commands.html"},
+	"user":       {"layout.html", "user.html"},
+	"account":    {"layout.html", "account.html"},
+	"login_totp": {"layout.html", "login_totp.html"},
 	"audit":      {"layout.html", "audit.html"},
 	"error":      {"layout.html", "error.html"},
 }

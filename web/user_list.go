@@ -11,11 +11,14 @@ import (
 // usersPage is the data of the users and API tokens page.
 type usersPage struct {
 	page
-	Users    []server.User
-	Roles    []roleChoice
-	Form     userForm
-	Token    apiTokenForm
-	NewToken string // an API token just created; shown once
+	Users       []server.Account
+	Active      []server.Account // who a new API token may act as
+	Tokens      []server.APIToken
+	RequireTOTP bool
+	Roles       []roleChoice
+	Form        userForm
+	Token       apiTokenForm
+	NewToken    string // an API token just created; shown once
 }
 
 // roleChoice explains a role where one is picked.
@@ -29,7 +32,15 @@ var roleChoices = []roleChoice{
 	{string(server.RoleAdmin), "Admin", "also configures hosts, enrollment and users"},
 }
 
-// listUsers shows the users and the forms to add a user or an API token.
+// usersNotices are the sentences for ?done= after a change on this page.
+var usersNotices = map[string]string{
+	"revoked":      "API token revoked; it stops working at once.",
+	"totp_on":      "Admins must now use two-factor sign-in; those without it are sent to set it up.",
+	"totp_off":     "Admins no longer need two-factor sign-in.",
+	"user_deleted": "User deleted with their sessions and API tokens. The audit log keeps their history.",
+}
+
+// listUsers shows the users, the API tokens and the forms to add either.
 func (h *handler) listUsers(c *gin.Context) {
 	p, err := h.newUsersPage(c)
 	if err != nil {
@@ -39,18 +50,38 @@ func (h *handler) listUsers(c *gin.Context) {
 	if name := c.Query("created"); name != "" && len(name) <= 64 {
 		p.Notice = "User " + name + " added; give them their password through a private channel."
 	}
+	if n, ok := usersNotices[c.Query("done")]; ok {
+		p.Notice = n
+	}
 	h.render(c, http.StatusOK, "users", p)
 }
 
 func (h *handler) newUsersPage(c *gin.Context) (usersPage, error) {
-	users, err := h.svc.ListUsers(c.Request.Context())
+	ctx := c.Request.Context()
+	users, err := h.svc.ListAccounts(ctx)
 	if err != nil {
 		return usersPage{}, err
 	}
-	return usersPage{
-		page:  h.basePage(c, "Users", "users"),
-		Users: users,
-		Roles: roleChoices,
-		Form:  userForm{Role: string(server.RoleViewer)},
-	}, nil
+	tokens, err := h.svc.ListAPITokens(ctx)
+	if err != nil {
+		return usersPage{}, err
+	}
+	require, err := h.svc.RequireTOTPForAdmins(ctx)
+	if err != nil {
+		return usersPage{}, err
+	}
+	p := usersPage{
+		page:        h.basePage(c, "Users", "users"),
+		Users:       users,
+		Tokens:      tokens,
+		RequireTOTP: require,
+		Roles:       roleChoices,
+		Form:        userForm{Role: string(server.RoleViewer)},
+	}
+	for _, u := range users {
+		if !u.Disabled {
+			p.Active = append(p.Active, u)
+		}
+	}
+	return p, nil
 }
