@@ -87,6 +87,9 @@ type apiSourceGroup struct {
 	LastBackup        *apiJobBrief      `json:"last_backup"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
+	// #10: has_pre_hook, has_post_hook, hook_timeout_seconds; and for
+	// admins the bodies, pre_hook and post_hook (withHookBodies).
+	server.HookSet
 }
 
 func newAPISourceGroup(g server.SourceGroup) apiSourceGroup {
@@ -95,7 +98,7 @@ func newAPISourceGroup(g server.SourceGroup) apiSourceGroup {
 		ExcludeFiles: orEmpty(g.ExcludeFiles), ExcludeCaches: g.ExcludeCaches, OneFileSystem: g.OneFileSystem,
 		Tags: orEmpty(g.Tags), Retention: g.Retention, ForgetAfterBackup: g.ForgetAfterBackup,
 		Schedules: newAPISchedules(g.Schedules), LastBackup: newAPIJobBrief(g.LastBackup),
-		CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(),
+		CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(), HookSet: server.HookSet{HookStatus: g.HookStatus},
 	}
 }
 

@@ -21,10 +21,12 @@ import (
 type sourceGroupRequest struct {
 	server.SourceGroupInput
 	Schedule *scheduleField `json:"schedule"`
+	hookFields
 }
 
 func (r *sourceGroupRequest) validate() error {
 	r.Name = strings.TrimSpace(r.Name)
+	r.SourceGroupInput.Hooks = r.hookFields.input()
 	if err := checkGroup(r.SourceGroupInput); err != nil {
 		return err
 	}
@@ -49,7 +51,7 @@ func (r *sourceGroupRequest) schedule() *schedulePreset {
 func checkGroup(in server.SourceGroupInput) error {
 	g := topics.SourceGroup{ID: "sg_1", Name: in.Name, Paths: in.Paths, Excludes: in.Excludes, ExcludeFiles: in.ExcludeFiles,
 		ExcludeCaches: in.ExcludeCaches, OneFileSystem: in.OneFileSystem, Tags: in.Tags, Retention: in.Retention,
-		ForgetAfterBackup: in.ForgetAfterBackup}
+		ForgetAfterBackup: in.ForgetAfterBackup, Hooks: in.Hooks.Wire()}
 	if err := g.Validate(); err != nil {
 		return specInvalid(err)
 	}

@@ -27,9 +27,8 @@ func (h *handler) apiCreateSourceGroup(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	c.Header("Cache-Control", "no-store")
 	c.Header("Location", "/api/v1/hosts/"+hostID+"/source-groups/"+strconv.FormatInt(g.ID, 10))
-	c.JSON(http.StatusCreated, newAPISourceGroup(*g))
+	h.sendSourceGroup(c, http.StatusCreated, *g)
 }
 
 // storeNewSourceGroup stores a group and, when given, its backup schedule

@@ -13,6 +13,5 @@ func (h *handler) apiShowSourceGroup(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPISourceGroup(*g))
+	h.sendSourceGroup(c, http.StatusOK, *g)
 }

@@ -25,8 +25,7 @@ func (h *handler) apiUpdateSourceGroup(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPISourceGroup(*g))
+	h.sendSourceGroup(c, http.StatusOK, *g)
 }
 
 // storeSourceGroup stores a group's new settings and, when given, its

@@ -20,6 +20,7 @@ type sourceGroupForm struct {
 	retentionForm
 	ForgetAfterBackup bool
 	presetForm
+	hookForm
 }
 
 // retentionForm is the retention editor's fields.
@@ -35,7 +36,7 @@ func readSourceGroupForm(c *gin.Context) sourceGroupForm {
 		Name: f("name"), Paths: f("paths"), Excludes: f("excludes"), ExcludeFiles: f("exclude_files"), Tags: f("tags"),
 		ExcludeCaches: c.PostForm("exclude_caches") != "", OneFileSystem: c.PostForm("one_file_system") != "",
 		retentionForm: readRetentionForm(c), ForgetAfterBackup: c.PostForm("forget_after_backup") != "",
-		presetForm: readPresetForm(c),
+		presetForm: readPresetForm(c), hookForm: readHookForm(c),
 	}
 }
 
@@ -77,6 +78,10 @@ func (f sourceGroupForm) input() (server.SourceGroupInput, *schedulePreset, stri
 		ExcludeCaches: f.ExcludeCaches, OneFileSystem: f.OneFileSystem, Tags: splitTags(f.Tags), ForgetAfterBackup: f.ForgetAfterBackup}
 	if in.Name == "" {
 		return in, nil, "Give the source group a name, e.g. documents."
+	}
+	var msg string
+	if in.Hooks, msg = f.hookForm.input(); msg != "" {
+		return in, nil, msg
 	}
 	if len(in.Paths) == 0 {
 		return in, nil, "Enter at least one path to back up, one per line (e.g. /home), then save again."

@@ -111,6 +111,9 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 		p.Schedules = append(p.Schedules, newScheduleView(s))
 	}
 	p.GroupForm, p.ScheduleForm, p.Zones = newSourceGroupForm(), newScheduleForm(), timeZones
+	if p.GroupForm.hookForm, err = h.groupHookForm(ctx, h.actor(c), host.ID, ""); err != nil {
+		return hostPage{}, err
+	}
 	p.BandwidthUp, p.BandwidthDown = kbpsField(vitals.Config.Bandwidth.UpKBps), kbpsField(vitals.Config.Bandwidth.DownKBps)
 	return p, nil
 }

@@ -11,6 +11,8 @@ type repositoryPage struct {
 	page
 	Host hostView
 	Repo repoView
+	// Hooks are the host's default hooks (#10), editable by admins.
+	Hooks hookForm
 }
 
 // showRepository shows a host's repository: its state, where it is (URL
@@ -25,6 +27,9 @@ func (h *handler) showRepository(c *gin.Context) {
 	if n := c.Query("init"); n != "" {
 		p.Notice = "Saved. The repository goes to the host and init job " + clip(n, 20) + " is queued; its state shows below."
 	}
+	if c.Query("hooks") == "saved" {
+		p.Notice = "Saved. The host's default hooks go to the host with its next config."
+	}
 	h.render(c, http.StatusOK, "repository", p)
 }
 
@@ -38,8 +43,12 @@ func (h *handler) newRepositoryPage(c *gin.Context) (repositoryPage, error) {
 	if err != nil {
 		return repositoryPage{}, err
 	}
+	hooks, err := h.svc.GetHostHooks(ctx, h.actor(c), host.ID)
+	if err != nil {
+		return repositoryPage{}, err
+	}
 	return repositoryPage{page: h.basePage(c, "Repository · "+host.Name, "fleet"), Host: newHostView(*host),
-		Repo: newRepoView(host.ID, repo)}, nil
+		Repo: newRepoView(host.ID, repo), Hooks: newHookForm(hooks)}, nil
 }
 
 // repositoryPageWithError shows the repository page with one sentence about

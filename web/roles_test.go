@@ -105,6 +105,10 @@ func roleCases() []roleCase {
 			host := app.readyHost(fmt.Sprintf("bw-%d", n))
 			return form("/hosts/"+host.hostID+"/bandwidth", url.Values{"up_kbps": {"1024"}, "down_kbps": {""}})(app, c, csrf, n)
 		}},
+		{http.MethodPost, "/hosts/:id/hooks", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.readyHost(fmt.Sprintf("hooks-%d", n))
+			return form("/hosts/"+host.hostID+"/hooks", url.Values{"pre_hook": {"echo pre"}, "post_hook": {""}})(app, c, csrf, n)
+		}},
 		{http.MethodGet, "/jobs/:id/preview", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			h, g, _ := app.groupHost(fmt.Sprintf("prev-seen-%d", n), false)
 			j, err := app.svc.PreviewRetention(app.t.Context(), server.CLIActor(), h.hostID, g.Name, topics.Retention{Last: 1})
@@ -228,6 +232,14 @@ func roleCases() []roleCase {
 			return c.do(http.MethodPut, "/api/v1/hosts/"+host.hostID+"/bandwidth", strings.NewReader(`{"up_kbps":2048}`),
 				http.Header{"Content-Type": {"application/json"}})
 		}},
+		{http.MethodGet, "/api/v1/hosts/:id/hooks", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get("/api/v1/hosts/" + app.readyHost(fmt.Sprintf("api-hooks-seen-%d", n)).hostID + "/hooks")
+		}},
+		{http.MethodPut, "/api/v1/hosts/:id/hooks", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			host := app.readyHost(fmt.Sprintf("api-hooks-%d", n))
+			return c.do(http.MethodPut, "/api/v1/hosts/"+host.hostID+"/hooks", strings.NewReader(`{"post_hook":"echo post"}`),
+				http.Header{"Content-Type": {"application/json"}})
+		}},
 		{http.MethodGet, "/api/v1/jobs", server.PermRead, false, 200, get("/api/v1/jobs?kind=backup")},
 		{http.MethodGet, "/api/v1/jobs/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/api/v1" + jobPath(app.readyJob(n).ID))
@@ -304,6 +316,7 @@ func TestRoleMatrix(t *testing.T) {
 		"/hosts/:id/source-groups": ready, "/api/v1/hosts/:id/source-groups": ready,
 		"/hosts/:id/schedules": ready, "/api/v1/hosts/:id/schedules": ready,
 		"/hosts/:id/bandwidth": ready, "/api/v1/hosts/:id/bandwidth": ready,
+		"/hosts/:id/hooks": ready, "/api/v1/hosts/:id/hooks": ready,
 	}
 	for route, rows := range userSetupRows {
 		setupRows[route] = rows

@@ -12,7 +12,10 @@ import (
 func (h *handler) createSourceGroup(c *gin.Context) {
 	hostID := c.Param("id")
 	form := readSourceGroupForm(c)
-	keep := func(p *hostPage) { p.GroupForm = form }
+	keep := func(p *hostPage) {
+		form.hookForm = form.hookForm.keepStatus(p.GroupForm.hookForm)
+		p.GroupForm = form
+	}
 	in, sched, msg := form.input()
 	if msg != "" {
 		h.hostPageRefused(c, hostID, http.StatusBadRequest, msg, keep)

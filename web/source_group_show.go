@@ -50,6 +50,9 @@ func (h *handler) newSourceGroupPage(c *gin.Context) (sourceGroupPage, error) {
 	p := sourceGroupPage{page: h.basePage(c, g.Name+" · "+host.Name, "fleet"), Host: newHostView(*host),
 		Group: newGroupView(*g), Form: sourceGroupFormOf(*g), Zones: timeZones, RepoReady: newRepoView(host.ID, repo).Ready()}
 	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
+	if p.Form.hookForm, err = h.groupHookForm(ctx, h.actor(c), host.ID, g.Key); err != nil {
+		return sourceGroupPage{}, err
+	}
 	return p, nil
 }
 

@@ -12,7 +12,10 @@ func (h *handler) updateSourceGroup(c *gin.Context) {
 	ctx := c.Request.Context()
 	hostID, ref := c.Param("id"), c.Param("group")
 	form := readSourceGroupForm(c)
-	keep := func(p *sourceGroupPage) { p.Form = form }
+	keep := func(p *sourceGroupPage) {
+		form.hookForm = form.hookForm.keepStatus(p.Form.hookForm)
+		p.Form = form
+	}
 	in, sched, msg := form.input()
 	if msg != "" {
 		h.sourceGroupPageRefused(c, http.StatusBadRequest, msg, keep)

@@ -229,6 +229,9 @@ func logLineHTML(l server.LogLine) string {
 	case "agent":
 		b.WriteString(" ln-agent")
 	}
+	if topics.IsHookLine(l.Stream, l.Text) {
+		b.WriteString(" ln-hook")
+	}
 	b.WriteString(`" data-n="`)
 	b.WriteString(strconv.FormatUint(l.N, 10))
 	b.WriteString(`">`)
