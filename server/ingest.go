@@ -86,6 +86,7 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 		if m, ok := decodeAgentMessage[topics.Hello](s, t, topic, clientID, payload); ok {
 			s.presence.Hello(t.Host, conn, m)
 			s.afterHello(ctx, t.Host, m)
+			s.upgradeAfterHello(ctx, t.Host, m)
 			s.ingest.Accepted.Add(1)
 		}
 	case topics.KindStatus:
@@ -107,6 +108,11 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 	case topics.KindSnapshots:
 		if m, ok := decodeAgentMessage[topics.SnapshotReport](s, t, topic, clientID, payload); ok {
 			s.queueForWriter(topic, clientID, "", "", ingestItem{host: t.Host, snap: m})
+		}
+	case topics.KindUpgrade:
+		if m, ok := decodeAgentMessage[topics.UpgradeReport](s, t, topic, clientID, payload); ok {
+			s.handleUpgradeReport(ctx, t.Host, m)
+			s.ingest.Accepted.Add(1)
 		}
 	case topics.KindJobProgress:
 		m, ok := decodeAgentMessage[topics.JobProgress](s, t, topic, clientID, payload)
