@@ -45,17 +45,31 @@ func (a *Agent) runJob(j *job) {
 		a.log.Error("cannot store the running event", "job", j.id, "err", err)
 	}
 	stopPump := j.log.startPump()
+	hooks := a.hooksFor(j)
+	var state topics.JobState
+	var result *topics.JobResult
+	if pre := a.runHook(j.ctx, j, topics.PreHook, hooks.pre, hooks.env); pre.failed() {
+		state, result = a.preHookFailed(j, pre, hooks.pre.Timeout)
+	} else {
+		state, result = a.runRestic(j, op)
+	}
+	a.runPostHook(j, hooks, state, result)
+	stopPump()
+	a.finishJob(j, state, result)
+}
+
+// runRestic runs the job's restic operation (after a stale-lock unlock if
+// one is due) and returns the job's terminal state and result.
+func (a *Agent) runRestic(j *job, op restic.Op) (topics.JobState, *topics.JobResult) {
 	stopProgress := a.startProgress(j, &op)
 	a.unlockIfStale(j, op)
 	op.OnLine, op.OnStart = j.log.resticLine, j.log.resticStarted
 	res, err := a.runner.Run(j.ctx, op)
 	stopProgress()
 	if err != nil {
-		stopPump()
 		a.log.Error("restic could not run", "job", j.id, "err", err)
-		a.finishJob(j, topics.JobFailed, &topics.JobResult{Reason: clipResultText("restic could not be started: " + err.Error()),
-			StartedAt: j.startedAt})
-		return
+		return topics.JobFailed, &topics.JobResult{Reason: clipResultText("restic could not be started: " + err.Error()),
+			StartedAt: j.startedAt}
 	}
 	for _, line := range summaryLines(res) {
 		j.log.agentf("%s", line)
@@ -87,8 +101,7 @@ func (a *Agent) runJob(j *job) {
 	case changesSnapshots(op, res):
 		a.jobs.listFor = j.id
 	}
-	stopPump()
-	a.finishJob(j, state, result)
+	return state, result
 }
 
 // unlockIfStale runs plain `restic unlock` before a job when an earlier
