@@ -58,16 +58,6 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, name string, role Rol
 	return u, nil
 }
 
-// ListUsers returns all users by name.
-func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
-	var out []User
-	err := s.db.SelectContext(ctx, &out, `SELECT id, name, role, password_hash, created_at FROM users WHERE disabled_at IS NULL ORDER BY name`)
-	if err != nil {
-		return nil, internal("Could not list users", err)
-	}
-	return out, nil
-}
-
 // UserByName finds an active user.
 func (s *Service) UserByName(ctx context.Context, name string) (*User, error) {
 	var u User

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
@@ -69,8 +67,11 @@ func parseWithPositional(fs *flag.FlagSet, args []string) (string, error) {
 }
 
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: restic-manager user add NAME --role admin|operator|viewer (password on stdin)")
+	if len(args) > 0 && args[0] != "add" {
+		return cmdUserLifecycle(ctx, args, stdin, stdout, stderr)
+	}
+	if len(args) == 0 {
+		return errors.New(userUsage)
 	}
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -84,11 +85,10 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return errors.New(server.PublicMessage(err))
 	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read the password from stdin: %w", err)
+	password, err := readPassword(stdin)
+	if err != nil {
+		return err
 	}
-	password := strings.TrimRight(line, "\r\n")
 	svc, err := openService(*data, stderr)
 	if err != nil {
 		return err
@@ -102,8 +102,11 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 }
 
 func cmdAPIToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "list" || args[0] == "revoke") {
+		return cmdAPITokenLifecycle(ctx, args, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: restic-manager apitoken create --user NAME [--label TEXT]")
+		return errors.New(apitokenUsage)
 	}
 	fs := flag.NewFlagSet("apitoken create", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -25,7 +25,14 @@ const usage = `restic-manager manages restic backups on a fleet of machines.
 Usage:
   restic-manager serve [--data DIR] [--http ADDR] [--https ADDR] [--mqtt ADDR] [--mqtts ADDR]
   restic-manager user add NAME --role admin|operator|viewer   (password from stdin)
+  restic-manager user passwd NAME                              (new password from stdin; ends their sessions)
+  restic-manager user disable|enable|delete NAME
+  restic-manager user role NAME admin|operator|viewer
+  restic-manager user totp-reset NAME                          (turns their two-factor sign-in off)
+  restic-manager user list                                     (name, role, status, 2FA, created)
   restic-manager apitoken create --user NAME [--label TEXT]    (prints the token alone)
+  restic-manager apitoken list                                 (id, label, owner, created, last used)
+  restic-manager apitoken revoke ID
   restic-manager token create --host NAME [--ttl 1h]           (prints the enrollment token alone)
   restic-manager monitor add NAME                              (prints the MQTT password alone)
   restic-manager version
