@@ -7,9 +7,11 @@ RESTIC_VERSION := v0.18.1
 TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 
-AGENT_TARGETS := linux/amd64 linux/arm64 windows/amd64 darwin/arm64
+# The agents the server hands to machines (GET /agent/binary); linux/arm is
+# 32-bit ARM, built for ARMv7.
+AGENT_TARGETS := linux/amd64 linux/arm64 linux/arm windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build agents run test bench fuzz lint css tools clean
+.PHONY: all build agents run test bench fuzz lint lint-install lint-platforms css tools clean
 
 all: build
 
@@ -18,19 +20,26 @@ build: bin/restic-manager bin/restic-manager-agent agents
 bin/restic-manager bin/restic-manager-agent: FORCE
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$(notdir $@)
 
-# Cross-compiled agents, named dist/restic-manager-agent-OS-ARCH[.exe].
+# Cross-compiled agents, named dist/restic-manager-agent-OS-ARCH[.exe], and
+# dist/VERSION, the version they were built as: the server serves them from
+# dist/ (serve --agents-dir) and reads their version there instead of
+# running them. Each is built aside and renamed, so a running server never
+# serves a half-written binary.
 agents:
 	@mkdir -p dist
 	@for t in $(AGENT_TARGETS); do \
 		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
-		echo "build dist/restic-manager-agent-$$os-$$arch$$ext"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS)' \
-			-o dist/restic-manager-agent-$$os-$$arch$$ext ./cmd/restic-manager-agent || exit 1; \
+		out=dist/restic-manager-agent-$$os-$$arch$$ext; \
+		echo "build $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 go build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $$out.tmp ./cmd/restic-manager-agent && mv -f $$out.tmp $$out || exit 1; \
 	done
+	@echo '$(VERSION)' > dist/VERSION
 
 # Runs the server with everything embedded (web, broker, SQLite) on
-# http://127.0.0.1:8080, MQTT on 127.0.0.1:1883 and MQTTS on 127.0.0.1:8883.
-run: bin/restic-manager bin/restic-manager-agent
+# http://127.0.0.1:8080, MQTT on 127.0.0.1:1883 and MQTTS on 127.0.0.1:8883,
+# serving the agents for install.sh and install.ps1 from dist/.
+run: bin/restic-manager bin/restic-manager-agent agents
 	./bin/restic-manager serve --data data
 
 # Installs restic (and, as root on Debian, Chromium) when missing, then runs
@@ -53,9 +62,27 @@ fuzz:
 		done; \
 	done
 
-lint:
+lint: lint-install lint-platforms
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	@if command -v shellcheck >/dev/null 2>&1; then shellcheck install/*.sh; \
+	elif [ -n "$$RM_TEST_DISALLOW_SKIP" ]; then echo "shellcheck is missing (apt-get install shellcheck)"; exit 1; \
+	else echo "lint: shellcheck is missing, install/*.sh not checked (apt-get install shellcheck)"; fi
+
+# install.ps1 through a real PowerShell parser (the tree-sitter grammar from
+# npm) and the check that it never changes a scheduled task.
+lint-install:
+	@bash .ci/check-install-ps1
+
+# The agent also runs on Windows and macOS: vet there too, and build every
+# agent target (to nowhere), so that no platform-specific file can rot.
+lint-platforms:
+	GOOS=windows go vet ./...
+	GOOS=darwin go vet ./agent/... ./cmd/restic-manager-agent
+	@for t in $(AGENT_TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; echo "build $$t (to check it builds)"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 go build -trimpath -o /dev/null ./cmd/restic-manager-agent || exit 1; \
+	done
 
 # Rebuilds web/static/app.css and the vendored HTMX (needs Node; the outputs
 # are committed so `go build` never does).

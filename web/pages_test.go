@@ -146,8 +146,10 @@ func TestEnrollPageShowsInstallScriptsWhenConfigured(t *testing.T) {
 	res := b.postForm("/enroll", url.Values{"csrf_token": {csrf}, "host_name": {"web-01"}, "ttl": {"1h"}})
 	token := tokenRE.FindString(res.body)
 	mustContain(t, "enroll page", res.body,
-		"curl -fsSL https://rm.example.test:8443/install.sh | sudo sh -s -- --server https://rm.example.test:8443 --token "+token,
-		"Invoke-RestMethod https://rm.example.test:8443/install.ps1")
+		`curl -fsSk https://rm.example.test:8443/install.sh -o "$f"`,
+		hexSum([]byte("#!/bin/sh\necho hi\n"))+` ]; then sudo sh "$f" --server https://rm.example.test:8443 --token `+token+" --ca-fingerprint "+testFingerprint,
+		"DownloadData('https://rm.example.test:8443/install.ps1')", "$env:RM_TOKEN='"+token+"'",
+		"the script then trusts only the certificate authority with fingerprint")
 	if s := app.browser().get("/install.sh"); s.StatusCode != http.StatusOK || s.body != "#!/bin/sh\necho hi\n" {
 		t.Errorf("install.sh: %d %q", s.StatusCode, s.body)
 	}

@@ -162,6 +162,9 @@ func (h *handler) routes() []route {
 		{get, "/ca.pem", anyone, read, h.serveCACert},
 		{get, "/install.sh", anyone, read, h.serveInstallScript},
 		{get, "/install.ps1", anyone, read, h.serveInstallScript},
+		{get, "/agent/binaries", anyone, read, h.listAgentBinaries},
+		{get, "/agent/binary", anyone, read, h.showAgentBinary},
+		{head, "/agent/binary", anyone, read, h.showAgentBinary}, // size and checksum before a download
 	}
 }
 

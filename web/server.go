@@ -76,6 +76,9 @@ type Config struct {
 	// served at /install.sh and /install.ps1 and the enroll page then shows
 	// one-line "install and enroll" commands that use them.
 	InstallScripts fs.FS
+	// AgentBinaries, when set, is the directory of agent builds served at
+	// GET /agent/binary and listed at GET /agent/binaries.
+	AgentBinaries *AgentBinaries
 	// ReadTimeout bounds reading a whole request, headers and body, on
 	// every route; 0 means DefaultReadTimeout. It does not limit how long
 	// a response takes: net/http lifts it once the body is read.

@@ -24,6 +24,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&m.MQTTSAddr, "mqtts", "127.0.0.1:8883", "MQTT over TLS listen address (\"\" = off)")
 	fs.StringVar(&m.PublicURL, "public-url", "", "base URL agents and people use, for enroll commands")
 	fs.StringVar(&m.MQTTPublicURL, "mqtt-public-url", "", "broker URL given to enrolling agents (default: derived)")
+	fs.StringVar(&m.AgentsDir, "agents-dir", "dist", "directory of the agent binaries machines install from (make agents fills dist)")
 	names := fs.String("tls-names", "", "comma-separated extra DNS names/IPs for the server certificate")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	// A site behind one NAT address reconnects all its machines at once after

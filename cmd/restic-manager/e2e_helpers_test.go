@@ -39,7 +39,8 @@ func TestMain(m *testing.M) {
 
 // startServer runs a whole server (web, broker, store) on loopback. mqttsAddr
 // may be "127.0.0.1:0"; a restart passes the address the first run got.
-func startServer(t testing.TB, dataDir, mqttsAddr string) *Main {
+// tweak, if any, sets more of Main before it runs (e.g. AgentsDir).
+func startServer(t testing.TB, dataDir, mqttsAddr string, tweak ...func(*Main)) *Main {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -47,6 +48,9 @@ func startServer(t testing.TB, dataDir, mqttsAddr string) *Main {
 	}
 	m := &Main{DataDir: dataDir, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", MQTTSAddr: mqttsAddr, Logger: logger, Stdout: io.Discard,
 		AdminPassword: "admin password for tests"}
+	for _, f := range tweak {
+		f(m)
+	}
 	if err := m.Run(t.Context()); err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -145,15 +149,7 @@ func startAgent(t testing.TB, configPath string) *agentProc {
 // startAgentArgs runs the agent binary with any subcommand.
 func startAgentArgs(t testing.TB, args ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{logs: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(agentBin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop(syscall.SIGKILL) })
-	return p
+	return startProc(t, nil, agentBin, args...)
 }
 
 // exited reports whether the process has ended.

@@ -40,6 +40,7 @@ func TestEnrollPresenceAndRestart(t *testing.T) {
 		Token          string    `json:"token"`
 		ExpiresAt      time.Time `json:"expires_at"`
 		InstallCommand string    `json:"install_command"`
+		EnrollCommand  string    `json:"enroll_command"`
 	}
 	if code := api.do("POST", "/api/v1/enrollment-tokens", map[string]any{"host_name": "shop-till-1", "ttl": "30m"}, &tok); code != http.StatusCreated && code != http.StatusOK {
 		t.Fatalf("create token: HTTP %d", code)
@@ -48,9 +49,9 @@ func TestEnrollPresenceAndRestart(t *testing.T) {
 	if !strings.Contains(tok.InstallCommand, tok.Token) || !strings.Contains(tok.InstallCommand, fp) {
 		t.Fatalf("install command lacks token or fingerprint: %q", tok.InstallCommand)
 	}
-	// The command writes the config where the agent looks by default.
-	if !strings.Contains(tok.InstallCommand, agent.DefaultConfigPath()) {
-		t.Fatalf("install command %q does not use the agent's default config path %s", tok.InstallCommand, agent.DefaultConfigPath())
+	// The enroll command writes the config where the agent looks by default.
+	if !strings.Contains(tok.EnrollCommand, agent.DefaultConfigPath()) {
+		t.Fatalf("enroll command %q does not use the agent's default config path %s", tok.EnrollCommand, agent.DefaultConfigPath())
 	}
 	if d := time.Until(tok.ExpiresAt); d < 25*time.Minute || d > 31*time.Minute {
 		t.Fatalf("expires_at %s not ~30m away", tok.ExpiresAt)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/install"
 	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/topics"
 	"github.com/restic-manager/restic-manager/web"
@@ -35,6 +36,9 @@ type Main struct {
 	// host the agent reached the web server under, with the MQTTS port (or
 	// the MQTT port when MQTTS is off).
 	MQTTPublicURL string
+	// AgentsDir holds the cross-compiled agents served at /agent/binary
+	// (`make agents` writes them to dist/); "" = none.
+	AgentsDir string
 	// TLSNames are extra DNS names or IPs for the serving certificate.
 	TLSNames []string
 	// AdminPassword is used for the first admin (RM_ADMIN_PASSWORD).
@@ -173,6 +177,10 @@ func (m *Main) startBroker() error {
 }
 
 func (m *Main) startWeb() error {
+	bins, err := m.agentBinaries()
+	if err != nil {
+		return err
+	}
 	w, err := web.New(web.Config{
 		PublicURL:     m.PublicURL,
 		MQTTURL:       m.mqttURLFor,
@@ -182,6 +190,9 @@ func (m *Main) startWeb() error {
 		Version:       version,
 		BrokerStats:   m.brokerStats,
 		BrokerServing: m.broker.Serving,
+		// The scripts are embedded: they always match this server.
+		InstallScripts: install.Scripts,
+		AgentBinaries:  bins,
 	}, m.svc, m.Logger.With("component", "web"))
 	if err != nil {
 		return err
