@@ -45,6 +45,11 @@ type Agent struct {
 	connected atomic.Bool
 	connGen   atomic.Uint64
 
+	// #11: the probation of this binary after an upgrade (nil: none) and
+	// the upgrader of this Run.
+	upgradeGuard *UpgradeGuard
+	upgrades     *upgrader
+
 	// The job state, opened by Run (see state.go).
 	*jobState
 }
@@ -182,6 +187,8 @@ func (a *Agent) BootID() string { return a.bootID }
 // error only for problems a retry cannot fix, such as an unwritable or
 // damaged state directory. Run is called once per Agent.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, restart := context.WithCancelCause(ctx)
+	defer restart(nil)
 	if a.broker.Scheme == "mqtt" || a.broker.Scheme == "tcp" {
 		a.log.Warn("mqtt_url is not TLS: the MQTT password and all traffic travel unencrypted", "broker", a.broker.String())
 	}
@@ -209,7 +216,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	workers.Go(func() { a.jobs.work(workCtx) })
 	workers.Go(func() { a.dispatch(workCtx) })
 	workers.Go(func() { a.sched.run(workCtx) })
-	return a.connectLoop(ctx, resticVersion)
+	a.startUpgrader(ctx, restart)
+	if err := a.connectLoop(ctx, resticVersion); err != nil {
+		return err
+	}
+	if errors.Is(context.Cause(ctx), ErrRestart) {
+		return ErrRestart // an upgrade stopped the agent: the caller restarts it
+	}
+	return nil
 }
 
 // connectLoop keeps one session at a time until ctx is done.

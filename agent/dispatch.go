@@ -38,6 +38,10 @@ func (a *Agent) handleDownItem(it downItem) {
 	case topics.KindConfig:
 		a.handleConfig(it.payload)
 	case topics.KindCmd:
+		if isUpgradeCommand(it.payload) {
+			a.handleUpgrade(it.payload)
+			return
+		}
 		a.handleCommand(it.payload, it.duplicate)
 	}
 }

@@ -27,6 +27,7 @@ type jobQueue struct {
 	waiting []*job
 	running *job
 	listing bool // the worker lists the snapshots after a job
+	paused  bool // an upgrade holds the queue: no job starts (upgrade_queue.go)
 	wakeCh  chan struct{}
 
 	// listFor is the job whose change to the snapshots the server has not
@@ -127,7 +128,7 @@ type turn struct {
 func (q *jobQueue) next(now time.Time) turn {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.waiting) == 0 {
+	if len(q.waiting) == 0 || q.paused {
 		return turn{}
 	}
 	head := q.waiting[0]

@@ -97,6 +97,7 @@ func (s *session) run(ctx context.Context) error {
 	// outbox's backlog arrives; the sender goes through it in seq order.
 	a.sender.attach(client)
 	defer a.sender.detach(client)
+	a.upgradeAfterHello() // #11: a new binary's hello ends its probation; repeat the last upgrade report
 
 	// An "online" status right away keeps the status topic truthful on its
 	// own for MQTT tools: after a Will "offline", the next word is "online".

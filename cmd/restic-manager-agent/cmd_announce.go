@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/restic-manager/restic-manager/agent"
@@ -30,7 +31,8 @@ func (c *cli) announce(args []string) error {
 	logger := newLogger(c.stderr, agent.DefaultLogLevel)
 	opts.Logger = logger
 	opts.Banner = c.stdout
-	return agent.RunService(opts.ConfigPath, logger, func(ctx context.Context) error {
+	exe, exeErr := agent.Executable()
+	err := agent.RunService(opts.ConfigPath, logger, func(ctx context.Context) error {
 		cfg, err := agent.Announce(ctx, opts)
 		if err != nil {
 			return err
@@ -43,4 +45,9 @@ func (c *cli) announce(args []string) error {
 		}
 		return a.Run(ctx)
 	})
+	if errors.Is(err, agent.ErrRestart) {
+		// Upgraded while running after the announce: what starts now is the plain agent.
+		return restartAgent(exe, exeErr, []string{"run", "--config", opts.ConfigPath}, logger)
+	}
+	return err
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/restic-manager/restic-manager/agent"
 )
@@ -10,6 +12,10 @@ import (
 // run implements `restic-manager-agent run`: load the config, then run the
 // agent until SIGINT/SIGTERM (or the Windows service manager) stops it. A
 // job running then is stopped gracefully and reported interrupted.
+//
+// After an upgrade (#11) it first checks whether this binary is a new one
+// on probation (agent.GuardUpgrade), and when the agent stopped to finish
+// an upgrade or a rollback (agent.ErrRestart) it restarts itself.
 func (c *cli) run(args []string) error {
 	fs := c.flags("run")
 	path := fs.String("config", agent.DefaultConfigPath(), "the agent config written by enroll")
@@ -21,11 +27,34 @@ func (c *cli) run(args []string) error {
 		return err
 	}
 	logger := newLogger(c.stderr, cfg.LogLevel)
-	a, err := agent.New(cfg, logger)
+	// Before anything can rename it: the path a restart starts again.
+	exe, exeErr := agent.Executable()
+	guard, err := agent.GuardUpgrade(cfg, logger, 0)
+	if errors.Is(err, agent.ErrRestart) {
+		return restartAgent(exe, exeErr, os.Args[1:], logger)
+	}
 	if err != nil {
 		return err
 	}
-	return agent.RunService(*path, logger, a.Run)
+	a, err := agent.New(cfg, logger, agent.WithUpgradeGuard(guard))
+	if err != nil {
+		return err
+	}
+	err = agent.RunService(*path, logger, a.Run)
+	if errors.Is(err, agent.ErrRestart) {
+		return restartAgent(exe, exeErr, os.Args[1:], logger)
+	}
+	return err
+}
+
+// restartAgent starts the agent binary again after an upgrade or a rollback
+// (see agent.RestartAfterUpgrade); under a service manager the error it
+// returns makes the process exit non-zero, so that the manager restarts it.
+func restartAgent(exe string, exeErr error, args []string, logger *slog.Logger) error {
+	if exeErr != nil {
+		return exeErr
+	}
+	return agent.RestartAfterUpgrade(exe, args, logger)
 }
 
 // newLogger is the agent's log: slog text, one line per event, on stderr,
