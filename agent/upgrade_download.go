@@ -69,6 +69,7 @@ func (d *binaryDownload) fetch(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("create %s: %w", d.dir, err)
 	}
 	part := filepath.Join(d.dir, d.want.SHA256+".part")
+	d.dropOtherParts(part)
 	wait := opts.backoff
 	var last error
 	for attempt := 1; attempt <= opts.attempts; attempt++ {
@@ -93,6 +94,17 @@ func (d *binaryDownload) fetch(ctx context.Context) (string, error) {
 		wait = min(2*wait, opts.maxWait)
 	}
 	return "", fmt.Errorf("the download failed %d times, the last: %w", opts.attempts, last)
+}
+
+// dropOtherParts removes partial downloads of other builds: only the
+// build asked for now can still be resumed.
+func (d *binaryDownload) dropOtherParts(keep string) {
+	others, _ := filepath.Glob(filepath.Join(d.dir, "*.part"))
+	for _, p := range others {
+		if p != keep {
+			os.Remove(p)
+		}
+	}
 }
 
 // once makes one request for what part is still missing and appends it.

@@ -72,7 +72,12 @@ func TestUpgradeDownloadResumesAfterACutConnection(t *testing.T) {
 	rand.Read(body)
 	want := testUpgrade(body)
 	srv := newFlakyBinaryServer(t, body, want.SHA256)
-	d := &binaryDownload{client: pinnedTestClient(srv.Server), url: srv.URL + want.Path, dir: t.TempDir(), want: want,
+	dir := t.TempDir()
+	stale := filepath.Join(dir, strings.Repeat("0", 64)+".part") // an older build's leftover
+	if err := os.WriteFile(stale, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &binaryDownload{client: pinnedTestClient(srv.Server), url: srv.URL + want.Path, dir: dir, want: want,
 		opts: downloadOptions{backoff: time.Millisecond}, log: slog.New(slog.DiscardHandler)}
 	path, err := d.fetch(t.Context())
 	if err != nil {
@@ -81,6 +86,9 @@ func TestUpgradeDownloadResumesAfterACutConnection(t *testing.T) {
 	got, err := os.ReadFile(path)
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("downloaded %d bytes (err %v), want the %d served", len(got), err, len(body))
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("another build's partial download stays: %v", err)
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
