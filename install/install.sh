@@ -276,8 +276,10 @@ say "downloaded the agent ${version:-?} for $OS/$ARCH (sha256 $sum)"
 
 # Install the binary: staged next to its place, tried, then renamed over
 # the old one (a running agent keeps its old file until it restarts).
-mkdir -p "$BIN_DIR"
-chmod 755 "$BIN_DIR"
+if [ ! -d "$BIN_DIR" ]; then
+	mkdir -p "$BIN_DIR"
+	chmod 755 "$BIN_DIR"
+fi
 staged=$BIN_DIR/.restic-manager-agent.new.$$
 cp "$TMP/agent" "$staged"
 chmod 755 "$staged"

@@ -28,13 +28,16 @@ import (
 )
 
 // TestInstallScriptEndToEnd runs install/install.sh for real, with /bin/sh as
-// root, against the whole server serving the real agent binary: the
-// one-liner from the token API (its hash check included) installs, checks
-// and enrolls the agent under RM_ROOT with RM_NO_SERVICE=1, and the
-// installed agent comes online; a re-run upgrades the binary in place and
-// keeps config and state; a binary altered on the way is refused and
-// nothing changes; without a token the script announces, prints the
-// fingerprint and completes once the machine is accepted through the API.
+// root, against the whole server serving the real agent binary. It refuses a
+// CA other than the pinned one, https without a pin, an unreachable server
+// and a user other than root. The one-liner from the token API does not run
+// a script that is not the server's; the server's installs, checks and
+// enrolls the agent under RM_ROOT with RM_NO_SERVICE=1, and the installed
+// agent comes online. A re-run upgrades the binary in place and keeps config
+// and state; a binary altered on the way is refused and nothing changes;
+// --uninstall keeps config and state unless --purge. Without a token the
+// script announces, prints the fingerprint and completes once the machine is
+// accepted through the API.
 func TestInstallScriptEndToEnd(t *testing.T) {
 	requireRoot(t)
 	requireTool(t, "curl")
@@ -68,6 +71,42 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(tok.InstallWindows, "$env:RM_CA_FINGERPRINT='"+fp+"'") || !strings.Contains(tok.InstallWindows, m.HTTPSURL()+"/install.ps1") {
 		t.Errorf("windows install command: %q", tok.InstallWindows)
+	}
+
+	// Refusals before anything is installed: a CA that is not the pinned
+	// one, https without a pin, a server that does not answer.
+	scriptPath := filepath.Join(dir, "install.sh")
+	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refusals := filepath.Join(dir, "refused")
+	otherCA := "SHA256:" + strings.Repeat("A", 43)
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"RM_SERVER=" + m.HTTPSURL(), "RM_TOKEN=" + tok.Token, "RM_CA_FINGERPRINT=" + otherCA}, "does not match RM_CA_FINGERPRINT"},
+		{[]string{"RM_SERVER=" + m.HTTPSURL(), "RM_TOKEN=" + tok.Token}, "an https server needs RM_CA_FINGERPRINT"},
+		{[]string{"RM_SERVER=http://127.0.0.1:1", "RM_TOKEN=" + tok.Token}, "cannot reach the server at http://127.0.0.1:1"},
+	} {
+		out, err := runInstall(t, append(c.env, "RM_ROOT="+refusals, "RM_NO_SERVICE=1"), scriptPath)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Fatalf("%v: want a refusal saying %q, got (err %v):\n%s", c.env, c.want, err, out)
+		}
+		if _, err := os.Stat(filepath.Join(refusals, "usr/local/bin/restic-manager-agent")); err == nil {
+			t.Fatalf("%v: refused, yet the agent was installed", c.env)
+		}
+	}
+
+	// Not root: refused before anything else (the script read from stdin,
+	// as with curl | sh, by the user nobody).
+	setpriv := requireTool(t, "setpriv")
+	asNobody := exec.CommandContext(t.Context(), setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-s", "--",
+		"--server", m.HTTPSURL(), "--ca-fingerprint", fp)
+	asNobody.Stdin = bytes.NewReader(script)
+	asNobody.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if out, err := asNobody.CombinedOutput(); err == nil || !strings.Contains(string(out), "run me as root") {
+		t.Fatalf("not root: want a refusal, got (err %v):\n%s", err, out)
 	}
 
 	// Paste the one-liner (as root already, so without sudo, which would
@@ -134,10 +173,6 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	}
 	confBefore, _ := os.ReadFile(conf)
 	second := publishAgent(t, dist, served, "v1.1.0-test", []byte("\x00a newer build"))
-	scriptPath := filepath.Join(dir, "install.sh")
-	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	rerun := append([]string{"RM_SERVER=" + m.HTTPSURL(), "RM_CA_FINGERPRINT=" + fp}, env...)
 	out, err = runInstall(t, rerun, scriptPath)
 	if err != nil {
