@@ -417,3 +417,30 @@ func tamperingProxy(t testing.TB, target string) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestServeSaysWhichAgentsItServes: at start the server logs the platforms
+// and version of the agents in --agents-dir, and warns when there are none.
+func TestServeSaysWhichAgentsItServes(t *testing.T) {
+	dir := t.TempDir()
+	dist := filepath.Join(dir, "dist")
+	publishAgent(t, dist, filepath.Join(dist, "restic-manager-agent-linux-arm64"), "v2.0.0", nil)
+	publishAgent(t, dist, filepath.Join(dist, "restic-manager-agent-windows-amd64.exe"), "v2.0.0", nil)
+	for _, c := range []struct {
+		agentsDir string
+		want      string
+	}{
+		{dist, `msg="serving agent binaries" agents_dir=` + dist + ` version=v2.0.0 platforms="linux/arm64 windows/amd64"`},
+		{filepath.Join(dir, "empty"), `level=WARN msg="no agent binaries to serve`},
+	} {
+		logs := &lockedBuffer{}
+		m := &Main{DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", AgentsDir: c.agentsDir,
+			Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: io.Discard, AdminPassword: "admin password for tests"}
+		if err := m.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		if !strings.Contains(logs.String(), c.want) {
+			t.Errorf("start log lacks %s:\n%s", c.want, logs)
+		}
+	}
+}
