@@ -70,8 +70,11 @@ func (s *Service) changeConfig(ctx context.Context, tx *sqlx.Tx, hostID string) 
 }
 
 // configChanged is step 2: send the config and tell the pages.
+// It runs after the commit, so it must not depend on the caller's context:
+// a browser that navigates away as the save lands cancels its request,
+// and the host would otherwise wait for its next hello to get the change.
 func (s *Service) configChanged(ctx context.Context, hostID string) {
-	s.publishConfig(ctx, hostID)
+	s.publishConfig(context.WithoutCancel(ctx), hostID)
 	s.events.Publish(Event{Kind: EventConfigChanged, HostID: hostID})
 }
 

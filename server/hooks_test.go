@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
@@ -228,5 +229,20 @@ func TestSealedHookBoundToItsPlace(t *testing.T) {
 	}
 	if cfg, err := f.s.hostConfig(ctx, f.s.db, f.host); err == nil {
 		t.Fatalf("config built with a moved seal: %+v", cfg)
+	}
+}
+
+// TestConfigSentWhenTheRequestIsGone: a change commits, then its request
+// is canceled (the browser navigated away): the config still goes out,
+// instead of waiting for the host's next hello.
+func TestConfigSentWhenTheRequestIsGone(t *testing.T) {
+	f := newJobsFixture(t)
+	f.group(t, etcGroup)
+	before := len(f.agent.Configs(t, f.pub))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	f.s.configChanged(ctx, f.host)
+	if n := len(f.agent.Configs(t, f.pub)); n != before+1 {
+		t.Fatalf("%d configs published after a canceled request, want %d", n, before+1)
 	}
 }
