@@ -186,6 +186,7 @@ https://*)
 	if [ -z "$FINGERPRINT" ] && ! is_true "$INSECURE"; then
 		die "an https server needs RM_CA_FINGERPRINT (--ca-fingerprint), the SHA256:... shown next to the install command; RM_INSECURE=1 trusts the system's CAs instead"
 	fi
+	[ -n "$FINGERPRINT" ] || warn "RM_INSECURE=1: no CA pin, trusting the certificate authorities this system trusts"
 	;;
 http://*)
 	warn "plain http: the agent and its checksum can be altered on the way; use the server's https address with RM_CA_FINGERPRINT for machines outside a trusted network"

@@ -87,6 +87,9 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	}{
 		{[]string{"RM_SERVER=" + m.HTTPSURL(), "RM_TOKEN=" + tok.Token, "RM_CA_FINGERPRINT=" + otherCA}, "does not match RM_CA_FINGERPRINT"},
 		{[]string{"RM_SERVER=" + m.HTTPSURL(), "RM_TOKEN=" + tok.Token}, "an https server needs RM_CA_FINGERPRINT"},
+		// RM_INSECURE=1 drops the pin, not the TLS check: the system does
+		// not trust the server's own CA.
+		{[]string{"RM_SERVER=" + m.HTTPSURL(), "RM_TOKEN=" + tok.Token, "RM_INSECURE=1"}, "certificate"},
 		{[]string{"RM_SERVER=http://127.0.0.1:1", "RM_TOKEN=" + tok.Token}, "cannot reach the server at http://127.0.0.1:1"},
 	} {
 		out, err := runInstall(t, append(c.env, "RM_ROOT="+refusals, "RM_NO_SERVICE=1"), scriptPath)
