@@ -17,6 +17,8 @@ type dashboardPage struct {
 	Filtered bool   // a filter hides some hosts
 	SelfURL  string // this page with its filter, re-read on fleet changes
 	Commands enrollCommands
+	// Upgrades is the admins' agent upgrade card (#11).
+	Upgrades upgradePanel
 }
 
 // showDashboard shows the machines waiting for approval (if any), the
@@ -32,6 +34,8 @@ func (h *handler) showDashboard(c *gin.Context) {
 	switch {
 	case c.Query("accepted") != "":
 		p.Notice = "Accepted. The new host is in the list below and goes online once its agent picks up its credentials."
+	case c.Query("upgrades") != "":
+		p.Notice = "Asked " + c.Query("upgrades") + " host(s) to upgrade their agent (" + c.Query("skipped") + " skipped). Hosts offline now upgrade when they return; each row shows how it goes."
 	case c.Query("revoked") != "":
 		p.Notice = "Revoked. The host was disconnected, its credentials no longer work, and its name is free again."
 	case c.Query("rejected") != "":
@@ -66,12 +70,15 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	p := dashboardPage{
 		page:     h.basePage(c, "Fleet", "fleet"),
 		Summary:  summarize(hosts),
-		Hosts:    withPlans(hostViews(hosts, f), plans),
+		Hosts:    h.withAgentStatus(ctx, withPlans(hostViews(hosts, f), plans)),
 		Filter:   f,
 		Filtered: f.Query != "" || f.State != "",
 		SelfURL:  c.Request.URL.RequestURI(),
 	}
 	p.Pending = newPendingPanel(p.page, pending)
+	if p.IsAdmin {
+		p.Upgrades = newUpgradePanel(p.Hosts, p.CSRF)
+	}
 	if len(hosts) == 0 {
 		p.Commands = h.enrollCommandsFor(h.publicURL(c.Request), "TOKEN")
 	}

@@ -128,7 +128,7 @@ func kbpsField(n int) string {
 
 // loadVitals gathers a host's vitals: its repository state and last backup.
 func (h *handler) loadVitals(ctx context.Context, host server.Host) (hostVitals, error) {
-	v := hostVitals{hostView: newHostView(host)}
+	v := hostVitals{hostView: h.withAgentStatus(ctx, []hostView{newHostView(host)})[0]}
 	repo, err := h.svc.GetRepository(ctx, host.ID)
 	if err != nil {
 		return v, err

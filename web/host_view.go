@@ -29,6 +29,9 @@ type hostView struct {
 	// Plan is the host's next and last backup and config status (nil
 	// where a page does not show them).
 	Plan *server.HostPlan
+	// Agent is the host's agent against the served build (#11,
+	// upgrade_view.go); empty where a page does not show it.
+	Agent agentStatus
 }
 
 // Times is the row's "Next:" and "Last:".

@@ -264,9 +264,14 @@ func roleCases() []roleCase {
 
 // notInMatrix lists authenticated routes the matrix cannot drive, and why.
 var notInMatrix = map[string]string{
-	"GET /events":              "a stream: sse_test.go covers it; it needs only PermRead",
-	"POST /logout":             "signs the caller out; login_test.go covers it; it needs only PermRead",
-	"POST /api/v1/me/password": "session-only JSON (API tokens may not change passwords): account_test.go covers it; it needs only PermRead",
+	"GET /events":                    "a stream: sse_test.go covers it; it needs only PermRead",
+	"POST /logout":                   "signs the caller out; login_test.go covers it; it needs only PermRead",
+	"POST /api/v1/me/password":       "session-only JSON (API tokens may not change passwords): account_test.go covers it; it needs only PermRead",
+	"POST /hosts/:id/upgrade":        "needs agent builds to serve: upgrade_test.go (TestUpgradeRoutesRoles) covers it; admin only",
+	"POST /agents/upgrade":           "needs agent builds to serve: upgrade_test.go covers it; admin only",
+	"GET /api/v1/hosts/:id/upgrade":  "upgrade_test.go covers it; it needs only PermRead",
+	"POST /api/v1/hosts/:id/upgrade": "needs agent builds to serve: upgrade_test.go covers it; admin only",
+	"POST /api/v1/agents/upgrade":    "needs agent builds to serve: upgrade_test.go covers it; admin only",
 }
 
 func revokePath(app *testApp, hostName string) string {

@@ -353,7 +353,7 @@ func (hb *hub) publishRows(ctx context.Context, hosts []server.Host, b batch) {
 	}
 	for _, h := range hosts {
 		if b.hosts[h.ID] || b.runs[h.ID] {
-			v := withPlans([]hostView{newHostView(h)}, plans)[0]
+			v := hb.h.withAgentStatus(ctx, withPlans([]hostView{newHostView(h)}, plans))[0]
 			hb.sendFragment(fleetPages, sseHostRow+h.ID, "dashboard", "host_cells", v)
 		}
 	}
