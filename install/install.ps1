@@ -5,9 +5,9 @@ Installs, upgrades or removes the restic-manager agent on Windows (PowerShell 5.
 .DESCRIPTION
 Run it in an elevated PowerShell ("Run as administrator"). It downloads the agent for this
 machine from the restic-manager server, checks its SHA-256, installs
-C:\Program Files\restic-manager\restic-manager-agent.exe, enrolls this machine (with a token)
+C:\Program Files\restic-manager-agent\restic-manager-agent.exe, enrolls this machine (with a token)
 or announces it (without one: an admin accepts it on the dashboard), writes
-C:\ProgramData\restic-manager\agent.yaml readable by SYSTEM and Administrators only, and
+C:\ProgramData\restic-manager-agent\agent.yaml readable by SYSTEM and Administrators only, and
 installs and starts the restic-manager-agent service (restarted on failure).
 
 Run again on an enrolled machine, it upgrades the agent in place and keeps the config, the
@@ -49,9 +49,11 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 $ServiceName = 'restic-manager-agent'
-$InstallDir = Join-Path $env:ProgramFiles 'restic-manager'
+# The agent's own defaults (agent.DefaultConfigPath, DefaultStateDir), so that every
+# restic-manager-agent subcommand finds the config without --config.
+$InstallDir = Join-Path $env:ProgramFiles 'restic-manager-agent'
 $AgentExe = Join-Path $InstallDir 'restic-manager-agent.exe'
-$DataDir = Join-Path $env:ProgramData 'restic-manager'
+$DataDir = Join-Path $env:ProgramData 'restic-manager-agent'
 $ConfigPath = Join-Path $DataDir 'agent.yaml'
 # Well-known SIDs, so the ACL is right on Windows in any language.
 $SidSystem = '*S-1-5-18'
