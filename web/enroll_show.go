@@ -16,6 +16,8 @@ type enrollPage struct {
 	TTLChoices []ttlChoice
 	Tokens     []server.EnrollmentToken
 	Created    *createdToken // the token just made; shown once, never again
+	// Announce installs without a token: the machine waits for approval.
+	Announce enrollCommands
 }
 
 // createdToken is a new token with the commands that use it.
@@ -48,5 +50,6 @@ func (h *handler) newEnrollPage(c *gin.Context) (enrollPage, error) {
 		Form:       enrollmentForm{TTL: defaultTTLChoice},
 		TTLChoices: ttlChoices,
 		Tokens:     tokens,
+		Announce:   h.announceCommandsFor(h.publicURL(c.Request)),
 	}, nil
 }

@@ -62,6 +62,23 @@ func (h *handler) enrollCommandsFor(base, token string) enrollCommands {
 	}
 }
 
+// announceCommandsFor builds the install one-liners without a token: the
+// machine installs the agent, announces itself and waits until an admin
+// accepts it under Pending hosts. Only the install commands are set.
+func (h *handler) announceCommandsFor(base string) enrollCommands {
+	fp := h.cfg.CAFingerprint
+	args := " --server " + shellQuote(base)
+	if fp != "" {
+		args += " --ca-fingerprint " + shellQuote(fp)
+	}
+	return enrollCommands{
+		InstallShell:      h.installShell(base, args),
+		InstallPowerShell: h.installPowerShell(base, ""),
+		InstallVerified:   h.pinnedHTTPS(base),
+		Fingerprint:       fp,
+	}
+}
+
 // installShell is the Linux/macOS one-liner; args are install.sh's flags.
 //
 // Over https with the server's own CA, no machine trusts the server yet, so
@@ -96,6 +113,8 @@ func (h *handler) installPowerShell(base, token string) string {
 	if sum == "" {
 		return ""
 	}
+	// RM_TOKEN is always set, empty to announce, so that a token left in the
+	// session by an earlier paste is not used again.
 	env := "$env:RM_SERVER=" + psString(base) + "; $env:RM_TOKEN=" + psString(token) + "; "
 	if h.cfg.CAFingerprint != "" {
 		env += "$env:RM_CA_FINGERPRINT=" + psString(h.cfg.CAFingerprint) + "; "

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"html"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/restic-manager/restic-manager/server"
 )
 
 func TestEnrollCommandsQuoteWhatNeedsIt(t *testing.T) {
@@ -54,5 +57,27 @@ func TestInstallCommandsOverPlainHTTP(t *testing.T) {
 	// install.ps1 missing (yet): no Windows one-liner rather than a broken one.
 	if got.InstallPowerShell != "" {
 		t.Errorf("install powershell without install.ps1: %q", got.InstallPowerShell)
+	}
+}
+
+func TestEnrollPageOffersTheAnnounceOneLiner(t *testing.T) {
+	script := []byte("#!/bin/sh\necho hi\n")
+	app := newTestApp(t, func(c *Config) {
+		c.InstallScripts = fstest.MapFS{"install.sh": {Data: script}, "install.ps1": {Data: []byte("Write-Host hi\n")}}
+	})
+	b, _ := app.signedIn("root", server.RoleAdmin)
+	res := b.get("/enroll")
+	mustContain(t, "enroll page", res.body, "No token? Let the machine announce itself",
+		hexSum(script)+` ]; then sudo sh "$f" --server https://rm.example.test:8443 --ca-fingerprint `+testFingerprint+`; else`,
+		"$env:RM_TOKEN=''; $env:RM_CA_FINGERPRINT='"+testFingerprint+"'")
+	if strings.Contains(html.UnescapeString(res.body), "--token") {
+		t.Error("the enroll page shows a --token before any token was made")
+	}
+
+	// Without install scripts there is nothing to announce with.
+	bare := newTestApp(t)
+	b, _ = bare.signedIn("root", server.RoleAdmin)
+	if res := b.get("/enroll"); strings.Contains(res.body, "announce itself") {
+		t.Error("announce one-liner without install scripts")
 	}
 }
