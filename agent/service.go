@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/kardianos/service"
+
+	"github.com/restic-manager/restic-manager/agent/restic"
 )
 
 // Service identity in the OS service manager (systemd, Windows SCM, launchd).
@@ -125,7 +127,9 @@ func (noopProgram) Stop(service.Service) error { return nil }
 // cancelled by SIGINT or SIGTERM. Under the Windows service manager, which
 // stops a service through its control API instead, it runs body through
 // kardianos/service; if body fails on its own there the process exits with
-// status 1 so the service manager's restart-on-failure applies.
+// status 1 so the service manager's restart-on-failure applies. There the
+// service's start and stop, and the warnings and errors of a logger built
+// on SystemLogHandler, go to the Event Log.
 func RunService(configPath string, logger *slog.Logger, body func(ctx context.Context) error) error {
 	if runtime.GOOS != "windows" || service.Interactive() {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -141,16 +145,37 @@ func RunService(configPath string, logger *slog.Logger, body func(ctx context.Co
 	if err != nil {
 		return fmt.Errorf("service: %w", err)
 	}
+	if events, err := svc.SystemLogger(nil); err != nil {
+		logger.Warn("the Event Log is not available; service messages go nowhere else", "err", err)
+	} else {
+		p.events = events
+		attachSystemLog(logger.Handler(), events)
+	}
 	return svc.Run()
 }
 
-// windowsProgram adapts body to the Windows service manager.
+// serviceStopWait bounds how long a stop request waits for body: longer
+// than restic's cancel grace, so that a running restic has stopped (asked
+// first, killed when the grace ran out) and its job is recorded before the
+// service reports stopped; restic would otherwise run on, unsupervised.
+const serviceStopWait = restic.DefaultCancelGrace + 15*time.Second
+
+// windowsProgram adapts body to the Windows service manager, which calls
+// Start, then Stop on a stop request or at shutdown.
 type windowsProgram struct {
 	body   func(context.Context) error
 	log    *slog.Logger
+	events service.Logger // the Event Log; nil where there is none
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
+}
+
+// event writes a lifecycle line to the Event Log, if there is one.
+func (p *windowsProgram) event(msg string) {
+	if p.events != nil {
+		_ = p.events.Info(msg)
+	}
 }
 
 // Start runs body in the background; the service manager needs Start to
@@ -160,6 +185,7 @@ func (p *windowsProgram) Start(service.Service) error {
 	p.mu.Lock()
 	p.cancel, p.done = cancel, make(chan struct{})
 	p.mu.Unlock()
+	p.event(fmt.Sprintf("%s %s started", ServiceName, Version))
 	go func() {
 		defer close(p.done)
 		if err := p.body(ctx); err != nil && ctx.Err() == nil {
@@ -170,7 +196,9 @@ func (p *windowsProgram) Start(service.Service) error {
 	return nil
 }
 
-// Stop cancels body and waits (bounded) for it to disconnect cleanly.
+// Stop cancels body, which stops a running restic gracefully and records
+// its job as interrupted, and waits (up to serviceStopWait) for body to
+// disconnect and return.
 func (p *windowsProgram) Stop(service.Service) error {
 	p.mu.Lock()
 	cancel, done := p.cancel, p.done
@@ -178,11 +206,13 @@ func (p *windowsProgram) Stop(service.Service) error {
 	if cancel == nil {
 		return nil
 	}
+	p.event(ServiceName + " stopping: a running backup is stopped and reported interrupted")
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
-		p.log.Warn("agent did not stop within 20s; exiting anyway")
+		p.event(ServiceName + " stopped")
+	case <-time.After(serviceStopWait):
+		p.log.Warn("agent did not stop in time; exiting anyway", "waited", serviceStopWait)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -18,9 +17,6 @@ import (
 // repository that check accepts without an unlock.
 func TestCancelBackup(t *testing.T) {
 	t.Parallel()
-	if runtime.GOOS == "windows" {
-		t.Skip("on Windows restic is killed, not interrupted, and may leave a stale lock")
-	}
 	r, _ := newRunner(t)
 	repo := initRepo(t, r)
 	src := t.TempDir()

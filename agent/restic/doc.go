@@ -27,8 +27,11 @@
 //     to create lock"). A backup that skipped a source path that does not
 //     exist is a warning too, though restic exits 0 for it.
 //   - Canceling the context sends restic SIGINT (it stops and removes its
-//     lock), waits Runner.CancelGrace, then kills it. Windows has no
-//     interrupt for child processes: there restic is killed at once.
+//     lock), waits Runner.CancelGrace, then kills it. Windows has no signals
+//     for child processes: restic runs in a process group of its own and
+//     gets CTRL_BREAK_EVENT through its console, which it handles like
+//     SIGINT (interrupt_windows.go); if that cannot be sent, it is killed
+//     at once.
 //   - On Linux the kernel kills restic (SIGKILL) when the agent dies, so
 //     a killed agent leaves no restic running unsupervised (child_linux.go;
 //     elsewhere restic runs on to its end). The lock such a restic leaves

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -33,11 +32,11 @@ type Runner struct {
 	// a secret (nil: no logging).
 	Logger *slog.Logger
 	// CancelGrace is how long restic may take to stop after the context is
-	// canceled (DefaultCancelGrace when zero). On Unix restic first gets
-	// SIGINT, on which it stops and removes its lock; when the grace runs
-	// out, or at once on Windows (where a child process cannot be sent an
-	// interrupt), it is killed and may leave a stale lock, which the next
-	// `restic unlock` removes.
+	// canceled (DefaultCancelGrace when zero). restic first gets SIGINT (on
+	// Windows a CTRL_BREAK console event, see interrupt_windows.go), on
+	// which it stops and removes its lock; when the grace runs out, or at
+	// once if it could not be asked, it is killed and may leave a stale
+	// lock, which the next `restic unlock` removes.
 	CancelGrace time.Duration
 }
 
@@ -161,8 +160,9 @@ func (r *Runner) run(ctx context.Context, op Op, kind Kind, path string, args []
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = childEnv(baseEnv(r.Env), op.Repository)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.Cancel = func() error { return interrupt(cmd.Process) }
+	cmd.Cancel = func() error { return r.interrupt(cmd.Process, kind) }
 	cmd.WaitDelay = r.grace()
+	ownProcessGroup(cmd)
 
 	// Held until restic has been waited for (see guardChild).
 	release := guardChild(cmd)
@@ -196,14 +196,18 @@ func (r *Runner) run(ctx context.Context, op Op, kind Kind, path string, args []
 	return &res, nil
 }
 
-// interrupt asks restic to stop: SIGINT, which restic handles by canceling
-// its work and removing its lock. Windows cannot deliver an interrupt to
-// a child process (os.Interrupt is unsupported there), so restic is killed.
-func interrupt(p *os.Process) error {
-	if runtime.GOOS == "windows" {
-		return p.Kill()
+// interrupt asks restic to stop (askToStop: SIGINT, or CTRL_BREAK on
+// Windows), which restic handles by canceling its work and removing its
+// lock; the grace (cmd.WaitDelay) then bounds the wait. If restic cannot
+// be asked, it is killed at once.
+func (r *Runner) interrupt(p *os.Process, kind Kind) error {
+	err := askToStop(p)
+	if err == nil || errors.Is(err, os.ErrProcessDone) {
+		return err
 	}
-	return p.Signal(os.Interrupt)
+	r.logger().Warn("could not ask restic to stop; killing it (a stale lock it leaves is removed before the next job)",
+		"kind", kind, "err", err)
+	return p.Kill()
 }
 
 func (r *Runner) grace() time.Duration {

@@ -58,11 +58,13 @@ func restartAgent(exe string, exeErr error, args []string, logger *slog.Logger) 
 }
 
 // newLogger is the agent's log: slog text, one line per event, on stderr,
-// which both a terminal and a service manager's journal capture.
+// which both a terminal and a service manager's journal capture. Under the
+// Windows service manager, which keeps no stderr, its warnings and errors
+// also go to the Event Log (agent.SystemLogHandler).
 func newLogger(w io.Writer, level string) *slog.Logger {
 	lvl, err := agent.ParseLogLevel(level)
 	if err != nil {
 		lvl = slog.LevelInfo // LoadConfig validated it; keep going regardless
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+	return slog.New(agent.SystemLogHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})))
 }
