@@ -68,7 +68,10 @@ type jobEnv struct {
 	cfgPath   string
 	// resticLog is where the restic wrapper appends each command line it runs.
 	resticLog string
-	agent     *agentProc
+	// hold: while this file exists, the wrapper holds every backup before
+	// restic starts (a test makes the agent busy, then lets it go).
+	hold  string
+	agent *agentProc
 }
 
 // newJobEnv starts a server, enrolls a host with the real agent binary and
@@ -77,23 +80,31 @@ type jobEnv struct {
 // the real restic. The agent is not started; call startAgent.
 func newJobEnv(t *testing.T, name string) *jobEnv {
 	t.Helper()
+	return newJobEnvWith(t, name, agentBin)
+}
+
+// newJobEnvWith is newJobEnv with the agent binary that enrolls (agent)
+// and tweaks of the server (e.g. its AgentsDir).
+func newJobEnvWith(t *testing.T, name, agent string, tweak ...func(*Main)) *jobEnv {
+	t.Helper()
 	realRestic := requireTool(t, "restic")
 	e := &jobEnv{t: t, dir: t.TempDir(), hostName: name}
 	e.dataDir = filepath.Join(e.dir, "data")
-	e.m = startServer(t, e.dataDir, "127.0.0.1:0")
+	e.m = startServer(t, e.dataDir, "127.0.0.1:0", tweak...)
 	e.mqttsAddr = e.m.Broker().TLSAddr().String()
 	e.apiToken = cli(t, "", "apitoken", "create", "--user", "admin", "--data", e.dataDir)
 
 	tok := cli(t, "", "token", "create", "--host", name, "--data", e.dataDir)
 	e.cfgPath = filepath.Join(e.dir, "agent", "agent.yaml")
-	enroll := exec.Command(agentBin, "enroll", "--server", e.m.HTTPSURL(), "--token", tok,
+	enroll := exec.Command(agent, "enroll", "--server", e.m.HTTPSURL(), "--token", tok,
 		"--ca-fingerprint", e.m.TLS().Fingerprint, "--config", e.cfgPath, "--state-dir", filepath.Join(e.dir, "agent", "state"))
 	if out, err := enroll.CombinedOutput(); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
 	}
-	e.resticLog = filepath.Join(e.dir, "restic-calls.log")
+	e.resticLog, e.hold = filepath.Join(e.dir, "restic-calls.log"), filepath.Join(e.dir, "hold")
 	wrapper := filepath.Join(e.dir, "restic-wrapper")
-	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >> %q\nexec %q \"$@\"\n", e.resticLog, realRestic)
+	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >> %q\ncase \"$*\" in *backup*) while [ -f %q ]; do sleep 0.1; done;; esac\nexec %q \"$@\"\n",
+		e.resticLog, e.hold, realRestic)
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
