@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -127,6 +129,14 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	return db.migrateTo(ctx, ms)
+}
+
+// migrateTo applies the migrations of ms the database has not had yet. A
+// database that already has a schema is first copied, consistently, to
+// <data>/backups (backupBeforeMigration): an upgrade that goes wrong can go
+// back to the copy with the old binary.
+func (db *DB) migrateTo(ctx context.Context, ms []migration) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
@@ -138,6 +148,13 @@ func (db *DB) migrate(ctx context.Context) error {
 	if current > len(ms) {
 		return fmt.Errorf("store: %s was written by a newer restic-manager (schema %d, this build knows %d); "+
 			"run the newer version or restore a backup of the data directory", db.path, current, len(ms))
+	}
+	if current > 0 && current < len(ms) {
+		backup, err := db.backupBeforeMigration(ctx, current)
+		if err != nil {
+			return err
+		}
+		slog.Info("store: copied the database before migrating it", "backup", backup, "from_schema", current, "to_schema", len(ms))
 	}
 	for _, m := range ms[current:] {
 		err := db.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -153,6 +170,35 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// backupBeforeMigration writes a consistent copy of the database at schema
+// version to <dir of the database>/backups/restic-manager-schema<version>-<UTC time>.db
+// with SQLite's VACUUM INTO (a snapshot, also while another process reads)
+// and returns its path. The copy holds the same secrets as the database, so
+// it is created 0600 (VACUUM INTO needs an empty or missing file; it keeps
+// the mode of an empty one) in a 0700 directory. Old copies are kept: the
+// operator deletes them (docs/operations.md).
+func (db *DB) backupBeforeMigration(ctx context.Context, version int) (string, error) {
+	dir := filepath.Join(filepath.Dir(db.path), "backups")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("store: create %s for the backup taken before a migration: %w; fix its permissions or free disk space", dir, err)
+	}
+	name := fmt.Sprintf("restic-manager-schema%d-%s.db", version, time.Now().UTC().Format("20060102T150405.000Z"))
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("store: create the backup %s: %w; fix the permissions of %s", path, err, dir)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return "", fmt.Errorf("store: make the backup %s private (mode 0600): %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("store: copy %s to %s before migrating it: %w; free disk space in %s (the migration did not run)", db.path, path, err, dir)
+	}
+	return path, nil
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
