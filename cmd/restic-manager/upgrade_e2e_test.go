@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,6 +133,8 @@ func logTime(t *testing.T, logs, msg string) time.Time {
 // arrive complete and once. Then a served build that does not run is
 // refused before any swap, and one that never says hello is rolled back
 // by itself: the server shows both failures and the agent keeps 2.0.0.
+// Last, an upgrade asked while the agent is offline happens when it
+// returns, and a backup queued meanwhile runs.
 func TestFleetUpgrade(t *testing.T) {
 	bin, agentsDir := t.TempDir(), t.TempDir()
 	exe := filepath.Join(bin, "restic-manager-agent")
@@ -260,8 +263,37 @@ func TestFleetUpgrade(t *testing.T) {
 	if s := e.upgradeStatus(); s.Upgrade.State != "rolled_back" || s.Upgrade.UpgradeID != back.Upgrade.UpgradeID {
 		t.Fatalf("after the agent's hello: %+v", s.Upgrade)
 	}
+
+	// Offline: the upgrade and a backup wait on the server; both happen
+	// when the agent returns.
+	e.agent.stop(syscall.SIGTERM)
+	waitFor(t, "host offline", 30*time.Second, func() bool {
+		var h hostJSON
+		return e.api().do("GET", "/api/v1/hosts/"+e.hostID, nil, &h) == http.StatusOK && !h.Online
+	})
+	later := filepath.Join(t.TempDir(), "agent-5.0.0")
+	buildAgentAs(t, "../restic-manager-agent", "5.0.0", later)
+	serveAgentBuild(t, agentsDir, later, "5.0.0")
+	offlineJob := e.runJob(map[string]any{"kind": "backup", "paths": []string{data}})
+	if code := e.api().do("POST", "/api/v1/hosts/"+e.hostID+"/upgrade", map[string]any{}, nil); code != http.StatusOK {
+		t.Fatalf("upgrade of an offline host: HTTP %d", code)
+	}
+	if s := e.upgradeStatus(); s.Upgrade.State != "requested" || s.Upgrade.ToVersion != "5.0.0" {
+		t.Fatalf("offline host's upgrade: %+v", s.Upgrade)
+	}
+	e.agent = startProc(t, nil, exe, "run", "--config", e.cfgPath)
+	if s := e.waitUpgrade("done", 90*time.Second); s.AgentVersion != "5.0.0" {
+		t.Fatalf("after the offline host returned: %+v", s)
+	}
+	if j := e.waitJob(offlineJob, 120*time.Second); j.Status != "succeeded" {
+		t.Fatalf("backup queued while offline: %s (%s)\n%s", j.Status, j.Reason, e.agentLogs())
+	}
+	if got := binaryVersion(t, exe); got != "restic-manager-agent 5.0.0" {
+		t.Fatalf("the agent's file says %q", got)
+	}
+
 	entries, err := e.m.Service().ListAudit(t.Context(), server.AuditFilter{Action: "agent.upgrade"})
-	if err != nil || len(entries) != 3 {
-		t.Fatalf("audit rows for agent.upgrade: %d (%v), want 3", len(entries), err)
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("audit rows for agent.upgrade: %d (%v), want 4", len(entries), err)
 	}
 }
