@@ -174,11 +174,8 @@ func (s *Service) DisableTOTP(ctx context.Context, a Actor, password string) err
 	if err != nil {
 		return internal("Could not load your account", err)
 	}
-	if ok, err := verifyPassword(password, u.PasswordHash); err != nil || !ok {
-		if err != nil {
-			return internal("Could not check the password", err)
-		}
-		return &Error{Code: CodeForbidden, Message: "The password is wrong; type your current password to turn two-factor sign-in off."}
+	if err := s.reauthenticate(a, u, password, "The password is wrong; type your current password to turn two-factor sign-in off."); err != nil {
+		return err
 	}
 	_, err = s.changeAccount(ctx, a, acc.ID, "user.totp_disable", nil, func(tx *sqlx.Tx, _ *Account) error {
 		return clearTOTP(ctx, tx, acc.ID)

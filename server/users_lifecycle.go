@@ -106,12 +106,8 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, current, passw
 	if err != nil {
 		return internal("Could not load your account", err)
 	}
-	ok, err := verifyPassword(current, u.PasswordHash)
-	if err != nil {
-		return internal("Could not check the password", err)
-	}
-	if !ok {
-		return &Error{Code: CodeForbidden, Message: "The current password is wrong; type it again, or ask an admin to reset it."}
+	if err := s.reauthenticate(a, u, current, "The current password is wrong; type it again, or ask an admin to reset it."); err != nil {
+		return err
 	}
 	hash, err := newPasswordHash(password)
 	if err != nil {

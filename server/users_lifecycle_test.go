@@ -392,3 +392,33 @@ func TestAPITokenListRevokeAndLastUse(t *testing.T) {
 		t.Errorf("audit %+v", rows)
 	}
 }
+
+// TestOwnPasswordGuessesAreThrottled: wrong current passwords count as
+// failed sign-ins from that address; once they are used up even the right
+// one is refused with how long to wait, while another address may still
+// try. Nothing changes meanwhile.
+func TestOwnPasswordGuessesAreThrottled(t *testing.T) {
+	f := newLifecycleFixture(t)
+	ctx := t.Context()
+	a := ActorFor(f.view, "web")
+	a.RemoteAddr = "203.0.113.5"
+	for i := range loginFailsPerPair {
+		if err := f.s.ChangeOwnPassword(ctx, a, "guess", "a brand new long password", f.sessions["view"]); ErrorCodeOf(err) != CodeForbidden {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "a brand new long password", f.sessions["view"])
+	if ErrorCodeOf(err) != CodeRateLimited || !strings.Contains(PublicMessage(err), "wait") {
+		t.Fatalf("after %d guesses: %v", loginFailsPerPair, err)
+	}
+	if err := f.s.DisableTOTP(ctx, a, TestPassword); ErrorCodeOf(err) != CodeRateLimited {
+		t.Fatalf("turning TOTP off after the guesses: %v", err)
+	}
+	if _, err := f.s.Login(ctx, "view", TestPassword, "203.0.113.6"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	a.RemoteAddr = "203.0.113.6"
+	if err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "a brand new long password", f.sessions["view"]); err != nil {
+		t.Fatalf("from another address: %v", err)
+	}
+}
