@@ -69,8 +69,10 @@ function Write-Step([string]$Message) {
     Write-Host "==> $Message"
 }
 
-# Read-Flags takes the GNU-style flags into the script's variables.
+# Read-Flags returns the GNU-style flags as a hashtable (name without dashes -> value,
+# $true for the switches); the caller assigns them, so no scope modifier is needed.
 function Read-Flags([string[]]$List) {
+    $flags = @{}
     $i = 0
     while ($i -lt $List.Count) {
         $arg = $List[$i]
@@ -80,28 +82,21 @@ function Read-Flags([string[]]$List) {
             $name = '--' + $Matches[1]
             $value = $Matches[2]
         }
-        switch ($name) {
-            { $_ -in '--server', '--token', '--ca-fingerprint', '--restic' } {
-                if ($null -eq $value) {
-                    if ($i + 1 -ge $List.Count) { Stop-Install "$name needs a value, e.g. $name VALUE" }
-                    $i++
-                    $value = $List[$i]
-                }
-                switch ($name) {
-                    '--server' { $script:Server = $value }
-                    '--token' { $script:Token = $value }
-                    '--ca-fingerprint' { $script:CaFingerprint = $value }
-                    '--restic' { $script:Restic = $value }
-                }
+        if ($name -in '--server', '--token', '--ca-fingerprint', '--restic') {
+            if ($null -eq $value) {
+                if ($i + 1 -ge $List.Count) { Stop-Install "$name needs a value, e.g. $name VALUE" }
+                $i++
+                $value = $List[$i]
             }
-            '--insecure' { $script:Insecure = $true }
-            '--no-service' { $script:NoService = $true }
-            '--uninstall' { $script:Uninstall = $true }
-            '--purge' { $script:Purge = $true }
-            default { Stop-Install "unknown argument '$arg': use -Server, -Token, -CaFingerprint, -Restic, -Insecure, -NoService, -Uninstall or -Purge" }
+            $flags[$name.Substring(2)] = $value
+        } elseif ($name -in '--insecure', '--no-service', '--uninstall', '--purge') {
+            $flags[$name.Substring(2)] = $true
+        } else {
+            Stop-Install "unknown argument '$arg': use -Server, -Token, -CaFingerprint, -Restic, -Insecure, -NoService, -Uninstall or -Purge"
         }
         $i++
     }
+    return $flags
 }
 
 function Test-Administrator {
@@ -319,6 +314,9 @@ function Get-AgentService {
 }
 
 function Invoke-Agent([string[]]$Arguments) {
+    # The agent logs to stderr; under 'Stop', Windows PowerShell would turn a redirected
+    # native stderr line into a terminating error. Its exit code decides instead.
+    $ErrorActionPreference = 'Continue'
     & $AgentExe @Arguments
     if ($LASTEXITCODE -ne 0) { Stop-Install "restic-manager-agent $($Arguments[0]) failed (exit $LASTEXITCODE); see its message above." }
 }
@@ -329,7 +327,6 @@ function Install-AgentExe([string]$Downloaded) {
         Write-Step "stopping the service to replace the agent (a running backup is stopped gracefully and reported interrupted)"
         Stop-Service -Name $ServiceName
     }
-    New-Item -ItemType Directory -Force -Path $InstallDir | Out-Null
     # The old binary may stay locked for a moment after the service stopped.
     $deadline = (Get-Date).AddSeconds(60)
     while ($true) {
@@ -359,6 +356,7 @@ function Invoke-Announce([string[]]$Arguments) {
     $err = Join-Path $DataDir 'announce.err.log'
     $proc = Start-Process -FilePath $AgentExe -ArgumentList (Join-Arguments $Arguments) -NoNewWindow -PassThru `
         -RedirectStandardOutput $out -RedirectStandardError $err
+    $null = $proc.Handle # without it, Windows PowerShell never learns the exit code
     Write-Step 'announcing this machine: accept it under Pending hosts on the dashboard (Ctrl+C to give up)'
     $shown = @{ $out = 0; $err = 0 }
     $accepted = $false
@@ -366,7 +364,7 @@ function Invoke-Announce([string[]]$Arguments) {
         while (-not $accepted) {
             foreach ($file in @($out, $err)) {
                 if (-not (Test-Path -LiteralPath $file)) { continue }
-                $lines = @(Get-Content -LiteralPath $file)
+                try { $lines = @(Get-Content -LiteralPath $file) } catch { continue }
                 for ($n = $shown[$file]; $n -lt $lines.Count; $n++) {
                     Write-Host $lines[$n]
                     if ($file -eq $out -and $lines[$n] -like 'accepted as *') { $accepted = $true }
@@ -391,7 +389,9 @@ function Show-ResticTasks {
     Write-Host ''
     Write-Host "Scheduled tasks that look like restic backups (left as they are; this script changes none):" -ForegroundColor Yellow
     foreach ($t in $tasks) {
-        $actions = @($t.Actions | ForEach-Object { "$($_.Execute) $($_.Arguments)".Trim() }) -join '; '
+        # Only exec actions have a command line (a COM handler action has none).
+        $actions = @($t.Actions | Where-Object { $_.PSObject.Properties['Execute'] } |
+                ForEach-Object { "$($_.Execute) $($_.Arguments)".Trim() }) -join '; '
         Write-Host ("  {0}{1}  [{2}]  {3}" -f $t.TaskPath, $t.TaskName, $t.State, $actions)
     }
     Write-Host "  Once restic-manager's schedules back up the same data, disable these yourself (Task Scheduler)."
@@ -413,8 +413,8 @@ function Show-ResticHelp {
     Write-Host '    winget install --scope machine restic.restic'
     Write-Host '    scoop install --global restic'
     Write-Host '    choco install restic'
-    Write-Host '  or download restic.exe and tell the agent where it is: re-run this script with -Restic C:\path\to\restic.exe'
-    Write-Host "  (or set restic_binary in $ConfigPath and restart the service)."
+    Write-Host "  or download restic.exe and set restic_binary: C:\path\to\restic.exe in $ConfigPath,"
+    Write-Host "  then Restart-Service $ServiceName (a first install also takes -Restic C:\path\to\restic.exe)."
 }
 
 function Uninstall-Agent {
@@ -443,7 +443,15 @@ function Uninstall-Agent {
 
 # --- main -----------------------------------------------------------------------------
 
-Read-Flags $FlagArgs
+$flags = Read-Flags $FlagArgs
+if ($flags.ContainsKey('server')) { $Server = $flags['server'] }
+if ($flags.ContainsKey('token')) { $Token = $flags['token'] }
+if ($flags.ContainsKey('ca-fingerprint')) { $CaFingerprint = $flags['ca-fingerprint'] }
+if ($flags.ContainsKey('restic')) { $Restic = $flags['restic'] }
+if ($flags.ContainsKey('insecure')) { $Insecure = $true }
+if ($flags.ContainsKey('no-service')) { $NoService = $true }
+if ($flags.ContainsKey('uninstall')) { $Uninstall = $true }
+if ($flags.ContainsKey('purge')) { $Purge = $true }
 if (-not $Server) { $Server = [string]$env:RM_SERVER }
 if (-not $Token) { $Token = [string]$env:RM_TOKEN }
 if (-not $CaFingerprint) { $CaFingerprint = [string]$env:RM_CA_FINGERPRINT }
@@ -489,7 +497,9 @@ if ($Server -like 'https://*') {
 New-Item -ItemType Directory -Force -Path $DataDir | Out-Null
 Protect-Data $DataDir $true
 $arch = Get-AgentArch
-$download = Join-Path $DataDir ("restic-manager-agent-download-{0}.exe" -f ([guid]::NewGuid().ToString('N')))
+# Downloaded next to its place, so that the rename over the old binary stays on one volume.
+New-Item -ItemType Directory -Force -Path $InstallDir | Out-Null
+$download = Join-Path $InstallDir ("restic-manager-agent.download-{0}.exe" -f ([guid]::NewGuid().ToString('N')))
 try {
     Get-Agent $Server $arch $download
     Install-AgentExe $download
