@@ -9,7 +9,10 @@
 // shows next and last runs), host bandwidth caps and retention previews, all
 // delivered in the one config hostConfig builds (config_build.go), and the
 // jobs the agent starts from a schedule, created from their first event
-// (ingest_origin.go).
+// (ingest_origin.go). Users over their whole life (#9): disable, enable,
+// delete, roles and passwords with the last-admin guard (users_lifecycle.go),
+// API tokens listed and revoked, and a TOTP second factor with recovery
+// codes and a two-step sign-in (totp.go, totp_login.go).
 //
 // The Service type is the one entry point the web layer and the command line
 // use. Every state-changing method takes the Actor doing it, checks the actor's

@@ -26,6 +26,9 @@
 // progress go out per tick rather than per event, and each job page is
 // sent only the log lines after the last one it has (sse_jobs.go), so a
 // job printing thousands of lines a second costs one log query per tick.
+// A stream ends as soon as its user's access changes (disabled, deleted,
+// demoted, signed out elsewhere), also when the CLI made the change
+// (sse_users.go).
 //
 // Source groups and schedules (#4) are edited as presets ("daily at
 // 03:00" in a time zone, with jitter and catch-up) and stored as cron
