@@ -28,6 +28,10 @@ const (
 // A backup of a source group (req.SourceGroup, by key, number or name)
 // takes its paths, excludes, tags (plus the group tag) and forget-after
 // policy from the group; a request that also brings its own is refused.
+//
+// A job that removes data (an ad-hoc forget or prune) is
+// admin-only; an operator is refused with a sentence and nothing is queued
+// (job_permission.go).
 func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req JobRequest) (*Job, error) {
 	if err := a.require(PermRunJobs); err != nil {
 		return nil, err
@@ -36,7 +40,9 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req Job
 }
 
 // queueJob is CreateJob after the role check; audit adds to the audit
-// row's details.
+// row's details. It refuses a job that removes data to a role that may not
+// remove data, once the spec is known to be valid and before anything is
+// stored (job_permission.go).
 func (s *Service) queueJob(ctx context.Context, a Actor, hostID string, req JobRequest, audit map[string]any) (*Job, error) {
 	spec := req.Spec
 	groupRef := strings.TrimSpace(req.SourceGroup)
@@ -46,6 +52,9 @@ func (s *Service) queueJob(ctx context.Context, a Actor, hostID string, req JobR
 		}
 	} else if err := spec.Validate(); err != nil {
 		return nil, &Error{Code: CodeInvalid, Message: sentence(err.Error())}
+	}
+	if err := a.requireJobKind(spec); err != nil {
+		return nil, err
 	}
 	expiresIn := req.ExpiresIn
 	if expiresIn == 0 {

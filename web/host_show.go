@@ -23,6 +23,9 @@ type hostPage struct {
 	// BackupPaths prefills Back up now (see backupPrefill).
 	BackupPaths string
 	CanRun      bool
+	// CanRemoveData offers forget and prune: an ad-hoc job that removes
+	// data is admin-only (server/job_permission.go).
+	CanRemoveData bool
 	// Sources and Schedules tabs (#4) and the Settings tab's caps.
 	Groups       []groupView
 	Schedules    []scheduleView
@@ -91,6 +94,7 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 	}
 	p := hostPage{page: h.basePage(c, host.Name, "fleet"), Host: vitals}
 	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
+	p.CanRemoveData = p.User != nil && p.User.Role.MayRemoveData()
 	p.Jobs = jobsTable{Jobs: h.jobRowViews(jobs), HideHost: true, ListURL: "/jobs?host=" + host.ID + "&limit=" + itoa(recentJobs),
 		Empty: "No jobs yet. Setting a repository runs the first (init); then Back up now."}
 	if len(jobs) == recentJobs {

@@ -71,8 +71,10 @@ func TestHostPageBackupNow(t *testing.T) {
 		t.Errorf("refused forms queued jobs: %d -> %d", before, after)
 	}
 
-	// Maintenance and Refresh list.
-	res = op.postForm(hostPath+"/jobs", url.Values{"csrf_token": {csrf}, "kind": {"forget"}, "keep_daily": {"7"}, "keep_within": {"30d"}, "prune": {"1"}})
+	// Maintenance and Refresh list. Forget removes snapshots, so an admin
+	// runs it (TestRoleMatrixJobKinds covers an operator's refusal).
+	admin, adminCSRF := app.signedIn("ada", server.RoleAdmin)
+	res = admin.postForm(hostPath+"/jobs", url.Values{"csrf_token": {adminCSRF}, "kind": {"forget"}, "keep_daily": {"7"}, "keep_within": {"30d"}, "prune": {"1"}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("forget: %d", res.StatusCode)
 	}
