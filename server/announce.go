@@ -14,7 +14,6 @@ import (
 // Sentences a pending agent shows its user (AnnounceStatus.Message).
 const (
 	msgWaiting  = "Waiting for an admin to accept this machine in the dashboard's Pending hosts panel."
-	msgCapacity = "Too many machines are waiting for approval; ask an admin to accept or reject some, then announce again."
 	msgRejected = "An admin rejected this machine; ask them why before you announce it again."
 	msgExpired  = "Nobody accepted this machine in time; run the announce command again and ask an admin to accept it."
 )
@@ -33,12 +32,13 @@ const (
 //     challenge arrives within half a minute or so, and will get through once
 //     the minute is over. A site behind one NAT address gets its machines
 //     through ten a minute.
-//   - The global cap (AnnounceOptions.MaxPending) is checked when a verified
-//     proof would add a row, not when the agent connects: a refused CONNECT
-//     would tell the agent only "not authorized" and count against its
-//     address in the broker. Over the cap the agent is told so in a
-//     "rejected" status with a sentence, and no row is made; a machine that
-//     already has a row always gets its answer.
+//   - The queue's cap (AnnounceOptions.MaxPending) and each address's
+//     share of it are applied when a verified proof would add a row, not
+//     when the agent connects: a refused CONNECT would tell the agent only
+//     "not authorized" and count against its address in the broker. A new
+//     machine is never refused for room: longest-unseen rows make way
+//     (pending_queue.go explains which). A machine that already has a row
+//     always gets its answer.
 //   - A refused proof (no challenge, another connection, a reused, late or
 //     wrong nonce, a bad signature) gets no answer.
 //

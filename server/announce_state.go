@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -15,8 +16,15 @@ type AnnounceOptions struct {
 	// first announce, and how long an accepted or rejected one is kept
 	// (counted from the decision). Default 24 h.
 	TTL time.Duration
-	// MaxPending caps the rows in state pending. Default 100.
+	// MaxPending caps the rows in state pending. Default 100. When it is
+	// reached a new machine still gets in: the longest-unseen row of the
+	// address holding the most rows makes room (pending_queue.go).
 	MaxPending int
+	// MaxPendingPerAddr is one source address's share of MaxPending: an
+	// address at its share replaces its own longest-unseen row instead of
+	// taking others' room. Default (and upper bound) the smaller of 10 and
+	// MaxPending/4, at least 1.
+	MaxPendingPerAddr int
 	// HellosPerAddrPerMinute limits announces per source address. Default 10.
 	HellosPerAddrPerMinute int
 	// SweepEvery is how often expired rows are deleted (Service.Run).
@@ -48,6 +56,10 @@ const unknownAddr = "unknown"
 type announcer struct {
 	opts   AnnounceOptions
 	hellos *throttle
+
+	// evicted and replaced count the waiting rows dropped to make room
+	// since the server started (pending_queue.go).
+	evicted, replaced atomic.Uint64
 
 	mu         sync.Mutex
 	challenges map[string]*challenge  // by pending client ID: the one open challenge
@@ -86,6 +98,9 @@ func newAnnouncer(o AnnounceOptions, now func() time.Time) *announcer {
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = 100
+	}
+	if share := max(1, min(10, o.MaxPending/4)); o.MaxPendingPerAddr <= 0 || o.MaxPendingPerAddr > share {
+		o.MaxPendingPerAddr = share
 	}
 	if o.HellosPerAddrPerMinute <= 0 {
 		o.HellosPerAddrPerMinute = 10

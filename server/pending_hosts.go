@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -176,8 +177,7 @@ func (s *Service) RejectPendingHost(ctx context.Context, a Actor, id int64) erro
 		if row, err = loadPending(ctx, tx, id, now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE pending_hosts SET state = ?, expires_at = ? WHERE id = ?`,
-			PendingStateRejected, now.Add(s.ann.opts.TTL), id); err != nil {
+		if err := s.markRejected(ctx, tx, []int64{id}, now); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, a, "pending_host.reject", row.Hostname, map[string]any{"pending_id": id,
@@ -190,7 +190,94 @@ func (s *Service) RejectPendingHost(ctx context.Context, a Actor, id int64) erro
 		return err
 	}
 	s.log.Info("pending host rejected", "client", row.ClientID, "hostname", row.Hostname, "by", a.Name)
-	s.events.Publish(Event{Kind: EventPendingChanged})
-	s.sendAnnounce(row.ClientID, announceStatus(topics.AnnounceRejected, row.Fingerprint, msgRejected, nil))
+	s.tellRejected(row.PendingHost)
 	return nil
+}
+
+// MaxBulkReject bounds the IDs one RejectPendingHosts call may name: more
+// than the queue can ever hold.
+const MaxBulkReject = 1000
+
+// RejectPendingHosts turns many waiting machines away at once: those with
+// the given IDs and those that announced from sourceAddr (either may be
+// empty, not both). Named machines that no longer wait are skipped. It
+// returns the IDs it rejected, and writes one audit row that lists them.
+// Each rejected machine is told and its key refused like RejectPendingHost's.
+func (s *Service) RejectPendingHosts(ctx context.Context, a Actor, ids []int64, sourceAddr string) ([]int64, error) {
+	if err := a.require(PermConfigure); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(ids) == 0 && sourceAddr == "":
+		return nil, invalidf("Name the machines to reject: tick them, or give their IDs or the address they announced from.")
+	case len(ids) > MaxBulkReject:
+		return nil, invalidf("Reject at most %d machines at once; fewer than that can wait.", MaxBulkReject)
+	case len(sourceAddr) > 100:
+		return nil, invalidf("That source address is too long to be one; copy it from the pending list.")
+	}
+	now := s.now()
+	var rows []PendingHost
+	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		q, args, err := sqlx.In(`SELECT `+pendingColumns+` FROM pending_hosts WHERE state = ? AND expires_at > ?
+			AND (id IN (?) OR source_addr = ?) ORDER BY first_seen, id`, PendingStatePending, now, append([]int64{0}, ids...), sourceAddr)
+		if err != nil {
+			return err
+		}
+		if err := tx.SelectContext(ctx, &rows, tx.Rebind(q), args...); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return notFoundf("None of those machines is waiting any more; reload the list.")
+		}
+		rejected := make([]int64, len(rows))
+		for i, r := range rows {
+			rejected[i] = r.ID
+		}
+		if err := s.markRejected(ctx, tx, rejected, now); err != nil {
+			return err
+		}
+		details := map[string]any{"count": len(rejected), "pending_ids": rejected}
+		if sourceAddr != "" {
+			details["source_addr"] = sourceAddr
+		}
+		target := fmt.Sprintf("%d machines", len(rejected))
+		if len(rejected) == 1 {
+			target = rows[0].Hostname
+		}
+		return s.audit(ctx, tx, a, "pending_host.reject_many", target, details)
+	})
+	if err != nil {
+		if ErrorCodeOf(err) == CodeInternal {
+			return nil, internal("Could not reject the machines", err)
+		}
+		return nil, err
+	}
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r.ID
+	}
+	s.log.Info("pending hosts rejected", "count", len(rows), "source_addr", sourceAddr, "by", a.Name)
+	s.tellRejected(rows...)
+	return out, nil
+}
+
+// markRejected turns the waiting rows ids into rejections that keep their
+// keys out for the TTL.
+func (s *Service) markRejected(ctx context.Context, tx *sqlx.Tx, ids []int64, now time.Time) error {
+	q, args, err := sqlx.In(`UPDATE pending_hosts SET state = ?, expires_at = ? WHERE id IN (?)`,
+		PendingStateRejected, now.Add(s.ann.opts.TTL), ids)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, tx.Rebind(q), args...)
+	return err
+}
+
+// tellRejected announces a committed rejection: the pending list changed,
+// and each machine, if it is listening, is told.
+func (s *Service) tellRejected(rows ...PendingHost) {
+	s.events.Publish(Event{Kind: EventPendingChanged})
+	for _, r := range rows {
+		s.sendAnnounce(r.ClientID, announceStatus(topics.AnnounceRejected, r.Fingerprint, msgRejected, nil))
+	}
 }

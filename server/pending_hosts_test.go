@@ -79,44 +79,6 @@ func TestAnnounceRateLimitPerAddress(t *testing.T) {
 	}
 }
 
-// TestPendingHostCap: at most 100 machines wait. The 101st is told why and
-// gets no row; machines already waiting keep their answers; once an admin
-// decides one, a new machine gets in.
-func TestPendingHostCap(t *testing.T) {
-	s, pub, _ := announceFixture(t, Options{})
-	var first *TestAgent
-	for i := range 100 {
-		a := NewTestAgent(t, fmt.Sprintf("m-%d", i))
-		if st := a.Announce(t, s, pub, uint64(i+1), fmt.Sprintf("10.0.%d.%d:5000", i/200, i%200)); st == nil || st.State != topics.AnnouncePending {
-			t.Fatalf("machine %d: %+v", i, st)
-		}
-		if first == nil {
-			first = a
-		}
-	}
-	extra := NewTestAgent(t, "one-too-many")
-	st := extra.Announce(t, s, pub, 500, "10.1.0.1:5000")
-	if st == nil || st.State != topics.AnnounceRejected || !strings.Contains(st.Message, "Too many machines are waiting") {
-		t.Fatalf("101st machine: %+v", st)
-	}
-	if n := countRows(t, s, "pending_hosts"); n != 100 {
-		t.Fatalf("%d rows, want 100", n)
-	}
-	if st := first.Announce(t, s, pub, 501, "10.0.0.0:5001"); st == nil || st.State != topics.AnnouncePending {
-		t.Fatalf("a waiting machine re-announcing at the cap: %+v", st)
-	}
-	list := mustListPending(t, s)
-	if len(list) != 100 || list[0].Hostname != "m-0" {
-		t.Fatalf("list has %d rows, first %q", len(list), list[0].Hostname)
-	}
-	if err := s.RejectPendingHost(t.Context(), CLIActor(), list[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	if st := extra.Announce(t, s, pub, 502, "10.1.0.1:5001"); st == nil || st.State != topics.AnnouncePending {
-		t.Fatalf("after one was rejected: %+v", st)
-	}
-}
-
 // TestPendingHostsExpire: a machine nobody accepts disappears after 24 h and
 // is told; Service.Run does the sweeping.
 func TestPendingHostsExpire(t *testing.T) {

@@ -14,8 +14,9 @@ import (
 
 // recordAnnounce stores what a verified proof established and returns the
 // answer for the agent:
-//   - a new machine gets a pending row (unless MaxPending rows wait already)
-//     and "pending";
+//   - a new machine gets a pending row and "pending"; if its address holds
+//     its share of the queue, or the queue is full, waiting rows make room
+//     for it first (makeRoom, pending_queue.go);
 //   - a waiting one has its row refreshed (versions, seal key, address, last
 //     seen) and gets "pending" again;
 //   - a rejected one gets "rejected" again until its row expires;
@@ -29,6 +30,7 @@ func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.An
 	fp := topics.KeyFingerprint(h.IdentityKey)
 	now := s.now()
 	var status *topics.AnnounceStatus
+	var made roomMade
 	changed := false
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row pendingRow
@@ -42,15 +44,8 @@ func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.An
 		}
 		switch {
 		case isNoRows(err) || err == errNoRow:
-			var waiting int
-			if err := tx.GetContext(ctx, &waiting, `SELECT COUNT(*) FROM pending_hosts WHERE state = ? AND expires_at > ?`,
-				PendingStatePending, now); err != nil {
+			if made, err = s.makeRoom(ctx, tx, ch.addr, now); err != nil {
 				return err
-			}
-			if waiting >= s.ann.opts.MaxPending {
-				s.log.Warn("announce refused: too many pending hosts", "client", h.Client, "pending", waiting, "max", s.ann.opts.MaxPending)
-				status = announceStatus(topics.AnnounceRejected, fp, msgCapacity, nil)
-				return nil
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO pending_hosts (client_id, hostname, os, arch, agent_version, restic_version,
 				identity_key, seal_key, fingerprint, source_addr, first_seen, last_seen, expires_at, state)
@@ -88,6 +83,7 @@ func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.An
 	if err != nil {
 		return nil, err
 	}
+	s.roomMadeFor(h.Client, ch.addr, made)
 	if changed {
 		s.events.Publish(Event{Kind: EventPendingChanged})
 	}

@@ -6,18 +6,19 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// apiListPendingHosts returns {"pending_hosts": [...]}: the machines waiting
-// for approval, longest waiting first.
+// apiListPendingHosts returns {"pending_hosts": [...], "queue": {...}}: the
+// machines waiting for approval, longest waiting first, and the state of
+// the queue they wait in.
 func (h *handler) apiListPendingHosts(c *gin.Context) {
-	list, err := h.svc.ListPendingHosts(c.Request.Context())
+	q, err := h.svc.PendingQueue(c.Request.Context())
 	if err != nil {
 		h.apiError(c, err)
 		return
 	}
-	out := make([]apiPendingHost, len(list))
-	for i, p := range list {
+	out := make([]apiPendingHost, len(q.Hosts))
+	for i, p := range q.Hosts {
 		out[i] = newAPIPendingHost(p)
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"pending_hosts": out})
+	c.JSON(http.StatusOK, gin.H{"pending_hosts": out, "queue": newAPIPendingQueue(q)})
 }

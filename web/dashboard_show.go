@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -38,6 +39,8 @@ func (h *handler) showDashboard(c *gin.Context) {
 		p.Notice = "Asked " + c.Query("upgrades") + " host(s) to upgrade their agent (" + c.Query("skipped") + " skipped). Hosts offline now upgrade when they return; each row shows how it goes."
 	case c.Query("revoked") != "":
 		p.Notice = "Revoked. The host was disconnected, its credentials no longer work, and its name is free again."
+	case rejectedMany(c.Query("rejected")) > 1:
+		p.Notice = "Rejected " + itoa(rejectedMany(c.Query("rejected"))) + " machines. They were told, and their announcements are refused for the next 24 hours."
 	case c.Query("rejected") != "":
 		p.Notice = "Rejected. The machine was told, and its announcements are refused for the next 24 hours."
 	}
@@ -56,7 +59,7 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	if err != nil {
 		return dashboardPage{}, err
 	}
-	pending, err := h.svc.ListPendingHosts(ctx)
+	pending, err := h.svc.PendingQueue(ctx)
 	if err != nil {
 		return dashboardPage{}, err
 	}
@@ -83,4 +86,13 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 		p.Commands = h.enrollCommandsFor(h.publicURL(c.Request), "TOKEN")
 	}
 	return p, nil
+}
+
+// rejectedMany is the count a bulk reject sends back in ?rejected=N, or 0.
+func rejectedMany(q string) int64 {
+	n, err := strconv.ParseInt(q, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }

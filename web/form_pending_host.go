@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -35,4 +36,32 @@ func (f acceptForm) validate() (*server.RepositoryInput, string) {
 	}
 	in := req.input()
 	return &in, ""
+}
+
+// bulkRejectForm is the Pending hosts panel's "Reject selected" and "Reject
+// all from address" forms: ticked machines (ids, repeated) and/or one
+// source address (source_addr).
+type bulkRejectForm struct {
+	IDs        []int64
+	SourceAddr string
+}
+
+func newBulkRejectForm(c *gin.Context) bulkRejectForm {
+	f := bulkRejectForm{SourceAddr: strings.TrimSpace(c.PostForm("source_addr"))}
+	for _, v := range c.PostFormArray("ids") {
+		if id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && id > 0 {
+			f.IDs = append(f.IDs, id)
+		} else {
+			f.IDs = append(f.IDs, 0) // never a row: the domain skips it
+		}
+	}
+	return f
+}
+
+// validate returns one sentence about what to fix, or "".
+func (f bulkRejectForm) validate() string {
+	if len(f.IDs) == 0 && f.SourceAddr == "" {
+		return "Tick the machines to reject (or use Reject all from an address), then press Reject selected again."
+	}
+	return ""
 }

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 
 	"github.com/restic-manager/restic-manager/server"
@@ -13,6 +15,18 @@ type pendingPanel struct {
 	Hosts        []pendingView
 	CSRF         string
 	CanConfigure bool
+	// Queue is the announce queue's state: Full shows the "queue full"
+	// notice with what was dropped to make room.
+	Queue server.PendingQueue
+	// Addrs are the source addresses with more than one machine waiting,
+	// most first: each gets a "Reject all from" button.
+	Addrs []pendingAddr
+}
+
+// pendingAddr is one source address and how many machines wait from it.
+type pendingAddr struct {
+	Addr  string
+	Count int
 }
 
 // pendingView is a machine waiting for approval as the panel shows it.
@@ -77,6 +91,28 @@ func pendingViews(list []server.PendingHost) []pendingView {
 }
 
 // newPendingPanel is the panel for the viewer of page p.
-func newPendingPanel(p page, list []server.PendingHost) pendingPanel {
-	return pendingPanel{Hosts: pendingViews(list), CSRF: p.CSRF, CanConfigure: p.CanConfigure}
+func newPendingPanel(p page, q server.PendingQueue) pendingPanel {
+	return pendingPanel{Hosts: pendingViews(q.Hosts), CSRF: p.CSRF, CanConfigure: p.CanConfigure, Queue: q,
+		Addrs: crowdedAddrs(q.Hosts)}
+}
+
+// crowdedAddrs lists the addresses more than one waiting machine announced
+// from, most machines first (then by address, so the list does not jump).
+func crowdedAddrs(list []server.PendingHost) []pendingAddr {
+	counts := map[string]int{}
+	for _, p := range list {
+		if p.SourceAddr != "" {
+			counts[p.SourceAddr]++
+		}
+	}
+	var out []pendingAddr
+	for addr, n := range counts {
+		if n > 1 {
+			out = append(out, pendingAddr{Addr: addr, Count: n})
+		}
+	}
+	slices.SortFunc(out, func(a, b pendingAddr) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Addr, b.Addr))
+	})
+	return out
 }

@@ -141,6 +141,10 @@ func roleCases() []roleCase {
 			_, id := app.announce(fmt.Sprintf("pend-%d", n))
 			return form(fmt.Sprintf("/pending-hosts/%d/reject", id), url.Values{})(app, c, csrf, n)
 		}},
+		{http.MethodPost, "/pending-hosts/reject", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			_, id := app.announce(fmt.Sprintf("pend-many-%d", n))
+			return form("/pending-hosts/reject", url.Values{"ids": {strconv.FormatInt(id, 10)}})(app, c, csrf, n)
+		}},
 		{http.MethodGet, "/admin/users", server.PermAdmin, false, 200, get("/admin/users")},
 		{http.MethodPost, "/admin/users", server.PermAdmin, true, 303, func(app *testApp, c *client, csrf string, n int) response {
 			return form("/admin/users", url.Values{"name": {fmt.Sprintf("new%d", n)}, "role": {"admin"}, "password": {"a long enough password"}})(app, c, csrf, n)
@@ -258,6 +262,10 @@ func roleCases() []roleCase {
 		{http.MethodPost, "/api/v1/pending-hosts/:id/reject", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
 			_, id := app.announce(fmt.Sprintf("api-pend-%d", n))
 			return c.postJSON(fmt.Sprintf("/api/v1/pending-hosts/%d/reject", id), `{}`)
+		}},
+		{http.MethodPost, "/api/v1/pending-hosts/reject", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			_, id := app.announce(fmt.Sprintf("api-pend-many-%d", n))
+			return c.postJSON("/api/v1/pending-hosts/reject", fmt.Sprintf(`{"ids":[%d]}`, id))
 		}},
 	}, userRoleCases()...) // users, API tokens and accounts: user_roles_test.go
 }
@@ -398,4 +406,110 @@ func TestRoleMatrixCoversEveryRoute(t *testing.T) {
 			t.Errorf("route %s requires perm %d, the matrix expects %d", key, rt.perm, tc.perm)
 		}
 	}
+}
+
+// TestRoleMatrixJobKinds: who may run which job kind, through the API and
+// the host page's forms. Operators run backups, checks, restores, unlocks
+// and snapshot listings (and retry an init: restic never inits over a
+// repository); a job that removes data (an ad-hoc forget or prune) is an
+// admin's. A refusal is a 403 with a sentence, and
+// nothing is queued or audited. The host page offers an operator no forget
+// or prune form.
+func TestRoleMatrixJobKinds(t *testing.T) {
+	app := newTestApp(t)
+	ctx := t.Context()
+	jobsOf := func(hostID string, kind topics.JobKind) int {
+		t.Helper()
+		list, err := app.svc.ListJobs(ctx, server.JobFilter{HostID: hostID, Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	const (
+		forget      = `{"kind":"forget","retention":{"last":3}}`
+		forgetPrune = `{"kind":"forget","retention":{"daily":7},"prune":true}`
+		dryRun      = `{"kind":"forget","retention":{"last":3},"dry_run":true}`
+		prune       = `{"kind":"prune"}`
+	)
+	refusals := map[string]string{
+		forget:      "Your role (operator) may not run forget: removing snapshots is admin-only; ask an admin.",
+		forgetPrune: "Your role (operator) may not run forget: removing snapshots and the data only they use is admin-only; ask an admin.",
+		prune:       "Your role (operator) may not run prune: removing data from the repository is admin-only; ask an admin.",
+	}
+	allowed := map[server.Role][]string{
+		server.RoleOperator: {`{"kind":"backup","paths":["/etc"]}`, `{"kind":"check"}`, `{"kind":"unlock"}`, `{"kind":"snapshots"}`,
+			`{"kind":"restore","snapshot":"latest","target":"/srv/restore"}`, dryRun, `{"kind":"init"}`},
+		server.RoleAdmin: {forget, forgetPrune, prune, `{"kind":"backup","paths":["/etc"]}`},
+	}
+
+	t.Run("API", func(t *testing.T) {
+		op := app.apiClient(string(server.MustCreateUser(t, app.svc, "api-op", server.RoleOperator).Name))
+		host := app.readyHost("kinds-api-op")
+		for body, want := range refusals {
+			kind := topics.JobKind(strings.Split(strings.Split(body, `"kind":"`)[1], `"`)[0])
+			before, audits := jobsOf(host.hostID, kind), app.auditCount()
+			res := op.postJSON("/api/v1/hosts/"+host.hostID+"/jobs", body)
+			if res.StatusCode != http.StatusForbidden {
+				t.Fatalf("operator %s: %d %s", body, res.StatusCode, res.body)
+			}
+			if e := apiErrorOf(t, res); e.Error != server.CodeForbidden || e.Message != want {
+				t.Errorf("operator %s: %+v, want %q", body, e, want)
+			}
+			if jobsOf(host.hostID, kind) != before || app.auditCount() != audits {
+				t.Errorf("operator %s: a refused job was queued or audited", body)
+			}
+		}
+		for role, bodies := range allowed {
+			c := app.apiClient(string(server.MustCreateUser(t, app.svc, "api-"+string(role)+"-ok", role).Name))
+			host := app.readyHost("kinds-api-ok-" + string(role))
+			for _, body := range bodies {
+				if res := c.postJSON("/api/v1/hosts/"+host.hostID+"/jobs", body); res.StatusCode != http.StatusCreated {
+					t.Errorf("%s %s: %d %s", role, body, res.StatusCode, res.body)
+				}
+			}
+		}
+		if res := app.apiClient(string(server.MustCreateUser(t, app.svc, "api-viewer", server.RoleViewer).Name)).
+			postJSON("/api/v1/hosts/"+host.hostID+"/jobs", forget); res.StatusCode != http.StatusForbidden {
+			t.Errorf("viewer forget: %d", res.StatusCode)
+		}
+	})
+
+	t.Run("form", func(t *testing.T) {
+		forms := map[topics.JobKind]url.Values{
+			topics.JobForget: {"kind": {"forget"}, "keep_last": {"3"}, "prune": {"1"}},
+			topics.JobPrune:  {"kind": {"prune"}},
+		}
+		op, opCSRF := app.signedIn("form-op", server.RoleOperator)
+		admin, adminCSRF := app.signedIn("form-admin", server.RoleAdmin)
+		host := app.readyHost("kinds-form")
+		for kind, f := range forms {
+			f.Set("csrf_token", opCSRF)
+			before, audits := jobsOf(host.hostID, kind), app.auditCount()
+			res := op.postForm("/hosts/"+host.hostID+"/jobs", f)
+			if res.StatusCode != http.StatusForbidden || !strings.Contains(res.body, "Your role (operator) may not run "+string(kind)+": removing") {
+				t.Fatalf("operator's %s form: %d\n%s", kind, res.StatusCode, res.body)
+			}
+			if jobsOf(host.hostID, kind) != before || app.auditCount() != audits {
+				t.Errorf("operator's %s form queued or audited something", kind)
+			}
+			f.Set("csrf_token", adminCSRF)
+			if res := admin.postForm("/hosts/"+host.hostID+"/jobs", f); res.StatusCode != http.StatusSeeOther || jobsOf(host.hostID, kind) != before+1 {
+				t.Errorf("admin's %s form: %d", kind, res.StatusCode)
+			}
+		}
+		if res := op.postForm("/hosts/"+host.hostID+"/jobs", url.Values{"csrf_token": {opCSRF}, "kind": {"unlock"}}); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("operator's unlock form: %d", res.StatusCode)
+		}
+
+		page := op.get("/hosts/" + host.hostID).body
+		mustContain(t, "operator's host page", page, `name="kind" value="check"`, `name="kind" value="unlock"`, `name="kind" value="backup"`,
+			"only an admin runs them by hand")
+		for _, kind := range []string{"forget", "prune"} {
+			if strings.Contains(page, `name="kind" value="`+kind+`"`) {
+				t.Errorf("the operator's host page offers %s", kind)
+			}
+		}
+		mustContain(t, "admin's host page", admin.get("/hosts/"+host.hostID).body, `name="kind" value="forget"`, `name="kind" value="prune"`)
+	})
 }
