@@ -99,18 +99,9 @@ func CheckAgentVersion(v string) error {
 	return nil
 }
 
-// ValidSHA256Hex reports whether s is a SHA-256 checksum in lowercase hex.
-func ValidSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+// ValidSHA256Hex reports whether s is a SHA-256 checksum in lowercase hex
+// (64 digits; the same alphabet as a full restic id).
+func ValidSHA256Hex(s string) bool { return len(s) == 64 && ValidResticID(s) }
 
 // Upgrade states, as the agent reports them and the server shows them.
 // "requested" exists only on the server (no report yet).

@@ -83,17 +83,11 @@ func (e *jobEnv) upgradeStatus() upgradeStatusJSON {
 func (e *jobEnv) waitUpgrade(state string, d time.Duration) upgradeStatusJSON {
 	e.t.Helper()
 	var s upgradeStatusJSON
-	deadline := time.Now().Add(d)
-	for {
+	waitFor(e.t, "the upgrade "+state, d, func() bool {
 		s = e.upgradeStatus()
-		if s.Upgrade != nil && s.Upgrade.State == state {
-			return s
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("upgrade %+v not %s after %s\nagent log:\n%s", s.Upgrade, state, d, e.agentLogs())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return s.Upgrade != nil && s.Upgrade.State == state
+	})
+	return s
 }
 
 // startedAt is when the job started, as the server recorded it.
@@ -145,6 +139,11 @@ func TestFleetUpgrade(t *testing.T) {
 
 	// Enrolled over HTTPS with the pinned CA: the upgrade downloads the same way.
 	e := newJobEnvWith(t, "upgraded", exe, func(m *Main) { m.AgentsDir = agentsDir })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", e.agentLogs())
+		}
+	})
 	// A short probation for the rollback below; the good upgrade says
 	// hello within it on loopback.
 	e.agent = startProc(t, []string{"RM_AGENT_UPGRADE_PROBATION=20s"}, exe, "run", "--config", e.cfgPath)
