@@ -188,7 +188,15 @@ func (p *windowsProgram) Start(service.Service) error {
 	p.event(fmt.Sprintf("%s %s started", ServiceName, Version))
 	go func() {
 		defer close(p.done)
-		if err := p.body(ctx); err != nil && ctx.Err() == nil {
+		err := p.body(ctx)
+		switch {
+		case errors.Is(err, ErrRestart):
+			// An upgrade or a rollback put another binary in place (#11):
+			// ending without reporting "stopped" makes the SCM's recovery
+			// start it.
+			p.log.Info("exiting so that the service manager starts the agent binary now in place")
+			os.Exit(1)
+		case err != nil && ctx.Err() == nil:
 			p.log.Error("agent failed; exiting so the service manager restarts it", "err", err)
 			os.Exit(1)
 		}
