@@ -211,12 +211,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() {
 		stopWork()
 		workers.Wait()
+		a.upgrades.wg.Wait() // an upgrade in progress gives up (or restarts) before the state closes
 	}()
+	a.startUpgrader(ctx, restart)
 	workers.Go(func() { a.sender.run(workCtx) })
 	workers.Go(func() { a.jobs.work(workCtx) })
 	workers.Go(func() { a.dispatch(workCtx) })
 	workers.Go(func() { a.sched.run(workCtx) })
-	a.startUpgrader(ctx, restart)
 	if err := a.connectLoop(ctx, resticVersion); err != nil {
 		return err
 	}

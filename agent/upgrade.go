@@ -29,6 +29,9 @@ type upgrader struct {
 
 	mu      sync.Mutex
 	current string // id of the upgrade in progress, "" none
+	// wg is the upgrade in progress; Run waits for it before it closes
+	// the state.
+	wg sync.WaitGroup
 }
 
 // WithUpgradeGuard hands Run the probation GuardUpgrade started: the first
@@ -93,7 +96,7 @@ func (a *Agent) handleUpgrade(payload []byte) {
 	}
 	a.log.Info("upgrade", "upgrade", c.ID, "from", Version, "to", c.Version, "size", c.Size)
 	a.reportUpgrade(&c, topics.UpgradeDelivered, "")
-	go u.run(&c)
+	u.wg.Go(func() { u.run(&c) })
 }
 
 // run carries out c; on failure the old binary keeps running and the
@@ -105,6 +108,13 @@ func (u *upgrader) run(c *topics.Upgrade) {
 		return // Run is stopping; the new binary takes over
 	}
 	a.jobs.setPaused(false)
+	if a.stopping.Err() != nil {
+		// Stopped, not failed: the report stays "delivered", the server
+		// sends the command again after the next hello, and the download
+		// resumes from its partial file.
+		a.log.Info("upgrade interrupted by the agent's stop; it continues after the next start", "upgrade", c.ID)
+		return
+	}
 	a.log.Error("upgrade failed; this agent keeps running", "upgrade", c.ID, "to", c.Version, "err", err)
 	a.reportUpgrade(c, topics.UpgradeFailed, err.Error())
 	u.mu.Lock()
