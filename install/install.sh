@@ -28,6 +28,8 @@
 # server's index (/agent/binaries).
 set -eu
 umask 077
+# Piped into sh (curl ... | sh), the rest of this script is on stdin: every
+# program it runs gets </dev/null so that none can read the script away.
 
 # The oldest restic the agent reads the output of (agent/restic/doc.go).
 MIN_RESTIC=0.14.0
@@ -144,11 +146,11 @@ trap 'exit 130' INT TERM
 # service runs one of the agent's service verbs (kardianos: systemd, OpenRC,
 # launchd) for the installed config.
 service() {
-	"$BIN" "$1" --config "$CONF"
+	"$BIN" "$1" --config "$CONF" </dev/null
 }
 
 service_state() {
-	"$BIN" status --config "$CONF" 2>/dev/null || echo "unknown"
+	"$BIN" status --config "$CONF" </dev/null 2>/dev/null || echo "unknown"
 }
 
 uninstall() {
@@ -284,7 +286,7 @@ fi
 staged=$BIN_DIR/.restic-manager-agent.new.$$
 cp "$TMP/agent" "$staged"
 chmod 755 "$staged"
-"$staged" version >/dev/null 2>&1 || die "the downloaded agent does not run on this machine ($OS/$ARCH): nothing was installed"
+"$staged" version </dev/null >/dev/null 2>&1 || die "the downloaded agent does not run on this machine ($OS/$ARCH): nothing was installed"
 [ "$(sha256_of "$staged")" = "$sum" ] || die "checksum mismatch after copying the agent to $BIN_DIR: nothing was installed"
 mv -f "$staged" "$BIN"
 say "installed $BIN"
@@ -332,13 +334,13 @@ version_lt() {
 }
 RESTIC=$(find_restic)
 if [ -z "$RESTIC" ]; then
-	install_restic >&2 || warn "the package manager could not install restic"
+	install_restic </dev/null >&2 || warn "the package manager could not install restic"
 	RESTIC=$(find_restic)
 fi
 if [ -z "$RESTIC" ]; then
 	warn "restic is not installed, and backups fail until it is: install restic $MIN_RESTIC or newer from your package manager, or download the single binary from https://github.com/restic/restic/releases, unpack it to /usr/local/bin/restic and chmod 755 it. The agent finds it there without a restart."
 else
-	rv=$("$RESTIC" version 2>/dev/null | sed -n '1s/^restic v\{0,1\}\([0-9][0-9.]*[0-9]\).*/\1/p')
+	rv=$("$RESTIC" version </dev/null 2>/dev/null | sed -n '1s/^restic v\{0,1\}\([0-9][0-9.]*[0-9]\).*/\1/p')
 	old=0
 	[ -z "$rv" ] || ! version_lt "$rv" "$MIN_RESTIC" || old=1
 	if [ -z "$rv" ] || [ "$old" = 1 ]; then
@@ -356,14 +358,14 @@ mkdir -p "$(dirname "$CONF")" "$STATE"
 if [ -n "$TOKEN" ]; then
 	# The agent reads the token from its environment and drops it there:
 	# it never appears in an argument list.
-	if ! RM_ENROLL_TOKEN=$TOKEN "$BIN" enroll "$@" >"$TMP/enroll.out"; then
+	if ! RM_ENROLL_TOKEN=$TOKEN "$BIN" enroll "$@" </dev/null >"$TMP/enroll.out"; then
 		die "enrollment failed (see above): the agent is installed; fix the cause and run me again, with a new token if this one was used"
 	fi
 	grep -v '^next:' "$TMP/enroll.out" || true # the next steps are this script's
 else
 	say "no token: announcing this machine. It appears under Pending hosts on the dashboard; an admin compares the fingerprint below and accepts it. Ctrl-C stops waiting; running me again shows the same fingerprint."
 	mkfifo "$TMP/announce"
-	"$BIN" announce "$@" >"$TMP/announce" 2>"$TMP/announce.log" &
+	"$BIN" announce "$@" </dev/null >"$TMP/announce" 2>"$TMP/announce.log" &
 	APID=$!
 	accepted=
 	while IFS= read -r line; do

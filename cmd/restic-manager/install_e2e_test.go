@@ -224,6 +224,26 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Over plain http (make run's address) the one-liner pipes the script
+	// into sh: the agent it installs still enrolls, and the script warns.
+	var httpTok struct {
+		InstallCommand string `json:"install_command"`
+	}
+	if code := api.do("POST", "/api/v1/enrollment-tokens", map[string]any{"host_name": "shop-3", "ttl": "30m"}, &httpTok); code != http.StatusCreated {
+		t.Fatalf("create token over http: HTTP %d", code)
+	}
+	if !strings.HasPrefix(httpTok.InstallCommand, "curl -fsSL "+m.HTTPURL()+"/install.sh | sudo sh -s -- ") {
+		t.Fatalf("http install command: %q", httpTok.InstallCommand)
+	}
+	root3 := filepath.Join(dir, "root3")
+	out, err = runInstall(t, []string{"RM_ROOT=" + root3, "RM_NO_SERVICE=1"}, "-c", strings.Replace(httpTok.InstallCommand, "| sudo sh ", "| sh ", 1))
+	if err != nil || !strings.Contains(out, "warning: plain http") || !strings.Contains(out, "enrolled as shop-3") {
+		t.Fatalf("install over http (err %v):\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root3, agent.DefaultConfigPath())); err != nil {
+		t.Fatalf("install over http wrote no config: %v", err)
+	}
+
 	// Without a token the machine announces: the script prints the
 	// fingerprint and completes once an admin accepts it.
 	root2 := filepath.Join(dir, "root2")
