@@ -43,7 +43,8 @@ func TestServiceStopStopsARunningBackupGracefully(t *testing.T) {
 	})
 	e.waitHello(a.BootID())
 	e.configure()
-	job := e.srv.run(slowBackupSpec(newSource(t, 4, 1<<20)), 1)
+	// 4 MiB at 256 KiB/s: still running when Stop comes, however loaded the machine.
+	job := e.srv.run(slowBackupSpec(newSource(t, 4, 4<<20)), 1)
 	e.srv.waitBackingUp(job)
 
 	if err := prog.Stop(nil); err != nil {
