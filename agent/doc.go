@@ -34,8 +34,12 @@
 //     the pending MQTT client that announces, proves its key, prints the
 //     banner and waits (announce.go, announce_session.go); and turning
 //     the sealed approval into the config (announce_approval.go).
-//   - The OS service wrapper (service.go) and restic version detection
-//     (restic_version.go). restic itself runs through package restic.
+//   - The OS service wrapper (service.go): under the Windows service manager
+//     a stop cancels the agent, which stops a running restic gracefully, and
+//     waits past restic's cancel grace; warnings, errors and the service's
+//     start and stop also go to the Event Log (service_log.go). And restic
+//     version detection (restic_version.go). restic itself runs through
+//     package restic.
 //
 // # Jobs, as the agent runs them
 //
