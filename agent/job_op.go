@@ -17,8 +17,11 @@ const reasonNoRepository = "this host has no repository configured yet: set one 
 // repository of the applied config, within its host-wide bandwidth caps
 // (hostCap; the spec's own limits win, direction by direction). It returns a one-sentence reason
 // instead when the job cannot run on this host: no repository, or an
-// operation restic.Op.Validate refuses here (a restore target that does not
-// exist, a path that is not absolute on this OS, ...).
+// operation restic.Op.Validate refuses. That applies topics' rules (the
+// server's: the only validator of a spec) and adds only what this host can
+// check (a restore target that does not exist, a path that is not absolute
+// on this OS, ...), so a spec the server accepted fails here only for a
+// reason of this host (FuzzSpecAgreement).
 func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap restic.Bandwidth) (restic.Op, string) {
 	if repo == nil {
 		return restic.Op{}, reasonNoRepository

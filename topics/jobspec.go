@@ -61,8 +61,6 @@ func (r Retention) Empty() bool {
 		r.Monthly == 0 && r.Yearly == 0 && r.Within == "" && len(r.Tags) == 0
 }
 
-var withinRE = regexp.MustCompile(`^([0-9]{1,6}[ymdh]){1,4}$`)
-
 // Validate checks the policy: counts in range, a restic duration, tags.
 func (r Retention) Validate() error {
 	if r.Empty() {
@@ -74,8 +72,10 @@ func (r Retention) Validate() error {
 			return fmt.Errorf("retention %s must be between 0 and %d", name, MaxKeepCount)
 		}
 	}
-	if r.Within != "" && !withinRE.MatchString(r.Within) {
-		return fmt.Errorf("retention within %q is not a restic duration such as 7d or 1y2m3d4h", clip(r.Within))
+	if r.Within != "" {
+		if err := CheckWithin(r.Within); err != nil {
+			return err
+		}
 	}
 	return checkTags("retention tags", r.Tags)
 }
@@ -112,7 +112,7 @@ type JobSpec struct {
 	FilterTags []string `json:"filter_tags,omitempty"`
 
 	// Check.
-	ReadDataSubset string `json:"read_data_subset,omitempty"` // "n/t", "x%", or a size like "500M"
+	ReadDataSubset string `json:"read_data_subset,omitempty"` // "n/t", "x%", or a size like "500M" (CheckReadDataSubset)
 
 	// Restore.
 	Snapshot string   `json:"snapshot,omitempty"` // snapshot id (8-64 hex) or "latest"
@@ -126,7 +126,6 @@ type JobSpec struct {
 
 var (
 	snapshotRefRE = regexp.MustCompile(`^([0-9a-f]{8,64}|latest)$`)
-	subsetRE      = regexp.MustCompile(`^([0-9]{1,9}/[0-9]{1,9}|[0-9]{1,3}(\.[0-9]{1,4})?%|[0-9]{1,12}[KMGT]?)$`)
 )
 
 // Validate checks the spec and says in one sentence what is wrong. It
@@ -189,9 +188,7 @@ func (s *JobSpec) Validate() error {
 		}
 		return s.Retention.Validate()
 	case JobCheck:
-		if s.ReadDataSubset != "" && !subsetRE.MatchString(s.ReadDataSubset) {
-			return fmt.Errorf("read_data_subset %q is not n/t, a percentage like 10%% or a size like 500M", clip(s.ReadDataSubset))
-		}
+		return CheckReadDataSubset(s.ReadDataSubset)
 	case JobRestore:
 		if !snapshotRefRE.MatchString(s.Snapshot) {
 			return fmt.Errorf("restore needs a snapshot: a snapshot id (8 to 64 hex digits) or \"latest\", not %q", clip(s.Snapshot))

@@ -186,7 +186,7 @@ func (s *Schedule) Validate() error {
 	default:
 		return fmt.Errorf("schedules run backup, forget, prune or check, not %q", clip(string(s.Kind)))
 	}
-	if s.ReadDataSubset != "" && (s.Kind != JobCheck || !subsetRE.MatchString(s.ReadDataSubset)) {
+	if s.ReadDataSubset != "" && (s.Kind != JobCheck || !validReadDataSubset(s.ReadDataSubset)) {
 		return errors.New("read_data_subset belongs to a check schedule and is n/t, x% or a size like 500M")
 	}
 	if s.JitterSeconds < 0 || s.JitterSeconds > MaxJitter {

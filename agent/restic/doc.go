@@ -5,10 +5,12 @@
 //
 // How it works:
 //
-//   - Op says what to run. Op.Validate checks every field first (absolute
-//     paths, an existing restore target, sane tags and retention counts,
-//     backend env names from an allow-list, no NUL or line breaks); a bad
-//     Op is refused with ErrInvalidOp and restic is not started.
+//   - Op says what to run. Op.Validate checks every field first: topics'
+//     rules for the job spec and repository the Op stands for (the one
+//     validator of the wire; values restic accepts), plus what only this
+//     host can check (paths absolute on its OS, an existing restore target
+//     and exclude files); a bad Op is refused with ErrInvalidOp and restic
+//     is not started.
 //   - Args builds the command line: `restic <kind> --json ...`, options as
 //     --name=value, positional arguments after "--".
 //   - The repository URL, password and backend credentials reach restic

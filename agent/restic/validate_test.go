@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -22,17 +23,22 @@ func TestValidateRefuses(t *testing.T) {
 	}
 	restore := func(o RestoreOptions) Op { return Op{Kind: KindRestore, Repository: repo, Restore: o} }
 	paths := BackupOptions{Paths: []string{"/home"}}
+	// foreign is absolute for topics (either OS) but not on this host.
+	foreign := `C:\Users`
+	if runtime.GOOS == "windows" {
+		foreign = "/home"
+	}
 	for _, tc := range []struct {
 		name string
 		op   Op
 		want string // part of the error message
 	}{
-		{"unknown kind", Op{Kind: "destroy", Repository: repo}, "unknown operation"},
-		{"empty URL", Op{Kind: KindSnapshots, Repository: Repository{Password: "x"}}, "repository URL is empty"},
+		{"unknown kind", Op{Kind: "destroy", Repository: repo}, "unknown job kind"},
+		{"empty URL", Op{Kind: KindSnapshots, Repository: Repository{Password: "x"}}, "neither an absolute local path"},
 		{"relative URL", Op{Kind: KindSnapshots, Repository: Repository{URL: "repo", Password: "x"}}, "neither an absolute local path"},
 		{"relative local:", Op{Kind: KindSnapshots, Repository: Repository{URL: "local:repo", Password: "x"}}, "neither an absolute local path"},
 		{"bare scheme", Op{Kind: KindSnapshots, Repository: Repository{URL: "s3:", Password: "x"}}, "neither an absolute local path"},
-		{"newline in URL", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r\n", Password: "x"}}, "control characters"},
+		{"newline in URL", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r\n", Password: "x"}}, "neither an absolute local path"},
 		{"no password", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r"}}, "password is empty"},
 		{"newline in password", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "a\nb"}}, "line break"},
 		{"env LD_PRELOAD", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"LD_PRELOAD": "/x.so"}}}, "not allowed"},
@@ -41,35 +47,45 @@ func TestValidateRefuses(t *testing.T) {
 		{"env bare prefix", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"AWS_": "k"}}}, "not allowed"},
 		{"env NUL value", Op{Kind: KindSnapshots, Repository: Repository{URL: "/srv/r", Password: "x", Env: map[string]string{"B2_ACCOUNT_KEY": "a\x00b"}}}, "NUL"},
 		{"negative bandwidth", Op{Kind: KindSnapshots, Repository: repo, Bandwidth: Bandwidth{UploadKiB: -1}}, "bandwidth"},
-		{"backup without paths", backup(BackupOptions{}), "no paths"},
-		{"relative backup path", backup(BackupOptions{Paths: []string{"home"}}), "not absolute"},
-		{"NUL in backup path", backup(BackupOptions{Paths: []string{"/ho\x00me"}}), "NUL"},
-		{"empty exclude", backup(BackupOptions{Paths: []string{"/home"}, Excludes: []string{""}}), "exclude pattern is empty"},
+		{"backup without paths", backup(BackupOptions{}), "at least one path"},
+		{"relative backup path", backup(BackupOptions{Paths: []string{"home"}}), "must be an absolute path"},
+		{"NUL in backup path", backup(BackupOptions{Paths: []string{"/ho\x00me"}}), "control characters"},
+		{"empty exclude", backup(BackupOptions{Paths: []string{"/home"}, Excludes: []string{""}}), "empty exclude"},
 		{"missing exclude file", backup(BackupOptions{Paths: []string{"/home"}, ExcludeFiles: []string{filepath.Join(dir, "nope")}}), "does not exist"},
 		{"exclude file is a dir", backup(BackupOptions{Paths: []string{"/home"}, ExcludeFiles: []string{dir}}), "not a regular file"},
 		{"tag with comma", backup(BackupOptions{Paths: []string{"/home"}, Tags: []string{"a,b"}}), "tag"},
 		{"empty tag", backup(BackupOptions{Paths: []string{"/home"}, Tags: []string{""}}), "tag"},
 		{"host with space", backup(BackupOptions{Paths: []string{"/home"}, Host: "a b"}), "host"},
-		{"empty retention", forget(Retention{}), "retention policy is empty"},
-		{"negative keep", forget(Retention{Daily: -1}), "keep-daily"},
-		{"huge keep", forget(Retention{Last: 1 << 30}), "keep-last"},
-		{"bad within", forget(Retention{Within: "7 days"}), "keep-within"},
-		{"weeks in within", forget(Retention{Within: "4w"}), "keep-within"},
-		{"bad keep tag", forget(Retention{Tags: []string{" x"}}), "keep-tag"},
-		{"tag filter with comma", Op{Kind: KindForget, Repository: repo, Forget: ForgetOptions{Retention: Retention{Last: 1}, FilterTags: []string{"a,b"}}}, "tag filter"},
-		{"tag filter on backup", Op{Kind: KindBackup, Repository: repo, Backup: BackupOptions{Paths: []string{"/home"}}, Forget: ForgetOptions{FilterTags: []string{"a"}}}, "forget options are set"},
-		{"bad subset", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "110%"}}, "read-data-subset"},
-		{"subset n>t", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "6/5"}}, "read-data-subset"},
-		{"subset zero", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "0%"}}, "read-data-subset"},
-		{"restore bad ID", restore(RestoreOptions{SnapshotID: "xyz", Target: dir}), "snapshot ID"},
+		{"empty retention", forget(Retention{}), "retention sets no rule"},
+		{"negative keep", forget(Retention{Daily: -1}), "retention daily"},
+		{"huge keep", forget(Retention{Last: 1 << 30}), "retention last"},
+		{"bad within", forget(Retention{Within: "7 days"}), "not a restic duration"},
+		{"weeks in within", forget(Retention{Within: "4w"}), "not a restic duration"},
+		{"bad keep tag", forget(Retention{Tags: []string{" x"}}), "retention tags"},
+		{"tag filter with comma", Op{Kind: KindForget, Repository: repo, Forget: ForgetOptions{Retention: Retention{Last: 1}, FilterTags: []string{"a,b"}}}, "filter tags"},
+		{"tag filter on backup", Op{Kind: KindBackup, Repository: repo, Backup: BackupOptions{Paths: []string{"/home"}}, Forget: ForgetOptions{FilterTags: []string{"a"}}}, "belong to a forget job, not backup"},
+		{"bad subset", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "110%"}}, "read_data_subset"},
+		{"subset n>t", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "6/5"}}, "read_data_subset"},
+		{"subset zero", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "0%"}}, "read_data_subset"},
+		{"restore bad ID", restore(RestoreOptions{SnapshotID: "xyz", Target: dir}), "snapshot id"},
 		{"restore relative target", restore(RestoreOptions{SnapshotID: "latest", Target: "out"}), "absolute"},
 		{"restore missing target", restore(RestoreOptions{SnapshotID: "latest", Target: filepath.Join(dir, "nope")}), "does not exist"},
 		{"restore target is a file", restore(RestoreOptions{SnapshotID: "latest", Target: file}), "not a directory"},
-		{"restore no target", restore(RestoreOptions{SnapshotID: "latest"}), "restore target is empty"},
-		{"backup options on forget", Op{Kind: KindForget, Repository: repo, Backup: paths, Forget: ForgetOptions{Retention: Retention{Last: 1}}}, "backup options are set on a forget"},
-		{"forget options on prune", Op{Kind: KindPrune, Repository: repo, Forget: ForgetOptions{DryRun: true}}, "forget options"},
-		{"check options on backup", Op{Kind: KindBackup, Repository: repo, Backup: paths, Check: CheckOptions{ReadDataSubset: "1/2"}}, "check options"},
-		{"restore options on unlock", Op{Kind: KindUnlock, Repository: repo, Restore: RestoreOptions{Target: dir}}, "restore options"},
+		{"restore no target", restore(RestoreOptions{SnapshotID: "latest"}), "restore needs a target"},
+		{"backup options on forget", Op{Kind: KindForget, Repository: repo, Backup: paths, Forget: ForgetOptions{Retention: Retention{Last: 1}}}, "belong to a backup job, not forget"},
+		{"forget options on prune", Op{Kind: KindPrune, Repository: repo, Forget: ForgetOptions{DryRun: true}}, "belong to a forget job, not prune"},
+		{"check options on backup", Op{Kind: KindBackup, Repository: repo, Backup: paths, Check: CheckOptions{ReadDataSubset: "1/2"}}, "belongs to a check job, not backup"},
+		// #12: restic refuses these; the server's rule (topics) did not.
+		{"subset 0/5", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "0/5"}}, "read_data_subset"},
+		{"subset 5/3", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "5/3"}}, "read_data_subset"},
+		{"subset bare number", Op{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "500"}}, "read_data_subset"},
+		{"within zero", forget(Retention{Within: "1d0d"}), "zero"},
+		{"dry run prune", Op{Kind: KindForget, Repository: repo, Forget: ForgetOptions{Retention: Retention{Last: 1}, DryRun: true, Prune: true}}, "dry run cannot prune"},
+		{"other OS's path", backup(BackupOptions{Paths: []string{foreign}}), "not absolute on this host"},
+		{"other OS's target", restore(RestoreOptions{SnapshotID: "latest", Target: foreign}), "not an absolute path on this host"},
+		{"other OS's repository", Op{Kind: KindSnapshots, Repository: repoAt(foreign)}, "neither an absolute local path"},
+		{"host on check", Op{Kind: KindCheck, Repository: repo, Forget: ForgetOptions{Host: "a"}}, "forget options are set on a check"},
+		{"restore options on unlock", Op{Kind: KindUnlock, Repository: repo, Restore: RestoreOptions{Target: dir}}, "belong to a restore job, not unlock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.op.Validate()
@@ -107,7 +123,8 @@ func TestValidateAccepts(t *testing.T) {
 		{Kind: KindSnapshots, Repository: Repository{URL: "s3:https://s3.amazonaws.com/b", Password: "x", Env: map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}}},
 		{Kind: KindSnapshots, Repository: Repository{URL: "b2:bucket:path", Password: "x", Env: map[string]string{"B2_ACCOUNT_ID": "a", "B2_ACCOUNT_KEY": "b"}}},
 		{Kind: KindForget, Repository: repoAt("/r"), Forget: ForgetOptions{Retention: Retention{Within: "1y2m3d4h"}}},
-		{Kind: KindForget, Repository: repoAt("/r"), Forget: ForgetOptions{Retention: Retention{Tags: []string{"keep me"}}, Prune: true, DryRun: true, Host: "web-1"}},
+		{Kind: KindForget, Repository: repoAt("/r"), Forget: ForgetOptions{Retention: Retention{Within: "7d1y"}}}, // #12: restic takes units in any order
+		{Kind: KindForget, Repository: repoAt("/r"), Forget: ForgetOptions{Retention: Retention{Tags: []string{"keep-me"}}, Prune: true, Host: "web-1"}},
 		{Kind: KindCheck, Repository: repoAt("/r"), Check: CheckOptions{ReadDataSubset: "2/5"}},
 		{Kind: KindCheck, Repository: repoAt("/r"), Check: CheckOptions{ReadDataSubset: "2.5%"}},
 		{Kind: KindCheck, Repository: repoAt("/r"), Check: CheckOptions{ReadDataSubset: "500M"}},
