@@ -21,14 +21,11 @@ import (
 // live, without a reload.
 func TestBrowserUpgradeAllOutdated(t *testing.T) {
 	ctx := newBrowser(t)
-	agentsDir := t.TempDir()
-	name := "restic-manager-agent-" + runtime.GOOS + "-" + runtime.GOARCH
-	if err := os.WriteFile(filepath.Join(agentsDir, name), []byte("agent 9.9.9"), 0o755); err != nil {
+	agentsDir, build := t.TempDir(), filepath.Join(t.TempDir(), "agent")
+	if err := os.WriteFile(build, []byte("agent 9.9.9"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(agentsDir, "VERSION"), []byte("9.9.9\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	serveAgentBuild(t, agentsDir, build, "9.9.9")
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", func(m *Main) { m.AgentsDir = agentsDir })
 	tok := cli(t, "", "token", "create", "--host", "office-pc", "--data", m.DataDir)
 	res, err := m.Service().Enroll(t.Context(), server.EnrollRequest{Token: tok, Hostname: "office-pc", OS: runtime.GOOS,
