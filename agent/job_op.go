@@ -26,6 +26,10 @@ func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap restic.Bandwid
 	if repo == nil {
 		return restic.Op{}, reasonNoRepository
 	}
+	// The Op cannot show all of the spec (its source group, forget after).
+	if err := spec.Validate(); err != nil {
+		return restic.Op{}, "the job's spec is invalid: " + err.Error()
+	}
 	op := restic.Op{
 		Kind:       restic.Kind(spec.Kind),
 		Repository: *repo,

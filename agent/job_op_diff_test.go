@@ -42,6 +42,9 @@ func FuzzSpecAgreement(f *testing.F) {
 		{Kind: topics.JobForget, Retention: &topics.Retention{Last: 3, Tags: []string{"keep"}}, Prune: true, FilterTags: []string{"a"}},
 		{Kind: topics.JobRestore, Snapshot: "latest", Target: "/restore", Include: []string{"/etc"}},
 		{Kind: topics.JobPrune, BandwidthUpKBps: 10},
+		// Wrong only in what the Op does not carry.
+		{Kind: topics.JobBackup, Paths: []string{"/home"}, SourceGroup: "not a group id"},
+		{Kind: topics.JobBackup, Paths: []string{"/home"}, SourceGroup: "sg_1", ForgetAfter: &topics.Retention{Within: "0d"}},
 	}
 	for _, v := range append(withinAccepted, withinRefused...) {
 		seed = append(seed, withinSpec(v))
