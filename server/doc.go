@@ -1,25 +1,43 @@
-// Package server is the domain of restic-manager: hosts, enrollment (by token,
-// and announce-and-approve for machines without one), users, sessions, API
-// tokens, roles, the audit log, presence, secrets at rest and the SQLite store
-// they live in; and jobs (#3): each host's repository (sealed, delivered in
-// the versioned down/config), the versioned job state machine, commands and
-// their resends after hello, and the store-first-then-ack ingest of job
-// events, logs and snapshot reports (ingest_queue.go explains the pipeline);
-// and #4: source groups, schedules (run by the agent itself; the server
-// shows next and last runs), host bandwidth caps and retention previews, all
-// delivered in the one config hostConfig builds (config_build.go), and the
-// jobs the agent starts from a schedule, created from their first event
-// (ingest_origin.go). Users over their whole life (#9): disable, enable,
-// delete, roles and passwords with the last-admin guard (users_lifecycle.go),
-// API tokens listed and revoked, and a TOTP second factor with recovery
-// codes and a two-step sign-in (totp.go, totp_login.go).
+// Package server is the domain of restic-manager: everything the web layer
+// and the command line may do to the fleet, with its rules, its audit rows
+// and its SQLite store.
 //
 // The Service type is the one entry point the web layer and the command line
 // use. Every state-changing method takes the Actor doing it, checks the actor's
 // role (the web layer checks too: defence in depth) and writes the audit row in
 // the same transaction as the change.
 //
+// # Seams
+//
+// The package is one Go package (the Service facade is shared), cut into
+// seams by file prefix. A file belongs to exactly one seam; a new feature
+// goes into the seam that owns its data, or gets a new prefix listed here
+// and in docs/architecture.md (core_layout_test.go keeps the list honest).
+//
+//   - core_    the Service itself, the database and its migrations, errors,
+//     the audit log, the event bus, settings and /healthz.
+//   - auth_    identity and access: users over their whole life (disable,
+//     enable, delete, roles, passwords with the last-admin guard), sessions,
+//     API tokens, roles, the sign-in throttle and the TOTP second factor.
+//   - fleet_   hosts and their presence: enrollment by token, announce and
+//     approve, the pending queue, revocation, online/offline, the MQTT
+//     monitor accounts and agent upgrades.
+//   - config_  what a host is told to do: its repository (sealed), source
+//     groups, schedules, bandwidth, hooks, and the one versioned config built
+//     from them (config_build.go) and delivered on down/config.
+//   - jobs_    the job state machine, who may run what, commands and their
+//     resends after hello, the sweep, live progress and retention previews.
+//   - ingest_  the store-first-then-ack path for job events, logs, snapshot
+//     reports and schedule-started jobs (ingest_queue.go explains it).
+//   - pki_     the server's CA and the secret box that seals data at rest.
+//
+// Seams call each other through Service methods; a seam's tables are written
+// only by its own files (hosts rows by fleet_, jobs rows by jobs_ and
+// ingest_, and so on). Reading another seam's table in a join is fine where
+// one query is cheaper than two; the SQL stays hand-written, in this package.
+//
 // This package must not import Gin (web does HTTP), must not import the broker
-// (cmd wires the two through small interfaces such as Publisher), and keeps all
-// SQL here: one file per table, hand-written queries.
+// (cmd wires the two through small interfaces such as Publisher), and must
+// not link the testing package (helpers for other packages' tests live in
+// servertest).
 package server

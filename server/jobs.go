@@ -31,7 +31,7 @@ const (
 //
 // A job that removes data (an ad-hoc forget or prune) is
 // admin-only; an operator is refused with a sentence and nothing is queued
-// (job_permission.go).
+// (jobs_permission.go).
 func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req JobRequest) (*Job, error) {
 	if err := a.require(PermRunJobs); err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func (s *Service) CreateJob(ctx context.Context, a Actor, hostID string, req Job
 // queueJob is CreateJob after the role check; audit adds to the audit
 // row's details. It refuses a job that removes data to a role that may not
 // remove data, once the spec is known to be valid and before anything is
-// stored (job_permission.go).
+// stored (jobs_permission.go).
 func (s *Service) queueJob(ctx context.Context, a Actor, hostID string, req JobRequest, audit map[string]any) (*Job, error) {
 	spec := req.Spec
 	groupRef := strings.TrimSpace(req.SourceGroup)

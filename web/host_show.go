@@ -24,7 +24,7 @@ type hostPage struct {
 	BackupPaths string
 	CanRun      bool
 	// CanRemoveData offers forget and prune: an ad-hoc job that removes
-	// data is admin-only (server/job_permission.go).
+	// data is admin-only (server/jobs_permission.go).
 	CanRemoveData bool
 	// Sources and Schedules tabs (#4) and the Settings tab's caps.
 	Groups       []groupView

@@ -9,7 +9,7 @@ import (
 )
 
 // Pre/post backup hooks (#10): shell script text on a source group and as
-// host defaults, sealed at rest (hooks_store.go), sent to the agent in the
+// host defaults, sealed at rest (config_hooks_store.go), sent to the agent in the
 // versioned config, which runs them around backups. Only admins
 // (PermConfigure) set or read the bodies — they run as root on the host;
 // everyone else sees whether a hook is set. A change is audited

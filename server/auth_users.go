@@ -81,7 +81,7 @@ func (s *Service) userByID(ctx context.Context, id int64) (*User, error) {
 }
 
 // Login checks a name and password. Attempts are counted before the
-// password is hashed, per address and per (address, name) (login_throttle.go);
+// password is hashed, per address and per (address, name) (auth_login_throttle.go);
 // a refusal says how long to wait. An unknown name costs the same hash as a
 // known one, and the error never says which part was wrong. When the server
 // cannot check the password (store failing, every hash slot busy) the

@@ -16,7 +16,7 @@ import (
 // host's down/cmd now and again after every hello until the agent reports
 // an outcome, so a host offline now upgrades when it returns. The new
 // agent_version in the host's hello is the proof of success; a failure or
-// a rollback comes as a topics.UpgradeReport (upgrade_ingest.go).
+// a rollback comes as a topics.UpgradeReport (fleet_upgrade_ingest.go).
 
 // UpgradeTarget is the agent build hosts of one platform are upgraded to.
 type UpgradeTarget struct {

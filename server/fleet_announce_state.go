@@ -18,7 +18,7 @@ type AnnounceOptions struct {
 	TTL time.Duration
 	// MaxPending caps the rows in state pending. Default 100. When it is
 	// reached a new machine still gets in: the longest-unseen row of the
-	// address holding the most rows makes room (pending_queue.go).
+	// address holding the most rows makes room (fleet_pending_queue.go).
 	MaxPending int
 	// MaxPendingPerAddr is one source address's share of MaxPending: an
 	// address at its share replaces its own longest-unseen row instead of
@@ -51,14 +51,14 @@ const unknownAddr = "unknown"
 // announcer is the in-memory side of announce-and-approve: open challenges,
 // each pending connection's source address, the per-address hello limit,
 // accepted hosts that have not connected yet, and where approved agents
-// connect. Rows live in SQLite (pending_hosts.go); nothing here needs to
+// connect. Rows live in SQLite (fleet_pending_hosts.go); nothing here needs to
 // survive a restart: an agent whose challenge is lost announces again.
 type announcer struct {
 	opts   AnnounceOptions
 	hellos *throttle
 
 	// evicted and replaced count the waiting rows dropped to make room
-	// since the server started (pending_queue.go).
+	// since the server started (fleet_pending_queue.go).
 	evicted, replaced atomic.Uint64
 
 	mu         sync.Mutex

@@ -11,7 +11,7 @@ import (
 // user name), never per name alone: a name locked for the whole world lets
 // anyone lock the admin out with five wrong passwords. Guessing one name from
 // many addresses is slowed by the process-wide bound on password hashes
-// (password.go) instead.
+// (auth_password.go) instead.
 const (
 	loginWindow       = 15 * time.Minute
 	loginFailsPerPair = 5  // per address and name: a person mistyping

@@ -37,7 +37,7 @@ const (
 //     when the agent connects: a refused CONNECT would tell the agent only
 //     "not authorized" and count against its address in the broker. A new
 //     machine is never refused for room: longest-unseen rows make way
-//     (pending_queue.go explains which). A machine that already has a row
+//     (fleet_pending_queue.go explains which). A machine that already has a row
 //     always gets its answer.
 //   - A refused proof (no challenge, another connection, a reused, late or
 //     wrong nonce, a bad signature) gets no answer.

@@ -16,7 +16,7 @@ import (
 // answer for the agent:
 //   - a new machine gets a pending row and "pending"; if its address holds
 //     its share of the queue, or the queue is full, waiting rows make room
-//     for it first (makeRoom, pending_queue.go);
+//     for it first (makeRoom, fleet_pending_queue.go);
 //   - a waiting one has its row refreshed (versions, seal key, address, last
 //     seen) and gets "pending" again;
 //   - a rejected one gets "rejected" again until its row expires;
