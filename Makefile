@@ -44,8 +44,11 @@ run: bin/restic-manager bin/restic-manager-agent agents
 
 # Installs restic (and, as root on Debian, Chromium) when missing, then runs
 # every test. RM_TEST_DISALLOW_SKIP=1 turns "tool missing, skipped" into a failure.
+# The output is one line per package, the whole output of each failed test,
+# and at the end the 10 slowest tests (.ci/testreport).
+test: SHELL := /bin/bash
 test: tools lint
-	go test -race -timeout 20m ./...
+	set -o pipefail; go test -race -json -timeout 20m ./... | go run .ci/testreport/main.go
 
 # Micro-benchmarks at the default bench time, then the fleet benchmark once per
 # size (it starts the real server binary and N real agents).
