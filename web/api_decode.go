@@ -138,7 +138,7 @@ func decodeJSONObject(r io.Reader, v any, strict bool) error {
 		case errors.As(err, &tooBig):
 			return invalid("The request body is too large; send one small JSON object.")
 		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return invalid(fmt.Sprintf("Field %q has the wrong type; check the API documentation.", clip(typeErr.Field, 60)))
+			return invalid(fmt.Sprintf("Field %q has the wrong type; see /api/v1/openapi.json for the expected shape.", clip(typeErr.Field, 60)))
 		case errors.Is(err, io.EOF):
 			return invalid("The request body is empty; send one JSON object.")
 		case errors.As(err, &fieldErr):
@@ -146,7 +146,7 @@ func decodeJSONObject(r io.Reader, v any, strict bool) error {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			// encoding/json has no typed error for this one.
 			name := strings.TrimPrefix(err.Error(), "json: unknown field ")
-			return invalid(fmt.Sprintf("Field %s is not known here; check its spelling against the API documentation.", clip(name, 60)))
+			return invalid(fmt.Sprintf("Field %s is not known here; check its spelling against /api/v1/openapi.json.", clip(name, 60)))
 		}
 		return invalid("The request body is not valid JSON; send one JSON object.")
 	}

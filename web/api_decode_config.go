@@ -83,7 +83,7 @@ func (f *scheduleField) UnmarshalJSON(b []byte) error {
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return &fieldError{"Field " + clip(name, 60) + " is not known in schedule; use preset, minute, time, weekday, cron, time_zone, jitter_seconds, catch_up or paused."}
 		}
-		return &fieldError{"schedule has a field of the wrong type; see the API documentation."}
+		return &fieldError{"schedule has a field of the wrong type; see /api/v1/openapi.json for its shape."}
 	}
 	return nil
 }

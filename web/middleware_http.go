@@ -87,7 +87,7 @@ func (h *handler) notFound(c *gin.Context) {
 
 // methodNotAllowed answers a known path called with the wrong method.
 func (h *handler) methodNotAllowed(c *gin.Context) {
-	h.fail(c, http.StatusMethodNotAllowed, server.CodeInvalid, "This address does not accept "+c.Request.Method+" requests; check the API documentation.")
+	h.fail(c, http.StatusMethodNotAllowed, server.CodeInvalid, "This address does not accept "+c.Request.Method+" requests; /api/v1/openapi.json lists the methods of every API address.")
 }
 
 // setRetryAfter sends the wait a refusal asks for (server.Error.RetryAfter)
