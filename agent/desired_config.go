@@ -86,13 +86,13 @@ func (d *desiredConfig) repository() *restic.Repository {
 
 // bandwidth is the applied config's host-wide caps, for every restic run
 // that talks to the repository (a job's own limits win over them).
-func (d *desiredConfig) bandwidth() restic.Bandwidth {
+func (d *desiredConfig) bandwidth() topics.Bandwidth {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cur == nil || d.cur.Bandwidth == nil {
-		return restic.Bandwidth{}
+		return topics.Bandwidth{}
 	}
-	return restic.Bandwidth{UploadKiB: d.cur.Bandwidth.UpKBps, DownloadKiB: d.cur.Bandwidth.DownKBps}
+	return *d.cur.Bandwidth
 }
 
 // current is the applied config (nil when none is). Callers must not

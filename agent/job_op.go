@@ -22,7 +22,7 @@ const reasonNoRepository = "this host has no repository configured yet: set one 
 // check (a restore target that does not exist, a path that is not absolute
 // on this OS, ...), so a spec the server accepted fails here only for a
 // reason of this host (FuzzSpecAgreement).
-func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap restic.Bandwidth) (restic.Op, string) {
+func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap topics.Bandwidth) (restic.Op, string) {
 	if repo == nil {
 		return restic.Op{}, reasonNoRepository
 	}
@@ -31,7 +31,7 @@ func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap restic.Bandwid
 		return restic.Op{}, "the job's spec is invalid: " + err.Error()
 	}
 	op := restic.Op{
-		Kind:       restic.Kind(spec.Kind),
+		Kind:       spec.Kind,
 		Repository: *repo,
 		Bandwidth:  bandwidthFor(spec, hostCap),
 	}
@@ -41,7 +41,7 @@ func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap restic.Bandwid
 			ExcludeCaches: spec.ExcludeCaches, OneFileSystem: spec.OneFileSystem, Tags: spec.Tags}
 	case topics.JobForget:
 		if r := spec.Retention; r != nil {
-			op.Forget.Retention = resticRetention(r)
+			op.Forget.Retention = *r
 		}
 		op.Forget.Prune, op.Forget.DryRun, op.Forget.FilterTags = spec.Prune, spec.DryRun, spec.FilterTags
 	case topics.JobCheck:
@@ -60,35 +60,30 @@ func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap restic.Bandwid
 // only (its tag), with the backup's bandwidth.
 func forgetAfterOp(spec *topics.JobSpec, backup restic.Op) restic.Op {
 	return restic.Op{
-		Kind:       restic.KindForget,
+		Kind:       topics.JobForget,
 		Repository: backup.Repository,
 		Bandwidth:  backup.Bandwidth,
-		Forget: restic.ForgetOptions{Retention: resticRetention(spec.ForgetAfter),
+		Forget: restic.ForgetOptions{Retention: *spec.ForgetAfter,
 			FilterTags: []string{topics.GroupTag(spec.SourceGroup)}},
 	}
 }
 
-func resticRetention(r *topics.Retention) restic.Retention {
-	return restic.Retention{Last: r.Last, Hourly: r.Hourly, Daily: r.Daily, Weekly: r.Weekly,
-		Monthly: r.Monthly, Yearly: r.Yearly, Within: r.Within, Tags: r.Tags}
-}
-
 // bandwidthFor is the job's caps: its own limit where it gives one, the
 // host-wide cap of the applied config otherwise.
-func bandwidthFor(spec *topics.JobSpec, hostCap restic.Bandwidth) restic.Bandwidth {
+func bandwidthFor(spec *topics.JobSpec, hostCap topics.Bandwidth) topics.Bandwidth {
 	bw := hostCap
 	if spec.BandwidthUpKBps > 0 {
-		bw.UploadKiB = spec.BandwidthUpKBps
+		bw.UpKBps = spec.BandwidthUpKBps
 	}
 	if spec.BandwidthDownKBps > 0 {
-		bw.DownloadKiB = spec.BandwidthDownKBps
+		bw.DownKBps = spec.BandwidthDownKBps
 	}
 	return bw
 }
 
 // invalidOpReason is Validate's message without its package prefix: the
 // problems themselves, which already say what to do.
-func invalidOpReason(kind restic.Kind, err error) string {
+func invalidOpReason(kind topics.JobKind, err error) string {
 	msg := err.Error()
 	if errors.Is(err, restic.ErrInvalidOp) {
 		msg = strings.TrimPrefix(msg, fmt.Sprintf("%s (%s): ", restic.ErrInvalidOp, kind))

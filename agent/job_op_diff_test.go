@@ -71,7 +71,7 @@ func FuzzSpecAgreement(f *testing.F) {
 			return
 		}
 		if err := spec.Validate(); err != nil {
-			if _, reason := opFor(&spec, repo, restic.Bandwidth{}); reason == "" {
+			if _, reason := opFor(&spec, repo, topics.Bandwidth{}); reason == "" {
 				t.Fatalf("topics refuses %s (%v), the agent accepts it", data, err)
 			}
 			return
@@ -80,7 +80,7 @@ func FuzzSpecAgreement(f *testing.F) {
 		if err := spec.Validate(); err != nil {
 			t.Fatalf("the host-only replacements broke the spec: %v", err)
 		}
-		if _, reason := opFor(&spec, repo, restic.Bandwidth{}); reason != "" {
+		if _, reason := opFor(&spec, repo, topics.Bandwidth{}); reason != "" {
 			t.Fatalf("topics accepts %s, the agent refuses it: %s", data, reason)
 		}
 	})
@@ -136,7 +136,7 @@ func TestSpecValuesMatchRestic(t *testing.T) {
 	// With --no-lock, forget --dry-run and check take no (exclusive) lock,
 	// so the values run in parallel on one repository.
 	argsFor := func(op restic.Op) []string {
-		if op.Kind == restic.KindForget {
+		if op.Kind == topics.JobForget {
 			return []string{"forget", "--dry-run", "--no-lock", "--keep-within", op.Forget.Retention.Within}
 		}
 		return []string{"check", "--no-lock", "--read-data-subset", op.Check.ReadDataSubset}
@@ -165,7 +165,7 @@ func TestSpecValuesMatchRestic(t *testing.T) {
 		}
 		t.Run(string(tc.spec.Kind)+" "+name, func(t *testing.T) {
 			t.Parallel()
-			op, reason := opFor(&tc.spec, repo, restic.Bandwidth{})
+			op, reason := opFor(&tc.spec, repo, topics.Bandwidth{})
 			if tc.ok {
 				if err := tc.spec.Validate(); err != nil || reason != "" {
 					t.Fatalf("topics: %v; agent: %q; both must accept", err, reason)
@@ -178,7 +178,7 @@ func TestSpecValuesMatchRestic(t *testing.T) {
 			if err := tc.spec.Validate(); err == nil || reason == "" {
 				t.Fatalf("topics: %v; agent: %q; both must refuse", err, reason)
 			}
-			op = restic.Op{Kind: restic.Kind(tc.spec.Kind), Check: restic.CheckOptions{ReadDataSubset: tc.spec.ReadDataSubset}}
+			op = restic.Op{Kind: topics.JobKind(tc.spec.Kind), Check: restic.CheckOptions{ReadDataSubset: tc.spec.ReadDataSubset}}
 			if tc.spec.Retention != nil {
 				op.Forget.Retention.Within = tc.spec.Retention.Within
 			}

@@ -20,23 +20,23 @@ func TestOpForMapsEveryKind(t *testing.T) {
 		spec topics.JobSpec
 		want restic.Op
 	}{
-		{topics.JobSpec{Kind: topics.JobInit}, restic.Op{Kind: restic.KindInit}},
+		{topics.JobSpec{Kind: topics.JobInit}, restic.Op{Kind: topics.JobInit}},
 		{topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/home"}, Excludes: []string{"*.tmp"}, Tags: []string{"daily"}, BandwidthUpKBps: 512},
-			restic.Op{Kind: restic.KindBackup, Backup: restic.BackupOptions{Paths: []string{"/home"}, Excludes: []string{"*.tmp"}, Tags: []string{"daily"}},
-				Bandwidth: restic.Bandwidth{UploadKiB: 512}}},
+			restic.Op{Kind: topics.JobBackup, Backup: restic.BackupOptions{Paths: []string{"/home"}, Excludes: []string{"*.tmp"}, Tags: []string{"daily"}},
+				Bandwidth: topics.Bandwidth{UpKBps: 512}}},
 		{topics.JobSpec{Kind: topics.JobForget, Retention: &topics.Retention{Last: 1, Daily: 7, Within: "1y", Tags: []string{"keep"}}, Prune: true},
-			restic.Op{Kind: restic.KindForget, Forget: restic.ForgetOptions{Retention: restic.Retention{Last: 1, Daily: 7, Within: "1y", Tags: []string{"keep"}}, Prune: true}}},
-		{topics.JobSpec{Kind: topics.JobPrune, BandwidthDownKBps: 100}, restic.Op{Kind: restic.KindPrune, Bandwidth: restic.Bandwidth{DownloadKiB: 100}}},
-		{topics.JobSpec{Kind: topics.JobCheck, ReadDataSubset: "1/5"}, restic.Op{Kind: restic.KindCheck, Check: restic.CheckOptions{ReadDataSubset: "1/5"}}},
-		{topics.JobSpec{Kind: topics.JobUnlock}, restic.Op{Kind: restic.KindUnlock}},
-		{topics.JobSpec{Kind: topics.JobSnapshots}, restic.Op{Kind: restic.KindSnapshots}},
+			restic.Op{Kind: topics.JobForget, Forget: restic.ForgetOptions{Retention: topics.Retention{Last: 1, Daily: 7, Within: "1y", Tags: []string{"keep"}}, Prune: true}}},
+		{topics.JobSpec{Kind: topics.JobPrune, BandwidthDownKBps: 100}, restic.Op{Kind: topics.JobPrune, Bandwidth: topics.Bandwidth{DownKBps: 100}}},
+		{topics.JobSpec{Kind: topics.JobCheck, ReadDataSubset: "1/5"}, restic.Op{Kind: topics.JobCheck, Check: restic.CheckOptions{ReadDataSubset: "1/5"}}},
+		{topics.JobSpec{Kind: topics.JobUnlock}, restic.Op{Kind: topics.JobUnlock}},
+		{topics.JobSpec{Kind: topics.JobSnapshots}, restic.Op{Kind: topics.JobSnapshots}},
 		{topics.JobSpec{Kind: topics.JobRestore, Snapshot: "latest", Include: []string{"/etc"}, Target: target},
-			restic.Op{Kind: restic.KindRestore, Restore: restic.RestoreOptions{SnapshotID: "latest", Include: []string{"/etc"}, Target: target}}},
+			restic.Op{Kind: topics.JobRestore, Restore: restic.RestoreOptions{SnapshotID: "latest", Include: []string{"/etc"}, Target: target}}},
 	} {
 		if err := tc.spec.Validate(); err != nil {
 			t.Fatalf("%s: the test's spec is invalid: %v", tc.spec.Kind, err)
 		}
-		got, reason := opFor(&tc.spec, repo, restic.Bandwidth{})
+		got, reason := opFor(&tc.spec, repo, topics.Bandwidth{})
 		tc.want.Repository = *repo
 		if reason != "" || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got %+v (%q), want %+v", tc.spec.Kind, got, reason, tc.want)
@@ -55,14 +55,14 @@ func TestOpForSourceGroupOptionsAndCaps(t *testing.T) {
 	if err := os.WriteFile(excl, []byte("*.iso\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hostCap := restic.Bandwidth{UploadKiB: 100, DownloadKiB: 200}
+	hostCap := topics.Bandwidth{UpKBps: 100, DownKBps: 200}
 	backup := topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/home"}, ExcludeFiles: []string{excl}, ExcludeCaches: true,
 		OneFileSystem: true, Tags: []string{"x", topics.GroupTag("sg_1")}, SourceGroup: "sg_1", ForgetAfter: &topics.Retention{Last: 2},
 		BandwidthUpKBps: 50}
 	op, reason := opFor(&backup, repo, hostCap)
 	want := restic.BackupOptions{Paths: []string{"/home"}, ExcludeFiles: []string{excl}, ExcludeCaches: true, OneFileSystem: true,
 		Tags: []string{"x", "rm-group:sg_1"}}
-	if reason != "" || !reflect.DeepEqual(op.Backup, want) || op.Bandwidth != (restic.Bandwidth{UploadKiB: 50, DownloadKiB: 200}) {
+	if reason != "" || !reflect.DeepEqual(op.Backup, want) || op.Bandwidth != (topics.Bandwidth{UpKBps: 50, DownKBps: 200}) {
 		t.Fatalf("backup: %+v (%q)", op, reason)
 	}
 	after := forgetAfterOp(&backup, op)
@@ -82,14 +82,14 @@ func TestOpForSourceGroupOptionsAndCaps(t *testing.T) {
 
 func TestOpForRefusesWhatCannotRunHere(t *testing.T) {
 	repo := &restic.Repository{URL: "/srv/repo", Password: "pw"}
-	if _, reason := opFor(&topics.JobSpec{Kind: topics.JobCheck}, nil, restic.Bandwidth{}); reason != reasonNoRepository {
+	if _, reason := opFor(&topics.JobSpec{Kind: topics.JobCheck}, nil, topics.Bandwidth{}); reason != reasonNoRepository {
 		t.Fatalf("no repository: %q", reason)
 	}
 	for spec, want := range map[*topics.JobSpec]string{
 		{Kind: topics.JobRestore, Snapshot: "latest", Target: "/no/such/dir"}: `restore target "/no/such/dir" does not exist: create it first`,
 		{Kind: topics.JobBackup, Paths: []string{`D:\data`}}:                  `is not absolute`,
 	} {
-		_, reason := opFor(spec, repo, restic.Bandwidth{})
+		_, reason := opFor(spec, repo, topics.Bandwidth{})
 		if !strings.HasPrefix(reason, "the job cannot run on this host: ") || !strings.Contains(reason, want) ||
 			strings.Contains(reason, restic.ErrInvalidOp.Error()) {
 			t.Errorf("%s: reason %q", spec.Kind, reason)
@@ -100,7 +100,7 @@ func TestOpForRefusesWhatCannotRunHere(t *testing.T) {
 func TestJobResultFromRestic(t *testing.T) {
 	id := strings.Repeat("ab", 32)
 	started := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
-	res := &restic.Result{Kind: restic.KindBackup, ExitCode: 3, Outcome: restic.OutcomeWarning, Reason: restic.ReasonIncomplete,
+	res := &restic.Result{Kind: topics.JobBackup, ExitCode: 3, Outcome: restic.OutcomeWarning, Reason: restic.ReasonIncomplete,
 		Detail: "read /x: permission denied", Duration: 1500 * time.Millisecond,
 		Summary: &restic.BackupSummary{SnapshotID: id, FilesNew: 3, DataAdded: 9, TotalFilesProcessed: 4, TotalDuration: 1.2},
 		Errors:  []restic.ItemError{{Item: "/x"}}, ErrorsOmitted: 2}
@@ -112,7 +112,7 @@ func TestJobResultFromRestic(t *testing.T) {
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	forget := &restic.Result{Kind: restic.KindForget, Outcome: restic.OutcomeSucceeded,
+	forget := &restic.Result{Kind: topics.JobForget, Outcome: restic.OutcomeSucceeded,
 		Forget: []restic.ForgetGroup{{Remove: []restic.Snapshot{{ID: id}, {ID: id}}}, {Remove: []restic.Snapshot{{ID: id}}}}}
 	if r := jobResult(forget, started); r.SnapshotsRemoved != 3 || stateFor(forget.Outcome) != topics.JobSucceeded ||
 		r.WouldRemove != nil || r.SnapshotsKept != 0 {
@@ -124,7 +124,7 @@ func TestJobResultFromRestic(t *testing.T) {
 	for i := range many {
 		many[i].ID = fmt.Sprintf("%064x", i)
 	}
-	dry := &restic.Result{Kind: restic.KindForget, Outcome: restic.OutcomeSucceeded, Args: []string{"forget", "--json", "--keep-last=1", "--dry-run"},
+	dry := &restic.Result{Kind: topics.JobForget, Outcome: restic.OutcomeSucceeded, Args: []string{"forget", "--json", "--keep-last=1", "--dry-run"},
 		Forget: []restic.ForgetGroup{{Remove: append([]restic.Snapshot{{ID: "short"}}, many...), Keep: []restic.Snapshot{{ID: id}, {ID: id}}}}}
 	r = jobResult(dry, started)
 	if len(r.WouldRemove) != topics.MaxPreviewIDs || r.WouldRemove[0] != many[0].ID || r.SnapshotsKept != 2 || r.SnapshotsRemoved != len(many)+1 {
@@ -133,7 +133,7 @@ func TestJobResultFromRestic(t *testing.T) {
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	restore := &restic.Result{Kind: restic.KindRestore, RestoreSummary: &restic.RestoreSummary{FilesRestored: 5, BytesRestored: 50}, RepositoryID: "short"}
+	restore := &restic.Result{Kind: topics.JobRestore, RestoreSummary: &restic.RestoreSummary{FilesRestored: 5, BytesRestored: 50}, RepositoryID: "short"}
 	if r := jobResult(restore, started); r.FilesRestored != 5 || r.BytesRestored != 50 || r.RepositoryID != "" {
 		t.Fatalf("restore result %+v", r)
 	}

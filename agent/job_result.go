@@ -43,7 +43,7 @@ func jobResult(res *restic.Result, started time.Time) *topics.JobResult {
 	if s := res.RestoreSummary; s != nil {
 		r.FilesRestored, r.BytesRestored = s.FilesRestored, s.BytesRestored
 	}
-	if res.Kind == restic.KindForget {
+	if res.Kind == topics.JobForget {
 		removed := restic.RemovedIDs(res.Forget)
 		r.SnapshotsRemoved = len(removed)
 		if dryRun(res.Args) {

@@ -77,7 +77,7 @@ func (a *Agent) runRestic(j *job, op restic.Op) (topics.JobState, *topics.JobRes
 	if killedRestic(res) {
 		a.staleLock.set(fmt.Sprintf("restic was killed during job %s (%s)", j.id, res.Reason))
 	}
-	if op.Kind == restic.KindUnlock && res.Outcome == restic.OutcomeSucceeded {
+	if op.Kind == topics.JobUnlock && res.Outcome == restic.OutcomeSucceeded {
 		a.staleLock.clear()
 	}
 	result := jobResult(res, j.startedAt)
@@ -85,11 +85,11 @@ func (a *Agent) runRestic(j *job, op restic.Op) (topics.JobState, *topics.JobRes
 	if state == topics.JobCanceled && !j.canceled.Load() {
 		state, result.Reason = topics.JobInterrupted, reasonAgentStopped
 	}
-	if op.Kind == restic.KindBackup && j.cmd.Spec.ForgetAfter != nil && (state == topics.JobSucceeded || state == topics.JobWarning) {
+	if op.Kind == topics.JobBackup && j.cmd.Spec.ForgetAfter != nil && (state == topics.JobSucceeded || state == topics.JobWarning) {
 		state = a.forgetAfterBackup(j, op, state, result)
 	}
 	switch {
-	case op.Kind == restic.KindSnapshots && res.Outcome == restic.OutcomeSucceeded:
+	case op.Kind == topics.JobSnapshots && res.Outcome == restic.OutcomeSucceeded:
 		// The list is the job's own result: it goes before the terminal event.
 		if n, err := a.sendSnapshotReport(j.id, res.Snapshots, time.Now()); err != nil {
 			a.log.Error("cannot store the snapshot report", "job", j.id, "err", err)
@@ -111,11 +111,11 @@ func (a *Agent) runRestic(j *job, op restic.Op) (topics.JobState, *topics.JobRes
 // (no repository yet) and an unlock job (it is the unlock) skip it.
 func (a *Agent) unlockIfStale(j *job, op restic.Op) {
 	why := a.staleLock.pending()
-	if why == "" || op.Kind == restic.KindInit || op.Kind == restic.KindUnlock {
+	if why == "" || op.Kind == topics.JobInit || op.Kind == topics.JobUnlock {
 		return
 	}
 	j.log.agentf("an earlier restic run may have left a stale lock (%s): running `restic unlock` first, which removes stale locks only, never those of running processes", why)
-	res, err := a.runner.Run(j.ctx, restic.Op{Kind: restic.KindUnlock, Repository: op.Repository, Bandwidth: op.Bandwidth,
+	res, err := a.runner.Run(j.ctx, restic.Op{Kind: topics.JobUnlock, Repository: op.Repository, Bandwidth: op.Bandwidth,
 		OnLine: j.log.resticLine, OnStart: j.log.resticStarted})
 	switch {
 	case err != nil:

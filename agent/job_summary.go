@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/restic-manager/restic-manager/agent/restic"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // summaryLines is the agent's account, in words, of what restic did: the
@@ -15,13 +16,13 @@ import (
 // job's result.
 func summaryLines(res *restic.Result) []string {
 	switch res.Kind {
-	case restic.KindInit:
+	case topics.JobInit:
 		return initLines(res)
-	case restic.KindBackup:
+	case topics.JobBackup:
 		if s := res.Summary; s != nil && (s.SnapshotID != "" || s.DryRun) {
 			return []string{backupLine(s)}
 		}
-	case restic.KindRestore:
+	case topics.JobRestore:
 		if s := res.RestoreSummary; s != nil {
 			line := fmt.Sprintf("restored %d of %d files (%s of %s) in %d s", s.FilesRestored, s.TotalFiles,
 				formatBytes(s.BytesRestored), formatBytes(s.TotalBytes), s.SecondsElapsed)
@@ -30,9 +31,9 @@ func summaryLines(res *restic.Result) []string {
 			}
 			return []string{line}
 		}
-	case restic.KindCheck:
+	case topics.JobCheck:
 		return checkLines(res)
-	case restic.KindForget:
+	case topics.JobForget:
 		if res.Outcome == restic.OutcomeSucceeded {
 			verb := "removed"
 			if dryRun(res.Args) {

@@ -20,9 +20,9 @@ const maxSnapshotPartBytes = 128 << 10
 // some.
 func changesSnapshots(op restic.Op, res *restic.Result) bool {
 	switch op.Kind {
-	case restic.KindBackup:
+	case topics.JobBackup:
 		return res.Summary != nil && res.Summary.SnapshotID != ""
-	case restic.KindForget:
+	case topics.JobForget:
 		return !op.Forget.DryRun && len(restic.RemovedIDs(res.Forget)) > 0
 	}
 	return false
@@ -52,7 +52,7 @@ func (a *Agent) listSnapshotsIfDue() {
 		a.staleLock.set("the agent stopped while restic listed the snapshots after job " + q.listFor)
 	}
 	a.log.Info("listing the repository's snapshots for the server", "job", q.listFor)
-	list, err := a.runner.Run(a.stopping, restic.Op{Kind: restic.KindSnapshots, Repository: *repo, Bandwidth: a.desired.bandwidth()})
+	list, err := a.runner.Run(a.stopping, restic.Op{Kind: topics.JobSnapshots, Repository: *repo, Bandwidth: a.desired.bandwidth()})
 	if marked && (err != nil || !killedRestic(list)) {
 		a.staleLock.clear()
 	}

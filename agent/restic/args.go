@@ -1,6 +1,10 @@
 package restic
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
 
 // Args returns restic's command line for op (without the program name),
 // after validating op. It never contains the repository, the password or
@@ -14,23 +18,25 @@ func Args(op Op) ([]string, error) {
 		return nil, err
 	}
 	args := []string{string(op.Kind), "--json"}
-	if op.Bandwidth.UploadKiB > 0 {
-		args = append(args, "--limit-upload="+strconv.Itoa(op.Bandwidth.UploadKiB))
+	if op.Bandwidth.UpKBps > 0 {
+		args = append(args, "--limit-upload="+strconv.Itoa(op.Bandwidth.UpKBps))
 	}
-	if op.Bandwidth.DownloadKiB > 0 {
-		args = append(args, "--limit-download="+strconv.Itoa(op.Bandwidth.DownloadKiB))
+	if op.Bandwidth.DownKBps > 0 {
+		args = append(args, "--limit-download="+strconv.Itoa(op.Bandwidth.DownKBps))
 	}
 	switch op.Kind {
-	case KindBackup:
+	case topics.JobBackup:
 		args = backupArgs(args, op.Backup)
-	case KindForget:
+	case topics.JobForget:
 		args = forgetArgs(args, op.Forget)
-	case KindCheck:
+	case topics.JobCheck:
 		if op.Check.ReadDataSubset != "" {
 			args = append(args, "--read-data-subset="+op.Check.ReadDataSubset)
 		}
-	case KindRestore:
-		args = append(args, "--target="+op.Restore.Target)
+	case topics.JobRestore:
+		// --verbose=2: one verbose_status per item (restic 0.17+), so that
+		// files and folders are counted apart (RestoreCount).
+		args = append(args, "--verbose=2", "--target="+op.Restore.Target)
 		args = appendEach(args, "--include=", op.Restore.Include)
 		args = append(args, "--", op.Restore.SnapshotID)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 func TestArgs(t *testing.T) {
@@ -16,25 +18,25 @@ func TestArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := Repository{URL: "s3:https://s3.example/bucket", Password: testPassword, Env: map[string]string{"AWS_SECRET_ACCESS_KEY": "aws-secret-value"}}
-	bw := Bandwidth{UploadKiB: 1024, DownloadKiB: 2048}
+	bw := topics.Bandwidth{UpKBps: 1024, DownKBps: 2048}
 	for _, tc := range []struct {
 		op   Op
 		want string
 	}{
-		{Op{Kind: KindInit}, "init --json --limit-upload=1024 --limit-download=2048"},
-		{Op{Kind: KindBackup, Backup: BackupOptions{
+		{Op{Kind: topics.JobInit}, "init --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: topics.JobBackup, Backup: BackupOptions{
 			Paths: []string{"/home", "/-etc"}, Excludes: []string{"*.tmp"}, ExcludeFiles: []string{excl}, ExcludeCaches: true, OneFileSystem: true, Tags: []string{"a", "b"}, Host: "web-1",
 		}}, "backup --json --limit-upload=1024 --limit-download=2048 --host=web-1 --tag=a --tag=b --exclude=*.tmp --exclude-file=" + excl + " --exclude-caches --one-file-system -- /home /-etc"},
-		{Op{Kind: KindForget, Forget: ForgetOptions{Retention: Retention{Last: 3, Hourly: 4, Daily: 7, Weekly: 4, Monthly: 12, Yearly: 2, Within: "2d", Tags: []string{"keep"}}, Prune: true, Host: "web-1"}},
+		{Op{Kind: topics.JobForget, Forget: ForgetOptions{Retention: topics.Retention{Last: 3, Hourly: 4, Daily: 7, Weekly: 4, Monthly: 12, Yearly: 2, Within: "2d", Tags: []string{"keep"}}, Prune: true, Host: "web-1"}},
 			"forget --json --limit-upload=1024 --limit-download=2048 --keep-last=3 --keep-hourly=4 --keep-daily=7 --keep-weekly=4 --keep-monthly=12 --keep-yearly=2 --keep-within=2d --keep-tag=keep --host=web-1 --prune"},
-		{Op{Kind: KindForget, Forget: ForgetOptions{Retention: Retention{Last: 2}, DryRun: true, FilterTags: []string{"rm-group:sg_1", "x"}}},
+		{Op{Kind: topics.JobForget, Forget: ForgetOptions{Retention: topics.Retention{Last: 2}, DryRun: true, FilterTags: []string{"rm-group:sg_1", "x"}}},
 			"forget --json --limit-upload=1024 --limit-download=2048 --keep-last=2 --tag=rm-group:sg_1 --tag=x --dry-run"},
-		{Op{Kind: KindPrune}, "prune --json --limit-upload=1024 --limit-download=2048"},
-		{Op{Kind: KindCheck, Check: CheckOptions{ReadDataSubset: "10%"}}, "check --json --limit-upload=1024 --limit-download=2048 --read-data-subset=10%"},
-		{Op{Kind: KindUnlock}, "unlock --json --limit-upload=1024 --limit-download=2048"},
-		{Op{Kind: KindSnapshots}, "snapshots --json --limit-upload=1024 --limit-download=2048"},
-		{Op{Kind: KindRestore, Restore: RestoreOptions{SnapshotID: "latest", Include: []string{"/home/a"}, Target: dir}},
-			"restore --json --limit-upload=1024 --limit-download=2048 --target=" + dir + " --include=/home/a -- latest"},
+		{Op{Kind: topics.JobPrune}, "prune --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: topics.JobCheck, Check: CheckOptions{ReadDataSubset: "10%"}}, "check --json --limit-upload=1024 --limit-download=2048 --read-data-subset=10%"},
+		{Op{Kind: topics.JobUnlock}, "unlock --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: topics.JobSnapshots}, "snapshots --json --limit-upload=1024 --limit-download=2048"},
+		{Op{Kind: topics.JobRestore, Restore: RestoreOptions{SnapshotID: "latest", Include: []string{"/home/a"}, Target: dir}},
+			"restore --json --limit-upload=1024 --limit-download=2048 --verbose=2 --target=" + dir + " --include=/home/a -- latest"},
 	} {
 		tc.op.Repository, tc.op.Bandwidth = repo, bw
 		args, err := Args(tc.op)
@@ -51,7 +53,7 @@ func TestArgs(t *testing.T) {
 				}
 			}
 		}
-		if tc.op.Kind == KindUnlock && slices.Contains(args, "--remove-all") {
+		if tc.op.Kind == topics.JobUnlock && slices.Contains(args, "--remove-all") {
 			t.Errorf("unlock must never remove all locks")
 		}
 	}
@@ -59,7 +61,7 @@ func TestArgs(t *testing.T) {
 
 func TestArgsWithoutBandwidth(t *testing.T) {
 	t.Parallel()
-	args, err := Args(Op{Kind: KindSnapshots, Repository: repoAt("/srv/r")})
+	args, err := Args(Op{Kind: topics.JobSnapshots, Repository: repoAt("/srv/r")})
 	if err != nil {
 		t.Fatal(err)
 	}

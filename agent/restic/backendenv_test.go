@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // TestRefusedBackendReachesNoProgram runs the real restic with stand-in ssh
@@ -32,7 +34,7 @@ func TestRefusedBackendReachesNoProgram(t *testing.T) {
 	run := func(repo Repository) error {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		_, err := r.Run(ctx, Op{Kind: KindInit, Repository: repo})
+		_, err := r.Run(ctx, Op{Kind: topics.JobInit, Repository: repo})
 		return err
 	}
 	for name, repo := range map[string]Repository{

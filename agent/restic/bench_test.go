@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // BenchmarkSessionBackupOutput measures the runner's cost per byte of
@@ -15,11 +17,11 @@ func BenchmarkSessionBackupOutput(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	op := Op{Kind: KindBackup, Repository: repoAt("/srv/r"), OnLine: func(Stream, string) {}, OnProgress: func(Progress) {}}
+	op := Op{Kind: topics.JobBackup, Repository: repoAt("/srv/r"), OnLine: func(Stream, string) {}, OnProgress: func(Progress) {}}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		sess := newSession(KindBackup, op, time.Now())
+		sess := newSession(topics.JobBackup, op, time.Now())
 		w := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
 		w.Write(data)
 		w.flush()

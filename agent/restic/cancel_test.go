@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // TestCancelBackup cancels a real backup after its first progress report.
@@ -31,9 +33,9 @@ func TestCancelBackup(t *testing.T) {
 	var once sync.Once
 	start := time.Now()
 	res, err := r.Run(ctx, Op{
-		Kind: KindBackup, Repository: repo,
+		Kind: topics.JobBackup, Repository: repo,
 		Backup:     BackupOptions{Paths: []string{src}},
-		Bandwidth:  Bandwidth{UploadKiB: 512},
+		Bandwidth:  topics.Bandwidth{UpKBps: 512},
 		OnProgress: func(Progress) { once.Do(cancel) },
 	})
 	if err != nil {
@@ -45,10 +47,10 @@ func TestCancelBackup(t *testing.T) {
 	if locks := lockFiles(t, repo.URL); len(locks) != 0 {
 		t.Errorf("restic left locks %v after SIGINT", locks)
 	}
-	if res := mustRun(t, r, Op{Kind: KindCheck, Repository: repo}); res.Outcome != OutcomeSucceeded {
+	if res := mustRun(t, r, Op{Kind: topics.JobCheck, Repository: repo}); res.Outcome != OutcomeSucceeded {
 		t.Errorf("check after cancel: %+v", res)
 	}
-	if n := len(mustRun(t, r, Op{Kind: KindSnapshots, Repository: repo}).Snapshots); n != 0 {
+	if n := len(mustRun(t, r, Op{Kind: topics.JobSnapshots, Repository: repo}).Snapshots); n != 0 {
 		t.Errorf("canceled backup left %d snapshots", n)
 	}
 }
@@ -66,7 +68,7 @@ exec sleep 60`)
 	r := &Runner{Binary: bin, CancelGrace: 300 * time.Millisecond}
 	start := time.Now()
 	res, err := r.Run(ctx, Op{
-		Kind: KindBackup, Repository: repoAt("/srv/repo"), Backup: BackupOptions{Paths: []string{"/srv"}},
+		Kind: topics.JobBackup, Repository: repoAt("/srv/repo"), Backup: BackupOptions{Paths: []string{"/srv"}},
 		OnProgress: func(Progress) { cancel() },
 	})
 	if err != nil {
@@ -87,7 +89,7 @@ func TestCanceledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	lines := &lineLog{}
-	res, err := (&Runner{Binary: bin}).Run(ctx, Op{Kind: KindUnlock, Repository: repoAt("/srv/repo"), OnLine: lines.add})
+	res, err := (&Runner{Binary: bin}).Run(ctx, Op{Kind: topics.JobUnlock, Repository: repoAt("/srv/repo"), OnLine: lines.add})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,10 @@
 //     validator of the wire; values restic accepts), plus what only this
 //     host can check (paths absolute on its OS, an existing restore target
 //     and exclude files); a bad Op is refused with ErrInvalidOp and restic
-//     is not started.
+//     is not started. An Op speaks the wire's terms: its Kind is a
+//     topics.JobKind, its retention a topics.Retention, its bandwidth a
+//     topics.Bandwidth, and a log line is clipped at topics.MaxLogLine;
+//     none of them is declared again here.
 //   - Args builds the command line: `restic <kind> --json ...`, options as
 //     --name=value, positional arguments after "--".
 //   - The repository URL, password and backend credentials reach restic

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 func TestWrongPassword(t *testing.T) {
@@ -18,7 +20,7 @@ func TestWrongPassword(t *testing.T) {
 	wrong := repo
 	wrong.Password = "pw-Qv93-wrong-staple-horse"
 	lines := &lineLog{}
-	res := mustRun(t, r, Op{Kind: KindSnapshots, Repository: wrong, OnLine: lines.add})
+	res := mustRun(t, r, Op{Kind: topics.JobSnapshots, Repository: wrong, OnLine: lines.add})
 	if code := exitCode(t, ExitWrongPassword); res.Outcome != OutcomeFailed || res.Reason != ReasonWrongPassword || res.ExitCode != code {
 		t.Fatalf("got outcome %s, reason %q, exit %d; want failed, %q, %d", res.Outcome, res.Reason, res.ExitCode, ReasonWrongPassword, code)
 	}
@@ -37,9 +39,9 @@ func TestWrongPassword(t *testing.T) {
 func TestMissingRepository(t *testing.T) {
 	t.Parallel()
 	r, _ := newRunner(t)
-	for _, kind := range []Kind{KindSnapshots, KindBackup} {
+	for _, kind := range []topics.JobKind{topics.JobSnapshots, topics.JobBackup} {
 		op := Op{Kind: kind, Repository: repoAt(filepath.Join(t.TempDir(), "nothing-here"))}
-		if kind == KindBackup {
+		if kind == topics.JobBackup {
 			op.Backup.Paths = []string{t.TempDir()}
 		}
 		res := mustRun(t, r, op)
@@ -65,7 +67,7 @@ func TestBackupWarnings(t *testing.T) {
 
 	// restic reads /proc/self/mem from offset 0, which is never mapped:
 	// EIO, whoever runs it (root can read a chmod 000 file).
-	res := mustRun(t, r, Op{Kind: KindBackup, Repository: repo, Backup: BackupOptions{Paths: []string{src, "/proc/self/mem"}}})
+	res := mustRun(t, r, Op{Kind: topics.JobBackup, Repository: repo, Backup: BackupOptions{Paths: []string{src, "/proc/self/mem"}}})
 	if res.Outcome != OutcomeWarning || res.ExitCode != ExitIncomplete || res.Reason != ReasonIncomplete {
 		t.Fatalf("unreadable file: got outcome %s, exit %d, reason %q", res.Outcome, res.ExitCode, res.Reason)
 	}
@@ -76,7 +78,7 @@ func TestBackupWarnings(t *testing.T) {
 		t.Errorf("unreadable file: errors %+v lack /proc/self/mem", res.Errors)
 	}
 
-	res = mustRun(t, r, Op{Kind: KindBackup, Repository: repo, Backup: BackupOptions{Paths: []string{src, missing}}})
+	res = mustRun(t, r, Op{Kind: topics.JobBackup, Repository: repo, Backup: BackupOptions{Paths: []string{src, missing}}})
 	if res.Outcome != OutcomeWarning || res.ExitCode != 0 || res.Reason != ReasonMissingSources {
 		t.Fatalf("missing path: got outcome %s, exit %d, reason %q", res.Outcome, res.ExitCode, res.Reason)
 	}
@@ -106,7 +108,7 @@ func TestLockedAndUnlock(t *testing.T) {
 	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
 	waitFor(t, "the holder's lock", 30*time.Second, func() bool { return len(lockFiles(t, repo.URL)) > 0 })
 
-	res := mustRun(t, r, Op{Kind: KindPrune, Repository: repo})
+	res := mustRun(t, r, Op{Kind: topics.JobPrune, Repository: repo})
 	if res.Outcome != OutcomeFailed || res.Reason != ReasonLocked || res.ExitCode != exitCode(t, ExitLocked) {
 		t.Fatalf("prune while locked: got outcome %s, reason %q, exit %d", res.Outcome, res.Reason, res.ExitCode)
 	}
@@ -119,13 +121,13 @@ func TestLockedAndUnlock(t *testing.T) {
 	if len(lockFiles(t, repo.URL)) == 0 {
 		t.Fatal("the killed holder left no lock; the test proves nothing")
 	}
-	if res := mustRun(t, r, Op{Kind: KindUnlock, Repository: repo}); res.Outcome != OutcomeSucceeded {
+	if res := mustRun(t, r, Op{Kind: topics.JobUnlock, Repository: repo}); res.Outcome != OutcomeSucceeded {
 		t.Fatalf("unlock: %+v", res)
 	}
 	if locks := lockFiles(t, repo.URL); len(locks) != 0 {
 		t.Fatalf("unlock left locks %v", locks)
 	}
-	if res := mustRun(t, r, Op{Kind: KindPrune, Repository: repo}); res.Outcome != OutcomeSucceeded {
+	if res := mustRun(t, r, Op{Kind: topics.JobPrune, Repository: repo}); res.Outcome != OutcomeSucceeded {
 		t.Fatalf("prune after unlock: %+v", res)
 	}
 }
@@ -137,7 +139,7 @@ func TestInitOnExistingWithWrongPassword(t *testing.T) {
 	r, _ := newRunner(t)
 	repo := initRepo(t, r)
 	repo.Password = "pw-another-one-entirely"
-	res := mustRun(t, r, Op{Kind: KindInit, Repository: repo})
+	res := mustRun(t, r, Op{Kind: topics.JobInit, Repository: repo})
 	if res.Outcome != OutcomeFailed || !res.AlreadyInitialized || res.Reason != ReasonWrongPassword {
 		t.Fatalf("got outcome %s, already %v, reason %q", res.Outcome, res.AlreadyInitialized, res.Reason)
 	}
@@ -146,7 +148,7 @@ func TestInitOnExistingWithWrongPassword(t *testing.T) {
 func TestMissingBinary(t *testing.T) {
 	t.Parallel()
 	r := &Runner{Binary: filepath.Join(t.TempDir(), "no-restic")}
-	_, err := r.Run(t.Context(), Op{Kind: KindSnapshots, Repository: repoAt("/srv/repo")})
+	_, err := r.Run(t.Context(), Op{Kind: topics.JobSnapshots, Repository: repoAt("/srv/repo")})
 	if err == nil || !strings.Contains(err.Error(), "install restic") {
 		t.Fatalf("got %v, want an error saying to install restic", err)
 	}
@@ -163,7 +165,7 @@ func TestEnvironment(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY": "secret-key-value-123", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_DEFAULT_REGION": "eu-west-1",
 	}}
 	lines := &lineLog{}
-	res, err := r.Run(t.Context(), Op{Kind: KindSnapshots, Repository: repo, OnLine: lines.add})
+	res, err := r.Run(t.Context(), Op{Kind: topics.JobSnapshots, Repository: repo, OnLine: lines.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestBinaryOutputNeverBreaksRun(t *testing.T) {
 	t.Parallel()
 	bin := fakeBinary(t, `printf '{"message_type":"summary","files_new":-1}\n{"message_type":"status","percent_done":"x"}\n\033[2Kplain\r\n{not json\n[1,2\n\000\001binary\n' ; head -c 100000 /dev/zero | tr '\0' 'x'; printf '{"message_type":"exit_error","code":"1"}' >&2; exit 1`)
 	lines := &lineLog{}
-	res, err := (&Runner{Binary: bin}).Run(t.Context(), Op{Kind: KindBackup, Repository: repoAt("/srv/r"), Backup: BackupOptions{Paths: []string{"/srv"}}, OnLine: lines.add})
+	res, err := (&Runner{Binary: bin}).Run(t.Context(), Op{Kind: topics.JobBackup, Repository: repoAt("/srv/r"), Backup: BackupOptions{Paths: []string{"/srv"}}, OnLine: lines.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +194,7 @@ func TestBinaryOutputNeverBreaksRun(t *testing.T) {
 		t.Errorf("got %+v", res)
 	}
 	for _, l := range strings.Split(lines.String(), "\n") {
-		if len(l) > MaxLogLine+len("stdout: ") {
+		if len(l) > topics.MaxLogLine+len("stdout: ") {
 			t.Errorf("line of %d bytes passed to OnLine", len(l))
 		}
 		if strings.ContainsAny(l, "\x00\x01\x1b\r") {

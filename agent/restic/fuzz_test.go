@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // capturedFiles returns the output restic printed in testdata (both
@@ -47,13 +49,13 @@ func FuzzDecodeLine(f *testing.F) {
 	}
 	f.Add(uint8(0), []byte(`{"message_type":"status","percent_done":-3,"seconds_remaining":18446744073709551615}`))
 	f.Add(uint8(7), []byte("\x1b[2Ksignal interrupt received, cleaning up"))
-	kinds := append(Kinds(), kindCatConfig)
+	kinds := append(topics.JobKinds(), kindCatConfig)
 	f.Fuzz(func(t *testing.T, k uint8, line []byte) {
 		kind := kinds[int(k)%len(kinds)]
 		op := Op{
 			Kind: kind, Repository: repoAt("/srv/r"),
 			OnLine: func(_ Stream, l string) {
-				if len(l) > MaxLogLine || !utf8.ValidString(l) || strings.ContainsAny(l, "\x00\n\r\x1b") {
+				if len(l) > topics.MaxLogLine || !utf8.ValidString(l) || strings.ContainsAny(l, "\x00\n\r\x1b") {
 					t.Fatalf("unfit log line %q", l)
 				}
 			},
@@ -177,7 +179,7 @@ func FuzzClassify(f *testing.F) {
 	}
 	f.Add(int16(-1), true, "")
 	f.Add(int16(130), false, "signal interrupt received, cleaning up")
-	kinds := Kinds()
+	kinds := topics.JobKinds()
 	f.Fuzz(func(t *testing.T, code int16, canceled bool, stderr string) {
 		for _, kind := range kinds {
 			v := classify(ending{kind: kind, code: int(code), canceled: canceled, stderr: strings.Split(stderr, "\n"), state: "exit status"})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent/agenttest"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // disallowSkipEnv, set to 1, turns "restic is not installed" from a skip
@@ -170,7 +171,7 @@ func initRepo(t testing.TB, r *Runner) Repository {
 			return
 		}
 		repo := repoAt(filepath.Join(template.dir, "repo"))
-		res, err := r.Run(context.Background(), Op{Kind: KindInit, Repository: repo})
+		res, err := r.Run(context.Background(), Op{Kind: topics.JobInit, Repository: repo})
 		if err == nil && res.Outcome != OutcomeSucceeded {
 			err = fmt.Errorf("init: %+v", res)
 		}

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"syscall"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // BackupSummary is restic's `summary` message at the end of a backup. Field
@@ -46,6 +48,31 @@ type RestoreSummary struct {
 	TotalBytes     uint64 `json:"total_bytes"`
 	BytesRestored  uint64 `json:"bytes_restored"`
 	BytesSkipped   uint64 `json:"bytes_skipped"`
+}
+
+// RestoreCount is what a restore did, item by item, counted from
+// restic's verbose_status messages (restic 0.17+, run with --verbose=2).
+// restic's own summary counts folders as files (and, restoring a subset,
+// counts the parent folders it restores in files_restored but not in
+// total_files); this keeps them apart.
+type RestoreCount struct {
+	// Files are the files (and symlinks, devices, ...) restic wrote or
+	// updated.
+	Files uint64
+	// Dirs are the folders restic created or set the metadata of.
+	Dirs uint64
+	// Unchanged are the files that were already as in the snapshot and
+	// left alone.
+	Unchanged uint64
+}
+
+// verboseStatus is a `verbose_status` message. restore (restic 0.17+)
+// prints one per item with --verbose=2: action "restored", "updated",
+// "unchanged" or "deleted", and the item's path in the snapshot.
+type verboseStatus struct {
+	Action string `json:"action"`
+	Item   string `json:"item"`
+	Size   uint64 `json:"size"`
 }
 
 // CheckSummary is restic's `summary` message at the end of a check (restic
@@ -98,6 +125,7 @@ type event struct {
 	check     *CheckSummary
 	itemErr   *ItemError
 	exit      *exitError
+	verbose   *verboseStatus
 	repoID    string
 	snapshots []Snapshot
 	groups    []ForgetGroup
@@ -107,7 +135,7 @@ type event struct {
 // repository after `init` found one. `restic cat config` prints the
 // repository config as indented JSON, so its ID is read from the line
 // `"id": "<hex>",` (configIDRE) rather than decoded as a message.
-const kindCatConfig Kind = "cat config"
+const kindCatConfig topics.JobKind = "cat config"
 
 var configIDRE = regexp.MustCompile(`^\s*"id":\s*"([0-9a-f]{64})",?\s*$`)
 
@@ -115,7 +143,7 @@ var configIDRE = regexp.MustCompile(`^\s*"id":\s*"([0-9a-f]{64})",?\s*$`)
 // Anything it does not recognise, or that does not decode cleanly, is plain
 // text (typ ""): restic adds message types and fields over time, and a line
 // we cannot read must never stop the run.
-func decodeLine(kind Kind, line []byte) event {
+func decodeLine(kind topics.JobKind, line []byte) event {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
 		return event{}
@@ -123,11 +151,11 @@ func decodeLine(kind Kind, line []byte) event {
 	switch line[0] {
 	case '[':
 		switch kind {
-		case KindSnapshots:
+		case topics.JobSnapshots:
 			if s, err := ParseSnapshots(line); err == nil {
 				return event{typ: "snapshots", snapshots: s}
 			}
-		case KindForget:
+		case topics.JobForget:
 			if g, err := ParseForgetGroups(line); err == nil {
 				return event{typ: "forget", groups: g}
 			}
@@ -164,8 +192,11 @@ func decodeLine(kind Kind, line []byte) event {
 		}
 		ok = decodeInto(line, &m) && snapshotIDRE.MatchString(m.ID)
 		ev.repoID = m.ID
+	case "verbose_status":
+		ev.verbose = new(verboseStatus)
+		ok = decodeInto(line, ev.verbose)
 	default:
-		ok = true // a message type we do not use (verbose_status, ...)
+		ok = true // a message type we do not use
 	}
 	if !ok {
 		return event{}
@@ -179,19 +210,19 @@ func validStatus(s *statusMsg) bool {
 	return !math.IsNaN(s.PercentDone) && !math.IsInf(s.PercentDone, 0)
 }
 
-func decodeSummary(kind Kind, line []byte, ev *event) bool {
+func decodeSummary(kind topics.JobKind, line []byte, ev *event) bool {
 	switch kind {
-	case KindBackup:
+	case topics.JobBackup:
 		s := new(BackupSummary)
 		if !decodeInto(line, s) || (s.SnapshotID != "" && !snapshotIDRE.MatchString(s.SnapshotID)) {
 			return false
 		}
 		s.TotalDuration = max(s.TotalDuration, 0)
 		ev.backup = s
-	case KindRestore:
+	case topics.JobRestore:
 		ev.restore = new(RestoreSummary)
 		return decodeInto(line, ev.restore)
-	case KindCheck:
+	case topics.JobCheck:
 		ev.check = new(CheckSummary)
 		return decodeInto(line, ev.check)
 	}

@@ -5,45 +5,17 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
-
-// Kind names one restic operation the agent runs.
-type Kind string
-
-// The operations the agent runs. Each maps to one restic subcommand; see Args
-// for the exact command lines.
-const (
-	KindInit      Kind = "init"
-	KindBackup    Kind = "backup"
-	KindForget    Kind = "forget"
-	KindPrune     Kind = "prune"
-	KindCheck     Kind = "check"
-	KindUnlock    Kind = "unlock"
-	KindSnapshots Kind = "snapshots"
-	KindRestore   Kind = "restore"
-)
-
-// Kinds lists every Kind, in a stable order.
-func Kinds() []Kind {
-	return []Kind{KindInit, KindBackup, KindForget, KindPrune, KindCheck, KindUnlock, KindSnapshots, KindRestore}
-}
-
-// Valid reports whether k is one of Kinds.
-func (k Kind) Valid() bool {
-	for _, known := range Kinds() {
-		if k == known {
-			return true
-		}
-	}
-	return false
-}
 
 // Op is one restic operation to run: what, against which repository, with
-// which options, and where its output goes. Only the options of its Kind may
+// which options, and where its output goes. Only the options of its Kind
+// (a topics.JobKind: the wire's kinds are the runner's) may
 // be set; Validate refuses an Op carrying another kind's options, because
 // that is a wiring mistake that would otherwise be silently ignored.
 type Op struct {
-	Kind       Kind
+	Kind       topics.JobKind
 	Repository Repository
 
 	Backup  BackupOptions
@@ -51,13 +23,14 @@ type Op struct {
 	Check   CheckOptions
 	Restore RestoreOptions
 
-	// Bandwidth limits restic's traffic to the repository (any kind).
-	Bandwidth Bandwidth
+	// Bandwidth limits restic's traffic to the repository (any kind), in
+	// KiB/s (--limit-upload, --limit-download); zero means unlimited.
+	Bandwidth topics.Bandwidth
 
 	// OnLine, if set, receives every line restic prints, for the job log:
 	// stream is StreamStdout or StreamStderr; line has no trailing newline,
 	// terminal escapes removed, secrets replaced by "[redacted]" and is
-	// clipped to MaxLogLine bytes. Two kinds of line are not passed verbatim:
+	// clipped to topics.MaxLogLine bytes. Two kinds of line are not passed verbatim:
 	// JSON "status" messages (they feed OnProgress instead, restic prints
 	// dozens a second) and the one-line JSON arrays of `snapshots`/`forget`
 	// (a short description is passed instead; the decoded data is in Result).
@@ -121,14 +94,7 @@ func (r Repository) LogValue() slog.Value {
 	)
 }
 
-// Bandwidth caps restic's transfer rates in KiB/s (restic's --limit-upload
-// and --limit-download); zero means unlimited.
-type Bandwidth struct {
-	UploadKiB   int
-	DownloadKiB int
-}
-
-// BackupOptions are the options of a KindBackup Op.
+// BackupOptions are the options of a topics.JobBackup Op.
 type BackupOptions struct {
 	// Paths to back up; absolute, at least one.
 	Paths []string
@@ -152,32 +118,12 @@ func (o BackupOptions) isZero() bool {
 		!o.ExcludeCaches && !o.OneFileSystem && len(o.Tags) == 0 && o.Host == ""
 }
 
-// Retention is a forget policy: which snapshots to keep. Zero fields are
-// not used; at least one rule must be set, since an empty policy would make
-// restic keep (or, with some versions, refuse to judge) everything.
-type Retention struct {
-	Last    int // --keep-last
-	Hourly  int // --keep-hourly
-	Daily   int // --keep-daily
-	Weekly  int // --keep-weekly
-	Monthly int // --keep-monthly
-	Yearly  int // --keep-yearly
-	// Within keeps every snapshot younger than this restic duration
-	// relative to the newest one, e.g. "7d", "1y2m3d4h".
-	Within string
-	// Tags keeps every snapshot carrying any of these tags.
-	Tags []string
-}
-
-// Empty reports whether r sets no rule.
-func (r Retention) Empty() bool {
-	return r.Last == 0 && r.Hourly == 0 && r.Daily == 0 && r.Weekly == 0 &&
-		r.Monthly == 0 && r.Yearly == 0 && r.Within == "" && len(r.Tags) == 0
-}
-
-// ForgetOptions are the options of a KindForget Op.
+// ForgetOptions are the options of a topics.JobForget Op.
 type ForgetOptions struct {
-	Retention Retention
+	// Retention is the policy: which snapshots to keep. At least one rule
+	// must be set, since an empty policy would make restic keep (or, with
+	// some versions, refuse to judge) everything.
+	Retention topics.Retention
 	// Prune also removes the data no snapshot uses any more (--prune).
 	Prune bool
 	// DryRun only reports what would be removed.
@@ -193,14 +139,14 @@ func (o ForgetOptions) isZero() bool {
 	return o.Retention.Empty() && !o.Prune && !o.DryRun && o.Host == "" && len(o.FilterTags) == 0
 }
 
-// CheckOptions are the options of a KindCheck Op.
+// CheckOptions are the options of a topics.JobCheck Op.
 type CheckOptions struct {
 	// ReadDataSubset also reads and verifies part of the data: "n/t" (part
 	// n of t), "x%" / "x.y%", or a size such as "500M". Empty reads none.
 	ReadDataSubset string
 }
 
-// RestoreOptions are the options of a KindRestore Op.
+// RestoreOptions are the options of a topics.JobRestore Op.
 type RestoreOptions struct {
 	// SnapshotID is a snapshot ID (8 to 64 hex digits) or "latest".
 	SnapshotID string

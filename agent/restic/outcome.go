@@ -3,6 +3,8 @@ package restic
 import (
 	"fmt"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Outcome is how an operation ended, in the terms of a job's terminal
@@ -54,13 +56,13 @@ type verdict struct {
 
 // ending is how a restic process ended, as classify needs it.
 type ending struct {
-	kind           Kind
+	kind           topics.JobKind
 	code           int    // exit code; -1 when killed by a signal
 	state          string // os.ProcessState text, e.g. "signal: killed"
 	canceled       bool   // we stopped it (ctx done)
 	exitMessage    string // from restic's exit_error message, if any
 	stderr         []string
-	missingSources bool
+	missingSources []string // backup paths restic skipped: they do not exist
 }
 
 // classify maps how restic ended to an outcome and reason. Exit codes come
@@ -72,11 +74,11 @@ func classify(e ending) verdict {
 	case e.canceled && e.code != ExitOK:
 		return verdict{outcome: OutcomeCanceled, reason: ReasonCanceled, detail: detail}
 	case e.code == ExitOK:
-		if e.kind == KindBackup && e.missingSources {
+		if e.kind == topics.JobBackup && len(e.missingSources) > 0 {
 			return verdict{outcome: OutcomeWarning, reason: ReasonMissingSources}
 		}
 		return verdict{outcome: OutcomeSucceeded}
-	case e.code == ExitIncomplete && e.kind == KindBackup:
+	case e.code == ExitIncomplete && e.kind == topics.JobBackup:
 		return verdict{outcome: OutcomeWarning, reason: ReasonIncomplete, detail: detail}
 	case e.code == ExitNoRepository:
 		return verdict{outcome: OutcomeFailed, reason: ReasonNoRepository, detail: detail}
@@ -90,8 +92,13 @@ func classify(e ending) verdict {
 		return verdict{outcome: OutcomeFailed, reason: "restic was stopped (" + e.state + ")", detail: detail}
 	}
 	text := e.exitMessage + "\n" + strings.Join(e.stderr, "\n")
-	if e.kind == KindInit && alreadyInitialized(text) {
+	if e.kind == topics.JobInit && alreadyInitialized(text) {
 		return verdict{outcome: OutcomeSucceeded, reason: ReasonAlreadyInitialized, detail: detail, alreadyInit: true}
+	}
+	if e.kind == topics.JobBackup && len(e.missingSources) > 0 && strings.Contains(text, "directories/files do not exist") {
+		// restic's "all source (before 0.17: target) directories/files do
+		// not exist": the reason names them, restic's words are in the log.
+		return verdict{outcome: OutcomeFailed, reason: noSourcesReason(e.missingSources)}
 	}
 	if reason := reasonFromText(text); reason != "" {
 		return verdict{outcome: OutcomeFailed, reason: reason, detail: detail}
@@ -120,6 +127,19 @@ func reasonFromText(text string) string {
 		return ReasonNoRepository
 	}
 	return ""
+}
+
+// noSourcesReason is the reason of a backup none of whose paths exist:
+// "path /x does not exist on this host, so nothing was backed up".
+func noSourcesReason(paths []string) string {
+	what := "path " + paths[0] + " does not exist"
+	switch n := len(paths); {
+	case n == 2:
+		what = "paths " + paths[0] + " and " + paths[1] + " do not exist"
+	case n > 2:
+		what = fmt.Sprintf("paths %s, %s and %d more do not exist", paths[0], paths[1], n-2)
+	}
+	return what + " on this host, so nothing was backed up"
 }
 
 func alreadyInitialized(text string) bool {

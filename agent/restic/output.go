@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 const (
-	// MaxLogLine is the longest line passed to OnLine; longer ones are
-	// clipped, saying how much was cut.
-	MaxLogLine = 16 << 10
 	// maxDecodeLine is the longest line kept whole for decoding. The JSON
 	// array of `snapshots` is one line; 64 MiB holds about 80,000
 	// snapshots. A longer line is dropped with a notice in the log.
@@ -148,10 +147,10 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// clipLine shortens a log line to MaxLogLine, saying how much was cut.
+// clipLine shortens a log line to topics.MaxLogLine, saying how much was cut.
 func clipLine(s string) string {
-	if len(s) <= MaxLogLine {
+	if len(s) <= topics.MaxLogLine {
 		return s
 	}
-	return clip(s, MaxLogLine-64) + fmt.Sprintf(" [%d bytes clipped]", len(s)-(MaxLogLine-64))
+	return clip(s, topics.MaxLogLine-64) + fmt.Sprintf(" [%d bytes clipped]", len(s)-(topics.MaxLogLine-64))
 }

@@ -3,6 +3,8 @@ package restic
 import (
 	"math"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Progress is the state of a running backup or restore, from restic's
@@ -35,7 +37,7 @@ const ProgressInterval = time.Second
 // progressFrom turns a status message into Progress. elapsed is our own
 // measure, used when restic does not report one (restic 0.14 omits zero
 // fields, and its restore prints no status at all).
-func progressFrom(kind Kind, s *statusMsg, elapsed time.Duration) Progress {
+func progressFrom(kind topics.JobKind, s *statusMsg, elapsed time.Duration) Progress {
 	p := Progress{
 		Percent:    100 * min(max(s.PercentDone, 0), 1),
 		FilesTotal: s.TotalFiles,
@@ -43,13 +45,13 @@ func progressFrom(kind Kind, s *statusMsg, elapsed time.Duration) Progress {
 		ErrorCount: s.ErrorCount,
 		ETASeconds: -1,
 	}
-	if kind == KindRestore {
+	if kind == topics.JobRestore {
 		p.FilesDone, p.BytesDone = s.FilesRestored, s.BytesRestored
 	} else {
 		p.FilesDone, p.BytesDone = s.FilesDone, s.BytesDone
 	}
 	if len(s.CurrentFiles) > 0 {
-		p.CurrentFile = clip(s.CurrentFiles[0], MaxLogLine)
+		p.CurrentFile = clip(s.CurrentFiles[0], topics.MaxLogLine)
 	}
 	p.ElapsedSeconds = clampSeconds(float64(s.SecondsElapsed))
 	if s.SecondsElapsed == 0 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // versions are the restic releases whose output is captured in testdata
@@ -16,7 +18,7 @@ var versions = []string{"restic-0.14.0", "restic-0.18.1"}
 
 // replay feeds a captured run through the same session and classification
 // the Runner uses, as if restic had just printed it.
-func replay(t *testing.T, version, name string, kind Kind) (*Result, *lineLog) {
+func replay(t *testing.T, version, name string, kind topics.JobKind) (*Result, *lineLog) {
 	t.Helper()
 	dir := filepath.Join("testdata", version)
 	read := func(ext string) []byte {
@@ -59,19 +61,19 @@ func TestReplayCaptured(t *testing.T) {
 	for _, version := range versions {
 		old := version == "restic-0.14.0"
 		t.Run(version, func(t *testing.T) {
-			res, _ := replay(t, version, "init", KindInit)
+			res, _ := replay(t, version, "init", topics.JobInit)
 			if res.Outcome != OutcomeSucceeded || res.RepositoryID == "" {
 				t.Errorf("init: %+v", res)
 			}
-			res, _ = replay(t, version, "init-exists", KindInit)
+			res, _ = replay(t, version, "init-exists", topics.JobInit)
 			if !res.AlreadyInitialized || res.Outcome != OutcomeSucceeded {
 				t.Errorf("init-exists: %+v", res)
 			}
-			res, _ = replay(t, version, "backup", KindBackup)
+			res, _ = replay(t, version, "backup", topics.JobBackup)
 			if res.Outcome != OutcomeSucceeded || res.Summary == nil || res.Summary.FilesNew != 12 || res.Summary.SnapshotID == "" {
 				t.Errorf("backup: %+v summary %+v", res, res.Summary)
 			}
-			res, _ = replay(t, version, "backup-warning", KindBackup)
+			res, _ = replay(t, version, "backup-warning", topics.JobBackup)
 			if res.Outcome != OutcomeWarning || res.Reason != ReasonIncomplete || len(res.Errors) != 2 {
 				t.Errorf("backup-warning: %+v", res)
 			}
@@ -83,7 +85,7 @@ func TestReplayCaptured(t *testing.T) {
 					t.Errorf("backup-warning: error message %q lacks the cause", e.Message)
 				}
 			}
-			res, lines := replay(t, version, "snapshots", KindSnapshots)
+			res, lines := replay(t, version, "snapshots", topics.JobSnapshots)
 			if len(res.Snapshots) != 3 || !strings.Contains(lines.String(), "[restic listed 3 snapshots]") {
 				t.Errorf("snapshots: %d decoded; log %s", len(res.Snapshots), lines)
 			}
@@ -93,7 +95,7 @@ func TestReplayCaptured(t *testing.T) {
 				}
 			}
 			for _, name := range []string{"forget-dry-run", "forget-prune"} {
-				res, lines = replay(t, version, name, KindForget)
+				res, lines = replay(t, version, name, topics.JobForget)
 				if res.Outcome != OutcomeSucceeded || len(res.Forget) != 2 || len(RemovedIDs(res.Forget)) != 1 {
 					t.Errorf("%s: %+v", name, res.Forget)
 				}
@@ -106,16 +108,16 @@ func TestReplayCaptured(t *testing.T) {
 					t.Errorf("%s: no readable forget line in %s", name, lines)
 				}
 			}
-			res, _ = replay(t, version, "check", KindCheck)
+			res, _ = replay(t, version, "check", topics.JobCheck)
 			if res.Outcome != OutcomeSucceeded || (res.CheckSummary == nil) != old {
 				t.Errorf("check: %+v", res)
 			}
-			res, _ = replay(t, version, "restore", KindRestore)
+			res, _ = replay(t, version, "restore", topics.JobRestore)
 			if res.Outcome != OutcomeSucceeded || (res.RestoreSummary == nil) != old {
 				t.Errorf("restore: %+v", res)
 			}
 			for name, want := range map[string]string{"wrong-password": ReasonWrongPassword, "no-repository": ReasonNoRepository, "locked": ReasonLocked} {
-				res, _ = replay(t, version, name, KindPrune)
+				res, _ = replay(t, version, name, topics.JobPrune)
 				if res.Outcome != OutcomeFailed || res.Reason != want || res.Detail == "" {
 					t.Errorf("%s: got %s %q (detail %q), want %q", name, res.Outcome, res.Reason, res.Detail, want)
 				}
@@ -133,7 +135,7 @@ func TestDecodeOldErrorShapes(t *testing.T) {
 		`{"message_type":"error","error":"plain","item":"/x"}`:                                "plain",
 		`{"message_type":"error","message":"check found a damaged pack"}`:                     "check found a damaged pack",
 	} {
-		ev := decodeLine(KindBackup, []byte(line))
+		ev := decodeLine(topics.JobBackup, []byte(line))
 		if ev.typ != "error" || ev.itemErr == nil || ev.itemErr.Message != want {
 			t.Errorf("%s: got %+v, want message %q", line, ev.itemErr, want)
 		}
@@ -186,15 +188,15 @@ func TestThrottle(t *testing.T) {
 func TestProgressFromStatus(t *testing.T) {
 	t.Parallel()
 	rem := uint64(30)
-	p := progressFrom(KindBackup, &statusMsg{PercentDone: 0.25, SecondsElapsed: 10, SecondsRemaining: &rem, TotalFiles: 8, FilesDone: 2, TotalBytes: 400, BytesDone: 100, CurrentFiles: []string{"/a", "/b"}}, 0)
+	p := progressFrom(topics.JobBackup, &statusMsg{PercentDone: 0.25, SecondsElapsed: 10, SecondsRemaining: &rem, TotalFiles: 8, FilesDone: 2, TotalBytes: 400, BytesDone: 100, CurrentFiles: []string{"/a", "/b"}}, 0)
 	if p.Percent != 25 || p.ETASeconds != 30 || p.FilesDone != 2 || p.BytesTotal != 400 || p.CurrentFile != "/a" {
 		t.Errorf("backup: %+v", p)
 	}
-	p = progressFrom(KindRestore, &statusMsg{PercentDone: 0.5, FilesRestored: 3, BytesRestored: 7}, 20*time.Second)
+	p = progressFrom(topics.JobRestore, &statusMsg{PercentDone: 0.5, FilesRestored: 3, BytesRestored: 7}, 20*time.Second)
 	if p.FilesDone != 3 || p.BytesDone != 7 || p.ElapsedSeconds != 20 || p.ETASeconds != 20 {
 		t.Errorf("restore (no remaining from restic): %+v", p)
 	}
-	p = progressFrom(KindBackup, &statusMsg{PercentDone: 7}, 0)
+	p = progressFrom(topics.JobBackup, &statusMsg{PercentDone: 7}, 0)
 	if p.Percent != 100 || p.ETASeconds != 0 {
 		t.Errorf("clamped: %+v", p)
 	}

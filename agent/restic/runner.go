@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // DefaultCancelGrace is how long a canceled restic gets to stop on its own
@@ -42,7 +44,7 @@ type Runner struct {
 
 // Result is how one operation went.
 type Result struct {
-	Kind Kind
+	Kind topics.JobKind
 	// Args is restic's command line (no secrets in it).
 	Args []string
 	// ExitCode is restic's exit status, -1 if it was killed by a signal.
@@ -63,6 +65,10 @@ type Result struct {
 	// print them (restore 0.16+, check 0.18+).
 	RestoreSummary *RestoreSummary
 	CheckSummary   *CheckSummary
+	// Restored counts a restore's files and folders apart (restic 0.17+;
+	// nil before, when only RestoreSummary, which counts folders as
+	// files, says what was restored).
+	Restored *RestoreCount
 	// Snapshots is the decoded list of a snapshots operation.
 	Snapshots []Snapshot
 	// Forget is what a forget operation kept and removed per group.
@@ -71,6 +77,9 @@ type Result struct {
 	// ErrorsOmitted counts the rest.
 	Errors        []ItemError
 	ErrorsOmitted int
+	// MissingSources are the backup paths restic skipped because they do
+	// not exist (each is in Errors too).
+	MissingSources []string
 
 	// AlreadyInitialized is set when init found a repository already
 	// there. The runner then opened it with the password (`restic cat
@@ -140,8 +149,8 @@ func (r *Runner) verifyExisting(ctx context.Context, op Op, path string, res *Re
 // always matches the snapshot list. On failure the short ID stays.
 func (r *Runner) resolveSnapshotID(ctx context.Context, op Op, path string, res *Result) {
 	short := res.Summary.SnapshotID
-	lookup := Op{Kind: KindSnapshots, Repository: op.Repository}
-	s, err := r.run(ctx, lookup, KindSnapshots, path, []string{"snapshots", "--json", "--", short})
+	lookup := Op{Kind: topics.JobSnapshots, Repository: op.Repository}
+	s, err := r.run(ctx, lookup, topics.JobSnapshots, path, []string{"snapshots", "--json", "--", short})
 	if err != nil || s.Outcome != OutcomeSucceeded || len(s.Snapshots) != 1 || !strings.HasPrefix(s.Snapshots[0].ID, short) {
 		r.logger().Warn("could not resolve the short snapshot ID of an old restic; keeping it", "snapshot", short, "err", err)
 		return
@@ -151,7 +160,7 @@ func (r *Runner) resolveSnapshotID(ctx context.Context, op Op, path string, res 
 }
 
 // run starts one restic process and turns its end into a Result.
-func (r *Runner) run(ctx context.Context, op Op, kind Kind, path string, args []string) (*Result, error) {
+func (r *Runner) run(ctx context.Context, op Op, kind topics.JobKind, path string, args []string) (*Result, error) {
 	start := time.Now()
 	sess := newSession(kind, op, start)
 	stdout := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
@@ -193,6 +202,7 @@ func (r *Runner) run(ctx context.Context, op Op, kind Kind, path string, args []
 	red := newRedactor(op.Repository)
 	res.Outcome, res.Reason, res.Detail = v.outcome, red.redact(v.reason), red.redact(v.detail)
 	res.AlreadyInitialized = v.alreadyInit
+	res.MissingSources = missing
 	return &res, nil
 }
 
@@ -200,7 +210,7 @@ func (r *Runner) run(ctx context.Context, op Op, kind Kind, path string, args []
 // Windows), which restic handles by canceling its work and removing its
 // lock; the grace (cmd.WaitDelay) then bounds the wait. If restic cannot
 // be asked, it is killed at once.
-func (r *Runner) interrupt(p *os.Process, kind Kind) error {
+func (r *Runner) interrupt(p *os.Process, kind topics.JobKind) error {
 	err := askToStop(p)
 	if err == nil || errors.Is(err, os.ErrProcessDone) {
 		return err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // TestLifecycle walks one repository through every operation, in the order
@@ -17,13 +19,13 @@ func TestLifecycle(t *testing.T) {
 	t.Parallel()
 	r, logs := newRunner(t)
 	repo := repoAt(filepath.Join(t.TempDir(), "repo"))
-	created := mustRun(t, r, Op{Kind: KindInit, Repository: repo})
+	created := mustRun(t, r, Op{Kind: topics.JobInit, Repository: repo})
 	// restic before 0.15 answers init in text, with a short ID.
 	if created.Outcome != OutcomeSucceeded || created.AlreadyInitialized || created.RepositoryID == "" {
 		t.Fatalf("init: %+v", created)
 	}
 
-	again := mustRun(t, r, Op{Kind: KindInit, Repository: repo})
+	again := mustRun(t, r, Op{Kind: topics.JobInit, Repository: repo})
 	if again.Outcome != OutcomeSucceeded || !again.AlreadyInitialized || again.Reason != ReasonAlreadyInitialized {
 		t.Fatalf("second init: outcome %s, already %v, reason %q", again.Outcome, again.AlreadyInitialized, again.Reason)
 	}
@@ -42,7 +44,7 @@ func TestLifecycle(t *testing.T) {
 	)
 	lines := &lineLog{}
 	first := mustRun(t, r, Op{
-		Kind: KindBackup, Repository: repo,
+		Kind: topics.JobBackup, Repository: repo,
 		Backup:  BackupOptions{Paths: []string{src}, Excludes: []string{"*.tmp"}, Tags: []string{"nightly"}, Host: "test-host", ExcludeCaches: true, OneFileSystem: true},
 		OnLine:  lines.add,
 		OnStart: func(args []string) { lines.add("start", strings.Join(args, " ")) },
@@ -71,7 +73,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	snapID := first.Summary.SnapshotID
 
-	snaps := mustRun(t, r, Op{Kind: KindSnapshots, Repository: repo})
+	snaps := mustRun(t, r, Op{Kind: topics.JobSnapshots, Repository: repo})
 	if snaps.Outcome != OutcomeSucceeded || len(snaps.Snapshots) != 1 {
 		t.Fatalf("snapshots: %+v", snaps)
 	}
@@ -83,13 +85,13 @@ func TestLifecycle(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, files[0]), []byte("changed"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	second := mustRun(t, r, Op{Kind: KindBackup, Repository: repo, Backup: BackupOptions{Paths: []string{src}, Excludes: []string{"*.tmp"}, Host: "test-host"}})
+	second := mustRun(t, r, Op{Kind: topics.JobBackup, Repository: repo, Backup: BackupOptions{Paths: []string{src}, Excludes: []string{"*.tmp"}, Host: "test-host"}})
 	if second.Outcome != OutcomeSucceeded || second.Summary == nil || second.Summary.FilesChanged != 1 {
 		t.Fatalf("second backup: %+v", second)
 	}
 
 	target := t.TempDir()
-	restored := mustRun(t, r, Op{Kind: KindRestore, Repository: repo, Restore: RestoreOptions{SnapshotID: "latest", Target: target, Include: []string{filepath.Join(src, "da")}}})
+	restored := mustRun(t, r, Op{Kind: topics.JobRestore, Repository: repo, Restore: RestoreOptions{SnapshotID: "latest", Target: target, Include: []string{filepath.Join(src, "da")}}})
 	if restored.Outcome != OutcomeSucceeded {
 		t.Fatalf("restore: %+v", restored)
 	}
@@ -103,33 +105,33 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("restore: restored files differ: got %d files, want %d", len(got), len(want))
 	}
 
-	dry := mustRun(t, r, Op{Kind: KindForget, Repository: repo, Forget: ForgetOptions{Retention: Retention{Last: 1}, DryRun: true}})
+	dry := mustRun(t, r, Op{Kind: topics.JobForget, Repository: repo, Forget: ForgetOptions{Retention: topics.Retention{Last: 1}, DryRun: true}})
 	if dry.Outcome != OutcomeSucceeded || !slices.Equal(RemovedIDs(dry.Forget), []string{snapID}) {
 		t.Fatalf("forget dry run: want %s listed for removal, got %+v", snapID, dry.Forget)
 	}
-	if n := len(mustRun(t, r, Op{Kind: KindSnapshots, Repository: repo}).Snapshots); n != 2 {
+	if n := len(mustRun(t, r, Op{Kind: topics.JobSnapshots, Repository: repo}).Snapshots); n != 2 {
 		t.Fatalf("after dry run: %d snapshots, want 2", n)
 	}
-	forget := mustRun(t, r, Op{Kind: KindForget, Repository: repo, Forget: ForgetOptions{Retention: Retention{Last: 1}}})
+	forget := mustRun(t, r, Op{Kind: topics.JobForget, Repository: repo, Forget: ForgetOptions{Retention: topics.Retention{Last: 1}}})
 	if forget.Outcome != OutcomeSucceeded || !slices.Equal(RemovedIDs(forget.Forget), []string{snapID}) {
 		t.Fatalf("forget: %+v", forget)
 	}
-	left := mustRun(t, r, Op{Kind: KindSnapshots, Repository: repo}).Snapshots
+	left := mustRun(t, r, Op{Kind: topics.JobSnapshots, Repository: repo}).Snapshots
 	if len(left) != 1 || left[0].ID != second.Summary.SnapshotID {
 		t.Fatalf("after forget: snapshots %+v, want only %s", left, second.Summary.SnapshotID)
 	}
 
 	for _, op := range []Op{
-		{Kind: KindPrune, Repository: repo},
-		{Kind: KindCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "10%"}},
-		{Kind: KindCheck, Repository: repo},
-		{Kind: KindUnlock, Repository: repo},
+		{Kind: topics.JobPrune, Repository: repo},
+		{Kind: topics.JobCheck, Repository: repo, Check: CheckOptions{ReadDataSubset: "10%"}},
+		{Kind: topics.JobCheck, Repository: repo},
+		{Kind: topics.JobUnlock, Repository: repo},
 	} {
 		res := mustRun(t, r, op)
 		if res.Outcome != OutcomeSucceeded || res.ExitCode != 0 {
 			t.Errorf("%s %v: %+v", op.Kind, res.Args, res)
 		}
-		if op.Kind == KindCheck && res.CheckSummary != nil && res.CheckSummary.NumErrors != 0 {
+		if op.Kind == topics.JobCheck && res.CheckSummary != nil && res.CheckSummary.NumErrors != 0 {
 			t.Errorf("check: %+v", res.CheckSummary)
 		}
 	}

@@ -2,11 +2,15 @@ package restic
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Bounds on what one run keeps in memory besides its decoded results.
@@ -28,7 +32,7 @@ var (
 // the mutex keeps the state and the callbacks one at a time.
 type session struct {
 	mu    sync.Mutex
-	kind  Kind
+	kind  topics.JobKind
 	op    Op
 	red   *redactor
 	start time.Time
@@ -38,10 +42,10 @@ type session struct {
 	res            Result
 	exit           *exitError
 	stderrTail     []string
-	missingSources bool
+	missingSources []string // backup paths restic skipped: they do not exist
 }
 
-func newSession(kind Kind, op Op, start time.Time) *session {
+func newSession(kind topics.JobKind, op Op, start time.Time) *session {
 	return &session{
 		kind:  kind,
 		op:    op,
@@ -82,12 +86,23 @@ func (s *session) handle(stream Stream, raw []byte) {
 		s.res.Summary = firstNonNil(ev.backup, s.res.Summary)
 		s.res.RestoreSummary = firstNonNil(ev.restore, s.res.RestoreSummary)
 		s.res.CheckSummary = firstNonNil(ev.check, s.res.CheckSummary)
+		return // the agent sums it up in words; raw JSON is no log material
+	case "verbose_status":
+		if s.kind == topics.JobRestore {
+			s.countRestored(ev.verbose)
+		}
+		return // one per item: counted, not logged
 	case "error":
 		s.addError(*ev.itemErr)
+		text = errorLine(*ev.itemErr)
 	case "exit_error":
 		s.exit = ev.exit
+		if ev.exit.Message != "" {
+			text = ev.exit.Message
+		}
 	case "initialized":
 		s.res.RepositoryID = ev.repoID
+		return // the agent's line names the repository created
 	case "snapshots":
 		s.res.Snapshots = ev.snapshots
 		text = fmt.Sprintf("[restic listed %d snapshots]", len(ev.snapshots))
@@ -117,12 +132,14 @@ func (s *session) plain(stream Stream, text string) {
 		s.stderrTail = append(s.stderrTail, clip(text, 1000))
 	}
 	switch s.kind {
-	case KindBackup:
+	case topics.JobBackup:
 		if m := missingSourceRE.FindStringSubmatch(text); m != nil {
-			s.missingSources = true
+			if len(s.missingSources) < maxErrors {
+				s.missingSources = append(s.missingSources, m[1])
+			}
 			s.addError(ItemError{Item: m[1], During: "scan", Message: "does not exist, skipped"})
 		}
-	case KindInit:
+	case topics.JobInit:
 		if m := createdRE.FindStringSubmatch(text); m != nil {
 			s.res.RepositoryID = m[1]
 		}
@@ -142,8 +159,38 @@ func (s *session) addError(e ItemError) {
 	s.res.Errors = append(s.res.Errors, e)
 }
 
+// errorLine is an error message in the words of restic's text output,
+// for the log.
+func errorLine(e ItemError) string {
+	if e.Item == "" || strings.Contains(e.Message, e.Item) {
+		return "error: " + e.Message
+	}
+	return "error: " + e.Item + ": " + e.Message
+}
+
+// countRestored counts one item of a restore's verbose output. restic
+// does not say whether an item is a folder; the item on disk does (restic
+// reports it once it is written, a folder after its contents).
+func (s *session) countRestored(v *verboseStatus) {
+	c := s.res.Restored
+	if c == nil {
+		c = new(RestoreCount)
+		s.res.Restored = c
+	}
+	switch v.Action {
+	case "restored", "updated":
+		if fi, err := os.Lstat(filepath.Join(s.op.Restore.Target, v.Item)); err == nil && fi.IsDir() {
+			c.Dirs++
+		} else {
+			c.Files++
+		}
+	case "unchanged":
+		c.Unchanged++
+	}
+}
+
 func (s *session) progress(st *statusMsg) {
-	if s.op.OnProgress == nil || (s.kind != KindBackup && s.kind != KindRestore) {
+	if s.op.OnProgress == nil || (s.kind != topics.JobBackup && s.kind != topics.JobRestore) {
 		return
 	}
 	now := s.now()
@@ -177,13 +224,13 @@ func shortIDs(snaps []Snapshot) []string {
 }
 
 // ending reports what the output said about how restic ended.
-func (s *session) ending() (exitMessage string, stderr []string, missingSources bool) {
+func (s *session) ending() (exitMessage string, stderr []string, missingSources []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.exit != nil {
 		exitMessage = s.exit.Message
 	}
-	return exitMessage, append([]string(nil), s.stderrTail...), s.missingSources
+	return exitMessage, append([]string(nil), s.stderrTail...), append([]string(nil), s.missingSources...)
 }
 
 // result returns a copy of the decoded pieces.

@@ -64,11 +64,11 @@ func (op Op) spec() topics.JobSpec {
 		Snapshot:          op.Restore.SnapshotID,
 		Include:           op.Restore.Include,
 		Target:            op.Restore.Target,
-		BandwidthUpKBps:   op.Bandwidth.UploadKiB,
-		BandwidthDownKBps: op.Bandwidth.DownloadKiB,
+		BandwidthUpKBps:   op.Bandwidth.UpKBps,
+		BandwidthDownKBps: op.Bandwidth.DownKBps,
 	}
-	if op.Kind == KindForget || !op.Forget.Retention.Empty() {
-		r := topics.Retention(op.Forget.Retention)
+	if op.Kind == topics.JobForget || !op.Forget.Retention.Empty() {
+		r := op.Forget.Retention
 		s.Retention = &r
 	}
 	return s
@@ -84,7 +84,7 @@ func (v *validator) addf(format string, args ...any) {
 // absolute on this OS, exclude files and a restore target that exist.
 func (v *validator) onThisHost(op Op) {
 	switch op.Kind {
-	case KindBackup:
+	case topics.JobBackup:
 		for _, p := range op.Backup.Paths {
 			if !filepath.IsAbs(p) {
 				v.addf("backup path %q is not absolute on this host: give full paths such as /home/alice or C:\\Users\\alice", clip(p, 80))
@@ -93,7 +93,7 @@ func (v *validator) onThisHost(op Op) {
 		for _, f := range op.Backup.ExcludeFiles {
 			v.existing("exclude file", f, false)
 		}
-	case KindRestore:
+	case topics.JobRestore:
 		v.existing("restore target", op.Restore.Target, true)
 	}
 }
@@ -122,9 +122,9 @@ func (v *validator) existing(what, path string, dir bool) {
 // on the kind it belongs to, no spaces or commas.
 func (v *validator) host(op Op) {
 	for _, o := range []struct {
-		kind Kind
+		kind topics.JobKind
 		host string
-	}{{KindBackup, op.Backup.Host}, {KindForget, op.Forget.Host}} {
+	}{{topics.JobBackup, op.Backup.Host}, {topics.JobForget, op.Forget.Host}} {
 		switch h := o.host; {
 		case h == "":
 		case op.Kind != o.kind:
