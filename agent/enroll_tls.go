@@ -1,14 +1,14 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // enrollTimeout bounds a whole request to the server (enrollment, bootstrap),
@@ -19,8 +19,9 @@ const enrollTimeout = 60 * time.Second
 // has a config: enrollment (enroll.go) and announce's bootstrap (bootstrap.go).
 //
 // Without a pin it trusts the system roots, like a browser would. With a pin
-// (the 32-byte sha256 of the server's CA certificate) it trusts exactly the
-// one CA certificate in the server's presented chain that hashes to the pin.
+// (the digest in the server's CA fingerprint, see topics.ParseFingerprint)
+// it trusts exactly the one CA certificate in the server's presented chain
+// that hashes to the pin.
 // Go's verifier needs its roots before the handshake, and we only learn the
 // CA from the handshake itself, so InsecureSkipVerify switches Go's own check
 // off and VerifyConnection does the complete check instead: chain to the
@@ -57,7 +58,7 @@ var (
 
 // pinnedVerifier returns a VerifyConnection callback that accepts the
 // connection only if the leaf verifies, for host, against the presented
-// certificate whose sha256 equals pin.
+// certificate whose fingerprint is pin (topics.FingerprintMatches).
 func pinnedVerifier(host string, pin []byte) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		certs := cs.PeerCertificates
@@ -67,8 +68,7 @@ func pinnedVerifier(host string, pin []byte) func(tls.ConnectionState) error {
 		var anchor *x509.Certificate
 		intermediates := x509.NewCertPool()
 		for _, c := range certs {
-			sum := sha256.Sum256(c.Raw)
-			if subtle.ConstantTimeCompare(sum[:], pin) == 1 {
+			if topics.FingerprintMatches(c.Raw, pin) {
 				anchor = c
 				continue
 			}

@@ -1,51 +1,37 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
-// fingerprintPrefix starts every CA fingerprint, as in OpenSSH's output.
-const fingerprintPrefix = "SHA256:"
+// The CA fingerprint itself (its form, how it is computed and parsed) is
+// topics': topics.Fingerprint over the certificate's DER. What is here is
+// the agent's use of it: parsing --ca-fingerprint, checking a CA against
+// the pin, and reading the CA certificate the server sends.
 
-// Fingerprint returns the OpenSSH-style fingerprint of a certificate:
-// "SHA256:" followed by the unpadded standard base64 of sha256 over its DER.
-// It is what the server prints next to its install command and what
-// `enroll --ca-fingerprint` pins.
-func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return fingerprintPrefix + base64.RawStdEncoding.EncodeToString(sum[:])
-}
-
-// ParseFingerprint checks the form of a pin and returns the 32-byte digest.
-// Padding ('=') is tolerated because some tools add it.
-func ParseFingerprint(s string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(s), fingerprintPrefix)
-	if !ok {
-		return nil, fmt.Errorf("CA fingerprint %q must start with %s (copy it from the server's install command)", clipText(s), fingerprintPrefix)
+// parsePin parses a --ca-fingerprint as the operator typed it and returns
+// the digest the TLS connection and the CA are checked against.
+func parsePin(s string) ([]byte, error) {
+	pin, err := topics.ParseFingerprint(s)
+	if err != nil {
+		return nil, fmt.Errorf("CA %w: copy it again from the server's install command", err)
 	}
-	sum, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(rest, "="))
-	if err != nil || len(sum) != sha256.Size {
-		return nil, fmt.Errorf("CA fingerprint %q is not %s followed by 43 base64 characters: copy it again from the server", clipText(s), fingerprintPrefix)
-	}
-	return sum, nil
+	return pin, nil
 }
 
 // CheckFingerprint reports whether cert hashes to the pin.
 func CheckFingerprint(cert *x509.Certificate, pin string) error {
-	want, err := ParseFingerprint(pin)
+	want, err := parsePin(pin)
 	if err != nil {
 		return err
 	}
-	got := sha256.Sum256(cert.Raw)
-	if subtle.ConstantTimeCompare(got[:], want) != 1 {
-		return fmt.Errorf("certificate %s has fingerprint %s, not the pinned %s", certName(cert), Fingerprint(cert), clipText(pin))
+	if !topics.FingerprintMatches(cert.Raw, want) {
+		return fmt.Errorf("certificate %s has fingerprint %s, not the pinned %s", certName(cert), topics.Fingerprint(cert.Raw), clipText(pin))
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // What enroll and announce share about talking to the server's HTTP API
@@ -36,7 +38,7 @@ func checkServer(serverURL, caFingerprint, plainHTTPRisk string) (*url.URL, []by
 	}
 	var pin []byte
 	if caFingerprint != "" {
-		if pin, err = ParseFingerprint(caFingerprint); err != nil {
+		if pin, err = parsePin(caFingerprint); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -121,7 +123,7 @@ func checkServerCA(caCert, claimed string, pin []byte, pinText string) (string, 
 	if err != nil {
 		return "", fmt.Errorf("the server's ca_cert is unusable: %w", err)
 	}
-	fingerprint := Fingerprint(ca)
+	fingerprint := topics.Fingerprint(ca.Raw)
 	if pin != nil {
 		if err := CheckFingerprint(ca, pinText); err != nil {
 			return "", fmt.Errorf("the CA the server returned is not the pinned one (%w): refusing; check --ca-fingerprint", err)

@@ -5,11 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -17,6 +15,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // TLSMaterial is the server's certificate authority and the serving
@@ -25,14 +25,8 @@ import (
 // public one for agent traffic.
 type TLSMaterial struct {
 	CACertPEM   []byte
-	Fingerprint string // "SHA256:" + unpadded base64 of SHA-256 over the CA's DER
+	Fingerprint string // topics.Fingerprint of the CA's DER
 	Config      *tls.Config
-}
-
-// CAFingerprint computes the pin of a DER certificate.
-func CAFingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
 // LoadOrCreateTLS returns the CA and serving certificate, creating them on
@@ -67,7 +61,7 @@ func (s *Service) LoadOrCreateTLS(ctx context.Context, sans []string) (*TLSMater
 	}
 	return &TLSMaterial{
 		CACertPEM:   pemBlock("CERTIFICATE", caCert.Raw),
-		Fingerprint: CAFingerprint(caCert.Raw),
+		Fingerprint: topics.Fingerprint(caCert.Raw),
 		Config:      &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
 	}, nil
 }

@@ -2,7 +2,6 @@ package topics
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -161,12 +160,9 @@ func ProofMessage(client string, nonce, sealKey []byte) []byte {
 	return append(m, sealKey...)
 }
 
-// KeyFingerprint is how a person reads an identity key: "SHA256:" and the
-// unpadded base64 of its SHA-256, as OpenSSH prints host keys.
-func KeyFingerprint(identityKey []byte) string {
-	sum := sha256Sum(identityKey)
-	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-}
+// KeyFingerprint is how a person reads an identity key: its Fingerprint,
+// shown in the agent's banner and on the Pending hosts panel.
+func KeyFingerprint(identityKey []byte) string { return Fingerprint(identityKey) }
 
 // PendingID is the pending client ID that belongs to an identity key, so a
 // client ID cannot be claimed with somebody else's key.

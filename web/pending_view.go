@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // pendingPanel is the data of the dashboard's Pending hosts panel. Its
@@ -42,22 +43,10 @@ func (v pendingView) Platform() string {
 	return v.OS + "/" + v.Arch
 }
 
-// FingerprintGroups splits the fingerprint into "SHA256:" and groups of four
-// characters, so a person can read it out on the phone without losing their
-// place. The page shows the groups with gaps made by CSS, so a copied
-// fingerprint has no spaces in it.
-func (v pendingView) FingerprintGroups() []string {
-	rest, ok := strings.CutPrefix(v.Fingerprint, "SHA256:")
-	if !ok {
-		return []string{v.Fingerprint}
-	}
-	out := []string{"SHA256:"}
-	for len(rest) > 4 {
-		out = append(out, rest[:4])
-		rest = rest[4:]
-	}
-	return append(out, rest)
-}
+// FingerprintGroups is the fingerprint in groups of four characters
+// (topics.FingerprintGroups). The page shows the groups with gaps made by
+// CSS, so a copied fingerprint has no spaces in it.
+func (v pendingView) FingerprintGroups() []string { return topics.FingerprintGroups(v.Fingerprint) }
 
 // SuggestedName prefills the accept form: the machine's hostname, made into
 // a valid host name ("till 3.shop" → "till-3.shop"), or "" when nothing

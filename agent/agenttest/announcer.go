@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -39,8 +37,8 @@ type AnnouncePeer struct {
 	// Hello is the latest hello; Conn the broker connection it came on.
 	Hello topics.AnnounceHello
 	Conn  uint64
-	// Fingerprint is computed here from the hello's identity key, not with
-	// the agent's or topics' code: "SHA256:" + unpadded base64 of sha256.
+	// Fingerprint is topics.KeyFingerprint of the hello's identity key
+	// (topics' own test checks that form against openssl's output).
 	Fingerprint string
 	Hellos      int // hellos received
 	Proofs      int // proofs that verified
@@ -91,8 +89,7 @@ func (a *Announcer) hello(client string, payload []byte, conn uint64) {
 	a.mu.Lock()
 	p := a.peers[client]
 	if p == nil {
-		sum := sha256.Sum256(h.IdentityKey)
-		p = &AnnouncePeer{Client: client, Fingerprint: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])}
+		p = &AnnouncePeer{Client: client, Fingerprint: topics.KeyFingerprint(h.IdentityKey)}
 		a.peers[client] = p
 	}
 	p.Hello, p.Conn = h, conn

@@ -4,16 +4,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // CA is a throwaway certificate authority, like the one the server makes on
@@ -49,12 +49,9 @@ func NewCA(tb testing.TB, cn string) *CA {
 	return &CA{Cert: cert, Key: key, PEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
 }
 
-// Fingerprint is the CA's pin, computed here independently of the agent's
-// code: "SHA256:" + unpadded standard base64 of sha256(DER).
-func (ca *CA) Fingerprint() string {
-	sum := sha256.Sum256(ca.Cert.Raw)
-	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-}
+// Fingerprint is the CA's pin, as the server prints it: topics.Fingerprint
+// of its DER (topics' own test checks that form against openssl's output).
+func (ca *CA) Fingerprint() string { return topics.Fingerprint(ca.Cert.Raw) }
 
 // ServerCert issues a server certificate for hosts (DNS names or IPs). The
 // chain it returns is leaf then CA when withCA is true, as the server must
