@@ -242,6 +242,11 @@ func initEnded(ctx context.Context, tx *sqlx.Tx, hostID string, jobID int64, st 
 	return n > 0, nil
 }
 
+// RepositoryURLHasSecret reports whether u carries something redaction
+// hides (a password in its user info, a query string): a page that was
+// refused must not fill such a URL in again.
+func RepositoryURLHasSecret(u string) bool { return redactRepositoryURL(u) != u }
+
 // redactRepositoryURL hides a password in a URL's user info
 // (rest:https://user:secret@host/ → rest:https://user:***@host/) and a
 // query string (some backends take keys there).

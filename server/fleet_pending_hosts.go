@@ -39,6 +39,12 @@ type PendingHost struct {
 	// or hostname (compared case-insensitively). It may be a machine that is
 	// already enrolled, or a second machine with the same name.
 	NameConflict bool `db:"name_conflict" json:"name_conflict"`
+	// SameName and SameHostnameOf say what NameConflict matched, so a
+	// person can tell a re-install from a namesake: the existing host named
+	// like this machine's hostname, and the existing host whose OS hostname
+	// it is ("" when nothing matched that way).
+	SameName       string `db:"same_name" json:"same_name,omitempty"`
+	SameHostnameOf string `db:"same_hostname_of" json:"same_hostname_of,omitempty"`
 }
 
 // pendingRow is a whole pending_hosts row: what admins see plus the keys and
@@ -63,7 +69,10 @@ func (s *Service) ListPendingHosts(ctx context.Context) ([]PendingHost, error) {
 	out := []PendingHost{}
 	err := s.db.SelectContext(ctx, &out, `SELECT `+pendingColumns+`,
 		EXISTS (SELECT 1 FROM hosts h WHERE lower(h.name) = lower(p.hostname)
-			OR (h.revoked_at IS NULL AND lower(h.hostname) = lower(p.hostname))) AS name_conflict
+			OR (h.revoked_at IS NULL AND lower(h.hostname) = lower(p.hostname))) AS name_conflict,
+		COALESCE((SELECT h.name FROM hosts h WHERE lower(h.name) = lower(p.hostname) LIMIT 1), '') AS same_name,
+		COALESCE((SELECT h.name FROM hosts h WHERE h.revoked_at IS NULL AND lower(h.hostname) = lower(p.hostname)
+			ORDER BY h.name LIMIT 1), '') AS same_hostname_of
 		FROM pending_hosts p WHERE state = ? AND expires_at > ? ORDER BY first_seen, id`, PendingStatePending, s.now())
 	if err != nil {
 		return nil, internal("Could not list pending hosts", err)

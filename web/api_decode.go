@@ -138,7 +138,7 @@ func decodeJSONObject(r io.Reader, v any, strict bool) error {
 		case errors.As(err, &tooBig):
 			return invalid("The request body is too large; send one small JSON object.")
 		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return invalid(fmt.Sprintf("Field %q has the wrong type; see /api/v1/openapi.json for the expected shape.", clip(typeErr.Field, 60)))
+			return invalid(fmt.Sprintf("Field %q has the wrong type; see /api/v1/openapi.json for the expected shape.", clip(jsonFieldPath(v, typeErr.Field), 60)))
 		case errors.Is(err, io.EOF):
 			return invalid("The request body is empty; send one JSON object.")
 		case errors.As(err, &fieldErr):

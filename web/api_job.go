@@ -40,6 +40,8 @@ type apiJob struct {
 	ScheduleID   int64      `json:"schedule_id,omitempty"`
 	ScheduledFor *time.Time `json:"scheduled_for,omitempty"`
 	SourceGroup  string     `json:"source_group,omitempty"`
+	// Preview: a retention preview (a dry-run forget) that removes nothing.
+	Preview bool `json:"preview"`
 }
 
 func newAPIJob(j server.Job) apiJob {
@@ -50,6 +52,7 @@ func newAPIJob(j server.Job) apiJob {
 		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt), CancelRequested: j.CancelRequested,
 		ExitCode: j.ExitCode, Reason: j.Reason, Detail: j.Detail, SnapshotID: j.SnapshotID, Summary: j.Summary,
 		LogLines: j.LogLines, ScheduleID: j.ScheduleID, ScheduledFor: utcPtr(j.ScheduledFor), SourceGroup: j.SourceGroupName,
+		Preview: isPreview(j),
 	}
 }
 

@@ -38,8 +38,8 @@
 // FleetPlans read per render or per batch of events.
 //
 // Repository secrets are write-only here: forms and API bodies take them,
-// nothing renders or returns them, and a refused form is never filled in
-// again with what was typed.
+// nothing renders or returns them, and a refused form never fills them in
+// again (only a repository URL that holds no password comes back).
 //
 // This package must not write SQL, must not import the broker or the agent,
 // and must not log secrets: the access log records method, route, status,

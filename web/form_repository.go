@@ -5,13 +5,25 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/restic-manager/restic-manager/server"
 )
 
 // repositoryForm is the repository page's form and the optional repository
-// part of the Accept form. Its fields are secrets: a refused form is never
-// filled in again, so nothing typed here is ever sent back to a browser.
+// part of the Accept form. The password and the backend environment are
+// secrets: a refused form never fills them in again. The URL comes back
+// (refillURL) unless it carries a password or a query string.
 type repositoryForm struct {
 	URL, Password, Env string
+}
+
+// refillURL is the URL a refused form shows again, or "" when the URL
+// holds a secret (then the person types it again, as they do the password).
+func (f repositoryForm) refillURL() string {
+	if server.RepositoryURLHasSecret(f.URL) {
+		return ""
+	}
+	return f.URL
 }
 
 func newRepositoryForm(c *gin.Context, prefix string) repositoryForm {
@@ -44,7 +56,7 @@ func (f repositoryForm) request() (repositoryRequest, string) {
 	}
 	req.Env = env
 	if err := req.validate(); err != nil {
-		return req, err.Error() + " Enter the fields again: they are never shown back."
+		return req, err.Error() + " Enter the password and the environment again: they are never shown back."
 	}
 	return req, ""
 }

@@ -37,6 +37,8 @@ type hostPage struct {
 	BandwidthUp   string
 	BandwidthDown string
 	Zones         []string
+	// TagsTyped is the tags field as typed when it was refused (#12.5).
+	TagsTyped string
 }
 
 // hostVitals is the head of a host page: the host, its repository and its
@@ -100,7 +102,6 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 	if len(jobs) == recentJobs {
 		p.Jobs.MoreURL = jobListQuery{Host: host.ID, Before: jobs[len(jobs)-1].ID}.url()
 	}
-	p.Snapshots = newSnapshotsView(host.ID, snaps, p.CanRun, p.CSRF, vitals.Repo.Ready())
 	p.BackupPaths = backupPrefill(vitals.LastBackup, snaps)
 	groups, err := h.svc.ListSourceGroups(ctx, host.ID)
 	if err != nil {
@@ -110,6 +111,7 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 	if err != nil {
 		return hostPage{}, err
 	}
+	p.Snapshots = newSnapshotsView(host.ID, snaps, p.CanRun, p.CSRF, vitals.Repo.Ready(), newHostNames(groups, scheds))
 	p.Groups = newGroupViews(groups)
 	for _, s := range scheds {
 		p.Schedules = append(p.Schedules, newScheduleView(s))

@@ -171,8 +171,10 @@ func sortByAttention(views []hostView) {
 
 // relativeTime says how long ago (or how far ahead) t is, in the short form
 // the dashboard uses everywhere: "just now", "5 min ago", "3 h ago",
-// "2 days ago", "in 40 min". static/app.js has the same rules so that times
-// keep ageing in the browser without a reload.
+// "2 days ago", and for a time ahead "in under 1 min", "in 40 min". Both
+// directions round alike; only the words around the amount differ.
+// static/app.js has the same rules so that times keep ageing in the browser
+// without a reload.
 func relativeTime(t, now time.Time) string {
 	if t.IsZero() {
 		return "never"
@@ -184,6 +186,8 @@ func relativeTime(t, now time.Time) string {
 	}
 	var s string
 	switch {
+	case d < 45*time.Second && future:
+		return "in under 1 min" // a run about to start: "just now" would say it happened
 	case d < 45*time.Second:
 		return "just now"
 	case d < 90*time.Minute:

@@ -23,6 +23,12 @@ func TestRelativeTime(t *testing.T) {
 		-24 * 40 * time.Hour:  "40 days ago",
 		-24 * 800 * time.Hour: "2 years ago",
 		20 * time.Minute:      "in 20 min",
+		1:                     "in under 1 min", // a run due in a moment has not happened (#12)
+		44 * time.Second:      "in under 1 min",
+		50 * time.Second:      "in 1 min",
+		5 * time.Minute:       "in 5 min",
+		3 * time.Hour:         "in 3 h",
+		24*time.Hour + 1:      "in 24 h",
 		7 * 24 * time.Hour:    "in 7 days",
 		-24*time.Hour - 1:     "24 h ago",
 		-36*time.Hour + 1:     "36 h ago",

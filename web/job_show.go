@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"html/template"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,6 +28,9 @@ type jobHead struct {
 	Job    jobView
 	CSRF   string
 	CanRun bool
+	// Schedule is the schedule that started the job, in words ("backup
+	// daily at 03:00 (UTC)"), or "" (not scheduled, or deleted since).
+	Schedule string
 }
 
 // jobPageLines is how much of the log the page shows at first; the whole
@@ -66,12 +70,17 @@ func (h *handler) newJobPage(c *gin.Context) (jobPage, error) {
 		return jobPage{}, err
 	}
 	title := string(job.Kind) + " #" + itoa(id) + " · " + cmp.Or(job.HostName, job.HostID)
-	p := jobPage{page: h.basePage(c, title, "jobs"), Log: logLinesHTML(lines), LastLine: after}
+	var names hostNames
+	if job.ScheduleID != 0 || slices.ContainsFunc(lines, func(l server.LogLine) bool { return mentionsHostIDs(l.Text) }) {
+		names = h.loadHostNames(ctx, job.HostID)
+	}
+	p := jobPage{page: h.basePage(c, title, "jobs"), Log: logLinesHTML(lines, names), LastLine: after}
 	if len(lines) > 0 {
 		p.LastLine = lines[len(lines)-1].N
 		p.Earlier = int64(lines[0].N) - 1
 	}
-	p.Head = jobHead{Job: newJobView(*job), CSRF: p.CSRF, CanRun: p.User != nil && p.User.Role.Allows(server.PermRunJobs)}
+	p.Head = jobHead{Job: newJobView(*job), CSRF: p.CSRF, CanRun: p.User != nil && p.User.Role.Allows(server.PermRunJobs),
+		Schedule: names.scheduleOf(*job)}
 	prog, _ := h.svc.JobProgress(id)
 	p.Progress = newProgressView(*job, prog)
 	return p, nil

@@ -76,6 +76,11 @@ func jobStateOf(j server.Job) hostState {
 // Terminal reports whether the job has ended (no cancel button, a summary).
 func (v jobView) Terminal() bool { return v.Status.Terminal() }
 
+// Preview reports whether the job is a retention preview (a dry-run forget):
+// it shows what forget would remove and removes nothing, so every list, the
+// job page and the JSON mark it, lest it pass for a real forget.
+func (v jobView) Preview() bool { return isPreview(v.Job) }
+
 // Cancelable reports whether asking for a cancel still means something.
 func (v jobView) Cancelable() bool { return !v.Status.Terminal() && !v.CancelRequested }
 
@@ -99,6 +104,9 @@ func (v jobView) What() string {
 		what := "forget (" + retentionWords(*s.Retention) + ")"
 		if s.Prune {
 			what += " and prune"
+		}
+		if s.DryRun {
+			what = "preview of " + what + ": removes nothing"
 		}
 		return what
 	case topics.JobCheck:

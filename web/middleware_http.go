@@ -80,8 +80,13 @@ func (h *handler) recoverPanics(c *gin.Context) {
 	c.Next()
 }
 
-// notFound answers paths that are not in the route table.
+// notFound answers paths that are not in the route table: a person is sent
+// back to the dashboard, an API client to the list of API addresses.
 func (h *handler) notFound(c *gin.Context) {
+	if wantsJSON(c.Request) {
+		h.fail(c, http.StatusNotFound, server.CodeNotFound, "There is no API endpoint at this path; /api/v1/openapi.json lists every path the API has.")
+		return
+	}
 	h.fail(c, http.StatusNotFound, server.CodeNotFound, "There is nothing at this address; check the link or go back to the dashboard.")
 }
 

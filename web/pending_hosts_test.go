@@ -25,7 +25,7 @@ func TestPendingPanel(t *testing.T) {
 	if strings.Contains(home.body, "Pending hosts") {
 		t.Fatal("the panel shows while nothing waits")
 	}
-	if frag := admin.get("/pending-hosts"); frag.StatusCode != http.StatusOK || strings.TrimSpace(frag.body) != "" {
+	if frag := admin.getHX("/pending-hosts"); frag.StatusCode != http.StatusOK || strings.TrimSpace(frag.body) != "" {
 		t.Fatalf("empty panel fragment: %d %q", frag.StatusCode, frag.body)
 	}
 
@@ -37,23 +37,23 @@ func TestPendingPanel(t *testing.T) {
 	res := admin.get("/")
 	mustContain(t, "admin's dashboard", res.body, "Pending hosts", "2 waiting", `title="`+fp+`"`,
 		"<span>SHA256:</span><wbr><span>"+fp[7:11]+"</span>", "till-3.lan", "linux/arm64", "agent 1.2.3", "restic 0.18.1",
-		"198.51.0.2", "first seen <time datetime=", "last seen <time datetime=", "name collides with an existing host",
+		"198.51.0.2", "first seen <time datetime=", "last seen <time datetime=", "matches an existing host",
 		fmt.Sprintf(`action="/pending-hosts/%d/accept"`, id), fmt.Sprintf(`action="/pending-hosts/%d/reject"`, id),
 		`name="name" value="till-3.lan"`, `name="csrf_token"`)
-	if strings.Count(res.body, "name collides with an existing host") != 1 {
+	if strings.Count(res.body, "matches an existing host") != 1 {
 		t.Error("the collision flag is not on exactly the colliding machine")
 	}
 	if strings.Index(res.body, "Pending hosts") > strings.Index(res.body, `id="fleet"`) {
 		t.Error("the panel is not above the host table")
 	}
 
-	for name, body := range map[string]string{"viewer's dashboard": viewer.get("/").body, "viewer's fragment": viewer.get("/pending-hosts").body} {
+	for name, body := range map[string]string{"viewer's dashboard": viewer.get("/").body, "viewer's fragment": viewer.getHX("/pending-hosts").body} {
 		mustContain(t, name, body, "Pending hosts", fp[7:11], "kiosk", "an admin accepts or rejects them")
 		if strings.Contains(body, "/accept") || strings.Contains(body, "/reject") {
 			t.Errorf("%s offers a decision", name)
 		}
 	}
-	frag := admin.get("/pending-hosts")
+	frag := admin.getHX("/pending-hosts")
 	mustContain(t, "admin's fragment", frag.body, fmt.Sprintf(`action="/pending-hosts/%d/accept"`, other))
 	if strings.Contains(frag.body, `id="pending"`) || strings.Contains(frag.body, "sse:") {
 		t.Error("the fragment replaces the listening wrapper")

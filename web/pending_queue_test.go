@@ -56,7 +56,7 @@ func TestPendingQueueFullShown(t *testing.T) {
 	app.announceFrom("203.0.113.11", 10)
 	app.announceFrom("192.0.2.7", 1) // the 101st: one of 203.0.113.11's is dropped
 	for name, body := range map[string]string{"admin's dashboard": admin.get("/").body, "viewer's dashboard": viewer.get("/").body,
-		"pending-hosts fragment": admin.get("/pending-hosts").body} {
+		"pending-hosts fragment": admin.getHX("/pending-hosts").body} {
 		mustContain(t, name, body, `id="pending-queue-full"`, "queue full", "100 of 100 machines are waiting",
 			"1 were dropped because the queue was full and 0 were replaced", "each address holds at most 10")
 	}
@@ -94,7 +94,7 @@ func TestBulkRejectFromDashboard(t *testing.T) {
 	mustContain(t, "admin's panel", home, `id="pending-bulk"`, `action="/pending-hosts/reject"`, "Reject selected",
 		fmt.Sprintf(`name="ids" value="%d" form="pending-bulk"`, a), `name="source_addr" value="203.0.113.5"`,
 		`Reject all 3 from <span class="font-mono">203.0.113.5</span>`)
-	for name, body := range map[string]string{"viewer's dashboard": viewer.get("/").body, "viewer's fragment": viewer.get("/pending-hosts").body} {
+	for name, body := range map[string]string{"viewer's dashboard": viewer.get("/").body, "viewer's fragment": viewer.getHX("/pending-hosts").body} {
 		if strings.Contains(body, "pending-bulk") || strings.Contains(body, "Reject all") {
 			t.Errorf("%s offers bulk rejection", name)
 		}

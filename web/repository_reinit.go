@@ -15,7 +15,7 @@ func (h *handler) reinitRepository(c *gin.Context) {
 	job, err := h.svc.ReinitRepository(c.Request.Context(), h.actor(c), c.Param("id"), c.PostForm("confirm_name"))
 	if err != nil {
 		h.logIfInternal(c, err)
-		h.repositoryPageWithError(c, statusOf(server.ErrorCodeOf(err)), server.PublicMessage(err))
+		h.repositoryPageWithError(c, statusOf(server.ErrorCodeOf(err)), server.PublicMessage(err), "")
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/jobs/"+itoa(job.ID))

@@ -13,6 +13,9 @@ type repositoryPage struct {
 	Repo repoView
 	// Hooks are the host's default hooks (#10), editable by admins.
 	Hooks hookForm
+	// FormURL is the URL a refused form had, shown again when it holds no
+	// secret (repositoryForm.refillURL); the other fields come back empty.
+	FormURL string
 }
 
 // showRepository shows a host's repository: its state, where it is (URL
@@ -52,13 +55,14 @@ func (h *handler) newRepositoryPage(c *gin.Context) (repositoryPage, error) {
 }
 
 // repositoryPageWithError shows the repository page with one sentence about
-// what went wrong. The form comes back empty: its fields are secrets.
-func (h *handler) repositoryPageWithError(c *gin.Context, status int, message string) {
+// what went wrong. The form comes back with url (what refillURL allows) and
+// without its secrets.
+func (h *handler) repositoryPageWithError(c *gin.Context, status int, message, url string) {
 	p, err := h.newRepositoryPage(c)
 	if err != nil {
 		h.pageError(c, err)
 		return
 	}
-	p.Error = message
+	p.Error, p.FormURL = message, url
 	h.render(c, status, "repository", p)
 }

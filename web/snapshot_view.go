@@ -17,9 +17,11 @@ type snapshotsView struct {
 	RepoReady  bool
 }
 
-// snapshotView is one snapshot as the list shows it.
+// snapshotView is one snapshot as the list shows it; TagViews show a
+// source group's tag as the group's name.
 type snapshotView struct {
 	server.Snapshot
+	TagViews []tagView
 }
 
 // Short is the id restic shows (8 hex digits).
@@ -39,7 +41,7 @@ func (v snapshotView) Added() string {
 	return humanBytes(v.DataAdded)
 }
 
-func newSnapshotsView(hostID string, list *server.SnapshotList, canRun bool, csrf string, repoReady bool) snapshotsView {
+func newSnapshotsView(hostID string, list *server.SnapshotList, canRun bool, csrf string, repoReady bool, names hostNames) snapshotsView {
 	v := snapshotsView{HostID: hostID, CanRun: canRun, CSRF: csrf, RepoReady: repoReady}
 	if list == nil {
 		return v
@@ -47,7 +49,10 @@ func newSnapshotsView(hostID string, list *server.SnapshotList, canRun bool, csr
 	v.ReportedAt = list.ReportedAt
 	v.Snapshots = make([]snapshotView, len(list.Snapshots))
 	for i, s := range list.Snapshots {
-		v.Snapshots[i] = snapshotView{s}
+		v.Snapshots[i] = snapshotView{Snapshot: s, TagViews: make([]tagView, len(s.Tags))}
+		for j, t := range s.Tags {
+			v.Snapshots[i].TagViews[j] = names.tag(t)
+		}
 	}
 	return v
 }

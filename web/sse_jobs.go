@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"html"
 	"html/template"
 	"sort"
 	"strconv"
@@ -106,9 +105,16 @@ func (hb *hub) publishJobs(ctx context.Context, jobs map[int64]bool, vitals map[
 // progress bar.
 func (hb *hub) sendJobPages(job *server.Job) {
 	v := newJobView(*job)
-	for _, cl := range hb.clientsWhere(func(cl *sseClient) bool { return cl.jobID == job.ID }) {
+	pages := hb.clientsWhere(func(cl *sseClient) bool { return cl.jobID == job.ID })
+	var schedule string
+	if len(pages) > 0 && job.ScheduleID != 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		schedule = hb.h.loadHostNames(ctx, job.HostID).scheduleOf(*job)
+		cancel()
+	}
+	for _, cl := range pages {
 		var buf bytes.Buffer
-		if err := hb.h.tpl.fragment(&buf, "job", "job_head", jobHead{Job: v, CSRF: cl.csrf, CanRun: cl.canRun}); err != nil {
+		if err := hb.h.tpl.fragment(&buf, "job", "job_head", jobHead{Job: v, CSRF: cl.csrf, CanRun: cl.canRun, Schedule: schedule}); err != nil {
 			hb.log.Error("event hub: render", "template", "job_head", "err", err)
 			return
 		}
@@ -195,9 +201,10 @@ func (hb *hub) flushLog(ctx context.Context, id int64, pages []*sseClient) bool 
 	if len(lines) == 0 {
 		return false
 	}
+	names := hb.logNames(ctx, id, lines)
 	rendered := make([]string, len(lines))
 	for i, l := range lines {
-		rendered[i] = logLineHTML(l)
+		rendered[i] = namedLogLineHTML(l, names)
 	}
 	last := lines[len(lines)-1].N
 	suffixes := map[int]string{} // pages that have the same line share the text
@@ -217,9 +224,26 @@ func (hb *hub) flushLog(ctx context.Context, id int64, pages []*sseClient) bool 
 	return len(lines) == logFlushMax
 }
 
+// logNames are the names for the ids the lines mention (job_names.go),
+// read only when a line mentions one.
+func (hb *hub) logNames(ctx context.Context, id int64, lines []server.LogLine) hostNames {
+	for _, l := range lines {
+		if mentionsHostIDs(l.Text) {
+			if job, err := hb.svc.GetJob(ctx, id); err == nil {
+				return hb.h.loadHostNames(ctx, job.HostID)
+			}
+			break
+		}
+	}
+	return hostNames{}
+}
+
 // logLineHTML is one log line as the job page shows it: a child of #job-log
 // carrying its number (data-n), so app.js can drop a line it already has.
-func logLineHTML(l server.LogLine) string {
+func logLineHTML(l server.LogLine) string { return namedLogLineHTML(l, hostNames{}) }
+
+// namedLogLineHTML is logLineHTML showing the host's ids by their names.
+func namedLogLineHTML(l server.LogLine, names hostNames) string {
 	var b strings.Builder
 	b.Grow(len(l.Text) + 40)
 	b.WriteString(`<div class="ln`)
@@ -235,17 +259,17 @@ func logLineHTML(l server.LogLine) string {
 	b.WriteString(`" data-n="`)
 	b.WriteString(strconv.FormatUint(l.N, 10))
 	b.WriteString(`">`)
-	b.WriteString(html.EscapeString(l.Text))
+	b.WriteString(names.html(l.Text))
 	b.WriteString("</div>")
 	return b.String()
 }
 
 // logLinesHTML renders lines for the job page's first paint, exactly as the
 // stream sends later ones.
-func logLinesHTML(lines []server.LogLine) template.HTML {
+func logLinesHTML(lines []server.LogLine, names hostNames) template.HTML {
 	var b strings.Builder
 	for _, l := range lines {
-		b.WriteString(logLineHTML(l))
+		b.WriteString(namedLogLineHTML(l, names))
 	}
-	return template.HTML(b.String()) //nolint:gosec // every line went through html.EscapeString
+	return template.HTML(b.String()) //nolint:gosec // every line went through hostNames.html, which escapes
 }

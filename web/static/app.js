@@ -9,7 +9,7 @@
     var d = now - then, future = d < 0;
     if (future) d = -d;
     var s, min = 60e3, hour = 60 * min, day = 24 * hour;
-    if (d < 45e3) return "just now";
+    if (d < 45e3) return future ? "in under 1 min" : "just now";
     if (d < 90 * min) s = Math.max(1, Math.floor((d + 30e3) / min)) + " min";
     else if (d < 36 * hour) s = Math.floor((d + 30 * min) / hour) + " h";
     else if (d < 365 * day) { var n = Math.floor((d + 12 * hour) / day); s = n + (n === 1 ? " day" : " days"); }
