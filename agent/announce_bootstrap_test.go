@@ -12,6 +12,7 @@ import (
 
 	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/agent/agenttest"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // TestAnnounceRefusesUntrustedBootstrap: whatever is wrong with the server
@@ -21,7 +22,7 @@ func TestAnnounceRefusesUntrustedBootstrap(t *testing.T) {
 	other := agenttest.NewCA(t, "attacker CA")
 	cases := map[string]struct {
 		tls    func(f *announceFixture) *tls.Config // nil: the fixture CA's normal chain
-		answer func(f *announceFixture, a *agenttest.BootstrapAnswer)
+		answer func(f *announceFixture, a *topics.BootstrapResponse)
 		pin    func(f *announceFixture) string // nil: the fixture CA
 		want   string
 	}{
@@ -38,36 +39,36 @@ func TestAnnounceRefusesUntrustedBootstrap(t *testing.T) {
 			want: "cannot reach",
 		},
 		"answer carries another CA": {
-			answer: func(_ *announceFixture, a *agenttest.BootstrapAnswer) {
+			answer: func(_ *announceFixture, a *topics.BootstrapResponse) {
 				a.CACert, a.CAFingerprint = other.PEM, other.Fingerprint()
 			},
 			want: "not the pinned one",
 		},
 		"answer's fingerprint disagrees with its CA": {
-			answer: func(_ *announceFixture, a *agenttest.BootstrapAnswer) { a.CAFingerprint = other.Fingerprint() },
+			answer: func(_ *announceFixture, a *topics.BootstrapResponse) { a.CAFingerprint = other.Fingerprint() },
 			want:   "does not match its ca_cert",
 		},
 		"answer without CA": {
-			answer: func(_ *announceFixture, a *agenttest.BootstrapAnswer) { a.CACert, a.CAFingerprint = "", "" },
+			answer: func(_ *announceFixture, a *topics.BootstrapResponse) { a.CACert, a.CAFingerprint = "", "" },
 			want:   "no ca_cert",
 		},
 		"plain MQTT to a remote broker": {
-			answer: func(_ *announceFixture, a *agenttest.BootstrapAnswer) { a.MQTTURL = "mqtt://backup.example.com:1883" },
+			answer: func(_ *announceFixture, a *topics.BootstrapResponse) { a.MQTTURL = "mqtt://backup.example.com:1883" },
 			want:   "plain MQTT",
 		},
 		"not a broker URL": {
-			answer: func(_ *announceFixture, a *agenttest.BootstrapAnswer) { a.MQTTURL = "http://backup.example.com" },
+			answer: func(_ *announceFixture, a *topics.BootstrapResponse) { a.MQTTURL = "http://backup.example.com" },
 			want:   "unusable mqtt_url",
 		},
 		"no broker URL": {
-			answer: func(_ *announceFixture, a *agenttest.BootstrapAnswer) { a.MQTTURL = "" },
+			answer: func(_ *announceFixture, a *topics.BootstrapResponse) { a.MQTTURL = "" },
 			want:   "no usable mqtt_url",
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			f := newAnnounceFixture(t)
-			answer := agenttest.BootstrapAnswer{MQTTURL: f.mqttURL, CACert: f.ca.PEM, CAFingerprint: f.ca.Fingerprint()}
+			answer := topics.BootstrapResponse{MQTTURL: f.mqttURL, CACert: f.ca.PEM, CAFingerprint: f.ca.Fingerprint()}
 			if tc.answer != nil {
 				tc.answer(f, &answer)
 			}

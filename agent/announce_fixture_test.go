@@ -66,7 +66,7 @@ func newAnnounceFixture(t *testing.T) *announceFixture {
 	if err := b.Subscribe(topics.AllAnnounceReqFilter, func(m broker.Message) { f.double.Handle(m.Topic, m.Payload, m.Conn) }); err != nil {
 		t.Fatal(err)
 	}
-	f.boot = agenttest.NewBootstrapServer(t, ca.ServerTLS(t), agenttest.BootstrapAnswer{
+	f.boot = agenttest.NewBootstrapServer(t, ca.ServerTLS(t), topics.BootstrapResponse{
 		MQTTURL: f.mqttURL, CACert: ca.PEM, CAFingerprint: ca.Fingerprint(),
 	})
 	t.Cleanup(func() {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/agent/agenttest"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // How a waiting agent copes with a server that does not answer, with
@@ -127,7 +128,7 @@ func (f *announceFixture) viaProxy(t *testing.T) *proxy {
 	t.Helper()
 	p := startProxy(t, f.broker.TLSAddr())
 	f.mqttURL = "mqtts://" + p.Addr().String()
-	f.boot = agenttest.NewBootstrapServer(t, f.ca.ServerTLS(t), agenttest.BootstrapAnswer{
+	f.boot = agenttest.NewBootstrapServer(t, f.ca.ServerTLS(t), topics.BootstrapResponse{
 		MQTTURL: f.mqttURL, CACert: f.ca.PEM, CAFingerprint: f.ca.Fingerprint(),
 	})
 	return p

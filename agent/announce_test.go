@@ -197,7 +197,7 @@ func TestAnnounceRefusesUnusableApproval(t *testing.T) {
 			return b
 		}, "cannot be opened with this machine's seal key"},
 		"not JSON":      {sealedTo(t, "garbage"), "not the expected JSON"},
-		"bad host id":   {sealedTo(t, `{"host_id":"p_nope","host_name":"x","mqtt_password":"x"}`), "invalid host id"},
+		"bad host id":   {sealedTo(t, `{"host_id":"p_nope","host_name":"x","mqtt_password":"x"}`), "invalid host_id"},
 		"no password":   {sealedTo(t, `{"host_id":"h_abc","host_name":"x"}`), "mqtt_password"},
 		"foreign CA":    {sealedTo(t, `{"host_id":"h_abc","host_name":"x","mqtt_password":"x","ca_cert":`+string(foreignCA)+`}`), "not the pinned one"},
 		"bad mqtt url":  {sealedTo(t, `{"host_id":"h_abc","host_name":"x","mqtt_password":"x","mqtt_url":"http://x"}`), "mqtt_url"},

@@ -1,33 +1,17 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
-
-// BootstrapPath is the server's public endpoint that tells an announcing
-// agent where the broker is and which CA signs its certificate. It needs no
-// credentials: what it returns is no secret, and the agent checks it against
-// --ca-fingerprint (or trusts it because the HTTPS connection was verified).
-const BootstrapPath = "/api/v1/agents/bootstrap"
-
-// maxBootstrapResponse bounds the bootstrap answer: a URL and a certificate.
-const maxBootstrapResponse = 64 << 10
-
-// bootstrapResponse is the server's 200 answer to GET BootstrapPath.
-type bootstrapResponse struct {
-	MQTTURL       string `json:"mqtt_url"`
-	CACert        string `json:"ca_cert"`
-	CAFingerprint string `json:"ca_fingerprint"`
-}
 
 // bootstrap is a checked bootstrap answer: the broker to announce through
 // and the only CA trusted for it.
@@ -42,7 +26,7 @@ type bootstrap struct {
 // fetchBootstrap asks the server for its broker and CA, over client (which
 // does the TLS pinning), and checks the answer against the pin.
 func fetchBootstrap(ctx context.Context, client *http.Client, server *url.URL, pin []byte, pinText string) (*bootstrap, error) {
-	endpoint := strings.TrimRight(server.String(), "/") + BootstrapPath
+	endpoint := strings.TrimRight(server.String(), "/") + topics.BootstrapPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return nil, fmt.Errorf("announce: build request: %w", err)
@@ -54,7 +38,7 @@ func fetchBootstrap(ctx context.Context, client *http.Client, server *url.URL, p
 		return nil, describeTransportError("announce", "refusing to trust", server, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBootstrapResponse+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, topics.MaxEnrollBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("announce: read the server's bootstrap answer: %w", err)
 	}
@@ -68,22 +52,12 @@ func fetchBootstrap(ctx context.Context, client *http.Client, server *url.URL, p
 	return b, nil
 }
 
-// decodeBootstrap parses and checks an untrusted bootstrap answer.
+// decodeBootstrap parses an untrusted bootstrap answer (topics'
+// rules) and checks it against the pin and the rules of announce.
 func decodeBootstrap(data []byte, pin []byte, pinText string) (*bootstrap, error) {
-	const notOurs = "is --server the restic-manager server?"
-	if len(data) > maxBootstrapResponse {
-		return nil, fmt.Errorf("the server's bootstrap answer is larger than %d bytes: %s", maxBootstrapResponse, notOurs)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var r bootstrapResponse
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("the server's bootstrap answer is not the expected JSON (%v): %s", err, notOurs)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("the server's bootstrap answer has data after the JSON object: %s", notOurs)
-	}
-	if r.MQTTURL == "" || len(r.MQTTURL) > 2048 {
-		return nil, errors.New("the server's bootstrap answer has no usable mqtt_url: check the server's broker settings")
+	r, err := topics.DecodeBootstrapResponse(data)
+	if err != nil {
+		return nil, fmt.Errorf("the server's %w: is --server the restic-manager server, with its broker set up?", err)
 	}
 	broker, err := (&Config{MQTTURL: r.MQTTURL}).BrokerURL()
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,15 +12,14 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // EnrollTokenEnv is the environment variable `enroll` reads the token from
 // when --token is not given, so the token stays out of shell history and of
 // the process list.
 const EnrollTokenEnv = "RM_ENROLL_TOKEN"
-
-// EnrollPath is the server's enrollment endpoint, relative to its base URL.
-const EnrollPath = "/api/v1/agents/enroll"
 
 // EnrollOptions are the inputs of Enroll.
 type EnrollOptions struct {
@@ -59,16 +57,6 @@ type EnrollResult struct {
 	HostName string
 }
 
-// enrollRequest is the body of POST /api/v1/agents/enroll.
-type enrollRequest struct {
-	Token         string `json:"token"`
-	Hostname      string `json:"hostname"`
-	OS            string `json:"os"`
-	Arch          string `json:"arch"`
-	AgentVersion  string `json:"agent_version"`
-	ResticVersion string `json:"restic_version"`
-}
-
 // Enroll exchanges a token for this host's identity and writes the config.
 // Nothing is written unless every check passed.
 func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
@@ -88,7 +76,7 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
 	if err != nil {
 		log.Warn("restic is not usable; enrolling anyway, backups will fail until it is installed", "err", err)
 	}
-	body, err := json.Marshal(enrollRequest{
+	body, err := json.Marshal(topics.EnrollRequest{
 		Token: opts.Token, Hostname: hostname(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		AgentVersion: Version, ResticVersion: resticVersion,
 	})
@@ -99,7 +87,7 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
 	if client == nil {
 		client = serverHTTPClient(server.Hostname(), pin)
 	}
-	endpoint := strings.TrimRight(server.String(), "/") + EnrollPath
+	endpoint := strings.TrimRight(server.String(), "/") + topics.EnrollPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("enroll: build request: %w", err)
@@ -112,18 +100,18 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
 		return nil, describeTransportError("enroll", "refusing to send the token to", server, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxEnrollResponse+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, topics.MaxEnrollBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("enroll: read the server's answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		return nil, enrollStatusError(resp.StatusCode, resp.Header.Get("Location"), data)
 	}
-	answer, err := decodeEnrollResponse(data)
+	answer, err := topics.DecodeEnrollResponse(data)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
+		return nil, fmt.Errorf("enroll: the server's %w: is --server the restic-manager server?", err)
 	}
-	cfg, err := answer.config(opts, pin)
+	cfg, err := enrollConfig(answer, opts, pin)
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
@@ -148,18 +136,13 @@ func (o *EnrollOptions) check() (*url.URL, []byte, error) {
 	return u, pin, nil
 }
 
-// checkToken rejects tokens that cannot be what the server issued, before
-// anything is sent.
+// checkToken rejects tokens that cannot be what the server issued
+// (topics.CheckEnrollToken), before anything is sent.
 func checkToken(t string) error {
-	switch {
-	case t == "":
+	if t == "" {
 		return fmt.Errorf("no enrollment token: pass --token T, --token - (read from stdin) or set %s", EnrollTokenEnv)
-	case len(t) > 512:
-		return errors.New("the enrollment token is longer than 512 characters: copy it again")
-	case strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		return errors.New("the enrollment token contains spaces or control characters: copy it again")
 	}
-	return nil
+	return topics.CheckEnrollToken(t)
 }
 
 // hostname is this machine's name as the server will first display it.
@@ -168,8 +151,8 @@ func hostname() string {
 	if err != nil {
 		return ""
 	}
-	if len(h) > 255 {
-		h = h[:255]
+	if len(h) > topics.MaxMachineField {
+		h = h[:topics.MaxMachineField]
 	}
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {

@@ -1,59 +1,18 @@
 package agent
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
-// maxEnrollResponse bounds the enrollment answer; a CA certificate and a few
-// strings fit in a few KB.
-const maxEnrollResponse = 64 << 10
-
-// enrollResponse is the server's 200 answer to an enrollment.
-type enrollResponse struct {
-	HostID        string `json:"host_id"`
-	HostName      string `json:"host_name"`
-	MQTTURL       string `json:"mqtt_url"`
-	MQTTPassword  string `json:"mqtt_password"`
-	CACert        string `json:"ca_cert"`
-	CAFingerprint string `json:"ca_fingerprint"`
-}
-
-// decodeEnrollResponse parses and checks an untrusted enrollment answer.
-// Unknown fields are ignored (a newer server may add some); the fields the
-// agent needs must be present and sane. The config built from it is
+// enrollConfig checks a decoded enrollment answer (topics.EnrollResponse,
+// already validated) against the pin and turns it into a Config, which is
 // validated again before anything is written.
-func decodeEnrollResponse(data []byte) (*enrollResponse, error) {
-	if len(data) > maxEnrollResponse {
-		return nil, fmt.Errorf("the server's answer is larger than %d bytes: is --server the restic-manager server?", maxEnrollResponse)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var r enrollResponse
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("the server's answer is not the expected JSON (%v): is --server the restic-manager server?", err)
-	}
-	if dec.More() {
-		return nil, errors.New("the server's answer has data after the JSON object: is --server the restic-manager server?")
-	}
-	switch {
-	case r.HostID == "":
-		return nil, errors.New("the server's answer has no host_id")
-	case r.MQTTURL == "" || len(r.MQTTURL) > 2048:
-		return nil, errors.New("the server's answer has no usable mqtt_url")
-	case r.MQTTPassword == "":
-		return nil, errors.New("the server's answer has no mqtt_password")
-	case len(r.HostName) > 255:
-		return nil, errors.New("the server's answer has an oversized host_name")
-	}
-	return &r, nil
-}
-
-// config checks the answer against the pin and turns it into a Config.
-func (r *enrollResponse) config(opts EnrollOptions, pin []byte) (*Config, error) {
+func enrollConfig(r *topics.EnrollResponse, opts EnrollOptions, pin []byte) (*Config, error) {
 	fingerprint, err := checkServerCA(r.CACert, r.CAFingerprint, pin, opts.CAFingerprint)
 	if err != nil {
 		return nil, err

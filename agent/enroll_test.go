@@ -25,7 +25,7 @@ const testToken = "rmt_enroll-token-that-must-stay-secret"
 type enrollFixture struct {
 	ca     *agenttest.CA
 	srv    *agenttest.EnrollServer
-	answer agenttest.EnrollAnswer
+	answer topics.EnrollResponse
 	url    string // the base URL given to Enroll
 	path   string
 	logs   *bytes.Buffer
@@ -34,14 +34,14 @@ type enrollFixture struct {
 func newEnrollFixture(t *testing.T) *enrollFixture {
 	ca := agenttest.NewCA(t, "restic-manager test CA")
 	f := &enrollFixture{ca: ca, path: filepath.Join(t.TempDir(), "etc", "agent.yaml"), logs: &bytes.Buffer{}}
-	f.answer = agenttest.EnrollAnswer{
+	f.answer = topics.EnrollResponse{ApprovedCredentials: topics.ApprovedCredentials{
 		HostID:        topics.RandomID(topics.HostIDPrefix),
 		HostName:      "web-1",
 		MQTTURL:       "mqtts://127.0.0.1:8883",
 		MQTTPassword:  testPassword,
 		CACert:        ca.PEM,
 		CAFingerprint: ca.Fingerprint(),
-	}
+	}}
 	return f
 }
 
@@ -180,16 +180,16 @@ func TestEnrollRefusesUntrustedServer(t *testing.T) {
 func TestEnrollRefusesUnpinnedCAInAnswer(t *testing.T) {
 	other := agenttest.NewCA(t, "attacker CA")
 	cases := map[string]struct {
-		mutate func(a *agenttest.EnrollAnswer)
+		mutate func(a *topics.EnrollResponse)
 		want   string
 	}{
-		"CA not the pinned one":         {func(a *agenttest.EnrollAnswer) { a.CACert, a.CAFingerprint = other.PEM, other.Fingerprint() }, "not the pinned one"},
-		"fingerprint disagrees with CA": {func(a *agenttest.EnrollAnswer) { a.CAFingerprint = other.Fingerprint() }, "does not match its ca_cert"},
-		"no CA":                         {func(a *agenttest.EnrollAnswer) { a.CACert, a.CAFingerprint = "", "" }, "no ca_cert"},
-		"CA not PEM":                    {func(a *agenttest.EnrollAnswer) { a.CACert = "garbage" }, "ca_cert is unusable"},
-		"bad host id":                   {func(a *agenttest.EnrollAnswer) { a.HostID = "h_NOPE/#" }, "host_id"},
-		"no password":                   {func(a *agenttest.EnrollAnswer) { a.MQTTPassword = "" }, "mqtt_password"},
-		"bad mqtt url":                  {func(a *agenttest.EnrollAnswer) { a.MQTTURL = "http://x" }, "mqtt_url"},
+		"CA not the pinned one":         {func(a *topics.EnrollResponse) { a.CACert, a.CAFingerprint = other.PEM, other.Fingerprint() }, "not the pinned one"},
+		"fingerprint disagrees with CA": {func(a *topics.EnrollResponse) { a.CAFingerprint = other.Fingerprint() }, "does not match its ca_cert"},
+		"no CA":                         {func(a *topics.EnrollResponse) { a.CACert, a.CAFingerprint = "", "" }, "no ca_cert"},
+		"CA not PEM":                    {func(a *topics.EnrollResponse) { a.CACert = "garbage" }, "ca_cert is unusable"},
+		"bad host id":                   {func(a *topics.EnrollResponse) { a.HostID = "h_NOPE/#" }, "host_id"},
+		"no password":                   {func(a *topics.EnrollResponse) { a.MQTTPassword = "" }, "mqtt_password"},
+		"bad mqtt url":                  {func(a *topics.EnrollResponse) { a.MQTTURL = "http://x" }, "mqtt_url"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -205,7 +205,7 @@ func TestEnrollRefusesUnpinnedCAInAnswer(t *testing.T) {
 
 func TestEnrollServerErrors(t *testing.T) {
 	raw := func(status int, body string) agenttest.Reply {
-		return func(agenttest.EnrollRequest) (int, []byte) { return status, []byte(body) }
+		return func(topics.EnrollRequest) (int, []byte) { return status, []byte(body) }
 	}
 	cases := map[string]struct {
 		reply agenttest.Reply
@@ -294,7 +294,7 @@ func TestEnrollPlainHTTPOnLoopbackStillChecksCA(t *testing.T) {
 	var got atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got.Add(1)
-		_, body := agenttest.Accept(a)(agenttest.EnrollRequest{})
+		_, body := agenttest.Accept(a)(topics.EnrollRequest{})
 		w.Write(body)
 	}))
 	defer srv.Close()

@@ -191,14 +191,20 @@ type ApprovedCredentials struct {
 // Validate checks opened credentials before an agent writes them anywhere.
 func (c *ApprovedCredentials) Validate() error {
 	switch {
+	case c.HostID == "":
+		return errors.New("no host_id")
 	case !ValidHostID(c.HostID):
-		return fmt.Errorf("invalid host id %q", clip(c.HostID))
-	case len(c.MQTTURL) > 512:
+		return fmt.Errorf("invalid host_id %q", clip(c.HostID))
+	case len(c.MQTTURL) > MaxMQTTURL:
 		return errors.New("mqtt_url too long")
-	case c.MQTTPassword == "" || len(c.MQTTPassword) > 256:
-		return errors.New("missing mqtt_password")
-	case len(c.CACert) > 64<<10:
+	case c.MQTTPassword == "":
+		return errors.New("no mqtt_password")
+	case len(c.MQTTPassword) > MaxMQTTPassword:
+		return errors.New("mqtt_password too long")
+	case len(c.CACert) > MaxCACert:
 		return errors.New("ca_cert too large")
+	case len(c.CAFingerprint) > MaxMachineField:
+		return errors.New("ca_fingerprint too long")
 	}
 	return shortText(map[string]string{"host_name": c.HostName}, true)
 }

@@ -9,15 +9,9 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-)
 
-// BootstrapAnswer is the server's answer to GET /api/v1/agents/bootstrap:
-// where an announcing agent finds the broker and which CA signs it.
-type BootstrapAnswer struct {
-	MQTTURL       string `json:"mqtt_url"`
-	CACert        string `json:"ca_cert"`
-	CAFingerprint string `json:"ca_fingerprint"`
-}
+	"github.com/restic-manager/restic-manager/topics"
+)
 
 // BootstrapServer stands in for the server's bootstrap endpoint over TLS.
 type BootstrapServer struct {
@@ -29,7 +23,7 @@ type BootstrapServer struct {
 // NewBootstrapServer starts a TLS server with tlsCfg (see CA.ServerTLS)
 // answering the bootstrap endpoint with answer. It is closed when the test
 // ends.
-func NewBootstrapServer(tb testing.TB, tlsCfg *tls.Config, answer BootstrapAnswer) *BootstrapServer {
+func NewBootstrapServer(tb testing.TB, tlsCfg *tls.Config, answer topics.BootstrapResponse) *BootstrapServer {
 	tb.Helper()
 	body, err := json.Marshal(answer)
 	if err != nil {
@@ -37,7 +31,7 @@ func NewBootstrapServer(tb testing.TB, tlsCfg *tls.Config, answer BootstrapAnswe
 	}
 	s := &BootstrapServer{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/api/v1/agents/bootstrap" {
+		if r.Method != http.MethodGet || r.URL.Path != topics.BootstrapPath {
 			http.NotFound(w, r)
 			return
 		}

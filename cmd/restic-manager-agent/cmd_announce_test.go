@@ -63,7 +63,7 @@ func newAnnounceFixture(t *testing.T) *announceFixture {
 	if err := b.Subscribe(topics.AllAnnounceReqFilter, func(m broker.Message) { f.double.Handle(m.Topic, m.Payload, m.Conn) }); err != nil {
 		t.Fatal(err)
 	}
-	f.boot = agenttest.NewBootstrapServer(t, ca.ServerTLS(t), agenttest.BootstrapAnswer{
+	f.boot = agenttest.NewBootstrapServer(t, ca.ServerTLS(t), topics.BootstrapResponse{
 		MQTTURL: "mqtts://" + b.TLSAddr().String(), CACert: ca.PEM, CAFingerprint: ca.Fingerprint()})
 	return f
 }

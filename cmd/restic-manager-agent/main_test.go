@@ -94,12 +94,12 @@ func TestVersionIsStampedByLdflags(t *testing.T) {
 }
 
 // enrollServer starts a stand-in enrollment endpoint that accepts.
-func enrollServer(t *testing.T) (*agenttest.CA, *agenttest.EnrollServer, agenttest.EnrollAnswer) {
+func enrollServer(t *testing.T) (*agenttest.CA, *agenttest.EnrollServer, topics.EnrollResponse) {
 	ca := agenttest.NewCA(t, "test CA")
-	answer := agenttest.EnrollAnswer{
+	answer := topics.EnrollResponse{ApprovedCredentials: topics.ApprovedCredentials{
 		HostID: topics.RandomID(topics.HostIDPrefix), HostName: "web-1", MQTTURL: "mqtts://127.0.0.1:8883",
 		MQTTPassword: "secret", CACert: ca.PEM, CAFingerprint: ca.Fingerprint(),
-	}
+	}}
 	return ca, agenttest.NewEnrollServer(t, ca.ServerTLS(t), agenttest.Accept(answer)), answer
 }
 

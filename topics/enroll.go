@@ -1,0 +1,171 @@
+package topics
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The HTTP contract of the two requests an agent makes before it has a
+// config (DESIGN §4.1, §4.2): enrollment with a token, and the bootstrap
+// an announcing agent asks for. The server (web) decodes EnrollRequest and
+// answers EnrollResponse and BootstrapResponse; the agent sends the first
+// and decodes the others; agent/agenttest stands in for the server with
+// the same types.
+
+// The endpoints, relative to the server's base URL.
+const (
+	// EnrollPath takes POST EnrollRequest and answers EnrollResponse.
+	EnrollPath = "/api/v1/agents/enroll"
+	// BootstrapPath answers GET with BootstrapResponse. It is public: an
+	// announcing agent has no credential yet, and none of it is secret.
+	BootstrapPath = "/api/v1/agents/bootstrap"
+)
+
+// Bounds of the enrollment and bootstrap bodies.
+const (
+	// MaxEnrollBody bounds a request or answer body: a CA certificate and
+	// a few strings fit in a few KB.
+	MaxEnrollBody = 64 << 10
+	// MaxEnrollToken bounds a token; the server issues "rme_" and 43
+	// characters.
+	MaxEnrollToken = 200
+	// MaxMachineField bounds what an agent says about its machine
+	// (hostname, os, arch, versions) and the host name it is given.
+	MaxMachineField = maxShort
+	// MaxMQTTURL bounds a broker URL an answer carries.
+	MaxMQTTURL = 512
+	// MaxMQTTPassword bounds the MQTT password an answer carries.
+	MaxMQTTPassword = 256
+	// MaxCACert bounds the PEM CA certificate an answer carries.
+	MaxCACert = 32 << 10
+)
+
+// EnrollRequest is the body of POST EnrollPath: the single-use token and
+// what the agent knows about its machine (for the host's first display).
+type EnrollRequest struct {
+	Token         string `json:"token"`
+	Hostname      string `json:"hostname"`
+	OS            string `json:"os"`
+	Arch          string `json:"arch"`
+	AgentVersion  string `json:"agent_version"`
+	ResticVersion string `json:"restic_version"`
+}
+
+// Validate checks the token's form and the machine fields' size and
+// characters (any of them may be empty but the token).
+func (r *EnrollRequest) Validate() error {
+	if err := CheckEnrollToken(r.Token); err != nil {
+		return err
+	}
+	return shortText(map[string]string{"hostname": r.Hostname, "os": r.OS, "arch": r.Arch,
+		"agent_version": r.AgentVersion, "restic_version": r.ResticVersion}, false)
+}
+
+// CheckEnrollToken checks that t can be a token the server issued: not
+// empty, at most MaxEnrollToken bytes, no spaces or control characters. The
+// agent checks it before sending anything, the server before looking it up.
+func CheckEnrollToken(t string) error {
+	switch {
+	case t == "":
+		return errors.New("the enrollment token is empty")
+	case len(t) > MaxEnrollToken:
+		return fmt.Errorf("the enrollment token is longer than %d characters: copy it again", MaxEnrollToken)
+	case strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return errors.New("the enrollment token contains spaces or control characters: copy it again")
+	}
+	return nil
+}
+
+// EnrollResponse is the server's 200 answer to POST EnrollPath: the
+// credentials an approved announce gets too (ApprovedCredentials), with
+// the broker always named. The MQTT password is shown only here; the
+// server keeps only its hash.
+type EnrollResponse struct {
+	ApprovedCredentials
+}
+
+// Validate checks an enrollment answer: the credentials' rules plus a
+// broker URL.
+func (r *EnrollResponse) Validate() error {
+	if err := r.ApprovedCredentials.Validate(); err != nil {
+		return err
+	}
+	if r.MQTTURL == "" {
+		return errors.New("no usable mqtt_url")
+	}
+	return nil
+}
+
+// BootstrapResponse is the server's 200 answer to GET BootstrapPath: where
+// an announcing agent finds the broker, and the CA to check it with
+// (/ca.pem serves the same certificate).
+type BootstrapResponse struct {
+	MQTTURL       string `json:"mqtt_url"`
+	CACert        string `json:"ca_cert"`
+	CAFingerprint string `json:"ca_fingerprint"`
+}
+
+// Validate checks a bootstrap answer's fields' presence and size; the
+// agent checks the URL's scheme and the CA against its pin.
+func (r *BootstrapResponse) Validate() error {
+	switch {
+	case r.MQTTURL == "" || len(r.MQTTURL) > MaxMQTTURL:
+		return errors.New("no usable mqtt_url")
+	case len(r.CACert) > MaxCACert:
+		return errors.New("ca_cert too large")
+	case len(r.CAFingerprint) > MaxMachineField:
+		return errors.New("ca_fingerprint too long")
+	}
+	return nil
+}
+
+// DecodeEnrollRequest parses and validates an untrusted enrollment body.
+func DecodeEnrollRequest(data []byte) (*EnrollRequest, error) {
+	var r EnrollRequest
+	if err := decodeBody(data, "enrollment request", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeEnrollResponse parses and validates an untrusted enrollment answer.
+func DecodeEnrollResponse(data []byte) (*EnrollResponse, error) {
+	var r EnrollResponse
+	if err := decodeBody(data, "enrollment answer", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeBootstrapResponse parses and validates an untrusted bootstrap
+// answer.
+func DecodeBootstrapResponse(data []byte) (*BootstrapResponse, error) {
+	var r BootstrapResponse
+	if err := decodeBody(data, "bootstrap answer", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// decodeBody reads exactly one JSON object of at most MaxEnrollBody bytes
+// into v and validates it. Unknown fields are ignored: a newer peer may
+// add some. what names the body in errors ("enrollment answer").
+func decodeBody(data []byte, what string, v interface{ Validate() error }) error {
+	if len(data) > MaxEnrollBody {
+		return fmt.Errorf("%s is larger than %d bytes", what, MaxEnrollBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s is not the expected JSON (%s)", what, clip(err.Error()))
+	}
+	if dec.More() {
+		return fmt.Errorf("%s has data after the JSON object", what)
+	}
+	if err := v.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package topics
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+func goodEnrollRequest() EnrollRequest {
+	return EnrollRequest{Token: "rme_" + strings.Repeat("A", 43), Hostname: "web-01.lan", OS: "linux", Arch: "arm64",
+		AgentVersion: "0.1.0", ResticVersion: "0.18.1"}
+}
+
+func goodEnrollResponse() EnrollResponse {
+	return EnrollResponse{ApprovedCredentials{HostID: RandomID(HostIDPrefix), HostName: "web-01",
+		MQTTURL: "mqtts://backup.example.com:8883", MQTTPassword: "secret",
+		CACert: "-----BEGIN CERTIFICATE-----\n", CAFingerprint: Fingerprint([]byte("ca"))}}
+}
+
+func goodBootstrapResponse() BootstrapResponse {
+	return BootstrapResponse{MQTTURL: "mqtts://backup.example.com:8883", CACert: "-----BEGIN CERTIFICATE-----\n",
+		CAFingerprint: Fingerprint([]byte("ca"))}
+}
+
+func TestEnrollRequestValidate(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mutate func(*EnrollRequest)
+		want   string // "" = valid
+	}{
+		"good":                        {func(*EnrollRequest) {}, ""},
+		"only a token":                {func(r *EnrollRequest) { *r = EnrollRequest{Token: "rme_x"} }, ""},
+		"token at the limit":          {func(r *EnrollRequest) { r.Token = strings.Repeat("t", MaxEnrollToken) }, ""},
+		"hostname at the limit":       {func(r *EnrollRequest) { r.Hostname = strings.Repeat("h", MaxMachineField) }, ""},
+		"unicode hostname":            {func(r *EnrollRequest) { r.Hostname = "café-pc" }, ""},
+		"no token":                    {func(r *EnrollRequest) { r.Token = "" }, "token is empty"},
+		"token too long":              {func(r *EnrollRequest) { r.Token = strings.Repeat("t", MaxEnrollToken+1) }, "longer than 200"},
+		"token with a space":          {func(r *EnrollRequest) { r.Token = "rme_a b" }, "spaces or control"},
+		"token with a newline":        {func(r *EnrollRequest) { r.Token = "rme_ab\n" }, "spaces or control"},
+		"token with DEL":              {func(r *EnrollRequest) { r.Token = "rme_\x7f" }, "spaces or control"},
+		"hostname too long":           {func(r *EnrollRequest) { r.Hostname = strings.Repeat("h", MaxMachineField+1) }, "hostname longer than 255"},
+		"os with control characters":  {func(r *EnrollRequest) { r.OS = "linux\x1b[2J" }, "os contains control"},
+		"arch with NUL":               {func(r *EnrollRequest) { r.Arch = "arm\x00" }, "arch contains control"},
+		"agent version too long":      {func(r *EnrollRequest) { r.AgentVersion = strings.Repeat("1", 256) }, "agent_version longer"},
+		"restic version with newline": {func(r *EnrollRequest) { r.ResticVersion = "0.18\n" }, "restic_version contains control"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := goodEnrollRequest()
+			tc.mutate(&r)
+			checkValidate(t, r.Validate(), tc.want)
+		})
+	}
+}
+
+func TestEnrollResponseValidate(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mutate func(*EnrollResponse)
+		want   string
+	}{
+		"good":                  {func(*EnrollResponse) {}, ""},
+		"no CA (plain http)":    {func(r *EnrollResponse) { r.CACert, r.CAFingerprint = "", "" }, ""},
+		"no host id":            {func(r *EnrollResponse) { r.HostID = "" }, "no host_id"},
+		"pending id as host id": {func(r *EnrollResponse) { r.HostID = RandomID(PendingIDPrefix) }, "invalid host_id"},
+		"host id with a slash":  {func(r *EnrollResponse) { r.HostID = "h_abc/#" }, "invalid host_id"},
+		"no mqtt url":           {func(r *EnrollResponse) { r.MQTTURL = "" }, "no usable mqtt_url"},
+		"mqtt url too long":     {func(r *EnrollResponse) { r.MQTTURL = "mqtts://" + strings.Repeat("a", MaxMQTTURL) }, "mqtt_url too long"},
+		"no password":           {func(r *EnrollResponse) { r.MQTTPassword = "" }, "no mqtt_password"},
+		"password too long":     {func(r *EnrollResponse) { r.MQTTPassword = strings.Repeat("p", MaxMQTTPassword+1) }, "mqtt_password too long"},
+		"no host name":          {func(r *EnrollResponse) { r.HostName = "" }, "missing host_name"},
+		"host name too long":    {func(r *EnrollResponse) { r.HostName = strings.Repeat("n", 256) }, "host_name longer"},
+		"host name with escape": {func(r *EnrollResponse) { r.HostName = "a\x1b[2J" }, "host_name contains control"},
+		"CA too large":          {func(r *EnrollResponse) { r.CACert = strings.Repeat("c", MaxCACert+1) }, "ca_cert too large"},
+		"fingerprint too long":  {func(r *EnrollResponse) { r.CAFingerprint = strings.Repeat("f", 256) }, "ca_fingerprint too long"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := goodEnrollResponse()
+			tc.mutate(&r)
+			checkValidate(t, r.Validate(), tc.want)
+		})
+	}
+}
+
+func TestBootstrapResponseValidate(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mutate func(*BootstrapResponse)
+		want   string
+	}{
+		"good":                 {func(*BootstrapResponse) {}, ""},
+		"no CA":                {func(r *BootstrapResponse) { r.CACert, r.CAFingerprint = "", "" }, ""},
+		"no mqtt url":          {func(r *BootstrapResponse) { r.MQTTURL = "" }, "no usable mqtt_url"},
+		"mqtt url too long":    {func(r *BootstrapResponse) { r.MQTTURL = strings.Repeat("m", MaxMQTTURL+1) }, "no usable mqtt_url"},
+		"CA too large":         {func(r *BootstrapResponse) { r.CACert = strings.Repeat("c", MaxCACert+1) }, "ca_cert too large"},
+		"fingerprint too long": {func(r *BootstrapResponse) { r.CAFingerprint = strings.Repeat("f", 256) }, "ca_fingerprint too long"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := goodBootstrapResponse()
+			tc.mutate(&r)
+			checkValidate(t, r.Validate(), tc.want)
+		})
+	}
+}
+
+// TestDecodeEnrollBodies: the decoders take one JSON object, ignore
+// unknown fields, and refuse oversized bodies, trailing data and bodies
+// that fail Validate, naming the body.
+func TestDecodeEnrollBodies(t *testing.T) {
+	req, _ := json.Marshal(goodEnrollRequest())
+	if r, err := DecodeEnrollRequest(append(req[:len(req)-1], `,"future":1}`...)); err != nil || r.Hostname != "web-01.lan" {
+		t.Fatalf("request with an unknown field: %+v, %v", r, err)
+	}
+	resp, _ := json.Marshal(goodEnrollResponse())
+	if !strings.Contains(string(resp), `"host_id":"h_`) || strings.Contains(string(resp), "ApprovedCredentials") {
+		t.Fatalf("the answer's JSON is not flat: %s", resp)
+	}
+	if r, err := DecodeEnrollResponse(resp); err != nil || *r != goodEnrollResponseLike(r) {
+		t.Fatalf("good answer: %+v, %v", r, err)
+	}
+	boot, _ := json.Marshal(goodBootstrapResponse())
+	if r, err := DecodeBootstrapResponse(boot); err != nil || *r != goodBootstrapResponse() {
+		t.Fatalf("good bootstrap answer: %+v, %v", r, err)
+	}
+	for body, want := range map[string]string{
+		`<html>`:             "enrollment answer is not the expected JSON",
+		`{"host_id":1}`:      "enrollment answer is not the expected JSON",
+		string(resp) + ` {}`: "enrollment answer has data after the JSON object",
+		`{}`:                 "enrollment answer: no host_id",
+		`null`:               "enrollment answer: no host_id",
+		`{"host_name":"` + strings.Repeat("x", MaxEnrollBody) + `"}`: "enrollment answer is larger than 65536 bytes",
+	} {
+		if _, err := DecodeEnrollResponse([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("DecodeEnrollResponse(%.40q) = %v, want %q", body, err, want)
+		}
+	}
+	if _, err := DecodeEnrollRequest([]byte(`{"token":"a b"}`)); err == nil || !strings.Contains(err.Error(), "enrollment request: the enrollment token contains spaces") {
+		t.Errorf("request with a spaced token: %v", err)
+	}
+	if _, err := DecodeBootstrapResponse([]byte(`{"ca_cert":""}`)); err == nil || !strings.Contains(err.Error(), "bootstrap answer: no usable mqtt_url") {
+		t.Errorf("bootstrap answer without a broker: %v", err)
+	}
+}
+
+// goodEnrollResponseLike is goodEnrollResponse with r's random host id.
+func goodEnrollResponseLike(r *EnrollResponse) EnrollResponse {
+	g := goodEnrollResponse()
+	g.HostID = r.HostID
+	return g
+}
+
+func checkValidate(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("refused: %v", err)
+	case want != "" && err == nil:
+		t.Fatalf("accepted, want an error saying %q", want)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+}
+
+// FuzzDecodeEnrollBodies feeds untrusted bytes to the three decoders:
+// none may panic, what one accepts passes its Validate and keeps within
+// the bounds, and no error carries a control character to a terminal or a
+// log line.
+func FuzzDecodeEnrollBodies(f *testing.F) {
+	for _, v := range []any{goodEnrollRequest(), goodEnrollResponse(), goodBootstrapResponse()} {
+		b, _ := json.Marshal(v)
+		f.Add(b)
+	}
+	for _, seed := range []string{
+		`{"token":"rme_x"}`, `{"token":"a\u0000b"}`, `{"token":null,"os":7}`, `{"hostname":"\u001b[2J"}`,
+		`{"host_id":"h_` + strings.Repeat("a", 26) + `","host_name":"x","mqtt_url":"mqtt://127.0.0.1:1883","mqtt_password":"p"}`,
+		`{"mqtt_url":"mqtts://x:8883"}`, `{} {}`, `null`, `[]`, `"x"`, `{`, "\xff\xfe", `{"mqtt_url":"\u0000"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clean := func(err error) {
+			if err != nil && strings.ContainsFunc(err.Error(), unicode.IsControl) {
+				t.Fatalf("error carries control characters: %q", err)
+			}
+		}
+		req, err := DecodeEnrollRequest(data)
+		clean(err)
+		if err == nil && (req.Validate() != nil || req.Token == "" || len(req.Token) > MaxEnrollToken) {
+			t.Fatalf("accepted request %+v", req)
+		}
+		resp, err := DecodeEnrollResponse(data)
+		clean(err)
+		if err == nil && (resp.Validate() != nil || !ValidHostID(resp.HostID) || resp.MQTTURL == "" || resp.MQTTPassword == "") {
+			t.Fatalf("accepted answer %+v", resp)
+		}
+		boot, err := DecodeBootstrapResponse(data)
+		clean(err)
+		if err == nil && (boot.Validate() != nil || boot.MQTTURL == "" || len(boot.MQTTURL) > MaxMQTTURL) {
+			t.Fatalf("accepted bootstrap answer %+v", boot)
+		}
+	})
+}
