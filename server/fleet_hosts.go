@@ -23,6 +23,8 @@ type Host struct {
 	ConnectedAt   *time.Time `db:"connected_at" json:"connected_at"`
 	RemoteAddr    string     `db:"remote_addr" json:"remote_addr"`
 	CreatedAt     time.Time  `db:"created_at" json:"created_at"`
+	// Tags (#12.5, fleet_tags.go), sorted; filled by ListHosts and GetHost.
+	Tags []string `db:"-" json:"tags"`
 }
 
 const hostColumns = `id, name, hostname, os, arch, agent_version, restic_version, boot_id, conn_gen,
@@ -46,6 +48,9 @@ func (s *Service) ListHosts(ctx context.Context) ([]Host, error) {
 	if err != nil {
 		return nil, internal("Could not list hosts", err)
 	}
+	if err := s.fillTags(ctx, out); err != nil {
+		return nil, internal("Could not list the hosts' tags", err)
+	}
 	for i := range out {
 		s.presence.overlay(&out[i])
 	}
@@ -61,6 +66,9 @@ func (s *Service) GetHost(ctx context.Context, id string) (*Host, error) {
 	}
 	if err != nil {
 		return nil, internal("Could not load the host", err)
+	}
+	if h.Tags, err = hostTags(ctx, s.db, id); err != nil {
+		return nil, internal("Could not load the host's tags", err)
 	}
 	s.presence.overlay(&h)
 	return &h, nil
