@@ -1,0 +1,286 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// loadOpenAPI parses the embedded document and checks it is valid OpenAPI 3
+// (kin-openapi's own validation: structure, references, schemas, examples).
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(openAPIDocument)
+	if err != nil {
+		t.Fatalf("web/openapi.json does not load: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("web/openapi.json is not valid OpenAPI 3: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPIIsValid(t *testing.T) {
+	doc := loadOpenAPI(t)
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi %q, want 3.x", doc.OpenAPI)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Summary == "" || len(op.Responses.Map()) == 0 {
+				t.Errorf("%s %s: no summary or no responses", method, path)
+			}
+			// Every JSON refusal the operation lists is the error shape.
+			for code, r := range op.Responses.Map() {
+				if code[0] != '4' && code[0] != '5' || r.Value.Content.Get("application/json") == nil {
+					continue
+				}
+				if s := r.Value.Content.Get("application/json").Schema; s.Value != doc.Components.Schemas["Error"].Value {
+					t.Errorf("%s %s: response %s is not the Error schema", method, path, code)
+				}
+			}
+		}
+	}
+}
+
+var ginParam = regexp.MustCompile(`[:*]([A-Za-z_]+)`)
+
+// TestOpenAPIMatchesRouteTable: every /api/v1 route the running engine
+// has is in the document, and every operation the document names is a
+// route — so a route added without documentation, or documentation left
+// behind by a removed route, fails here.
+func TestOpenAPIMatchesRouteTable(t *testing.T) {
+	doc := loadOpenAPI(t)
+	app := newTestApp(t)
+
+	routes := map[string]bool{}
+	for _, r := range app.web.engine.Routes() {
+		if !strings.HasPrefix(r.Path, "/api/v1/") {
+			continue
+		}
+		routes[r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}")] = true
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	if len(routes) < 40 {
+		t.Fatalf("only %d /api/v1 routes in the engine: the test is not reading the route table", len(routes))
+	}
+	for _, r := range sortedKeys(routes) {
+		if !documented[r] {
+			t.Errorf("route %s is not in web/openapi.json", r)
+		}
+	}
+	for _, d := range sortedKeys(documented) {
+		if !routes[d] {
+			t.Errorf("web/openapi.json documents %s, which the route table does not have", d)
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestOpenAPIServed: the document is served to anyone, as it is committed.
+func TestOpenAPIServed(t *testing.T) {
+	app := newTestApp(t)
+	res := app.browser().get("/api/v1/openapi.json")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/openapi.json without credentials: %d %s", res.StatusCode, res.body)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	if !bytes.Equal([]byte(res.body), openAPIDocument) {
+		t.Fatal("the served document is not web/openapi.json")
+	}
+	var doc struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(res.body), &doc); err != nil || doc.Paths["/api/v1/openapi.json"] == nil {
+		t.Fatalf("served document: %v (openapi %q)", err, doc.OpenAPI)
+	}
+}
+
+// apiChecker validates real answers of the running server against the
+// response schemas of the operations they answer.
+type apiChecker struct {
+	t       *testing.T
+	doc     *openapi3.T
+	checked map[string]bool // "METHOD /path status"
+}
+
+// check validates res, the answer to method on the documented path, and
+// returns its decoded body.
+func (c *apiChecker) check(method, path string, res response) any {
+	c.t.Helper()
+	item := c.doc.Paths.Find(path)
+	if item == nil {
+		c.t.Fatalf("%s is not documented", path)
+	}
+	op := item.GetOperation(method)
+	if op == nil {
+		c.t.Fatalf("%s %s is not documented", method, path)
+	}
+	code := strconv.Itoa(res.StatusCode)
+	ref := op.Responses.Value(code)
+	if ref == nil {
+		c.t.Fatalf("%s %s answered %s, which the document does not list: %s", method, path, code, res.body)
+	}
+	c.checked[method+" "+path+" "+code] = true
+	if len(ref.Value.Content) == 0 {
+		if res.body != "" {
+			c.t.Fatalf("%s %s %s: documented without a body, answered %q", method, path, code, res.body)
+		}
+		return nil
+	}
+	ct, _, _ := strings.Cut(res.Header.Get("Content-Type"), ";")
+	media := ref.Value.Content.Get(ct)
+	if media == nil {
+		c.t.Fatalf("%s %s %s: Content-Type %q is not documented", method, path, code, ct)
+	}
+	if ct != "application/json" {
+		return res.body
+	}
+	var v any
+	if err := json.Unmarshal([]byte(res.body), &v); err != nil {
+		c.t.Fatalf("%s %s %s: not JSON: %v", method, path, code, err)
+	}
+	if err := media.Schema.Value.VisitJSON(v, openapi3.MultiErrors()); err != nil {
+		c.t.Errorf("%s %s %s does not match its schema:\n%s\nbody: %s", method, path, code, schemaErrors(err), res.body)
+	}
+	return v
+}
+
+// schemaErrors says where and why a value failed its schema, one line
+// each, without kin-openapi's dump of the whole schema.
+func schemaErrors(err error) string {
+	var lines []string
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case openapi3.MultiError:
+			for _, inner := range e {
+				walk(inner)
+			}
+		case *openapi3.SchemaError:
+			lines = append(lines, "  /"+strings.Join(e.JSONPointer(), "/")+": "+e.Reason)
+		default:
+			lines = append(lines, "  "+err.Error())
+		}
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
+}
+
+// TestOpenAPIResponsesMatch: real answers of the real handlers, on a real
+// store with a host that has a repository, jobs with results, snapshots,
+// a source group and schedules, validate against the document. The
+// schemas close their objects (additionalProperties: false), so a field
+// added to an answer without documentation fails here too.
+func TestOpenAPIResponsesMatch(t *testing.T) {
+	doc := loadOpenAPI(t)
+	c := &apiChecker{t: t, doc: doc, checked: map[string]bool{}}
+	app := newTestApp(t)
+	if _, err := app.svc.CreateUser(t.Context(), server.CLIActor(), "ada", server.RoleAdmin, "correct horse battery staple 9"); err != nil {
+		t.Fatal(err)
+	}
+	api := app.apiClient("ada")
+
+	agent := app.readyHost("office-pc")
+	done := agent.backup()
+	agent.logLines(done, 1, "open repository", "processed 3 files")
+	agent.finish(done, topics.JobSucceeded, &topics.JobResult{
+		SnapshotID: strings.Repeat("ab", 32), ResticVersion: "0.18.1", DurationMS: 3100, LogLines: 2,
+		Backup: &topics.BackupSummary{FilesNew: 3, DataAdded: 4096, TotalFilesProcessed: 3, TotalBytesProcessed: 9000, TotalDuration: 3.1},
+	})
+	agent.reportSnapshots(2)
+	running := agent.backup()
+	agent.start(running)
+	agent.progress(running, 40, 4, 10)
+	app.enrollHost("never-connected")
+
+	host, hosts := "/api/v1/hosts/{id}", "/api/v1/hosts/"+agent.hostID
+	get := func(tmpl, path string) any { t.Helper(); return c.check(http.MethodGet, tmpl, api.get(path)) }
+	send := func(method, tmpl, path, body string) any {
+		t.Helper()
+		return c.check(method, tmpl, api.do(method, path, strings.NewReader(body), http.Header{"Content-Type": {"application/json"}}))
+	}
+
+	get("/api/v1/hosts", "/api/v1/hosts")
+	get(host, hosts)
+	get(host+"/repository", hosts+"/repository")
+	get(host+"/snapshots", hosts+"/snapshots")
+	get(host+"/hooks", hosts+"/hooks")
+	get(host+"/upgrade", hosts+"/upgrade")
+	get("/api/v1/jobs", "/api/v1/jobs")
+	get("/api/v1/jobs", "/api/v1/jobs?status=succeeded&limit=1")
+	get("/api/v1/jobs/{id}", fmt.Sprintf("/api/v1/jobs/%d", done.ID))
+	get("/api/v1/jobs/{id}", fmt.Sprintf("/api/v1/jobs/%d", running.ID))
+	get("/api/v1/jobs/{id}/log", fmt.Sprintf("/api/v1/jobs/%d/log", done.ID))
+	get("/api/v1/users", "/api/v1/users")
+	get("/api/v1/api-tokens", "/api/v1/api-tokens")
+	get("/api/v1/pending-hosts", "/api/v1/pending-hosts")
+	get("/api/v1/agents/bootstrap", "/api/v1/agents/bootstrap")
+
+	// Source groups and schedules, made through the API itself.
+	send(http.MethodPost, host+"/source-groups", hosts+"/source-groups",
+		`{"name":"Documents","paths":["/home/ada/Documents"],"excludes":["*.tmp"],"tags":["docs"],
+		  "retention":{"daily":7,"weekly":4},"forget_after_backup":true,"pre_hook":"echo hi"}`)
+	send(http.MethodPost, host+"/schedules", hosts+"/schedules",
+		`{"kind":"backup","source_group":"Documents","preset":"daily","time":"03:00","time_zone":"Europe/Berlin","jitter_seconds":600}`)
+	send(http.MethodPost, host+"/schedules", hosts+"/schedules", `{"kind":"check","cron":"0 4 * * 0","read_data_subset":"1/10"}`)
+	get(host+"/source-groups", hosts+"/source-groups")
+	get(host+"/source-groups/{group}", hosts+"/source-groups/Documents")
+	get(host+"/schedules", hosts+"/schedules")
+	send(http.MethodPut, host+"/bandwidth", hosts+"/bandwidth", `{"up_kbps":2048}`)
+	send(http.MethodPost, host+"/jobs", hosts+"/jobs", `{"kind":"check","read_data_subset":"5%","expires_in":"6h"}`)
+
+	// Users and tokens through the API.
+	send(http.MethodPost, "/api/v1/users", "/api/v1/users", `{"name":"bob","role":"viewer","password":"another long password 7"}`)
+	send(http.MethodPost, "/api/v1/api-tokens", "/api/v1/api-tokens", `{"user":"bob","label":"grafana"}`)
+	send(http.MethodPost, "/api/v1/enrollment-tokens", "/api/v1/enrollment-tokens", `{"host_name":"web-01","ttl":"2h"}`)
+
+	// Refusals: the error shape, with the status its code implies.
+	get(host, "/api/v1/hosts/h_nosuchhost")
+	get("/api/v1/jobs", "/api/v1/jobs?status=sleeping")
+	get("/api/v1/jobs/{id}", "/api/v1/jobs/999999")
+	send(http.MethodPost, host+"/jobs", hosts+"/jobs", `{"kind":"backup","pathz":["/etc"]}`)
+	send(http.MethodPost, "/api/v1/users", "/api/v1/users", `{"name":"ada","role":"viewer","password":"yet another password 5"}`)
+	c.check(http.MethodGet, "/api/v1/hosts", app.browser().get("/api/v1/hosts"))
+	viewer := app.apiClient("bob")
+	c.check(http.MethodGet, "/api/v1/users", viewer.get("/api/v1/users"))
+
+	for _, want := range []string{
+		"GET /api/v1/hosts 200", "GET /api/v1/hosts/{id} 200", "GET /api/v1/jobs 200", "GET /api/v1/jobs/{id} 200",
+		"GET /api/v1/hosts/{id}/source-groups 200", "GET /api/v1/hosts/{id}/schedules 200", "GET /api/v1/users 200",
+		"GET /api/v1/hosts/{id} 404", "GET /api/v1/jobs 400", "GET /api/v1/hosts 401", "GET /api/v1/users 403",
+		"POST /api/v1/users 409",
+	} {
+		if !c.checked[want] {
+			t.Errorf("no answer %s was checked", want)
+		}
+	}
+}
