@@ -38,9 +38,12 @@ agents:
 
 # Runs the server with everything embedded (web, broker, SQLite) on
 # http://127.0.0.1:8080, MQTT on 127.0.0.1:1883 and MQTTS on 127.0.0.1:8883,
-# serving the agents for install.sh and install.ps1 from dist/.
+# serving the agents for install.sh and install.ps1 from dist/. ARGS goes to
+# serve after --data data, so it may override it too:
+# make run ARGS='--http 127.0.0.1:8081' (serve --help lists the flags).
+ARGS ?=
 run: bin/restic-manager bin/restic-manager-agent agents
-	./bin/restic-manager serve --data data
+	./bin/restic-manager serve --data data $(ARGS)
 
 # Installs restic (and, as root on Debian, Chromium) when missing, then runs
 # every test. RM_TEST_DISALLOW_SKIP=1 turns "tool missing, skipped" into a failure.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,7 +14,6 @@ import (
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	m := &Main{Stdout: stdout, AdminPassword: os.Getenv("RM_ADMIN_PASSWORD")}
 	fs.StringVar(&m.DataDir, "data", "data", "data directory (database, master key)")
 	fs.StringVar(&m.HTTPAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (\"\" = off)")
@@ -34,15 +32,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&m.HTTPConnsPerAddr, "http-conns-per-addr", web.DefaultConnsPerAddr,
 		"open HTTP connections one client address may hold per listener (0 = no cap; raise it behind a reverse proxy)")
 	fs.IntVar(&m.HTTPMaxConns, "http-max-conns", defaultHTTPMaxConns, "open HTTP connections per listener in all (0 = no cap)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes flags only, not %q; 'restic-manager serve --help' lists them", fs.Arg(0))
 	}
 	if *names != "" {
 		m.TLSNames = strings.Split(*names, ",")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return usagef("--log-level %q is not valid: want debug, info, warn or error", *logLevel)
 	}
 	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := m.Run(ctx); err != nil {

@@ -40,20 +40,19 @@ type userCommand struct {
 	data            string
 }
 
-func parseUserCommand(args []string, stderr io.Writer) (userCommand, error) {
+func parseUserCommand(args []string, stdout io.Writer) (userCommand, error) {
 	verb := args[0]
 	want := map[string]int{"passwd": 1, "disable": 1, "enable": 1, "delete": 1, "totp-reset": 1, "role": 2, "list": 0}
 	n, ok := want[verb]
 	if !ok {
-		return userCommand{}, fmt.Errorf("unknown user command %q\n%s", verb, userUsage)
+		return userCommand{}, usagef("unknown user command %q; 'restic-manager user --help' lists them", verb)
 	}
 	fs := flag.NewFlagSet("user "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", "data", "data directory")
+	data := fs.String("data", "data", dataFlagUsage)
 	var pos []string
 	rest := args[1:]
 	for {
-		if err := fs.Parse(rest); err != nil {
+		if err := parseFlags(fs, rest, stdout); err != nil {
 			return userCommand{}, err
 		}
 		rest = fs.Args()
@@ -63,7 +62,7 @@ func parseUserCommand(args []string, stderr io.Writer) (userCommand, error) {
 		pos, rest = append(pos, rest[0]), rest[1:]
 	}
 	if len(pos) != n {
-		return userCommand{}, fmt.Errorf("user %s takes %d argument(s)\n%s", verb, n, userUsage)
+		return userCommand{}, usagef("user %s takes %d argument(s), not %d; 'restic-manager user --help' shows them", verb, n, len(pos))
 	}
 	c := userCommand{verb: verb, data: *data}
 	if n > 0 {
@@ -79,12 +78,15 @@ func parseUserCommand(args []string, stderr io.Writer) (userCommand, error) {
 // the CLI's admin actor, are audited like any change, and take effect on a
 // running server at once: each request there re-reads its session and user.
 func cmdUserLifecycle(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	c, err := parseUserCommand(args, stderr)
+	c, err := parseUserCommand(args, stdout)
 	if err != nil {
 		return err
 	}
 	var password string
 	if c.verb == "passwd" {
+		if err := requireData(c.data); err != nil {
+			return err
+		}
 		// Read before opening the store, so a slow typist holds no lock.
 		if password, err = readPassword(stdin); err != nil {
 			return err
@@ -100,7 +102,7 @@ func cmdUserLifecycle(ctx context.Context, args []string, stdin io.Reader, stdou
 	}
 	acc, err := svc.AccountByName(ctx, c.name)
 	if err != nil {
-		return errors.New(server.PublicMessage(err))
+		return refusal(err)
 	}
 	a := server.CLIActor()
 	var done string
@@ -128,7 +130,7 @@ func cmdUserLifecycle(ctx context.Context, args []string, stdin io.Reader, stdou
 		}
 	}
 	if err != nil {
-		return errors.New(server.PublicMessage(err))
+		return refusal(err)
 	}
 	fmt.Fprintf(stderr, done+"\n", acc.Name)
 	return nil
@@ -138,7 +140,7 @@ func cmdUserLifecycle(ctx context.Context, args []string, stdin io.Reader, stdou
 func listUsers(ctx context.Context, svc *server.Service, stdout io.Writer) error {
 	users, err := svc.ListAccounts(ctx)
 	if err != nil {
-		return errors.New(server.PublicMessage(err))
+		return refusal(err)
 	}
 	for _, u := range users {
 		status, tfa := "enabled", "-"
@@ -156,21 +158,20 @@ func listUsers(ctx context.Context, svc *server.Service, stdout io.Writer) error
 // cmdAPITokenLifecycle runs "apitoken list" and "apitoken revoke ID".
 func cmdAPITokenLifecycle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("apitoken "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", "data", "data directory")
+	data := fs.String("data", "data", dataFlagUsage)
 	var id int64
 	if args[0] == "revoke" {
-		arg, err := parseWithPositional(fs, args[1:])
+		arg, err := parseWithPositional(fs, args[1:], stdout)
 		if err != nil {
 			return err
 		}
 		if id, err = strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64); err != nil || id < 1 {
-			return fmt.Errorf("%q is not a token ID; 'restic-manager apitoken list' shows them first on each line", arg)
+			return usagef("%q is not a token ID; 'restic-manager apitoken list' shows them first on each line", arg)
 		}
-	} else if err := fs.Parse(args[1:]); err != nil {
+	} else if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
 	} else if fs.NArg() != 0 {
-		return errors.New(apitokenUsage)
+		return usagef("apitoken list takes no arguments, not %q", fs.Arg(0))
 	}
 	svc, err := openService(*data, stderr)
 	if err != nil {
@@ -179,14 +180,14 @@ func cmdAPITokenLifecycle(ctx context.Context, args []string, stdout, stderr io.
 	defer svc.Close()
 	if args[0] == "revoke" {
 		if err := svc.RevokeAPIToken(ctx, server.CLIActor(), id); err != nil {
-			return errors.New(server.PublicMessage(err))
+			return refusal(err)
 		}
 		fmt.Fprintf(stderr, "Revoked API token %d; it stops working at once.\n", id)
 		return nil
 	}
 	tokens, err := svc.ListAPITokens(ctx)
 	if err != nil {
-		return errors.New(server.PublicMessage(err))
+		return refusal(err)
 	}
 	// One token a line, tab-separated: id, label, owner, created, last use.
 	for _, t := range tokens {

@@ -26,8 +26,8 @@ var (
 	serverBinErr  error
 )
 
-// buildServer builds the real server binary once (benchmarks only).
-func buildServer(b *testing.B) string {
+// buildServer builds the real server binary once (benchmarks, CLI tests).
+func buildServer(b testing.TB) string {
 	serverBinOnce.Do(func() {
 		serverBin = filepath.Join(filepath.Dir(agentBin), "restic-manager")
 		out, err := exec.Command("go", "build", "-o", serverBin, ".").CombinedOutput()

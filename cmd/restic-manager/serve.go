@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/restic-manager/restic-manager/broker"
@@ -80,6 +81,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
+	// A taken port stops the start before anything is created.
+	if err := m.checkListenAddrs(); err != nil {
+		return err
+	}
 	if err := m.privateDataDir(); err != nil {
 		return err
 	}
@@ -93,11 +98,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.svc = server.NewService(db, box, m.Logger, m.ServiceOptions)
-	if pw, err := m.svc.EnsureAdmin(ctx, m.AdminPassword); err != nil {
-		return err
-	} else if pw != "" {
-		fmt.Fprintf(m.Stdout, "\n  First start: created user \"admin\" with password:\n\n      %s\n\n  It is shown only this once. Sign in and add your own users.\n\n", pw)
-	}
 	if m.tls, err = m.svc.LoadOrCreateTLS(ctx, m.TLSNames); err != nil {
 		return err
 	}
@@ -114,7 +114,48 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.svc.Presence().Start(ctx); err != nil {
 		return err
 	}
-	return m.startWeb()
+	if err := m.startWeb(); err != nil {
+		return err
+	}
+	// Last: once every listener is bound, no failed start eats the
+	// one-time password.
+	return m.ensureAdmin(ctx)
+}
+
+// ensureAdmin creates the user admin on first start and prints its password
+// once, with the command that sets a new one.
+func (m *Main) ensureAdmin(ctx context.Context) error {
+	pw, err := m.svc.EnsureAdmin(ctx, m.AdminPassword)
+	if err != nil || pw == "" {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "\n  First start: created user \"admin\" with password:\n\n      %s\n\n"+
+		"  It is shown only this once. Sign in and add your own users.\n"+
+		"  Lost it? This sets a new one (the first line of the file), also while the server runs:\n\n"+
+		"      %s user passwd admin --data %s < new-password.txt\n\n", pw, programName(), shellQuote(m.DataDir))
+	return nil
+}
+
+// checkListenAddrs binds and releases every configured listen address, so
+// that a taken or invalid one is refused with the flag that moves it.
+func (m *Main) checkListenAddrs() error {
+	for _, l := range []struct{ flag, addr string }{
+		{"http", m.HTTPAddr}, {"https", m.HTTPSAddr}, {"mqtt", m.MQTTAddr}, {"mqtts", m.MQTTSAddr},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s (--%s) is already in use, by another program or another restic-manager; stop it, or pass --%s with a free address (with make run: make run ARGS='--%s 127.0.0.1:PORT')",
+				l.addr, l.flag, l.flag, l.flag)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s (--%s): %v; pass --%s with another address, or '' to turn it off", l.addr, l.flag, err, l.flag)
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 // privateDataDir creates the data directory as 0700, or tightens an existing
