@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // burstLogins fires n wrong sign-ins at once from addr, for name(i), with
@@ -54,8 +55,8 @@ func TestLoginBurstIsCountedBeforeHashing(t *testing.T) {
 		{"a name each", func(i int) string { return fmt.Sprintf("guess%d", i) }, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc := server.MustOpenService(t, server.Options{})
-			server.MustCreateUser(t, svc, "admin", server.RoleAdmin)
+			svc := servertest.MustOpenService(t, server.Options{})
+			servertest.MustCreateUser(t, svc, "admin", server.RoleAdmin)
 			server.ResetPasswordHashesPeak()
 			codes := burstLogins(t, svc, 40, "203.0.113.7", tc.user)
 			// A "busy, retry" costs the address nothing, so its attempt
@@ -75,30 +76,30 @@ func TestLoginBurstIsCountedBeforeHashing(t *testing.T) {
 // password out from every address for 15 minutes. Now the lock holds for
 // that address only, and its message says how long is left.
 func TestLoginLockIsPerAddressAndSaysTheWait(t *testing.T) {
-	clock := server.NewTestClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	svc := server.MustOpenService(t, server.Options{Now: clock.Now})
-	server.MustCreateUser(t, svc, "admin", server.RoleAdmin)
+	clock := servertest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	svc := servertest.MustOpenService(t, server.Options{Now: clock.Now})
+	servertest.MustCreateUser(t, svc, "admin", server.RoleAdmin)
 	const a, b = "198.51.100.1", "198.51.100.2"
 	for i := range 5 {
 		if _, err := svc.Login(t.Context(), "admin", "wrong password!", a); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 			t.Fatalf("attempt %d: %v, want wrong password", i+1, err)
 		}
 	}
-	_, err := svc.Login(t.Context(), "admin", server.TestPassword, a)
+	_, err := svc.Login(t.Context(), "admin", servertest.Password, a)
 	if server.ErrorCodeOf(err) != server.CodeRateLimited || server.RetryAfterOf(err) != 15*time.Minute ||
 		!strings.Contains(server.PublicMessage(err), "wait 15 minutes") {
 		t.Fatalf("sixth attempt from A: %v (retry after %v), want a refusal saying to wait 15 minutes", err, server.RetryAfterOf(err))
 	}
 	clock.Advance(6*time.Minute + 30*time.Second)
-	_, err = svc.Login(t.Context(), "admin", server.TestPassword, a)
+	_, err = svc.Login(t.Context(), "admin", servertest.Password, a)
 	if msg := server.PublicMessage(err); !strings.Contains(msg, "wait 9 minutes") || server.RetryAfterOf(err) != 8*time.Minute+30*time.Second {
 		t.Fatalf("later attempt from A: %q (retry after %v), want the time left", msg, server.RetryAfterOf(err))
 	}
-	if u, err := svc.Login(t.Context(), "admin", server.TestPassword, b); err != nil || u.Name != "admin" {
+	if u, err := svc.Login(t.Context(), "admin", servertest.Password, b); err != nil || u.Name != "admin" {
 		t.Fatalf("right password from B while A is locked: %v", err)
 	}
 	clock.Advance(9 * time.Minute)
-	if _, err := svc.Login(t.Context(), "admin", server.TestPassword, a); err != nil {
+	if _, err := svc.Login(t.Context(), "admin", servertest.Password, a); err != nil {
 		t.Fatalf("right password from A after the window: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // enrolTOTP turns TOTP on for u with a code the otp library computes from
 // the secret, as an authenticator app would, and returns the secret and the
 // recovery codes.
-func enrolTOTP(t *testing.T, s *Service, u *User, now time.Time) (string, []string) {
+func enrolTOTP(t *testing.T, s *server.Service, u *server.User, now time.Time) (string, []string) {
 	t.Helper()
-	a := ActorFor(u, "web")
+	a := servertest.ActorFor(u, "web")
 	e, err := s.BeginTOTPEnrolment(t.Context(), a)
 	if err != nil {
 		t.Fatal(err)
@@ -32,11 +35,11 @@ func enrolTOTP(t *testing.T, s *Service, u *User, now time.Time) (string, []stri
 }
 
 func TestTOTPEnrolment(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now})
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now})
 	ctx := t.Context()
-	u := quickUser(t, s, "alice", RoleOperator)
-	a := ActorFor(u, "web")
+	u := quickUser(t, s, "alice", server.RoleOperator)
+	a := servertest.ActorFor(u, "web")
 	e, err := s.BeginTOTPEnrolment(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -52,11 +55,11 @@ func TestTOTPEnrolment(t *testing.T) {
 		t.Fatal("TOTP on before confirmation")
 	}
 	var pending []byte
-	_ = s.db.Get(&pending, `SELECT totp_pending FROM users WHERE id = ?`, u.ID)
-	if bytes.Contains(pending, []byte(e.Secret)) || !bytes.HasPrefix(pending, []byte(sealedPrefix)) {
+	_ = s.DB().Get(&pending, `SELECT totp_pending FROM users WHERE id = ?`, u.ID)
+	if bytes.Contains(pending, []byte(e.Secret)) || !bytes.HasPrefix(pending, []byte(server.SealedPrefix)) {
 		t.Fatal("the pending secret is stored in clear")
 	}
-	if _, err := s.ConfirmTOTP(ctx, a, "000000"); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := s.ConfirmTOTP(ctx, a, "000000"); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("wrong confirmation code: %v", err)
 	}
 	code, _ := totp.GenerateCode(e.Secret, clock.Now())
@@ -68,12 +71,12 @@ func TestTOTPEnrolment(t *testing.T) {
 		t.Fatalf("%d recovery codes", len(codes))
 	}
 	var stored []byte
-	_ = s.db.Get(&stored, `SELECT totp_secret FROM users WHERE id = ?`, u.ID)
+	_ = s.DB().Get(&stored, `SELECT totp_secret FROM users WHERE id = ?`, u.ID)
 	if bytes.Contains(stored, []byte(e.Secret)) {
 		t.Fatal("the TOTP secret is stored in clear")
 	}
 	var hashes []string
-	_ = s.db.Select(&hashes, `SELECT hex(code_hash) FROM totp_recovery_codes WHERE user_id = ?`, u.ID)
+	_ = s.DB().Select(&hashes, `SELECT hex(code_hash) FROM totp_recovery_codes WHERE user_id = ?`, u.ID)
 	for _, c := range codes {
 		for _, h := range hashes {
 			if strings.Contains(strings.ToLower(h), strings.ReplaceAll(c, "-", "")) {
@@ -84,10 +87,10 @@ func TestTOTPEnrolment(t *testing.T) {
 	if acc, _ := s.Account(ctx, u.ID); !acc.TOTP {
 		t.Fatal("TOTP not on after confirmation")
 	}
-	if _, err := s.BeginTOTPEnrolment(ctx, a); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.BeginTOTPEnrolment(ctx, a); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Errorf("enrolling again while on: %v", err)
 	}
-	rows, _ := s.ListAudit(ctx, AuditFilter{Action: "user.totp_enable"})
+	rows, _ := s.ListAudit(ctx, server.AuditFilter{Action: "user.totp_enable"})
 	if len(rows) != 1 || rows[0].Details != "{}" {
 		t.Errorf("audit %+v", rows)
 	}
@@ -98,11 +101,11 @@ func TestTOTPEnrolment(t *testing.T) {
 // not accepted twice; a recovery code works once; wrong codes are refused
 // and counted, five end the challenge, ten lock the account's second step.
 func TestSecondFactorSignIn(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now})
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now})
 	ctx := t.Context()
-	u := quickUser(t, s, "alice", RoleAdmin)
-	plain := quickUser(t, s, "bob", RoleViewer)
+	u := quickUser(t, s, "alice", server.RoleAdmin)
+	plain := quickUser(t, s, "bob", server.RoleViewer)
 	secret, recovery := enrolTOTP(t, s, u, clock.Now())
 
 	if tok, err := s.BeginSecondFactor(ctx, plain, "10.0.0.1"); err != nil || tok != "" {
@@ -111,7 +114,7 @@ func TestSecondFactorSignIn(t *testing.T) {
 	begin := func() string {
 		t.Helper()
 		tok, err := s.BeginSecondFactor(ctx, u, "10.0.0.1")
-		if err != nil || !strings.HasPrefix(tok, ChallengePrefix) {
+		if err != nil || !strings.HasPrefix(tok, server.ChallengePrefix) {
 			t.Fatalf("challenge %q, %v", tok, err)
 		}
 		return tok
@@ -127,15 +130,15 @@ func TestSecondFactorSignIn(t *testing.T) {
 	if name, err := s.ChallengeUser(ctx, tok); err != nil || name != "alice" {
 		t.Fatalf("challenge user %q, %v", name, err)
 	}
-	if _, err := s.CompleteSecondFactor(ctx, tok, "123456x"); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := s.CompleteSecondFactor(ctx, tok, "123456x"); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("garbage code: %v", err)
 	}
 	code, _ := totp.GenerateCode(secret, clock.Now())
 	got, err := s.CompleteSecondFactor(ctx, tok, code)
-	if err != nil || got.ID != u.ID || got.Role != RoleAdmin {
+	if err != nil || got.ID != u.ID || got.Role != server.RoleAdmin {
 		t.Fatalf("right code: %+v, %v", got, err)
 	}
-	if _, err := s.CompleteSecondFactor(ctx, tok, code); ErrorCodeOf(err) != CodeUnauthorized {
+	if _, err := s.CompleteSecondFactor(ctx, tok, code); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatalf("a used challenge: %v", err)
 	}
 	// The same code again, through a new challenge: refused (replay).
@@ -148,15 +151,15 @@ func TestSecondFactorSignIn(t *testing.T) {
 	if _, err := s.CompleteSecondFactor(ctx, tok, strings.ToUpper(strings.ReplaceAll(recovery[3], "-", ""))); err != nil {
 		t.Fatalf("recovery code: %v", err)
 	}
-	if _, err := s.CompleteSecondFactor(ctx, begin(), recovery[3]); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := s.CompleteSecondFactor(ctx, begin(), recovery[3]); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("a recovery code worked twice: %v", err)
 	}
 
 	// A challenge expires.
 	tok = begin()
-	clock.Advance(SignInChallengeTTL + time.Second)
+	clock.Advance(server.SignInChallengeTTL + time.Second)
 	code, _ = totp.GenerateCode(secret, clock.Now())
-	if _, err := s.CompleteSecondFactor(ctx, tok, code); ErrorCodeOf(err) != CodeUnauthorized {
+	if _, err := s.CompleteSecondFactor(ctx, tok, code); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatalf("expired challenge: %v", err)
 	}
 
@@ -165,16 +168,16 @@ func TestSecondFactorSignIn(t *testing.T) {
 	tok = begin()
 	for i := range 5 {
 		err := refuse(tok, "000000")
-		want := CodeInvalid
+		want := server.CodeInvalid
 		if i == 4 {
-			want = CodeUnauthorized
+			want = server.CodeUnauthorized
 		}
-		if ErrorCodeOf(err) != want {
+		if server.ErrorCodeOf(err) != want {
 			t.Fatalf("wrong code %d: %v", i, err)
 		}
 	}
 	code, _ = totp.GenerateCode(secret, clock.Now())
-	if _, err := s.CompleteSecondFactor(ctx, tok, code); ErrorCodeOf(err) != CodeUnauthorized {
+	if _, err := s.CompleteSecondFactor(ctx, tok, code); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatalf("a challenge ended by wrong codes still works: %v", err)
 	}
 	// Ten wrong codes across challenges lock the second step for a while,
@@ -183,10 +186,10 @@ func TestSecondFactorSignIn(t *testing.T) {
 		_ = refuse(begin(), "000000")
 	}
 	err = refuse(begin(), code)
-	if ErrorCodeOf(err) != CodeRateLimited || !strings.Contains(PublicMessage(err), "wait") {
+	if server.ErrorCodeOf(err) != server.CodeRateLimited || !strings.Contains(server.PublicMessage(err), "wait") {
 		t.Fatalf("after ten wrong codes: %v", err)
 	}
-	clock.Advance(totpFailWindow)
+	clock.Advance(server.TOTPFailWindow)
 	code, _ = totp.GenerateCode(secret, clock.Now())
 	if _, err := s.CompleteSecondFactor(ctx, begin(), code); err != nil {
 		t.Fatalf("after the window: %v", err)
@@ -194,16 +197,16 @@ func TestSecondFactorSignIn(t *testing.T) {
 }
 
 func TestTOTPDisableAndReset(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now})
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now})
 	ctx := t.Context()
-	admin := quickUser(t, s, "root", RoleAdmin)
-	u := quickUser(t, s, "alice", RoleViewer)
+	admin := quickUser(t, s, "root", server.RoleAdmin)
+	u := quickUser(t, s, "alice", server.RoleViewer)
 	enrolTOTP(t, s, u, clock.Now())
-	if err := s.DisableTOTP(ctx, ActorFor(u, "web"), "wrong password"); ErrorCodeOf(err) != CodeForbidden {
+	if err := s.DisableTOTP(ctx, servertest.ActorFor(u, "web"), "wrong password"); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("disable with a wrong password: %v", err)
 	}
-	if err := s.DisableTOTP(ctx, ActorFor(u, "web"), TestPassword); err != nil {
+	if err := s.DisableTOTP(ctx, servertest.ActorFor(u, "web"), servertest.Password); err != nil {
 		t.Fatal(err)
 	}
 	if tok, _ := s.BeginSecondFactor(ctx, u, "x"); tok != "" {
@@ -214,17 +217,17 @@ func TestTOTPDisableAndReset(t *testing.T) {
 	}
 
 	enrolTOTP(t, s, u, clock.Now())
-	if _, err := s.ResetTOTP(ctx, ActorFor(u, "web"), u.ID); ErrorCodeOf(err) != CodeForbidden {
+	if _, err := s.ResetTOTP(ctx, servertest.ActorFor(u, "web"), u.ID); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("a viewer reset TOTP: %v", err)
 	}
-	if _, err := s.ResetTOTP(ctx, ActorFor(admin, "web"), u.ID); err != nil {
+	if _, err := s.ResetTOTP(ctx, servertest.ActorFor(admin, "web"), u.ID); err != nil {
 		t.Fatal(err)
 	}
 	if acc, _ := s.Account(ctx, u.ID); acc.TOTP {
 		t.Fatal("TOTP still on after the reset")
 	}
 	for _, action := range []string{"user.totp_disable", "user.totp_reset"} {
-		rows, _ := s.ListAudit(ctx, AuditFilter{Action: action})
+		rows, _ := s.ListAudit(ctx, server.AuditFilter{Action: action})
 		if len(rows) != 1 || rows[0].Target != "alice" {
 			t.Errorf("%s audit %+v", action, rows)
 		}
@@ -234,11 +237,11 @@ func TestTOTPDisableAndReset(t *testing.T) {
 // TestRequireTOTPForAdmins: while on, an admin session without TOTP is
 // marked to enrol first; others are not, and an admin with TOTP is not.
 func TestRequireTOTPForAdmins(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now})
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now})
 	ctx := t.Context()
-	admin := quickUser(t, s, "root", RoleAdmin)
-	op := quickUser(t, s, "op", RoleOperator)
+	admin := quickUser(t, s, "root", server.RoleAdmin)
+	op := quickUser(t, s, "op", server.RoleOperator)
 	adminTok, _, _ := s.CreateSession(ctx, admin, "x", "x")
 	opTok, _, _ := s.CreateSession(ctx, op, "x", "x")
 	must := func(tok string) bool {
@@ -252,10 +255,10 @@ func TestRequireTOTPForAdmins(t *testing.T) {
 	if must(adminTok) {
 		t.Fatal("enrol demanded while the rule is off")
 	}
-	if err := s.SetRequireTOTPForAdmins(ctx, ActorFor(op, "web"), true); ErrorCodeOf(err) != CodeForbidden {
+	if err := s.SetRequireTOTPForAdmins(ctx, servertest.ActorFor(op, "web"), true); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator changed the setting: %v", err)
 	}
-	if err := s.SetRequireTOTPForAdmins(ctx, ActorFor(admin, "web"), true); err != nil {
+	if err := s.SetRequireTOTPForAdmins(ctx, servertest.ActorFor(admin, "web"), true); err != nil {
 		t.Fatal(err)
 	}
 	if on, _ := s.RequireTOTPForAdmins(ctx); !on {
@@ -268,7 +271,7 @@ func TestRequireTOTPForAdmins(t *testing.T) {
 	if must(adminTok) {
 		t.Fatal("an admin with TOTP is still sent to enrol")
 	}
-	rows, _ := s.ListAudit(ctx, AuditFilter{Action: "settings.require_totp"})
+	rows, _ := s.ListAudit(ctx, server.AuditFilter{Action: "settings.require_totp"})
 	if len(rows) != 1 || rows[0].Details != `{"on":true}` {
 		t.Errorf("audit %+v", rows)
 	}

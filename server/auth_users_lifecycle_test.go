@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -6,23 +6,26 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
-// testPasswordHash is TestPassword hashed once: argon2id costs seconds
+// testPasswordHash is servertest.Password hashed once: argon2id costs seconds
 // under the race detector, and these tests make many users.
 var testPasswordHash = sync.OnceValue(func() string {
-	h, err := hashPassword(TestPassword)
+	h, err := server.HashPassword(servertest.Password)
 	if err != nil {
 		panic(err)
 	}
 	return h
 })
 
-// quickUser is MustCreateUser without hashing again (and without an audit row).
-func quickUser(t *testing.T, s *Service, name string, role Role) *User {
+// quickUser is servertest.MustCreateUser without hashing again (and without an audit row).
+func quickUser(t *testing.T, s *server.Service, name string, role server.Role) *server.User {
 	t.Helper()
-	u := &User{Name: name, Role: role, PasswordHash: testPasswordHash(), CreatedAt: s.now()}
-	res, err := s.db.Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`, name, role, u.PasswordHash, u.CreatedAt)
+	u := &server.User{Name: name, Role: role, PasswordHash: testPasswordHash(), CreatedAt: s.Now()}
+	res, err := s.DB().Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`, name, role, u.PasswordHash, u.CreatedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,21 +36,21 @@ func quickUser(t *testing.T, s *Service, name string, role Role) *User {
 // lifecycleFixture is a store with two admins, an operator and a viewer,
 // each signed in once, and an API token for the operator.
 type lifecycleFixture struct {
-	s                      *Service
-	root, second, op, view *User
+	s                      *server.Service
+	root, second, op, view *server.User
 	sessions               map[string]string // user name -> session token
 	opToken                string
 }
 
 func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 	t.Helper()
-	s := MustOpenService(t, Options{})
+	s := servertest.MustOpenService(t, server.Options{})
 	f := &lifecycleFixture{s: s, sessions: map[string]string{}}
-	f.root = quickUser(t, s, "root", RoleAdmin)
-	f.second = quickUser(t, s, "second", RoleAdmin)
-	f.op = quickUser(t, s, "op", RoleOperator)
-	f.view = quickUser(t, s, "view", RoleViewer)
-	for _, u := range []*User{f.root, f.second, f.op, f.view} {
+	f.root = quickUser(t, s, "root", server.RoleAdmin)
+	f.second = quickUser(t, s, "second", server.RoleAdmin)
+	f.op = quickUser(t, s, "op", server.RoleOperator)
+	f.view = quickUser(t, s, "view", server.RoleViewer)
+	for _, u := range []*server.User{f.root, f.second, f.op, f.view} {
 		tok, _, err := s.CreateSession(t.Context(), u, "127.0.0.1", "test")
 		if err != nil {
 			t.Fatal(err)
@@ -55,7 +58,7 @@ func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 		f.sessions[u.Name] = tok
 	}
 	var err error
-	if f.opToken, err = s.CreateAPIToken(t.Context(), CLIActor(), "op", "deploy"); err != nil {
+	if f.opToken, err = s.CreateAPIToken(t.Context(), server.CLIActor(), "op", "deploy"); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -64,7 +67,7 @@ func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 func (f *lifecycleFixture) sessionAlive(t *testing.T, name string) bool {
 	t.Helper()
 	_, _, err := f.s.LookupSession(t.Context(), f.sessions[name])
-	if err != nil && ErrorCodeOf(err) != CodeUnauthorized {
+	if err != nil && server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatal(err)
 	}
 	return err == nil
@@ -76,7 +79,7 @@ func TestUserLifecycleActions(t *testing.T) {
 	const newPassword = "a brand new long password"
 	cases := []struct {
 		name    string
-		act     func(ctx context.Context, f *lifecycleFixture, a Actor) error
+		act     func(ctx context.Context, f *lifecycleFixture, a server.Actor) error
 		action  string
 		target  string
 		ended   []string // sessions that must end
@@ -84,15 +87,15 @@ func TestUserLifecycleActions(t *testing.T) {
 		details string
 	}{
 		{name: "disable", action: "user.disable", target: "op", ended: []string{"op"},
-			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+			act: func(ctx context.Context, f *lifecycleFixture, a server.Actor) error {
 				_, err := f.s.DisableUser(ctx, a, f.op.ID)
 				return err
 			},
 			check: func(t *testing.T, f *lifecycleFixture) {
-				if _, err := f.s.Login(t.Context(), "op", TestPassword, "10.1.0.1"); err == nil {
+				if _, err := f.s.Login(t.Context(), "op", servertest.Password, "10.1.0.1"); err == nil {
 					t.Error("a disabled user signed in")
 				}
-				if _, err := f.s.LookupAPIToken(t.Context(), f.opToken); ErrorCodeOf(err) != CodeUnauthorized {
+				if _, err := f.s.LookupAPIToken(t.Context(), f.opToken); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 					t.Errorf("a disabled user's API token: %v", err)
 				}
 				if acc, _ := f.s.AccountByName(t.Context(), "op"); acc == nil || !acc.Disabled {
@@ -101,7 +104,7 @@ func TestUserLifecycleActions(t *testing.T) {
 			}},
 		// Enabling does not bring back the sessions disabling ended.
 		{name: "enable", action: "user.enable", target: "op", ended: []string{"op"},
-			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+			act: func(ctx context.Context, f *lifecycleFixture, a server.Actor) error {
 				if _, err := f.s.DisableUser(ctx, a, f.op.ID); err != nil {
 					return err
 				}
@@ -109,7 +112,7 @@ func TestUserLifecycleActions(t *testing.T) {
 				return err
 			},
 			check: func(t *testing.T, f *lifecycleFixture) {
-				if _, err := f.s.Login(t.Context(), "op", TestPassword, "10.1.0.2"); err != nil {
+				if _, err := f.s.Login(t.Context(), "op", servertest.Password, "10.1.0.2"); err != nil {
 					t.Errorf("an enabled user cannot sign in: %v", err)
 				}
 				if _, err := f.s.LookupAPIToken(t.Context(), f.opToken); err != nil {
@@ -117,39 +120,39 @@ func TestUserLifecycleActions(t *testing.T) {
 				}
 			}},
 		{name: "delete", action: "user.delete", target: "op", ended: []string{"op"},
-			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+			act: func(ctx context.Context, f *lifecycleFixture, a server.Actor) error {
 				_, err := f.s.DeleteUser(ctx, a, f.op.ID)
 				return err
 			},
 			check: func(t *testing.T, f *lifecycleFixture) {
-				if _, err := f.s.AccountByName(t.Context(), "op"); ErrorCodeOf(err) != CodeNotFound {
+				if _, err := f.s.AccountByName(t.Context(), "op"); server.ErrorCodeOf(err) != server.CodeNotFound {
 					t.Errorf("deleted user still there: %v", err)
 				}
 				var tokens int
-				_ = f.s.db.Get(&tokens, `SELECT COUNT(*) FROM api_tokens`)
+				_ = f.s.DB().Get(&tokens, `SELECT COUNT(*) FROM api_tokens`)
 				if tokens != 0 {
 					t.Errorf("%d API tokens outlived their user", tokens)
 				}
 				// Audit rows about and by the user stay.
-				if rows, _ := f.s.ListAudit(t.Context(), AuditFilter{Action: "apitoken.create"}); len(rows) != 1 || rows[0].Target != "op" {
+				if rows, _ := f.s.ListAudit(t.Context(), server.AuditFilter{Action: "apitoken.create"}); len(rows) != 1 || rows[0].Target != "op" {
 					t.Errorf("audit rows naming the deleted user: %+v", rows)
 				}
 				// The name is free again.
-				quickUser(t, f.s, "op", RoleViewer)
+				quickUser(t, f.s, "op", server.RoleViewer)
 			}},
 		{name: "demote", action: "user.role", target: "second", details: `{"role":"viewer"}`,
-			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
-				_, err := f.s.SetUserRole(ctx, a, f.second.ID, RoleViewer)
+			act: func(ctx context.Context, f *lifecycleFixture, a server.Actor) error {
+				_, err := f.s.SetUserRole(ctx, a, f.second.ID, server.RoleViewer)
 				return err
 			},
 			check: func(t *testing.T, f *lifecycleFixture) {
 				_, u, err := f.s.LookupSession(t.Context(), f.sessions["second"])
-				if err != nil || u.Role != RoleViewer {
+				if err != nil || u.Role != server.RoleViewer {
 					t.Errorf("the demoted user's next request: %+v, %v", u, err)
 				}
 			}},
 		{name: "reset password", action: "user.password_reset", target: "view", ended: []string{"view"},
-			act: func(ctx context.Context, f *lifecycleFixture, a Actor) error {
+			act: func(ctx context.Context, f *lifecycleFixture, a server.Actor) error {
 				_, err := f.s.ResetPassword(ctx, a, f.view.ID, newPassword)
 				return err
 			},
@@ -157,7 +160,7 @@ func TestUserLifecycleActions(t *testing.T) {
 				if _, err := f.s.Login(t.Context(), "view", newPassword, "10.1.0.3"); err != nil {
 					t.Errorf("new password refused: %v", err)
 				}
-				if _, err := f.s.Login(t.Context(), "view", TestPassword, "10.1.0.4"); err == nil {
+				if _, err := f.s.Login(t.Context(), "view", servertest.Password, "10.1.0.4"); err == nil {
 					t.Error("old password still works")
 				}
 			}},
@@ -166,20 +169,20 @@ func TestUserLifecycleActions(t *testing.T) {
 		for _, via := range []string{"web", "cli"} {
 			t.Run(tc.name+" via "+via, func(t *testing.T) {
 				f := newLifecycleFixture(t)
-				a := ActorFor(f.root, "web")
+				a := servertest.ActorFor(f.root, "web")
 				if via == "cli" {
-					a = CLIActor()
+					a = server.CLIActor()
 				}
 				// Forbidden to anyone but an admin, and nothing changes.
-				for _, u := range []*User{f.op, f.view} {
-					if err := tc.act(t.Context(), f, ActorFor(u, "web")); ErrorCodeOf(err) != CodeForbidden {
+				for _, u := range []*server.User{f.op, f.view} {
+					if err := tc.act(t.Context(), f, servertest.ActorFor(u, "web")); server.ErrorCodeOf(err) != server.CodeForbidden {
 						t.Fatalf("%s did it: %v", u.Role, err)
 					}
 				}
 				if err := tc.act(t.Context(), f, a); err != nil {
 					t.Fatal(err)
 				}
-				rows, err := f.s.ListAudit(t.Context(), AuditFilter{Action: tc.action})
+				rows, err := f.s.ListAudit(t.Context(), server.AuditFilter{Action: tc.action})
 				if err != nil || len(rows) != 1 {
 					t.Fatalf("audit rows for %s: %+v, %v", tc.action, rows, err)
 				}
@@ -189,7 +192,7 @@ func TestUserLifecycleActions(t *testing.T) {
 				if tc.details != "" && rows[0].Details != tc.details {
 					t.Errorf("audit details %s, want %s", rows[0].Details, tc.details)
 				}
-				if strings.Contains(rows[0].Details, newPassword) || strings.Contains(rows[0].Details, TestPassword) {
+				if strings.Contains(rows[0].Details, newPassword) || strings.Contains(rows[0].Details, servertest.Password) {
 					t.Errorf("a password in the audit log: %s", rows[0].Details)
 				}
 				ended := map[string]bool{}
@@ -211,44 +214,44 @@ func TestUserLifecycleActions(t *testing.T) {
 // demoted, by anyone (the CLI included); with two admins each action works
 // once and then the other admin is protected.
 func TestLastAdminGuard(t *testing.T) {
-	actions := map[string]func(s *Service, a Actor, id int64) error{
-		"disable": func(s *Service, a Actor, id int64) error {
+	actions := map[string]func(s *server.Service, a server.Actor, id int64) error{
+		"disable": func(s *server.Service, a server.Actor, id int64) error {
 			_, err := s.DisableUser(context.Background(), a, id)
 			return err
 		},
-		"delete": func(s *Service, a Actor, id int64) error {
+		"delete": func(s *server.Service, a server.Actor, id int64) error {
 			_, err := s.DeleteUser(context.Background(), a, id)
 			return err
 		},
-		"demote": func(s *Service, a Actor, id int64) error {
-			_, err := s.SetUserRole(context.Background(), a, id, RoleOperator)
+		"demote": func(s *server.Service, a server.Actor, id int64) error {
+			_, err := s.SetUserRole(context.Background(), a, id, server.RoleOperator)
 			return err
 		},
 	}
 	for name, act := range actions {
 		t.Run(name, func(t *testing.T) {
-			s := MustOpenService(t, Options{})
-			root := quickUser(t, s, "root", RoleAdmin)
-			other := quickUser(t, s, "other", RoleAdmin)
+			s := servertest.MustOpenService(t, server.Options{})
+			root := quickUser(t, s, "root", server.RoleAdmin)
+			other := quickUser(t, s, "other", server.RoleAdmin)
 			// An admin that is disabled does not count as the other admin.
-			idle := quickUser(t, s, "idle", RoleAdmin)
-			if _, err := s.DisableUser(t.Context(), CLIActor(), idle.ID); err != nil {
+			idle := quickUser(t, s, "idle", server.RoleAdmin)
+			if _, err := s.DisableUser(t.Context(), server.CLIActor(), idle.ID); err != nil {
 				t.Fatal(err)
 			}
-			if err := act(s, ActorFor(root, "web"), other.ID); err != nil {
+			if err := act(s, servertest.ActorFor(root, "web"), other.ID); err != nil {
 				t.Fatalf("with two admins: %v", err)
 			}
-			for _, a := range []Actor{CLIActor(), ActorFor(root, "web")} {
+			for _, a := range []server.Actor{server.CLIActor(), servertest.ActorFor(root, "web")} {
 				err := act(s, a, root.ID)
-				if ErrorCodeOf(err) != CodeConflict {
+				if server.ErrorCodeOf(err) != server.CodeConflict {
 					t.Fatalf("%s the last admin as %s: %v", name, a.Name, err)
 				}
-				if a.Name == "cli" && !strings.Contains(PublicMessage(err), "last enabled admin") {
-					t.Errorf("refusal says %q", PublicMessage(err))
+				if a.Name == "cli" && !strings.Contains(server.PublicMessage(err), "last enabled admin") {
+					t.Errorf("refusal says %q", server.PublicMessage(err))
 				}
 			}
 			acc, err := s.Account(t.Context(), root.ID)
-			if err != nil || acc.Disabled || acc.Role != RoleAdmin {
+			if err != nil || acc.Disabled || acc.Role != server.RoleAdmin {
 				t.Fatalf("the last admin changed: %+v, %v", acc, err)
 			}
 		})
@@ -256,13 +259,13 @@ func TestLastAdminGuard(t *testing.T) {
 }
 
 func TestNobodyDisablesOrDeletesThemselves(t *testing.T) {
-	s := MustOpenService(t, Options{})
-	root := quickUser(t, s, "root", RoleAdmin)
-	quickUser(t, s, "other", RoleAdmin)
-	if _, err := s.DisableUser(t.Context(), ActorFor(root, "web"), root.ID); ErrorCodeOf(err) != CodeConflict {
+	s := servertest.MustOpenService(t, server.Options{})
+	root := quickUser(t, s, "root", server.RoleAdmin)
+	quickUser(t, s, "other", server.RoleAdmin)
+	if _, err := s.DisableUser(t.Context(), servertest.ActorFor(root, "web"), root.ID); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Errorf("self-disable: %v", err)
 	}
-	if _, err := s.DeleteUser(t.Context(), ActorFor(root, "web"), root.ID); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.DeleteUser(t.Context(), servertest.ActorFor(root, "web"), root.ID); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Errorf("self-delete: %v", err)
 	}
 }
@@ -277,23 +280,23 @@ func TestChangeOwnPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := ActorFor(f.view, "web")
-	if err := f.s.ChangeOwnPassword(ctx, a, "not my password", "a brand new long password", f.sessions["view"]); ErrorCodeOf(err) != CodeForbidden {
+	a := servertest.ActorFor(f.view, "web")
+	if err := f.s.ChangeOwnPassword(ctx, a, "not my password", "a brand new long password", f.sessions["view"]); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("wrong current password: %v", err)
 	}
-	if err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "short", f.sessions["view"]); ErrorCodeOf(err) != CodeInvalid {
+	if err := f.s.ChangeOwnPassword(ctx, a, servertest.Password, "short", f.sessions["view"]); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("short new password: %v", err)
 	}
 	if !f.sessionAlive(t, "view") {
 		t.Fatal("a refused change ended the session")
 	}
-	if err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "a brand new long password", f.sessions["view"]); err != nil {
+	if err := f.s.ChangeOwnPassword(ctx, a, servertest.Password, "a brand new long password", f.sessions["view"]); err != nil {
 		t.Fatal(err)
 	}
 	if !f.sessionAlive(t, "view") {
 		t.Error("the session that changed the password ended")
 	}
-	if _, _, err := f.s.LookupSession(ctx, other); ErrorCodeOf(err) != CodeUnauthorized {
+	if _, _, err := f.s.LookupSession(ctx, other); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Errorf("the other session of the user survived: %v", err)
 	}
 	if !f.sessionAlive(t, "op") {
@@ -302,10 +305,10 @@ func TestChangeOwnPassword(t *testing.T) {
 	if _, err := f.s.Login(ctx, "view", "a brand new long password", "10.1.0.5"); err != nil {
 		t.Errorf("new password: %v", err)
 	}
-	if rows, _ := f.s.ListAudit(ctx, AuditFilter{Action: "user.password_change"}); len(rows) != 1 || rows[0].Actor != "view" || rows[0].Details != "{}" {
+	if rows, _ := f.s.ListAudit(ctx, server.AuditFilter{Action: "user.password_change"}); len(rows) != 1 || rows[0].Actor != "view" || rows[0].Details != "{}" {
 		t.Errorf("audit: %+v", rows)
 	}
-	if err := f.s.ChangeOwnPassword(ctx, CLIActor(), TestPassword, "another long password", ""); ErrorCodeOf(err) != CodeInvalid {
+	if err := f.s.ChangeOwnPassword(ctx, server.CLIActor(), servertest.Password, "another long password", ""); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Errorf("CLI changing 'its own' password: %v", err)
 	}
 }
@@ -320,12 +323,12 @@ func TestUserChangesAreSignalled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.SetUserRole(t.Context(), CLIActor(), f.op.ID, RoleViewer); err != nil {
+	if _, err := f.s.SetUserRole(t.Context(), server.CLIActor(), f.op.ID, server.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case ev := <-events:
-		if ev.Kind != EventUserChanged || ev.UserID != f.op.ID {
+		if ev.Kind != server.EventUserChanged || ev.UserID != f.op.ID {
 			t.Errorf("event %+v", ev)
 		}
 	case <-time.After(5 * time.Second):
@@ -339,12 +342,12 @@ func TestUserChangesAreSignalled(t *testing.T) {
 // TestAPITokenListRevokeAndLastUse: the list never carries the token; last
 // use is written on use (at most once a minute); a revoked token stops.
 func TestAPITokenListRevokeAndLastUse(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now})
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now})
 	ctx := t.Context()
-	admin := quickUser(t, s, "root", RoleAdmin)
-	op := quickUser(t, s, "op", RoleOperator)
-	tok, created, err := s.IssueAPIToken(ctx, CLIActor(), "op", "grafana")
+	admin := quickUser(t, s, "root", server.RoleAdmin)
+	op := quickUser(t, s, "op", server.RoleOperator)
+	tok, created, err := s.IssueAPIToken(ctx, server.CLIActor(), "op", "grafana")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,22 +375,22 @@ func TestAPITokenListRevokeAndLastUse(t *testing.T) {
 		t.Errorf("last use after a minute: %v", list[0].LastUsedAt)
 	}
 
-	if err := s.RevokeAPIToken(ctx, ActorFor(op, "api"), created.ID); ErrorCodeOf(err) != CodeForbidden {
+	if err := s.RevokeAPIToken(ctx, servertest.ActorFor(op, "api"), created.ID); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator revoked a token: %v", err)
 	}
-	if err := s.RevokeAPIToken(ctx, ActorFor(admin, "web"), created.ID); err != nil {
+	if err := s.RevokeAPIToken(ctx, servertest.ActorFor(admin, "web"), created.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.LookupAPIToken(ctx, tok); ErrorCodeOf(err) != CodeUnauthorized {
+	if _, err := s.LookupAPIToken(ctx, tok); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatalf("revoked token: %v", err)
 	}
-	if err := s.RevokeAPIToken(ctx, ActorFor(admin, "web"), created.ID); ErrorCodeOf(err) != CodeNotFound {
+	if err := s.RevokeAPIToken(ctx, servertest.ActorFor(admin, "web"), created.ID); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("revoking twice: %v", err)
 	}
 	if list, _ = s.ListAPITokens(ctx); len(list) != 0 {
 		t.Errorf("revoked token listed: %+v", list)
 	}
-	rows, _ := s.ListAudit(ctx, AuditFilter{Action: "apitoken.revoke"})
+	rows, _ := s.ListAudit(ctx, server.AuditFilter{Action: "apitoken.revoke"})
 	if len(rows) != 1 || rows[0].Target != "op" || strings.Contains(rows[0].Details, tok) {
 		t.Errorf("audit %+v", rows)
 	}
@@ -400,25 +403,25 @@ func TestAPITokenListRevokeAndLastUse(t *testing.T) {
 func TestOwnPasswordGuessesAreThrottled(t *testing.T) {
 	f := newLifecycleFixture(t)
 	ctx := t.Context()
-	a := ActorFor(f.view, "web")
+	a := servertest.ActorFor(f.view, "web")
 	a.RemoteAddr = "203.0.113.5"
-	for i := range loginFailsPerPair {
-		if err := f.s.ChangeOwnPassword(ctx, a, "guess", "a brand new long password", f.sessions["view"]); ErrorCodeOf(err) != CodeForbidden {
+	for i := range server.LoginFailsPerPair {
+		if err := f.s.ChangeOwnPassword(ctx, a, "guess", "a brand new long password", f.sessions["view"]); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
-	err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "a brand new long password", f.sessions["view"])
-	if ErrorCodeOf(err) != CodeRateLimited || !strings.Contains(PublicMessage(err), "wait") {
-		t.Fatalf("after %d guesses: %v", loginFailsPerPair, err)
+	err := f.s.ChangeOwnPassword(ctx, a, servertest.Password, "a brand new long password", f.sessions["view"])
+	if server.ErrorCodeOf(err) != server.CodeRateLimited || !strings.Contains(server.PublicMessage(err), "wait") {
+		t.Fatalf("after %d guesses: %v", server.LoginFailsPerPair, err)
 	}
-	if err := f.s.DisableTOTP(ctx, a, TestPassword); ErrorCodeOf(err) != CodeRateLimited {
+	if err := f.s.DisableTOTP(ctx, a, servertest.Password); server.ErrorCodeOf(err) != server.CodeRateLimited {
 		t.Fatalf("turning TOTP off after the guesses: %v", err)
 	}
-	if _, err := f.s.Login(ctx, "view", TestPassword, "203.0.113.6"); err != nil {
+	if _, err := f.s.Login(ctx, "view", servertest.Password, "203.0.113.6"); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
 	a.RemoteAddr = "203.0.113.6"
-	if err := f.s.ChangeOwnPassword(ctx, a, TestPassword, "a brand new long password", f.sessions["view"]); err != nil {
+	if err := f.s.ChangeOwnPassword(ctx, a, servertest.Password, "a brand new long password", f.sessions["view"]); err != nil {
 		t.Fatalf("from another address: %v", err)
 	}
 }

@@ -1,61 +1,64 @@
-package server
+package server_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 func TestLoginAndThrottle(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now})
+	clock := servertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now})
 	ctx := t.Context()
-	MustCreateUser(t, s, "bob", RoleViewer)
-	if _, err := s.Login(ctx, "bob", TestPassword, "10.0.0.1"); err != nil {
+	servertest.MustCreateUser(t, s, "bob", server.RoleViewer)
+	if _, err := s.Login(ctx, "bob", servertest.Password, "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
-		if _, err := s.Login(ctx, "bob", "nope", "10.0.0.1"); ErrorCodeOf(err) != CodeUnauthorized {
+		if _, err := s.Login(ctx, "bob", "nope", "10.0.0.1"); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
 	// Even the right password is refused while throttled, from that address
 	// only (#9: a lock for the whole world lets anyone lock a user out).
-	if _, err := s.Login(ctx, "bob", TestPassword, "10.0.0.1"); ErrorCodeOf(err) != CodeRateLimited {
+	if _, err := s.Login(ctx, "bob", servertest.Password, "10.0.0.1"); server.ErrorCodeOf(err) != server.CodeRateLimited {
 		t.Fatalf("throttled login: %v", err)
 	}
-	if _, err := s.Login(ctx, "bob", TestPassword, "10.0.0.2"); err != nil {
+	if _, err := s.Login(ctx, "bob", servertest.Password, "10.0.0.2"); err != nil {
 		t.Fatalf("login from another address while 10.0.0.1 is throttled: %v", err)
 	}
 	clock.Advance(16 * time.Minute)
-	if _, err := s.Login(ctx, "bob", TestPassword, "10.0.0.1"); err != nil {
+	if _, err := s.Login(ctx, "bob", servertest.Password, "10.0.0.1"); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}
 	// Unknown users fail the same way and count against the address.
-	if _, err := s.Login(ctx, "ghost", "x", "10.0.0.9"); ErrorCodeOf(err) != CodeUnauthorized {
+	if _, err := s.Login(ctx, "ghost", "x", "10.0.0.9"); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatal(err)
 	}
 }
 
 func TestRolesAndAudit(t *testing.T) {
-	s := MustOpenService(t, Options{})
+	s := servertest.MustOpenService(t, server.Options{})
 	ctx := t.Context()
-	admin := MustCreateUser(t, s, "root", RoleAdmin)
-	op := MustCreateUser(t, s, "op", RoleOperator)
-	viewer := MustCreateUser(t, s, "view", RoleViewer)
+	admin := servertest.MustCreateUser(t, s, "root", server.RoleAdmin)
+	op := servertest.MustCreateUser(t, s, "op", server.RoleOperator)
+	viewer := servertest.MustCreateUser(t, s, "view", server.RoleViewer)
 	before := countRows(t, s, "audit_log")
-	for _, u := range []*User{op, viewer} {
-		a := ActorFor(u, "web")
-		if _, err := s.CreateUser(ctx, a, "x"+u.Name, RoleAdmin, TestPassword); ErrorCodeOf(err) != CodeForbidden {
+	for _, u := range []*server.User{op, viewer} {
+		a := servertest.ActorFor(u, "web")
+		if _, err := s.CreateUser(ctx, a, "x"+u.Name, server.RoleAdmin, servertest.Password); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Errorf("%s created a user: %v", u.Role, err)
 		}
-		if _, _, err := s.CreateEnrollmentToken(ctx, a, "h-"+u.Name, 0); ErrorCodeOf(err) != CodeForbidden {
+		if _, _, err := s.CreateEnrollmentToken(ctx, a, "h-"+u.Name, 0); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Errorf("%s created a token: %v", u.Role, err)
 		}
-		if _, err := s.CreateAPIToken(ctx, a, u.Name, ""); ErrorCodeOf(err) != CodeForbidden {
+		if _, err := s.CreateAPIToken(ctx, a, u.Name, ""); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Errorf("%s created an API token: %v", u.Role, err)
 		}
-		if _, err := s.CreateMonitorAccount(ctx, a, "m"+u.Name); ErrorCodeOf(err) != CodeForbidden {
+		if _, err := s.CreateMonitorAccount(ctx, a, "m"+u.Name); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Errorf("%s created a monitor: %v", u.Role, err)
 		}
 	}
@@ -66,7 +69,7 @@ func TestRolesAndAudit(t *testing.T) {
 		t.Fatalf("forbidden requests created %d rows", got)
 	}
 
-	a := ActorFor(admin, "web")
+	a := servertest.ActorFor(admin, "web")
 	a.RemoteAddr = "192.0.2.7"
 	if _, _, err := s.CreateEnrollmentToken(ctx, a, "db-1", 0); err != nil {
 		t.Fatal(err)
@@ -75,7 +78,7 @@ func TestRolesAndAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := s.ListAudit(ctx, AuditFilter{Actor: "root"})
+	entries, err := s.ListAudit(ctx, server.AuditFilter{Actor: "root"})
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("audit rows %+v, %v", entries, err)
 	}
@@ -88,25 +91,25 @@ func TestRolesAndAudit(t *testing.T) {
 			t.Fatal("audit row holds a token")
 		}
 	}
-	if got, _ := s.ListAudit(ctx, AuditFilter{Action: "apitoken"}); len(got) != 1 {
+	if got, _ := s.ListAudit(ctx, server.AuditFilter{Action: "apitoken"}); len(got) != 1 {
 		t.Fatalf("action filter: %+v", got)
 	}
 	u, err := s.LookupAPIToken(ctx, tok)
-	if err != nil || u.Name != "op" || u.Role != RoleOperator {
+	if err != nil || u.Name != "op" || u.Role != server.RoleOperator {
 		t.Fatalf("token user %+v %v", u, err)
 	}
 }
 
 func TestRoleMatrix(t *testing.T) {
 	cases := []struct {
-		role Role
-		perm Perm
+		role server.Role
+		perm server.Perm
 		want bool
 	}{
-		{RoleViewer, PermRead, true}, {RoleViewer, PermRunJobs, false}, {RoleViewer, PermConfigure, false}, {RoleViewer, PermAdmin, false},
-		{RoleOperator, PermRead, true}, {RoleOperator, PermRunJobs, true}, {RoleOperator, PermConfigure, false}, {RoleOperator, PermAdmin, false},
-		{RoleAdmin, PermRead, true}, {RoleAdmin, PermRunJobs, true}, {RoleAdmin, PermConfigure, true}, {RoleAdmin, PermAdmin, true},
-		{Role("root"), PermRead, false}, {Role(""), PermRead, false},
+		{server.RoleViewer, server.PermRead, true}, {server.RoleViewer, server.PermRunJobs, false}, {server.RoleViewer, server.PermConfigure, false}, {server.RoleViewer, server.PermAdmin, false},
+		{server.RoleOperator, server.PermRead, true}, {server.RoleOperator, server.PermRunJobs, true}, {server.RoleOperator, server.PermConfigure, false}, {server.RoleOperator, server.PermAdmin, false},
+		{server.RoleAdmin, server.PermRead, true}, {server.RoleAdmin, server.PermRunJobs, true}, {server.RoleAdmin, server.PermConfigure, true}, {server.RoleAdmin, server.PermAdmin, true},
+		{server.Role("root"), server.PermRead, false}, {server.Role(""), server.PermRead, false},
 	}
 	for _, c := range cases {
 		if got := c.role.Allows(c.perm); got != c.want {
@@ -116,10 +119,10 @@ func TestRoleMatrix(t *testing.T) {
 }
 
 func TestSessions(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now})
+	clock := servertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now})
 	ctx := t.Context()
-	u := MustCreateUser(t, s, "carol", RoleOperator)
+	u := servertest.MustCreateUser(t, s, "carol", server.RoleOperator)
 	tok, sess, err := s.CreateSession(ctx, u, "127.0.0.1", "ua")
 	if err != nil || sess.CSRFToken == "" {
 		t.Fatal(err)
@@ -127,23 +130,23 @@ func TestSessions(t *testing.T) {
 	if _, got, err := s.LookupSession(ctx, tok); err != nil || got.Name != "carol" {
 		t.Fatalf("lookup: %v", err)
 	}
-	clock.Advance(SessionIdle + time.Minute)
-	if _, _, err := s.LookupSession(ctx, tok); ErrorCodeOf(err) != CodeUnauthorized {
+	clock.Advance(server.SessionIdle + time.Minute)
+	if _, _, err := s.LookupSession(ctx, tok); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatalf("idle session still valid: %v", err)
 	}
 	tok2, _, _ := s.CreateSession(ctx, u, "127.0.0.1", "ua")
 	if err := s.DeleteSession(ctx, tok2); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.LookupSession(ctx, tok2); ErrorCodeOf(err) != CodeUnauthorized {
+	if _, _, err := s.LookupSession(ctx, tok2); server.ErrorCodeOf(err) != server.CodeUnauthorized {
 		t.Fatalf("deleted session still valid: %v", err)
 	}
 }
 
 func TestEnsureAdmin(t *testing.T) {
-	s := MustOpenService(t, Options{})
+	s := servertest.MustOpenService(t, server.Options{})
 	pw, err := s.EnsureAdmin(t.Context(), "")
-	if err != nil || len(pw) < MinPasswordLen {
+	if err != nil || len(pw) < server.MinPasswordLen {
 		t.Fatalf("first start: %q %v", pw, err)
 	}
 	if _, err := s.Login(t.Context(), "admin", pw, "127.0.0.1"); err != nil {

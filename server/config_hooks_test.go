@@ -1,9 +1,10 @@
-package server
+package server_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/restic-manager/restic-manager/server"
 	"strings"
 	"testing"
 
@@ -31,12 +32,12 @@ func TestHooksSealedSentAndAudited(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
 	in := etcGroup
-	in.Hooks = HookInput{PreHook: ptr(testPreHook), PostHook: ptr(testPostHook), TimeoutSeconds: ptr(30)}
+	in.Hooks = server.HookInput{PreHook: ptr(testPreHook), PostHook: ptr(testPostHook), TimeoutSeconds: ptr(30)}
 	g := f.group(t, in)
 	if !g.HasPreHook || !g.HasPostHook || g.TimeoutSeconds != 30 {
 		t.Fatalf("group hook status: %+v", g.HookStatus)
 	}
-	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, HookInput{PreHook: ptr(testHostPre)}); err != nil {
+	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, server.HookInput{PreHook: ptr(testHostPre)}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := f.lastConfig(t)
@@ -56,7 +57,7 @@ func TestHooksSealedSentAndAudited(t *testing.T) {
 	// No row holds a body: every text and blob column of both tables.
 	for _, q := range []string{`SELECT pre_hook_sealed, post_hook_sealed FROM source_groups`,
 		`SELECT pre_hook_sealed, post_hook_sealed FROM hosts`} {
-		rows, err := f.s.db.Queryx(q)
+		rows, err := f.s.DB().Queryx(q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func TestHooksSealedSentAndAudited(t *testing.T) {
 		rows.Close()
 	}
 
-	audit, err := f.s.ListAudit(ctx, AuditFilter{})
+	audit, err := f.s.ListAudit(ctx, server.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,12 +113,12 @@ func TestHookBodiesAdminsOnly(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
 	in := etcGroup
-	in.Hooks = HookInput{PreHook: ptr(testPreHook)}
+	in.Hooks = server.HookInput{PreHook: ptr(testPreHook)}
 	g := f.group(t, in)
-	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, HookInput{PostHook: ptr(testPostHook)}); err != nil {
+	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, server.HookInput{PostHook: ptr(testPostHook)}); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []Actor{f.operator, f.viewer} {
+	for _, a := range []server.Actor{f.operator, f.viewer} {
 		set, err := f.s.SourceGroupHooks(ctx, a, f.host, g.Key)
 		if err != nil || set.PreHook != nil || set.PostHook != nil || !set.HasPreHook || set.HasPostHook {
 			t.Fatalf("%s reads the group's hooks: %v %+v", a.Role, err, set)
@@ -126,10 +127,10 @@ func TestHookBodiesAdminsOnly(t *testing.T) {
 		if err != nil || host.PreHook != nil || host.PostHook != nil || host.HasPreHook || !host.HasPostHook {
 			t.Fatalf("%s reads the host's hooks: %v %+v", a.Role, err, host)
 		}
-		if _, err := f.s.SetHostHooks(ctx, a, f.host, HookInput{PreHook: ptr("id")}); ErrorCodeOf(err) != CodeForbidden {
+		if _, err := f.s.SetHostHooks(ctx, a, f.host, server.HookInput{PreHook: ptr("id")}); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s sets host hooks: %v", a.Role, err)
 		}
-		if _, err := f.s.UpdateSourceGroup(ctx, a, f.host, g.Key, in); ErrorCodeOf(err) != CodeForbidden {
+		if _, err := f.s.UpdateSourceGroup(ctx, a, f.host, g.Key, in); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s updates a group with hooks: %v", a.Role, err)
 		}
 	}
@@ -147,31 +148,31 @@ func TestHookUpdateKeepsClearsAndRefuses(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
 	in := etcGroup
-	in.Hooks = HookInput{PreHook: ptr(testPreHook), PostHook: ptr(testPostHook)}
+	in.Hooks = server.HookInput{PreHook: ptr(testPreHook), PostHook: ptr(testPostHook)}
 	g := f.group(t, in)
 	version := f.configStatus(t).Desired
 
-	in.Hooks = HookInput{} // keep both
+	in.Hooks = server.HookInput{} // keep both
 	if up, err := f.s.UpdateSourceGroup(ctx, f.admin, f.host, g.Key, in); err != nil || !up.HasPreHook || !up.HasPostHook {
 		t.Fatalf("update without hooks: %v %+v", err, up)
 	}
-	in.Hooks = HookInput{PostHook: ptr("")} // clear post, keep pre
+	in.Hooks = server.HookInput{PostHook: ptr("")} // clear post, keep pre
 	if up, err := f.s.UpdateSourceGroup(ctx, f.admin, f.host, g.Key, in); err != nil || !up.HasPreHook || up.HasPostHook {
 		t.Fatalf("clear the post hook: %v %+v", err, up)
 	}
 	if w := f.lastConfig(t).SourceGroups[0]; w.PreHook != testPreHook || w.PostHook != "" {
 		t.Fatalf("wire after clearing: %+v", w.Hooks)
 	}
-	audit, _ := f.s.ListAudit(ctx, AuditFilter{Action: "source_group.hook_updated"})
+	audit, _ := f.s.ListAudit(ctx, server.AuditFilter{Action: "source_group.hook_updated"})
 	if len(audit) != 2 || !strings.Contains(audit[0].Details, `{"hook":"post_hook","cleared":true}`) {
 		t.Fatalf("hook audit rows: %+v", audit)
 	}
 
 	// Setting host hooks to what they are changes nothing.
-	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, HookInput{PreHook: ptr("")}); err != nil {
+	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, server.HookInput{PreHook: ptr("")}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := f.s.ListAudit(ctx, AuditFilter{Action: "host.hooks_updated"}); len(n) != 0 {
+	if n, _ := f.s.ListAudit(ctx, server.AuditFilter{Action: "host.hooks_updated"}); len(n) != 0 {
 		t.Fatalf("a no-op change was audited: %+v", n)
 	}
 	versionBefore := f.configStatus(t).Desired
@@ -180,28 +181,28 @@ func TestHookUpdateKeepsClearsAndRefuses(t *testing.T) {
 	}
 
 	big := strings.Repeat("x", topics.MaxHookBody)
-	for name, h := range map[string]HookInput{
+	for name, h := range map[string]server.HookInput{
 		"too long":      {PreHook: ptr(big + "y")},
 		"NUL":           {PostHook: ptr("echo a\x00b")},
 		"not UTF-8":     {PreHook: ptr("echo \xff")},
 		"timeout < 0":   {TimeoutSeconds: ptr(-1)},
 		"timeout > day": {TimeoutSeconds: ptr(topics.MaxHookTimeout + 1)},
 	} {
-		if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, h); ErrorCodeOf(err) != CodeInvalid || strings.Contains(PublicMessage(err), "xxxx") {
+		if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, h); server.ErrorCodeOf(err) != server.CodeInvalid || strings.Contains(server.PublicMessage(err), "xxxx") {
 			t.Fatalf("%s (host): %v", name, err)
 		}
 		in.Hooks = h
-		if _, err := f.s.UpdateSourceGroup(ctx, f.admin, f.host, g.Key, in); ErrorCodeOf(err) != CodeInvalid {
+		if _, err := f.s.UpdateSourceGroup(ctx, f.admin, f.host, g.Key, in); server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Fatalf("%s (group): %v", name, err)
 		}
 	}
 	// Four bodies of 64 KiB do not fit into one config message.
-	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, HookInput{PreHook: ptr(big), PostHook: ptr(big)}); err != nil {
+	if _, err := f.s.SetHostHooks(ctx, f.admin, f.host, server.HookInput{PreHook: ptr(big), PostHook: ptr(big)}); err != nil {
 		t.Fatalf("host hooks of 2 x 64 KiB: %v", err)
 	}
-	in.Hooks = HookInput{PreHook: ptr(big), PostHook: ptr(big)}
-	if _, err := f.s.UpdateSourceGroup(ctx, f.admin, f.host, g.Key, in); ErrorCodeOf(err) != CodeInvalid ||
-		!strings.Contains(PublicMessage(err), "more than the 256 KiB") {
+	in.Hooks = server.HookInput{PreHook: ptr(big), PostHook: ptr(big)}
+	if _, err := f.s.UpdateSourceGroup(ctx, f.admin, f.host, g.Key, in); server.ErrorCodeOf(err) != server.CodeInvalid ||
+		!strings.Contains(server.PublicMessage(err), "more than the 256 KiB") {
 		t.Fatalf("a config over one message: %v", err)
 	}
 	if set, _ := f.s.SourceGroupHooks(ctx, f.admin, f.host, g.Key); *set.PreHook != testPreHook {
@@ -219,15 +220,15 @@ func TestSealedHookBoundToItsPlace(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
 	in := etcGroup
-	in.Hooks = HookInput{PreHook: ptr(testPreHook)}
+	in.Hooks = server.HookInput{PreHook: ptr(testPreHook)}
 	g := f.group(t, in)
-	if _, err := f.s.db.Exec(`UPDATE source_groups SET post_hook_sealed = pre_hook_sealed WHERE id = ?`, g.ID); err != nil {
+	if _, err := f.s.DB().Exec(`UPDATE source_groups SET post_hook_sealed = pre_hook_sealed WHERE id = ?`, g.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.SourceGroupHooks(ctx, f.admin, f.host, g.Key); ErrorCodeOf(err) != CodeInternal {
+	if _, err := f.s.SourceGroupHooks(ctx, f.admin, f.host, g.Key); server.ErrorCodeOf(err) != server.CodeInternal {
 		t.Fatalf("a moved seal opened: %v", err)
 	}
-	if cfg, err := f.s.hostConfig(ctx, f.s.db, f.host); err == nil {
+	if cfg, err := f.s.HostConfig(ctx, f.host); err == nil {
 		t.Fatalf("config built with a moved seal: %+v", cfg)
 	}
 }
@@ -241,7 +242,7 @@ func TestConfigSentWhenTheRequestIsGone(t *testing.T) {
 	before := len(f.agent.Configs(t, f.pub))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	f.s.configChanged(ctx, f.host)
+	f.s.ConfigChanged(ctx, f.host)
 	if n := len(f.agent.Configs(t, f.pub)); n != before+1 {
 		t.Fatalf("%d configs published after a canceled request, want %d", n, before+1)
 	}

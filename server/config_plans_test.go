@@ -1,10 +1,12 @@
-package server
+package server_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -13,7 +15,7 @@ import (
 // big table; this checks the wiring).
 func TestScheduleNextRunOverZones(t *testing.T) {
 	f := newJobsFixture(t) // clock: 2026-03-01 12:00 UTC (a Sunday)
-	f.group(t, SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
+	f.group(t, server.SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
 	for _, c := range []struct {
 		cron, zone string
 		want       string // RFC 3339, UTC
@@ -25,12 +27,12 @@ func TestScheduleNextRunOverZones(t *testing.T) {
 		{"@hourly", "Asia/Kolkata", "2026-03-01T12:30:00Z"}, // +05:30: the hour starts at :30 UTC
 		{"0 9 * * 1", "UTC", "2026-03-02T09:00:00Z"},
 	} {
-		sc := f.schedule(t, ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: c.cron, TimeZone: c.zone})
+		sc := f.schedule(t, server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: c.cron, TimeZone: c.zone})
 		if sc.Next == nil || sc.Next.UTC().Format(time.RFC3339) != c.want {
 			t.Errorf("%s in %q: next %v, want %s", c.cron, c.zone, sc.Next, c.want)
 		}
 	}
-	never := f.schedule(t, ScheduleInput{Kind: topics.JobCheck, Cron: "0 0 30 2 *"})
+	never := f.schedule(t, server.ScheduleInput{Kind: topics.JobCheck, Cron: "0 0 30 2 *"})
 	if never.Next != nil {
 		t.Errorf("30 February: next %v", never.Next)
 	}
@@ -87,10 +89,10 @@ func TestFleetPlans(t *testing.T) {
 	ctx := t.Context()
 	// web-1: two backup schedules (the earlier one wins), a check (not a
 	// backup: ignored), a finished backup.
-	f.group(t, SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
-	f.schedule(t, ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: "0 22 * * *"})
-	f.schedule(t, ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: "0 18 * * *"})
-	f.schedule(t, ScheduleInput{Kind: topics.JobCheck, Cron: "0 13 * * *"})
+	f.group(t, server.SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
+	f.schedule(t, server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: "0 22 * * *"})
+	f.schedule(t, server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: "0 18 * * *"})
+	f.schedule(t, server.ScheduleInput{Kind: topics.JobCheck, Cron: "0 13 * * *"})
 	b := f.backup(t)
 	f.finish(t, b.UID, topics.JobSucceeded, &topics.JobResult{ExitCode: intp(0)})
 	f.backup(t) // newer, still queued: it is the last backup
@@ -101,11 +103,11 @@ func TestFleetPlans(t *testing.T) {
 	for _, name := range []string{"web-2", "web-3", "gone"} {
 		hosts[name] = enrollTestHost(t, f.s, name)
 	}
-	g2, err := f.s.CreateSourceGroup(ctx, f.admin, hosts["web-2"], SourceGroupInput{Name: "Data", Paths: []string{"/data"}})
+	g2, err := f.s.CreateSourceGroup(ctx, f.admin, hosts["web-2"], server.SourceGroupInput{Name: "Data", Paths: []string{"/data"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.CreateSchedule(ctx, f.admin, hosts["web-2"], ScheduleInput{Kind: topics.JobBackup, SourceGroup: g2.Key,
+	if _, err := f.s.CreateSchedule(ctx, f.admin, hosts["web-2"], server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: g2.Key,
 		Cron: "@daily", Paused: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +139,9 @@ func TestFleetPlans(t *testing.T) {
 // BenchmarkFleetPlans: the dashboard's per-host plan for a large fleet
 // (hosts × one backup schedule and a few backups each).
 func BenchmarkFleetPlans(b *testing.B) {
-	s := MustOpenService(b, Options{})
+	s := servertest.MustOpenService(b, server.Options{})
 	const hosts = 2000
-	tx := s.db.MustBegin()
+	tx := s.DB().MustBegin()
 	now := time.Now().UTC()
 	for i := range hosts {
 		id := fmt.Sprintf("h_bench%05d", i)

@@ -1,6 +1,7 @@
-package server
+package server_test
 
 import (
+	"github.com/restic-manager/restic-manager/server"
 	"strings"
 	"testing"
 
@@ -14,36 +15,36 @@ import (
 func TestSetRepositoryRefusesCommandsFilesAndListeners(t *testing.T) {
 	f := newJobsFixture(t)
 	for _, tc := range []struct {
-		in   RepositoryInput
+		in   server.RepositoryInput
 		want string
 	}{
-		{RepositoryInput{URL: "rclone:remote:repo", Password: testRepoPassword, Env: map[string]string{
+		{server.RepositoryInput{URL: "rclone:remote:repo", Password: testRepoPassword, Env: map[string]string{
 			"RCLONE_RC": "true", "RCLONE_RC_NO_AUTH": "true", "RCLONE_RC_ADDR": "127.0.0.1:5999"}},
 			"RCLONE_RC is not allowed: it starts a listener"},
-		{RepositoryInput{URL: "/srv/restic", Password: testRepoPassword, Env: map[string]string{"RCLONE_PASSWORD_COMMAND": "id"}},
+		{server.RepositoryInput{URL: "/srv/restic", Password: testRepoPassword, Env: map[string]string{"RCLONE_PASSWORD_COMMAND": "id"}},
 			"RCLONE_PASSWORD_COMMAND is not allowed: it names a command"},
-		{RepositoryInput{URL: "/srv/restic", Password: testRepoPassword, Env: map[string]string{"RCLONE_CONFIG": "/tmp/r.conf"}},
+		{server.RepositoryInput{URL: "/srv/restic", Password: testRepoPassword, Env: map[string]string{"RCLONE_CONFIG": "/tmp/r.conf"}},
 			"RCLONE_CONFIG is not allowed: it names a file"},
-		{RepositoryInput{URL: "gs:bucket:/r", Password: testRepoPassword, Env: map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": "/etc/shadow"}},
+		{server.RepositoryInput{URL: "gs:bucket:/r", Password: testRepoPassword, Env: map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": "/etc/shadow"}},
 			"GOOGLE_APPLICATION_CREDENTIALS is not allowed: it names a file"},
-		{RepositoryInput{URL: "s3:host/bucket", Password: testRepoPassword, Env: map[string]string{"AWS_SHARED_CREDENTIALS_FILE": "/root/x"}},
+		{server.RepositoryInput{URL: "s3:host/bucket", Password: testRepoPassword, Env: map[string]string{"AWS_SHARED_CREDENTIALS_FILE": "/root/x"}},
 			"AWS_SHARED_CREDENTIALS_FILE is not allowed: it names a file"},
-		{RepositoryInput{URL: "sftp:-oProxyCommand=touch /tmp/pwned:/x", Password: testRepoPassword},
+		{server.RepositoryInput{URL: "sftp:-oProxyCommand=touch /tmp/pwned:/x", Password: testRepoPassword},
 			`Repository URL is not allowed: its host or user starts with "-", which ssh would read as an option`},
-		{RepositoryInput{URL: "rclone:--rc-addr=127.0.0.1:5999", Password: testRepoPassword},
+		{server.RepositoryInput{URL: "rclone:--rc-addr=127.0.0.1:5999", Password: testRepoPassword},
 			`Repository URL is not allowed: its remote name starts with "-"`},
 	} {
 		_, err := f.s.SetRepository(t.Context(), f.admin, f.host, tc.in)
-		if ErrorCodeOf(err) != CodeInvalid {
+		if server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Errorf("%v: err = %v, want invalid", tc.in.Env, err)
 			continue
 		}
-		if msg := PublicMessage(err); !strings.HasPrefix(msg, tc.want) || !strings.HasSuffix(msg, ".") || strings.Contains(msg, testRepoPassword) {
+		if msg := server.PublicMessage(err); !strings.HasPrefix(msg, tc.want) || !strings.HasSuffix(msg, ".") || strings.Contains(msg, testRepoPassword) {
 			t.Errorf("message %q, want one sentence starting %q", msg, tc.want)
 		}
 	}
 	st, err := f.s.GetRepository(t.Context(), f.host)
-	if err != nil || st.State != RepoNone || st.ConfigVersion != 0 || f.countJobs(t) != 0 {
+	if err != nil || st.State != server.RepoNone || st.ConfigVersion != 0 || f.countJobs(t) != 0 {
 		t.Fatalf("a refused repository stored something: %+v %v, %d jobs", st, err, f.countJobs(t))
 	}
 	if len(f.pub.On(topics.ConfigTopic(f.host))) != 0 {

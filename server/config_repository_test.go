@@ -1,7 +1,8 @@
-package server
+package server_test
 
 import (
 	"bytes"
+	"github.com/restic-manager/restic-manager/server"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ func TestSetRepositorySealsQueuesInitAndSendsConfig(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
 	const urlSecret, envSecret = "url-pass-7731", "aws-secret-99xq"
-	in := RepositoryInput{URL: "s3:https://backup:" + urlSecret + "@minio.example:9000/bucket", Password: testRepoPassword,
+	in := server.RepositoryInput{URL: "s3:https://backup:" + urlSecret + "@minio.example:9000/bucket", Password: testRepoPassword,
 		Env: map[string]string{"AWS_SECRET_ACCESS_KEY": envSecret, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"}}
 	j, err := f.s.SetRepository(ctx, f.admin, f.host, in)
 	if err != nil {
@@ -27,7 +28,7 @@ func TestSetRepositorySealsQueuesInitAndSendsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != RepoInitializing || st.InitJobID != j.ID || st.ConfigVersion != 1 || st.AppliedVersion != 0 ||
+	if st.State != server.RepoInitializing || st.InitJobID != j.ID || st.ConfigVersion != 1 || st.AppliedVersion != 0 ||
 		st.URL != "s3:https://backup:***@minio.example:9000/bucket" ||
 		strings.Join(st.EnvNames, ",") != "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY" || st.UpdatedAt == nil {
 		t.Fatalf("repository status: %+v", st)
@@ -47,7 +48,7 @@ func TestSetRepositorySealsQueuesInitAndSendsConfig(t *testing.T) {
 		t.Fatalf("commands to an offline host: %+v", cmds)
 	}
 	// Audited without a secret.
-	audit, err := f.s.ListAudit(ctx, AuditFilter{Action: "repository.set"})
+	audit, err := f.s.ListAudit(ctx, server.AuditFilter{Action: "repository.set"})
 	if err != nil || len(audit) != 1 {
 		t.Fatalf("audit: %v %+v", err, audit)
 	}
@@ -58,21 +59,21 @@ func TestSetRepositorySealsQueuesInitAndSendsConfig(t *testing.T) {
 	}
 	// The sealed row is bound to its host: copied to another host it does not open.
 	other := enrollTestHost(t, f.s, "web-2")
-	if _, err := f.s.db.Exec(`INSERT INTO repositories (host_id, sealed, url, state, updated_at)
+	if _, err := f.s.DB().Exec(`INSERT INTO repositories (host_id, sealed, url, state, updated_at)
 		SELECT ?, sealed, url, state, updated_at FROM repositories WHERE host_id = ?`, other, f.host); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.db.Exec(`UPDATE hosts SET config_version = 1 WHERE id = ?`, other); err != nil {
+	if _, err := f.s.DB().Exec(`UPDATE hosts SET config_version = 1 WHERE id = ?`, other); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.hostConfig(ctx, f.s.db, other); err == nil {
+	if _, err := f.s.HostConfig(ctx, other); err == nil {
 		t.Fatal("a repository sealed for one host opened for another")
 	}
 	// No secret in any database file.
-	if _, err := f.s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := f.s.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(f.s.db.Path() + "*")
+	files, _ := filepath.Glob(f.s.DB().Path() + "*")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -89,7 +90,7 @@ func TestSetRepositorySealsQueuesInitAndSendsConfig(t *testing.T) {
 func TestSetRepositoryRefusesBadInput(t *testing.T) {
 	f := newJobsFixture(t)
 	const secret = "s3cr3t-never-echoed"
-	for name, in := range map[string]RepositoryInput{
+	for name, in := range map[string]server.RepositoryInput{
 		"relative path":     {URL: "backups/restic", Password: secret},
 		"unknown scheme":    {URL: "ftp://" + secret + "@host/x", Password: secret},
 		"empty scheme rest": {URL: "s3:", Password: secret},
@@ -99,23 +100,23 @@ func TestSetRepositoryRefusesBadInput(t *testing.T) {
 		"env lower case":    {URL: "/srv/restic", Password: secret, Env: map[string]string{"aws_secret": secret}},
 	} {
 		_, err := f.s.SetRepository(t.Context(), f.admin, f.host, in)
-		if ErrorCodeOf(err) != CodeInvalid {
+		if server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Errorf("%s: err = %v, want invalid", name, err)
 			continue
 		}
-		msg := PublicMessage(err)
+		msg := server.PublicMessage(err)
 		if strings.Contains(msg, secret) || !strings.HasSuffix(msg, ".") || msg[0] < 'A' || msg[0] > 'Z' {
 			t.Errorf("%s: message %q is not one clean sentence without the secret", name, msg)
 		}
 	}
 	st, err := f.s.GetRepository(t.Context(), f.host)
-	if err != nil || st.State != RepoNone || st.ConfigVersion != 0 || f.countJobs(t) != 0 {
+	if err != nil || st.State != server.RepoNone || st.ConfigVersion != 0 || f.countJobs(t) != 0 {
 		t.Fatalf("bad input stored something: %+v %v, %d jobs", st, err, f.countJobs(t))
 	}
 	if len(f.pub.On(topics.ConfigTopic(f.host))) != 0 {
 		t.Fatal("bad input published a config")
 	}
-	if _, err := f.s.SetRepository(t.Context(), f.admin, "h_nosuchhost", RepositoryInput{URL: "/x", Password: "p"}); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.SetRepository(t.Context(), f.admin, "h_nosuchhost", server.RepositoryInput{URL: "/x", Password: "p"}); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("unknown host: %v", err)
 	}
 }
@@ -137,25 +138,25 @@ func TestRepositoryStateFollowsInitJob(t *testing.T) {
 	f.finish(t, j.UID, topics.JobSucceeded, &topics.JobResult{ExitCode: intp(0), AlreadyInitialized: true,
 		RepositoryID: "0123456789abcdef"})
 	st, _ := f.s.GetRepository(ctx, f.host)
-	if st.State != RepoReady || st.InitializedAt == nil || st.InitReason != "" {
+	if st.State != server.RepoReady || st.InitializedAt == nil || st.InitReason != "" {
 		t.Fatalf("after init succeeded: %+v", st)
 	}
 
 	// Re-init: admin only, the name typed out.
-	if _, err := f.s.ReinitRepository(ctx, f.operator, f.host, "web-1"); ErrorCodeOf(err) != CodeForbidden {
+	if _, err := f.s.ReinitRepository(ctx, f.operator, f.host, "web-1"); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator re-init: %v", err)
 	}
-	if _, err := f.s.ReinitRepository(ctx, f.admin, f.host, "web-2"); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := f.s.ReinitRepository(ctx, f.admin, f.host, "web-2"); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("re-init with the wrong name: %v", err)
 	}
 	re, err := f.s.ReinitRepository(ctx, f.admin, f.host, "web-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := f.s.GetRepository(ctx, f.host); st.State != RepoInitializing || st.InitJobID != re.ID || st.ConfigVersion != 1 {
+	if st, _ := f.s.GetRepository(ctx, f.host); st.State != server.RepoInitializing || st.InitJobID != re.ID || st.ConfigVersion != 1 {
 		t.Fatalf("after re-init: %+v", st)
 	}
-	if audit, _ := f.s.ListAudit(ctx, AuditFilter{Action: "repository.reinit"}); len(audit) != 1 {
+	if audit, _ := f.s.ListAudit(ctx, server.AuditFilter{Action: "repository.reinit"}); len(audit) != 1 {
 		t.Fatalf("re-init not audited: %+v", audit)
 	}
 	// Online: the command went out at once.
@@ -165,21 +166,21 @@ func TestRepositoryStateFollowsInitJob(t *testing.T) {
 	const why = "restic refused: the remote is not empty; clear it by hand."
 	f.finish(t, re.UID, topics.JobFailed, &topics.JobResult{ExitCode: intp(1), Reason: why})
 	st, _ = f.s.GetRepository(ctx, f.host)
-	if st.State != RepoFailed || st.InitReason != why || st.InitJobID != re.ID {
+	if st.State != server.RepoFailed || st.InitReason != why || st.InitJobID != re.ID {
 		t.Fatalf("after init failed: %+v", st)
 	}
 	// A failed init does not stop jobs: they say what is wrong themselves.
-	if _, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{Spec: topics.JobSpec{Kind: topics.JobUnlock}}); err != nil {
+	if _, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobUnlock}}); err != nil {
 		t.Fatalf("unlock with a failed repository: %v", err)
 	}
-	if st, _ := f.s.GetRepository(ctx, f.host); st.State != RepoFailed {
+	if st, _ := f.s.GetRepository(ctx, f.host); st.State != server.RepoFailed {
 		t.Fatalf("another kind of job moved the repository: %+v", st)
 	}
-	again, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{Spec: topics.JobSpec{Kind: topics.JobInit}})
+	again, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobInit}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := f.s.GetRepository(ctx, f.host); st.State != RepoInitializing || st.InitJobID != again.ID {
+	if st, _ := f.s.GetRepository(ctx, f.host); st.State != server.RepoInitializing || st.InitJobID != again.ID {
 		t.Fatalf("a new init job is not followed: %+v", st)
 	}
 }
@@ -195,7 +196,7 @@ func TestRedactRepositoryURL(t *testing.T) {
 		"rest:http://u:p@host":                 "rest:http://u:***@host",
 		"s3:s3.amazonaws.com/bucket/path@x:yz": "s3:s3.amazonaws.com/bucket/path@x:yz",
 	} {
-		if got := redactRepositoryURL(in); got != want {
+		if got := server.RedactRepositoryURL(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -1,6 +1,7 @@
-package server
+package server_test
 
 import (
+	"github.com/restic-manager/restic-manager/server"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ func (f *jobsFixture) lastConfig(t *testing.T) topics.Config {
 	return cfgs[len(cfgs)-1]
 }
 
-func (f *jobsFixture) configStatus(t *testing.T) *ConfigStatus {
+func (f *jobsFixture) configStatus(t *testing.T) *server.ConfigStatus {
 	t.Helper()
 	st, err := f.s.GetConfigStatus(t.Context(), f.host)
 	if err != nil {
@@ -30,13 +31,13 @@ func (f *jobsFixture) configStatus(t *testing.T) *ConfigStatus {
 func (f *jobsFixture) count(t *testing.T, table string) int {
 	t.Helper()
 	var n int
-	if err := f.s.db.Get(&n, `SELECT COUNT(*) FROM `+table); err != nil {
+	if err := f.s.DB().Get(&n, `SELECT COUNT(*) FROM `+table); err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
-func (f *jobsFixture) group(t *testing.T, in SourceGroupInput) *SourceGroup {
+func (f *jobsFixture) group(t *testing.T, in server.SourceGroupInput) *server.SourceGroup {
 	t.Helper()
 	g, err := f.s.CreateSourceGroup(t.Context(), f.admin, f.host, in)
 	if err != nil {
@@ -45,7 +46,7 @@ func (f *jobsFixture) group(t *testing.T, in SourceGroupInput) *SourceGroup {
 	return g
 }
 
-func (f *jobsFixture) schedule(t *testing.T, in ScheduleInput) *Schedule {
+func (f *jobsFixture) schedule(t *testing.T, in server.ScheduleInput) *server.Schedule {
 	t.Helper()
 	sc, err := f.s.CreateSchedule(t.Context(), f.admin, f.host, in)
 	if err != nil {
@@ -54,7 +55,7 @@ func (f *jobsFixture) schedule(t *testing.T, in ScheduleInput) *Schedule {
 	return sc
 }
 
-var etcGroup = SourceGroupInput{Name: "System", Paths: []string{"/etc", " /var/lib ", ""}, Excludes: []string{"*.tmp"},
+var etcGroup = server.SourceGroupInput{Name: "System", Paths: []string{"/etc", " /var/lib ", ""}, Excludes: []string{"*.tmp"},
 	ExcludeFiles: []string{"/etc/restic-excludes"}, ExcludeCaches: true, OneFileSystem: true, Tags: []string{"sys"},
 	Retention: &topics.Retention{Daily: 7, Weekly: 4}, ForgetAfterBackup: true}
 
@@ -62,7 +63,7 @@ func TestSourceGroupCRUDSendsEveryChange(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
 	g := f.group(t, etcGroup)
-	if g.Key != groupKey(g.ID) || g.Name != "System" || strings.Join(g.Paths, ",") != "/etc,/var/lib" ||
+	if g.Key != server.GroupKey(g.ID) || g.Name != "System" || strings.Join(g.Paths, ",") != "/etc,/var/lib" ||
 		!g.ExcludeCaches || !g.OneFileSystem || g.Retention == nil || g.Retention.Daily != 7 || g.LastBackup != nil {
 		t.Fatalf("created: %+v", g)
 	}
@@ -100,17 +101,17 @@ func TestSourceGroupCRUDSendsEveryChange(t *testing.T) {
 	if cfg := f.lastConfig(t); cfg.Version != 3 || cfg.SourceGroups[0].Name != "system" || cfg.SourceGroups[0].Retention != nil {
 		t.Fatalf("config after update: %+v", cfg)
 	}
-	sc := f.schedule(t, ScheduleInput{Kind: topics.JobBackup, SourceGroup: "system", Cron: "0 3 * * *"})
+	sc := f.schedule(t, server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: "system", Cron: "0 3 * * *"})
 	if err := f.s.DeleteSourceGroup(ctx, f.admin, f.host, g.Key); err != nil {
 		t.Fatal(err)
 	}
 	if cfg := f.lastConfig(t); cfg.Version != 5 || len(cfg.SourceGroups) != 0 || len(cfg.Schedules) != 0 {
 		t.Fatalf("config after delete (its schedule %d goes too): %+v", sc.ID, cfg)
 	}
-	if _, err := f.s.GetSourceGroup(ctx, f.host, g.Key); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.GetSourceGroup(ctx, f.host, g.Key); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("deleted group: %v", err)
 	}
-	if err := f.s.DeleteSourceGroup(ctx, f.admin, f.host, g.Key); ErrorCodeOf(err) != CodeNotFound {
+	if err := f.s.DeleteSourceGroup(ctx, f.admin, f.host, g.Key); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("delete twice: %v", err)
 	}
 	// A new group never gets the deleted one's id (agents may still report its runs).
@@ -120,7 +121,7 @@ func TestSourceGroupCRUDSendsEveryChange(t *testing.T) {
 	if st := f.configStatus(t); st.Desired != 6 || st.Applied != 0 || !st.Pending {
 		t.Fatalf("config status: %+v", st)
 	}
-	audit, err := f.s.ListAudit(ctx, AuditFilter{Action: "source_group."})
+	audit, err := f.s.ListAudit(ctx, server.AuditFilter{Action: "source_group."})
 	if err != nil || len(audit) != 4 {
 		t.Fatalf("audit: %v %d rows", err, len(audit))
 	}
@@ -133,9 +134,9 @@ func TestSourceGroupCRUDSendsEveryChange(t *testing.T) {
 
 func TestSourceGroupValidationStoresNothing(t *testing.T) {
 	f := newJobsFixture(t)
-	f.group(t, SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
+	f.group(t, server.SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
 	published := len(f.pub.On(topics.ConfigTopic(f.host)))
-	for name, in := range map[string]SourceGroupInput{
+	for name, in := range map[string]server.SourceGroupInput{
 		"relative path":        {Name: "A", Paths: []string{"home"}},
 		"empty group":          {Name: "A", Paths: []string{" ", ""}},
 		"no name":              {Name: " ", Paths: []string{"/a"}},
@@ -147,18 +148,18 @@ func TestSourceGroupValidationStoresNothing(t *testing.T) {
 		"forget w/o retention": {Name: "A", Paths: []string{"/a"}, ForgetAfterBackup: true},
 	} {
 		_, err := f.s.CreateSourceGroup(t.Context(), f.admin, f.host, in)
-		if ErrorCodeOf(err) != CodeInvalid {
+		if server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Errorf("%s: %v, want invalid", name, err)
 			continue
 		}
-		if msg := PublicMessage(err); msg[0] < 'A' || msg[0] > 'Z' || !strings.HasSuffix(msg, ".") || strings.Contains(msg, "\n") {
+		if msg := server.PublicMessage(err); msg[0] < 'A' || msg[0] > 'Z' || !strings.HasSuffix(msg, ".") || strings.Contains(msg, "\n") {
 			t.Errorf("%s: %q is not one sentence", name, msg)
 		}
 	}
-	if _, err := f.s.UpdateSourceGroup(t.Context(), f.admin, f.host, "Home", SourceGroupInput{Name: "Home", Paths: []string{"rel"}}); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := f.s.UpdateSourceGroup(t.Context(), f.admin, f.host, "Home", server.SourceGroupInput{Name: "Home", Paths: []string{"rel"}}); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("bad update: %v", err)
 	}
-	if _, err := f.s.UpdateSourceGroup(t.Context(), f.admin, f.host, "Nope", SourceGroupInput{Name: "Nope", Paths: []string{"/a"}}); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.UpdateSourceGroup(t.Context(), f.admin, f.host, "Nope", server.SourceGroupInput{Name: "Nope", Paths: []string{"/a"}}); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("update of no group: %v", err)
 	}
 	if n := f.count(t, "source_groups"); n != 1 {
@@ -172,15 +173,15 @@ func TestSourceGroupValidationStoresNothing(t *testing.T) {
 func TestScheduleCRUDAndValidation(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
-	g := f.group(t, SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
-	sc := f.schedule(t, ScheduleInput{Kind: topics.JobBackup, SourceGroup: "home", Cron: " 30 2 * * * ", TimeZone: "Europe/Berlin",
+	g := f.group(t, server.SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
+	sc := f.schedule(t, server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: "home", Cron: " 30 2 * * * ", TimeZone: "Europe/Berlin",
 		JitterSeconds: 600})
-	if sc.Key != scheduleKey(sc.ID) || sc.SourceGroupID != g.ID || sc.SourceGroupName != "Home" || !sc.CatchUp ||
+	if sc.Key != server.ScheduleKey(sc.ID) || sc.SourceGroupID != g.ID || sc.SourceGroupName != "Home" || !sc.CatchUp ||
 		sc.Cron != "30 2 * * *" || sc.Next == nil || sc.Last != nil || sc.Paused {
 		t.Fatalf("created: %+v", sc)
 	}
 	no := false
-	check := f.schedule(t, ScheduleInput{Kind: topics.JobCheck, Cron: "@weekly", CatchUp: &no, ReadDataSubset: "5%"})
+	check := f.schedule(t, server.ScheduleInput{Kind: topics.JobCheck, Cron: "@weekly", CatchUp: &no, ReadDataSubset: "5%"})
 	cfg := f.lastConfig(t)
 	if cfg.Version != 3 || len(cfg.Schedules) != 2 {
 		t.Fatalf("config: %+v", cfg)
@@ -193,7 +194,7 @@ func TestScheduleCRUDAndValidation(t *testing.T) {
 	}
 
 	before := f.count(t, "schedules")
-	for name, in := range map[string]ScheduleInput{
+	for name, in := range map[string]server.ScheduleInput{
 		"bad cron":              {Kind: topics.JobCheck, Cron: "every day"},
 		"six fields":            {Kind: topics.JobCheck, Cron: "0 0 3 * * *"},
 		"cron with zone prefix": {Kind: topics.JobCheck, Cron: "CRON_TZ=UTC 0 3 * * *"},
@@ -207,11 +208,11 @@ func TestScheduleCRUDAndValidation(t *testing.T) {
 		"subset on a prune":     {Kind: topics.JobPrune, Cron: "@daily", ReadDataSubset: "5%"},
 	} {
 		_, err := f.s.CreateSchedule(ctx, f.admin, f.host, in)
-		if ErrorCodeOf(err) != CodeInvalid {
+		if server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Errorf("%s: %v, want invalid", name, err)
 			continue
 		}
-		if msg := PublicMessage(err); msg[0] < 'A' || msg[0] > 'Z' || !strings.HasSuffix(msg, ".") {
+		if msg := server.PublicMessage(err); msg[0] < 'A' || msg[0] > 'Z' || !strings.HasSuffix(msg, ".") {
 			t.Errorf("%s: %q is not a sentence", name, msg)
 		}
 	}
@@ -222,18 +223,18 @@ func TestScheduleCRUDAndValidation(t *testing.T) {
 		t.Fatalf("refused schedules bumped the config: %+v", st)
 	}
 
-	up, err := f.s.UpdateSchedule(ctx, f.admin, f.host, check.ID, ScheduleInput{Kind: topics.JobPrune, Cron: "0 4 * * 0", Paused: true})
+	up, err := f.s.UpdateSchedule(ctx, f.admin, f.host, check.ID, server.ScheduleInput{Kind: topics.JobPrune, Cron: "0 4 * * 0", Paused: true})
 	if err != nil || up.Kind != topics.JobPrune || !up.Paused || up.Next != nil || up.ReadDataSubset != "" {
 		t.Fatalf("update: %v %+v", err, up)
 	}
-	if _, err := f.s.UpdateSchedule(ctx, f.admin, f.host, 9999, ScheduleInput{Kind: topics.JobPrune, Cron: "@daily"}); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.UpdateSchedule(ctx, f.admin, f.host, 9999, server.ScheduleInput{Kind: topics.JobPrune, Cron: "@daily"}); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("update of no schedule: %v", err)
 	}
 	other := enrollTestHost(t, f.s, "web-2")
-	if _, err := f.s.UpdateSchedule(ctx, f.admin, other, check.ID, ScheduleInput{Kind: topics.JobPrune, Cron: "@daily"}); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.UpdateSchedule(ctx, f.admin, other, check.ID, server.ScheduleInput{Kind: topics.JobPrune, Cron: "@daily"}); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("another host's schedule updated: %v", err)
 	}
-	if err := f.s.DeleteSchedule(ctx, f.admin, other, check.ID); ErrorCodeOf(err) != CodeNotFound {
+	if err := f.s.DeleteSchedule(ctx, f.admin, other, check.ID); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("another host's schedule deleted: %v", err)
 	}
 	if err := f.s.DeleteSchedule(ctx, f.admin, f.host, check.ID); err != nil {
@@ -255,39 +256,39 @@ func TestScheduleCRUDAndValidation(t *testing.T) {
 func TestPauseResumeAndRoles(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
-	in := SourceGroupInput{Name: "Home", Paths: []string{"/home"}}
-	sin := ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: "@daily"}
-	for _, a := range []Actor{f.viewer, f.operator} {
-		if _, err := f.s.CreateSourceGroup(ctx, a, f.host, in); ErrorCodeOf(err) != CodeForbidden {
+	in := server.SourceGroupInput{Name: "Home", Paths: []string{"/home"}}
+	sin := server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: "@daily"}
+	for _, a := range []server.Actor{f.viewer, f.operator} {
+		if _, err := f.s.CreateSourceGroup(ctx, a, f.host, in); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s created a group: %v", a.Role, err)
 		}
 	}
 	g := f.group(t, in)
 	sc := f.schedule(t, sin)
-	for _, a := range []Actor{f.viewer, f.operator} {
-		if _, err := f.s.UpdateSourceGroup(ctx, a, f.host, "Home", in); ErrorCodeOf(err) != CodeForbidden {
+	for _, a := range []server.Actor{f.viewer, f.operator} {
+		if _, err := f.s.UpdateSourceGroup(ctx, a, f.host, "Home", in); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s updated a group: %v", a.Role, err)
 		}
-		if err := f.s.DeleteSourceGroup(ctx, a, f.host, g.Key); ErrorCodeOf(err) != CodeForbidden {
+		if err := f.s.DeleteSourceGroup(ctx, a, f.host, g.Key); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s deleted a group: %v", a.Role, err)
 		}
-		if _, err := f.s.CreateSchedule(ctx, a, f.host, sin); ErrorCodeOf(err) != CodeForbidden {
+		if _, err := f.s.CreateSchedule(ctx, a, f.host, sin); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s created a schedule: %v", a.Role, err)
 		}
-		if _, err := f.s.UpdateSchedule(ctx, a, f.host, sc.ID, sin); ErrorCodeOf(err) != CodeForbidden {
+		if _, err := f.s.UpdateSchedule(ctx, a, f.host, sc.ID, sin); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s updated a schedule: %v", a.Role, err)
 		}
-		if err := f.s.DeleteSchedule(ctx, a, f.host, sc.ID); ErrorCodeOf(err) != CodeForbidden {
+		if err := f.s.DeleteSchedule(ctx, a, f.host, sc.ID); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s deleted a schedule: %v", a.Role, err)
 		}
-		if err := f.s.SetBandwidth(ctx, a, f.host, topics.Bandwidth{UpKBps: 1}); ErrorCodeOf(err) != CodeForbidden {
+		if err := f.s.SetBandwidth(ctx, a, f.host, topics.Bandwidth{UpKBps: 1}); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s set caps: %v", a.Role, err)
 		}
-		if _, err := f.s.PreviewRetention(ctx, a, f.host, "Home", topics.Retention{Last: 1}); ErrorCodeOf(err) != CodeForbidden {
+		if _, err := f.s.PreviewRetention(ctx, a, f.host, "Home", topics.Retention{Last: 1}); server.ErrorCodeOf(err) != server.CodeForbidden {
 			t.Fatalf("%s previewed retention: %v", a.Role, err)
 		}
 	}
-	if _, err := f.s.SetSchedulePaused(ctx, f.viewer, f.host, sc.ID, true); ErrorCodeOf(err) != CodeForbidden {
+	if _, err := f.s.SetSchedulePaused(ctx, f.viewer, f.host, sc.ID, true); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("viewer paused: %v", err)
 	}
 	events, stop := f.s.Events().Subscribe()
@@ -296,7 +297,7 @@ func TestPauseResumeAndRoles(t *testing.T) {
 	if err != nil || !p.Paused || p.Next != nil {
 		t.Fatalf("operator pause: %v %+v", err, p)
 	}
-	if e := <-events; e.Kind != EventConfigChanged || e.HostID != f.host {
+	if e := <-events; e.Kind != server.EventConfigChanged || e.HostID != f.host {
 		t.Fatalf("event: %+v", e)
 	}
 	cfg := f.lastConfig(t)
@@ -311,10 +312,10 @@ func TestPauseResumeAndRoles(t *testing.T) {
 	if err != nil || r.Paused || r.Next == nil || f.lastConfig(t).Schedules[0].Paused {
 		t.Fatalf("resume: %v %+v", err, r)
 	}
-	if _, err := f.s.SetSchedulePaused(ctx, f.operator, f.host, 999, true); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.SetSchedulePaused(ctx, f.operator, f.host, 999, true); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("pause of no schedule: %v", err)
 	}
-	audit, err := f.s.ListAudit(ctx, AuditFilter{Action: "schedule.", Actor: "otto"})
+	audit, err := f.s.ListAudit(ctx, server.AuditFilter{Action: "schedule.", Actor: "otto"})
 	if err != nil || len(audit) != 2 || audit[0].Action != "schedule.resume" || audit[1].Action != "schedule.pause" {
 		t.Fatalf("audit: %v %+v", err, audit)
 	}
@@ -323,7 +324,7 @@ func TestPauseResumeAndRoles(t *testing.T) {
 func TestBandwidthCapsAndAppliedVersion(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
-	if err := f.s.SetBandwidth(ctx, f.admin, f.host, topics.Bandwidth{UpKBps: -1}); ErrorCodeOf(err) != CodeInvalid {
+	if err := f.s.SetBandwidth(ctx, f.admin, f.host, topics.Bandwidth{UpKBps: -1}); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("negative cap: %v", err)
 	}
 	if err := f.s.SetBandwidth(ctx, f.admin, f.host, topics.Bandwidth{UpKBps: 512, DownKBps: 2048}); err != nil {
@@ -352,7 +353,7 @@ func TestBandwidthCapsAndAppliedVersion(t *testing.T) {
 	}
 	sawConfig := false
 	for len(events) > 0 {
-		if e := <-events; e.Kind == EventConfigChanged && e.HostID == f.host {
+		if e := <-events; e.Kind == server.EventConfigChanged && e.HostID == f.host {
 			sawConfig = true
 		}
 	}
@@ -365,7 +366,7 @@ func TestBandwidthCapsAndAppliedVersion(t *testing.T) {
 	if cfg := f.lastConfig(t); cfg.Version != 2 || cfg.Bandwidth != nil {
 		t.Fatalf("caps removed: %+v", cfg)
 	}
-	if _, err := f.s.GetConfigStatus(ctx, "h_nosuchhost"); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.GetConfigStatus(ctx, "h_nosuchhost"); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("unknown host: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -6,17 +6,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 func TestMigrationsApplyOnceAndRecord(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rm.db")
-	db, err := OpenDB(path)
+	db, err := server.OpenDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.Get(&n, `SELECT COUNT(*) FROM schema_migrations`); err != nil || n != SchemaVersion() {
-		t.Fatalf("recorded %d migrations (err %v), want %d", n, err, SchemaVersion())
+	if err := db.Get(&n, `SELECT COUNT(*) FROM schema_migrations`); err != nil || n != server.SchemaVersion() {
+		t.Fatalf("recorded %d migrations (err %v), want %d", n, err, server.SchemaVersion())
 	}
 	var fk, busy int
 	var mode string
@@ -28,19 +31,19 @@ func TestMigrationsApplyOnceAndRecord(t *testing.T) {
 	}
 	db.Close()
 	// Re-opening applies nothing new.
-	db, err = OpenDB(path)
+	db, err = server.OpenDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Get(&n, `SELECT COUNT(*) FROM schema_migrations`); err != nil || n != SchemaVersion() {
+	if err := db.Get(&n, `SELECT COUNT(*) FROM schema_migrations`); err != nil || n != server.SchemaVersion() {
 		t.Fatalf("after reopen: %d migrations", n)
 	}
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rm.db")
-	db, err := OpenDB(path)
+	db, err := server.OpenDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,33 +51,33 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	_, err = OpenDB(path)
+	_, err = server.OpenDB(path)
 	if err == nil || !strings.Contains(err.Error(), "newer restic-manager") {
 		t.Fatalf("opening a newer database: err = %v, want a clear refusal", err)
 	}
 }
 
 func TestSecretsNotInDatabaseFile(t *testing.T) {
-	s := MustOpenService(t, Options{})
+	s := servertest.MustOpenService(t, server.Options{})
 	ctx := t.Context()
 	tm, err := s.LoadOrCreateTLS(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := MustCreateUser(t, s, "alice", RoleAdmin)
-	apiTok, err := s.CreateAPIToken(ctx, CLIActor(), u.Name, "ci")
+	u := servertest.MustCreateUser(t, s, "alice", server.RoleAdmin)
+	apiTok, err := s.CreateAPIToken(ctx, server.CLIActor(), u.Name, "ci")
 	if err != nil {
 		t.Fatal(err)
 	}
-	enrTok, _, err := s.CreateEnrollmentToken(ctx, CLIActor(), "web-1", 0)
+	enrTok, _, err := s.CreateEnrollmentToken(ctx, server.CLIActor(), "web-1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Enroll(ctx, EnrollRequest{Token: enrTok, Hostname: "web-1", OS: "linux", Arch: "amd64", AgentVersion: "1"})
+	res, err := s.Enroll(ctx, server.EnrollRequest{Token: enrTok, Hostname: "web-1", OS: "linux", Arch: "amd64", AgentVersion: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	monPw, err := s.CreateMonitorAccount(ctx, CLIActor(), "grafana")
+	monPw, err := s.CreateMonitorAccount(ctx, server.CLIActor(), "grafana")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,20 +85,20 @@ func TestSecretsNotInDatabaseFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caKey, _, err := s.getSetting(ctx, "ca_key")
+	caKey, _, err := s.GetSetting(ctx, "ca_key")
 	if err != nil || !bytes.Contains(caKey, []byte("PRIVATE KEY")) {
 		t.Fatalf("CA key not readable through the box: %v", err)
 	}
 	// Checkpoint the WAL so the main file holds everything, then grep every file.
-	if _, err := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := s.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 	secrets := map[string][]byte{
-		"user password": []byte(TestPassword), "api token": []byte(apiTok), "enrollment token": []byte(enrTok),
+		"user password": []byte(servertest.Password), "api token": []byte(apiTok), "enrollment token": []byte(enrTok),
 		"mqtt secret": []byte(res.MQTTPassword), "monitor password": []byte(monPw), "session token": []byte(sessTok),
 		"CA private key": bytes.TrimSpace(caKey[40:90]), "server key": []byte("EC PRIVATE KEY"),
 	}
-	files, _ := filepath.Glob(s.db.Path() + "*")
+	files, _ := filepath.Glob(s.DB().Path() + "*")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -113,7 +116,7 @@ func TestSecretsNotInDatabaseFile(t *testing.T) {
 }
 
 func TestSecretBoxBindsPlace(t *testing.T) {
-	box, err := LoadOrCreateMasterKey(t.TempDir())
+	box, err := server.LoadOrCreateMasterKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +130,7 @@ func TestSecretBoxBindsPlace(t *testing.T) {
 	if _, err := box.Open(sealed, "repo:h_2:password"); err == nil {
 		t.Fatal("a sealed value opened under another place's label")
 	}
-	other, _ := LoadOrCreateMasterKey(t.TempDir())
+	other, _ := server.LoadOrCreateMasterKey(t.TempDir())
 	if _, err := other.Open(sealed, "repo:h_1:password"); err == nil {
 		t.Fatal("a sealed value opened under another master key")
 	}
@@ -135,7 +138,7 @@ func TestSecretBoxBindsPlace(t *testing.T) {
 
 func TestMasterKeyFileModeAndEnv(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := LoadOrCreateMasterKey(dir); err != nil {
+	if _, err := server.LoadOrCreateMasterKey(dir); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dir, "master.key"))
@@ -143,12 +146,12 @@ func TestMasterKeyFileModeAndEnv(t *testing.T) {
 		t.Fatalf("master.key mode %v err %v", fi.Mode().Perm(), err)
 	}
 	os.Chmod(filepath.Join(dir, "master.key"), 0o644)
-	if _, err := LoadOrCreateMasterKey(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := server.LoadOrCreateMasterKey(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable key accepted: %v", err)
 	}
-	t.Setenv(MasterKeyEnv, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+	t.Setenv(server.MasterKeyEnv, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 	empty := t.TempDir()
-	if _, err := LoadOrCreateMasterKey(empty); err != nil {
+	if _, err := server.LoadOrCreateMasterKey(empty); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(empty, "master.key")); !os.IsNotExist(err) {

@@ -1,5 +1,12 @@
 package server
 
+import (
+	"context"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
 // Exports for the black-box tests in package server_test.
 
 // HashSlots is how many password hashes may run at once.
@@ -11,3 +18,59 @@ func PasswordHashesPeak() int64 { return hashesPeak.Load() }
 
 // ResetPasswordHashesPeak starts a new high-water mark from what runs now.
 func ResetPasswordHashesPeak() { hashesPeak.Store(hashesRunning.Load()) }
+
+// Internals the tests in package server_test reach: constants they count
+// with, the password hash, the id keys, and the sweeps and builders a test
+// runs at a time it chooses.
+const (
+	SealedPrefix      = sealedPrefix
+	TOTPFailWindow    = totpFailWindow
+	LoginFailsPerPair = loginFailsPerPair
+	StagedPartsTTL    = stagedPartsTTL
+)
+
+var (
+	HashPassword        = hashPassword
+	VerifyPassword      = verifyPassword
+	RedactRepositoryURL = redactRepositoryURL
+	GroupKey            = groupKey
+	ScheduleKey         = scheduleKey
+)
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
+
+// IngestOptions are the options the service runs its writer with.
+func (s *Service) IngestOptions() IngestOptions { return s.ingestOpts }
+
+// JobOptions are the options the service runs its job sweeper with.
+func (s *Service) JobOptions() JobOptions { return s.jobOpts }
+
+// HostConfig builds host's config as delivered on down/config.
+func (s *Service) HostConfig(ctx context.Context, hostID string) (*topics.Config, error) {
+	return s.hostConfig(ctx, s.db, hostID)
+}
+
+// ConfigChanged delivers host's config as a change would.
+func (s *Service) ConfigChanged(ctx context.Context, hostID string) { s.configChanged(ctx, hostID) }
+
+// GetSetting reads a setting.
+func (s *Service) GetSetting(ctx context.Context, key string) ([]byte, bool, error) {
+	return s.getSetting(ctx, key)
+}
+
+// SweepPendingHosts runs one pending-host sweep.
+func (s *Service) SweepPendingHosts(ctx context.Context) error { return s.sweepPendingHosts(ctx) }
+
+// ForgetArrival makes the announcer forget that hostID arrived, as a
+// restart does.
+func (s *Service) ForgetArrival(hostID string) { s.ann.arrived(hostID) }
+
+// SweepJobs runs one job sweep.
+func (s *Service) SweepJobs(ctx context.Context) error { return s.sweepJobs(ctx) }
+
+// Sweep runs one presence sweep.
+func (p *Presence) Sweep() { p.sweep() }
+
+// RequireJobKind is the role check for running spec.
+func (a Actor) RequireJobKind(spec topics.JobSpec) error { return a.requireJobKind(spec) }

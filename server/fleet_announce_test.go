@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -8,22 +8,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 // announceFixture is a service with a recording broker and a settable clock.
-func announceFixture(t *testing.T, opts Options) (*Service, *TestPublisher, *TestClock) {
+func announceFixture(t *testing.T, opts server.Options) (*server.Service, *servertest.Publisher, *servertest.Clock) {
 	t.Helper()
-	clock := NewTestClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	opts.Now = clock.Now
-	s := MustOpenService(t, opts)
-	pub := &TestPublisher{}
+	s := servertest.MustOpenService(t, opts)
+	pub := &servertest.Publisher{}
 	s.SetPublisher(pub)
 	s.SetAnnounceEndpoint("mqtts://rm.example.test:8883", []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), "SHA256:ca")
 	return s, pub, clock
 }
 
-func mustListPending(t *testing.T, s *Service) []PendingHost {
+func mustListPending(t *testing.T, s *server.Service) []server.PendingHost {
 	t.Helper()
 	list, err := s.ListPendingHosts(t.Context())
 	if err != nil {
@@ -38,13 +40,13 @@ func mustListPending(t *testing.T, s *Service) []PendingHost {
 // secret that works and is nowhere in the database files → the row ends when
 // the host first connects.
 func TestAnnounceAcceptFlow(t *testing.T) {
-	s, pub, _ := announceFixture(t, Options{})
+	s, pub, _ := announceFixture(t, server.Options{})
 	ctx := t.Context()
 	events, stop := s.Events().Subscribe()
 	defer stop()
-	agent := NewTestAgent(t, "till-3")
+	agent := servertest.NewPendingAgent(t, "till-3")
 
-	if kind, err := s.AuthenticateMQTT(ctx, agent.Client, []byte("anything")); err != nil || kind != MQTTPending {
+	if kind, err := s.AuthenticateMQTT(ctx, agent.Client, []byte("anything")); err != nil || kind != server.MQTTPending {
 		t.Fatalf("pending client cannot connect: %v %v", kind, err)
 	}
 	if _, err := s.AuthenticateMQTT(ctx, agent.Client, nil); err == nil {
@@ -74,14 +76,14 @@ func TestAnnounceAcceptFlow(t *testing.T) {
 		p.NameConflict || p.ExpiresAt.Sub(p.FirstSeen) != 24*time.Hour {
 		t.Fatalf("pending row = %+v", p)
 	}
-	waitEvent(t, events, EventPendingChanged)
+	waitEvent(t, events, server.EventPendingChanged)
 
 	// Only admins decide.
-	viewer := Actor{Name: "val", Role: RoleOperator}
-	if _, err := s.AcceptPendingHost(ctx, viewer, p.ID, "till-3", nil); ErrorCodeOf(err) != CodeForbidden {
+	viewer := server.Actor{Name: "val", Role: server.RoleOperator}
+	if _, err := s.AcceptPendingHost(ctx, viewer, p.ID, "till-3", nil); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator accepted: %v", err)
 	}
-	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), p.ID, "till-3", nil)
+	hostID, err := s.AcceptPendingHost(ctx, server.CLIActor(), p.ID, "till-3", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,10 +96,10 @@ func TestAnnounceAcceptFlow(t *testing.T) {
 		creds.CAFingerprint != "SHA256:ca" || !strings.Contains(creds.CACert, "BEGIN CERTIFICATE") {
 		t.Fatalf("credentials = %+v", creds)
 	}
-	if kind, err := s.AuthenticateMQTT(ctx, hostID, []byte(creds.MQTTPassword)); err != nil || kind != MQTTHost {
+	if kind, err := s.AuthenticateMQTT(ctx, hostID, []byte(creds.MQTTPassword)); err != nil || kind != server.MQTTHost {
 		t.Fatalf("sealed secret does not authenticate: %v", err)
 	}
-	thief := NewTestAgent(t, "thief")
+	thief := servertest.NewPendingAgent(t, "thief")
 	if _, err := topics.OpenCredentials(thief.Seal, st.Sealed); err == nil {
 		t.Fatal("another key opened the credentials")
 	}
@@ -113,7 +115,7 @@ func TestAnnounceAcceptFlow(t *testing.T) {
 		strings.Contains(e.Details, creds.MQTTPassword) {
 		t.Fatalf("audit = %+v", e)
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), p.ID, "again", nil); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.AcceptPendingHost(ctx, server.CLIActor(), p.ID, "again", nil); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Fatalf("second accept: %v", err)
 	}
 
@@ -138,7 +140,7 @@ func TestAnnounceAcceptFlow(t *testing.T) {
 }
 
 // assertNotInDBFiles fails if secret appears in the database or its WAL.
-func assertNotInDBFiles(t *testing.T, s *Service, secret string) {
+func assertNotInDBFiles(t *testing.T, s *server.Service, secret string) {
 	t.Helper()
 	files, _ := filepath.Glob(s.DB().Path() + "*")
 	if len(files) == 0 {
@@ -155,16 +157,16 @@ func assertNotInDBFiles(t *testing.T, s *Service, secret string) {
 	}
 }
 
-func lastAuditRow(t *testing.T, s *Service) AuditEntry {
+func lastAuditRow(t *testing.T, s *server.Service) server.AuditEntry {
 	t.Helper()
-	rows, err := s.ListAudit(t.Context(), AuditFilter{Limit: 1})
+	rows, err := s.ListAudit(t.Context(), server.AuditFilter{Limit: 1})
 	if err != nil || len(rows) == 0 {
 		t.Fatalf("no audit rows: %v", err)
 	}
 	return rows[0]
 }
 
-func waitEvent(t *testing.T, events <-chan Event, kind string) {
+func waitEvent(t *testing.T, events <-chan server.Event, kind string) {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -183,8 +185,8 @@ func waitEvent(t *testing.T, events <-chan Event, kind string) {
 // challenge went to, within the minute, signed by the hello's key. Refused
 // proofs get no answer and create nothing.
 func TestAnnounceRefusesReplays(t *testing.T) {
-	s, pub, clock := announceFixture(t, Options{})
-	agent := NewTestAgent(t, "box")
+	s, pub, clock := announceFixture(t, server.Options{})
+	agent := servertest.NewPendingAgent(t, "box")
 	silent := func(name string, st *topics.AnnounceStatus) {
 		t.Helper()
 		if st != nil {
@@ -204,7 +206,7 @@ func TestAnnounceRefusesReplays(t *testing.T) {
 
 	// A late proof.
 	ch = agent.SendHello(t, s, pub, 3, "192.0.2.1:1")
-	clock.Advance(ChallengeTTL)
+	clock.Advance(server.ChallengeTTL)
 	silent("expired challenge", agent.SendProof(t, s, pub, 3, agent.Proof(t, ch.Nonce)))
 
 	// A proof for another nonce, and one signed by another key.
@@ -212,12 +214,12 @@ func TestAnnounceRefusesReplays(t *testing.T) {
 	other := make([]byte, 32)
 	silent("wrong nonce", agent.SendProof(t, s, pub, 4, agent.Proof(t, other)))
 	ch = agent.SendHello(t, s, pub, 4, "192.0.2.1:1")
-	forger := NewTestAgent(t, "box")
+	forger := servertest.NewPendingAgent(t, "box")
 	forger.Client = agent.Client
 	silent("signed by another key", agent.SendProof(t, s, pub, 4, forger.Proof(t, ch.Nonce)))
 
 	// A proof without any hello.
-	fresh := NewTestAgent(t, "new")
+	fresh := servertest.NewPendingAgent(t, "new")
 	silent("no challenge", fresh.SendProof(t, s, pub, 5, fresh.Proof(t, other)))
 
 	// The genuine exchange still works, once; replaying its proof afterwards
@@ -238,8 +240,8 @@ func TestAnnounceRefusesReplays(t *testing.T) {
 // TestHandleAnnounceRejectsForgeries: messages that do not belong to the
 // publishing client, or are not announce messages at all, change nothing.
 func TestHandleAnnounceRejectsForgeries(t *testing.T) {
-	s, pub, _ := announceFixture(t, Options{})
-	a, b := NewTestAgent(t, "a"), NewTestAgent(t, "b")
+	s, pub, _ := announceFixture(t, server.Options{})
+	a, b := servertest.NewPendingAgent(t, "a"), servertest.NewPendingAgent(t, "b")
 	s.PendingConnected(a.Client, 1, "192.0.2.1:1")
 	cases := []struct {
 		name, topic string
@@ -259,7 +261,7 @@ func TestHandleAnnounceRejectsForgeries(t *testing.T) {
 	if got := s.Stats().Rejected.Load(); got != uint64(len(cases)) {
 		t.Errorf("rejected %d, want %d", got, len(cases))
 	}
-	for _, ag := range []*TestAgent{a, b} {
+	for _, ag := range []*servertest.PendingAgent{a, b} {
 		if n := len(pub.On(topics.AnnounceRespTopic(ag.Client))); n != 0 {
 			t.Errorf("forgeries were answered %d times", n)
 		}
@@ -270,17 +272,17 @@ func TestHandleAnnounceRejectsForgeries(t *testing.T) {
 // seal key (it lost the old one) gets a new secret sealed to the new key,
 // and the old secret stops working.
 func TestAcceptedAgentWithNewSealKey(t *testing.T) {
-	s, pub, _ := announceFixture(t, Options{})
+	s, pub, _ := announceFixture(t, server.Options{})
 	ctx := t.Context()
-	agent := NewTestAgent(t, "kiosk")
+	agent := servertest.NewPendingAgent(t, "kiosk")
 	agent.Announce(t, s, pub, 1, "192.0.2.9:1")
-	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), mustListPending(t, s)[0].ID, "kiosk-1", nil)
+	hostID, err := s.AcceptPendingHost(ctx, server.CLIActor(), mustListPending(t, s)[0].ID, "kiosk-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := agent.Open(t, agent.LastStatus(t, pub))
 	relocated := *agent
-	relocated.Seal = NewTestAgent(t, "x").Seal
+	relocated.Seal = servertest.NewPendingAgent(t, "x").Seal
 	st := relocated.Announce(t, s, pub, 2, "192.0.2.9:2")
 	if st == nil || st.State != topics.AnnounceApproved {
 		t.Fatalf("status = %+v", st)

@@ -1,8 +1,11 @@
-package server
+package server_test
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // BenchmarkAuthenticateMQTT is the broker's cost per CONNECT for a host
@@ -10,16 +13,16 @@ import (
 // 1,000 hosts. Compare with BenchmarkArgon2Login to see why host secrets are
 // 256-bit random values checked by hash rather than passwords.
 func BenchmarkAuthenticateMQTT(b *testing.B) {
-	s := MustOpenService(b, Options{})
+	s := servertest.MustOpenService(b, server.Options{})
 	ctx := b.Context()
 	type cred struct{ id, pw string }
 	creds := make([]cred, 1000)
 	for i := range creds {
-		tok, _, err := s.CreateEnrollmentToken(ctx, CLIActor(), fmt.Sprintf("bench-%d", i), 0)
+		tok, _, err := s.CreateEnrollmentToken(ctx, server.CLIActor(), fmt.Sprintf("bench-%d", i), 0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := s.Enroll(ctx, EnrollRequest{Token: tok, Hostname: "h", OS: "linux", Arch: "amd64", AgentVersion: "1"})
+		res, err := s.Enroll(ctx, server.EnrollRequest{Token: tok, Hostname: "h", OS: "linux", Arch: "amd64", AgentVersion: "1"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -40,12 +43,12 @@ func BenchmarkAuthenticateMQTT(b *testing.B) {
 
 // BenchmarkArgon2Login is one web sign-in's password check, for contrast.
 func BenchmarkArgon2Login(b *testing.B) {
-	hash, err := hashPassword(TestPassword)
+	hash, err := server.HashPassword(servertest.Password)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if ok, _ := verifyPassword(TestPassword, hash); !ok {
+		if ok, _ := server.VerifyPassword(servertest.Password, hash); !ok {
 			b.Fatal("mismatch")
 		}
 	}

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -7,22 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 // TestRejectPendingHost: a rejected machine is told, leaves the list, and
 // its key is turned away until the row expires; then it may announce again.
 func TestRejectPendingHost(t *testing.T) {
-	s, pub, clock := announceFixture(t, Options{})
+	s, pub, clock := announceFixture(t, server.Options{})
 	ctx := t.Context()
-	agent := NewTestAgent(t, "intruder")
+	agent := servertest.NewPendingAgent(t, "intruder")
 	agent.Announce(t, s, pub, 1, "203.0.113.5:1")
 	id := mustListPending(t, s)[0].ID
 
-	if err := s.RejectPendingHost(ctx, Actor{Name: "op", Role: RoleOperator}, id); ErrorCodeOf(err) != CodeForbidden {
+	if err := s.RejectPendingHost(ctx, server.Actor{Name: "op", Role: server.RoleOperator}, id); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator rejected: %v", err)
 	}
-	if err := s.RejectPendingHost(ctx, CLIActor(), id); err != nil {
+	if err := s.RejectPendingHost(ctx, server.CLIActor(), id); err != nil {
 		t.Fatal(err)
 	}
 	if st := agent.LastStatus(t, pub); st.State != topics.AnnounceRejected || st.Message == "" {
@@ -34,7 +36,7 @@ func TestRejectPendingHost(t *testing.T) {
 	if len(mustListPending(t, s)) != 0 {
 		t.Fatal("a rejected machine is listed")
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), id, "intruder", nil); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.AcceptPendingHost(ctx, server.CLIActor(), id, "intruder", nil); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Fatalf("accepting a rejected machine: %v", err)
 	}
 	if st := agent.Announce(t, s, pub, 2, "203.0.113.5:2"); st == nil || st.State != topics.AnnounceRejected {
@@ -45,7 +47,7 @@ func TestRejectPendingHost(t *testing.T) {
 	}
 
 	clock.Advance(24 * time.Hour)
-	if err := s.sweepPendingHosts(ctx); err != nil {
+	if err := s.SweepPendingHosts(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, s, "pending_hosts"); n != 0 {
@@ -60,17 +62,17 @@ func TestRejectPendingHost(t *testing.T) {
 // the eleventh goes unanswered, other addresses are unaffected, and the next
 // minute the address may announce again.
 func TestAnnounceRateLimitPerAddress(t *testing.T) {
-	s, pub, clock := announceFixture(t, Options{})
+	s, pub, clock := announceFixture(t, server.Options{})
 	for i := range 10 {
-		if NewTestAgent(t, "a").SendHello(t, s, pub, uint64(i+1), fmt.Sprintf("192.0.2.7:%d", 1000+i)) == nil {
+		if servertest.NewPendingAgent(t, "a").SendHello(t, s, pub, uint64(i+1), fmt.Sprintf("192.0.2.7:%d", 1000+i)) == nil {
 			t.Fatalf("hello %d refused", i+1)
 		}
 	}
-	late := NewTestAgent(t, "late")
+	late := servertest.NewPendingAgent(t, "late")
 	if late.SendHello(t, s, pub, 100, "192.0.2.7:2000") != nil {
 		t.Fatal("the 11th hello from one address in a minute was answered")
 	}
-	if NewTestAgent(t, "b").SendHello(t, s, pub, 101, "192.0.2.8:1000") == nil {
+	if servertest.NewPendingAgent(t, "b").SendHello(t, s, pub, 101, "192.0.2.8:1000") == nil {
 		t.Fatal("another address was limited too")
 	}
 	clock.Advance(time.Minute)
@@ -82,11 +84,11 @@ func TestAnnounceRateLimitPerAddress(t *testing.T) {
 // TestPendingHostsExpire: a machine nobody accepts disappears after 24 h and
 // is told; Service.Run does the sweeping.
 func TestPendingHostsExpire(t *testing.T) {
-	s, pub, clock := announceFixture(t, Options{Announce: AnnounceOptions{SweepEvery: 5 * time.Millisecond}})
-	agent := NewTestAgent(t, "forgotten")
+	s, pub, clock := announceFixture(t, server.Options{Announce: server.AnnounceOptions{SweepEvery: 5 * time.Millisecond}})
+	agent := servertest.NewPendingAgent(t, "forgotten")
 	agent.Announce(t, s, pub, 1, "192.0.2.3:1")
 	clock.Advance(23 * time.Hour)
-	if err := s.sweepPendingHosts(t.Context()); err != nil || len(mustListPending(t, s)) != 1 {
+	if err := s.SweepPendingHosts(t.Context()); err != nil || len(mustListPending(t, s)) != 1 {
 		t.Fatalf("swept before 24 h: %v", err)
 	}
 	clock.Advance(time.Hour)
@@ -118,11 +120,11 @@ func TestPendingHostsExpire(t *testing.T) {
 // has as its name or hostname is flagged; accepting checks the name like
 // enrollment does and changes nothing when it fails.
 func TestPendingHostNameConflictAndAcceptRules(t *testing.T) {
-	s, pub, _ := announceFixture(t, Options{})
+	s, pub, _ := announceFixture(t, server.Options{})
 	ctx := t.Context()
 	enrollTestHost(t, s, "web-01")
-	NewTestAgent(t, "WEB-01").Announce(t, s, pub, 1, "192.0.2.1:1")
-	NewTestAgent(t, "db-01").Announce(t, s, pub, 2, "192.0.2.2:1")
+	servertest.NewPendingAgent(t, "WEB-01").Announce(t, s, pub, 1, "192.0.2.1:1")
+	servertest.NewPendingAgent(t, "db-01").Announce(t, s, pub, 2, "192.0.2.2:1")
 	list := mustListPending(t, s)
 	if len(list) != 2 || !list[0].NameConflict || list[1].NameConflict {
 		t.Fatalf("conflict flags: %+v", list)
@@ -130,20 +132,20 @@ func TestPendingHostNameConflictAndAcceptRules(t *testing.T) {
 
 	hosts := countRows(t, s, "hosts")
 	for _, name := range []string{"", "-x", "a b", "x/y"} {
-		if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, name, nil); ErrorCodeOf(err) != CodeInvalid {
+		if _, err := s.AcceptPendingHost(ctx, server.CLIActor(), list[0].ID, name, nil); server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Errorf("name %q: %v", name, err)
 		}
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-01", nil); ErrorCodeOf(err) != CodeConflict {
+	if _, err := s.AcceptPendingHost(ctx, server.CLIActor(), list[0].ID, "web-01", nil); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Fatalf("taken name: %v", err)
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), 9999, "other", nil); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := s.AcceptPendingHost(ctx, server.CLIActor(), 9999, "other", nil); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("unknown id: %v", err)
 	}
 	if got := countRows(t, s, "hosts"); got != hosts || len(mustListPending(t, s)) != 2 {
 		t.Fatal("a refused accept changed something")
 	}
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), list[0].ID, "web-02", nil); err != nil {
+	if _, err := s.AcceptPendingHost(ctx, server.CLIActor(), list[0].ID, "web-02", nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -152,22 +154,22 @@ func TestPendingHostNameConflictAndAcceptRules(t *testing.T) {
 // and the host's first connection (the in-memory "awaited" mark is lost),
 // the sweep still removes the row once the host has connected.
 func TestAcceptedRowEndsAfterRestart(t *testing.T) {
-	s, pub, _ := announceFixture(t, Options{})
+	s, pub, _ := announceFixture(t, server.Options{})
 	ctx := t.Context()
-	NewTestAgent(t, "late-bloomer").Announce(t, s, pub, 1, "192.0.2.4:1")
-	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), mustListPending(t, s)[0].ID, "late-bloomer", nil)
+	servertest.NewPendingAgent(t, "late-bloomer").Announce(t, s, pub, 1, "192.0.2.4:1")
+	hostID, err := s.AcceptPendingHost(ctx, server.CLIActor(), mustListPending(t, s)[0].ID, "late-bloomer", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.ann.arrived(hostID) // what a restart forgets
-	if err := s.sweepPendingHosts(ctx); err != nil || countRows(t, s, "pending_hosts") != 1 {
+	s.ForgetArrival(hostID) // what a restart forgets
+	if err := s.SweepPendingHosts(ctx); err != nil || countRows(t, s, "pending_hosts") != 1 {
 		t.Fatalf("swept an accepted row before its host connected: %v", err)
 	}
 	s.Presence().Connected(hostID, 5, "192.0.2.4:2")
 	if err := s.Presence().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.sweepPendingHosts(ctx); err != nil || countRows(t, s, "pending_hosts") != 0 {
+	if err := s.SweepPendingHosts(ctx); err != nil || countRows(t, s, "pending_hosts") != 0 {
 		t.Fatalf("accepted row left after its host connected: %v", err)
 	}
 }

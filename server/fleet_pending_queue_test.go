@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"fmt"
@@ -7,26 +7,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 // queueRig announces test machines with unique connection serials.
 type queueRig struct {
 	t     *testing.T
-	s     *Service
-	pub   *TestPublisher
-	clock *TestClock
+	s     *server.Service
+	pub   *servertest.Publisher
+	clock *servertest.Clock
 	conn  uint64
 }
 
-func newQueueRig(t *testing.T, opts AnnounceOptions) *queueRig {
-	s, pub, clock := announceFixture(t, Options{Announce: opts})
+func newQueueRig(t *testing.T, opts server.AnnounceOptions) *queueRig {
+	s, pub, clock := announceFixture(t, server.Options{Announce: opts})
 	return &queueRig{t: t, s: s, pub: pub, clock: clock}
 }
 
 // announce runs agent's whole exchange from addr (an IP) and returns the
 // answer's state ("" when the server stayed silent).
-func (r *queueRig) announce(agent *TestAgent, addr string) string {
+func (r *queueRig) announce(agent *servertest.PendingAgent, addr string) string {
 	r.t.Helper()
 	r.conn++
 	st := agent.Announce(r.t, r.s, r.pub, r.conn, fmt.Sprintf("%s:%d", addr, 40000+r.conn%20000))
@@ -37,9 +39,9 @@ func (r *queueRig) announce(agent *TestAgent, addr string) string {
 }
 
 // waiting maps each waiting machine's client ID to its row.
-func (r *queueRig) waiting() map[string]PendingHost {
+func (r *queueRig) waiting() map[string]server.PendingHost {
 	r.t.Helper()
-	out := map[string]PendingHost{}
+	out := map[string]server.PendingHost{}
 	for _, p := range mustListPending(r.t, r.s) {
 		out[p.ClientID] = p
 	}
@@ -47,7 +49,7 @@ func (r *queueRig) waiting() map[string]PendingHost {
 }
 
 // perAddr counts the waiting machines of each source address.
-func perAddr(list map[string]PendingHost) map[string]int {
+func perAddr(list map[string]server.PendingHost) map[string]int {
 	out := map[string]int{}
 	for _, p := range list {
 		out[p.SourceAddr]++
@@ -61,11 +63,11 @@ func perAddr(list map[string]PendingHost) map[string]int {
 // still gets in, no address holds more than its share, and a flood that
 // goes on pushes out its own machines rather than the real one.
 func TestAnnounceFloodLeavesRoom(t *testing.T) {
-	r := newQueueRig(t, AnnounceOptions{})
+	r := newQueueRig(t, server.AnnounceOptions{})
 	flood := func(round int) {
 		for i := range 120 {
 			addr := fmt.Sprintf("203.0.113.%d", 10+i%12)
-			if st := r.announce(NewTestAgent(t, fmt.Sprintf("flood-%d-%d", round, i)), addr); st != topics.AnnouncePending {
+			if st := r.announce(servertest.NewPendingAgent(t, fmt.Sprintf("flood-%d-%d", round, i)), addr); st != topics.AnnouncePending {
 				t.Fatalf("round %d, flood announce %d from %s: %q", round, i, addr, st)
 			}
 			r.clock.Advance(50 * time.Millisecond)
@@ -86,7 +88,7 @@ func TestAnnounceFloodLeavesRoom(t *testing.T) {
 		t.Fatalf("queue after the flood: full %v cap %d share %d evicted %d replaced %d (%v)", q.Full(), q.Cap, q.PerAddress, q.Evicted, q.Replaced, err)
 	}
 
-	real := NewTestAgent(t, "till-7")
+	real := servertest.NewPendingAgent(t, "till-7")
 	if st := r.announce(real, "198.51.100.77"); st != topics.AnnouncePending {
 		t.Fatalf("a real machine from a new address after the flood: %q", st)
 	}
@@ -117,12 +119,12 @@ func TestAnnounceFloodLeavesRoom(t *testing.T) {
 // own longest-unseen row, not anyone else's and not its oldest announce:
 // a machine that announced again recently stays.
 func TestPendingQueuePerAddressShare(t *testing.T) {
-	r := newQueueRig(t, AnnounceOptions{MaxPending: 20}) // share: 5
-	neighbour := NewTestAgent(t, "neighbour")
+	r := newQueueRig(t, server.AnnounceOptions{MaxPending: 20}) // share: 5
+	neighbour := servertest.NewPendingAgent(t, "neighbour")
 	r.announce(neighbour, "192.0.2.50")
-	var mine []*TestAgent
+	var mine []*servertest.PendingAgent
 	for i := range 5 {
-		a := NewTestAgent(t, fmt.Sprintf("nat-%d", i))
+		a := servertest.NewPendingAgent(t, fmt.Sprintf("nat-%d", i))
 		mine = append(mine, a)
 		if st := r.announce(a, "192.0.2.1"); st != topics.AnnouncePending {
 			t.Fatalf("machine %d: %q", i, st)
@@ -136,7 +138,7 @@ func TestPendingQueuePerAddressShare(t *testing.T) {
 	}
 	r.clock.Advance(time.Minute)
 
-	extra := NewTestAgent(t, "nat-extra")
+	extra := servertest.NewPendingAgent(t, "nat-extra")
 	if st := r.announce(extra, "192.0.2.1"); st != topics.AnnouncePending {
 		t.Fatalf("the 6th machine of the address: %q", st)
 	}
@@ -144,7 +146,7 @@ func TestPendingQueuePerAddressShare(t *testing.T) {
 	if n := perAddr(list)["192.0.2.1"]; n != 5 {
 		t.Fatalf("the address holds %d rows, want its share of 5", n)
 	}
-	for _, a := range []*TestAgent{mine[0], mine[2], mine[3], mine[4], extra, neighbour} {
+	for _, a := range []*servertest.PendingAgent{mine[0], mine[2], mine[3], mine[4], extra, neighbour} {
 		if _, ok := list[a.Client]; !ok {
 			t.Errorf("%s was dropped", a.Hostname)
 		}
@@ -174,34 +176,34 @@ func TestPendingQueuePerAddressShare(t *testing.T) {
 // credentials, nor a rejection (that would let a rejected key back in),
 // and neither counts against the cap.
 func TestPendingQueueEvictsLongestUnseen(t *testing.T) {
-	r := newQueueRig(t, AnnounceOptions{MaxPending: 12}) // share: 3
+	r := newQueueRig(t, server.AnnounceOptions{MaxPending: 12}) // share: 3
 	ctx := t.Context()
 
 	// An accepted machine that has not connected yet, and a rejected one.
-	approved, rejected := NewTestAgent(t, "approved"), NewTestAgent(t, "rejected")
+	approved, rejected := servertest.NewPendingAgent(t, "approved"), servertest.NewPendingAgent(t, "rejected")
 	r.announce(approved, "192.0.2.200")
 	r.announce(rejected, "192.0.2.201")
 	rows := r.waiting()
-	if _, err := r.s.AcceptPendingHost(ctx, CLIActor(), rows[approved.Client].ID, "approved-1", nil); err != nil {
+	if _, err := r.s.AcceptPendingHost(ctx, server.CLIActor(), rows[approved.Client].ID, "approved-1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.s.RejectPendingHost(ctx, CLIActor(), rows[rejected.Client].ID); err != nil {
+	if err := r.s.RejectPendingHost(ctx, server.CLIActor(), rows[rejected.Client].ID); err != nil {
 		t.Fatal(err)
 	}
 
 	// 12 waiting: a lone machine first (the longest unseen of all), then
 	// five addresses with 3, 3, 2, 2 and 1 rows, one second apart.
-	lone := NewTestAgent(t, "lone")
+	lone := servertest.NewPendingAgent(t, "lone")
 	r.announce(lone, "198.51.100.9")
 	plan := []struct {
 		addr string
 		n    int
 	}{{"192.0.2.1", 3}, {"192.0.2.2", 3}, {"192.0.2.3", 2}, {"192.0.2.4", 2}, {"192.0.2.5", 1}}
-	byAddr := map[string][]*TestAgent{}
+	byAddr := map[string][]*servertest.PendingAgent{}
 	for _, p := range plan {
 		for i := range p.n {
 			r.clock.Advance(time.Second)
-			a := NewTestAgent(t, fmt.Sprintf("%s-%d", p.addr, i))
+			a := servertest.NewPendingAgent(t, fmt.Sprintf("%s-%d", p.addr, i))
 			byAddr[p.addr] = append(byAddr[p.addr], a)
 			if st := r.announce(a, p.addr); st != topics.AnnouncePending {
 				t.Fatalf("%s: %q", a.Hostname, st)
@@ -218,7 +220,7 @@ func TestPendingQueueEvictsLongestUnseen(t *testing.T) {
 	r.announce(byAddr["192.0.2.1"][0], "192.0.2.1")
 
 	r.clock.Advance(time.Second)
-	newcomer := NewTestAgent(t, "newcomer")
+	newcomer := servertest.NewPendingAgent(t, "newcomer")
 	if st := r.announce(newcomer, "198.51.100.10"); st != topics.AnnouncePending {
 		t.Fatalf("newcomer at the cap: %q", st)
 	}
@@ -230,7 +232,7 @@ func TestPendingQueueEvictsLongestUnseen(t *testing.T) {
 	if _, ok := list[gone.Client]; ok {
 		t.Fatal("the longest-unseen row of the biggest addresses was not the one dropped")
 	}
-	for _, a := range []*TestAgent{lone, newcomer, byAddr["192.0.2.1"][0], byAddr["192.0.2.1"][2], byAddr["192.0.2.2"][0]} {
+	for _, a := range []*servertest.PendingAgent{lone, newcomer, byAddr["192.0.2.1"][0], byAddr["192.0.2.1"][2], byAddr["192.0.2.2"][0]} {
 		if _, ok := list[a.Client]; !ok {
 			t.Errorf("%s was dropped", a.Hostname)
 		}
@@ -242,7 +244,7 @@ func TestPendingQueueEvictsLongestUnseen(t *testing.T) {
 	// row, the next newcomer drops the longest unseen: the lone machine.
 	for i := range 5 {
 		r.clock.Advance(time.Second)
-		r.announce(NewTestAgent(t, fmt.Sprintf("more-%d", i)), fmt.Sprintf("198.51.100.%d", 20+i))
+		r.announce(servertest.NewPendingAgent(t, fmt.Sprintf("more-%d", i)), fmt.Sprintf("198.51.100.%d", 20+i))
 	}
 	list = r.waiting()
 	if _, ok := list[lone.Client]; !ok {
@@ -254,7 +256,7 @@ func TestPendingQueueEvictsLongestUnseen(t *testing.T) {
 		}
 	}
 	r.clock.Advance(time.Second)
-	r.announce(NewTestAgent(t, "last-straw"), "198.51.100.99")
+	r.announce(servertest.NewPendingAgent(t, "last-straw"), "198.51.100.99")
 	if _, ok := r.waiting()[lone.Client]; ok {
 		t.Error("with one row per address, the longest-unseen (the lone machine) was not the one dropped")
 	}
@@ -267,7 +269,7 @@ func TestPendingQueueEvictsLongestUnseen(t *testing.T) {
 		t.Errorf("the rejected key got back in: %q", st)
 	}
 	var kept int
-	if err := r.s.db.Get(&kept, `SELECT COUNT(*) FROM pending_hosts WHERE state IN (?, ?)`, PendingStateApproved, PendingStateRejected); err != nil || kept != 2 {
+	if err := r.s.DB().Get(&kept, `SELECT COUNT(*) FROM pending_hosts WHERE state IN (?, ?)`, server.PendingStateApproved, server.PendingStateRejected); err != nil || kept != 2 {
 		t.Errorf("%d accepted/rejected rows, want 2 (%v)", kept, err)
 	}
 }
@@ -276,32 +278,32 @@ func TestPendingQueueEvictsLongestUnseen(t *testing.T) {
 // ID and by source address; one audit row lists them; each is told and its
 // key refused; machines already decided on are skipped; operators may not.
 func TestRejectPendingHostsInBulk(t *testing.T) {
-	r := newQueueRig(t, AnnounceOptions{})
+	r := newQueueRig(t, server.AnnounceOptions{})
 	ctx := t.Context()
-	var flood []*TestAgent
+	var flood []*servertest.PendingAgent
 	for i := range 4 {
-		a := NewTestAgent(t, fmt.Sprintf("bot-%d", i))
+		a := servertest.NewPendingAgent(t, fmt.Sprintf("bot-%d", i))
 		flood = append(flood, a)
 		r.announce(a, "203.0.113.66")
 	}
-	picked1, picked2, bystander := NewTestAgent(t, "odd-1"), NewTestAgent(t, "odd-2"), NewTestAgent(t, "real")
+	picked1, picked2, bystander := servertest.NewPendingAgent(t, "odd-1"), servertest.NewPendingAgent(t, "odd-2"), servertest.NewPendingAgent(t, "real")
 	r.announce(picked1, "192.0.2.11")
 	r.announce(picked2, "192.0.2.12")
 	r.announce(bystander, "192.0.2.13")
 	list := r.waiting()
 	ids := []int64{list[picked1.Client].ID, list[picked2.Client].ID}
 
-	if _, err := r.s.RejectPendingHosts(ctx, Actor{Name: "op", Role: RoleOperator}, ids, ""); ErrorCodeOf(err) != CodeForbidden {
+	if _, err := r.s.RejectPendingHosts(ctx, server.Actor{Name: "op", Role: server.RoleOperator}, ids, ""); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator bulk reject: %v", err)
 	}
-	if _, err := r.s.RejectPendingHosts(ctx, CLIActor(), nil, ""); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := r.s.RejectPendingHosts(ctx, server.CLIActor(), nil, ""); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("nothing named: %v", err)
 	}
 	if n := len(r.waiting()); n != 7 {
 		t.Fatalf("a refused bulk reject changed something: %d waiting", n)
 	}
 
-	got, err := r.s.RejectPendingHosts(ctx, CLIActor(), append(ids, 99999), "203.0.113.66")
+	got, err := r.s.RejectPendingHosts(ctx, server.CLIActor(), append(ids, 99999), "203.0.113.66")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +334,7 @@ func TestRejectPendingHostsInBulk(t *testing.T) {
 	if st := r.announce(flood[0], "203.0.113.66"); st != topics.AnnounceRejected {
 		t.Errorf("a bulk-rejected key announcing again: %q", st)
 	}
-	if _, err := r.s.RejectPendingHosts(ctx, CLIActor(), ids, ""); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := r.s.RejectPendingHosts(ctx, server.CLIActor(), ids, ""); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Errorf("rejecting them again: %v", err)
 	}
 }

@@ -1,20 +1,22 @@
-package server
+package server_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-func enrollTestHost(t testing.TB, s *Service, name string) string {
+func enrollTestHost(t testing.TB, s *server.Service, name string) string {
 	t.Helper()
-	tok, _, err := s.CreateEnrollmentToken(t.Context(), CLIActor(), name, 0)
+	tok, _, err := s.CreateEnrollmentToken(t.Context(), server.CLIActor(), name, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Enroll(t.Context(), EnrollRequest{Token: tok, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1"})
+	res, err := s.Enroll(t.Context(), server.EnrollRequest{Token: tok, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,12 +24,12 @@ func enrollTestHost(t testing.TB, s *Service, name string) string {
 }
 
 func TestPresenceIgnoresStaleConnections(t *testing.T) {
-	clock := NewTestClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now, Presence: PresenceOptions{OfflineAfter: time.Minute}})
+	clock := servertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now, Presence: server.PresenceOptions{OfflineAfter: time.Minute}})
 	ctx := t.Context()
 	id := enrollTestHost(t, s, "web-1")
 	p := s.Presence()
-	pub := &TestPublisher{}
+	pub := &servertest.Publisher{}
 	p.SetPublisher(pub)
 	online := func() bool {
 		h, err := s.GetHost(ctx, id)
@@ -65,7 +67,7 @@ func TestPresenceIgnoresStaleConnections(t *testing.T) {
 	}
 	// Silence longer than OfflineAfter: the sweeper marks it offline.
 	clock.Advance(2 * time.Minute)
-	p.sweep()
+	p.Sweep()
 	if online() {
 		t.Fatal("silent host still online after sweep")
 	}
@@ -83,7 +85,7 @@ func TestPresenceIgnoresStaleConnections(t *testing.T) {
 		Agent  string `db:"agent_version"`
 		Gen    int    `db:"conn_gen"`
 	}
-	if err := s.db.Get(&row, `SELECT online, agent_version, conn_gen FROM hosts WHERE id = ?`, id); err != nil {
+	if err := s.DB().Get(&row, `SELECT online, agent_version, conn_gen FROM hosts WHERE id = ?`, id); err != nil {
 		t.Fatal(err)
 	}
 	if !row.Online || row.Agent != "2.0" || row.Gen != 7 {
@@ -101,26 +103,26 @@ func TestPresenceIgnoresStaleConnections(t *testing.T) {
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Get(&row, `SELECT online, agent_version, conn_gen FROM hosts WHERE id = ?`, id); err != nil || row.Online {
+	if err := s.DB().Get(&row, `SELECT online, agent_version, conn_gen FROM hosts WHERE id = ?`, id); err != nil || row.Online {
 		t.Fatalf("after Start: %+v %v", row, err)
 	}
 }
 
 func TestBusDropsForSlowSubscriber(t *testing.T) {
-	b := NewBus()
+	b := server.NewBus()
 	ch, cancel := b.Subscribe()
 	defer cancel()
 	for i := 0; i < 200; i++ {
-		b.Publish(Event{Kind: EventHostUpdated})
+		b.Publish(server.Event{Kind: server.EventHostUpdated})
 	}
 	for len(ch) > 0 {
 		<-ch
 	}
-	b.Publish(Event{Kind: EventHostPresence})
-	if e := <-ch; e.Kind != EventResync {
+	b.Publish(server.Event{Kind: server.EventHostPresence})
+	if e := <-ch; e.Kind != server.EventResync {
 		t.Fatalf("after drops got %q, want resync", e.Kind)
 	}
-	if e := <-ch; e.Kind != EventHostPresence {
+	if e := <-ch; e.Kind != server.EventHostPresence {
 		t.Fatalf("got %q", e.Kind)
 	}
 }
@@ -128,9 +130,9 @@ func TestBusDropsForSlowSubscriber(t *testing.T) {
 // TestMonitorStateRepublished: the broker expires retained messages, so the
 // retained state of a host whose presence never changes is published again.
 func TestMonitorStateRepublished(t *testing.T) {
-	s := MustOpenService(t, Options{Presence: PresenceOptions{RepublishEvery: 20 * time.Millisecond}})
+	s := servertest.MustOpenService(t, server.Options{Presence: server.PresenceOptions{RepublishEvery: 20 * time.Millisecond}})
 	id := enrollTestHost(t, s, "steady")
-	pub := &TestPublisher{}
+	pub := &servertest.Publisher{}
 	s.Presence().SetPublisher(pub)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})

@@ -1,32 +1,34 @@
-package server
+package server_test
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-func enrollForUpgrade(t *testing.T, s *Service, name, goos, version string) string {
+func enrollForUpgrade(t *testing.T, s *server.Service, name, goos, version string) string {
 	t.Helper()
-	tok, _, err := s.CreateEnrollmentToken(t.Context(), CLIActor(), name, 0)
+	tok, _, err := s.CreateEnrollmentToken(t.Context(), server.CLIActor(), name, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Enroll(t.Context(), EnrollRequest{Token: tok, Hostname: name, OS: goos, Arch: "amd64", AgentVersion: version})
+	res, err := s.Enroll(t.Context(), server.EnrollRequest{Token: tok, Hostname: name, OS: goos, Arch: "amd64", AgentVersion: version})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res.HostID
 }
 
-func upgradeTargets(version string) UpgradeTargets {
-	return func(goos, goarch string) (UpgradeTarget, bool) {
+func upgradeTargets(version string) server.UpgradeTargets {
+	return func(goos, goarch string) (server.UpgradeTarget, bool) {
 		if goos != "linux" || goarch != "amd64" {
-			return UpgradeTarget{}, false
+			return server.UpgradeTarget{}, false
 		}
-		return UpgradeTarget{Version: version, SHA256: strings.Repeat("0a", 32), Size: 1000}, true
+		return server.UpgradeTarget{Version: version, SHA256: strings.Repeat("0a", 32), Size: 1000}, true
 	}
 }
 
@@ -35,7 +37,7 @@ func helloFrom(host, version string) *topics.Hello {
 		Arch: "amd64", BootID: "b", ConnGen: 1}
 }
 
-func lastUpgradeCommand(t *testing.T, pub *TestPublisher, host string) *topics.Upgrade {
+func lastUpgradeCommand(t *testing.T, pub *servertest.Publisher, host string) *topics.Upgrade {
 	t.Helper()
 	msgs := pub.On(topics.CmdTopic(host))
 	if len(msgs) == 0 {
@@ -49,27 +51,27 @@ func lastUpgradeCommand(t *testing.T, pub *TestPublisher, host string) *topics.U
 }
 
 func TestRequestUpgradesSelectsAuditsAndSends(t *testing.T) {
-	s := MustOpenService(t, Options{})
+	s := servertest.MustOpenService(t, server.Options{})
 	ctx := t.Context()
-	pub := &TestPublisher{}
+	pub := &servertest.Publisher{}
 	s.SetPublisher(pub)
 	old := enrollForUpgrade(t, s, "old", "linux", "1.0.0")
 	current := enrollForUpgrade(t, s, "current", "linux", "2.0.0")
 	mac := enrollForUpgrade(t, s, "mac", "darwin", "1.0.0")
 	targets := upgradeTargets("2.0.0")
 
-	op := MustCreateUser(t, s, "op", RoleOperator)
-	if _, err := s.RequestUpgrades(ctx, ActorFor(op, "api"), UpgradeRequest{Outdated: true}, targets); ErrorCodeOf(err) != CodeForbidden {
+	op := servertest.MustCreateUser(t, s, "op", server.RoleOperator)
+	if _, err := s.RequestUpgrades(ctx, servertest.ActorFor(op, "api"), server.UpgradeRequest{Outdated: true}, targets); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator upgraded: %v", err)
 	}
-	if _, err := s.RequestUpgrades(ctx, CLIActor(), UpgradeRequest{}, targets); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := s.RequestUpgrades(ctx, server.CLIActor(), server.UpgradeRequest{}, targets); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("empty request: %v", err)
 	}
-	if _, err := s.RequestUpgrades(ctx, CLIActor(), UpgradeRequest{HostIDs: []string{"h_nosuchhost"}}, targets); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := s.RequestUpgrades(ctx, server.CLIActor(), server.UpgradeRequest{HostIDs: []string{"h_nosuchhost"}}, targets); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("unknown host: %v", err)
 	}
 
-	b, err := s.RequestUpgrades(ctx, CLIActor(), UpgradeRequest{Outdated: true}, targets)
+	b, err := s.RequestUpgrades(ctx, server.CLIActor(), server.UpgradeRequest{Outdated: true}, targets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ func TestRequestUpgradesSelectsAuditsAndSends(t *testing.T) {
 	if len(pub.On(topics.CmdTopic(current))) != 0 {
 		t.Fatal("a host already current got an upgrade command")
 	}
-	entries, err := s.ListAudit(ctx, AuditFilter{Action: "agent.upgrade"})
+	entries, err := s.ListAudit(ctx, server.AuditFilter{Action: "agent.upgrade"})
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("audit rows %+v, %v; want one", entries, err)
 	}
@@ -97,23 +99,23 @@ func TestRequestUpgradesSelectsAuditsAndSends(t *testing.T) {
 		t.Fatalf("audit details %s", entries[0].Details)
 	}
 
-	b, err = s.RequestUpgrades(ctx, CLIActor(), UpgradeRequest{HostIDs: []string{current, mac}}, targets)
+	b, err = s.RequestUpgrades(ctx, server.CLIActor(), server.UpgradeRequest{HostIDs: []string{current, mac}}, targets)
 	if err != nil || len(b.Requested) != 0 || len(b.Skipped) != 2 || !strings.Contains(b.Skipped[0].Reason, "already runs 2.0.0") ||
 		!strings.Contains(b.Skipped[1].Reason, "no agent build for darwin/amd64") {
 		t.Fatalf("upgrade of a current host and one without a build: %+v, %v", b, err)
 	}
-	if entries, _ := s.ListAudit(ctx, AuditFilter{Action: "agent.upgrade"}); len(entries) != 1 {
+	if entries, _ := s.ListAudit(ctx, server.AuditFilter{Action: "agent.upgrade"}); len(entries) != 1 {
 		t.Fatalf("a request that changed nothing was audited: %d rows", len(entries))
 	}
 }
 
 func TestUpgradeStatesFromHelloAndReports(t *testing.T) {
-	s := MustOpenService(t, Options{})
+	s := servertest.MustOpenService(t, server.Options{})
 	ctx := t.Context()
-	pub := &TestPublisher{}
+	pub := &servertest.Publisher{}
 	s.SetPublisher(pub)
 	h := enrollForUpgrade(t, s, "web-1", "linux", "1.0.0")
-	b, err := s.RequestUpgrades(ctx, CLIActor(), UpgradeRequest{HostIDs: []string{h}}, upgradeTargets("2.0.0"))
+	b, err := s.RequestUpgrades(ctx, server.CLIActor(), server.UpgradeRequest{HostIDs: []string{h}}, upgradeTargets("2.0.0"))
 	if err != nil || len(b.Requested) != 1 {
 		t.Fatalf("request: %+v %v", b, err)
 	}
@@ -134,7 +136,7 @@ func TestUpgradeStatesFromHelloAndReports(t *testing.T) {
 		}
 		s.HandleMessage(topics.HelloTopic(h), p, h, 1)
 	}
-	state := func() *AgentUpgrade {
+	state := func() *server.AgentUpgrade {
 		u, err := s.HostUpgrade(ctx, h)
 		if err != nil || u == nil {
 			t.Fatalf("host upgrade: %v %v", u, err)
@@ -165,7 +167,7 @@ func TestUpgradeStatesFromHelloAndReports(t *testing.T) {
 		t.Fatalf("a finished upgrade moved to %s", u.State)
 	}
 
-	b, err = s.RequestUpgrades(ctx, CLIActor(), UpgradeRequest{HostIDs: []string{h}}, upgradeTargets("3.0.0"))
+	b, err = s.RequestUpgrades(ctx, server.CLIActor(), server.UpgradeRequest{HostIDs: []string{h}}, upgradeTargets("3.0.0"))
 	if err != nil || len(b.Requested) != 1 {
 		t.Fatalf("second request: %+v %v", b, err)
 	}

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -17,11 +19,11 @@ import (
 func BenchmarkIngestLogBatches(b *testing.B) {
 	for _, perBatch := range []int{10, 100} {
 		b.Run(fmt.Sprintf("lines=%d", perBatch), func(b *testing.B) {
-			s := MustOpenService(b, Options{})
-			s.SetPublisher(&TestPublisher{})
-			RunInBackground(b, s)
+			s := servertest.MustOpenService(b, server.Options{})
+			s.SetPublisher(&servertest.Publisher{})
+			servertest.RunInBackground(b, s)
 			host := enrollTestHost(b, s, "bench-1")
-			j, err := s.SetRepository(b.Context(), CLIActor(), host, RepositoryInput{URL: "/srv/restic", Password: "pw"})
+			j, err := s.SetRepository(b.Context(), server.CLIActor(), host, server.RepositoryInput{URL: "/srv/restic", Password: "pw"})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -51,7 +53,7 @@ func BenchmarkIngestLogBatches(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			var stored int64
-			if err := s.db.Get(&stored, `SELECT log_lines FROM jobs WHERE id = ?`, j.ID); err != nil || stored != int64(b.N*perBatch) {
+			if err := s.DB().Get(&stored, `SELECT log_lines FROM jobs WHERE id = ?`, j.ID); err != nil || stored != int64(b.N*perBatch) {
 				b.Fatalf("stored %d lines, want %d (%v)", stored, b.N*perBatch, err)
 			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")

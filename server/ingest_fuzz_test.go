@@ -1,10 +1,12 @@
-package server
+package server_test
 
 import (
 	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -12,11 +14,11 @@ import (
 // running service: nothing may panic, and the stored job must stay
 // consistent (a known state, its log counter equal to its stored lines).
 func FuzzHandleMessageJobs(f *testing.F) {
-	s := MustOpenService(f, Options{Ingest: IngestOptions{BatchWait: time.Millisecond}})
-	s.SetPublisher(&TestPublisher{})
-	RunInBackground(f, s)
+	s := servertest.MustOpenService(f, server.Options{Ingest: server.IngestOptions{BatchWait: time.Millisecond}})
+	s.SetPublisher(&servertest.Publisher{})
+	servertest.RunInBackground(f, s)
 	host := enrollTestHost(f, s, "fuzz-1")
-	j, err := s.SetRepository(f.Context(), CLIActor(), host, RepositoryInput{URL: "/srv/restic", Password: "pw"})
+	j, err := s.SetRepository(f.Context(), server.CLIActor(), host, server.RepositoryInput{URL: "/srv/restic", Password: "pw"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func FuzzHandleMessageJobs(f *testing.F) {
 			LogLines int64  `db:"log_lines"`
 			Stored   int64  `db:"stored"`
 		}
-		if err := s.db.Get(&row, `SELECT status, version, log_lines, (SELECT COUNT(*) FROM job_log WHERE job_id = jobs.id) AS stored
+		if err := s.DB().Get(&row, `SELECT status, version, log_lines, (SELECT COUNT(*) FROM job_log WHERE job_id = jobs.id) AS stored
 			FROM jobs WHERE id = ?`, j.ID); err != nil {
 			t.Fatal(err)
 		}

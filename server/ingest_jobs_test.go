@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"strings"
@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -67,7 +69,7 @@ func TestIngestJobStateMachine(t *testing.T) {
 
 	// Unknown job; another host's job; a body naming another job than its topic.
 	seqUnknown := a.Event(t, "j_doesnotexist0000000000000", 2, topics.JobDelivered, nil)
-	other := NewTestHostAgent(f.s, enrollTestHost(t, f.s, "db-1"))
+	other := servertest.NewHostAgent(f.s, enrollTestHost(t, f.s, "db-1"))
 	other.Conn = 7
 	c := f.backup(t)
 	seqForeign := other.Event(t, c.UID, 2, topics.JobDelivered, nil)
@@ -99,7 +101,7 @@ func TestIngestJobStateMachine(t *testing.T) {
 		t.Fatalf("a malformed event moved the job: %+v", j)
 	}
 
-	acked, _ := AckedSeqs(a.Acks(t, f.pub))
+	acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub))
 	for name, seq := range map[string]uint64{"delivered": seqDelivered, "running": seqRunning, "duplicate": seqDup,
 		"stale": seqStale, "backwards": seqBack, "forbidden": seqSkip, "terminal": seqDone, "after terminal": seqAfter,
 		"unknown job": seqUnknown, "mismatch": seqMismatch} {
@@ -110,7 +112,7 @@ func TestIngestJobStateMachine(t *testing.T) {
 	if acked[malformed] {
 		t.Error("a malformed message was acked")
 	}
-	if foreign, _ := AckedSeqs(other.Acks(t, f.pub)); !foreign[seqForeign] || len(foreign) != 1 {
+	if foreign, _ := servertest.AckedSeqs(other.Acks(t, f.pub)); !foreign[seqForeign] || len(foreign) != 1 {
 		t.Errorf("the other host's refused event not acked to it: %v", foreign)
 	}
 	_ = ctx
@@ -127,7 +129,7 @@ func TestIngestDefersEventsAheadOfAMissingOne(t *testing.T) {
 	done := &topics.JobResult{ExitCode: intp(0), SnapshotID: testSnapshotID}
 	early := a.Event(t, b.UID, 4, topics.JobSucceeded, done)
 	a.Sync(t)
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); acked[early] || f.s.Stats().Deferred.Load() != 1 {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); acked[early] || f.s.Stats().Deferred.Load() != 1 {
 		t.Fatalf("an event ahead of a missing one was acked (deferred %d)", f.s.Stats().Deferred.Load())
 	}
 	a.Event(t, b.UID, 3, topics.JobRunning, nil)
@@ -136,7 +138,7 @@ func TestIngestDefersEventsAheadOfAMissingOne(t *testing.T) {
 	if j := f.job(t, b.ID); j.Status != topics.JobSucceeded || j.SnapshotID != testSnapshotID {
 		t.Fatalf("after the missing event arrived: %+v", j)
 	}
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); !acked[again] {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); !acked[again] {
 		t.Fatal("resent event not acked")
 	}
 	// Skipping "delivered" is allowed: running straight from queued.
@@ -158,7 +160,7 @@ func TestAcksOnlyAfterCommit(t *testing.T) {
 	var mu sync.Mutex
 	stored := map[uint64]func() bool{}
 	var problems []string
-	f.pub.Hook = func(m PublishedMessage) {
+	f.pub.Hook = func(m servertest.PublishedMessage) {
 		if m.Topic != topics.AckTopic(f.host) {
 			return
 		}
@@ -177,14 +179,14 @@ func TestAcksOnlyAfterCommit(t *testing.T) {
 	lineStored := func(n int) func() bool {
 		return func() bool {
 			var c int
-			_ = f.s.db.Get(&c, `SELECT COUNT(*) FROM job_log WHERE job_id = ? AND n = ?`, b.ID, n)
+			_ = f.s.DB().Get(&c, `SELECT COUNT(*) FROM job_log WHERE job_id = ? AND n = ?`, b.ID, n)
 			return c == 1
 		}
 	}
 	versionStored := func(v int64) func() bool {
 		return func() bool {
 			var got int64
-			_ = f.s.db.Get(&got, `SELECT version FROM jobs WHERE id = ?`, b.ID)
+			_ = f.s.DB().Get(&got, `SELECT version FROM jobs WHERE id = ?`, b.ID)
 			return got >= v
 		}
 	}
@@ -193,7 +195,7 @@ func TestAcksOnlyAfterCommit(t *testing.T) {
 	// before the writer can ack it.
 	expect := func(check func() bool) {
 		mu.Lock()
-		stored[f.agent.seq+1] = check
+		stored[f.agent.Seq()+1] = check
 		mu.Unlock()
 	}
 	for i := range 50 {
@@ -209,7 +211,7 @@ func TestAcksOnlyAfterCommit(t *testing.T) {
 	if len(problems) > 0 {
 		t.Fatalf("%d acks came before the commit", len(problems))
 	}
-	acked, _ := AckedSeqs(f.agent.Acks(t, f.pub))
+	acked, _ := servertest.AckedSeqs(f.agent.Acks(t, f.pub))
 	for s := range stored {
 		if !acked[s] {
 			t.Fatalf("seq %d never acked", s)
@@ -251,11 +253,11 @@ func TestMonitorEventWhenAJobEnds(t *testing.T) {
 }
 
 func TestIngestQueueFullBlocksThenDrops(t *testing.T) {
-	s := MustOpenService(t, Options{Ingest: IngestOptions{QueueSize: 1, EnqueueWait: 20 * time.Millisecond}})
-	pub := &TestPublisher{}
+	s := servertest.MustOpenService(t, server.Options{Ingest: server.IngestOptions{QueueSize: 1, EnqueueWait: 20 * time.Millisecond}})
+	pub := &servertest.Publisher{}
 	s.SetPublisher(pub)
 	host := enrollTestHost(t, s, "web-1")
-	a := NewTestHostAgent(s, host)
+	a := servertest.NewHostAgent(s, host)
 	// The writer is not running: the first message waits in the queue, the
 	// second finds it full, waits EnqueueWait and is dropped (unacked, so
 	// the agent resends it).
@@ -264,9 +266,9 @@ func TestIngestQueueFullBlocksThenDrops(t *testing.T) {
 	if st := s.Stats(); st.QueueFull.Load() != 1 || st.Dropped.Load() != 1 {
 		t.Fatalf("queue full %d, dropped %d", st.QueueFull.Load(), st.Dropped.Load())
 	}
-	RunInBackground(t, s)
+	servertest.RunInBackground(t, s)
 	a.Sync(t)
-	if acked, _ := AckedSeqs(a.Acks(t, pub)); len(acked) != 1 || !acked[first] {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, pub)); len(acked) != 1 || !acked[first] {
 		t.Fatalf("acked %v, want only the queued one", acked)
 	}
 }
@@ -285,14 +287,14 @@ func TestJobProgressIsLiveAndDroppedAtTheEnd(t *testing.T) {
 	if !ok || p.Percent != 42.5 {
 		t.Fatalf("progress %+v %v", p, ok)
 	}
-	waitEvent(t, events, EventJobProgress)
+	waitEvent(t, events, server.EventJobProgress)
 	f.agent.Progress(t, b.UID, 43) // within ProgressEvery: kept, not announced again
 	if p, _ := f.s.JobProgress(b.ID); p.Percent != 43 {
 		t.Fatalf("latest progress not kept: %+v", p)
 	}
 	// Unknown job, another host's job, a body naming another job: refused.
 	f.agent.Progress(t, "j_doesnotexist0000000000000", 1)
-	other := NewTestHostAgent(f.s, enrollTestHost(t, f.s, "db-1"))
+	other := servertest.NewHostAgent(f.s, enrollTestHost(t, f.s, "db-1"))
 	other.Progress(t, b.UID, 99)
 	f.agent.Send(t, topics.JobProgressTopic(f.host, b.UID), &topics.JobProgress{
 		Envelope: topics.NewEnvelope(topics.TypeJobProgress, f.host), Job: "j_someotherjob000000000000000", Percent: 1})
@@ -314,34 +316,34 @@ func TestJobProgressIsLiveAndDroppedAtTheEnd(t *testing.T) {
 }
 
 func TestAcceptPendingHostWithRepository(t *testing.T) {
-	s, pub, _ := announceFixture(t, Options{Ingest: IngestOptions{BatchWait: time.Millisecond}})
-	RunInBackground(t, s)
+	s, pub, _ := announceFixture(t, server.Options{Ingest: server.IngestOptions{BatchWait: time.Millisecond}})
+	servertest.RunInBackground(t, s)
 	ctx := t.Context()
-	NewTestAgent(t, "kiosk-9").Announce(t, s, pub, 1, "192.0.2.9:1")
+	servertest.NewPendingAgent(t, "kiosk-9").Announce(t, s, pub, 1, "192.0.2.9:1")
 	id := mustListPending(t, s)[0].ID
 	// A bad repository refuses the whole accept: no host, still pending.
-	if _, err := s.AcceptPendingHost(ctx, CLIActor(), id, "kiosk-9", &RepositoryInput{URL: "relative", Password: "x"}); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := s.AcceptPendingHost(ctx, server.CLIActor(), id, "kiosk-9", &server.RepositoryInput{URL: "relative", Password: "x"}); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("bad repository: %v", err)
 	}
 	if hosts, _ := s.ListHosts(ctx); len(hosts) != 0 || len(mustListPending(t, s)) != 1 {
 		t.Fatal("a refused accept changed something")
 	}
-	hostID, err := s.AcceptPendingHost(ctx, CLIActor(), id, "kiosk-9", &RepositoryInput{URL: "/srv/restic", Password: testRepoPassword,
+	hostID, err := s.AcceptPendingHost(ctx, server.CLIActor(), id, "kiosk-9", &server.RepositoryInput{URL: "/srv/restic", Password: testRepoPassword,
 		Env: map[string]string{"AWS_SECRET_ACCESS_KEY": "aws-secret-1234"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.GetRepository(ctx, hostID)
-	if err != nil || st.State != RepoInitializing || st.ConfigVersion != 1 || st.InitJobID == 0 {
+	if err != nil || st.State != server.RepoInitializing || st.ConfigVersion != 1 || st.InitJobID == 0 {
 		t.Fatalf("repository after accept: %+v %v", st, err)
 	}
-	audit, _ := s.ListAudit(ctx, AuditFilter{Action: "pending_host.accept"})
+	audit, _ := s.ListAudit(ctx, server.AuditFilter{Action: "pending_host.accept"})
 	if len(audit) != 1 || !strings.Contains(audit[0].Details, `"url":"/srv/restic"`) ||
 		strings.Contains(audit[0].Details, testRepoPassword) || strings.Contains(audit[0].Details, "aws-secret-1234") {
 		t.Fatalf("audit: %+v", audit)
 	}
 	// The agent's first hello as the host brings the config and the init command.
-	a := NewTestHostAgent(s, hostID)
+	a := servertest.NewHostAgent(s, hostID)
 	a.Connect(t, 0)
 	cfgs, cmds := a.Configs(t, pub), a.Commands(t, pub)
 	if len(cfgs) != 1 || cfgs[0].Repository.Password != testRepoPassword || len(cmds) != 1 || cmds[0].Spec.Kind != topics.JobInit ||

@@ -1,10 +1,12 @@
-package server
+package server_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -79,13 +81,13 @@ func TestJobLogIdempotentWithGapsAndResends(t *testing.T) {
 	if len(page) != 3 || page[0].N != 6 || page[2].N != 8 {
 		t.Fatalf("page: %+v", page)
 	}
-	if _, err := f.s.JobLog(ctx, 999, 0, 0); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.JobLog(ctx, 999, 0, 0); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("log of no job: %v", err)
 	}
 
 	// The job ends announcing 20 lines while 15 are stored: resend (the
 	// limit has passed).
-	f.clock.Advance(f.s.ingestOpts.ResendEvery)
+	f.clock.Advance(f.s.IngestOptions().ResendEvery)
 	f.finish(t, b.UID, topics.JobSucceeded, &topics.JobResult{ExitCode: intp(0), LogLines: 20})
 	if resends() != 2 {
 		t.Fatal("missing lines at the end did not ask for a resend")
@@ -98,9 +100,9 @@ func TestJobLogIdempotentWithGapsAndResends(t *testing.T) {
 		t.Fatalf("after the late lines: %d", j.LogLines)
 	}
 	// A log for a job that is not this host's, or too far out: refused.
-	other := NewTestHostAgent(f.s, enrollTestHost(t, f.s, "db-1"))
+	other := servertest.NewHostAgent(f.s, enrollTestHost(t, f.s, "db-1"))
 	other.Log(t, b.UID, 21, "forged")
-	a.Log(t, b.UID, MaxJobLogLines, "one", "too many")
+	a.Log(t, b.UID, server.MaxJobLogLines, "one", "too many")
 	a.Sync(t)
 	other.Sync(t)
 	if j := f.job(t, b.ID); j.LogLines != 20 || rejectedBy(f.s, "another host's job") != 1 || rejectedBy(f.s, "log too long") != 1 {
@@ -133,7 +135,7 @@ func TestSnapshotReportsAssembleAndReplace(t *testing.T) {
 	}
 	p2 := a.Snapshots(t, "rep-a", 2, 3, taken, snap(3, t0.Add(3*time.Minute)), snap(4, t0.Add(4*time.Minute)))
 	a.Sync(t)
-	waitEvent(t, events, EventSnapshotsChanged)
+	waitEvent(t, events, server.EventSnapshotsChanged)
 	list, _ = f.s.Snapshots(ctx, f.host)
 	if list.ReportedAt == nil || !list.ReportedAt.Equal(taken) || len(list.Snapshots) != 5 {
 		t.Fatalf("assembled list: %+v", list)
@@ -141,11 +143,11 @@ func TestSnapshotReportsAssembleAndReplace(t *testing.T) {
 	if list.Snapshots[0].ID != fmt.Sprintf("%064x", 5) || list.Snapshots[0].ShortID != "00000000" || list.Snapshots[0].Paths[0] != "/etc" {
 		t.Fatalf("not newest first: %+v", list.Snapshots[0])
 	}
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); !acked[p3] || !acked[p2] {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); !acked[p3] || !acked[p2] {
 		t.Fatal("parts not acked")
 	}
 	var staged int
-	_ = f.s.db.Get(&staged, `SELECT COUNT(*) FROM snapshot_report_parts`)
+	_ = f.s.DB().Get(&staged, `SELECT COUNT(*) FROM snapshot_report_parts`)
 	if staged != 0 {
 		t.Fatalf("%d parts left staged after assembly", staged)
 	}
@@ -158,7 +160,7 @@ func TestSnapshotReportsAssembleAndReplace(t *testing.T) {
 	if len(list.Snapshots) != 1 || list.Snapshots[0].ID != fmt.Sprintf("%064x", 6) {
 		t.Fatalf("after a newer report: %+v", list.Snapshots)
 	}
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); !acked[late] {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); !acked[late] {
 		t.Fatal("a superseded report not acked")
 	}
 	// Parts that disagree about the report are refused.
@@ -178,19 +180,19 @@ func TestSnapshotReportsAssembleAndReplace(t *testing.T) {
 	// Parts of a report that never completes go with the sweep.
 	a.Snapshots(t, "rep-e", 1, 2, t2.Add(2*time.Hour), snap(10, t0))
 	a.Sync(t)
-	_ = f.s.db.Get(&staged, `SELECT COUNT(*) FROM snapshot_report_parts`)
+	_ = f.s.DB().Get(&staged, `SELECT COUNT(*) FROM snapshot_report_parts`)
 	if staged != 1 {
 		t.Fatalf("%d parts staged, want 1", staged)
 	}
-	f.clock.Advance(stagedPartsTTL + time.Minute)
-	if err := f.s.sweepJobs(ctx); err != nil {
+	f.clock.Advance(server.StagedPartsTTL + time.Minute)
+	if err := f.s.SweepJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_ = f.s.db.Get(&staged, `SELECT COUNT(*) FROM snapshot_report_parts`)
+	_ = f.s.DB().Get(&staged, `SELECT COUNT(*) FROM snapshot_report_parts`)
 	if staged != 0 {
 		t.Fatalf("%d stale parts survived the sweep", staged)
 	}
-	if _, err := f.s.Snapshots(ctx, "h_nosuchhost"); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.Snapshots(ctx, "h_nosuchhost"); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("snapshots of no host: %v", err)
 	}
 }

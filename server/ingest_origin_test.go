@@ -1,23 +1,25 @@
-package server
+package server_test
 
 import (
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 // groupOrigin is the Origin the agent puts on the events of a backup it
 // ran from schedule sc of group g for slot.
-func groupOrigin(sc *Schedule, g *SourceGroup, slot time.Time) *topics.JobOrigin {
+func groupOrigin(sc *server.Schedule, g *server.SourceGroup, slot time.Time) *topics.JobOrigin {
 	return &topics.JobOrigin{Schedule: sc.Key, ScheduledFor: slot, Spec: topics.JobSpec{Kind: topics.JobBackup,
 		Paths: g.Paths, SourceGroup: g.Key, Tags: []string{topics.GroupTag(g.Key)}}}
 }
 
 // scheduledRun plays the agent starting a backup from sc by itself: its
 // delivered and running events, stored. It returns the job's wire id.
-func (f *jobsFixture) scheduledRun(t *testing.T, sc *Schedule, g *SourceGroup, slot time.Time) string {
+func (f *jobsFixture) scheduledRun(t *testing.T, sc *server.Schedule, g *server.SourceGroup, slot time.Time) string {
 	t.Helper()
 	uid := topics.RandomID(topics.JobIDPrefix)
 	o := groupOrigin(sc, g, slot)
@@ -28,24 +30,24 @@ func (f *jobsFixture) scheduledRun(t *testing.T, sc *Schedule, g *SourceGroup, s
 }
 
 // agentFinish reports the end of a run scheduledRun started.
-func (f *jobsFixture) agentFinish(t *testing.T, uid string, sc *Schedule, g *SourceGroup, slot time.Time, st topics.JobState) {
+func (f *jobsFixture) agentFinish(t *testing.T, uid string, sc *server.Schedule, g *server.SourceGroup, slot time.Time, st topics.JobState) {
 	t.Helper()
 	f.agent.ScheduledEvent(t, groupOrigin(sc, g, slot), uid, 4, st, &topics.JobResult{ExitCode: intp(0)})
 	f.agent.Sync(t)
 }
 
 // homeBackups makes the group Home (/home) and a backup schedule of it.
-func (f *jobsFixture) homeBackups(t *testing.T, cron string) (*SourceGroup, *Schedule) {
+func (f *jobsFixture) homeBackups(t *testing.T, cron string) (*server.SourceGroup, *server.Schedule) {
 	t.Helper()
-	g := f.group(t, SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
-	return g, f.schedule(t, ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: cron})
+	g := f.group(t, server.SourceGroupInput{Name: "Home", Paths: []string{"/home"}})
+	return g, f.schedule(t, server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: "Home", Cron: cron})
 }
 
 // jobByUID loads a job by its wire id (nil when there is none).
-func (f *jobsFixture) jobByUID(t *testing.T, uid string) *Job {
+func (f *jobsFixture) jobByUID(t *testing.T, uid string) *server.Job {
 	t.Helper()
 	var ids []int64
-	if err := f.s.db.Select(&ids, `SELECT id FROM jobs WHERE uid = ?`, uid); err != nil {
+	if err := f.s.DB().Select(&ids, `SELECT id FROM jobs WHERE uid = ?`, uid); err != nil {
 		t.Fatal(err)
 	}
 	if len(ids) > 1 {
@@ -69,7 +71,7 @@ func TestAgentStartedJobIsCreatedOnceFromItsOrigin(t *testing.T) {
 	// The first log batch overtakes the first event: deferred, not lost.
 	early := a.Log(t, uid, 1, "open repository", "start scan")
 	a.Sync(t)
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); acked[early] || f.s.Stats().Deferred.Load() != 1 || f.jobByUID(t, uid) != nil {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); acked[early] || f.s.Stats().Deferred.Load() != 1 || f.jobByUID(t, uid) != nil {
 		t.Fatalf("a log of a job not known yet was acked or made a job (deferred %d)", f.s.Stats().Deferred.Load())
 	}
 
@@ -82,9 +84,9 @@ func TestAgentStartedJobIsCreatedOnceFromItsOrigin(t *testing.T) {
 	r := a.ScheduledEvent(t, o, uid, 3, topics.JobRunning, nil)
 	a.Sync(t)
 	j := f.jobByUID(t, uid)
-	if j == nil || j.Kind != topics.JobBackup || j.Status != topics.JobRunning || j.Version != 3 || j.CreatedBy != CreatedBySchedule ||
+	if j == nil || j.Kind != topics.JobBackup || j.Status != topics.JobRunning || j.Version != 3 || j.CreatedBy != server.CreatedBySchedule ||
 		j.ScheduleID != sc.ID || j.ScheduledFor == nil || !j.ScheduledFor.Equal(slot) || j.SourceGroupID != g.ID ||
-		j.SourceGroupName != "Home" || !j.ExpiresAt.Equal(slot.Add(DefaultJobExpiry)) || !j.CreatedAt.Equal(slot) ||
+		j.SourceGroupName != "Home" || !j.ExpiresAt.Equal(slot.Add(server.DefaultJobExpiry)) || !j.CreatedAt.Equal(slot) ||
 		j.Spec.SourceGroup != g.Key || j.StartedAt == nil {
 		t.Fatalf("job from origin: %+v", j)
 	}
@@ -99,7 +101,7 @@ func TestAgentStartedJobIsCreatedOnceFromItsOrigin(t *testing.T) {
 		j.Status != topics.JobSucceeded || j.SnapshotID != testSnapshotID {
 		t.Fatalf("after the end: %v %+v %+v", err, lines, j)
 	}
-	acked, _ := AckedSeqs(a.Acks(t, f.pub))
+	acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub))
 	for name, seq := range map[string]uint64{"deferred log": early, "delivered": d, "running": r, "late log": late, "done": done} {
 		if !acked[seq] {
 			t.Errorf("%s (seq %d) not acked", name, seq)
@@ -136,11 +138,11 @@ func TestAgentStartedJobRefusals(t *testing.T) {
 
 	// Another host's schedule: refused for good (acked), no job.
 	other := enrollTestHost(t, f.s, "web-2")
-	og, err := f.s.CreateSourceGroup(ctx, f.admin, other, SourceGroupInput{Name: "Data", Paths: []string{"/data"}})
+	og, err := f.s.CreateSourceGroup(ctx, f.admin, other, server.SourceGroupInput{Name: "Data", Paths: []string{"/data"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	osc, err := f.s.CreateSchedule(ctx, f.admin, other, ScheduleInput{Kind: topics.JobBackup, SourceGroup: og.Key, Cron: "@daily"})
+	osc, err := f.s.CreateSchedule(ctx, f.admin, other, server.ScheduleInput{Kind: topics.JobBackup, SourceGroup: og.Key, Cron: "@daily"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestAgentStartedJobRefusals(t *testing.T) {
 		rejectedBy(f.s, "unknown job") != 1 {
 		t.Fatalf("rejections: %v", f.s.Stats().RejectedBy())
 	}
-	acked, _ := AckedSeqs(a.Acks(t, f.pub))
+	acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub))
 	if !acked[fseq] || !acked[rseq] || !acked[bseq] {
 		t.Fatal("refused events not acked")
 	}
@@ -187,16 +189,16 @@ func TestAgentStartedJobRefusals(t *testing.T) {
 	ghost := topics.RandomID(topics.JobIDPrefix)
 	gseq := a.Log(t, ghost, 1, "lost")
 	a.Sync(t)
-	f.clock.Advance(UnknownLogPatience - time.Minute)
+	f.clock.Advance(server.UnknownLogPatience - time.Minute)
 	a.ResendLog(t, gseq, ghost, 1, "lost")
 	a.Sync(t)
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); acked[gseq] || f.s.Stats().Deferred.Load() != 2 {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); acked[gseq] || f.s.Stats().Deferred.Load() != 2 {
 		t.Fatalf("refused before its patience ran out (deferred %d)", f.s.Stats().Deferred.Load())
 	}
 	f.clock.Advance(2 * time.Minute)
 	a.ResendLog(t, gseq, ghost, 1, "lost")
 	a.Sync(t)
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); !acked[gseq] || rejectedBy(f.s, "unknown job") != 2 {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); !acked[gseq] || rejectedBy(f.s, "unknown job") != 2 {
 		t.Fatalf("a log of a job that never came is still deferred: %v", f.s.Stats().RejectedBy())
 	}
 }
@@ -217,7 +219,7 @@ func TestAgentStartedJobWaitingForAnEarlierEvent(t *testing.T) {
 	ahead := a.ScheduledEvent(t, o, uid, 4, topics.JobSucceeded, res)
 	a.Sync(t)
 	j := f.jobByUID(t, uid)
-	if acked, _ := AckedSeqs(a.Acks(t, f.pub)); acked[ahead] || j == nil || j.Status != topics.JobQueued {
+	if acked, _ := servertest.AckedSeqs(a.Acks(t, f.pub)); acked[ahead] || j == nil || j.Status != topics.JobQueued {
 		t.Fatalf("terminal event ahead: acked %v, job %+v", acked[ahead], j)
 	}
 	before := len(a.Commands(t, f.pub))
@@ -226,7 +228,7 @@ func TestAgentStartedJobWaitingForAnEarlierEvent(t *testing.T) {
 	if cmds := a.Commands(t, f.pub)[before:]; slices.ContainsFunc(cmds, func(c topics.Command) bool { return c.Job == uid }) {
 		t.Fatalf("a run command for a job the agent started: %+v", cmds)
 	}
-	if err := f.s.sweepJobs(t.Context()); err != nil {
+	if err := f.s.SweepJobs(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if j := f.job(t, j.ID); j.Status != topics.JobQueued {

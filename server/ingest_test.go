@@ -1,14 +1,16 @@
-package server
+package server_test
 
 import (
 	"encoding/json"
 	"testing"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 func TestHandleMessageRejectsForgeries(t *testing.T) {
-	s := MustOpenService(t, Options{})
+	s := servertest.MustOpenService(t, server.Options{})
 	a := enrollTestHost(t, s, "a-1")
 	b := enrollTestHost(t, s, "b-1")
 	s.Presence().Connected(a, 1, "x")

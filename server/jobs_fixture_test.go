@@ -1,44 +1,46 @@
-package server
+package server_test
 
 import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 // jobsFixture is a running service with one enrolled host, its agent, a
 // recording publisher, a settable clock and one user of each role.
 type jobsFixture struct {
-	s                       *Service
-	pub                     *TestPublisher
-	clock                   *TestClock
+	s                       *server.Service
+	pub                     *servertest.Publisher
+	clock                   *servertest.Clock
 	host                    string
-	agent                   *TestHostAgent
-	admin, operator, viewer Actor
+	agent                   *servertest.HostAgent
+	admin, operator, viewer server.Actor
 }
 
 const testRepoPassword = "correct-horse-repo-password"
 
 func newJobsFixture(t *testing.T) *jobsFixture {
 	t.Helper()
-	clock := NewTestClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	s := MustOpenService(t, Options{Now: clock.Now, Ingest: IngestOptions{BatchWait: time.Millisecond}})
-	pub := &TestPublisher{}
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now, Ingest: server.IngestOptions{BatchWait: time.Millisecond}})
+	pub := &servertest.Publisher{}
 	s.SetPublisher(pub)
-	RunInBackground(t, s)
+	servertest.RunInBackground(t, s)
 	host := enrollTestHost(t, s, "web-1")
-	return &jobsFixture{s: s, pub: pub, clock: clock, host: host, agent: NewTestHostAgent(s, host),
-		admin:    ActorFor(MustCreateUser(t, s, "ada", RoleAdmin), "web"),
-		operator: ActorFor(MustCreateUser(t, s, "otto", RoleOperator), "web"),
-		viewer:   ActorFor(MustCreateUser(t, s, "vic", RoleViewer), "web")}
+	return &jobsFixture{s: s, pub: pub, clock: clock, host: host, agent: servertest.NewHostAgent(s, host),
+		admin:    servertest.ActorFor(servertest.MustCreateUser(t, s, "ada", server.RoleAdmin), "web"),
+		operator: servertest.ActorFor(servertest.MustCreateUser(t, s, "otto", server.RoleOperator), "web"),
+		viewer:   servertest.ActorFor(servertest.MustCreateUser(t, s, "vic", server.RoleViewer), "web")}
 }
 
 // setRepo sets a local repository for the fixture's host and returns the
 // init job.
-func (f *jobsFixture) setRepo(t *testing.T) *Job {
+func (f *jobsFixture) setRepo(t *testing.T) *server.Job {
 	t.Helper()
-	j, err := f.s.SetRepository(t.Context(), f.admin, f.host, RepositoryInput{URL: "/srv/restic", Password: testRepoPassword})
+	j, err := f.s.SetRepository(t.Context(), f.admin, f.host, server.RepositoryInput{URL: "/srv/restic", Password: testRepoPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func (f *jobsFixture) finish(t *testing.T, uid string, state topics.JobState, re
 	f.agent.Sync(t)
 }
 
-func (f *jobsFixture) job(t *testing.T, id int64) *Job {
+func (f *jobsFixture) job(t *testing.T, id int64) *server.Job {
 	t.Helper()
 	j, err := f.s.GetJob(t.Context(), id)
 	if err != nil {
@@ -72,9 +74,9 @@ func (f *jobsFixture) job(t *testing.T, id int64) *Job {
 	return j
 }
 
-func (f *jobsFixture) backup(t *testing.T) *Job {
+func (f *jobsFixture) backup(t *testing.T) *server.Job {
 	t.Helper()
-	j, err := f.s.CreateJob(t.Context(), f.operator, f.host, JobRequest{Spec: topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/etc"}}})
+	j, err := f.s.CreateJob(t.Context(), f.operator, f.host, server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/etc"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,13 +86,13 @@ func (f *jobsFixture) backup(t *testing.T) *Job {
 func (f *jobsFixture) countJobs(t *testing.T) int {
 	t.Helper()
 	var n int
-	if err := f.s.db.Get(&n, `SELECT COUNT(*) FROM jobs`); err != nil {
+	if err := f.s.DB().Get(&n, `SELECT COUNT(*) FROM jobs`); err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
 // rejectedBy is the count of rejections for one reason.
-func rejectedBy(s *Service, why string) uint64 { return s.Stats().RejectedBy()[why] }
+func rejectedBy(s *server.Service, why string) uint64 { return s.Stats().RejectedBy()[why] }
 
 func intp(n int) *int { return &n }

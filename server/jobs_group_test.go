@@ -1,6 +1,7 @@
-package server
+package server_test
 
 import (
+	"github.com/restic-manager/restic-manager/server"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ func TestBackupOfASourceGroup(t *testing.T) {
 	ctx := t.Context()
 	g := f.group(t, etcGroup)
 	for _, ref := range []string{"system", g.Key} {
-		j, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{SourceGroup: ref,
+		j, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{SourceGroup: ref,
 			Spec: topics.JobSpec{Kind: topics.JobBackup, BandwidthUpKBps: 100}})
 		if err != nil {
 			t.Fatalf("%s: %v", ref, err)
@@ -37,24 +38,24 @@ func TestBackupOfASourceGroup(t *testing.T) {
 	in := etcGroup
 	in.Name, in.ForgetAfterBackup = "Plain", false
 	f.group(t, in)
-	if j, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{SourceGroup: "plain"}); err != nil || j.Spec.ForgetAfter != nil || j.Kind != topics.JobBackup {
+	if j, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{SourceGroup: "plain"}); err != nil || j.Spec.ForgetAfter != nil || j.Kind != topics.JobBackup {
 		t.Fatalf("plain group (kind left out): %v %+v", err, j)
 	}
 	before := f.countJobs(t)
-	for name, req := range map[string]JobRequest{
+	for name, req := range map[string]server.JobRequest{
 		"group and paths":  {SourceGroup: "system", Spec: topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/home"}}},
 		"group and tags":   {SourceGroup: "system", Spec: topics.JobSpec{Kind: topics.JobBackup, Tags: []string{"x"}}},
 		"group on a check": {SourceGroup: "system", Spec: topics.JobSpec{Kind: topics.JobCheck}},
 		"unknown group":    {SourceGroup: "nope", Spec: topics.JobSpec{Kind: topics.JobBackup}},
 	} {
-		if _, err := f.s.CreateJob(ctx, f.operator, f.host, req); ErrorCodeOf(err) != CodeInvalid {
+		if _, err := f.s.CreateJob(ctx, f.operator, f.host, req); server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Errorf("%s: %v, want invalid", name, err)
 		}
 	}
 	if n := f.countJobs(t); n != before {
 		t.Fatalf("refused requests stored %d jobs", n-before)
 	}
-	audit, err := f.s.ListAudit(ctx, AuditFilter{Action: "job.create", Limit: 1})
+	audit, err := f.s.ListAudit(ctx, server.AuditFilter{Action: "job.create", Limit: 1})
 	if err != nil || !strings.Contains(audit[0].Details, `"source_group":"sg_`) {
 		t.Fatalf("audit: %v %+v", err, audit)
 	}
@@ -68,22 +69,22 @@ func TestBackupOfASourceGroup(t *testing.T) {
 func TestPreviewRetention(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
-	g := f.group(t, SourceGroupInput{Name: "Home", Paths: []string{"/home"}, Retention: &topics.Retention{Last: 30}})
+	g := f.group(t, server.SourceGroupInput{Name: "Home", Paths: []string{"/home"}, Retention: &topics.Retention{Last: 30}})
 	policy := topics.Retention{Daily: 7, Within: " 2d "}
-	if _, err := f.s.PreviewRetention(ctx, f.admin, f.host, "Home", policy); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := f.s.PreviewRetention(ctx, f.admin, f.host, "Home", policy); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("preview without a repository: %v", err)
 	}
 	f.ready(t)
 	for name, c := range map[string]struct {
 		ref    string
 		policy topics.Retention
-		code   ErrorCode
+		code   server.ErrorCode
 	}{
-		"empty policy": {"Home", topics.Retention{}, CodeInvalid},
-		"bad within":   {"Home", topics.Retention{Within: "a week"}, CodeInvalid},
-		"no group":     {"Nope", policy, CodeNotFound},
+		"empty policy": {"Home", topics.Retention{}, server.CodeInvalid},
+		"bad within":   {"Home", topics.Retention{Within: "a week"}, server.CodeInvalid},
+		"no group":     {"Nope", policy, server.CodeNotFound},
 	} {
-		if _, err := f.s.PreviewRetention(ctx, f.admin, f.host, c.ref, c.policy); ErrorCodeOf(err) != c.code {
+		if _, err := f.s.PreviewRetention(ctx, f.admin, f.host, c.ref, c.policy); server.ErrorCodeOf(err) != c.code {
 			t.Errorf("%s: %v, want %s", name, err, c.code)
 		}
 	}
@@ -94,7 +95,7 @@ func TestPreviewRetention(t *testing.T) {
 	sp := j.Spec
 	if j.Kind != topics.JobForget || !sp.DryRun || sp.Prune || sp.Retention == nil || sp.Retention.Daily != 7 || sp.Retention.Within != "2d" ||
 		!slices.Equal(sp.FilterTags, []string{topics.GroupTag(g.Key)}) || j.SourceGroupID != 0 ||
-		j.ExpiresAt.Sub(j.CreatedAt) != PreviewExpiry || j.CreatedBy != "ada" {
+		j.ExpiresAt.Sub(j.CreatedAt) != server.PreviewExpiry || j.CreatedBy != "ada" {
 		t.Fatalf("preview job: %+v", j)
 	}
 	// The saved policy is untouched.
@@ -117,7 +118,7 @@ func TestPreviewRetention(t *testing.T) {
 			t.Fatalf("monitor event for a preview: %+v", e)
 		}
 	}
-	audit, err := f.s.ListAudit(ctx, AuditFilter{Action: "job.create", Limit: 1})
+	audit, err := f.s.ListAudit(ctx, server.AuditFilter{Action: "job.create", Limit: 1})
 	if err != nil || !strings.Contains(audit[0].Details, `"preview":true`) {
 		t.Fatalf("audit: %v %+v", err, audit)
 	}
@@ -126,8 +127,8 @@ func TestPreviewRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(PreviewExpiry + 5*time.Minute)
-	if err := f.s.sweepJobs(ctx); err != nil {
+	f.clock.Advance(server.PreviewExpiry + 5*time.Minute)
+	if err := f.s.SweepJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if j := f.job(t, stale.ID); j.Status != topics.JobExpired {

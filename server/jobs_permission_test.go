@@ -1,6 +1,7 @@
-package server
+package server_test
 
 import (
+	"github.com/restic-manager/restic-manager/server"
 	"strings"
 	"testing"
 
@@ -35,15 +36,15 @@ func TestRemovingDataIsAdminOnly(t *testing.T) {
 	}
 	for _, tc := range cases {
 		jobs, audits := f.countJobs(t), countRows(t, f.s, "audit_log")
-		_, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{Spec: tc.spec})
+		_, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{Spec: tc.spec})
 		if !tc.removes {
 			if err != nil {
 				t.Errorf("operator %s: %v", tc.spec.Kind, err)
 			}
 			continue
 		}
-		if ErrorCodeOf(err) != CodeForbidden || !strings.HasPrefix(PublicMessage(err), "Your role (operator) may not run "+string(tc.spec.Kind)+": ") ||
-			!strings.HasSuffix(PublicMessage(err), " is admin-only; ask an admin.") {
+		if server.ErrorCodeOf(err) != server.CodeForbidden || !strings.HasPrefix(server.PublicMessage(err), "Your role (operator) may not run "+string(tc.spec.Kind)+": ") ||
+			!strings.HasSuffix(server.PublicMessage(err), " is admin-only; ask an admin.") {
 			t.Errorf("operator %+v: %v", tc.spec, err)
 		}
 		if f.countJobs(t) != jobs || countRows(t, f.s, "audit_log") != audits {
@@ -52,11 +53,11 @@ func TestRemovingDataIsAdminOnly(t *testing.T) {
 		if tc.spec.ForgetAfter != nil {
 			continue // not a spec a request can carry (a group's comes from the group); the refusal is what matters
 		}
-		if _, err := f.s.CreateJob(ctx, f.admin, f.host, JobRequest{Spec: tc.spec}); err != nil {
+		if _, err := f.s.CreateJob(ctx, f.admin, f.host, server.JobRequest{Spec: tc.spec}); err != nil {
 			t.Errorf("admin %s: %v", tc.spec.Kind, err)
 		}
 	}
-	if got := PublicMessage(f.operator.requireJobKind(topics.JobSpec{Kind: topics.JobForget, Retention: keep})); got !=
+	if got := server.PublicMessage(f.operator.RequireJobKind(topics.JobSpec{Kind: topics.JobForget, Retention: keep})); got !=
 		"Your role (operator) may not run forget: removing snapshots is admin-only; ask an admin." {
 		t.Errorf("refusal = %q", got)
 	}

@@ -1,6 +1,7 @@
-package server
+package server_test
 
 import (
+	"github.com/restic-manager/restic-manager/server"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +18,14 @@ func TestCreateJobRefusesBadSpecs(t *testing.T) {
 		if kind == topics.JobBackup {
 			spec.Paths = []string{"/etc"}
 		}
-		_, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{Spec: spec})
-		if ErrorCodeOf(err) != CodeInvalid || PublicMessage(err) != "Set the host's repository first." {
+		_, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{Spec: spec})
+		if server.ErrorCodeOf(err) != server.CodeInvalid || server.PublicMessage(err) != "Set the host's repository first." {
 			t.Fatalf("%s without a repository: %v", kind, err)
 		}
 	}
 	f.ready(t)
 	before := f.countJobs(t)
-	for name, req := range map[string]JobRequest{
+	for name, req := range map[string]server.JobRequest{
 		"unknown kind":             {Spec: topics.JobSpec{Kind: "defrag"}},
 		"backup without paths":     {Spec: topics.JobSpec{Kind: topics.JobBackup}},
 		"backup relative path":     {Spec: topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"etc"}}},
@@ -40,24 +41,24 @@ func TestCreateJobRefusesBadSpecs(t *testing.T) {
 		"expiry too long":          {Spec: topics.JobSpec{Kind: topics.JobCheck}, ExpiresIn: 365 * 24 * time.Hour},
 	} {
 		_, err := f.s.CreateJob(ctx, f.operator, f.host, req)
-		if ErrorCodeOf(err) != CodeInvalid {
+		if server.ErrorCodeOf(err) != server.CodeInvalid {
 			t.Errorf("%s: err = %v, want invalid", name, err)
 			continue
 		}
-		if msg := PublicMessage(err); msg[0] < 'A' || msg[0] > 'Z' || !strings.HasSuffix(msg, ".") {
+		if msg := server.PublicMessage(err); msg[0] < 'A' || msg[0] > 'Z' || !strings.HasSuffix(msg, ".") {
 			t.Errorf("%s: message %q is not a sentence", name, msg)
 		}
 	}
 	if n := f.countJobs(t); n != before {
 		t.Fatalf("bad specs stored %d jobs", n-before)
 	}
-	if _, err := f.s.CreateJob(ctx, f.operator, "h_nosuchhost", JobRequest{Spec: topics.JobSpec{Kind: topics.JobCheck}}); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.CreateJob(ctx, f.operator, "h_nosuchhost", server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobCheck}}); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("unknown host: %v", err)
 	}
 	if err := f.s.RevokeHost(ctx, f.admin, f.host, "web-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{Spec: topics.JobSpec{Kind: topics.JobCheck}}); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobCheck}}); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("revoked host: %v", err)
 	}
 }
@@ -65,23 +66,23 @@ func TestCreateJobRefusesBadSpecs(t *testing.T) {
 func TestJobRoles(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
-	repo := RepositoryInput{URL: "/srv/restic", Password: testRepoPassword}
-	if _, err := f.s.SetRepository(ctx, f.operator, f.host, repo); ErrorCodeOf(err) != CodeForbidden {
+	repo := server.RepositoryInput{URL: "/srv/restic", Password: testRepoPassword}
+	if _, err := f.s.SetRepository(ctx, f.operator, f.host, repo); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("operator set a repository: %v", err)
 	}
-	if _, err := f.s.SetRepository(ctx, f.viewer, f.host, repo); ErrorCodeOf(err) != CodeForbidden {
+	if _, err := f.s.SetRepository(ctx, f.viewer, f.host, repo); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("viewer set a repository: %v", err)
 	}
 	f.ready(t)
-	spec := JobRequest{Spec: topics.JobSpec{Kind: topics.JobCheck, ReadDataSubset: "10%"}}
-	if _, err := f.s.CreateJob(ctx, f.viewer, f.host, spec); ErrorCodeOf(err) != CodeForbidden {
+	spec := server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobCheck, ReadDataSubset: "10%"}}
+	if _, err := f.s.CreateJob(ctx, f.viewer, f.host, spec); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("viewer ran a job: %v", err)
 	}
 	j, err := f.s.CreateJob(ctx, f.operator, f.host, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.CancelJob(ctx, f.viewer, j.ID); ErrorCodeOf(err) != CodeForbidden {
+	if _, err := f.s.CancelJob(ctx, f.viewer, j.ID); server.ErrorCodeOf(err) != server.CodeForbidden {
 		t.Fatalf("viewer canceled a job: %v", err)
 	}
 	if _, err := f.s.CancelJob(ctx, f.operator, j.ID); err != nil {
@@ -94,7 +95,7 @@ func TestJobRoles(t *testing.T) {
 	if _, err := f.s.GetJob(ctx, j.ID); err != nil {
 		t.Fatal(err)
 	}
-	audit, _ := f.s.ListAudit(ctx, AuditFilter{Action: "job."})
+	audit, _ := f.s.ListAudit(ctx, server.AuditFilter{Action: "job."})
 	if len(audit) != 3 { // create, cancel, create
 		t.Fatalf("audit rows %+v", audit)
 	}
@@ -218,7 +219,7 @@ func TestCancelJob(t *testing.T) {
 	if cancel.Action != topics.CmdCancel || cancel.Job != q.UID || cancel.Spec != nil {
 		t.Fatalf("cancel command: %+v", cancel)
 	}
-	if _, err := f.s.CancelJob(ctx, f.operator, q.ID); ErrorCodeOf(err) != CodeConflict {
+	if _, err := f.s.CancelJob(ctx, f.operator, q.ID); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Fatalf("cancel of a canceled job: %v", err)
 	}
 	// The run command may still reach the agent: its late delivered event is stale.
@@ -257,10 +258,10 @@ func TestCancelJob(t *testing.T) {
 	if j := f.job(t, r.ID); j.Status != topics.JobCanceled || *j.ExitCode != 130 {
 		t.Fatalf("after the agent canceled: %+v", j)
 	}
-	if _, err := f.s.CancelJob(ctx, f.operator, r.ID); ErrorCodeOf(err) != CodeConflict {
+	if _, err := f.s.CancelJob(ctx, f.operator, r.ID); server.ErrorCodeOf(err) != server.CodeConflict {
 		t.Fatalf("cancel of a finished job: %v", err)
 	}
-	if _, err := f.s.CancelJob(ctx, f.operator, 9999); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.CancelJob(ctx, f.operator, 9999); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("cancel of no job: %v", err)
 	}
 }
@@ -269,22 +270,22 @@ func TestExpirySweeperExpiresOnlyUndeliveredJobs(t *testing.T) {
 	f := newJobsFixture(t)
 	ctx := t.Context()
 	init := f.setRepo(t) // the host stays offline
-	f.clock.Advance(DefaultJobExpiry)
-	if err := f.s.sweepJobs(ctx); err != nil {
+	f.clock.Advance(server.DefaultJobExpiry)
+	if err := f.s.SweepJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if j := f.job(t, init.ID); j.Status != topics.JobQueued {
 		t.Fatalf("expired before the grace passed: %+v", j)
 	}
-	f.clock.Advance(f.s.jobOpts.ExpiryGrace + time.Second)
-	if err := f.s.sweepJobs(ctx); err != nil {
+	f.clock.Advance(f.s.JobOptions().ExpiryGrace + time.Second)
+	if err := f.s.SweepJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	j := f.job(t, init.ID)
 	if j.Status != topics.JobExpired || j.Version != 2 || j.FinishedAt == nil || j.Reason == "" {
 		t.Fatalf("after expiry: %+v", j)
 	}
-	if st, _ := f.s.GetRepository(ctx, f.host); st.State != RepoFailed || st.InitReason == "" {
+	if st, _ := f.s.GetRepository(ctx, f.host); st.State != server.RepoFailed || st.InitReason == "" {
 		t.Fatalf("repository after its init expired: %+v", st)
 	}
 	// A late hello does not bring an expired job back.
@@ -295,14 +296,14 @@ func TestExpirySweeperExpiresOnlyUndeliveredJobs(t *testing.T) {
 		}
 	}
 	// A delivered job is the agent's to expire.
-	again, err := f.s.CreateJob(ctx, f.operator, f.host, JobRequest{Spec: topics.JobSpec{Kind: topics.JobInit}, ExpiresIn: time.Minute})
+	again, err := f.s.CreateJob(ctx, f.operator, f.host, server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobInit}, ExpiresIn: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.agent.Event(t, again.UID, 2, topics.JobDelivered, nil)
 	f.agent.Sync(t)
 	f.clock.Advance(time.Hour)
-	if err := f.s.sweepJobs(ctx); err != nil {
+	if err := f.s.SweepJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if j := f.job(t, again.ID); j.Status != topics.JobDelivered {
@@ -320,13 +321,13 @@ func TestListJobsFilters(t *testing.T) {
 	ctx := t.Context()
 	f.ready(t)
 	other := enrollTestHost(t, f.s, "db-1")
-	if _, err := f.s.SetRepository(ctx, f.admin, other, RepositoryInput{URL: "/srv/r2", Password: "pw"}); err != nil {
+	if _, err := f.s.SetRepository(ctx, f.admin, other, server.RepositoryInput{URL: "/srv/r2", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
 		f.backup(t)
 	}
-	all, err := f.s.ListJobs(ctx, JobFilter{})
+	all, err := f.s.ListJobs(ctx, server.JobFilter{})
 	if err != nil || len(all) != 5 {
 		t.Fatalf("all jobs: %d %v", len(all), err)
 	}
@@ -335,25 +336,25 @@ func TestListJobsFilters(t *testing.T) {
 			t.Fatal("not newest first")
 		}
 	}
-	if js, _ := f.s.ListJobs(ctx, JobFilter{HostID: other}); len(js) != 1 || js[0].HostName != "db-1" {
+	if js, _ := f.s.ListJobs(ctx, server.JobFilter{HostID: other}); len(js) != 1 || js[0].HostName != "db-1" {
 		t.Fatalf("by host: %+v", js)
 	}
-	if js, _ := f.s.ListJobs(ctx, JobFilter{Kind: topics.JobBackup, Status: topics.JobQueued}); len(js) != 3 {
+	if js, _ := f.s.ListJobs(ctx, server.JobFilter{Kind: topics.JobBackup, Status: topics.JobQueued}); len(js) != 3 {
 		t.Fatalf("by kind and status: %d", len(js))
 	}
-	if js, _ := f.s.ListJobs(ctx, JobFilter{Status: topics.JobSucceeded}); len(js) != 1 || js[0].Kind != topics.JobInit {
+	if js, _ := f.s.ListJobs(ctx, server.JobFilter{Status: topics.JobSucceeded}); len(js) != 1 || js[0].Kind != topics.JobInit {
 		t.Fatalf("succeeded: %+v", js)
 	}
-	if js, _ := f.s.ListJobs(ctx, JobFilter{BeforeID: all[1].ID, Limit: 2}); len(js) != 2 || js[0].ID != all[2].ID {
+	if js, _ := f.s.ListJobs(ctx, server.JobFilter{BeforeID: all[1].ID, Limit: 2}); len(js) != 2 || js[0].ID != all[2].ID {
 		t.Fatalf("paging: %+v", js)
 	}
-	if _, err := f.s.ListJobs(ctx, JobFilter{Status: "nope"}); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := f.s.ListJobs(ctx, server.JobFilter{Status: "nope"}); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("bad status filter: %v", err)
 	}
-	if _, err := f.s.ListJobs(ctx, JobFilter{Kind: "nope"}); ErrorCodeOf(err) != CodeInvalid {
+	if _, err := f.s.ListJobs(ctx, server.JobFilter{Kind: "nope"}); server.ErrorCodeOf(err) != server.CodeInvalid {
 		t.Fatalf("bad kind filter: %v", err)
 	}
-	if _, err := f.s.GetJob(ctx, 999); ErrorCodeOf(err) != CodeNotFound {
+	if _, err := f.s.GetJob(ctx, 999); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("no job: %v", err)
 	}
 }

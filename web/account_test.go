@@ -11,6 +11,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // TestAccountPasswordChange: the current password is required, the two new
@@ -20,9 +21,9 @@ func TestAccountPasswordChange(t *testing.T) {
 	app := newTestApp(t)
 	app.quickUser("vera", server.RoleViewer)
 	b := app.browser()
-	csrf := b.login("vera", server.TestPassword)
+	csrf := b.login("vera", servertest.Password)
 	other := app.browser()
-	other.login("vera", server.TestPassword)
+	other.login("vera", servertest.Password)
 	if res := b.get("/account"); res.StatusCode != 200 || !strings.Contains(res.body, `action="/account/password"`) {
 		t.Fatalf("account page: %d\n%s", res.StatusCode, res.body)
 	}
@@ -33,10 +34,10 @@ func TestAccountPasswordChange(t *testing.T) {
 	if res := change("wrong one", newPw, newPw); res.StatusCode != http.StatusForbidden || !strings.Contains(res.body, "current password is wrong") {
 		t.Fatalf("wrong current password: %d\n%s", res.StatusCode, res.body)
 	}
-	if res := change(server.TestPassword, newPw, newPw+"x"); res.StatusCode != http.StatusBadRequest || !strings.Contains(res.body, "differ") {
+	if res := change(servertest.Password, newPw, newPw+"x"); res.StatusCode != http.StatusBadRequest || !strings.Contains(res.body, "differ") {
 		t.Fatalf("mismatched new passwords: %d", res.StatusCode)
 	}
-	if res := change(server.TestPassword, newPw, newPw); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/account?done=password" {
+	if res := change(servertest.Password, newPw, newPw); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/account?done=password" {
 		t.Fatalf("change: %d %s\n%s", res.StatusCode, res.Header.Get("Location"), res.body)
 	}
 	if res := b.get("/account?done=password"); res.StatusCode != 200 || !strings.Contains(res.body, "Password changed") {
@@ -45,7 +46,7 @@ func TestAccountPasswordChange(t *testing.T) {
 	if res := other.get("/"); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the other browser is still signed in: %d", res.StatusCode)
 	}
-	if _, err := app.svc.Login(t.Context(), "vera", server.TestPassword, "10.9.0.1"); err == nil {
+	if _, err := app.svc.Login(t.Context(), "vera", servertest.Password, "10.9.0.1"); err == nil {
 		t.Fatal("the old password still works")
 	}
 	app.browser().login("vera", newPw)
@@ -60,8 +61,8 @@ func TestAPIOwnPasswordNeedsASession(t *testing.T) {
 	app := newTestApp(t)
 	app.quickUser("otto", server.RoleOperator)
 	b := app.browser()
-	csrf := b.login("otto", server.TestPassword)
-	body := `{"current_password":"` + server.TestPassword + `","password":"a brand new long password"}`
+	csrf := b.login("otto", servertest.Password)
+	body := `{"current_password":"` + servertest.Password + `","password":"a brand new long password"}`
 	send := func(c *client, header http.Header) response {
 		header.Set("Content-Type", "application/json")
 		return c.do(http.MethodPost, "/api/v1/me/password", strings.NewReader(body), header)
@@ -114,13 +115,13 @@ func TestTOTPSignInThroughTheForms(t *testing.T) {
 	app := newTestApp(t)
 	app.quickUser("tina", server.RoleOperator)
 	b := app.browser()
-	secret, codes := enrolInBrowser(t, b, b.login("tina", server.TestPassword))
+	secret, codes := enrolInBrowser(t, b, b.login("tina", servertest.Password))
 
 	// password step: to the code step, no session yet.
 	password := func(c *client) {
 		t.Helper()
 		page := c.get("/login")
-		res := c.postForm("/login", url.Values{"csrf_token": {csrfFrom(t, page.body)}, "name": {"tina"}, "password": {server.TestPassword}, "next": {"/jobs"}})
+		res := c.postForm("/login", url.Values{"csrf_token": {csrfFrom(t, page.body)}, "name": {"tina"}, "password": {servertest.Password}, "next": {"/jobs"}})
 		if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login/totp") {
 			t.Fatalf("password step: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -15,7 +16,7 @@ import (
 // one sentence, and nothing is queued.
 func TestAPIJobValidation(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
+	servertest.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
 	api := app.apiClient("ops")
 	host := app.readyHost("web-01")
 	path := "/api/v1/hosts/" + host.hostID + "/jobs"
@@ -73,7 +74,7 @@ func TestAPIJobValidation(t *testing.T) {
 // canceling jobs through the API, with the JSON shapes of DESIGN §6.
 func TestAPIJobLifecycle(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
+	servertest.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
 	api := app.apiClient("ops")
 	host := app.readyHost("web-01")
 
@@ -201,7 +202,7 @@ func TestAPIJobLifecycle(t *testing.T) {
 // never a secret; reinit needs the name; bad input changes nothing.
 func TestAPIRepository(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "root", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "root", server.RoleAdmin)
 	api := app.apiClient("root")
 	host := app.onlineHost("db-01")
 	path := "/api/v1/hosts/" + host.hostID + "/repository"
@@ -282,7 +283,7 @@ func TestAPIRepository(t *testing.T) {
 // TestAPISnapshots: the list the host reported, newest first.
 func TestAPISnapshots(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "val", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "val", server.RoleViewer)
 	api := app.apiClient("val")
 	host := app.readyHost("web-01")
 

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 func TestAPIHosts(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleViewer)
 	api := app.apiClient("ci")
 
 	res := api.get("/api/v1/hosts")
@@ -85,7 +86,7 @@ func TestAPIAuthErrorsAreJSON(t *testing.T) {
 
 func TestAPICreateEnrollmentToken(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 
 	for body, want := range map[string]int{
@@ -159,7 +160,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if res := c.get("/metrics"); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("metrics without a token: %d", res.StatusCode)
 	}
-	server.MustCreateUser(t, app.svc, "prom", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "prom", server.RoleViewer)
 	h := app.enrollHost("web-01")
 	app.svc.Presence().Connected(h.HostID, 1, "192.0.2.10:1")
 	app.enrollHost("web-02")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -89,7 +90,7 @@ func TestScheduleWords(t *testing.T) {
 // number and by name, replaces it with a cron schedule and deletes it.
 func TestAPISourceGroups(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	host := app.readyHost("web-01")
 	base := "/api/v1/hosts/" + host.hostID + "/source-groups"
@@ -171,7 +172,7 @@ func TestAPISourceGroups(t *testing.T) {
 // sentence, and nothing is stored.
 func TestAPIConfigValidation(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	host, _, sched := app.groupHost("web-01", false)
 	groups := "/api/v1/hosts/" + host.hostID + "/source-groups"
@@ -249,8 +250,8 @@ func TestAPIConfigValidation(t *testing.T) {
 // an operator, and the bandwidth caps.
 func TestAPISchedulesAndBandwidth(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
-	server.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
 	api, ops := app.apiClient("ci"), app.apiClient("ops")
 	host, _, backup := app.groupHost("web-01", false)
 	base := "/api/v1/hosts/" + host.hostID + "/schedules"
@@ -305,7 +306,7 @@ func TestAPISchedulesAndBandwidth(t *testing.T) {
 // both is refused.
 func TestAPIJobsFromSourceGroups(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
+	servertest.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
 	api := app.apiClient("ops")
 	host, g, _ := app.groupHost("web-01", false)
 	path := "/api/v1/hosts/" + host.hostID + "/jobs"

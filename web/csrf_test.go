@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // TestCSRFMissingOrWrongIsRefusedAndChangesNothing signs in as an admin (who
@@ -106,7 +107,7 @@ func TestCSRFHeaderIsAcceptedForHTMX(t *testing.T) {
 // nothing for another site to ride on and no CSRF token is asked for.
 func TestAPIBearerNeedsNoCSRF(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	res := api.postJSON("/api/v1/enrollment-tokens", `{"host_name":"web-01"}`)
 	if res.StatusCode != http.StatusCreated {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -44,8 +45,8 @@ func decodeHooks(t *testing.T, r response) hooksJSON {
 func TestHooksAPI(t *testing.T) {
 	a := newTestApp(t)
 	f := a.readyHost("db-1")
-	server.MustCreateUser(t, a.svc, "ada", server.RoleAdmin)
-	server.MustCreateUser(t, a.svc, "otto", server.RoleOperator)
+	servertest.MustCreateUser(t, a.svc, "ada", server.RoleAdmin)
+	servertest.MustCreateUser(t, a.svc, "otto", server.RoleOperator)
 	admin, op := a.apiClient("ada"), a.apiClient("otto")
 	groups := "/api/v1/hosts/" + f.hostID + "/source-groups"
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // serveHardened serves app the way the real server does: the http.Server
@@ -78,7 +79,7 @@ func TestSlowBodyPostsAreCut(t *testing.T) {
 		c.AnonymousBodyTimeout = 300 * time.Millisecond
 		c.ReadTimeout = time.Second
 	})
-	server.MustCreateUser(t, app.svc, "alice", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "alice", server.RoleAdmin)
 	token := app.apiClient("alice").bearer
 	serveHardened(t, app, 0, 0)
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // BenchmarkLoginBurst fires the attack run's burst, 40 concurrent wrong
@@ -33,7 +34,7 @@ func BenchmarkLoginBurst(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				app := newTestApp(b)
-				server.MustCreateUser(b, app.svc, "admin", server.RoleAdmin)
+				servertest.MustCreateUser(b, app.svc, "admin", server.RoleAdmin)
 				runtime.GC()
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)

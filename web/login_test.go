@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 func TestLoginSuccessSetsSafeSessionCookie(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
 	b := app.browser()
 
 	page := b.get("/login?next=" + url.QueryEscape("/hosts/h_x?tab=1"))
@@ -20,7 +21,7 @@ func TestLoginSuccessSetsSafeSessionCookie(t *testing.T) {
 		t.Fatalf("GET /login = %d", page.StatusCode)
 	}
 	res := b.postForm("/login", url.Values{"csrf_token": {csrfFrom(t, page.body)}, "name": {"alice"},
-		"password": {server.TestPassword}, "next": {"/hosts/h_x?tab=1"}})
+		"password": {servertest.Password}, "next": {"/hosts/h_x?tab=1"}})
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/hosts/h_x?tab=1" {
 		t.Fatalf("POST /login = %d to %q, want 303 to the page asked for", res.StatusCode, res.Header.Get("Location"))
 	}
@@ -41,7 +42,7 @@ func TestLoginSuccessSetsSafeSessionCookie(t *testing.T) {
 
 func TestLoginCookieIsSecureUnderTLS(t *testing.T) {
 	app := newTestApp(t, func(c *Config) { c.Secure = true })
-	server.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
 	b := app.browser()
 	page := b.get("/login")
 	// The jar will not send Secure cookies over the plain test listener, so
@@ -50,7 +51,7 @@ func TestLoginCookieIsSecureUnderTLS(t *testing.T) {
 	if signin.Name != "__Host-rm_signin" || !signin.Secure {
 		t.Fatalf("sign-in cookie = %+v, want __Host- and Secure", signin)
 	}
-	form := url.Values{"csrf_token": {signin.Value}, "name": {"alice"}, "password": {server.TestPassword}}
+	form := url.Values{"csrf_token": {signin.Value}, "name": {"alice"}, "password": {servertest.Password}}
 	res := b.do(http.MethodPost, "/login", strings.NewReader(form.Encode()), http.Header{
 		"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {signin.Name + "=" + signin.Value}})
 	if res.StatusCode != http.StatusSeeOther {
@@ -67,7 +68,7 @@ func TestLoginCookieIsSecureUnderTLS(t *testing.T) {
 
 func TestLoginFailureSaysWhatToDoAndSetsNoSession(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
 	b := app.browser()
 	page := b.get("/login")
 	res := b.postForm("/login", url.Values{"csrf_token": {csrfFrom(t, page.body)}, "name": {"alice"}, "password": {"wrong password!"}})
@@ -89,7 +90,7 @@ func TestLoginFailureSaysWhatToDoAndSetsNoSession(t *testing.T) {
 
 func TestLoginIsThrottled(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
 	b := app.browser()
 	token := csrfFrom(t, b.get("/login").body)
 	try := func(password string) response {
@@ -101,7 +102,7 @@ func TestLoginIsThrottled(t *testing.T) {
 		}
 	}
 	// Now even the right password is refused until the window passes.
-	res := try(server.TestPassword)
+	res := try(servertest.Password)
 	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("status %d (Retry-After %q), want 429 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
 	}
@@ -112,18 +113,18 @@ func TestLoginIsThrottled(t *testing.T) {
 
 func TestLoginNeedsItsCSRFToken(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "alice", server.RoleViewer)
 	b := app.browser()
 	b.get("/login") // sets the sign-in cookie
 	for _, token := range []string{"", "forged-token-forged-token-forged-token"} {
-		res := b.postForm("/login", url.Values{"csrf_token": {token}, "name": {"alice"}, "password": {server.TestPassword}})
+		res := b.postForm("/login", url.Values{"csrf_token": {token}, "name": {"alice"}, "password": {servertest.Password}})
 		if res.StatusCode != http.StatusForbidden {
 			t.Errorf("csrf %q: status %d, want 403", token, res.StatusCode)
 		}
 	}
 	// A browser that never loaded the form (a cross-site post) has no cookie.
 	other := app.browser()
-	res := other.postForm("/login", url.Values{"csrf_token": {"x"}, "name": {"alice"}, "password": {server.TestPassword}})
+	res := other.postForm("/login", url.Values{"csrf_token": {"x"}, "name": {"alice"}, "password": {servertest.Password}})
 	if res.StatusCode != http.StatusForbidden {
 		t.Errorf("post without the form's cookie: status %d, want 403", res.StatusCode)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // browserFrom is a browser whose connections come from localIP (a loopback
@@ -57,7 +58,7 @@ func loginBurst(t testing.TB, app *testApp, n int, name func(int) string) []resp
 // each saying how long to wait.
 func TestLoginBurstFromOneAddressIsRefused(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "admin", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "admin", server.RoleAdmin)
 	counts := map[int]int{}
 	for _, r := range loginBurst(t, app, 40, func(int) string { return "admin" }) {
 		if r.Response == nil {
@@ -83,7 +84,7 @@ func TestLoginBurstFromOneAddressIsRefused(t *testing.T) {
 // not the name out of the world: another address signs in at once.
 func TestLoginLockedFromOneAddressNotAnother(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "admin", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "admin", server.RoleAdmin)
 	a := app.browser()
 	token := csrfFrom(t, a.get("/login").body)
 	try := func(password string) response {
@@ -95,7 +96,7 @@ func TestLoginLockedFromOneAddressNotAnother(t *testing.T) {
 		}
 	}
 	// The window runs from the first failure: what is left of 15 minutes.
-	res := try(server.TestPassword)
+	res := try(servertest.Password)
 	if left, _ := strconv.Atoi(res.Header.Get("Retry-After")); res.StatusCode != http.StatusTooManyRequests ||
 		left <= 14*60 || left > 15*60 || !strings.Contains(res.body, "wait 15 minutes") {
 		t.Fatalf("right password from the locked address: %d, Retry-After %q, want 429 saying to wait 15 minutes\n%s",
@@ -103,7 +104,7 @@ func TestLoginLockedFromOneAddressNotAnother(t *testing.T) {
 	}
 	b := app.browserFrom("127.0.0.2")
 	page := b.get("/login")
-	res = b.postForm("/login", url.Values{"csrf_token": {csrfFrom(t, page.body)}, "name": {"admin"}, "password": {server.TestPassword}})
+	res = b.postForm("/login", url.Values{"csrf_token": {csrfFrom(t, page.body)}, "name": {"admin"}, "password": {servertest.Password}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("right password from 127.0.0.2 while 127.0.0.1 is locked: status %d, want 303\n%s", res.StatusCode, res.body)
 	}

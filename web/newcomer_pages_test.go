@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -133,7 +134,7 @@ func TestNewcomerPendingMatchSaysWhat(t *testing.T) {
 // is named by its path in the body, never by a Go type.
 func TestNewcomerAPIErrorsSpeakToClients(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	host := app.readyHost("web-1")
 
@@ -182,7 +183,7 @@ func TestJSONFieldPath(t *testing.T) {
 func TestNewcomerPreviewMarked(t *testing.T) {
 	app := newTestApp(t)
 	admin, _ := app.signedIn("root", server.RoleAdmin)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	f, g, _ := app.groupHost("office", false)
 	preview, err := app.svc.PreviewRetention(t.Context(), server.CLIActor(), f.hostID, g.Key, topics.Retention{Daily: 3})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // TestAPIErrorsPointToOpenAPI: a refusal that sends the caller to the API's
@@ -13,7 +14,7 @@ import (
 // not exist.
 func TestAPIErrorsPointToOpenAPI(t *testing.T) {
 	app := newTestApp(t)
-	api := app.apiClient(server.MustCreateUser(t, app.svc, "ada", server.RoleAdmin).Name)
+	api := app.apiClient(servertest.MustCreateUser(t, app.svc, "ada", server.RoleAdmin).Name)
 
 	cases := []struct {
 		name   string

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -137,7 +138,7 @@ func TestPendingEventsStream(t *testing.T) {
 // public bootstrap endpoint.
 func TestAPIPendingHosts(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	agent, id := app.announce("db-07")
 
@@ -206,7 +207,7 @@ func TestAPIPendingHosts(t *testing.T) {
 func TestAcceptWithRepository(t *testing.T) {
 	app := newTestApp(t)
 	admin, csrf := app.signedIn("root", server.RoleAdmin)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	stillPending := func(id int64) bool {
 		list, err := app.svc.ListPendingHosts(t.Context())

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -20,7 +21,7 @@ func (a *testApp) announceFrom(addr string, n int) []int64 {
 	var ids []int64
 	for range n {
 		a.announced++
-		agent := server.NewTestAgent(a.t, fmt.Sprintf("m-%d", a.announced))
+		agent := servertest.NewPendingAgent(a.t, fmt.Sprintf("m-%d", a.announced))
 		if st := agent.Announce(a.t, a.svc, a.pub, uint64(a.announced), fmt.Sprintf("%s:%d", addr, 30000+a.announced)); st == nil || st.State != topics.AnnouncePending {
 			a.t.Fatalf("announce from %s: %+v", addr, st)
 		}
@@ -44,7 +45,7 @@ func TestPendingQueueFullShown(t *testing.T) {
 	app := newTestApp(t)
 	admin, _ := app.signedIn("root", server.RoleAdmin)
 	viewer, _ := app.signedIn("val", server.RoleViewer)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleViewer)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleViewer)
 	api := app.apiClient("ci")
 
 	for i := range 10 {
@@ -158,7 +159,7 @@ func waitingCount(t *testing.T, app *testApp) int {
 // row; bad bodies change nothing.
 func TestAPIBulkReject(t *testing.T) {
 	app := newTestApp(t)
-	server.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
+	servertest.MustCreateUser(t, app.svc, "ci", server.RoleAdmin)
 	api := app.apiClient("ci")
 	flood := app.announceFrom("203.0.113.9", 4)
 	agent, lone := app.announce("odd")

@@ -4,11 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 func TestRateLimiterRefillsAndRefunds(t *testing.T) {
-	clock := server.NewTestClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := servertest.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	l := newRateLimiter(3, time.Minute, clock.Now)
 	for i := range 3 {
 		if !l.allow("a") {
@@ -44,7 +44,7 @@ func TestRateLimiterRefillsAndRefunds(t *testing.T) {
 }
 
 func TestRateLimiterForgetsIdleAddresses(t *testing.T) {
-	clock := server.NewTestClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := servertest.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	l := newRateLimiter(1, time.Minute, clock.Now)
 	for i := range maxBuckets {
 		l.allow(string(rune(i)))

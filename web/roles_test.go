@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -444,7 +445,7 @@ func TestRoleMatrixJobKinds(t *testing.T) {
 	}
 
 	t.Run("API", func(t *testing.T) {
-		op := app.apiClient(string(server.MustCreateUser(t, app.svc, "api-op", server.RoleOperator).Name))
+		op := app.apiClient(string(servertest.MustCreateUser(t, app.svc, "api-op", server.RoleOperator).Name))
 		host := app.readyHost("kinds-api-op")
 		for body, want := range refusals {
 			kind := topics.JobKind(strings.Split(strings.Split(body, `"kind":"`)[1], `"`)[0])
@@ -461,7 +462,7 @@ func TestRoleMatrixJobKinds(t *testing.T) {
 			}
 		}
 		for role, bodies := range allowed {
-			c := app.apiClient(string(server.MustCreateUser(t, app.svc, "api-"+string(role)+"-ok", role).Name))
+			c := app.apiClient(string(servertest.MustCreateUser(t, app.svc, "api-"+string(role)+"-ok", role).Name))
 			host := app.readyHost("kinds-api-ok-" + string(role))
 			for _, body := range bodies {
 				if res := c.postJSON("/api/v1/hosts/"+host.hostID+"/jobs", body); res.StatusCode != http.StatusCreated {
@@ -469,7 +470,7 @@ func TestRoleMatrixJobKinds(t *testing.T) {
 				}
 			}
 		}
-		if res := app.apiClient(string(server.MustCreateUser(t, app.svc, "api-viewer", server.RoleViewer).Name)).
+		if res := app.apiClient(string(servertest.MustCreateUser(t, app.svc, "api-viewer", server.RoleViewer).Name)).
 			postJSON("/api/v1/hosts/"+host.hostID+"/jobs", forget); res.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer forget: %d", res.StatusCode)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // streamEnds waits for an event stream to end; the periodic session check
@@ -32,7 +33,7 @@ func TestDisableEndsLiveSessionAndStream(t *testing.T) {
 	admin, csrf := app.signedIn("boss", server.RoleAdmin)
 	id := app.quickUser("wall", server.RoleOperator)
 	wall := app.browser()
-	wall.login("wall", server.TestPassword)
+	wall.login("wall", servertest.Password)
 	api := app.apiClient("wall")
 	other, _ := app.signedIn("other", server.RoleViewer)
 	stream := wall.openEvents("/events")
@@ -67,7 +68,7 @@ func TestDemoteEndsStreamKeepsSession(t *testing.T) {
 	admin, csrf := app.signedIn("boss", server.RoleAdmin)
 	id := app.quickUser("ops", server.RoleOperator)
 	b := app.browser()
-	b.login("ops", server.TestPassword)
+	b.login("ops", servertest.Password)
 	stream := b.openEvents("/events")
 	if res := admin.postForm(fmt.Sprintf("/admin/users/%d/role", id), url.Values{"csrf_token": {csrf}, "role": {"viewer"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("role: %d\n%s", res.StatusCode, res.body)
@@ -87,7 +88,7 @@ func TestUserChangedByAnotherProcessEndsStream(t *testing.T) {
 	app := newTestApp(t)
 	app.quickUser("wall", server.RoleViewer)
 	b := app.browser()
-	b.login("wall", server.TestPassword)
+	b.login("wall", servertest.Password)
 	stream := b.openEvents("/events")
 
 	db, err := server.OpenDB(app.svc.DB().Path())

@@ -13,22 +13,23 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
-// passwordHashOnce is server.TestPassword's hash, made once: argon2id is
+// passwordHashOnce is servertest.Password's hash, made once: argon2id is
 // slow on purpose, and the role matrix makes many users.
 var passwordHashOnce struct {
 	sync.Once
 	hash string
 }
 
-// quickUser adds a user with server.TestPassword straight into the store
+// quickUser adds a user with servertest.Password straight into the store
 // (no audit row, no new hash) and returns its ID.
 func (a *testApp) quickUser(name string, role server.Role) int64 {
 	a.t.Helper()
 	passwordHashOnce.Do(func() {
-		svc := server.MustOpenService(a.t, server.Options{})
-		server.MustCreateUser(a.t, svc, "x", server.RoleViewer)
+		svc := servertest.MustOpenService(a.t, server.Options{})
+		servertest.MustCreateUser(a.t, svc, "x", server.RoleViewer)
 		if err := svc.DB().Get(&passwordHashOnce.hash, `SELECT password_hash FROM users`); err != nil {
 			a.t.Fatal(err)
 		}
@@ -108,7 +109,7 @@ func userRoleCases() []roleCase {
 		{http.MethodGet, "/account", read, false, 200, func(_ *testApp, c *client, _ string, _ int) response { return c.get("/account") }},
 		// The same password again: the matrix's sessions keep working.
 		{http.MethodPost, "/account/password", read, true, 303, form("/account/password", url.Values{
-			"current_password": {server.TestPassword}, "password": {server.TestPassword}, "confirm_password": {server.TestPassword}})},
+			"current_password": {servertest.Password}, "password": {servertest.Password}, "confirm_password": {servertest.Password}})},
 		{http.MethodPost, "/account/totp", read, false, 200, form("/account/totp", url.Values{})},
 		{http.MethodPost, "/account/totp/confirm", read, true, 200, func(app *testApp, c *client, csrf string, n int) response {
 			page := c.get("/account")
@@ -122,7 +123,7 @@ func userRoleCases() []roleCase {
 			}
 			return form("/account/totp/confirm", url.Values{"code": {code}})(app, c, csrf, n)
 		}},
-		{http.MethodPost, "/account/totp/disable", read, true, 303, form("/account/totp/disable", url.Values{"current_password": {server.TestPassword}})},
+		{http.MethodPost, "/account/totp/disable", read, true, 303, form("/account/totp/disable", url.Values{"current_password": {servertest.Password}})},
 
 		{http.MethodGet, "/api/v1/users", admin, false, 200, func(_ *testApp, c *client, _ string, _ int) response { return c.get("/api/v1/users") }},
 		{http.MethodPost, "/api/v1/users", admin, true, 201, func(_ *testApp, c *client, _ string, n int) response {

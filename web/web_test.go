@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // testApp is the whole web application on a real HTTP listener, backed by
@@ -25,7 +26,7 @@ type testApp struct {
 	svc *server.Service
 	web *Server
 	srv *httptest.Server
-	pub *server.TestPublisher // stands in for the broker
+	pub *servertest.Publisher // stands in for the broker
 	// announced counts machines announce made, for unique addresses.
 	announced int
 	// runOnce starts the Service's background work (runService).
@@ -36,8 +37,8 @@ const testFingerprint = "SHA256:0f4c6c2b1e5d8f9a7b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e
 
 func newTestApp(t testing.TB, tweak ...func(*Config)) *testApp {
 	t.Helper()
-	svc := server.MustOpenService(t, server.Options{})
-	pub := &server.TestPublisher{}
+	svc := servertest.MustOpenService(t, server.Options{})
+	pub := &servertest.Publisher{}
 	svc.SetPublisher(pub)
 	cfg := Config{
 		PublicURL:     "https://rm.example.test:8443",
@@ -167,9 +168,9 @@ func (c *client) login(name, password string) string {
 // signedIn returns a browser signed in as a new user with role.
 func (a *testApp) signedIn(name string, role server.Role) (*client, string) {
 	a.t.Helper()
-	server.MustCreateUser(a.t, a.svc, name, role)
+	servertest.MustCreateUser(a.t, a.svc, name, role)
 	b := a.browser()
-	return b, b.login(name, server.TestPassword)
+	return b, b.login(name, servertest.Password)
 }
 
 // apiError decodes a JSON error body, failing the test if it is not one.
@@ -223,10 +224,10 @@ func (a *testApp) enrollHost(name string) *server.EnrollResult {
 // announce makes a machine called hostname announce itself, each from its
 // own address (so the per-address limit never interferes), and returns it
 // with the ID of its pending row.
-func (a *testApp) announce(hostname string) (*server.TestAgent, int64) {
+func (a *testApp) announce(hostname string) (*servertest.PendingAgent, int64) {
 	a.t.Helper()
 	a.announced++
-	agent := server.NewTestAgent(a.t, hostname)
+	agent := servertest.NewPendingAgent(a.t, hostname)
 	addr := fmt.Sprintf("198.51.%d.%d:40000", a.announced/250, a.announced%250+1)
 	if st := agent.Announce(a.t, a.svc, a.pub, uint64(a.announced), addr); st == nil || st.State != "pending" {
 		a.t.Fatalf("announce %s: %+v", hostname, st)

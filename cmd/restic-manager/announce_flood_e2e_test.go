@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -25,10 +25,10 @@ func TestAnnounceAfterFloodEndToEnd(t *testing.T) {
 	api := apiClient{t: t, base: m.HTTPURL(), token: cli(t, "", "apitoken", "create", "--user", "admin", "--data", data)}
 	svc := m.Service()
 
-	pub := &server.TestPublisher{}
+	pub := &servertest.Publisher{}
 	svc.SetPublisher(pub)
 	for i := range 120 {
-		a := server.NewTestAgent(t, fmt.Sprintf("flood-%d", i))
+		a := servertest.NewPendingAgent(t, fmt.Sprintf("flood-%d", i))
 		if st := a.Announce(t, svc, pub, uint64(1_000_000+i), fmt.Sprintf("203.0.113.%d:5000", 10+i%12)); st == nil || st.State != topics.AnnouncePending {
 			t.Fatalf("flood announce %d: %+v", i, st)
 		}

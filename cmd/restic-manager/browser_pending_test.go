@@ -10,7 +10,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // TestBrowserPendingHostLive: a machine announces while the dashboard is
@@ -20,7 +20,7 @@ func TestBrowserPendingHostLive(t *testing.T) {
 	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
 	base := m.HTTPURL()
-	pub := &server.TestPublisher{}
+	pub := &servertest.Publisher{}
 	m.Service().SetPublisher(pub) // read the challenge without an MQTT client
 	browse(t, ctx,
 		// Note when the page's event stream opens, so the test announces only
@@ -38,7 +38,7 @@ func TestBrowserPendingHostLive(t *testing.T) {
 		chromedp.Evaluate(`window.rmMarker = 1`, nil),
 	)
 	waitJS(t, ctx, "the event stream to open", `window.rmStreamOpen === true`, 10*time.Second)
-	agent := server.NewTestAgent(t, "till-3.shop.lan")
+	agent := servertest.NewPendingAgent(t, "till-3.shop.lan")
 	if st := agent.Announce(t, m.Service(), pub, 1, "203.0.113.7:5000"); st == nil {
 		t.Fatal("no status")
 	}
@@ -47,7 +47,7 @@ func TestBrowserPendingHostLive(t *testing.T) {
 	var id string
 	browse(t, ctx, chromedp.Evaluate(`document.querySelector("#pending input[name=name]").id`, &id))
 	browse(t, ctx, chromedp.Evaluate(`document.getElementById("`+id+`").value = ""`, nil), chromedp.SendKeys("#"+id, "till-03", chromedp.ByQuery))
-	server.NewTestAgent(t, "kiosk").Announce(t, m.Service(), pub, 2, "203.0.113.8:5000")
+	servertest.NewPendingAgent(t, "kiosk").Announce(t, m.Service(), pub, 2, "203.0.113.8:5000")
 	waitJS(t, ctx, "second machine", `document.querySelector("#pending").innerText.includes("kiosk")`, 10*time.Second)
 	var typed string
 	browse(t, ctx, chromedp.Evaluate(`document.getElementById("`+id+`").value`, &typed))

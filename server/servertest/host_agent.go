@@ -1,4 +1,4 @@
-package server
+package servertest
 
 import (
 	"context"
@@ -7,32 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-// Fixtures for tests of jobs (#3), here and in other packages. Nothing here
-// is used by the running server.
-
-// RunInBackground starts s.Run (the ingest writer among others) until the
-// test ends.
-func RunInBackground(tb testing.TB, s *Service) {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { s.Run(ctx) })
-	tb.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-}
-
-// TestHostAgent plays an enrolled host's agent: what it sends goes through
+// HostAgent plays an enrolled host's agent: what it sends goes through
 // HandleMessage as the broker would deliver it, on connection Conn, with
 // outbox sequence numbers counting from 1. Job events, log batches and
 // snapshot reports are stored by the writer (RunInBackground); Sync waits
 // for them.
-type TestHostAgent struct {
-	S    *Service
+type HostAgent struct {
+	S    *server.Service
 	Host string
 	Conn uint64
 
@@ -40,13 +25,20 @@ type TestHostAgent struct {
 	seq uint64
 }
 
-// NewTestHostAgent plays host's agent on connection 1.
-func NewTestHostAgent(s *Service, host string) *TestHostAgent {
-	return &TestHostAgent{S: s, Host: host, Conn: 1}
+// NewHostAgent plays host's agent on connection 1.
+func NewHostAgent(s *server.Service, host string) *HostAgent {
+	return &HostAgent{S: s, Host: host, Conn: 1}
+}
+
+// Seq is the last outbox sequence number taken (0 before the first).
+func (a *HostAgent) Seq() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seq
 }
 
 // NextSeq takes the next outbox sequence number.
-func (a *TestHostAgent) NextSeq() uint64 {
+func (a *HostAgent) NextSeq() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
@@ -55,7 +47,7 @@ func (a *TestHostAgent) NextSeq() uint64 {
 
 // Connect opens the agent's connection and says hello with the config
 // version it has applied.
-func (a *TestHostAgent) Connect(tb testing.TB, configVersion int64) {
+func (a *HostAgent) Connect(tb testing.TB, configVersion int64) {
 	tb.Helper()
 	a.S.Presence().Connected(a.Host, a.Conn, "192.0.2.1:50000")
 	a.Send(tb, topics.HelloTopic(a.Host), &topics.Hello{Envelope: topics.NewEnvelope(topics.TypeHello, a.Host),
@@ -64,7 +56,7 @@ func (a *TestHostAgent) Connect(tb testing.TB, configVersion int64) {
 }
 
 // Send marshals m (valid or not) and hands it to HandleMessage on topic.
-func (a *TestHostAgent) Send(tb testing.TB, topic string, m any) {
+func (a *HostAgent) Send(tb testing.TB, topic string, m any) {
 	tb.Helper()
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -74,7 +66,7 @@ func (a *TestHostAgent) Send(tb testing.TB, topic string, m any) {
 }
 
 // Event reports a job state transition and returns its outbox sequence.
-func (a *TestHostAgent) Event(tb testing.TB, job string, version int64, state topics.JobState, result *topics.JobResult) uint64 {
+func (a *HostAgent) Event(tb testing.TB, job string, version int64, state topics.JobState, result *topics.JobResult) uint64 {
 	tb.Helper()
 	return a.ScheduledEvent(tb, nil, job, version, state, result)
 }
@@ -82,7 +74,7 @@ func (a *TestHostAgent) Event(tb testing.TB, job string, version int64, state to
 // ScheduledEvent reports a state transition of a job the agent started by
 // itself from a schedule (origin; nil for a job the server queued) and
 // returns its outbox sequence.
-func (a *TestHostAgent) ScheduledEvent(tb testing.TB, origin *topics.JobOrigin, job string, version int64, state topics.JobState,
+func (a *HostAgent) ScheduledEvent(tb testing.TB, origin *topics.JobOrigin, job string, version int64, state topics.JobState,
 	result *topics.JobResult) uint64 {
 	tb.Helper()
 	seq := a.NextSeq()
@@ -93,7 +85,7 @@ func (a *TestHostAgent) ScheduledEvent(tb testing.TB, origin *topics.JobOrigin, 
 
 // Log sends lines numbered from first as one batch and returns its
 // outbox sequence.
-func (a *TestHostAgent) Log(tb testing.TB, job string, first uint64, lines ...string) uint64 {
+func (a *HostAgent) Log(tb testing.TB, job string, first uint64, lines ...string) uint64 {
 	tb.Helper()
 	seq := a.NextSeq()
 	a.ResendLog(tb, seq, job, first, lines...)
@@ -102,7 +94,7 @@ func (a *TestHostAgent) Log(tb testing.TB, job string, first uint64, lines ...st
 
 // ResendLog sends a log batch under an outbox sequence taken before, as
 // the agent resends an entry not yet acknowledged.
-func (a *TestHostAgent) ResendLog(tb testing.TB, seq uint64, job string, first uint64, lines ...string) {
+func (a *HostAgent) ResendLog(tb testing.TB, seq uint64, job string, first uint64, lines ...string) {
 	tb.Helper()
 	m := &topics.JobLog{Envelope: topics.NewEnvelope(topics.TypeJobLog, a.Host), Seq: seq, Job: job, First: first}
 	for _, l := range lines {
@@ -113,7 +105,7 @@ func (a *TestHostAgent) ResendLog(tb testing.TB, seq uint64, job string, first u
 
 // Snapshots sends one part of a snapshot report and returns its outbox
 // sequence.
-func (a *TestHostAgent) Snapshots(tb testing.TB, report string, part, parts int, takenAt time.Time, snaps ...topics.SnapshotInfo) uint64 {
+func (a *HostAgent) Snapshots(tb testing.TB, report string, part, parts int, takenAt time.Time, snaps ...topics.SnapshotInfo) uint64 {
 	tb.Helper()
 	seq := a.NextSeq()
 	a.Send(tb, topics.SnapshotsTopic(a.Host), &topics.SnapshotReport{Envelope: topics.NewEnvelope(topics.TypeSnapshots, a.Host),
@@ -122,14 +114,14 @@ func (a *TestHostAgent) Snapshots(tb testing.TB, report string, part, parts int,
 }
 
 // Progress sends live progress of a running job.
-func (a *TestHostAgent) Progress(tb testing.TB, job string, percent float64) {
+func (a *HostAgent) Progress(tb testing.TB, job string, percent float64) {
 	tb.Helper()
 	a.Send(tb, topics.JobProgressTopic(a.Host, job), &topics.JobProgress{Envelope: topics.NewEnvelope(topics.TypeJobProgress, a.Host),
 		Job: job, Percent: percent, ETASeconds: -1})
 }
 
 // Sync waits until everything sent so far is stored and acked.
-func (a *TestHostAgent) Sync(tb testing.TB) {
+func (a *HostAgent) Sync(tb testing.TB) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -139,21 +131,21 @@ func (a *TestHostAgent) Sync(tb testing.TB) {
 }
 
 // Acks decodes the acks pub recorded for the agent's host, oldest first.
-func (a *TestHostAgent) Acks(tb testing.TB, pub *TestPublisher) []topics.Ack {
+func (a *HostAgent) Acks(tb testing.TB, pub *Publisher) []topics.Ack {
 	tb.Helper()
 	return decodeRecorded[topics.Ack](tb, pub, topics.AckTopic(a.Host), a.Host)
 }
 
 // Commands decodes the commands pub recorded for the agent's host, oldest
 // first.
-func (a *TestHostAgent) Commands(tb testing.TB, pub *TestPublisher) []topics.Command {
+func (a *HostAgent) Commands(tb testing.TB, pub *Publisher) []topics.Command {
 	tb.Helper()
 	return decodeRecorded[topics.Command](tb, pub, topics.CmdTopic(a.Host), a.Host)
 }
 
 // Configs decodes the configs pub recorded for the agent's host, oldest
 // first. A config published retained fails the test: it holds secrets.
-func (a *TestHostAgent) Configs(tb testing.TB, pub *TestPublisher) []topics.Config {
+func (a *HostAgent) Configs(tb testing.TB, pub *Publisher) []topics.Config {
 	tb.Helper()
 	for _, m := range pub.On(topics.ConfigTopic(a.Host)) {
 		if m.Retain {
@@ -168,7 +160,7 @@ func (a *TestHostAgent) Configs(tb testing.TB, pub *TestPublisher) []topics.Conf
 func decodeRecorded[T any, P interface {
 	*T
 	topics.Payload
-}](tb testing.TB, pub *TestPublisher, topic, host string) []T {
+}](tb testing.TB, pub *Publisher, topic, host string) []T {
 	tb.Helper()
 	var out []T
 	for _, m := range pub.On(topic) {
