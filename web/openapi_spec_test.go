@@ -261,7 +261,44 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	// Users and tokens through the API.
 	send(http.MethodPost, "/api/v1/users", "/api/v1/users", `{"name":"bob","role":"viewer","password":"another long password 7"}`)
 	send(http.MethodPost, "/api/v1/api-tokens", "/api/v1/api-tokens", `{"user":"bob","label":"grafana"}`)
-	send(http.MethodPost, "/api/v1/enrollment-tokens", "/api/v1/enrollment-tokens", `{"host_name":"web-01","ttl":"2h"}`)
+	enrollment := send(http.MethodPost, "/api/v1/enrollment-tokens", "/api/v1/enrollment-tokens", `{"host_name":"web-01","ttl":"2h"}`)
+	token, _ := enrollment.(map[string]any)["token"].(string)
+	agentBody := fmt.Sprintf(`{"token":%q,"hostname":"web-01.lan","os":"linux","arch":"arm64","agent_version":"1.0.0","restic_version":"0.18.1"}`, token)
+	c.check(http.MethodPost, "/api/v1/agents/enroll", app.browser().postJSON("/api/v1/agents/enroll", agentBody))
+	c.check(http.MethodPost, "/api/v1/agents/enroll", app.browser().postJSON("/api/v1/agents/enroll", agentBody)) // used: 409
+
+	// The changes, each answer against its operation.
+	jobs := fmt.Sprintf("/api/v1/jobs/%d", running.ID)
+	c.check(http.MethodPost, "/api/v1/jobs/{id}/cancel", api.postJSON(jobs+"/cancel", ""))
+	c.check(http.MethodPost, "/api/v1/jobs/{id}/cancel", api.postJSON(fmt.Sprintf("/api/v1/jobs/%d/cancel", done.ID), "")) // finished: 409
+	get("/api/v1/jobs/{id}/log", fmt.Sprintf("/api/v1/jobs/%d/log?after=1", done.ID))
+	group := hosts + "/source-groups/Documents"
+	send(http.MethodPut, host+"/source-groups/{group}", group,
+		`{"name":"Documents","paths":["/home/ada/Documents","/home/ada/Pictures"],"retention":{"last":5}}`)
+	send(http.MethodPost, host+"/source-groups/{group}/retention-preview", group+"/retention-preview", `{"retention":{"daily":3}}`)
+	send(http.MethodPut, host+"/schedules/{sid}", hosts+"/schedules/2", `{"kind":"check","cron":"0 5 * * 0"}`)
+	send(http.MethodPost, host+"/schedules/{sid}/pause", hosts+"/schedules/2/pause", "")
+	send(http.MethodPost, host+"/schedules/{sid}/resume", hosts+"/schedules/sch_2/resume", "")
+	send(http.MethodDelete, host+"/schedules/{sid}", hosts+"/schedules/2", "")
+	send(http.MethodPut, host+"/hooks", hosts+"/hooks", `{"pre_hook":"echo start","hook_timeout_seconds":60}`)
+	send(http.MethodPut, host+"/repository", hosts+"/repository",
+		`{"url":"/srv/restic/office-pc","password":"a repository password","env":{}}`)
+	send(http.MethodPost, host+"/repository/reinit", hosts+"/repository/reinit", `{"confirm":"office-pc"}`)
+	send(http.MethodPost, host+"/upgrade", hosts+"/upgrade", "") // no build served: 409
+	send(http.MethodPost, "/api/v1/agents/upgrade", "/api/v1/agents/upgrade", `{"outdated":true}`)
+	send(http.MethodDelete, host+"/source-groups/{group}", group, "")
+	bob := send(http.MethodPut, "/api/v1/users/{id}", "/api/v1/users/2", `{"role":"operator"}`)
+	if id, _ := bob.(map[string]any)["id"].(float64); id != 2 {
+		t.Fatalf("PUT /api/v1/users/2 answered %v", bob)
+	}
+	send(http.MethodPost, "/api/v1/users/{id}/password", "/api/v1/users/2/password", `{"password":"a brand new password 11"}`)
+	send(http.MethodDelete, "/api/v1/users/{id}/totp", "/api/v1/users/2/totp", "")
+	get("/api/v1/users/{id}", "/api/v1/users/2")
+	send(http.MethodDelete, "/api/v1/api-tokens/{id}", "/api/v1/api-tokens/2", "")
+	send(http.MethodDelete, "/api/v1/users/{id}", "/api/v1/users/2", "")
+	send(http.MethodPost, "/api/v1/pending-hosts/reject", "/api/v1/pending-hosts/reject", `{"source_addr":"198.51.100.7"}`)
+	send(http.MethodPost, "/api/v1/pending-hosts/{id}/reject", "/api/v1/pending-hosts/77/reject", "")
+	send(http.MethodPost, host+"/revoke", hosts+"/revoke", `{"confirm":"office-pc"}`)
 
 	// Refusals: the error shape, with the status its code implies.
 	get(host, "/api/v1/hosts/h_nosuchhost")
@@ -270,14 +307,19 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	send(http.MethodPost, host+"/jobs", hosts+"/jobs", `{"kind":"backup","pathz":["/etc"]}`)
 	send(http.MethodPost, "/api/v1/users", "/api/v1/users", `{"name":"ada","role":"viewer","password":"yet another password 5"}`)
 	c.check(http.MethodGet, "/api/v1/hosts", app.browser().get("/api/v1/hosts"))
-	viewer := app.apiClient("bob")
+	if _, err := app.svc.CreateUser(t.Context(), server.CLIActor(), "cy", server.RoleViewer, "correct horse battery staple 8"); err != nil {
+		t.Fatal(err)
+	}
+	viewer := app.apiClient("cy")
 	c.check(http.MethodGet, "/api/v1/users", viewer.get("/api/v1/users"))
 
 	for _, want := range []string{
 		"GET /api/v1/hosts 200", "GET /api/v1/hosts/{id} 200", "GET /api/v1/jobs 200", "GET /api/v1/jobs/{id} 200",
 		"GET /api/v1/hosts/{id}/source-groups 200", "GET /api/v1/hosts/{id}/schedules 200", "GET /api/v1/users 200",
 		"GET /api/v1/hosts/{id} 404", "GET /api/v1/jobs 400", "GET /api/v1/hosts 401", "GET /api/v1/users 403",
-		"POST /api/v1/users 409",
+		"POST /api/v1/users 409", "POST /api/v1/agents/enroll 200", "POST /api/v1/agents/enroll 409",
+		"POST /api/v1/jobs/{id}/cancel 200", "POST /api/v1/jobs/{id}/cancel 409", "DELETE /api/v1/users/{id} 204",
+		"POST /api/v1/hosts/{id}/revoke 200", "POST /api/v1/hosts/{id}/upgrade 409",
 	} {
 		if !c.checked[want] {
 			t.Errorf("no answer %s was checked", want)
