@@ -453,3 +453,38 @@ func TestREADMETourLeavesTreeClean(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeRunPassesArgs: make run hands ARGS to serve after its own flags,
+// so a taken port can be moved (make run ARGS='--http ...'), and without
+// ARGS it still runs serve as before. make -n prints the recipe (building
+// the binaries and the agents first) without running it.
+func TestMakeRunPassesArgs(t *testing.T) {
+	serveLine := func(makeArgs ...string) []string {
+		t.Helper()
+		cmd := exec.Command("make", append([]string{"-n", "--no-print-directory", "run"}, makeArgs...)...)
+		cmd.Dir = repoRoot
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("make -n run %q: %v\n%s", makeArgs, err, out)
+		}
+		for _, want := range []string{"go build", "restic-manager-agent-$os-$arch"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("make run no longer builds what it runs (%q missing):\n%s", want, out)
+			}
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		serve, ok := strings.CutPrefix(lines[len(lines)-1], "./bin/restic-manager serve ")
+		if !ok {
+			t.Fatalf("make run does not end by running serve:\n%s", out)
+		}
+		return strings.Fields(serve)
+	}
+	if got := serveLine(); !slices.Equal(got, []string{"--data", "data"}) {
+		t.Errorf("make run runs serve %q, want --data data", got)
+	}
+	got := serveLine("ARGS=--http 127.0.0.1:8081 --mqtt 127.0.0.1:1884")
+	if v, _ := flagValue(got, "http"); v != "127.0.0.1:8081" {
+		t.Fatalf("make run ARGS='--http 127.0.0.1:8081' runs serve %q", got)
+	}
+	checkServeFlags(t, "make run ARGS", got)
+}
