@@ -147,6 +147,11 @@ func TestNewcomerAPIErrorsSpeakToClients(t *testing.T) {
 		t.Errorf("page 404 lost its advice for a person: %d", page.StatusCode)
 	}
 
+	res = api.do(http.MethodPatch, "/api/v1/hosts", nil, nil)
+	if e := apiErrorOf(t, res); res.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(e.Message, "/api/v1/openapi.json") {
+		t.Errorf("API 405: %d %q", res.StatusCode, e.Message)
+	}
+
 	jobs := "/api/v1/hosts/" + host.hostID + "/jobs"
 	for body, path := range map[string]string{
 		`{"kind": "backup", "paths": "/etc"}`:                         `"paths"`,
@@ -251,9 +256,21 @@ func TestNewcomerScheduledJobShowsNames(t *testing.T) {
 	if job == nil || job.ScheduleID != sc.ID {
 		t.Fatalf("the scheduled run is not stored as the schedule's: %+v", jobs)
 	}
+	// A job page open while the lines arrive gets them named too, and its
+	// header (re-rendered on each change) keeps the schedule's words.
+	stream := admin.openEvents(fmt.Sprintf("/events?job=%d&after=0", job.ID))
 	f.logLines(job, 1,
 		fmt.Sprintf("started by schedule %s for the run due at %s", sc.Key, slot.Format(time.RFC3339)),
 		fmt.Sprintf("forget after the backup: applying source group %s's retention to its snapshots (tag %s)", g.Key, topics.GroupTag(g.Key)))
+	live := stream.next(sseJobLog).data
+	if !strings.Contains(html.UnescapeString(live), `applying source group <span class="named-id" title="`+g.Key+`">“docs”</span>`) {
+		t.Errorf("live log lines are not named: %s", live)
+	}
+	zero := 0
+	f.state(job, topics.JobSucceeded, &topics.JobResult{ExitCode: &zero})
+	if head := stream.next(sseJob).data; !strings.Contains(visibleText(head), "backup daily at 03:00") {
+		t.Errorf("the live job header lost the schedule: %s", visibleText(head))
+	}
 
 	page := admin.get(jobPath(job.ID)).body
 	text := strings.Join(strings.Fields(visibleText(page)), " ")
