@@ -24,17 +24,8 @@ func openService(dataDir string, stderr io.Writer) (*server.Service, error) {
 	if err := requireData(dataDir); err != nil {
 		return nil, err
 	}
-	db, err := server.OpenDB(filepath.Join(dataDir, "restic-manager.db"))
-	if err != nil {
-		return nil, err
-	}
-	box, err := server.LoadOrCreateMasterKey(dataDir)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return server.NewService(db, box, logger, server.Options{}), nil
+	return server.Open(dataDir, logger, server.Options{})
 }
 
 // requireData refuses a data directory without a restic-manager database (or
@@ -42,7 +33,7 @@ func openService(dataDir string, stderr io.Writer) (*server.Service, error) {
 // there: an admin command never starts a second, empty installation beside
 // the server's.
 func requireData(dataDir string) error {
-	err := readable(filepath.Join(dataDir, "restic-manager.db"))
+	err := readable(filepath.Join(dataDir, server.DBFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no restic-manager data in %s; pass --data pointing at the server's data directory (serve's --data, ./data by default)", dataDir)
 	}

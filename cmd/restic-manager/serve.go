@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -85,19 +84,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.checkListenAddrs(); err != nil {
 		return err
 	}
-	if err := m.privateDataDir(); err != nil {
+	if m.svc, err = server.Open(m.DataDir, m.Logger, m.ServiceOptions); err != nil {
 		return err
 	}
-	db, err := server.OpenDB(filepath.Join(m.DataDir, "restic-manager.db"))
-	if err != nil {
-		return err
-	}
-	box, err := server.LoadOrCreateMasterKey(m.DataDir)
-	if err != nil {
-		db.Close()
-		return err
-	}
-	m.svc = server.NewService(db, box, m.Logger, m.ServiceOptions)
 	if m.tls, err = m.svc.LoadOrCreateTLS(ctx, m.TLSNames); err != nil {
 		return err
 	}
@@ -154,26 +143,6 @@ func (m *Main) checkListenAddrs() error {
 			return fmt.Errorf("cannot listen on %s (--%s): %v; pass --%s with another address, or '' to turn it off", l.addr, l.flag, err, l.flag)
 		}
 		ln.Close()
-	}
-	return nil
-}
-
-// privateDataDir creates the data directory as 0700, or tightens an existing
-// one to 0700: it holds the master key and the database. When it cannot be
-// tightened (another owner), the server still starts and says so once.
-func (m *Main) privateDataDir() error {
-	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory %s: %w", m.DataDir, err)
-	}
-	fi, err := os.Stat(m.DataDir)
-	if err != nil {
-		return fmt.Errorf("data directory %s: %w", m.DataDir, err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		if err := os.Chmod(m.DataDir, 0o700); err != nil {
-			m.Logger.Warn("the data directory is open to other users and could not be tightened to 0700; "+
-				"run chmod 700 on it as its owner", "dir", m.DataDir, "mode", perm.String(), "err", err)
-		}
 	}
 	return nil
 }
