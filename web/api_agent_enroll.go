@@ -6,24 +6,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
-
-// agentEnrollResponse is what an agent gets for a good token: its identity,
-// where the broker is, its MQTT password (shown only here, stored only as a
-// hash) and the CA to pin from now on.
-type agentEnrollResponse struct {
-	HostID        string `json:"host_id"`
-	HostName      string `json:"host_name"`
-	MQTTURL       string `json:"mqtt_url"`
-	MQTTPassword  string `json:"mqtt_password"`
-	CACert        string `json:"ca_cert"`
-	CAFingerprint string `json:"ca_fingerprint"`
-}
 
 // apiEnrollAgent exchanges a single-use enrollment token for a host
 // identity. It needs no API token: the enrollment token is the credential.
 // limitEnroll already spent one of the address's attempts; a success gives
-// it back, so only failures are limited.
+// it back, so only failures are limited. The answer (topics.EnrollResponse)
+// is the agent's identity, where the broker is, its MQTT password (shown
+// only here, stored only as a hash) and the CA to pin from now on.
 func (h *handler) apiEnrollAgent(c *gin.Context) {
 	req, err := decodeAgentEnrollRequest(c.Request.Body)
 	if err != nil {
@@ -44,8 +35,8 @@ func (h *handler) apiEnrollAgent(c *gin.Context) {
 	h.enrollLimit.refund(c.ClientIP())
 	h.metrics.enrollOK.Add(1)
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, agentEnrollResponse{
+	c.JSON(http.StatusOK, topics.EnrollResponse{ApprovedCredentials: topics.ApprovedCredentials{
 		HostID: res.HostID, HostName: res.HostName, MQTTURL: h.cfg.MQTTURL(c.Request),
 		MQTTPassword: res.MQTTPassword, CACert: string(h.cfg.CACertPEM), CAFingerprint: h.cfg.CAFingerprint,
-	})
+	}})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // enrollmentTokenRequest is the body of POST /api/v1/enrollment-tokens.
@@ -26,25 +27,6 @@ func (r *enrollmentTokenRequest) validate() error {
 		return invalid("Send host_name: the name the new host will have, e.g. \"web-01\".")
 	}
 	return nil
-}
-
-// agentEnrollRequest is the body of POST /api/v1/agents/enroll: the
-// enrollment token plus what the agent knows about its machine.
-type agentEnrollRequest struct {
-	Token         string `json:"token"`
-	Hostname      string `json:"hostname"`
-	OS            string `json:"os"`
-	Arch          string `json:"arch"`
-	AgentVersion  string `json:"agent_version"`
-	ResticVersion string `json:"restic_version"`
-}
-
-func (r *agentEnrollRequest) validate() error {
-	r.Token = strings.TrimSpace(r.Token)
-	if r.Token == "" || len(r.Token) > 200 {
-		return invalid("Send the enrollment token in the token field; copy it from the Enroll page.")
-	}
-	return nil // the domain checks the other fields' lengths and characters
 }
 
 // pendingAcceptRequest is the body of POST /api/v1/pending-hosts/{id}/accept:
@@ -165,13 +147,17 @@ func decodeEnrollmentTokenRequest(r io.Reader) (enrollmentTokenRequest, error) {
 	return req, req.validate()
 }
 
-// decodeAgentEnrollRequest parses and validates an untrusted body.
-func decodeAgentEnrollRequest(r io.Reader) (agentEnrollRequest, error) {
-	var req agentEnrollRequest
+// decodeAgentEnrollRequest parses an untrusted enrollment body and checks
+// it with topics' rules (EnrollRequest.Validate).
+func decodeAgentEnrollRequest(r io.Reader) (topics.EnrollRequest, error) {
+	var req topics.EnrollRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return req, err
 	}
-	return req, req.validate()
+	if err := req.Validate(); err != nil {
+		return req, invalid(fmt.Sprintf("The enrollment request is refused (%v); copy the token from the Enroll page again.", err))
+	}
+	return req, nil
 }
 
 // decodePendingAcceptRequest parses and validates an untrusted body.

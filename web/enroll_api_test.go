@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 func enrollBody(token string) string {
@@ -25,7 +26,7 @@ func TestAgentEnroll(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("enroll: %d %s", res.StatusCode, res.body)
 	}
-	var got agentEnrollResponse
+	var got topics.EnrollResponse
 	if err := json.Unmarshal([]byte(res.body), &got); err != nil {
 		t.Fatal(err)
 	}

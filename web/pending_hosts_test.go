@@ -193,7 +193,7 @@ func TestAPIPendingHosts(t *testing.T) {
 
 	// Bootstrap needs no credentials.
 	res = app.browser().get("/api/v1/agents/bootstrap")
-	var boot agentBootstrapResponse
+	var boot topics.BootstrapResponse
 	if err := json.Unmarshal([]byte(res.body), &boot); err != nil || res.StatusCode != http.StatusOK ||
 		boot.MQTTURL != "mqtts://rm.example.test:8883" || boot.CAFingerprint != testFingerprint || !strings.Contains(boot.CACert, "BEGIN CERTIFICATE") {
 		t.Fatalf("bootstrap: %d %s", res.StatusCode, res.body)
