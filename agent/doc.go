@@ -132,23 +132,32 @@
 // agent). Each restic run starts with an agent line naming the restic
 // version and the command line (no secrets in it), and a job that has to
 // wait (for its config, or behind other jobs) says so when it starts
-// waiting. After restic's own output (its JSON summary kept as is) an
-// agent line sums up in words what it did: the snapshot saved and what it
-// added, files restored, check errors, snapshots removed, the repository
-// created; an init that found a repository already there explains that
+// waiting. restic's JSON never reaches the log: status and per-item
+// messages are progress or counted, an error or fatal message becomes
+// its text, and in place of restic's summary an agent line sums up in
+// words what it did: the snapshot saved and what it added, the files and
+// folders restored (restic counts folders as files; with restic 0.17+
+// the agent counts them apart, with 0.16 it says "files and folders"),
+// check errors, snapshots removed, the repository created; an init that found a repository already there explains that
 // restic never overwrites one, whether the configured password opens it
 // (ready) or not (failed), and that starting afresh means clearing the
 // remote by hand, then initialising again. Lines are numbered from 1 per job when stored, batched every second or
 // at 32 KiB, and flushed before the terminal event, whose log_lines is the
 // last number. Progress goes out directly with QoS 0, at most once a
-// second, and is dropped while offline.
+// second, and is dropped while offline; it carries an estimate of the
+// time left only once restic has worked 5 s and done 1 % (and not at
+// 100 %): restic's first estimates, from a fraction of a second or a
+// total still being scanned, promised minutes for 3-second backups.
 //
 // Missing source paths: restic skips a backup path that does not exist,
 // makes a snapshot of the rest and exits 0. The agent reports that backup
 // as "warning" (reason: some source paths do not exist), not "succeeded":
 // the snapshot lacks data the operator asked for, and a typo in a path must
 // not look like a good backup. If no path exists, restic fails and so does
-// the job.
+// the job, with the reason "path /x does not exist on this host, so
+// nothing was backed up". A missing path is not counted among the items
+// restic could not read (ErrorCount), and a failure's detail is left out
+// when the reason already quotes it.
 //
 // Wire behaviour, per connection: CONNECT (client ID = username = host ID,
 // clean session off, keepalive 30 s, Will = non-retained QoS 1

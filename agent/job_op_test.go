@@ -134,7 +134,7 @@ func TestJobResultFromRestic(t *testing.T) {
 		t.Fatal(err)
 	}
 	restore := &restic.Result{Kind: topics.JobRestore, RestoreSummary: &restic.RestoreSummary{FilesRestored: 5, BytesRestored: 50}, RepositoryID: "short"}
-	if r := jobResult(restore, started); r.FilesRestored != 5 || r.BytesRestored != 50 || r.RepositoryID != "" {
+	if r := jobResult(restore, started); r.ItemsRestored != 5 || r.BytesRestored != 50 || r.RepositoryID != "" {
 		t.Fatalf("restore result %+v", r)
 	}
 	long := jobResult(&restic.Result{Detail: strings.Repeat("é", 5000), Outcome: restic.OutcomeFailed, ExitCode: -1}, started)

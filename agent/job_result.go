@@ -19,11 +19,16 @@ func jobResult(res *restic.Result, started time.Time) *topics.JobResult {
 	r := &topics.JobResult{
 		ExitCode:           &code,
 		Reason:             clipResultText(res.Reason),
-		Detail:             clipResultText(res.Detail),
 		StartedAt:          started,
 		DurationMS:         res.Duration.Milliseconds(),
 		AlreadyInitialized: res.AlreadyInitialized,
-		ErrorCount:         len(res.Errors) + res.ErrorsOmitted,
+		// A missing source path is no unreadable item: the reason says it.
+		ErrorCount: max(len(res.Errors)+res.ErrorsOmitted-len(res.MissingSources), 0),
+	}
+	// The page shows the reason, then the detail: once is enough when the
+	// reason already quotes restic's words.
+	if !strings.Contains(res.Reason, res.Detail) {
+		r.Detail = clipResultText(res.Detail)
 	}
 	if topics.ValidResticID(res.RepositoryID) {
 		r.RepositoryID = res.RepositoryID
@@ -41,7 +46,10 @@ func jobResult(res *restic.Result, started time.Time) *topics.JobResult {
 		}
 	}
 	if s := res.RestoreSummary; s != nil {
-		r.FilesRestored, r.BytesRestored = s.FilesRestored, s.BytesRestored
+		r.ItemsRestored, r.BytesRestored = s.FilesRestored, s.BytesRestored
+	}
+	if c := res.Restored; c != nil { // restic 0.17+: files and folders apart
+		r.FilesRestored, r.DirsRestored, r.FilesUnchanged, r.ItemsRestored = c.Files, c.Dirs, c.Unchanged, 0
 	}
 	if res.Kind == topics.JobForget {
 		removed := restic.RemovedIDs(res.Forget)

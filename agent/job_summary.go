@@ -9,11 +9,11 @@ import (
 )
 
 // summaryLines is the agent's account, in words, of what restic did: the
-// lines that follow restic's own output (its JSON summary, kept as is) in
-// the job log, e.g. "snapshot 6d7c80ec saved: 6 new, 0 changed, 0
-// unmodified files; 48.0 MiB added (50.3 MiB stored) in 11.9 s". None
-// when restic said nothing to sum up; a failure's reason is in the
-// job's result.
+// lines that follow restic's own output in the job log, in place of
+// restic's JSON summary, which is not logged; e.g. "snapshot 6d7c80ec
+// saved: 6 new, 0 changed, 0 unmodified files; 48.0 MiB added (50.3 MiB
+// stored) in 11.9 s". None when restic said nothing to sum up; a
+// failure's reason is in the job's result.
 func summaryLines(res *restic.Result) []string {
 	switch res.Kind {
 	case topics.JobInit:
@@ -23,12 +23,7 @@ func summaryLines(res *restic.Result) []string {
 			return []string{backupLine(s)}
 		}
 	case topics.JobRestore:
-		if s := res.RestoreSummary; s != nil {
-			line := fmt.Sprintf("restored %d of %d files (%s of %s) in %d s", s.FilesRestored, s.TotalFiles,
-				formatBytes(s.BytesRestored), formatBytes(s.TotalBytes), s.SecondsElapsed)
-			if s.FilesSkipped > 0 {
-				line += fmt.Sprintf("; %d files skipped, already as in the snapshot", s.FilesSkipped)
-			}
+		if line := restoreLine(res); line != "" {
 			return []string{line}
 		}
 	case topics.JobCheck:
@@ -56,6 +51,36 @@ func backupLine(s *restic.BackupSummary) string {
 		return "dry run, no snapshot saved: " + what
 	}
 	return fmt.Sprintf("snapshot %s saved: %s", shortID(s.SnapshotID), what)
+}
+
+// restoreLine says what a restore wrote: "restored 1 file and 3 folders
+// (3 B) in 0 s". restic's summary counts folders as files, and restoring
+// a subset it counts the parent folders it restores in files_restored but
+// not in total_files ("4 of 1 files"); restic 0.17+ reports every item,
+// which the runner counts apart (Result.Restored). From restic 0.16 only
+// the summary's count is known, and said to be of files and folders;
+// before 0.16 restic says nothing.
+func restoreLine(res *restic.Result) string {
+	s, c := res.RestoreSummary, res.Restored
+	if s == nil && c == nil {
+		return ""
+	}
+	if s == nil {
+		s = &restic.RestoreSummary{}
+	}
+	what := fmt.Sprintf("%d files and folders", s.FilesRestored)
+	if s.FilesRestored == 1 {
+		what = "1 file or folder"
+	}
+	skipped := s.FilesSkipped
+	if c != nil {
+		what, skipped = count(int(c.Files), "file")+" and "+count(int(c.Dirs), "folder"), c.Unchanged
+	}
+	line := fmt.Sprintf("restored %s (%s) in %d s", what, formatBytes(s.BytesRestored), s.SecondsElapsed)
+	if skipped > 0 {
+		line += fmt.Sprintf("; %s already as in the snapshot, left alone", count(int(skipped), "file"))
+	}
+	return line
 }
 
 // initLines says what init did. On a repository that was already there

@@ -26,9 +26,10 @@ func checkExactlyOnce(t *testing.T, e *jobEnv, job string) topics.JobEvent {
 	}
 	checkVersions(t, evs)
 	lines := e.srv.waitLogComplete(job) // checks numbering: no gaps, no line twice
-	if uint64(len(lines)) != ev.Result.LogLines || !strings.Contains(logText(lines), `"message_type":"summary"`) {
+	if uint64(len(lines)) != ev.Result.LogLines || !strings.Contains(logText(lines), "agent: snapshot "+ev.Result.SnapshotID[:8]+" saved: ") {
 		t.Fatalf("log of %d lines, result says %d:\n%s", len(lines), ev.Result.LogLines, logText(lines))
 	}
+	checkETAs(t, e.srv, job)
 	if snaps := e.srv.waitReport(job); len(snaps) == 0 || snaps[len(snaps)-1].ID != ev.Result.SnapshotID {
 		t.Fatalf("snapshot report %+v lacks %s", snaps, ev.Result.SnapshotID)
 	}

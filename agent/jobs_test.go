@@ -52,11 +52,10 @@ func TestJobsInitBackupSnapshots(t *testing.T) {
 	if want := "agent: restic " + res.ResticVersion + ": backup --json -- " + src + "\n"; !strings.HasPrefix(text, want) {
 		t.Fatalf("backup log does not start with %q:\n%s", want, text)
 	}
-	for _, want := range []string{`"message_type":"summary"`,
-		"agent: snapshot " + res.SnapshotID[:8] + " saved: 12 new, 0 changed, 0 unmodified files; "} {
-		if !strings.Contains(text, want) {
-			t.Fatalf("backup log lacks %q:\n%s", want, text)
-		}
+	// restic's summary is said in words, not logged as JSON.
+	if want := "\nagent: snapshot " + res.SnapshotID[:8] + " saved: 12 new, 0 changed, 0 unmodified files; "; !strings.Contains(text, want) ||
+		strings.Contains(text, "message_type") {
+		t.Fatalf("backup log lacks %q or holds restic's JSON:\n%s", want, text)
 	}
 	// The snapshot list follows the terminal event, outside the job's log.
 	if strings.Contains(text, "restic listed") || strings.Contains(text, "restic "+res.ResticVersion+": snapshots") {
@@ -119,7 +118,7 @@ func TestJobRestoreIntoTempDir(t *testing.T) {
 	target := t.TempDir()
 	restore := e.srv.run(topics.JobSpec{Kind: topics.JobRestore, Snapshot: snap, Target: target}, 1)
 	ev := e.srv.waitTerminal(restore)
-	if ev.State != topics.JobSucceeded || ev.Result.FilesRestored < 9 || ev.Result.BytesRestored == 0 {
+	if ev.State != topics.JobSucceeded || ev.Result.FilesRestored != 9 || ev.Result.BytesRestored == 0 {
 		t.Fatalf("restore: %+v %+v", ev, ev.Result)
 	}
 	e.srv.waitLogContains(restore, "restored ")
@@ -176,7 +175,7 @@ func TestJobMissingSourceIsWarning(t *testing.T) {
 	job := e.srv.run(backupSpec(src, filepath.Join(src, "no-such-dir")), 1)
 	ev := e.srv.waitTerminal(job)
 	if ev.State != topics.JobWarning || *ev.Result.ExitCode != 0 || ev.Result.SnapshotID == "" ||
-		!strings.Contains(ev.Result.Reason, "do not exist") || ev.Result.ErrorCount != 1 {
+		!strings.Contains(ev.Result.Reason, "do not exist") || ev.Result.ErrorCount != 0 {
 		t.Fatalf("missing source: %+v %+v", ev, ev.Result)
 	}
 }

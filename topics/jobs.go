@@ -295,9 +295,17 @@ type JobResult struct {
 	SnapshotID string `json:"snapshot_id,omitempty"`
 	// Backup is restic's backup summary.
 	Backup *BackupSummary `json:"backup,omitempty"`
-	// Restore: what a restore wrote (restic 0.16+ prints it).
-	FilesRestored uint64 `json:"files_restored,omitempty"`
-	BytesRestored uint64 `json:"bytes_restored,omitempty"`
+	// Restore: what a restore wrote. restic 0.17+ tells files (any item
+	// that is not a folder) and folders apart, and which files were
+	// already as in the snapshot and left alone; restic 0.16 counts files
+	// and folders together (ItemsRestored); before 0.16 restic says
+	// nothing. Jobs stored before the agent told them apart have folders
+	// counted in FilesRestored.
+	FilesRestored  uint64 `json:"files_restored,omitempty"`
+	DirsRestored   uint64 `json:"dirs_restored,omitempty"`
+	FilesUnchanged uint64 `json:"files_unchanged,omitempty"`
+	ItemsRestored  uint64 `json:"items_restored,omitempty"`
+	BytesRestored  uint64 `json:"bytes_restored,omitempty"`
 	// Init: the repository id, and whether it was already there.
 	RepositoryID       string `json:"repository_id,omitempty"`
 	AlreadyInitialized bool   `json:"already_initialized,omitempty"`
@@ -307,7 +315,8 @@ type JobResult struct {
 	SnapshotsRemoved int      `json:"snapshots_removed,omitempty"`
 	WouldRemove      []string `json:"would_remove,omitempty"`
 	SnapshotsKept    int      `json:"snapshots_kept,omitempty"`
-	// ErrorCount is how many items restic could not read (backup).
+	// ErrorCount is how many items restic could not read (backup); a
+	// source path that does not exist is not one (Reason names it).
 	ErrorCount int `json:"error_count,omitempty"`
 }
 

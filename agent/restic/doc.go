@@ -23,14 +23,19 @@
 //   - Output is read line by line from both streams. JSON messages are
 //     decoded where restic prints them; anything else, including JSON we do
 //     not understand, stays a plain log line. Nothing restic prints can
-//     make the runner fail.
+//     make the runner fail. Decoded JSON is never passed to OnLine as
+//     such: status and verbose_status are progress or counted, summaries
+//     and "initialized" are the agent's to say in words, error and
+//     exit_error messages are passed as their text.
 //   - The exit code decides the Outcome: 0 succeeded, 3 warning (backup made
 //     an incomplete snapshot), 10/11/12 failed with a known reason, anything
 //     else failed. restic before 0.17 exits 1 for every fatal error; the
 //     reason is then read from its message ("wrong password or no key
 //     found", "Is there a repository at the following location?", "unable
 //     to create lock"). A backup that skipped a source path that does not
-//     exist is a warning too, though restic exits 0 for it.
+//     exist is a warning too, though restic exits 0 for it; one none of
+//     whose paths exist fails with a reason naming them
+//     (Result.MissingSources lists them).
 //   - Canceling the context sends restic SIGINT (it stops and removes its
 //     lock), waits Runner.CancelGrace, then kills it. Windows has no signals
 //     for child processes: restic runs in a process group of its own and
@@ -52,6 +57,13 @@
 //     or {}) before 0.17 and {"message"} since; exit_error since 0.17.
 //   - restore: status/summary since 0.16, error messages since 0.17 (plain
 //     stderr text before, kept in the log only); text only before 0.16.
+//     The summary counts folders as files, and restoring a subset counts
+//     the parent folders it restores in files_restored but not in
+//     total_files (one file: "total_files":1,"files_restored":4). So
+//     restore runs with --verbose=2, for which 0.17+ prints one
+//     verbose_status per item (restored, updated, unchanged); the session
+//     counts files and folders apart (Result.Restored), telling a folder
+//     by the restored item on disk.
 //   - snapshots, forget: one JSON array on one line on all versions; the
 //     snapshot "summary" field since 0.17; forget --prune appends prune's
 //     text output.

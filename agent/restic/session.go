@@ -94,11 +94,13 @@ func (s *session) handle(stream Stream, raw []byte) {
 		return // one per item: counted, not logged
 	case "error":
 		s.addError(*ev.itemErr)
-		text = errorLine(*ev.itemErr)
+		s.emitLines(stream, errorLine(*ev.itemErr))
+		return
 	case "exit_error":
 		s.exit = ev.exit
 		if ev.exit.Message != "" {
-			text = ev.exit.Message
+			s.emitLines(stream, ev.exit.Message)
+			return
 		}
 	case "initialized":
 		s.res.RepositoryID = ev.repoID
@@ -119,6 +121,16 @@ func (s *session) handle(stream Stream, raw []byte) {
 func (s *session) emit(stream Stream, text string) {
 	if s.op.OnLine != nil {
 		s.op.OnLine(stream, clipLine(s.red.redact(text)))
+	}
+}
+
+// emitLines logs a message restic wrapped in JSON, which may span
+// several lines, as the lines of its text.
+func (s *session) emitLines(stream Stream, text string) {
+	for line := range strings.Lines(text) {
+		if line = sanitize([]byte(line)); strings.TrimSpace(line) != "" {
+			s.emit(stream, line)
+		}
 	}
 }
 
