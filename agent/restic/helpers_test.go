@@ -20,24 +20,12 @@ import (
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-// disallowSkipEnv, set to 1, turns "restic is not installed" from a skip
-// into a failure (CI sets it), as agent/agenttest does.
-const disallowSkipEnv = "RM_TEST_DISALLOW_SKIP"
-
 // testPassword is long and distinctive so a leak is easy to find.
 const testPassword = "pw-Zx81-correct-horse-battery"
 
 func requireRestic(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("restic")
-	if err == nil {
-		return path
-	}
-	if os.Getenv(disallowSkipEnv) == "1" {
-		t.Fatalf("restic is required but not installed (%v); %s=1 forbids skipping", err, disallowSkipEnv)
-	}
-	t.Skipf("restic not installed: %v", err)
-	return ""
+	return agenttest.RequireBinary(t, "restic")
 }
 
 func requireUnix(t testing.TB) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
 type pendingJSON struct {
@@ -75,7 +77,7 @@ func TestAnnounceAcceptRejectEndToEnd(t *testing.T) {
 	}
 	// Accept with repository credentials: the new host's repository is set
 	// and initialised as soon as its agent switches over.
-	requireTool(t, "restic")
+	agenttest.RequireBinary(t, "restic")
 	repo := filepath.Join(dir, "till-repo")
 	if code := api.do("POST", "/api/v1/pending-hosts/"+itoa(row.ID)+"/accept", map[string]any{"name": "till-1",
 		"repository": map[string]any{"url": repo, "password": "till repository password"}}, &accepted); code != http.StatusOK {

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
 // newBrowser starts headless Debian Chromium for one test.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	exe := requireTool(t, "chromium", "chromium-browser", "google-chrome")
+	exe := agenttest.RequireBinary(t, "chromium", "chromium-browser", "google-chrome")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox, // CI runs as root

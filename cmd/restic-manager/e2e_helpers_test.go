@@ -188,19 +188,3 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// requireTool finds a program or skips; with RM_TEST_DISALLOW_SKIP=1 it fails.
-func requireTool(t testing.TB, names ...string) string {
-	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("none of %v is installed", names)
-	if os.Getenv("RM_TEST_DISALLOW_SKIP") != "" {
-		t.Fatal(msg + " (RM_TEST_DISALLOW_SKIP is set)")
-	}
-	t.Skip(msg)
-	return ""
-}

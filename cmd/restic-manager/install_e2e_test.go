@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/install"
 )
 
@@ -40,7 +41,7 @@ import (
 // accepted through the API.
 func TestInstallScriptEndToEnd(t *testing.T) {
 	requireRoot(t)
-	requireTool(t, "curl")
+	agenttest.RequireBinary(t, "curl")
 	if runtime.GOOS != "linux" {
 		t.Skip("install.sh is run for real on Linux; its macOS paths are not exercised here")
 	}
@@ -103,7 +104,7 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 
 	// Not root: refused before anything else (the script read from stdin,
 	// as with curl | sh, by the user nobody).
-	setpriv := requireTool(t, "setpriv")
+	setpriv := agenttest.RequireBinary(t, "setpriv")
 	asNobody := exec.CommandContext(t.Context(), setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-s", "--",
 		"--server", m.HTTPSURL(), "--ca-fingerprint", fp)
 	asNobody.Stdin = bytes.NewReader(script)
@@ -291,17 +292,13 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	}
 }
 
-// requireRoot skips a test that must run as root (install.sh refuses
-// otherwise); with RM_TEST_DISALLOW_SKIP=1, as in CI, it fails instead.
+// requireRoot ends a test that must run as root (install.sh refuses
+// otherwise) with agenttest.Unavailable: a skip, or a failure in CI.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
+	if os.Geteuid() != 0 {
+		agenttest.Unavailable(t, "install.sh needs root; run this test as root")
 	}
-	if os.Getenv("RM_TEST_DISALLOW_SKIP") != "" {
-		t.Fatal("this test runs install.sh as root; run it as root (RM_TEST_DISALLOW_SKIP is set)")
-	}
-	t.Skip("install.sh needs root")
 }
 
 // startInstallServer runs the whole server on loopback (HTTP, HTTPS, MQTTS)

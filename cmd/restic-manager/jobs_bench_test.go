@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/server"
 )
 
@@ -138,7 +139,7 @@ func cpuSeconds(pid int) float64 {
 // repository, and reports the ratio of the total times. Target: ≤ 1.03.
 // RM_BENCH_DATA_MIB shrinks the data set for a quick look.
 func BenchmarkBackupOverhead(b *testing.B) {
-	restic := requireTool(b, "restic")
+	restic := agenttest.RequireBinary(b, "restic")
 	mib := 1024
 	if v, err := strconv.Atoi(os.Getenv("RM_BENCH_DATA_MIB")); err == nil && v > 0 {
 		mib = v

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
 // jobJSON is a job as GET /api/v1/jobs/{id} shows it (DESIGN §6).
@@ -87,7 +89,7 @@ func newJobEnv(t *testing.T, name string) *jobEnv {
 // and tweaks of the server (e.g. its AgentsDir).
 func newJobEnvWith(t *testing.T, name, agent string, tweak ...func(*Main)) *jobEnv {
 	t.Helper()
-	realRestic := requireTool(t, "restic")
+	realRestic := agenttest.RequireBinary(t, "restic")
 	e := &jobEnv{t: t, dir: t.TempDir(), hostName: name}
 	e.dataDir = filepath.Join(e.dir, "data")
 	e.m = startServer(t, e.dataDir, "127.0.0.1:0", tweak...)
@@ -308,7 +310,7 @@ func (e *jobEnv) resticCalls(sub string) []string {
 // repoSnapshots lists the repository's snapshots with restic itself.
 func repoSnapshots(t *testing.T, repo, password string) []string {
 	t.Helper()
-	cmd := exec.Command(requireTool(t, "restic"), "snapshots", "--json", "--no-lock")
+	cmd := exec.Command(agenttest.RequireBinary(t, "restic"), "snapshots", "--json", "--no-lock")
 	cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+password)
 	out, err := cmd.Output()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/topics"
@@ -67,7 +68,7 @@ func TestJobsHappyPath(t *testing.T) {
 	if ids := repoSnapshots(t, repo, repoPassword); !slices.Equal(ids, []string{j.SnapshotID}) {
 		t.Fatalf("repository holds %v, the job says %s", ids, j.SnapshotID)
 	}
-	check := exec.Command(requireTool(t, "restic"), "check")
+	check := exec.Command(agenttest.RequireBinary(t, "restic"), "check")
 	check.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+repoPassword)
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Fatalf("restic check on the repository: %v\n%s", err, out)
@@ -124,7 +125,7 @@ func TestJobWrongPassword(t *testing.T) {
 	t.Parallel()
 	e := newJobEnv(t, "wrong-pw")
 	repo := filepath.Join(e.dir, "repo")
-	mk := exec.Command(requireTool(t, "restic"), "init")
+	mk := exec.Command(agenttest.RequireBinary(t, "restic"), "init")
 	mk.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD=the right one")
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("restic init: %v\n%s", err, out)

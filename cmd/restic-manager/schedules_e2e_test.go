@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
 // groupJSON is a source group as the API shows it.
@@ -144,7 +146,7 @@ func TestGroupsBandwidthAndRetentionPreview(t *testing.T) {
 	if p.Status != "succeeded" || p.Summary == nil {
 		t.Fatalf("preview job: %+v", p)
 	}
-	direct := exec.Command(requireTool(t, "restic"), "forget", "--dry-run", "--json", "--keep-last", "1", "--tag", "rm-group:"+g.Key)
+	direct := exec.Command(agenttest.RequireBinary(t, "restic"), "forget", "--dry-run", "--json", "--keep-last", "1", "--tag", "rm-group:"+g.Key)
 	direct.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+repoPassword)
 	out, err := direct.Output()
 	if err != nil {
