@@ -21,6 +21,8 @@ type apiHost struct {
 	ResticVersion string     `json:"restic_version"`
 	RemoteAddr    string     `json:"remote_addr"`
 	CreatedAt     time.Time  `json:"created_at"`
+	// Tags (#12.5) are the host's labels, sorted ([] when none).
+	Tags []string `json:"tags"`
 	// Config (GET /api/v1/hosts/{id} only): desired and applied config
 	// version and the bandwidth caps.
 	Config *apiConfigStatus `json:"config,omitempty"`
@@ -30,7 +32,7 @@ func newAPIHost(h server.Host) apiHost {
 	return apiHost{
 		ID: h.ID, Name: h.Name, Online: h.Online, LastSeen: utcPtr(h.LastSeen), ConnectedAt: utcPtr(h.ConnectedAt),
 		Hostname: h.Hostname, OS: h.OS, Arch: h.Arch, AgentVersion: h.AgentVersion, ResticVersion: h.ResticVersion,
-		RemoteAddr: h.RemoteAddr, CreatedAt: h.CreatedAt.UTC(),
+		RemoteAddr: h.RemoteAddr, CreatedAt: h.CreatedAt.UTC(), Tags: h.Tags,
 	}
 }
 

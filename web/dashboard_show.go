@@ -2,10 +2,13 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/restic-manager/restic-manager/server"
 )
 
 // dashboardPage is the data of the fleet dashboard.
@@ -20,6 +23,13 @@ type dashboardPage struct {
 	Commands enrollCommands
 	// Upgrades is the admins' agent upgrade card (#11).
 	Upgrades upgradePanel
+	// Fleet actions (#12.5): the tag filter (Tag, one of Tags), the action
+	// card for those who may run jobs and, after an action, its result.
+	Tag         string
+	Tags        []string
+	CanRun      bool
+	Fleet       fleetPanel
+	FleetResult *fleetResultView
 }
 
 // showDashboard shows the machines waiting for approval (if any), the
@@ -63,6 +73,15 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	if err != nil {
 		return dashboardPage{}, err
 	}
+	tags := fleetTags(hosts)
+	tag := strings.TrimSpace(c.Query("tag"))
+	shown := hosts
+	if tag != "" {
+		if shown, err = hostsTagged(slices.Clone(hosts), tag); err != nil {
+			return dashboardPage{}, err
+		}
+		tag, _ = server.NormalizeHostTag(tag)
+	}
 	f := hostFilter{Query: strings.TrimSpace(c.Query("q")), State: c.Query("state")}
 	if len(f.Query) > 100 {
 		f.Query = f.Query[:100]
@@ -73,11 +92,15 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	p := dashboardPage{
 		page:     h.basePage(c, "Fleet", "fleet"),
 		Summary:  summarize(hosts),
-		Hosts:    h.withAgentStatus(ctx, withPlans(hostViews(hosts, f), plans)),
+		Hosts:    h.withAgentStatus(ctx, withPlans(hostViews(shown, f), plans)),
 		Filter:   f,
-		Filtered: f.Query != "" || f.State != "",
+		Filtered: f.Query != "" || f.State != "" || tag != "",
 		SelfURL:  c.Request.URL.RequestURI(),
+		Tag:      tag,
+		Tags:     tags,
 	}
+	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
+	p.Fleet = fleetPanel{CSRF: p.CSRF, Tags: tags, Form: fleetForm{Target: "picked", Tag: tag}}
 	p.Pending = newPendingPanel(p.page, pending)
 	if p.IsAdmin {
 		p.Upgrades = newUpgradePanel(p.Hosts, p.CSRF)

@@ -110,6 +110,13 @@ func roleCases() []roleCase {
 			host := app.readyHost(fmt.Sprintf("hooks-%d", n))
 			return form("/hosts/"+host.hostID+"/hooks", url.Values{"pre_hook": {"echo pre"}, "post_hook": {""}})(app, c, csrf, n)
 		}},
+		{http.MethodPost, "/hosts/:id/tags", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			return form("/hosts/"+app.enrollHost(fmt.Sprintf("tags-%d", n)).HostID+"/tags", url.Values{"tags": {"site:lyon, laptop"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/fleet/actions", server.PermRunJobs, true, 200, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.readyHost(fmt.Sprintf("fleet-%d", n))
+			return form("/fleet/actions", url.Values{"target": {"picked"}, "host_id": {host.hostID}, "action": {"check"}})(app, c, csrf, n)
+		}},
 		{http.MethodGet, "/jobs/:id/preview", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			h, g, _ := app.groupHost(fmt.Sprintf("prev-seen-%d", n), false)
 			j, err := app.svc.PreviewRetention(app.t.Context(), server.CLIActor(), h.hostID, g.Name, topics.Retention{Last: 1})
@@ -245,6 +252,13 @@ func roleCases() []roleCase {
 			return c.do(http.MethodPut, "/api/v1/hosts/"+host.hostID+"/hooks", strings.NewReader(`{"post_hook":"echo post"}`),
 				http.Header{"Content-Type": {"application/json"}})
 		}},
+		{http.MethodPut, "/api/v1/hosts/:id/tags", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.do(http.MethodPut, "/api/v1/hosts/"+app.enrollHost(fmt.Sprintf("api-tags-%d", n)).HostID+"/tags", strings.NewReader(`{"tags":["laptop"]}`),
+				http.Header{"Content-Type": {"application/json"}})
+		}},
+		{http.MethodPost, "/api/v1/fleet/actions", server.PermRunJobs, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.postJSON("/api/v1/fleet/actions", `{"action":"unlock","hosts":["`+app.readyHost(fmt.Sprintf("api-fleet-%d", n)).hostID+`"]}`)
+		}},
 		{http.MethodGet, "/api/v1/jobs", server.PermRead, false, 200, get("/api/v1/jobs?kind=backup")},
 		{http.MethodGet, "/api/v1/jobs/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/api/v1" + jobPath(app.readyJob(n).ID))
@@ -331,6 +345,13 @@ func TestRoleMatrix(t *testing.T) {
 		"/hosts/:id/schedules": ready, "/api/v1/hosts/:id/schedules": ready,
 		"/hosts/:id/bandwidth": ready, "/api/v1/hosts/:id/bandwidth": ready,
 		"/hosts/:id/hooks": ready, "/api/v1/hosts/:id/hooks": ready,
+		"/hosts/:id/tags": enrolled, "/api/v1/hosts/:id/tags": enrolled,
+		"/fleet/actions": ready, "/api/v1/fleet/actions": ready,
+	}
+	// A fleet action (#12.5) on one host writes its one fleet.action row
+	// and, through the single-host job path, the job's job.create row.
+	alsoRows := map[string]int{
+		"/fleet/actions": 1, "/api/v1/fleet/actions": 1,
 	}
 	for route, rows := range userSetupRows {
 		setupRows[route] = rows
@@ -371,8 +392,8 @@ func TestRoleMatrix(t *testing.T) {
 				if !tc.change {
 					return
 				}
-				if after != before+1 {
-					t.Fatalf("audit rows %d -> %d, want one new row", before, after)
+				if after != before+1+alsoRows[tc.route] {
+					t.Fatalf("audit rows %d -> %d, want %d new row(s)", before, after, 1+alsoRows[tc.route])
 				}
 				if e := app.lastAudit(); e.Actor != string(role) || e.Role != string(role) || e.Via != via || e.RemoteAddr != "127.0.0.1" {
 					t.Errorf("audit row = %+v, want actor %s via %s from 127.0.0.1", e, role, via)

@@ -162,6 +162,19 @@
   document.addEventListener("DOMContentLoaded", function () { setupSchedules(document); });
   document.addEventListener("htmx:load", function (e) { setupSchedules(e.detail.elt); });
 
+  // Fleet actions (#12.5): the box in the host table's header ticks or
+  // unticks every host shown (the table's filter chooses which); choosing
+  // a tag in the action card switches it to "every host tagged".
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("[data-pick-all]")) {
+      document.querySelectorAll("#host-rows input[name=host_id]").forEach(function (box) { box.checked = t.checked; });
+    } else if (t.id === "fleet-tag") {
+      var radio = document.getElementById("fleet-target-tag");
+      if (radio) radio.checked = true;
+    }
+  });
+
   // Forms marked data-confirm ask before they submit (deleting a schedule).
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
