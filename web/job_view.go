@@ -233,6 +233,47 @@ func newProgressView(j server.Job, p *topics.JobProgress) progressView {
 	return v
 }
 
+// ShowBar reports whether the card shows the bar: not for a job that
+// ended without finishing its work (failed, canceled, ...), whose empty
+// bar said only "ended" beside the state and reason the header shows.
+func (v progressView) ShowBar() bool { return !v.Terminal || v.Percent() == 100 }
+
+// Restored is what a restore wrote, in words: "1 file and 3 folders, 3 B"
+// (agents count them apart with restic 0.17+), "4 files and folders, 3 B"
+// (restic 0.16 counts them together), with "; 2 files unchanged" for
+// those already as in the snapshot; "" when the job says nothing.
+func (v jobView) Restored() string {
+	s := v.Summary
+	var what string
+	switch {
+	case s == nil:
+		return ""
+	case s.ItemsRestored == 1:
+		what = "1 file or folder"
+	case s.ItemsRestored > 0:
+		what = fmt.Sprintf("%s files and folders", thousands(s.ItemsRestored))
+	case s.DirsRestored > 0 || s.FilesUnchanged > 0:
+		what = countOf(s.FilesRestored, "file") + " and " + countOf(s.DirsRestored, "folder")
+	case s.FilesRestored > 0: // a job stored before agents told folders apart
+		what = countOf(s.FilesRestored, "file")
+	default:
+		return ""
+	}
+	what += ", " + humanBytes(s.BytesRestored)
+	if s.FilesUnchanged > 0 {
+		what += "; " + countOf(s.FilesUnchanged, "file") + " unchanged"
+	}
+	return what
+}
+
+// countOf is "1 file", "1,204 files".
+func countOf(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return thousands(n) + " " + noun + "s"
+}
+
 // Percent is the bar's value, rounded down to a whole percent (never 100
 // before the job is done).
 func (v progressView) Percent() int {
