@@ -1,10 +1,6 @@
 package server
 
-import (
-	"context"
-	"encoding/json"
-	"time"
-)
+import "context"
 
 // GetJob returns one job by its number.
 func (s *Service) GetJob(ctx context.Context, id int64) (*Job, error) {
@@ -79,33 +75,4 @@ func (s *Service) JobLog(ctx context.Context, id int64, after uint64, limit int)
 		return nil, internal("Could not read the job log", err)
 	}
 	return out, nil
-}
-
-// Snapshots returns the host's last reported snapshot list, newest first.
-func (s *Service) Snapshots(ctx context.Context, hostID string) (*SnapshotList, error) {
-	if _, err := s.GetHost(ctx, hostID); err != nil {
-		return nil, err
-	}
-	list := &SnapshotList{HostID: hostID, Snapshots: []Snapshot{}}
-	var taken []time.Time
-	if err := s.db.SelectContext(ctx, &taken, `SELECT taken_at FROM snapshot_lists WHERE host_id = ?`, hostID); err != nil {
-		return nil, internal("Could not load the snapshots", err)
-	}
-	if len(taken) == 0 {
-		return list, nil
-	}
-	list.ReportedAt = &taken[0]
-	var infos []string
-	if err := s.db.SelectContext(ctx, &infos, `SELECT info FROM snapshots WHERE host_id = ? ORDER BY time DESC, id`, hostID); err != nil {
-		return nil, internal("Could not load the snapshots", err)
-	}
-	for _, raw := range infos {
-		var sn Snapshot
-		if json.Unmarshal([]byte(raw), &sn.SnapshotInfo) != nil {
-			continue
-		}
-		sn.ShortID = sn.ID[:min(8, len(sn.ID))]
-		list.Snapshots = append(list.Snapshots, sn)
-	}
-	return list, nil
 }

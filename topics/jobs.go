@@ -516,19 +516,22 @@ type SnapshotReport struct {
 	Snapshots []SnapshotInfo `json:"snapshots"`
 }
 
-// SnapshotInfo is one snapshot as the server keeps it.
+// SnapshotInfo is one snapshot as the wire carries it and the server keeps
+// it (server.Snapshot adds only the short id). Only parent is left out
+// when empty: the server's API shows the rest always (a list that is
+// empty as [], the sizes 0 before restic 0.17).
 type SnapshotInfo struct {
 	ID       string    `json:"id"`
 	Time     time.Time `json:"time"`
-	Hostname string    `json:"hostname,omitempty"`
-	Username string    `json:"username,omitempty"`
+	Hostname string    `json:"hostname"`
+	Username string    `json:"username"`
 	Paths    []string  `json:"paths"`
-	Tags     []string  `json:"tags,omitempty"`
+	Tags     []string  `json:"tags"`
 	Parent   string    `json:"parent,omitempty"`
 	// From restic 0.17+ snapshots carry their backup summary.
-	DataAdded           uint64 `json:"data_added,omitempty"`
-	TotalFilesProcessed uint64 `json:"total_files_processed,omitempty"`
-	TotalBytesProcessed uint64 `json:"total_bytes_processed,omitempty"`
+	DataAdded           uint64 `json:"data_added"`
+	TotalFilesProcessed uint64 `json:"total_files_processed"`
+	TotalBytesProcessed uint64 `json:"total_bytes_processed"`
 }
 
 // Validate checks the header and the body of a snapshot report part.

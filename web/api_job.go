@@ -84,37 +84,6 @@ func newAPIRepository(r server.RepositoryStatus) apiRepository {
 	}
 }
 
-// apiSnapshot is one snapshot in the JSON API.
-type apiSnapshot struct {
-	ID                  string    `json:"id"`
-	ShortID             string    `json:"short_id"`
-	Time                time.Time `json:"time"`
-	Hostname            string    `json:"hostname"`
-	Username            string    `json:"username"`
-	Paths               []string  `json:"paths"`
-	Tags                []string  `json:"tags"`
-	Parent              string    `json:"parent,omitempty"`
-	DataAdded           uint64    `json:"data_added"`
-	TotalFilesProcessed uint64    `json:"total_files_processed"`
-	TotalBytesProcessed uint64    `json:"total_bytes_processed"`
-}
-
-func newAPISnapshots(list *server.SnapshotList) gin.H {
-	out := make([]apiSnapshot, len(list.Snapshots))
-	for i, s := range list.Snapshots {
-		tags := s.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		out[i] = apiSnapshot{
-			ID: s.ID, ShortID: s.ShortID, Time: s.Time.UTC(), Hostname: s.Hostname, Username: s.Username,
-			Paths: s.Paths, Tags: tags, Parent: s.Parent, DataAdded: s.DataAdded,
-			TotalFilesProcessed: s.TotalFilesProcessed, TotalBytesProcessed: s.TotalBytesProcessed,
-		}
-	}
-	return gin.H{"host_id": list.HostID, "reported_at": utcPtr(list.ReportedAt), "snapshots": out}
-}
-
 // jobID is the :id of a job route: the job's number.
 func jobID(c *gin.Context) (int64, bool) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)

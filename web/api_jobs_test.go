@@ -294,9 +294,9 @@ func TestAPISnapshots(t *testing.T) {
 	older, newer := host.reportSnapshots(2)
 	res = api.get("/api/v1/hosts/" + host.hostID + "/snapshots")
 	var list struct {
-		HostID     string        `json:"host_id"`
-		ReportedAt *string       `json:"reported_at"`
-		Snapshots  []apiSnapshot `json:"snapshots"`
+		HostID     string            `json:"host_id"`
+		ReportedAt *string           `json:"reported_at"`
+		Snapshots  []server.Snapshot `json:"snapshots"`
 	}
 	if err := json.Unmarshal([]byte(res.body), &list); err != nil {
 		t.Fatal(err)

@@ -6,9 +6,10 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// apiListSnapshots returns {host_id, reported_at, snapshots: [...]}: the
-// host's snapshot list as its agent last reported it, newest first
-// (reported_at is null when it never did; run a "snapshots" job).
+// apiListSnapshots returns the host's snapshot list (server.SnapshotList,
+// as it is: {host_id, reported_at, snapshots: [...]}) as its agent last
+// reported it, newest first (reported_at is null when it never did; run a
+// "snapshots" job).
 func (h *handler) apiListSnapshots(c *gin.Context) {
 	ctx := c.Request.Context()
 	hostID := c.Param("id")
@@ -22,5 +23,5 @@ func (h *handler) apiListSnapshots(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPISnapshots(list))
+	c.JSON(http.StatusOK, list)
 }
