@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,26 +25,14 @@ type bootstrap struct {
 // fetchBootstrap asks the server for its broker and CA, over client (which
 // does the TLS pinning), and checks the answer against the pin.
 func fetchBootstrap(ctx context.Context, client *http.Client, server *url.URL, pin []byte, pinText string) (*bootstrap, error) {
-	endpoint := strings.TrimRight(server.String(), "/") + topics.BootstrapPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	ans, err := askServer(ctx, client, server, topics.BootstrapPath, nil, "announce", "refusing to trust")
 	if err != nil {
-		return nil, fmt.Errorf("announce: build request: %w", err)
+		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "restic-manager-agent/"+Version)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, describeTransportError("announce", "refusing to trust", server, err)
+	if ans.status != http.StatusOK {
+		return nil, bootstrapStatusError(ans.status, ans.body)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, topics.MaxEnrollBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("announce: read the server's bootstrap answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, bootstrapStatusError(resp.StatusCode, data)
-	}
-	b, err := decodeBootstrap(data, pin, pinText)
+	b, err := decodeBootstrap(ans.body, pin, pinText)
 	if err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
 	}

@@ -1,11 +1,9 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -87,27 +85,14 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*EnrollResult, error) {
 	if client == nil {
 		client = serverHTTPClient(server.Hostname(), pin)
 	}
-	endpoint := strings.TrimRight(server.String(), "/") + topics.EnrollPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	ans, err := askServer(ctx, client, server, topics.EnrollPath, body, "enroll", "refusing to send the token to")
 	if err != nil {
-		return nil, fmt.Errorf("enroll: build request: %w", err)
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "restic-manager-agent/"+Version)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, describeTransportError("enroll", "refusing to send the token to", server, err)
+	if ans.status != http.StatusOK && ans.status != http.StatusCreated {
+		return nil, enrollStatusError(ans.status, ans.location, ans.body)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, topics.MaxEnrollBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("enroll: read the server's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		return nil, enrollStatusError(resp.StatusCode, resp.Header.Get("Location"), data)
-	}
-	answer, err := topics.DecodeEnrollResponse(data)
+	answer, err := topics.DecodeEnrollResponse(ans.body)
 	if err != nil {
 		return nil, fmt.Errorf("enroll: the server's %w: is --server the restic-manager server?", err)
 	}

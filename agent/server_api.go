@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -13,10 +17,48 @@ import (
 )
 
 // What enroll and announce share about talking to the server's HTTP API
-// before the agent has a config: checking --server and the pin, refusing to
-// overwrite an existing config, turning transport failures and error bodies
-// into sentences, and checking the CA the server returns. The pinned TLS
+// before the agent has a config: sending a request and reading its bounded
+// answer, checking --server and the pin, refusing to overwrite an
+// existing config, turning transport failures and error bodies into
+// sentences, and checking the CA the server returns. The pinned TLS
 // client itself is in enroll_tls.go.
+
+// serverAnswer is what the server answered a request of askServer.
+type serverAnswer struct {
+	status   int
+	location string // the Location header, for a redirect
+	body     []byte // at most topics.MaxEnrollBody+1 bytes: the decoders refuse more
+}
+
+// askServer sends one request to the server's API over client (which does
+// the TLS pinning): a POST of body as JSON, or a GET when body is nil, to
+// path below server. op names the command in errors ("enroll"); refusal
+// says what a failed pin check prevented (describeTransportError).
+func askServer(ctx context.Context, client *http.Client, server *url.URL, path string, body []byte, op, refusal string) (*serverAnswer, error) {
+	method, reqBody := http.MethodGet, io.Reader(nil)
+	if body != nil {
+		method, reqBody = http.MethodPost, bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(server.String(), "/")+path, reqBody)
+	if err != nil {
+		return nil, fmt.Errorf("%s: build request: %w", op, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "restic-manager-agent/"+Version)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, describeTransportError(op, refusal, server, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, topics.MaxEnrollBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: read the server's answer: %w", op, err)
+	}
+	return &serverAnswer{status: resp.StatusCode, location: resp.Header.Get("Location"), body: data}, nil
+}
 
 // checkServer validates a --server URL and an optional --ca-fingerprint and
 // returns the parsed URL and the 32-byte pin (nil without one). plainHTTPRisk
