@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Enrollment token lifetimes (DESIGN §4.1).
@@ -123,11 +125,10 @@ type EnrollResult struct {
 // Enroll exchanges a token for a new host and its MQTT credentials. A reused,
 // expired, revoked or unknown token creates nothing.
 func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (*EnrollResult, error) {
-	for name, v := range map[string]string{"hostname": r.Hostname, "os": r.OS, "arch": r.Arch,
-		"agent_version": r.AgentVersion, "restic_version": r.ResticVersion} {
-		if len(v) > 255 || !printable(v) {
-			return nil, invalidf("The %s the agent sent is too long or has control characters.", name)
-		}
+	wire := topics.EnrollRequest{Token: r.Token, Hostname: r.Hostname, OS: r.OS, Arch: r.Arch,
+		AgentVersion: r.AgentVersion, ResticVersion: r.ResticVersion}
+	if err := wire.Validate(); err != nil {
+		return nil, invalidf("The enrollment request is refused (%v); run the agent's enroll command again with a fresh copy of the token.", err)
 	}
 	res := &EnrollResult{}
 	now := s.now()
@@ -173,13 +174,4 @@ func (s *Service) Enroll(ctx context.Context, r EnrollRequest) (*EnrollResult, e
 	s.events.Publish(Event{Kind: EventHostCreated, HostID: res.HostID})
 	s.events.Publish(Event{Kind: EventTokenChanged})
 	return res, nil
-}
-
-func printable(v string) bool {
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
