@@ -39,6 +39,8 @@ Usage:
   restic-manager apitoken revoke ID
   restic-manager token create --host NAME [--ttl 1h]           (prints the enrollment token alone)
   restic-manager monitor add NAME                              (prints the MQTT password alone)
+  restic-manager host list [--tag TAG]                         (name, id, state, tags)
+  restic-manager host tag HOST [add|remove|set TAG...]         (a host's tags, by name or ID)
   restic-manager version
 
 Each command lists its flags with --help: 'restic-manager serve --help' shows
@@ -97,6 +99,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdToken(ctx, rest, stdout, stderr)
 	case "monitor":
 		return cmdMonitor(ctx, rest, stdout, stderr)
+	case "host":
+		return cmdHost(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "restic-manager", version)
 		return nil
