@@ -92,19 +92,27 @@ func printSecret(dataDir string, stdout, stderr io.Writer, create func(*server.S
 	return nil
 }
 
+// parseArgs parses flags that may come before, between or after the
+// positional arguments, and returns those ("user role NAME --data d ROLE").
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args, stdout); err != nil {
+			return nil, err
+		}
+		if args = fs.Args(); len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
 // parseWithPositional parses flags that may come before or after one
 // positional argument ("user add NAME --role x" and "user add --role x NAME").
 func parseWithPositional(fs *flag.FlagSet, args []string, stdout io.Writer) (string, error) {
-	var pos []string
-	for len(args) > 0 {
-		if err := parseFlags(fs, args, stdout); err != nil {
-			return "", err
-		}
-		args = fs.Args()
-		if len(args) > 0 {
-			pos = append(pos, args[0])
-			args = args[1:]
-		}
+	pos, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return "", err
 	}
 	if len(pos) != 1 {
 		return "", usagef("%s takes exactly one name (got %d); 'restic-manager %s --help' shows how", fs.Name(), len(pos), fs.Name())

@@ -49,17 +49,9 @@ func parseUserCommand(args []string, stdout io.Writer) (userCommand, error) {
 	}
 	fs := flag.NewFlagSet("user "+verb, flag.ContinueOnError)
 	data := fs.String("data", "data", dataFlagUsage)
-	var pos []string
-	rest := args[1:]
-	for {
-		if err := parseFlags(fs, rest, stdout); err != nil {
-			return userCommand{}, err
-		}
-		rest = fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		pos, rest = append(pos, rest[0]), rest[1:]
+	pos, err := parseArgs(fs, args[1:], stdout)
+	if err != nil {
+		return userCommand{}, err
 	}
 	if len(pos) != n {
 		return userCommand{}, usagef("user %s takes %d argument(s), not %d; 'restic-manager user --help' shows them", verb, n, len(pos))
