@@ -212,8 +212,7 @@ func (s *Service) SetRequireTOTPForAdmins(ctx context.Context, a Actor, on bool)
 		v = "1"
 	}
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, sealed) VALUES (?, ?, 0)
-			ON CONFLICT(key) DO UPDATE SET value = excluded.value, sealed = 0`, requireTOTPKey, []byte(v)); err != nil {
+		if err := writeSetting(ctx, tx, requireTOTPKey, []byte(v), false); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, a, "settings.require_totp", "admins", map[string]any{"on": on})

@@ -93,9 +93,7 @@ func lastAdminGuard(ctx context.Context, tx *sqlx.Tx, target *Account, what stri
 const usersGenerationKey = "users.generation"
 
 func bumpUsersGeneration(ctx context.Context, tx *sqlx.Tx) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, sealed) VALUES (?, 1, 0)
-		ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`, usersGenerationKey)
-	return err
+	return bumpSetting(ctx, tx, usersGenerationKey)
 }
 
 // UsersGeneration is a number that grows with every change to a user's

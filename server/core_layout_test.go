@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,6 +59,29 @@ func TestNoProductionPackageLinksTesting(t *testing.T) {
 // seamLine is a seam's entry in doc.go's map: "//   - core_    the Service...".
 var seamLine = regexp.MustCompile(`(?m)^//   - ([a-z]+_) `)
 
+// seamPrefixes are the seams doc.go's map lists ("core_", "auth_", ...).
+func seamPrefixes(t *testing.T, doc string) []string {
+	t.Helper()
+	var prefixes []string
+	for _, m := range seamLine.FindAllStringSubmatch(doc, -1) {
+		prefixes = append(prefixes, m[1])
+	}
+	if len(prefixes) < 7 {
+		t.Fatalf("doc.go lists %d seams (%v); its map of seams is not in the expected form", len(prefixes), prefixes)
+	}
+	return prefixes
+}
+
+// seamOf is the seam a file of package server belongs to, or "".
+func seamOf(name string, prefixes []string) string {
+	for _, p := range prefixes {
+		if strings.HasPrefix(name, p) || name == strings.TrimSuffix(p, "_")+".go" {
+			return p
+		}
+	}
+	return ""
+}
+
 // TestEveryServerFileBelongsToASeam keeps doc.go's map of seams honest: every
 // non-test file of package server starts with a prefix the map lists, or is a
 // seam's root file (jobs.go for jobs_) or doc.go itself.
@@ -63,13 +90,7 @@ func TestEveryServerFileBelongsToASeam(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var prefixes []string
-	for _, m := range seamLine.FindAllStringSubmatch(string(doc), -1) {
-		prefixes = append(prefixes, m[1])
-	}
-	if len(prefixes) < 7 {
-		t.Fatalf("doc.go lists %d seams (%v); its map of seams is not in the expected form", len(prefixes), prefixes)
-	}
+	prefixes := seamPrefixes(t, string(doc))
 	entries, err := os.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
@@ -81,9 +102,7 @@ func TestEveryServerFileBelongsToASeam(t *testing.T) {
 			continue
 		}
 		checked++
-		if name == "doc.go" || slices.ContainsFunc(prefixes, func(p string) bool {
-			return strings.HasPrefix(name, p) || name == strings.TrimSuffix(p, "_")+".go"
-		}) {
+		if name == "doc.go" || seamOf(name, prefixes) != "" {
 			continue
 		}
 		t.Errorf("%s belongs to no seam: name it after the seam that owns its data (%s), or add a seam to doc.go's map and docs/architecture.md",
@@ -91,5 +110,98 @@ func TestEveryServerFileBelongsToASeam(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no source file found in package server")
+	}
+}
+
+// ownerLine is a line of doc.go's "Who writes which table": the seams, then
+// the tables they write (table, or table.column for one column of a row
+// another seam owns).
+var ownerLine = regexp.MustCompile(`(?m)^//\t((?:[a-z]+_ )+)\s*(.+)$`)
+
+// writeStmt finds a write in SQL text; the table after UPDATE is "SET" in an
+// upsert's ON CONFLICT DO UPDATE SET, which the INSERT before it covers.
+var (
+	writeStmt = regexp.MustCompile(`\b(INSERT(?: OR [A-Z]+)? INTO|REPLACE INTO|DELETE FROM|UPDATE)\s+([a-z_]+)`)
+	setClause = regexp.MustCompile(`(?s)^\s*SET\s+(.*?)(?:\bWHERE\b|\bRETURNING\b|$)`)
+	setColumn = regexp.MustCompile(`(?:^|,)\s*([a-z_]+)\s*=`)
+)
+
+// TestEveryWriteIsByTheTablesSeam holds every INSERT, UPDATE and DELETE in
+// package server's SQL to doc.go's table of who writes which table: a seam
+// writes only its own tables (or, for a shared row, its own columns), and
+// reaches another seam's through that seam's functions.
+func TestEveryWriteIsByTheTablesSeam(t *testing.T) {
+	docBytes, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(docBytes)
+	prefixes := seamPrefixes(t, doc)
+	writes := make(map[string]map[string]bool) // seam -> "table" or "table.column"
+	for _, m := range ownerLine.FindAllStringSubmatch(doc, -1) {
+		for _, seam := range strings.Fields(m[1]) {
+			if !slices.Contains(prefixes, seam) {
+				t.Errorf("doc.go's table of writers names %s, which is not a seam of the map", seam)
+			}
+			if writes[seam] == nil {
+				writes[seam] = make(map[string]bool)
+			}
+			for _, w := range strings.Fields(m[2]) {
+				writes[seam][w] = true
+			}
+		}
+	}
+	if len(writes) < 6 {
+		t.Fatalf("doc.go's table of who writes which table has %d seams; it is not in the expected form", len(writes))
+	}
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	statements := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seam := seamOf(name, prefixes)
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			sql, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for _, m := range writeStmt.FindAllStringSubmatchIndex(sql, -1) {
+				verb, table := sql[m[2]:m[3]], sql[m[4]:m[5]]
+				if table == "SET" {
+					continue
+				}
+				statements++
+				if writes[seam][table] {
+					continue
+				}
+				if verb == "UPDATE" && seam != "" {
+					if set := setClause.FindStringSubmatch(sql[m[1]:]); set != nil {
+						cols := setColumn.FindAllStringSubmatch(set[1], -1)
+						if len(cols) > 0 && !slices.ContainsFunc(cols, func(c []string) bool { return !writes[seam][table+"."+c[1]] }) {
+							continue
+						}
+					}
+				}
+				t.Errorf("%s (seam %q) runs %s %s, which doc.go gives to another seam: call the owner's function, or correct doc.go's table of who writes which table",
+					name, seam, verb, table)
+			}
+			return true
+		})
+	}
+	if statements < 20 {
+		t.Fatalf("found %d write statements in package server; the scan is broken", statements)
 	}
 }

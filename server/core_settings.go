@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"database/sql"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // getSetting reads a settings row, opening it when sealed. ok is false when absent.
@@ -30,7 +32,20 @@ func (s *Service) putSetting(ctx context.Context, key string, value []byte, seal
 	if sealed {
 		value = s.box.Seal(value, "settings:"+key)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value, sealed) VALUES (?, ?, ?)
+	return writeSetting(ctx, s.db, key, value, sealed)
+}
+
+// writeSetting writes a settings row as it is given, in ex (the store or a
+// seam's transaction: a setting may change with what it governs).
+func writeSetting(ctx context.Context, ex sqlx.ExecerContext, key string, value []byte, sealed bool) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO settings (key, value, sealed) VALUES (?, ?, ?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value, sealed = excluded.sealed`, key, value, sealed)
+	return err
+}
+
+// bumpSetting adds one to a counter kept in settings (1 when absent), in ex.
+func bumpSetting(ctx context.Context, ex sqlx.ExecerContext, key string) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO settings (key, value, sealed) VALUES (?, 1, 0)
+		ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`, key)
 	return err
 }

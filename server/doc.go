@@ -31,10 +31,30 @@
 //     reports and schedule-started jobs (ingest_queue.go explains it).
 //   - pki_     the server's CA and the secret box that seals data at rest.
 //
-// Seams call each other through Service methods; a seam's tables are written
-// only by its own files (hosts rows by fleet_, jobs rows by jobs_ and
-// ingest_, and so on). Reading another seam's table in a join is fine where
-// one query is cheaper than two; the SQL stays hand-written, in this package.
+// Seams call each other through Service methods.
+//
+// # Who writes which table
+//
+// Every table has an owning seam, and only the owner's files write it
+// (INSERT, UPDATE, DELETE). Another seam changes it by calling the owner's
+// function, inside its own transaction when the two changes must be atomic:
+// config_ queues a repository's init job through jobs_, the job sweep drops
+// stale snapshot report parts through ingest_, auth_ writes its settings
+// keys through core_'s writeSetting. One row is shared: a hosts row belongs
+// to fleet_, except its config columns, which only config_ writes. jobs_ and
+// ingest_ share the jobs table (jobs_ queues, cancels and expires; ingest_
+// records what the agent reports).
+//
+//	core_           schema_migrations settings audit_log
+//	auth_           users sessions api_tokens login_challenges totp_recovery_codes
+//	fleet_          hosts host_tags enrollment_tokens pending_hosts monitor_accounts agent_upgrades
+//	config_         repositories source_groups schedules hosts.config_version hosts.applied_config_version hosts.bandwidth_up_kbps hosts.bandwidth_down_kbps hosts.pre_hook_sealed hosts.post_hook_sealed hosts.hook_timeout_seconds
+//	jobs_ ingest_   jobs
+//	ingest_         job_log snapshots snapshot_lists snapshot_report_parts
+//
+// (core_layout_test.go holds every write statement of the package to this
+// table.) Reading another seam's table in a join is fine where one query is
+// cheaper than two; the SQL stays hand-written, in this package.
 //
 // This package must not import Gin (web does HTTP), must not import the broker
 // (cmd wires the two through small interfaces such as Publisher), and must

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -20,6 +22,13 @@ const maxStagedParts = 2000
 
 // stagedPartsTTL is how long an incomplete report's parts wait.
 const stagedPartsTTL = 24 * time.Hour
+
+// dropStaleReportParts deletes the parts of reports that stayed incomplete
+// for stagedPartsTTL; the job sweep calls it in its transaction.
+func dropStaleReportParts(ctx context.Context, tx *sqlx.Tx, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM snapshot_report_parts WHERE received_at < ?`, now.Add(-stagedPartsTTL))
+	return err
+}
 
 // applySnapshots stores a part of a snapshot report and, when the report
 // is complete, replaces the host's list with it.

@@ -86,8 +86,7 @@ func (s *Service) sweepJobs(ctx context.Context) error {
 				}
 			}
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM snapshot_report_parts WHERE received_at < ?`, now.Add(-stagedPartsTTL))
-		return err
+		return dropStaleReportParts(ctx, tx, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sweep jobs: %w", err)
