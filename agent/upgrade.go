@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -182,8 +181,7 @@ func (a *Agent) upgradeClient(path string) (*http.Client, string, error) {
 	}
 	var pin []byte
 	if base.Scheme == "https" && a.ca != nil {
-		sum := sha256.Sum256(a.ca.Raw)
-		pin = sum[:]
+		pin = topics.FingerprintPin(a.ca.Raw)
 	}
 	client := serverHTTPClient(base.Hostname(), pin)
 	client.Timeout = 0

@@ -22,8 +22,14 @@ const fingerprintGroup = 4
 // enrollment and bootstrap answers carry it. For an announcing agent,
 // data is its identity key (KeyFingerprint).
 func Fingerprint(data []byte) string {
+	return FingerprintPrefix + base64.RawStdEncoding.EncodeToString(FingerprintPin(data))
+}
+
+// FingerprintPin is the digest in data's Fingerprint: what ParseFingerprint
+// returns for it and FingerprintMatches compares with.
+func FingerprintPin(data []byte) []byte {
 	sum := sha256.Sum256(data)
-	return FingerprintPrefix + base64.RawStdEncoding.EncodeToString(sum[:])
+	return sum[:]
 }
 
 // ParseFingerprint checks the form of a fingerprint (as a person pasted
@@ -44,8 +50,7 @@ func ParseFingerprint(s string) ([]byte, error) {
 // FingerprintMatches reports, in constant time, whether data hashes to
 // the pin (a digest from ParseFingerprint).
 func FingerprintMatches(data, pin []byte) bool {
-	sum := sha256.Sum256(data)
-	return subtle.ConstantTimeCompare(sum[:], pin) == 1
+	return subtle.ConstantTimeCompare(FingerprintPin(data), pin) == 1
 }
 
 // FingerprintGroups splits a fingerprint into FingerprintPrefix and groups

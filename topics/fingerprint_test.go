@@ -53,6 +53,9 @@ func TestParseFingerprint(t *testing.T) {
 	if FingerprintMatches([]byte("abc"), nil) {
 		t.Error("an empty pin matches")
 	}
+	if pin, err := ParseFingerprint(abc); err != nil || string(pin) != string(FingerprintPin([]byte("abc"))) {
+		t.Errorf("FingerprintPin(abc) = %x, ParseFingerprint of its fingerprint %x (%v)", FingerprintPin([]byte("abc")), pin, err)
+	}
 }
 
 func TestFingerprintGroups(t *testing.T) {
