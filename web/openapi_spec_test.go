@@ -230,6 +230,8 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	}
 
 	get("/api/v1/hosts", "/api/v1/hosts")
+	get("/api/v1/hosts", "/api/v1/hosts?tag=nobody:here")
+	get("/api/v1/hosts", "/api/v1/hosts?tag=no%20such%20tag%21")
 	get(host, hosts)
 	get(host+"/repository", hosts+"/repository")
 	get(host+"/snapshots", hosts+"/snapshots")
@@ -266,6 +268,14 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	agentBody := fmt.Sprintf(`{"token":%q,"hostname":"web-01.lan","os":"linux","arch":"arm64","agent_version":"1.0.0","restic_version":"0.18.1"}`, token)
 	c.check(http.MethodPost, "/api/v1/agents/enroll", app.browser().postJSON("/api/v1/agents/enroll", agentBody))
 	c.check(http.MethodPost, "/api/v1/agents/enroll", app.browser().postJSON("/api/v1/agents/enroll", agentBody)) // used: 409
+
+	// Tags and fleet actions (#12.5).
+	send(http.MethodPut, host+"/tags", hosts+"/tags", `{"tags":["site:lyon","Laptop"]}`)
+	get("/api/v1/hosts", "/api/v1/hosts?tag=site:lyon")
+	send(http.MethodPost, "/api/v1/fleet/actions", "/api/v1/fleet/actions", `{"action":"check","tag":"site:lyon","read_data_subset":"1/20"}`)
+	send(http.MethodPost, "/api/v1/fleet/actions", "/api/v1/fleet/actions",
+		fmt.Sprintf(`{"action":"pause","hosts":[%q,"h_nosuchhost"]}`, agent.hostID))
+	send(http.MethodPost, "/api/v1/fleet/actions", "/api/v1/fleet/actions", `{"action":"reboot","tag":"site:lyon"}`)
 
 	// The changes, each answer against its operation.
 	jobs := fmt.Sprintf("/api/v1/jobs/%d", running.ID)
@@ -320,6 +330,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		"POST /api/v1/users 409", "POST /api/v1/agents/enroll 200", "POST /api/v1/agents/enroll 409",
 		"POST /api/v1/jobs/{id}/cancel 200", "POST /api/v1/jobs/{id}/cancel 409", "DELETE /api/v1/users/{id} 204",
 		"POST /api/v1/hosts/{id}/revoke 200", "POST /api/v1/hosts/{id}/upgrade 409",
+		"PUT /api/v1/hosts/{id}/tags 200", "POST /api/v1/fleet/actions 200", "POST /api/v1/fleet/actions 400", "GET /api/v1/hosts 400",
 	} {
 		if !c.checked[want] {
 			t.Errorf("no answer %s was checked", want)
