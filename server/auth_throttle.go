@@ -49,14 +49,20 @@ func (t *throttle) blockedFor(key string) time.Duration {
 func (t *throttle) fail(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.entryLocked(key).count++
+}
+
+// entryLocked is key's entry in the current window: a new one, counting
+// nothing yet, when key has none or its window ended. Caller holds mu.
+func (t *throttle) entryLocked(key string) *throttleEntry {
 	now := t.now()
 	t.pruneLocked(now)
 	e, ok := t.keys[key]
 	if !ok || now.Sub(e.start) >= t.window {
-		t.keys[key] = &throttleEntry{count: 1, start: now}
-		return
+		e = &throttleEntry{start: now}
+		t.keys[key] = e
 	}
-	e.count++
+	return e
 }
 
 // allow counts one event for key and reports whether it is within the
@@ -65,13 +71,7 @@ func (t *throttle) fail(key string) {
 func (t *throttle) allow(key string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := t.now()
-	t.pruneLocked(now)
-	e, ok := t.keys[key]
-	if !ok || now.Sub(e.start) >= t.window {
-		t.keys[key] = &throttleEntry{count: 1, start: now}
-		return true
-	}
+	e := t.entryLocked(key)
 	if e.count >= t.max {
 		return false
 	}

@@ -91,26 +91,32 @@ func TestEveryServerFileBelongsToASeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefixes := seamPrefixes(t, string(doc))
-	entries, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		checked++
+	for _, name := range sourceFiles(t) {
 		if name == "doc.go" || seamOf(name, prefixes) != "" {
 			continue
 		}
 		t.Errorf("%s belongs to no seam: name it after the seam that owns its data (%s), or add a seam to doc.go's map and docs/architecture.md",
 			name, strings.Join(prefixes, ", "))
 	}
-	if checked == 0 {
+}
+
+// sourceFiles are the names of package server's non-test files.
+func sourceFiles(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if name := e.Name(); !e.IsDir() && strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
 		t.Fatal("no source file found in package server")
 	}
+	return names
 }
 
 // ownerLine is a line of doc.go's "Who writes which table": the seams, then
@@ -154,16 +160,8 @@ func TestEveryWriteIsByTheTablesSeam(t *testing.T) {
 	if len(writes) < 6 {
 		t.Fatalf("doc.go's table of who writes which table has %d seams; it is not in the expected form", len(writes))
 	}
-	entries, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
 	statements := 0
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
+	for _, name := range sourceFiles(t) {
 		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
 		if err != nil {
 			t.Fatal(err)
