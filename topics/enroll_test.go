@@ -24,10 +24,7 @@ func goodBootstrapResponse() BootstrapResponse {
 }
 
 func TestEnrollRequestValidate(t *testing.T) {
-	for name, tc := range map[string]struct {
-		mutate func(*EnrollRequest)
-		want   string // "" = valid
-	}{
+	validateTable(t, goodEnrollRequest, (*EnrollRequest).Validate, map[string]validateCase[EnrollRequest]{
 		"good":                        {func(*EnrollRequest) {}, ""},
 		"only a token":                {func(r *EnrollRequest) { *r = EnrollRequest{Token: "rme_x"} }, ""},
 		"token at the limit":          {func(r *EnrollRequest) { r.Token = strings.Repeat("t", MaxEnrollToken) }, ""},
@@ -43,20 +40,11 @@ func TestEnrollRequestValidate(t *testing.T) {
 		"arch with NUL":               {func(r *EnrollRequest) { r.Arch = "arm\x00" }, "arch contains control"},
 		"agent version too long":      {func(r *EnrollRequest) { r.AgentVersion = strings.Repeat("1", 256) }, "agent_version longer"},
 		"restic version with newline": {func(r *EnrollRequest) { r.ResticVersion = "0.18\n" }, "restic_version contains control"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			r := goodEnrollRequest()
-			tc.mutate(&r)
-			checkValidate(t, r.Validate(), tc.want)
-		})
-	}
+	})
 }
 
 func TestEnrollResponseValidate(t *testing.T) {
-	for name, tc := range map[string]struct {
-		mutate func(*EnrollResponse)
-		want   string
-	}{
+	validateTable(t, goodEnrollResponse, (*EnrollResponse).Validate, map[string]validateCase[EnrollResponse]{
 		"good":                  {func(*EnrollResponse) {}, ""},
 		"no CA (plain http)":    {func(r *EnrollResponse) { r.CACert, r.CAFingerprint = "", "" }, ""},
 		"no host id":            {func(r *EnrollResponse) { r.HostID = "" }, "no host_id"},
@@ -71,33 +59,18 @@ func TestEnrollResponseValidate(t *testing.T) {
 		"host name with escape": {func(r *EnrollResponse) { r.HostName = "a\x1b[2J" }, "host_name contains control"},
 		"CA too large":          {func(r *EnrollResponse) { r.CACert = strings.Repeat("c", MaxCACert+1) }, "ca_cert too large"},
 		"fingerprint too long":  {func(r *EnrollResponse) { r.CAFingerprint = strings.Repeat("f", 256) }, "ca_fingerprint too long"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			r := goodEnrollResponse()
-			tc.mutate(&r)
-			checkValidate(t, r.Validate(), tc.want)
-		})
-	}
+	})
 }
 
 func TestBootstrapResponseValidate(t *testing.T) {
-	for name, tc := range map[string]struct {
-		mutate func(*BootstrapResponse)
-		want   string
-	}{
+	validateTable(t, goodBootstrapResponse, (*BootstrapResponse).Validate, map[string]validateCase[BootstrapResponse]{
 		"good":                 {func(*BootstrapResponse) {}, ""},
 		"no CA":                {func(r *BootstrapResponse) { r.CACert, r.CAFingerprint = "", "" }, ""},
 		"no mqtt url":          {func(r *BootstrapResponse) { r.MQTTURL = "" }, "no usable mqtt_url"},
 		"mqtt url too long":    {func(r *BootstrapResponse) { r.MQTTURL = strings.Repeat("m", MaxMQTTURL+1) }, "no usable mqtt_url"},
 		"CA too large":         {func(r *BootstrapResponse) { r.CACert = strings.Repeat("c", MaxCACert+1) }, "ca_cert too large"},
 		"fingerprint too long": {func(r *BootstrapResponse) { r.CAFingerprint = strings.Repeat("f", 256) }, "ca_fingerprint too long"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			r := goodBootstrapResponse()
-			tc.mutate(&r)
-			checkValidate(t, r.Validate(), tc.want)
-		})
-	}
+	})
 }
 
 // TestDecodeEnrollBodies: the decoders take one JSON object, ignore
@@ -144,6 +117,24 @@ func goodEnrollResponseLike(r *EnrollResponse) EnrollResponse {
 	g := goodEnrollResponse()
 	g.HostID = r.HostID
 	return g
+}
+
+// validateCase changes a good value; want is what the error says, "" when
+// the value stays valid.
+type validateCase[T any] struct {
+	mutate func(*T)
+	want   string
+}
+
+// validateTable runs validate on good() changed by each case.
+func validateTable[T any](t *testing.T, good func() T, validate func(*T) error, cases map[string]validateCase[T]) {
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			v := good()
+			tc.mutate(&v)
+			checkValidate(t, validate(&v), tc.want)
+		})
+	}
 }
 
 func checkValidate(t *testing.T, err error, want string) {
