@@ -11,8 +11,8 @@ import (
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-// PendingAgent is a machine announcing itself (DESIGN §4.2) in tests: its
-// identity and seal keys and the pending client ID they give it.
+// PendingAgent is a machine announcing itself (docs/mqtt.md, "Announce"):
+// its identity and seal keys and the pending client ID they give it.
 type PendingAgent struct {
 	Identity ed25519.PrivateKey
 	Seal     *ecdh.PrivateKey
