@@ -94,7 +94,7 @@ func FuzzParseSnapshots(f *testing.F) {
 			return
 		}
 		for _, s := range snaps {
-			if !snapshotIDRE.MatchString(s.ID) || !strings.HasPrefix(s.ID, s.ShortID) || s.ShortID == "" || s.Time.Location() != time.UTC {
+			if !topics.ValidResticID(s.ID) || !strings.HasPrefix(s.ID, s.ShortID) || s.ShortID == "" || s.Time.Location() != time.UTC {
 				t.Fatalf("accepted a bad snapshot %+v", s)
 			}
 		}
@@ -123,13 +123,13 @@ func FuzzParseForgetGroups(f *testing.F) {
 			return
 		}
 		for _, id := range RemovedIDs(groups) {
-			if !snapshotIDRE.MatchString(id) {
+			if !topics.ValidResticID(id) {
 				t.Fatalf("removed ID %q", id)
 			}
 		}
 		for _, g := range groups {
 			for _, r := range g.Reasons {
-				if !snapshotIDRE.MatchString(r.SnapshotID) {
+				if !topics.ValidResticID(r.SnapshotID) {
 					t.Fatalf("reason for %q", r.SnapshotID)
 				}
 			}

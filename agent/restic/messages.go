@@ -190,7 +190,7 @@ func decodeLine(kind topics.JobKind, line []byte) event {
 		var m struct {
 			ID string `json:"id"`
 		}
-		ok = decodeInto(line, &m) && snapshotIDRE.MatchString(m.ID)
+		ok = decodeInto(line, &m) && topics.ValidResticID(m.ID)
 		ev.repoID = m.ID
 	case "verbose_status":
 		ev.verbose = new(verboseStatus)
@@ -214,7 +214,7 @@ func decodeSummary(kind topics.JobKind, line []byte, ev *event) bool {
 	switch kind {
 	case topics.JobBackup:
 		s := new(BackupSummary)
-		if !decodeInto(line, s) || (s.SnapshotID != "" && !snapshotIDRE.MatchString(s.SnapshotID)) {
+		if !decodeInto(line, s) || (s.SnapshotID != "" && !topics.ValidResticID(s.SnapshotID)) {
 			return false
 		}
 		s.TotalDuration = max(s.TotalDuration, 0)

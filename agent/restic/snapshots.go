@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // Snapshot is one entry of `restic snapshots --json` (and of forget's keep
@@ -80,7 +82,7 @@ func ParseSnapshots(data []byte) ([]Snapshot, error) {
 func checkSnapshots(snaps []Snapshot) error {
 	for i := range snaps {
 		s := &snaps[i]
-		if !snapshotIDRE.MatchString(s.ID) {
+		if !topics.ValidResticID(s.ID) {
 			return fmt.Errorf("entry %d: %q is not a snapshot ID", i, clip(s.ID, 80))
 		}
 		if s.ShortID == "" {
@@ -89,7 +91,7 @@ func checkSnapshots(snaps []Snapshot) error {
 		if len(s.ShortID) > len(s.ID) || s.ID[:len(s.ShortID)] != s.ShortID {
 			return fmt.Errorf("entry %d: short ID %q does not match ID %s", i, clip(s.ShortID, 80), s.ID)
 		}
-		if s.Parent != "" && !snapshotIDRE.MatchString(s.Parent) {
+		if s.Parent != "" && !topics.ValidResticID(s.Parent) {
 			return fmt.Errorf("entry %d: parent %q is not a snapshot ID", i, clip(s.Parent, 80))
 		}
 		if s.Time.IsZero() {
@@ -139,7 +141,7 @@ func ParseForgetGroups(data []byte) ([]ForgetGroup, error) {
 					}
 				}
 			}
-			if snapshotIDRE.MatchString(id) {
+			if topics.ValidResticID(id) {
 				g.Reasons = append(g.Reasons, KeepReason{SnapshotID: id, Matches: reason.Matches})
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -14,9 +13,6 @@ import (
 // ErrInvalidOp marks an Op that Validate refused. restic was not run; the
 // message says which field is wrong and what would be accepted.
 var ErrInvalidOp = errors.New("invalid restic operation")
-
-// snapshotIDRE is a full or short snapshot ID as restic prints it.
-var snapshotIDRE = regexp.MustCompile(`^[0-9a-f]{8,64}$`)
 
 // Validate checks op and reports all problems at once, as an error wrapping
 // ErrInvalidOp. The rules of the wire (what a job spec and a repository may
