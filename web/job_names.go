@@ -20,9 +20,10 @@ type hostNames struct {
 	scheduleByID map[int64]string
 }
 
-// hostIDRE finds the ids hostNames knows about, the group tag first so its
-// "sg_" is not taken alone.
-var hostIDRE = regexp.MustCompile(`rm-group:sg_[0-9]+\b|\bsg_[0-9]+\b|\bsch_[0-9]+\b`)
+// hostIDRE finds the ids hostNames knows about as words of a sentence
+// (after a space or a bracket, not inside a path such as /srv/sg_2), the
+// group tag first so its "sg_" is not taken alone.
+var hostIDRE = regexp.MustCompile(`(?:^|[\s(\[])(rm-group:sg_[0-9]+|sg_[0-9]+|sch_[0-9]+)\b`)
 
 // mentionsHostIDs reports whether text has an id worth a name lookup.
 func mentionsHostIDs(text string) bool {
@@ -81,19 +82,19 @@ func (n hostNames) html(text string) string {
 	}
 	var b strings.Builder
 	last := 0
-	for _, m := range hostIDRE.FindAllStringIndex(text, -1) {
-		id := text[m[0]:m[1]]
+	for _, m := range hostIDRE.FindAllStringSubmatchIndex(text, -1) {
+		id := text[m[2]:m[3]]
 		name := n.name(id)
 		if name == "" {
 			continue
 		}
-		b.WriteString(html.EscapeString(text[last:m[0]]))
+		b.WriteString(html.EscapeString(text[last:m[2]]))
 		b.WriteString(`<span class="named-id" title="`)
 		b.WriteString(html.EscapeString(id))
 		b.WriteString(`">`)
 		b.WriteString(html.EscapeString(name))
 		b.WriteString(`</span>`)
-		last = m[1]
+		last = m[3]
 	}
 	b.WriteString(html.EscapeString(text[last:]))
 	return b.String()

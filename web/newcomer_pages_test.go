@@ -304,3 +304,23 @@ func TestNewcomerScheduledJobShowsNames(t *testing.T) {
 		t.Errorf("the snapshot shows the internal id: %s", visibleText(snap))
 	}
 }
+
+// TestHostNamesInText: ids said in a sentence read as names, the id kept
+// in a title; ids inside paths, unknown ids and everything else stay as
+// they are, escaped.
+func TestHostNamesInText(t *testing.T) {
+	n := newHostNames([]server.SourceGroup{{Key: "sg_2", SourceGroupInput: server.SourceGroupInput{Name: "a<b"}}},
+		[]server.Schedule{{ID: 3, Key: "sch_3", Kind: topics.JobBackup, Cron: "0 3 * * *"}})
+	for in, want := range map[string]string{
+		"started by schedule sch_3 for":              `started by schedule <span class="named-id" title="sch_3">“backup daily at 03:00 (UTC)”</span> for`,
+		"group sg_2's retention (tag rm-group:sg_2)": `group <span class="named-id" title="sg_2">“a&lt;b”</span>&#39;s retention (tag <span class="named-id" title="rm-group:sg_2">group “a&lt;b”</span>)`,
+		"sg_2":                  `<span class="named-id" title="sg_2">“a&lt;b”</span>`,
+		"backup of /srv/sg_2/x": "backup of /srv/sg_2/x",
+		"schedule sch_9 <gone>": "schedule sch_9 &lt;gone&gt;",
+		"sg_22 and sg_2x":       "sg_22 and sg_2x",
+	} {
+		if got := n.html(in); got != want {
+			t.Errorf("html(%q)\n got %s\nwant %s", in, got, want)
+		}
+	}
+}
