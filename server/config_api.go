@@ -33,7 +33,9 @@ type SourceGroupInput struct {
 	Hooks HookInput `json:"-"`
 }
 
-// SourceGroup is a stored source group. Key is its wire id (sg_<ID>).
+// SourceGroup is a stored source group, and the JSON API's shape of one
+// (docs/DECISIONS.md, "One shape per resource"). Key is its wire id
+// (sg_<ID>).
 type SourceGroup struct {
 	ID     int64  `json:"id"`
 	Key    string `json:"key"`
@@ -41,27 +43,47 @@ type SourceGroup struct {
 	SourceGroupInput
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
-	Schedules []Schedule `json:"schedules,omitempty"` // its backup schedules
+	Schedules []Schedule `json:"schedules"` // its backup schedules, never nil
 	// LastBackup is the group's newest backup job (nil: none yet).
-	LastBackup *JobBrief `json:"last_backup,omitempty"`
-	// HookStatus says whether the group has its own hooks (#10); the
-	// bodies come from SourceGroupHooks, for admins only.
-	HookStatus
+	LastBackup *JobBrief `json:"last_backup"`
+	// HookSet says whether the group has its own hooks (#10); the bodies
+	// are filled (from SourceGroupHooks) for admins only.
+	HookSet
+}
+
+// SourceGroupSave is what SaveSourceGroup stores in one transaction: the
+// group and, when Schedules is not nil, its backup schedules.
+type SourceGroupSave struct {
+	SourceGroupInput
+	// Schedules, when not nil, are the group's backup schedules after the
+	// save: an entry with an ID updates that schedule of the group, one
+	// without adds one, and the group's schedules not listed are removed
+	// (an empty, non-nil list removes them all). Nil keeps them as they
+	// are. An entry's Kind is backup (or empty) and its SourceGroup is
+	// ignored: it is the group being saved.
+	Schedules []GroupSchedule
+}
+
+// GroupSchedule is one backup schedule of a SourceGroupSave; ID 0 is a
+// new one.
+type GroupSchedule struct {
+	ID int64
+	ScheduleInput
 }
 
 // ScheduleInput is what an admin sets for a schedule. Presets (hourly,
 // daily at HH:MM, weekly) are turned into Cron by the web layer; Cron is
 // checked with topics.CronParser.
 type ScheduleInput struct {
-	Kind topics.JobKind `json:"kind"` // backup, forget, prune, check
+	Kind topics.JobKind // backup, forget, prune, check
 	// SourceGroup names the group of a backup schedule, by id or name.
-	SourceGroup    string `json:"source_group,omitempty"`
-	Cron           string `json:"cron"`
-	TimeZone       string `json:"time_zone"` // IANA; "" = UTC
-	CatchUp        *bool  `json:"catch_up"`  // nil = true
-	JitterSeconds  int    `json:"jitter_seconds"`
-	ReadDataSubset string `json:"read_data_subset,omitempty"`
-	Paused         bool   `json:"paused"`
+	SourceGroup    string
+	Cron           string
+	TimeZone       string // IANA; "" = UTC
+	CatchUp        *bool  // nil = true
+	JitterSeconds  int
+	ReadDataSubset string
+	Paused         bool
 }
 
 // JobBrief is a job in one line: for "Last: 8 h ago — succeeded".
@@ -72,28 +94,41 @@ type JobBrief struct {
 	At time.Time `json:"at"`
 }
 
-// Schedule is a stored schedule with its next and last run. Key is its
-// wire id (sch_<ID>).
+// Schedule is a stored schedule with its next and last run, and the JSON
+// API's shape of one. Key is its wire id (sch_<ID>); SourceGroupName is
+// the name of a backup schedule's group (the API takes a name or an id there).
 type Schedule struct {
 	ID              int64          `json:"id"`
 	Key             string         `json:"key"`
 	HostID          string         `json:"host_id"`
 	Kind            topics.JobKind `json:"kind"`
 	SourceGroupID   int64          `json:"source_group_id,omitempty"`
-	SourceGroupName string         `json:"source_group_name,omitempty"`
+	SourceGroupName string         `json:"source_group,omitempty"`
 	Cron            string         `json:"cron"`
-	TimeZone        string         `json:"time_zone"`
+	TimeZone        string         `json:"time_zone"` // "UTC" when none was set
+	Description     string         `json:"description"`
 	CatchUp         bool           `json:"catch_up"`
 	JitterSeconds   int            `json:"jitter_seconds"`
 	ReadDataSubset  string         `json:"read_data_subset,omitempty"`
 	Paused          bool           `json:"paused"`
 	// Next is the next run computed from the same cron as the agent's
 	// (nil while paused, or when the expression never fires).
-	Next *time.Time `json:"next,omitempty"`
+	Next *time.Time `json:"next"`
 	// Last is the newest job this schedule started (nil: none yet).
-	Last      *JobBrief `json:"last,omitempty"`
+	Last      *JobBrief `json:"last"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Input is what saving s again unchanged would send.
+func (s Schedule) Input() ScheduleInput {
+	catchUp := s.CatchUp
+	group := ""
+	if s.SourceGroupID != 0 {
+		group = groupKey(s.SourceGroupID)
+	}
+	return ScheduleInput{Kind: s.Kind, SourceGroup: group, Cron: s.Cron, TimeZone: s.TimeZone, CatchUp: &catchUp,
+		JitterSeconds: s.JitterSeconds, ReadDataSubset: s.ReadDataSubset, Paused: s.Paused}
 }
 
 // ConfigStatus is a host's desired config version and the one its agent
@@ -129,6 +164,10 @@ type ConfigService interface {
 	// path absolute; retention valid; nothing stored when bad.
 	CreateSourceGroup(ctx context.Context, a Actor, hostID string, in SourceGroupInput) (*SourceGroup, error)
 	UpdateSourceGroup(ctx context.Context, a Actor, hostID, ref string, in SourceGroupInput) (*SourceGroup, error)
+	// SaveSourceGroup creates (ref "") or updates a group together with
+	// its backup schedules: one transaction, one config version, one
+	// audit row; a save that changes nothing writes nothing.
+	SaveSourceGroup(ctx context.Context, a Actor, hostID, ref string, in SourceGroupSave) (*SourceGroup, error)
 	// DeleteSourceGroup removes the group and its schedules (its snapshots
 	// stay in the repository).
 	DeleteSourceGroup(ctx context.Context, a Actor, hostID, ref string) error

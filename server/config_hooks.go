@@ -12,9 +12,9 @@ import (
 // host defaults, sealed at rest (config_hooks_store.go), sent to the agent in the
 // versioned config, which runs them around backups. Only admins
 // (PermConfigure) set or read the bodies — they run as root on the host;
-// everyone else sees whether a hook is set. A change is audited
-// (source_group.hook_updated, host.hooks_updated) with which hook changed
-// and the SHA-256 of its new body, never the body.
+// everyone else sees whether a hook is set. A change is audited (in the
+// group save's own row, "hooks"; host.hooks_updated for the defaults)
+// with which hook changed and the SHA-256 of its new body, never the body.
 
 // HookInput is what an admin sets: a nil body keeps the stored one, ""
 // clears it; a nil timeout keeps the stored one, 0 is the default (600 s).
@@ -152,22 +152,22 @@ func (s *Service) loadHostHooks(ctx context.Context, q sqlx.QueryerContext, host
 	return h, nil
 }
 
-// saveGroupHooks applies in to group id's hooks inside tx and audits
-// source_group.hook_updated when a hook or the timeout changed.
-func (s *Service) saveGroupHooks(ctx context.Context, tx *sqlx.Tx, a Actor, hostName, hostID string, id int64, in HookInput) error {
+// saveGroupHooks applies in to group id's hooks inside tx and returns
+// what changed for the save's audit row (nil when nothing did): which
+// hook, with the SHA-256 of its new body or "cleared", and the timeout.
+func (s *Service) saveGroupHooks(ctx context.Context, tx *sqlx.Tx, id int64, in HookInput) (map[string]any, error) {
 	var cur sealedHooks
 	if err := tx.GetContext(ctx, &cur, `SELECT pre_hook_sealed, post_hook_sealed, hook_timeout_seconds FROM source_groups
 		WHERE id = ?`, id); err != nil {
-		return err
+		return nil, err
 	}
 	next, changes, timeoutChanged, err := s.applyHooks(hookOwner{group: id}, cur, in)
 	if err != nil || (len(changes) == 0 && !timeoutChanged) {
-		return err
+		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE source_groups SET pre_hook_sealed = ?, post_hook_sealed = ?, hook_timeout_seconds = ?
 		WHERE id = ?`, next.Pre, next.Post, next.Timeout, id); err != nil {
-		return err
+		return nil, err
 	}
-	return s.audit(ctx, tx, a, "source_group.hook_updated", hostName, map[string]any{"host_id": hostID,
-		"source_group": groupKey(id), "changed": changes, "hook_timeout_seconds": next.Timeout})
+	return map[string]any{"changed": changes, "hook_timeout_seconds": next.Timeout}, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -90,7 +91,8 @@ func (s *Service) CreateSchedule(ctx context.Context, a Actor, hostID string, in
 	return s.saveSchedule(ctx, a, hostID, 0, in)
 }
 
-// UpdateSchedule replaces a schedule's settings, paused included. Needs
+// UpdateSchedule replaces a schedule's settings, paused included; one
+// saved as it is changes nothing (no config, no audit row). Needs
 // PermConfigure; audited.
 func (s *Service) UpdateSchedule(ctx context.Context, a Actor, hostID string, id int64, in ScheduleInput) (*Schedule, error) {
 	if id < 1 {
@@ -112,7 +114,7 @@ func (s *Service) saveSchedule(ctx context.Context, a Actor, hostID string, id i
 	if err != nil {
 		return nil, err
 	}
-	action := "schedule.create"
+	action, unchanged := "schedule.create", false
 	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var groupID *int64
 		if in.Kind == topics.JobBackup {
@@ -125,44 +127,169 @@ func (s *Service) saveSchedule(ctx context.Context, a Actor, hostID string, id i
 			}
 			groupID = &g.ID
 		}
-		now := s.now()
-		args := []any{string(in.Kind), groupID, in.Cron, in.TimeZone, catchUp, in.JitterSeconds, in.ReadDataSubset, in.Paused, now}
-		if id == 0 {
-			if err := tx.GetContext(ctx, &id, `INSERT INTO schedules (kind, source_group_id, cron, time_zone, catch_up,
-				jitter_seconds, read_data_subset, paused, updated_at, host_id, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, append(args, hostID, now)...); err != nil {
-				return err
-			}
-		} else {
+		if id != 0 {
 			action = "schedule.update"
-			res, err := tx.ExecContext(ctx, `UPDATE schedules SET kind = ?, source_group_id = ?, cron = ?, time_zone = ?,
-				catch_up = ?, jitter_seconds = ?, read_data_subset = ?, paused = ?, updated_at = ?
-				WHERE id = ? AND host_id = ?`, append(args, id, hostID)...)
+			rows, err := loadScheduleRows(ctx, tx, `s.id = ? AND s.host_id = ?`, id, hostID)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if len(rows) == 0 {
 				return noSchedule(id)
 			}
+			if r := rows[0]; r.same(in, catchUp) && equalID(r.SourceGroupID, groupID) {
+				unchanged = true
+				return nil
+			}
+		}
+		if err := storeSchedule(ctx, tx, hostID, &id, in, catchUp, groupID, s.now()); err != nil {
+			return err
 		}
 		version, err := s.changeConfig(ctx, tx, hostID)
 		if err != nil {
 			return err
 		}
-		details := map[string]any{"host_id": hostID, "schedule": scheduleKey(id), "kind": in.Kind, "cron": in.Cron,
-			"time_zone": in.TimeZone, "catch_up": catchUp, "jitter_seconds": in.JitterSeconds, "paused": in.Paused,
-			"config_version": version}
-		if groupID != nil {
-			details["source_group"] = groupKey(*groupID)
-		}
+		details := scheduleDetails(id, in, catchUp, groupID)
+		details["host_id"], details["config_version"] = hostID, version
 		return s.audit(ctx, tx, a, action, h.Name, details)
 	})
 	if err != nil {
 		return nil, txError("Could not save the schedule", err)
 	}
+	if unchanged {
+		return s.getSchedule(ctx, hostID, id)
+	}
 	s.log.Info("schedule saved", "host", hostID, "schedule", scheduleKey(id), "kind", in.Kind, "cron", in.Cron, "by", a.Name)
 	s.configChanged(ctx, hostID)
 	return s.getSchedule(ctx, hostID, id)
+}
+
+// storeSchedule inserts (*id 0; *id becomes its number) or updates the
+// host's schedule *id with in (normalized, catchUp resolved) and the
+// group of a backup schedule.
+func storeSchedule(ctx context.Context, tx *sqlx.Tx, hostID string, id *int64, in ScheduleInput, catchUp bool, groupID *int64, now time.Time) error {
+	args := []any{string(in.Kind), groupID, in.Cron, in.TimeZone, catchUp, in.JitterSeconds, in.ReadDataSubset, in.Paused, now}
+	if *id == 0 {
+		return tx.GetContext(ctx, id, `INSERT INTO schedules (kind, source_group_id, cron, time_zone, catch_up,
+			jitter_seconds, read_data_subset, paused, updated_at, host_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, append(args, hostID, now)...)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE schedules SET kind = ?, source_group_id = ?, cron = ?, time_zone = ?,
+		catch_up = ?, jitter_seconds = ?, read_data_subset = ?, paused = ?, updated_at = ?
+		WHERE id = ? AND host_id = ?`, append(args, *id, hostID)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return noSchedule(*id)
+	}
+	return nil
+}
+
+// equalID reports whether two optional ids are the same.
+func equalID(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// scheduleDetails is what an audit row says about a stored schedule.
+func scheduleDetails(id int64, in ScheduleInput, catchUp bool, groupID *int64) map[string]any {
+	d := map[string]any{"schedule": scheduleKey(id), "kind": in.Kind, "cron": in.Cron, "time_zone": in.TimeZone,
+		"catch_up": catchUp, "jitter_seconds": in.JitterSeconds, "paused": in.Paused}
+	if groupID != nil {
+		d["source_group"] = groupKey(*groupID)
+	}
+	if in.ReadDataSubset != "" {
+		d["read_data_subset"] = in.ReadDataSubset
+	}
+	return d
+}
+
+// groupSchedule is a normalized entry of SourceGroupSave.Schedules.
+type groupSchedule struct {
+	id      int64
+	in      ScheduleInput
+	catchUp bool
+}
+
+// normalizeGroupSchedules checks a group save's schedules as the agent
+// will read them (nil stays nil: the group's schedules are kept).
+func normalizeGroupSchedules(list []GroupSchedule) ([]groupSchedule, error) {
+	if list == nil {
+		return nil, nil
+	}
+	out := make([]groupSchedule, 0, len(list))
+	seen := map[int64]bool{}
+	for _, e := range list {
+		if e.Kind != "" && e.Kind != topics.JobBackup {
+			return nil, invalidf("A source group's schedules are backups; a %s schedule is the host's, not the group's.", clipText(string(e.Kind)))
+		}
+		if e.ID < 0 || (e.ID > 0 && seen[e.ID]) {
+			return nil, invalidf("Schedule %d is listed twice; list each of the group's schedules once.", e.ID)
+		}
+		seen[e.ID] = true
+		e.Kind, e.SourceGroup = topics.JobBackup, groupKey(1) // the group being saved
+		in, catchUp, err := e.ScheduleInput.normalize()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, groupSchedule{id: e.ID, in: in, catchUp: catchUp})
+	}
+	return out, nil
+}
+
+// saveGroupSchedules makes list the backup schedules of group groupID
+// inside tx: updates the listed ones that differ, adds those without an
+// id, deletes the others. It returns what changed for the audit row (nil:
+// nothing did). An id that is not one of the group's schedules is refused.
+func (s *Service) saveGroupSchedules(ctx context.Context, tx *sqlx.Tx, hostID string, groupID int64, list []groupSchedule) (map[string]any, error) {
+	rows, err := loadScheduleRows(ctx, tx, `s.host_id = ? AND s.source_group_id = ?`, hostID, groupID)
+	if err != nil {
+		return nil, err
+	}
+	stored := make(map[int64]*scheduleRow, len(rows))
+	for i := range rows {
+		stored[rows[i].ID] = &rows[i]
+	}
+	var created, updated, deleted []map[string]any
+	now := s.now()
+	for _, e := range list {
+		if e.id != 0 {
+			r := stored[e.id]
+			if r == nil {
+				return nil, invalidf("Schedule %d is not one of this group's schedules; leave out its id to add a new one.", e.id)
+			}
+			delete(stored, e.id)
+			if r.same(e.in, e.catchUp) {
+				continue
+			}
+		}
+		id := e.id
+		if err := storeSchedule(ctx, tx, hostID, &id, e.in, e.catchUp, &groupID, now); err != nil {
+			return nil, err
+		}
+		d := scheduleDetails(id, e.in, e.catchUp, nil)
+		if e.id == 0 {
+			created = append(created, d)
+		} else {
+			updated = append(updated, d)
+		}
+	}
+	for _, r := range rows {
+		if stored[r.ID] == nil {
+			continue // listed
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM schedules WHERE id = ?`, r.ID); err != nil {
+			return nil, err
+		}
+		deleted = append(deleted, map[string]any{"schedule": scheduleKey(r.ID)})
+	}
+	if created == nil && updated == nil && deleted == nil {
+		return nil, nil
+	}
+	out := map[string]any{}
+	for k, v := range map[string][]map[string]any{"created": created, "updated": updated, "deleted": deleted} {
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out, nil
 }
 
 // DeleteSchedule removes a schedule; the jobs it started stay (without

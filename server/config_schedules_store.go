@@ -65,11 +65,18 @@ func (r *scheduleRow) wire() topics.Schedule {
 	return w
 }
 
+// same reports whether storing in (normalized, catch-up resolved) would
+// change nothing in the row; an empty zone is UTC.
+func (r *scheduleRow) same(in ScheduleInput, catchUp bool) bool {
+	return r.Kind == string(in.Kind) && r.Cron == in.Cron && zoneName(r.TimeZone) == zoneName(in.TimeZone) &&
+		r.CatchUp == catchUp && r.JitterSeconds == in.JitterSeconds && r.ReadDataSubset == in.ReadDataSubset && r.Paused == in.Paused
+}
+
 // schedule converts the row to what the UI and API show, with its next run
 // after now (nil while paused or when the expression never fires).
 func (r *scheduleRow) schedule(now time.Time) Schedule {
 	sc := Schedule{ID: r.ID, Key: scheduleKey(r.ID), HostID: r.HostID, Kind: topics.JobKind(r.Kind), Cron: r.Cron,
-		TimeZone: r.TimeZone, CatchUp: r.CatchUp, JitterSeconds: r.JitterSeconds, ReadDataSubset: r.ReadDataSubset,
+		TimeZone: zoneName(r.TimeZone), Description: DescribeSchedule(r.Cron, r.TimeZone), CatchUp: r.CatchUp, JitterSeconds: r.JitterSeconds, ReadDataSubset: r.ReadDataSubset,
 		Paused: r.Paused, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	if r.SourceGroupID != nil {
 		sc.SourceGroupID = *r.SourceGroupID

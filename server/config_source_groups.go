@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -89,7 +90,7 @@ func (s *Service) fillGroups(ctx context.Context, hostID string, groups []Source
 // input is bad or the name is taken on the host, ignoring case), bumps the
 // config version and sends the config. Needs PermConfigure; audited.
 func (s *Service) CreateSourceGroup(ctx context.Context, a Actor, hostID string, in SourceGroupInput) (*SourceGroup, error) {
-	return s.saveSourceGroup(ctx, a, hostID, "", in)
+	return s.SaveSourceGroup(ctx, a, hostID, "", SourceGroupSave{SourceGroupInput: in})
 }
 
 // UpdateSourceGroup replaces a group's settings (its key, schedules and
@@ -98,15 +99,25 @@ func (s *Service) UpdateSourceGroup(ctx context.Context, a Actor, hostID, ref st
 	if ref == "" {
 		return nil, noGroup(CodeNotFound, ref)
 	}
-	return s.saveSourceGroup(ctx, a, hostID, ref, in)
+	return s.SaveSourceGroup(ctx, a, hostID, ref, SourceGroupSave{SourceGroupInput: in})
 }
 
-// saveSourceGroup creates (ref "") or updates the group ref.
-func (s *Service) saveSourceGroup(ctx context.Context, a Actor, hostID, ref string, in SourceGroupInput) (*SourceGroup, error) {
+// SaveSourceGroup creates (ref "") or updates the group ref and, when
+// in.Schedules is not nil, its backup schedules, in one transaction: the
+// config version is bumped once and one audit row (source_group.create or
+// source_group.update) says what changed — the settings, the hooks (by
+// hash), the schedules created, updated and deleted. A refusal anywhere,
+// also in the schedules, stores nothing; a save that changes nothing is
+// neither stored, sent nor audited. Needs PermConfigure.
+func (s *Service) SaveSourceGroup(ctx context.Context, a Actor, hostID, ref string, in SourceGroupSave) (*SourceGroup, error) {
 	if err := a.require(PermConfigure); err != nil {
 		return nil, err
 	}
-	in, err := in.normalize()
+	group, err := in.SourceGroupInput.normalize()
+	if err != nil {
+		return nil, err
+	}
+	scheds, err := normalizeGroupSchedules(in.Schedules)
 	if err != nil {
 		return nil, err
 	}
@@ -115,46 +126,78 @@ func (s *Service) saveSourceGroup(ctx context.Context, a Actor, hostID, ref stri
 		return nil, err
 	}
 	var id int64
-	action := "source_group.create"
+	changed := false
 	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		action := "source_group.create"
+		details := map[string]any{"host_id": hostID}
+		var stored *groupRow
 		if ref != "" {
 			action = "source_group.update"
-			r, err := findGroup(ctx, tx, hostID, ref)
-			if err != nil {
+			var err error
+			if stored, err = findGroup(ctx, tx, hostID, ref); err != nil {
 				return err
 			}
-			if r == nil {
+			if stored == nil {
 				return noGroup(CodeNotFound, ref)
 			}
-			id = r.ID
+			id = stored.ID
 		}
 		var taken int
 		if err := tx.GetContext(ctx, &taken, `SELECT COUNT(*) FROM source_groups WHERE host_id = ? AND name = ? COLLATE NOCASE
-			AND id != ?`, hostID, in.Name, id); err != nil {
+			AND id != ?`, hostID, group.Name, id); err != nil {
 			return err
 		}
 		if taken > 0 {
-			return invalidf("This host already has a source group named %s; pick another name.", in.Name)
+			return invalidf("This host already has a source group named %s; pick another name.", group.Name)
 		}
-		if err := storeGroup(ctx, tx, hostID, &id, in, s.now()); err != nil {
+		if stored == nil || !sameGroup(stored.input(), group) {
+			if err := storeGroup(ctx, tx, hostID, &id, group, s.now()); err != nil {
+				return err
+			}
+			details["settings"] = group
+		}
+		hooks, err := s.saveGroupHooks(ctx, tx, id, group.Hooks)
+		if err != nil {
 			return err
 		}
-		if err := s.saveGroupHooks(ctx, tx, a, h.Name, hostID, id, in.Hooks); err != nil {
-			return err
+		if hooks != nil {
+			details["hooks"] = hooks
 		}
+		if scheds != nil {
+			sc, err := s.saveGroupSchedules(ctx, tx, hostID, id, scheds)
+			if err != nil {
+				return err
+			}
+			if sc != nil {
+				details["schedules"] = sc
+			}
+		}
+		if len(details) == 1 {
+			return nil // nothing changed
+		}
+		changed = true
 		version, err := s.changeConfig(ctx, tx, hostID)
 		if err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, action, h.Name, map[string]any{"host_id": hostID, "source_group": groupKey(id),
-			"settings": in, "config_version": version})
+		details["source_group"], details["config_version"] = groupKey(id), version
+		return s.audit(ctx, tx, a, action, h.Name, details)
 	})
 	if err != nil {
 		return nil, txError("Could not save the source group", err)
 	}
-	s.log.Info("source group saved", "host", hostID, "group", groupKey(id), "name", in.Name, "by", a.Name)
-	s.configChanged(ctx, hostID)
+	if changed {
+		s.log.Info("source group saved", "host", hostID, "group", groupKey(id), "name", group.Name, "by", a.Name)
+		s.configChanged(ctx, hostID)
+	}
 	return s.GetSourceGroup(ctx, hostID, groupKey(id))
+}
+
+// sameGroup reports whether storing in would change nothing in the
+// stored settings cur (both normalized; hooks are compared on their own).
+func sameGroup(cur, in SourceGroupInput) bool {
+	cur.Hooks, in.Hooks = HookInput{}, HookInput{}
+	return reflect.DeepEqual(cur, in)
 }
 
 // storeGroup inserts the group (*id 0; *id becomes its number) or updates it.

@@ -105,7 +105,7 @@ func (r *groupRow) input() SourceGroupInput {
 // and last backup).
 func (r *groupRow) group() SourceGroup {
 	return SourceGroup{ID: r.ID, Key: groupKey(r.ID), HostID: r.HostID, SourceGroupInput: r.input(),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, HookStatus: r.hooks().status()}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Schedules: []Schedule{}, HookSet: HookSet{HookStatus: r.hooks().status()}}
 }
 
 // wire is the group as the agent gets it in the config, its hooks opened.
