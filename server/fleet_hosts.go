@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Host is an enrolled machine.
+// Host is an enrolled machine, and the JSON API's shape of one
+// (docs/DECISIONS.md, "One shape per resource").
 type Host struct {
 	ID            string     `db:"id" json:"id"`
 	Name          string     `db:"name" json:"name"`
@@ -17,7 +18,7 @@ type Host struct {
 	AgentVersion  string     `db:"agent_version" json:"agent_version"`
 	ResticVersion string     `db:"restic_version" json:"restic_version"`
 	BootID        string     `db:"boot_id" json:"-"`
-	ConnGen       uint64     `db:"conn_gen" json:"conn_gen"`
+	ConnGen       uint64     `db:"conn_gen" json:"-"`
 	Online        bool       `db:"online" json:"online"`
 	LastSeen      *time.Time `db:"last_seen" json:"last_seen"`
 	ConnectedAt   *time.Time `db:"connected_at" json:"connected_at"`
@@ -43,7 +44,7 @@ func ValidateHostName(name string) error {
 
 // ListHosts returns every active host by name, with live presence.
 func (s *Service) ListHosts(ctx context.Context) ([]Host, error) {
-	var out []Host
+	out := []Host{} // the API lists [] for none
 	err := s.db.SelectContext(ctx, &out, `SELECT `+hostColumns+` FROM hosts WHERE revoked_at IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, internal("Could not list hosts", err)

@@ -20,7 +20,8 @@ const (
 
 // PendingHost is a machine that announced itself and waits for an admin to
 // accept or reject it (DESIGN §4.2). An admin compares Fingerprint with the
-// one the machine printed before accepting.
+// one the machine printed before accepting. It is the JSON API's shape of
+// one (docs/DECISIONS.md, "One shape per resource").
 type PendingHost struct {
 	ID            int64     `db:"id" json:"id"`
 	ClientID      string    `db:"client_id" json:"client_id"`
@@ -34,7 +35,7 @@ type PendingHost struct {
 	FirstSeen     time.Time `db:"first_seen" json:"first_seen"`
 	LastSeen      time.Time `db:"last_seen" json:"last_seen"`
 	ExpiresAt     time.Time `db:"expires_at" json:"expires_at"`
-	State         string    `db:"state" json:"state"`
+	State         string    `db:"state" json:"-"` // the API lists only pending ones
 	// NameConflict: an existing host already has this hostname as its name
 	// or hostname (compared case-insensitively). It may be a machine that is
 	// already enrolled, or a second machine with the same name.

@@ -42,44 +42,49 @@ const (
 type RepositoryStatus struct {
 	HostID        string     `json:"host_id"`
 	State         string     `json:"state"`
-	URL           string     `json:"url,omitempty"` // redacted
-	EnvNames      []string   `json:"env_names,omitempty"`
+	URL           string     `json:"url"`       // redacted
+	EnvNames      []string   `json:"env_names"` // never nil
 	InitJobID     int64      `json:"init_job_id,omitempty"`
 	InitReason    string     `json:"init_reason,omitempty"` // why the last init failed
-	InitializedAt *time.Time `json:"initialized_at,omitempty"`
-	UpdatedAt     *time.Time `json:"updated_at,omitempty"`
+	InitializedAt *time.Time `json:"initialized_at"`
+	UpdatedAt     *time.Time `json:"updated_at"`
 	// ConfigVersion is the desired config version; AppliedVersion what
 	// the agent last reported applying.
 	ConfigVersion  int64 `json:"config_version"`
 	AppliedVersion int64 `json:"applied_version"`
 }
 
-// Job is one job as the UI and API show it. ID is the short number people
-// use ("job 42"); UID is the id on the wire.
+// Job is one job as the UI and API show it (the JSON API's shape of one:
+// docs/DECISIONS.md, "One shape per resource"). ID is the short number
+// people use ("job 42"); UID is the id on the wire.
 type Job struct {
-	ID        int64           `json:"id"`
-	UID       string          `json:"uid"`
-	HostID    string          `json:"host_id"`
-	HostName  string          `json:"host_name"`
-	Kind      topics.JobKind  `json:"kind"`
-	Status    topics.JobState `json:"status"`
-	Version   int64           `json:"version"`
-	Spec      topics.JobSpec  `json:"spec"`
-	CreatedBy string          `json:"created_by"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-	ExpiresAt time.Time       `json:"expires_at"`
+	ID       int64           `json:"id"`
+	UID      string          `json:"uid"`
+	HostID   string          `json:"host_id"`
+	HostName string          `json:"host_name"`
+	Kind     topics.JobKind  `json:"kind"`
+	Status   topics.JobState `json:"status"`
+	// Terminal: Status is an end state (succeeded, warning, failed,
+	// canceled, expired, interrupted).
+	Terminal bool `json:"terminal"`
+	// Version is the job's state version on the wire (not in the API).
+	Version   int64          `json:"-"`
+	Spec      topics.JobSpec `json:"spec"`
+	CreatedBy string         `json:"created_by"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	ExpiresAt time.Time      `json:"expires_at"`
 	// StartedAt and FinishedAt are the agent's times for running and the
 	// terminal state.
-	StartedAt       *time.Time `json:"started_at,omitempty"`
-	FinishedAt      *time.Time `json:"finished_at,omitempty"`
-	CancelRequested bool       `json:"cancel_requested,omitempty"`
+	StartedAt       *time.Time `json:"started_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
+	CancelRequested bool       `json:"cancel_requested"`
 	// ExitCode is restic's, when it ran and ended.
 	ExitCode   *int              `json:"exit_code"`
-	Reason     string            `json:"reason,omitempty"`
-	Detail     string            `json:"detail,omitempty"`
-	SnapshotID string            `json:"snapshot_id,omitempty"`
-	Summary    *topics.JobResult `json:"summary,omitempty"`
+	Reason     string            `json:"reason"`
+	Detail     string            `json:"detail"`
+	SnapshotID string            `json:"snapshot_id"`
+	Summary    *topics.JobResult `json:"summary"`
 	// LogLines is how many log lines are stored.
 	LogLines int64 `json:"log_lines"`
 	// #4: the schedule that started the job on the agent (0: started from
@@ -88,6 +93,9 @@ type Job struct {
 	ScheduledFor    *time.Time `json:"scheduled_for,omitempty"`
 	SourceGroupName string     `json:"source_group,omitempty"`
 	SourceGroupID   int64      `json:"source_group_id,omitempty"`
+	// Preview: a retention preview (a dry-run forget) that removes
+	// nothing.
+	Preview bool `json:"preview"`
 }
 
 // JobFilter selects jobs for ListJobs; zero fields select everything.

@@ -76,7 +76,7 @@ func (r *jobRow) state() topics.JobState { return topics.JobState(r.Status) }
 // (hand-edited database) shows without them rather than failing the page.
 func (r *jobRow) job() Job {
 	j := Job{ID: r.ID, UID: r.UID, HostID: r.HostID, HostName: r.HostName, Kind: topics.JobKind(r.Kind),
-		Status: r.state(), Version: r.Version, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Status: r.state(), Terminal: r.state().Terminal(), Version: r.Version, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		ExpiresAt: r.ExpiresAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, CancelRequested: r.CancelRequested,
 		ExitCode: r.ExitCode, Reason: r.Reason, Detail: r.Detail, SnapshotID: r.SnapshotID, LogLines: r.LogLines}
 	j.ScheduledFor = r.ScheduledFor
@@ -93,6 +93,7 @@ func (r *jobRow) job() Job {
 	if j.Spec.Kind == "" {
 		j.Spec.Kind = j.Kind
 	}
+	j.Preview = j.Kind == topics.JobForget && j.Spec.DryRun
 	if r.Result != nil {
 		var res topics.JobResult
 		if json.Unmarshal([]byte(*r.Result), &res) == nil {

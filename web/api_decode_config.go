@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"strings"
 
@@ -16,34 +14,41 @@ import (
 // called, so bad input changes nothing.
 
 // sourceGroupRequest is the body of POST /api/v1/hosts/{id}/source-groups
-// and PUT …/source-groups/{group}: the group and, optionally, when it is
-// backed up ("schedule": a cron string or a preset object).
+// and PUT …/source-groups/{group}: a source group in the shape GET
+// answers with (server.SourceGroup), so what a GET gave can be PUT back.
+// The read-only fields (id, key, host_id, created_at, updated_at,
+// last_backup, has_pre_hook, has_post_hook) are accepted and ignored.
+// "schedules", when present, are the group's backup schedules after the
+// save (each in the shape of a schedule; one with an id updates it, one
+// without is added, the group's others are removed); absent or null
+// keeps them.
 type sourceGroupRequest struct {
-	server.SourceGroupInput
-	Schedule *scheduleField `json:"schedule"`
+	server.SourceGroup
+	Schedules *[]scheduleRequest `json:"schedules"`
 	hookFields
 }
 
-func (r *sourceGroupRequest) validate() error {
-	r.Name = strings.TrimSpace(r.Name)
-	r.SourceGroupInput.Hooks = r.hookFields.input()
-	if err := checkGroup(r.SourceGroupInput); err != nil {
-		return err
+// save is the domain's form of the body.
+func (r *sourceGroupRequest) save() (server.SourceGroupSave, error) {
+	in := r.SourceGroupInput
+	in.Name = strings.TrimSpace(in.Name)
+	in.Hooks = r.hookFields.input()
+	if err := checkGroup(in); err != nil {
+		return server.SourceGroupSave{}, err
 	}
-	if r.Schedule != nil {
-		if _, err := r.Schedule.input(topics.JobBackup, r.Name, ""); err != nil {
-			return err
+	save := server.SourceGroupSave{SourceGroupInput: in}
+	if r.Schedules == nil {
+		return save, nil
+	}
+	save.Schedules = []server.GroupSchedule{}
+	for _, e := range *r.Schedules {
+		sin, err := e.input()
+		if err != nil {
+			return save, err
 		}
+		save.Schedules = append(save.Schedules, server.GroupSchedule{ID: e.ID, ScheduleInput: sin})
 	}
-	return nil
-}
-
-// schedule is the group's backup schedule, if the body has one.
-func (r *sourceGroupRequest) schedule() *schedulePreset {
-	if r.Schedule == nil {
-		return nil
-	}
-	return &r.Schedule.schedulePreset
+	return save, nil
 }
 
 // checkGroup validates a group as the agent will read it (a name, absolute
@@ -58,49 +63,33 @@ func checkGroup(in server.SourceGroupInput) error {
 	return nil
 }
 
-// scheduleField is the "schedule" of a source group body: a cron string
-// ("0 3 * * *", read in UTC) or a preset object
-// ({"preset":"daily","time":"03:00","time_zone":"Europe/Berlin",…}).
-type scheduleField struct{ schedulePreset }
-
-// UnmarshalJSON implements json.Unmarshaler; the object form is strict too.
-func (f *scheduleField) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		f.schedulePreset = schedulePreset{Preset: presetCustom, Cron: s}
-		return nil
-	}
-	if len(b) == 0 || b[0] != '{' {
-		return &fieldError{"schedule is a cron string such as \"0 3 * * *\" or an object such as {\"preset\":\"daily\",\"time\":\"03:00\"}."}
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f.schedulePreset); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return &fieldError{"Field " + clip(name, 60) + " is not known in schedule; use preset, minute, time, weekday, cron, time_zone, jitter_seconds, catch_up or paused."}
-		}
-		return &fieldError{"schedule has a field of the wrong type; see /api/v1/openapi.json for its shape."}
-	}
-	return nil
-}
-
 // scheduleRequest is the body of POST /api/v1/hosts/{id}/schedules and
-// PUT …/schedules/{sid}: a kind (backup with its source_group; forget,
-// prune or check for the whole host) and when, as a preset or a cron.
+// PUT …/schedules/{sid}, and an entry of a source group's "schedules": a
+// schedule in the shape GET answers with (server.Schedule), so what a GET
+// gave can be PUT back. The read-only fields (id, key, host_id,
+// description, next, last, created_at, updated_at) are accepted and
+// ignored; source_group names the group by name or id (source_group_id
+// when it is absent). Instead of cron, a preset may say when
+// (preset, minute, time, weekday: schedule_preset.go); catch_up absent
+// is on.
 type scheduleRequest struct {
-	Kind           topics.JobKind `json:"kind"`
-	SourceGroup    string         `json:"source_group"`
-	ReadDataSubset string         `json:"read_data_subset"`
-	schedulePreset
+	server.Schedule
+	CatchUp *bool  `json:"catch_up"`
+	Preset  string `json:"preset"`
+	Minute  *int   `json:"minute"`
+	Time    string `json:"time"`
+	Weekday string `json:"weekday"`
 }
 
-// input is the domain's form, validated.
+// input is the domain's form of the body.
 func (r *scheduleRequest) input() (server.ScheduleInput, error) {
-	return r.schedulePreset.input(r.Kind, strings.TrimSpace(r.SourceGroup), strings.TrimSpace(r.ReadDataSubset))
+	p := schedulePreset{Preset: r.Preset, Minute: r.Minute, Time: r.Time, Weekday: r.Weekday, Cron: r.Cron,
+		TimeZone: r.TimeZone, JitterSeconds: r.JitterSeconds, CatchUp: r.CatchUp, Paused: r.Paused}
+	group := strings.TrimSpace(r.SourceGroupName)
+	if group == "" && r.SourceGroupID > 0 {
+		group = itoa(r.SourceGroupID)
+	}
+	return p.input(r.Kind, group, strings.TrimSpace(r.ReadDataSubset))
 }
 
 // bandwidthRequest is the body of PUT /api/v1/hosts/{id}/bandwidth; 0 or
@@ -133,12 +122,12 @@ func (r *retentionPreviewRequest) validate() error {
 	return nil
 }
 
-func decodeSourceGroupRequest(r io.Reader) (sourceGroupRequest, error) {
+func decodeSourceGroupRequest(r io.Reader) (server.SourceGroupSave, error) {
 	var req sourceGroupRequest
 	if err := decodeStrictJSON(r, &req); err != nil {
-		return req, err
+		return server.SourceGroupSave{}, err
 	}
-	return req, req.validate()
+	return req.save()
 }
 
 func decodeScheduleRequest(r io.Reader) (server.ScheduleInput, error) {

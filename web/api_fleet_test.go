@@ -29,7 +29,7 @@ func TestAPIHostTags(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("PUT tags: %d %s", res.StatusCode, res.body)
 	}
-	var host apiHost
+	var host server.Host
 	if err := json.Unmarshal([]byte(res.body), &host); err != nil || host.ID != lyon || !slices.Equal(host.Tags, []string{"laptop", "site:lyon"}) {
 		t.Fatalf("PUT tags answer: %+v %v", host, err)
 	}
@@ -53,7 +53,7 @@ func TestAPIHostTags(t *testing.T) {
 	}
 
 	var list struct {
-		Hosts []apiHost `json:"hosts"`
+		Hosts []server.Host `json:"hosts"`
 	}
 	if err := json.Unmarshal([]byte(api.get("/api/v1/hosts?tag=SITE:LYON").body), &list); err != nil {
 		t.Fatal(err)

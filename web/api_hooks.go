@@ -49,13 +49,12 @@ func (h *handler) apiSetHostHooks(c *gin.Context) {
 // sendSourceGroup answers with one group; its hook bodies are in it when
 // the caller may read them (the domain decides: admins only).
 func (h *handler) sendSourceGroup(c *gin.Context, status int, g server.SourceGroup) {
-	out := newAPISourceGroup(g)
 	set, err := h.svc.SourceGroupHooks(c.Request.Context(), h.actor(c), g.HostID, g.Key)
 	if err != nil {
 		h.apiError(c, err)
 		return
 	}
-	out.HookSet = *set
+	g.HookSet = *set
 	c.Header("Cache-Control", "no-store")
-	c.JSON(status, out)
+	c.JSON(status, g)
 }

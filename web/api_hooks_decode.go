@@ -53,10 +53,19 @@ func (f hookFields) input() server.HookInput {
 	return server.HookInput{PreHook: f.PreHook.ptr(), PostHook: f.PostHook.ptr(), TimeoutSeconds: f.HookTimeoutSeconds}
 }
 
+// hostHooksRequest is the body of PUT /api/v1/hosts/{id}/hooks: the hooks
+// in the shape GET answers with (apiHostHooks), so what a GET gave can be
+// PUT back; host_id, has_pre_hook and has_post_hook are read-only and
+// ignored.
+type hostHooksRequest struct {
+	apiHostHooks
+	hookFields
+}
+
 // decodeHooksRequest decodes the body of PUT /api/v1/hosts/{id}/hooks and
 // checks it with topics' rules.
 func decodeHooksRequest(r io.Reader) (server.HookInput, error) {
-	var req hookFields
+	var req hostHooksRequest
 	if err := decodeStrictJSON(r, &req); err != nil {
 		return server.HookInput{}, err
 	}

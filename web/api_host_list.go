@@ -18,10 +18,6 @@ func (h *handler) apiListHosts(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	out := make([]apiHost, len(hosts))
-	for i, host := range hosts {
-		out[i] = newAPIHost(host)
-	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"hosts": out})
+	c.JSON(http.StatusOK, gin.H{"hosts": hosts})
 }

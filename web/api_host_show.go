@@ -18,9 +18,6 @@ func (h *handler) apiShowHost(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	out := newAPIHost(*host)
-	cfg := newAPIConfigStatus(*st)
-	out.Config = &cfg
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, apiHostWithConfig{Host: host, Config: newAPIConfigStatus(*st)})
 }

@@ -44,5 +44,5 @@ func (h *handler) apiSetHostTags(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPIHost(*host))
+	c.JSON(http.StatusOK, host)
 }

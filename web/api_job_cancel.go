@@ -22,5 +22,5 @@ func (h *handler) apiCancelJob(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPIJob(*job))
+	c.JSON(http.StatusOK, job)
 }

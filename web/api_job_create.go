@@ -22,5 +22,5 @@ func (h *handler) apiCreateJob(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Location", "/api/v1/jobs/"+itoa(job.ID))
-	c.JSON(http.StatusCreated, newAPIJob(*job))
+	c.JSON(http.StatusCreated, job)
 }

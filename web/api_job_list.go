@@ -20,10 +20,6 @@ func (h *handler) apiListJobs(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	out := make([]apiJob, len(jobs))
-	for i, j := range jobs {
-		out[i] = newAPIJob(j)
-	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"jobs": out, "next_before": q.nextBefore(jobs)})
+	c.JSON(http.StatusOK, gin.H{"jobs": jobs, "next_before": q.nextBefore(jobs)})
 }

@@ -22,9 +22,9 @@ func (h *handler) apiShowJob(c *gin.Context) {
 		return
 	}
 	out := struct {
-		apiJob
+		*server.Job
 		Progress any `json:"progress,omitempty"`
-	}{apiJob: newAPIJob(*job)}
+	}{Job: job}
 	if !job.Status.Terminal() {
 		if p, ok := h.svc.JobProgress(id); ok {
 			out.Progress = newAPIProgress(p)

@@ -108,20 +108,20 @@ func TestAPIJobLifecycle(t *testing.T) {
 	host.logLines(job, 1, "open repository", "start scan on [/etc /home]", "<b>not html</b>")
 	host.progress(job, 42, 420, 1000)
 	var running struct {
-		apiJob
+		server.Job
 		Progress *apiProgress `json:"progress"`
 	}
 	if err := json.Unmarshal([]byte(api.get(fmt.Sprintf("/api/v1/jobs/%d", id)).body), &running); err != nil {
 		t.Fatal(err)
 	}
 	if running.Status != topics.JobRunning || running.Progress == nil || running.Progress.Percent != 42 || running.Progress.FilesTotal != 1000 {
-		t.Errorf("running job = %+v progress %+v", running.apiJob, running.Progress)
+		t.Errorf("running job = %+v progress %+v", running.Job, running.Progress)
 	}
 	snap := strings.Repeat("ab", 32)
 	host.finish(job, topics.JobSucceeded, &topics.JobResult{SnapshotID: snap, DurationMS: 61_000,
 		Backup: &topics.BackupSummary{FilesNew: 12, FilesChanged: 3, DataAdded: 5 << 20, TotalFilesProcessed: 1000}})
 
-	var done apiJob
+	var done server.Job
 	if err := json.Unmarshal([]byte(api.get(fmt.Sprintf("/api/v1/jobs/%d", id)).body), &done); err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +146,8 @@ func TestAPIJobLifecycle(t *testing.T) {
 	// Lists: newest first, filtered.
 	other := host.queue(topics.JobSpec{Kind: topics.JobCheck})
 	var list struct {
-		Jobs       []apiJob `json:"jobs"`
-		NextBefore int64    `json:"next_before"`
+		Jobs       []server.Job `json:"jobs"`
+		NextBefore int64        `json:"next_before"`
 	}
 	decode := func(path string) {
 		t.Helper()
@@ -184,7 +184,7 @@ func TestAPIJobLifecycle(t *testing.T) {
 
 	// Cancel: a queued job is canceled at once; a finished one cannot be.
 	res = api.postJSON(fmt.Sprintf("/api/v1/jobs/%d/cancel", other.ID), `{}`)
-	var canceled apiJob
+	var canceled server.Job
 	if err := json.Unmarshal([]byte(res.body), &canceled); err != nil || res.StatusCode != http.StatusOK || canceled.Status != topics.JobCanceled {
 		t.Errorf("cancel queued: %d %s", res.StatusCode, res.body)
 	}
@@ -239,9 +239,9 @@ func TestAPIRepository(t *testing.T) {
 		t.Fatalf("set: %d %s", res.StatusCode, res.body)
 	}
 	var set struct {
-		InitJobID  int64         `json:"init_job_id"`
-		Job        apiJob        `json:"job"`
-		Repository apiRepository `json:"repository"`
+		InitJobID  int64                   `json:"init_job_id"`
+		Job        server.Job              `json:"job"`
+		Repository server.RepositoryStatus `json:"repository"`
 	}
 	if err := json.Unmarshal([]byte(res.body), &set); err != nil {
 		t.Fatal(err)
@@ -257,7 +257,7 @@ func TestAPIRepository(t *testing.T) {
 
 	host.finish(host.job(set.InitJobID), topics.JobSucceeded, &topics.JobResult{RepositoryID: strings.Repeat("c", 64)})
 	res = api.get(path)
-	var repo apiRepository
+	var repo server.RepositoryStatus
 	if err := json.Unmarshal([]byte(res.body), &repo); err != nil || repo.State != server.RepoReady || repo.InitializedAt == nil || repo.URL == "" {
 		t.Errorf("ready repository: %v %s", err, res.body)
 	}
@@ -271,7 +271,7 @@ func TestAPIRepository(t *testing.T) {
 		t.Errorf("reinit with the wrong name: %d %s", res.StatusCode, res.body)
 	}
 	res = api.postJSON(reinit, `{"confirm":"db-01"}`)
-	var again apiJob
+	var again server.Job
 	if err := json.Unmarshal([]byte(res.body), &again); err != nil || res.StatusCode != http.StatusCreated || again.Kind != topics.JobInit || again.ID == set.InitJobID {
 		t.Errorf("reinit: %d %s", res.StatusCode, res.body)
 	}

@@ -15,10 +15,6 @@ func (h *handler) apiListPendingHosts(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	out := make([]apiPendingHost, len(q.Hosts))
-	for i, p := range q.Hosts {
-		out[i] = newAPIPendingHost(p)
-	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"pending_hosts": out, "queue": newAPIPendingQueue(q)})
+	c.JSON(http.StatusOK, gin.H{"pending_hosts": q.Hosts, "queue": newAPIPendingQueue(q)})
 }

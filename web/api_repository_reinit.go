@@ -26,5 +26,5 @@ func (h *handler) apiReinitRepository(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, newAPIJob(*job))
+	c.JSON(http.StatusCreated, job)
 }

@@ -28,5 +28,5 @@ func (h *handler) apiSetRepository(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"init_job_id": job.ID, "job": newAPIJob(*job), "repository": newAPIRepository(*repo)})
+	c.JSON(http.StatusOK, gin.H{"init_job_id": job.ID, "job": job, "repository": repo})
 }

@@ -22,5 +22,5 @@ func (h *handler) apiShowRepository(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPIRepository(*repo))
+	c.JSON(http.StatusOK, repo)
 }

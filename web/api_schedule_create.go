@@ -23,5 +23,5 @@ func (h *handler) apiCreateSchedule(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Location", "/api/v1/hosts/"+hostID+"/schedules/"+itoa(s.ID))
-	c.JSON(http.StatusCreated, newAPISchedule(*s))
+	c.JSON(http.StatusCreated, s)
 }

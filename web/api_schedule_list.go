@@ -16,5 +16,5 @@ func (h *handler) apiListSchedules(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"host_id": hostID, "schedules": newAPISchedules(list)})
+	c.JSON(http.StatusOK, gin.H{"host_id": hostID, "schedules": list})
 }

@@ -23,5 +23,5 @@ func (h *handler) apiSetPaused(c *gin.Context, paused bool) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPISchedule(*s))
+	c.JSON(http.StatusOK, s)
 }

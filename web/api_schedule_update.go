@@ -24,5 +24,5 @@ func (h *handler) apiUpdateSchedule(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newAPISchedule(*s))
+	c.JSON(http.StatusOK, s)
 }

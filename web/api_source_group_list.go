@@ -15,10 +15,6 @@ func (h *handler) apiListSourceGroups(c *gin.Context) {
 		h.apiError(c, err)
 		return
 	}
-	out := make([]apiSourceGroup, len(groups))
-	for i, g := range groups {
-		out[i] = newAPISourceGroup(g)
-	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"host_id": hostID, "source_groups": out})
+	c.JSON(http.StatusOK, gin.H{"host_id": hostID, "source_groups": groups})
 }

@@ -24,7 +24,7 @@ func TestAPIHosts(t *testing.T) {
 	enrolled := app.enrollHost("web-01")
 	app.svc.Presence().Connected(enrolled.HostID, 1, "192.0.2.10:51000")
 
-	var list struct{ Hosts []apiHost }
+	var list struct{ Hosts []server.Host }
 	res = api.get("/api/v1/hosts")
 	if err := json.Unmarshal([]byte(res.body), &list); err != nil || len(list.Hosts) != 1 {
 		t.Fatalf("list: %v %s", err, res.body)

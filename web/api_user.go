@@ -77,12 +77,19 @@ func (h *handler) apiCreateUser(c *gin.Context) {
 
 // apiUserUpdateRequest is the body of PUT /api/v1/users/{id}: the fields
 // to change, each optional.
+// A body is the user in the shape GET answers with (server.Account), so
+// what a GET gave can be PUT back: the read-only fields (id, name,
+// created_at, disabled_at, totp_enabled_at, totp) are accepted and
+// ignored.
 type apiUserUpdateRequest struct {
+	server.Account
 	Role     *string `json:"role"`
 	Disabled *bool   `json:"disabled"`
 }
 
-// apiUpdateUser changes a user's role and/or disables or enables them.
+// apiUpdateUser changes a user's role and/or disables or enables them; a
+// field that says what the user already is changes nothing (no audit
+// row).
 func (h *handler) apiUpdateUser(c *gin.Context) {
 	id, ok := h.apiUserID(c)
 	if !ok {
@@ -98,9 +105,14 @@ func (h *handler) apiUpdateUser(c *gin.Context) {
 		return
 	}
 	ctx, a := c.Request.Context(), h.actor(c)
+	cur, err := h.svc.Account(ctx, id)
+	if err != nil {
+		h.apiError(c, err)
+		return
+	}
 	if req.Role != nil {
 		role, err := server.ParseRole(*req.Role)
-		if err == nil {
+		if err == nil && role != cur.Role {
 			_, err = h.svc.SetUserRole(ctx, a, id, role)
 		}
 		if err != nil {
@@ -108,7 +120,7 @@ func (h *handler) apiUpdateUser(c *gin.Context) {
 			return
 		}
 	}
-	if req.Disabled != nil {
+	if req.Disabled != nil && *req.Disabled != cur.Disabled {
 		var err error
 		if *req.Disabled {
 			_, err = h.svc.DisableUser(ctx, a, id)

@@ -97,11 +97,11 @@ func TestAPISourceGroups(t *testing.T) {
 
 	res := api.postJSON(base, `{"name":"docs","paths":["/home/docs"],"excludes":["*.tmp"],"exclude_files":["/etc/rx.txt"],
 		"exclude_caches":true,"one_file_system":true,"tags":["office"],"retention":{"daily":7,"weekly":4},"forget_after_backup":true,
-		"schedule":{"preset":"daily","time":"03:00","time_zone":"Europe/Berlin","jitter_seconds":600,"catch_up":true}}`)
+		"schedules":[{"preset":"daily","time":"03:00","time_zone":"Europe/Berlin","jitter_seconds":600,"catch_up":true}]}`)
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.StatusCode, res.body)
 	}
-	var g apiSourceGroup
+	var g server.SourceGroup
 	if err := json.Unmarshal([]byte(res.body), &g); err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +139,13 @@ func TestAPISourceGroups(t *testing.T) {
 		t.Errorf("list: %d %s", res.StatusCode, res.body)
 	}
 
-	// A cron string replaces the schedule (the same one, updated).
-	res = api.do(http.MethodPut, base+"/docs", strings.NewReader(`{"name":"documents","paths":["/srv/docs"],"schedule":"30 1 * * *"}`),
-		http.Header{"Content-Type": {"application/json"}})
+	// A schedule with its id updates it.
+	res = api.do(http.MethodPut, base+"/docs", strings.NewReader(fmt.Sprintf(`{"name":"documents","paths":["/srv/docs"],
+		"schedules":[{"id":%d,"cron":"30 1 * * *"}]}`, s.ID)), http.Header{"Content-Type": {"application/json"}})
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("put: %d %s", res.StatusCode, res.body)
 	}
-	var g2 apiSourceGroup
+	var g2 server.SourceGroup
 	_ = json.Unmarshal([]byte(res.body), &g2)
 	if g2.ID != g.ID || g2.Name != "documents" || len(g2.Schedules) != 1 || g2.Schedules[0].ID != s.ID ||
 		g2.Schedules[0].Cron != "30 1 * * *" || g2.Schedules[0].TimeZone != "UTC" || g2.Retention != nil {
@@ -198,16 +198,19 @@ func TestAPIConfigValidation(t *testing.T) {
 		{post, groups, `{"name":"x","paths":["/a"],"retention":{}}`, "no rule"},
 		{post, groups, `{"name":"x","paths":["/a"],"retention":{"keep_daily":7}}`, "keep_daily"},
 		{post, groups, `{"name":"x","paths":["/a"],"forget_after_backup":true}`, "retention"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":"every day"}`, "cron"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":"TZ=UTC 0 3 * * *"}`, "cron"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":{"preset":"daily","time":"25:00"}}`, "HH:MM"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":{"preset":"daily","time":"03:00","time_zone":"Mars/Base"}}`, "time zone"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":{"preset":"daily","time":"03:00","jitter_seconds":99999}}`, "jitter"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":{"preset":"daily","tme":"03:00"}}`, "tme"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":7}`, "schedule"},
-		{post, groups, `{"name":"x","paths":["/a"],"schedule":{"preset":"daily","time":3}}`, "wrong type"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"cron":"every day"}]}`, "cron"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"cron":"TZ=UTC 0 3 * * *"}]}`, "cron"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"preset":"daily","time":"25:00"}]}`, "HH:MM"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"preset":"daily","time":"03:00","time_zone":"Mars/Base"}]}`, "time zone"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"preset":"daily","time":"03:00","jitter_seconds":99999}]}`, "jitter"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"preset":"daily","tme":"03:00"}]}`, "tme"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":7}`, "schedules"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"preset":"daily","time":3}]}`, "wrong type"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedules":[{"kind":"prune","cron":"0 3 * * *"}]}`, "backups"},
+		{post, groups, `{"name":"x","paths":["/a"],"schedule":"0 3 * * *"}`, "schedule"}, // the old field: one shape now
 		{put, groups + "/nope", `{"name":"nope","paths":["/a"]}`, "source group"},
-		{put, groups + "/docs", `{"name":"docs","paths":["/a"],"schedule":{"preset":"weekly","time":"03:00","weekday":"caturday"}}`, "weekday"},
+		{put, groups + "/docs", `{"name":"docs","paths":["/a"],"schedules":[{"preset":"weekly","time":"03:00","weekday":"caturday"}]}`, "weekday"},
+		{put, groups + "/docs", fmt.Sprintf(`{"name":"docs","paths":["/a"],"schedules":[{"id":%d,"cron":"0 4 * * *"},{"id":999,"cron":"0 5 * * *"}]}`, sched.ID), "not one of this group's"},
 		{post, groups + "/docs/retention-preview", `{}`, "retention"},
 		{post, groups + "/docs/retention-preview", `{"retention":{}}`, "no rule"},
 		{post, groups + "/docs/retention-preview", `{"retention":{"within":"forever"}}`, "within"},
@@ -260,7 +263,7 @@ func TestAPISchedulesAndBandwidth(t *testing.T) {
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.StatusCode, res.body)
 	}
-	var s apiSchedule
+	var s server.Schedule
 	_ = json.Unmarshal([]byte(res.body), &s)
 	if s.Kind != topics.JobCheck || s.Cron != "30 4 * * 0" || s.CatchUp || s.ReadDataSubset != "5%" || s.Next == nil || s.Next.Weekday() != time.Sunday {
 		t.Errorf("check schedule = %+v", s)
@@ -315,7 +318,7 @@ func TestAPIJobsFromSourceGroups(t *testing.T) {
 		if res.StatusCode != http.StatusCreated {
 			t.Fatalf("backup of %s: %d %s", ref, res.StatusCode, res.body)
 		}
-		var j apiJob
+		var j server.Job
 		_ = json.Unmarshal([]byte(res.body), &j)
 		if len(j.Spec.Paths) != 1 || j.Spec.Paths[0] != "/home/docs" || j.Spec.BandwidthUpKBps != 256 || !j.Spec.ExcludeCaches {
 			t.Errorf("job spec from group %s: %+v", ref, j.Spec)

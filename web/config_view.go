@@ -47,7 +47,7 @@ type scheduleView struct {
 }
 
 func newScheduleView(s server.Schedule) scheduleView {
-	return scheduleView{Schedule: s, Words: scheduleWords(s.Cron, s.TimeZone),
+	return scheduleView{Schedule: s, Words: s.Description,
 		Times: runTimes{Next: s.Next, Paused: s.Paused, Last: s.Last}, Form: scheduleFormOf(s)}
 }
 
@@ -92,7 +92,7 @@ func newGroupView(g server.SourceGroup) groupView {
 	v.Times.Unscheduled = len(g.Schedules) == 0
 	v.Times.Paused = len(g.Schedules) > 0
 	for _, s := range g.Schedules {
-		w := scheduleWords(s.Cron, s.TimeZone)
+		w := s.Description
 		if s.Paused {
 			w += " (paused)"
 		}

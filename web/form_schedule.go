@@ -64,7 +64,7 @@ func (f presetForm) preset() (*schedulePreset, string) {
 func presetFormOf(s server.Schedule) presetForm {
 	p := presetOf(s.Cron)
 	f := newPresetForm()
-	f.Preset, f.TimeZone, f.CatchUp = p.Preset, zoneOrUTC(s.TimeZone), s.CatchUp
+	f.Preset, f.TimeZone, f.CatchUp = p.Preset, s.TimeZone, s.CatchUp
 	switch p.Preset {
 	case presetHourly:
 		f.Minute = strconv.Itoa(*p.Minute)

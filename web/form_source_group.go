@@ -101,11 +101,38 @@ func (f sourceGroupForm) input() (server.SourceGroupInput, *schedulePreset, stri
 		return in, nil, msg
 	}
 	if p != nil {
-		if _, err := p.input(topics.JobBackup, in.Name, ""); err != nil {
+		if _, err := p.cron(); err != nil {
 			return in, nil, server.PublicMessage(err)
 		}
 	}
 	return in, p, ""
+}
+
+// groupSave is what saving the form stores: the group and its backup
+// schedule. No schedule (sched nil) removes the group's schedules; else
+// it becomes the group's first one (which keeps its paused state: pause
+// and resume have their own buttons) and the others stay as they are.
+func groupSave(in server.SourceGroupInput, sched *schedulePreset, old *server.SourceGroup) (server.SourceGroupSave, error) {
+	save := server.SourceGroupSave{SourceGroupInput: in, Schedules: []server.GroupSchedule{}}
+	if sched == nil {
+		return save, nil
+	}
+	var first server.GroupSchedule
+	if old != nil {
+		for i, s := range old.Schedules {
+			if i == 0 {
+				first.ID, sched.Paused = s.ID, s.Paused
+				continue
+			}
+			save.Schedules = append(save.Schedules, server.GroupSchedule{ID: s.ID, ScheduleInput: s.Input()})
+		}
+	}
+	var err error
+	if first.ScheduleInput, err = sched.input(topics.JobBackup, "", ""); err != nil {
+		return save, err
+	}
+	save.Schedules = append([]server.GroupSchedule{first}, save.Schedules...)
+	return save, nil
 }
 
 // retention is the editor's policy (possibly empty), or a sentence.

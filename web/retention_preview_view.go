@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
-	"github.com/restic-manager/restic-manager/topics"
 )
 
 // previewView is a retention preview as the group page shows it while its
@@ -50,4 +49,4 @@ func newPreviewView(j server.Job, snaps *server.SnapshotList) previewView {
 }
 
 // isPreview reports whether a job is a retention preview (a dry-run forget).
-func isPreview(j server.Job) bool { return j.Kind == topics.JobForget && j.Spec.DryRun }
+func isPreview(j server.Job) bool { return j.Preview }

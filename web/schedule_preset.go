@@ -17,15 +17,15 @@ import (
 
 // Preset names, as forms and the API spell them.
 const (
-	presetNone   = ""       // no schedule (a group run by hand only)
-	presetHourly = "hourly" // every hour at minute M
-	presetDaily  = "daily"  // every day at HH:MM
-	presetWeekly = "weekly" // one weekday at HH:MM
-	presetCustom = "custom" // a cron expression
+	presetNone   = ""                  // no schedule (a group run by hand only)
+	presetHourly = server.PresetHourly // every hour at minute M
+	presetDaily  = server.PresetDaily  // every day at HH:MM
+	presetWeekly = server.PresetWeekly // one weekday at HH:MM
+	presetCustom = server.PresetCustom // a cron expression
 )
 
 // weekdays are the weekly preset's days, in cron's numbering (0 = Sunday).
-var weekdays = []string{"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"}
+var weekdays = server.Weekdays
 
 // schedulePreset is a schedule as a person describes it: a preset and its
 // time, or a cron expression, plus the zone, jitter and catch-up. It is
@@ -82,38 +82,15 @@ func (p schedulePreset) cron() (string, error) {
 	return "", invalid(fmt.Sprintf("Unknown schedule preset %q; use hourly, daily, weekly or custom.", clip(p.Preset, 40)))
 }
 
-// input is the domain's form of the schedule, checked the way the agent
-// will read it (cron, zone, jitter), so a bad schedule is refused before
-// anything is stored.
+// input is the domain's form of the schedule; the domain checks it the
+// way the agent will read it (cron, zone, jitter, the group).
 func (p schedulePreset) input(kind topics.JobKind, group, subset string) (server.ScheduleInput, error) {
 	expr, err := p.cron()
 	if err != nil {
 		return server.ScheduleInput{}, err
 	}
-	in := server.ScheduleInput{Kind: kind, SourceGroup: group, Cron: expr, TimeZone: strings.TrimSpace(p.TimeZone),
-		CatchUp: p.CatchUp, JitterSeconds: p.JitterSeconds, Paused: p.Paused, ReadDataSubset: subset}
-	return in, checkSchedule(in)
-}
-
-// checkSchedule validates a schedule as the agent will read it. The
-// domain checks again (and resolves the group); this catches a bad cron,
-// zone or jitter before anything is stored, e.g. before the group a
-// schedule belongs to is created.
-func checkSchedule(in server.ScheduleInput) error {
-	s := topics.Schedule{ID: "sch_1", Kind: in.Kind, Cron: in.Cron, TimeZone: in.TimeZone,
-		JitterSeconds: in.JitterSeconds, ReadDataSubset: in.ReadDataSubset}
-	if in.Kind == topics.JobBackup {
-		if strings.TrimSpace(in.SourceGroup) == "" {
-			return invalid("A backup schedule needs a source group (its id or name).")
-		}
-		s.SourceGroup = "sg_1" // the domain resolves the real one
-	} else if in.SourceGroup != "" {
-		return invalid(fmt.Sprintf("A %s schedule is for the whole host; leave out source_group.", clip(string(in.Kind), 20)))
-	}
-	if err := s.Validate(); err != nil {
-		return specInvalid(err)
-	}
-	return nil
+	return server.ScheduleInput{Kind: kind, SourceGroup: group, Cron: expr, TimeZone: strings.TrimSpace(p.TimeZone),
+		CatchUp: p.CatchUp, JitterSeconds: p.JitterSeconds, Paused: p.Paused, ReadDataSubset: subset}, nil
 }
 
 // parseClock reads "HH:MM" (or "H:MM") on a 24-hour clock.
@@ -144,69 +121,15 @@ func parseWeekday(s string) (int, bool) {
 	return 0, false
 }
 
-// presetOf is the preset a cron expression is, for prefilling a form: the
-// shapes cron() writes (and @hourly, @daily, @weekly) come back as their
-// preset; anything else is custom.
+// presetOf is the preset a cron expression is, for prefilling a form
+// (server.PresetOfCron reads it).
 func presetOf(expr string) schedulePreset {
-	expr = strings.TrimSpace(expr)
-	switch expr {
-	case "@hourly":
-		expr = "0 * * * *"
-	case "@daily", "@midnight":
-		expr = "0 0 * * *"
-	case "@weekly":
-		expr = "0 0 * * 0"
+	c := server.PresetOfCron(expr)
+	p := schedulePreset{Preset: c.Preset, Time: c.Time, Weekday: c.Weekday, Cron: c.Cron}
+	if c.Preset == presetHourly {
+		p.Minute = &c.Minute
 	}
-	f := strings.Fields(expr)
-	custom := schedulePreset{Preset: presetCustom, Cron: expr}
-	if len(f) != 5 || f[2] != "*" || f[3] != "*" {
-		return custom
-	}
-	m, err := strconv.Atoi(f[0])
-	if err != nil || m < 0 || m > 59 || strconv.Itoa(m) != f[0] {
-		return custom
-	}
-	if f[1] == "*" {
-		if f[4] != "*" {
-			return custom
-		}
-		return schedulePreset{Preset: presetHourly, Minute: &m}
-	}
-	h, err := strconv.Atoi(f[1])
-	if err != nil || h < 0 || h > 23 || strconv.Itoa(h) != f[1] {
-		return custom
-	}
-	clock := fmt.Sprintf("%02d:%02d", h, m)
-	if f[4] == "*" {
-		return schedulePreset{Preset: presetDaily, Time: clock}
-	}
-	d, err := strconv.Atoi(f[4])
-	if err != nil || d < 0 || d > 7 || strconv.Itoa(d) != f[4] {
-		return custom
-	}
-	return schedulePreset{Preset: presetWeekly, Time: clock, Weekday: weekdays[d%7]}
-}
-
-// scheduleWords says when a schedule runs: "daily at 03:00
-// (Europe/Berlin)", "hourly at :15 (UTC)", "weekly on Monday at 22:30
-// (UTC)", "cron 30 2 * * 1-5 (UTC)".
-func scheduleWords(expr, zone string) string {
-	if zone == "" {
-		zone = "UTC"
-	}
-	p := presetOf(expr)
-	var s string
-	switch p.Preset {
-	case presetHourly:
-		s = fmt.Sprintf("hourly at :%02d", *p.Minute)
-	case presetDaily:
-		s = "daily at " + p.Time
-	case presetWeekly:
-		s = "weekly on " + strings.ToUpper(p.Weekday[:1]) + p.Weekday[1:] + " at " + p.Time
-	default:
-		s = "cron " + p.Cron
-	}
-	return s + " (" + zone + ")"
+	return p
 }
 
 // clockTime is a next run as the dashboard shows it: "03:00" within a day,
@@ -221,3 +144,6 @@ func clockTime(t, now time.Time) string {
 	}
 	return t.Format("2 Jan 15:04")
 }
+
+// scheduleWords says when a schedule runs (server.DescribeSchedule).
+func scheduleWords(expr, zone string) string { return server.DescribeSchedule(expr, zone) }

@@ -7,7 +7,8 @@ import (
 )
 
 // updateSourceGroup saves a group's page form: its settings, retention and
-// backup schedule ("no schedule" removes the group's schedules).
+// backup schedule ("no schedule" removes the group's schedules), in one
+// transaction.
 func (h *handler) updateSourceGroup(c *gin.Context) {
 	ctx := c.Request.Context()
 	hostID, ref := c.Param("id"), c.Param("group")
@@ -21,19 +22,11 @@ func (h *handler) updateSourceGroup(c *gin.Context) {
 		h.sourceGroupPageRefused(c, http.StatusBadRequest, msg, keep)
 		return
 	}
-	if sched != nil {
-		// Pause and resume have their own buttons: an edit keeps the state.
-		if old, err := h.svc.GetSourceGroup(ctx, hostID, ref); err == nil && len(old.Schedules) > 0 {
-			sched.Paused = old.Schedules[0].Paused
-		}
-	}
-	a := h.actor(c)
-	g, err := h.storeSourceGroup(ctx, a, hostID, ref, in, sched)
-	if err == nil && sched == nil {
-		for _, s := range g.Schedules {
-			if err = h.svc.DeleteSchedule(ctx, a, hostID, s.ID); err != nil {
-				break
-			}
+	old, err := h.svc.GetSourceGroup(ctx, hostID, ref)
+	if err == nil {
+		save, serr := groupSave(in, sched, old)
+		if err = serr; err == nil {
+			old, err = h.svc.SaveSourceGroup(ctx, h.actor(c), hostID, old.Key, save)
 		}
 	}
 	if err != nil {
@@ -41,5 +34,5 @@ func (h *handler) updateSourceGroup(c *gin.Context) {
 		h.sourceGroupPageRefused(c, status, msg, keep)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, "/hosts/"+hostID+"?saved=1#"+groupAnchor(g.Name))
+	c.Redirect(http.StatusSeeOther, "/hosts/"+hostID+"?saved=1#"+groupAnchor(old.Name))
 }

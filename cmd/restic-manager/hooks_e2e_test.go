@@ -232,7 +232,9 @@ func TestHooksAroundBackups(t *testing.T) {
 		if strings.Contains(a.Details, hookMarker) {
 			t.Fatalf("audit %s holds a hook body: %s", a.Action, a.Details)
 		}
-		if a.Action == "source_group.hook_updated" || a.Action == "host.hooks_updated" {
+		// A group's hook change is in its save's row ("hooks"), the
+		// defaults' in host.hooks_updated.
+		if a.Action == "host.hooks_updated" || (strings.HasPrefix(a.Action, "source_group.") && strings.Contains(a.Details, `"hooks":`)) {
 			hookAudits++
 			if !strings.Contains(a.Details, `"sha256":"`) && !strings.Contains(a.Details, `"cleared":true`) {
 				t.Fatalf("hook audit without a hash: %s", a.Details)
@@ -371,8 +373,8 @@ func TestScheduledBackupRunsHooksWhileServerDown(t *testing.T) {
 	postFile := filepath.Join(e.dir, "post")
 	slot := time.Now().UTC().Add(75 * time.Second).Truncate(time.Minute) // 15-75 s away
 	e.setGroup("ledgers", map[string]any{"paths": []string{makeData(t, filepath.Join(e.dir, "ledgers"), 2, 1024)},
-		"schedule": fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour()),
-		"pre_hook": "echo offline-pre", "post_hook": fmt.Sprintf("echo \"$RM_JOB_STATUS $RM_SNAPSHOT_ID\" > %q", postFile)})
+		"schedules": []map[string]any{{"cron": fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour())}},
+		"pre_hook":  "echo offline-pre", "post_hook": fmt.Sprintf("echo \"$RM_JOB_STATUS $RM_SNAPSHOT_ID\" > %q", postFile)})
 	e.waitConfigApplied()
 	e.stopServer()
 

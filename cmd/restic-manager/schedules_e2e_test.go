@@ -61,7 +61,7 @@ func TestScheduledBackupWhileServerDown(t *testing.T) {
 	data := makeData(t, filepath.Join(e.dir, "documents"), 8, 4096)
 	slot := time.Now().UTC().Add(75 * time.Second).Truncate(time.Minute) // 15-75 s away
 	g := e.createGroup(map[string]any{"name": "documents", "paths": []string{data},
-		"schedule": fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour())})
+		"schedules": []map[string]any{{"cron": fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour())}}})
 	if len(g.Schedules) != 1 {
 		t.Fatalf("group with a schedule: %+v", g)
 	}
