@@ -98,9 +98,15 @@ func TestCreateSourceGroupForm(t *testing.T) {
 	good := url.Values{"csrf_token": {csrf}, "name": {"docs"}, "paths": {"/home/docs\r\n/srv/share\r\n"}, "excludes": {"*.tmp"},
 		"exclude_caches": {"1"}, "preset": {"daily"}, "time": {"03:00"}, "time_zone": {"Europe/Berlin"}, "jitter_minutes": {"10"},
 		"catch_up": {"1"}, "keep_daily": {"7"}, "keep_weekly": {"4"}}
+	audit, version := app.auditCount(), configVersion(t, app, host.hostID)
 	res = admin.postForm(path, good)
 	if res.StatusCode != http.StatusSeeOther || !strings.HasSuffix(res.Header.Get("Location"), "#group-docs") {
 		t.Fatalf("create: %d %s\n%s", res.StatusCode, res.Header.Get("Location"), res.body)
+	}
+	// The group and its schedule are one save (#12.2): one audit row, one
+	// config version.
+	if a, v := app.auditCount(), configVersion(t, app, host.hostID); a != audit+1 || v != version+1 {
+		t.Errorf("the form's save wrote %d audit rows and %d config versions", a-audit, v-version)
 	}
 	groups := host.groups()
 	if len(groups) != 1 || len(groups[0].Paths) != 2 || !groups[0].ExcludeCaches || groups[0].Retention == nil || groups[0].Retention.Weekly != 4 {
@@ -118,8 +124,12 @@ func TestCreateSourceGroupForm(t *testing.T) {
 		}
 	}
 	edit := url.Values{"csrf_token": {csrf}, "name": {"docs"}, "paths": {"/home/docs"}, "preset": {"none"}}
+	audit, version = app.auditCount(), configVersion(t, app, host.hostID)
 	if res := admin.postForm(fmt.Sprintf("/hosts/%s/source-groups/%d", host.hostID, groups[0].ID), edit); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("edit: %d %s", res.StatusCode, res.body)
+	}
+	if a, v := app.auditCount(), configVersion(t, app, host.hostID); a != audit+1 || v != version+1 {
+		t.Errorf("the edit wrote %d audit rows and %d config versions", a-audit, v-version)
 	}
 	if g := host.groups(); len(g[0].Paths) != 1 || len(g[0].Schedules) != 0 || g[0].Retention != nil {
 		t.Errorf("after edit: %+v", g)

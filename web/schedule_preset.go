@@ -28,19 +28,18 @@ const (
 var weekdays = server.Weekdays
 
 // schedulePreset is a schedule as a person describes it: a preset and its
-// time, or a cron expression, plus the zone, jitter and catch-up. It is
-// the "schedule" object of the source group API and the fields of the
-// schedule forms.
+// time, or a cron expression, plus the zone, jitter and catch-up. The
+// schedule forms and the API's schedule bodies (scheduleRequest) fill it.
 type schedulePreset struct {
-	Preset        string `json:"preset"`  // hourly, daily, weekly or custom
-	Minute        *int   `json:"minute"`  // hourly: 0-59
-	Time          string `json:"time"`    // daily, weekly: "HH:MM"
-	Weekday       string `json:"weekday"` // weekly: monday … sunday, or 0-6
-	Cron          string `json:"cron"`    // custom (a preset of "" with a cron is custom too)
-	TimeZone      string `json:"time_zone"`
-	JitterSeconds int    `json:"jitter_seconds"`
-	CatchUp       *bool  `json:"catch_up"` // nil: on
-	Paused        bool   `json:"paused"`
+	Preset        string // hourly, daily, weekly or custom
+	Minute        *int   // hourly: 0-59
+	Time          string // daily, weekly: "HH:MM"
+	Weekday       string // weekly: monday … sunday, or 0-6
+	Cron          string // custom (a preset of "" with a cron is custom too)
+	TimeZone      string
+	JitterSeconds int
+	CatchUp       *bool // nil: on
+	Paused        bool
 }
 
 // cron is the preset's cron expression, or a sentence saying what to fix.
