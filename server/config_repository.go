@@ -156,6 +156,9 @@ func (s *Service) GetRepository(ctx context.Context, hostID string) (*Repository
 	st := &RepositoryStatus{HostID: hostID, State: r.State, URL: r.URL, InitReason: r.InitReason,
 		InitializedAt: r.InitializedAt, UpdatedAt: r.UpdatedAt, ConfigVersion: r.ConfigVersion, AppliedVersion: r.AppliedVersion}
 	_ = json.Unmarshal([]byte(r.EnvNames), &st.EnvNames)
+	if st.EnvNames == nil {
+		st.EnvNames = []string{}
+	}
 	if r.InitJobID != nil {
 		st.InitJobID = *r.InitJobID
 	}
