@@ -102,7 +102,7 @@ func TestJobResultFromRestic(t *testing.T) {
 	started := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
 	res := &restic.Result{Kind: topics.JobBackup, ExitCode: 3, Outcome: restic.OutcomeWarning, Reason: restic.ReasonIncomplete,
 		Detail: "read /x: permission denied", Duration: 1500 * time.Millisecond,
-		Summary: &restic.BackupSummary{SnapshotID: id, FilesNew: 3, DataAdded: 9, TotalFilesProcessed: 4, TotalDuration: 1.2},
+		Summary: &restic.BackupSummary{SnapshotID: id, BackupSummary: topics.BackupSummary{FilesNew: 3, DataAdded: 9, TotalFilesProcessed: 4, TotalDuration: 1.2}},
 		Errors:  []restic.ItemError{{Item: "/x"}}, ErrorsOmitted: 2}
 	r := jobResult(res, started)
 	if *r.ExitCode != 3 || r.Reason != restic.ReasonIncomplete || r.SnapshotID != id || r.Backup.FilesNew != 3 || r.Backup.TotalFilesProcessed != 4 ||

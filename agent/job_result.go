@@ -37,13 +37,8 @@ func jobResult(res *restic.Result, started time.Time) *topics.JobResult {
 		if topics.ValidResticID(s.SnapshotID) {
 			r.SnapshotID = s.SnapshotID
 		}
-		r.Backup = &topics.BackupSummary{
-			FilesNew: s.FilesNew, FilesChanged: s.FilesChanged, FilesUnmodified: s.FilesUnmodified,
-			DirsNew: s.DirsNew, DirsChanged: s.DirsChanged, DirsUnmodified: s.DirsUnmodified,
-			DataAdded: s.DataAdded, DataAddedPacked: s.DataAddedPacked,
-			TotalFilesProcessed: s.TotalFilesProcessed, TotalBytesProcessed: s.TotalBytesProcessed,
-			TotalDuration: s.TotalDuration,
-		}
+		backup := s.BackupSummary
+		r.Backup = &backup
 	}
 	if s := res.RestoreSummary; s != nil {
 		r.ItemsRestored, r.BytesRestored = s.FilesRestored, s.BytesRestored

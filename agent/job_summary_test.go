@@ -17,13 +17,13 @@ func TestSummaryLines(t *testing.T) {
 		res  restic.Result
 		want []string
 	}{
-		{"backup", restic.Result{Kind: topics.JobBackup, Summary: &restic.BackupSummary{SnapshotID: id, FilesNew: 6,
-			DataAdded: 48 << 20, DataAddedPacked: 50<<20 + 300<<10, TotalDuration: 11.94}},
+		{"backup", restic.Result{Kind: topics.JobBackup, Summary: &restic.BackupSummary{SnapshotID: id, BackupSummary: topics.BackupSummary{FilesNew: 6,
+			DataAdded: 48 << 20, DataAddedPacked: 50<<20 + 300<<10, TotalDuration: 11.94}}},
 			[]string{"snapshot 6d7c80ec saved: 6 new, 0 changed, 0 unmodified files; 48.0 MiB added (50.3 MiB stored) in 11.9 s"}},
-		{"backup, restic 0.14", restic.Result{Kind: topics.JobBackup, Summary: &restic.BackupSummary{SnapshotID: id[:8],
-			FilesChanged: 1, FilesUnmodified: 2, DataAdded: 100, TotalDuration: 0.5}},
+		{"backup, restic 0.14", restic.Result{Kind: topics.JobBackup, Summary: &restic.BackupSummary{SnapshotID: id[:8], BackupSummary: topics.BackupSummary{
+			FilesChanged: 1, FilesUnmodified: 2, DataAdded: 100, TotalDuration: 0.5}}},
 			[]string{"snapshot 6d7c80ec saved: 0 new, 1 changed, 2 unmodified files; 100 B added in 0.5 s"}},
-		{"backup dry run", restic.Result{Kind: topics.JobBackup, Summary: &restic.BackupSummary{DryRun: true, FilesNew: 1, DataAdded: 2048}},
+		{"backup dry run", restic.Result{Kind: topics.JobBackup, Summary: &restic.BackupSummary{DryRun: true, BackupSummary: topics.BackupSummary{FilesNew: 1, DataAdded: 2048}}},
 			[]string{"dry run, no snapshot saved: 1 new, 0 changed, 0 unmodified files; 2.0 KiB added in 0.0 s"}},
 		{"backup failed early", restic.Result{Kind: topics.JobBackup, Outcome: restic.OutcomeFailed}, nil},
 		// restic 0.18.1 restoring one file at /src/a/b/f.txt with --include

@@ -17,24 +17,18 @@ import (
 // (dry run, or a failure before the end). restic before 0.15 reports the
 // 8-digit short ID; Runner.Run then looks up the full one (one extra
 // `restic snapshots`) and keeps the short one only if that fails.
+//
+// Its counters are the wire's topics.BackupSummary (restic's names; the
+// job result carries them as they are; data_added_packed since restic
+// 0.15), embedded so they are declared once.
 type BackupSummary struct {
-	SnapshotID          string    `json:"snapshot_id,omitempty"`
-	DryRun              bool      `json:"dry_run,omitempty"`
-	FilesNew            uint64    `json:"files_new"`
-	FilesChanged        uint64    `json:"files_changed"`
-	FilesUnmodified     uint64    `json:"files_unmodified"`
-	DirsNew             uint64    `json:"dirs_new"`
-	DirsChanged         uint64    `json:"dirs_changed"`
-	DirsUnmodified      uint64    `json:"dirs_unmodified"`
-	DataBlobs           int64     `json:"data_blobs"`
-	TreeBlobs           int64     `json:"tree_blobs"`
-	DataAdded           uint64    `json:"data_added"`
-	DataAddedPacked     uint64    `json:"data_added_packed,omitempty"` // restic 0.15+
-	TotalFilesProcessed uint64    `json:"total_files_processed"`
-	TotalBytesProcessed uint64    `json:"total_bytes_processed"`
-	TotalDuration       float64   `json:"total_duration"`        // seconds
-	BackupStart         time.Time `json:"backup_start,omitzero"` // restic 0.17+
-	BackupEnd           time.Time `json:"backup_end,omitzero"`   // restic 0.17+
+	SnapshotID string `json:"snapshot_id,omitempty"`
+	DryRun     bool   `json:"dry_run,omitempty"`
+	topics.BackupSummary
+	DataBlobs   int64     `json:"data_blobs"`
+	TreeBlobs   int64     `json:"tree_blobs"`
+	BackupStart time.Time `json:"backup_start,omitzero"` // restic 0.17+
+	BackupEnd   time.Time `json:"backup_end,omitzero"`   // restic 0.17+
 }
 
 // RestoreSummary is restic's `summary` message at the end of a restore
