@@ -13,7 +13,8 @@
 //     is not started. An Op speaks the wire's terms: its Kind is a
 //     topics.JobKind, its retention a topics.Retention, its bandwidth a
 //     topics.Bandwidth, and a log line is clipped at topics.MaxLogLine;
-//     none of them is declared again here.
+//     a backup summary's counters are a topics.BackupSummary. None of
+//     them is declared again here.
 //   - Args builds the command line: `restic <kind> --json ...`, options as
 //     --name=value, positional arguments after "--".
 //   - The repository URL, password and backend credentials reach restic
