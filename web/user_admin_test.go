@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,15 +92,10 @@ func TestUserChangedByAnotherProcessEndsStream(t *testing.T) {
 	b.login("wall", servertest.Password)
 	stream := b.openEvents("/events")
 
-	db, err := server.OpenDB(app.svc.DB().Path())
+	cli, err := server.Open(filepath.Dir(app.svc.DB().Path()), slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	box, err := server.NewSecretBox(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli := server.NewService(db, box, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{})
 	defer cli.Close()
 	acc, err := cli.AccountByName(t.Context(), "wall")
 	if err != nil {
