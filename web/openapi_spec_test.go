@@ -174,6 +174,27 @@ func (c *apiChecker) check(method, path string, res response) any {
 	return v
 }
 
+// checkRequest validates a body the server accepted against the
+// operation's request schema.
+func (c *apiChecker) checkRequest(method, path, body string) {
+	c.t.Helper()
+	op := c.doc.Paths.Find(path).GetOperation(method)
+	if op.RequestBody == nil {
+		if strings.TrimSpace(body) != "" {
+			c.t.Errorf("%s %s took a body, but the document has none for it", method, path)
+		}
+		return
+	}
+	var v any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		c.t.Fatalf("%s %s: the test sent a body that is not JSON: %v", method, path, err)
+	}
+	schema := op.RequestBody.Value.Content.Get("application/json").Schema.Value
+	if err := schema.VisitJSON(v, openapi3.MultiErrors()); err != nil {
+		c.t.Errorf("%s %s: the server took a body its documented request schema refuses:\n%s\nbody: %s", method, path, schemaErrors(err), body)
+	}
+}
+
 // schemaErrors says where and why a value failed its schema, one line
 // each, without kin-openapi's dump of the whole schema.
 func schemaErrors(err error) string {
@@ -226,7 +247,19 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	get := func(tmpl, path string) any { t.Helper(); return c.check(http.MethodGet, tmpl, api.get(path)) }
 	send := func(method, tmpl, path, body string) any {
 		t.Helper()
-		return c.check(method, tmpl, api.do(method, path, strings.NewReader(body), http.Header{"Content-Type": {"application/json"}}))
+		res := api.do(method, path, strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+		if res.StatusCode < 300 {
+			c.checkRequest(method, tmpl, body) // a body the server took is one the document allows
+		}
+		return c.check(method, tmpl, res)
+	}
+	// roundTrip GETs a resource and PUTs the answer back unchanged: the
+	// document must allow a GET's answer as the PUT's body.
+	roundTrip := func(tmpl, path string) {
+		t.Helper()
+		res := api.get(path)
+		c.check(http.MethodGet, tmpl, res)
+		send(http.MethodPut, tmpl, path, res.body)
 	}
 
 	get("/api/v1/hosts", "/api/v1/hosts")
@@ -256,7 +289,22 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	send(http.MethodPost, host+"/schedules", hosts+"/schedules", `{"kind":"check","cron":"0 4 * * 0","read_data_subset":"1/10"}`)
 	get(host+"/source-groups", hosts+"/source-groups")
 	get(host+"/source-groups/{group}", hosts+"/source-groups/Documents")
-	get(host+"/schedules", hosts+"/schedules")
+	list, _ := get(host+"/schedules", hosts+"/schedules").(map[string]any)["schedules"].([]any)
+	for _, sc := range list {
+		b, _ := json.Marshal(sc)
+		send(http.MethodPut, host+"/schedules/{sid}", fmt.Sprintf("%s/schedules/%v", hosts, sc.(map[string]any)["id"]), string(b))
+	}
+	roundTrip(host+"/source-groups/{group}", hosts+"/source-groups/Documents")
+	roundTrip(host+"/hooks", hosts+"/hooks")
+	roundTrip("/api/v1/users/{id}", "/api/v1/users/1")
+	send(http.MethodPost, host+"/jobs", hosts+"/jobs", `{"kind":"backup","source_group":"Documents","bandwidth_up_kbps":512}`)
+
+	// Machines waiting for approval.
+	_, waiting := app.announce("laptop-7")
+	_, other := app.announce("office-pc")
+	get("/api/v1/pending-hosts", "/api/v1/pending-hosts")
+	send(http.MethodPost, "/api/v1/pending-hosts/{id}/accept", fmt.Sprintf("/api/v1/pending-hosts/%d/accept", waiting), `{"name":"laptop-7"}`)
+	send(http.MethodPost, "/api/v1/pending-hosts/{id}/reject", fmt.Sprintf("/api/v1/pending-hosts/%d/reject", other), "")
 	send(http.MethodPut, host+"/bandwidth", hosts+"/bandwidth", `{"up_kbps":2048}`)
 	send(http.MethodPost, host+"/jobs", hosts+"/jobs", `{"kind":"check","read_data_subset":"5%","expires_in":"6h"}`)
 
@@ -330,6 +378,8 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		"POST /api/v1/users 409", "POST /api/v1/agents/enroll 200", "POST /api/v1/agents/enroll 409",
 		"POST /api/v1/jobs/{id}/cancel 200", "POST /api/v1/jobs/{id}/cancel 409", "DELETE /api/v1/users/{id} 204",
 		"POST /api/v1/hosts/{id}/revoke 200", "POST /api/v1/hosts/{id}/upgrade 409",
+		"PUT /api/v1/hosts/{id}/source-groups/{group} 200", "PUT /api/v1/hosts/{id}/schedules/{sid} 200", "PUT /api/v1/users/{id} 200", "PUT /api/v1/hosts/{id}/hooks 200",
+		"POST /api/v1/pending-hosts/{id}/accept 200", "POST /api/v1/pending-hosts/{id}/reject 200",
 		"PUT /api/v1/hosts/{id}/tags 200", "POST /api/v1/fleet/actions 200", "POST /api/v1/fleet/actions 400", "GET /api/v1/hosts 400",
 	} {
 		if !c.checked[want] {
