@@ -66,6 +66,18 @@ func TestBrowserFleetBackupByTag(t *testing.T) {
 		!strings.Contains(rows, "site:lyon") {
 		t.Fatalf("the fleet filtered by site:lyon shows:\n%s", rows)
 	}
+	// The header box ticks every host the filter shows, and unticks them.
+	var ticks []bool
+	browse(t, ctx, chromedp.Click(`#pick-all`, chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll('#host-rows input[name=host_id]')].map(b => b.checked)`, &ticks))
+	if len(ticks) != 2 || !ticks[0] || !ticks[1] {
+		t.Fatalf("after ticking the header box: %v", ticks)
+	}
+	browse(t, ctx, chromedp.Click(`#pick-all`, chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll('#host-rows input[name=host_id]')].map(b => b.checked)`, &ticks))
+	if len(ticks) != 2 || ticks[0] || ticks[1] {
+		t.Fatalf("after unticking the header box: %v", ticks)
+	}
 	browse(t, ctx,
 		// A ticked box (by hand) must stay ticked while its row changes live.
 		chromedp.Click(`#pick-`+e.hostID, chromedp.ByQuery),
