@@ -318,6 +318,8 @@ type JobResult struct {
 	// ErrorCount is how many items restic could not read (backup); a
 	// source path that does not exist is not one (Reason names it).
 	ErrorCount int `json:"error_count,omitempty"`
+	// Stats is what a stats job measured (#13).
+	Stats *RepoStats `json:"stats,omitempty"`
 }
 
 // MaxPreviewIDs bounds JobResult.WouldRemove.
@@ -356,6 +358,11 @@ func (r *JobResult) Validate() error {
 	}
 	if r.DurationMS < 0 || r.SnapshotsRemoved < 0 || r.ErrorCount < 0 || r.SnapshotsKept < 0 {
 		return errors.New("negative count in result")
+	}
+	if r.Stats != nil {
+		if err := r.Stats.Validate(); err != nil {
+			return err
+		}
 	}
 	if len(r.WouldRemove) > MaxPreviewIDs {
 		return fmt.Errorf("result lists %d snapshots to remove; at most %d", len(r.WouldRemove), MaxPreviewIDs)

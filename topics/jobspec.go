@@ -21,11 +21,14 @@ const (
 	JobUnlock    JobKind = "unlock"
 	JobSnapshots JobKind = "snapshots"
 	JobRestore   JobKind = "restore"
+	// JobStats records the repository's size (restic stats --mode
+	// raw-data, #13); it takes no options and changes nothing.
+	JobStats JobKind = "stats"
 )
 
 // JobKinds lists every JobKind in a stable order (forms, filters).
 func JobKinds() []JobKind {
-	return []JobKind{JobBackup, JobForget, JobPrune, JobCheck, JobSnapshots, JobRestore, JobUnlock, JobInit}
+	return []JobKind{JobBackup, JobForget, JobPrune, JobCheck, JobSnapshots, JobRestore, JobUnlock, JobInit, JobStats}
 }
 
 // Valid reports whether k is one of JobKinds.
