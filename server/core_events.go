@@ -12,6 +12,13 @@ const (
 	// EventPendingChanged: the list of machines waiting for approval changed
 	// (one announced, was accepted, rejected or expired).
 	EventPendingChanged = "pending.changed"
+	// EventHostOverdue: a host entered or left "overdue" (#13,
+	// fleet_health_watch.go); EventHostOffline: it entered or left
+	// "offline past its own threshold". Event.Health says which way:
+	// Health.Overdue (or Health.OfflineAlert) is true on entering, false on
+	// leaving. One event per transition, also across restarts.
+	EventHostOverdue = "host.overdue"
+	EventHostOffline = "host.offline"
 )
 
 // Event tells listeners (SSE streams) that something changed; they re-read
@@ -21,6 +28,9 @@ type Event struct {
 	HostID string
 	JobID  int64 // for the job.* kinds
 	UserID int64 // for EventUserChanged; 0 means any user may have changed
+	// Health is the host's name and health when it changed, for
+	// EventHostOverdue and EventHostOffline (nil for the other kinds).
+	Health *HealthChange
 }
 
 // Bus fans events out to subscribers. A slow subscriber loses events instead

@@ -26,6 +26,9 @@ type Host struct {
 	CreatedAt     time.Time  `db:"created_at" json:"created_at"`
 	// Tags (#12.5, fleet_tags.go), sorted; filled by ListHosts and GetHost.
 	Tags []string `db:"-" json:"tags"`
+	// HostHealth (#13, fleet_health.go): last success, overdue, next run,
+	// thresholds; filled by ListHosts and GetHost.
+	HostHealth `db:"-"`
 }
 
 const hostColumns = `id, name, hostname, os, arch, agent_version, restic_version, boot_id, conn_gen,
@@ -55,6 +58,9 @@ func (s *Service) ListHosts(ctx context.Context) ([]Host, error) {
 	for i := range out {
 		s.presence.overlay(&out[i])
 	}
+	if err := s.fillHealth(ctx, out, ""); err != nil {
+		return nil, internal("Could not compute the hosts' health", err)
+	}
 	return out, nil
 }
 
@@ -72,7 +78,11 @@ func (s *Service) GetHost(ctx context.Context, id string) (*Host, error) {
 		return nil, internal("Could not load the host's tags", err)
 	}
 	s.presence.overlay(&h)
-	return &h, nil
+	one := []Host{h}
+	if err := s.fillHealth(ctx, one, id); err != nil {
+		return nil, internal("Could not compute the host's health", err)
+	}
+	return &one[0], nil
 }
 
 // hostNameTaken reports whether an active host already uses name.
