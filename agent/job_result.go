@@ -46,6 +46,7 @@ func jobResult(res *restic.Result, started time.Time) *topics.JobResult {
 	if c := res.Restored; c != nil { // restic 0.17+: files and folders apart
 		r.FilesRestored, r.DirsRestored, r.FilesUnchanged, r.ItemsRestored = c.Files, c.Dirs, c.Unchanged, 0
 	}
+	r.Stats = res.Stats
 	if res.Kind == topics.JobForget {
 		removed := restic.RemovedIDs(res.Forget)
 		r.SnapshotsRemoved = len(removed)

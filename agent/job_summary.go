@@ -28,6 +28,10 @@ func summaryLines(res *restic.Result) []string {
 		}
 	case topics.JobCheck:
 		return checkLines(res)
+	case topics.JobStats:
+		if s := res.Stats; s != nil {
+			return []string{statsLine(s)}
+		}
 	case topics.JobForget:
 		if res.Outcome == restic.OutcomeSucceeded {
 			verb := "removed"
@@ -38,6 +42,16 @@ func summaryLines(res *restic.Result) []string {
 		}
 	}
 	return nil
+}
+
+// statsLine sums up a stats run: "repository holds 1.2 GiB (3.4 GiB
+// before compression) in 12 snapshots".
+func statsLine(s *topics.RepoStats) string {
+	size := formatBytes(s.TotalSize)
+	if s.UncompressedSize != nil && *s.UncompressedSize != s.TotalSize {
+		size += " (" + formatBytes(*s.UncompressedSize) + " before compression)"
+	}
+	return fmt.Sprintf("repository holds %s in %s", size, count(int(min(s.Snapshots, 1<<31)), "snapshot"))
 }
 
 func backupLine(s *restic.BackupSummary) string {

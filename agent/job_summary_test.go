@@ -26,6 +26,11 @@ func TestSummaryLines(t *testing.T) {
 		{"backup dry run", restic.Result{Kind: topics.JobBackup, Summary: &restic.BackupSummary{DryRun: true, BackupSummary: topics.BackupSummary{FilesNew: 1, DataAdded: 2048}}},
 			[]string{"dry run, no snapshot saved: 1 new, 0 changed, 0 unmodified files; 2.0 KiB added in 0.0 s"}},
 		{"backup failed early", restic.Result{Kind: topics.JobBackup, Outcome: restic.OutcomeFailed}, nil},
+		{"stats, restic 0.18", restic.Result{Kind: topics.JobStats, Stats: &topics.RepoStats{TotalSize: 300 << 10, UncompressedSize: new(uint64(900 << 10)), Snapshots: 1}},
+			[]string{"repository holds 300.0 KiB (900.0 KiB before compression) in 1 snapshot"}},
+		{"stats, restic 0.13", restic.Result{Kind: topics.JobStats, Stats: &topics.RepoStats{TotalSize: 2 << 20, Snapshots: 3}},
+			[]string{"repository holds 2.0 MiB in 3 snapshots"}},
+		{"stats unreadable", restic.Result{Kind: topics.JobStats, Outcome: restic.OutcomeFailed}, nil},
 		// restic 0.18.1 restoring one file at /src/a/b/f.txt with --include
 		// sums up "total_files":1,"files_restored":4: the folders count as
 		// files, the parents only in files_restored.

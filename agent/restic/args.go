@@ -33,6 +33,10 @@ func Args(op Op) ([]string, error) {
 		if op.Check.ReadDataSubset != "" {
 			args = append(args, "--read-data-subset="+op.Check.ReadDataSubset)
 		}
+	case topics.JobStats:
+		// The bytes the repository stores (#13): raw-data counts every
+		// blob once, as packed, and the uncompressed size beside it.
+		args = append(args, "--mode=raw-data")
 	case topics.JobRestore:
 		// --verbose=2: one verbose_status per item (restic 0.17+), so that
 		// files and folders are counted apart (RestoreCount).

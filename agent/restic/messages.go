@@ -121,6 +121,7 @@ type event struct {
 	exit      *exitError
 	verbose   *verboseStatus
 	repoID    string
+	stats     *topics.RepoStats
 	snapshots []Snapshot
 	groups    []ForgetGroup
 }
@@ -163,6 +164,12 @@ func decodeLine(kind topics.JobKind, line []byte) event {
 		Type string `json:"message_type"`
 	}
 	if json.Unmarshal(line, &head) != nil {
+		return event{}
+	}
+	if kind == topics.JobStats && (head.Type == "" || head.Type == "stats") {
+		if st, err := ParseStats(line); err == nil {
+			return event{typ: "stats", stats: st}
+		}
 		return event{}
 	}
 	ev := event{typ: head.Type}

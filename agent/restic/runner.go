@@ -69,6 +69,9 @@ type Result struct {
 	// nil before, when only RestoreSummary, which counts folders as
 	// files, says what was restored).
 	Restored *RestoreCount
+	// Stats is what a stats operation measured (nil if restic printed
+	// nothing we could read).
+	Stats *topics.RepoStats
 	// Snapshots is the decoded list of a snapshots operation.
 	Snapshots []Snapshot
 	// Forget is what a forget operation kept and removed per group.

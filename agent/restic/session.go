@@ -102,6 +102,9 @@ func (s *session) handle(stream Stream, raw []byte) {
 			s.emitLines(stream, ev.exit.Message)
 			return
 		}
+	case "stats":
+		s.res.Stats = ev.stats
+		return // the agent sums it up in words
 	case "initialized":
 		s.res.RepositoryID = ev.repoID
 		return // the agent's line names the repository created

@@ -17,7 +17,9 @@ while [ $i -lt 12 ]; do head -c 200000 /dev/urandom >"$W/src/a/f$i"; i=$((i + 1)
 run() { name=$1; shift; "$R" "$@" >"$OUT/$name.stdout" 2>"$OUT/$name.stderr"; echo $? >"$OUT/$name.exit"; }
 run init init --json
 run init-exists init --json
+run stats-empty stats --json --mode=raw-data
 run backup backup --json "$W/src"
+run stats stats --json --mode=raw-data
 run backup-warning backup --json "$W/src" /proc/self/mem "$W/missing"
 echo changed >"$W/src/a/f0"
 run backup-second backup --json "$W/src"
