@@ -169,6 +169,9 @@ func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.Job
 				o.events = append(o.events, Event{Kind: EventRepositoryChanged, HostID: j.HostID})
 			}
 		}
+		if err := statsEnded(ctx, w.tx, j, m.State, m.Result, at); err != nil { // ingest_stats.go
+			return itemOutcome{}, err
+		}
 	}
 	return o, nil
 }

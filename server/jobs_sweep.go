@@ -102,5 +102,5 @@ func (s *Service) sweepJobs(ctx context.Context) error {
 		s.events.Publish(Event{Kind: EventRepositoryChanged, HostID: h})
 	}
 	s.progress.prune(now, progressKeep)
-	return nil
+	return s.queueDueStats(ctx) // jobs_stats.go
 }
