@@ -135,6 +135,7 @@ func (s *Service) Run(ctx context.Context) {
 	wg.Go(func() { s.presence.Run(ctx) })
 	wg.Go(func() { s.runIngestWriter(ctx) })
 	wg.Go(func() { s.runJobSweeper(ctx) })
+	wg.Go(func() { s.runHealthWatch(ctx) }) // host health transitions (fleet_health_watch.go)
 	t := time.NewTicker(s.ann.opts.SweepEvery)
 	defer t.Stop()
 	for {

@@ -89,12 +89,13 @@ func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	if f.State != "online" && f.State != "offline" {
 		f.State = ""
 	}
+	f.Health = healthFilter(c.Query("health"))
 	p := dashboardPage{
 		page:     h.basePage(c, "Fleet", "fleet"),
 		Summary:  summarize(hosts),
 		Hosts:    h.withAgentStatus(ctx, withPlans(hostViews(shown, f), plans)),
 		Filter:   f,
-		Filtered: f.Query != "" || f.State != "" || tag != "",
+		Filtered: f.Query != "" || f.State != "" || f.Health != "" || tag != "",
 		SelfURL:  c.Request.URL.RequestURI(),
 		Tag:      tag,
 		Tags:     tags,

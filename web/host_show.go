@@ -39,6 +39,8 @@ type hostPage struct {
 	Zones         []string
 	// TagsTyped is the tags field as typed when it was refused (#12.5).
 	TagsTyped string
+	// Alerting is the Alerting card's thresholds (#13, health_alerting_set.go).
+	Alerting alertingForm
 }
 
 // hostVitals is the head of a host page: the host, its repository and its
@@ -121,6 +123,11 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 		return hostPage{}, err
 	}
 	p.BandwidthUp, p.BandwidthDown = kbpsField(vitals.Config.Bandwidth.UpKBps), kbpsField(vitals.Config.Bandwidth.DownKBps)
+	alerting, err := h.svc.AlertingSettings(ctx)
+	if err != nil {
+		return hostPage{}, err
+	}
+	p.Alerting = newAlertingForm(*host, alerting)
 	return p, nil
 }
 

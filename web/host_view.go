@@ -48,6 +48,9 @@ func withPlans(views []hostView, plans map[string]server.HostPlan) []hostView {
 			views[i].Plan = &p
 			views[i].Attention = planAttention(views[i].Attention, p)
 		}
+		if h := views[i].Health; h == server.HealthOverdue || h == server.HealthOffline { // #13: before hosts that are fine
+			views[i].Attention = min(views[i].Attention, 0)
+		}
 	}
 	sortByAttention(views)
 	return views
@@ -100,6 +103,9 @@ func (v hostView) Platform() string {
 // fleetSummary is the strip at the top of the dashboard.
 type fleetSummary struct {
 	Total, Online, Offline, NeverConnected int
+	// Health counts the hosts per health state (#13); the strip links
+	// each count to the dashboard filtered by it.
+	Health healthCounts
 }
 
 func summarize(hosts []server.Host) fleetSummary {
@@ -113,6 +119,7 @@ func summarize(hosts []server.Host) fleetSummary {
 		default:
 			s.NeverConnected++
 		}
+		s.Health.add(h.Health)
 	}
 	return s
 }
@@ -121,6 +128,8 @@ func summarize(hosts []server.Host) fleetSummary {
 type hostFilter struct {
 	Query string // matches name, hostname, id, os or arch, case-insensitively
 	State string // "", "online", "offline"
+	// Health is "" or a server.HealthState (#13, health_view.go).
+	Health string
 }
 
 // match reports whether v passes the filter.
@@ -134,6 +143,9 @@ func (f hostFilter) match(v hostView) bool {
 		if v.Online {
 			return false
 		}
+	}
+	if f.Health != "" && string(v.Health) != f.Health {
+		return false
 	}
 	if f.Query == "" {
 		return true

@@ -113,6 +113,14 @@ func roleCases() []roleCase {
 		{http.MethodPost, "/hosts/:id/tags", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
 			return form("/hosts/"+app.enrollHost(fmt.Sprintf("tags-%d", n)).HostID+"/tags", url.Values{"tags": {"site:lyon, laptop"}})(app, c, csrf, n)
 		}},
+		// Host health thresholds (#13): a host's are its config, the fleet's are admins'.
+		{http.MethodPost, "/hosts/:id/alerting", server.PermConfigure, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			return form("/hosts/"+app.enrollHost(fmt.Sprintf("alert-%d", n)).HostID+"/alerting", url.Values{"overdue_hours": {"48"}, "offline_hours": {"168"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/admin/settings/alerting", server.PermAdmin, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			return form("/admin/settings/alerting", url.Values{"host": {app.enrollHost(fmt.Sprintf("fleet-alert-%d", n)).HostID},
+				"fleet_overdue_hours": {"30"}, "fleet_offline_hours": {"48"}})(app, c, csrf, n)
+		}},
 		{http.MethodPost, "/fleet/actions", server.PermRunJobs, true, 200, func(app *testApp, c *client, csrf string, n int) response {
 			host := app.readyHost(fmt.Sprintf("fleet-%d", n))
 			return form("/fleet/actions", url.Values{"target": {"picked"}, "host_id": {host.hostID}, "action": {"check"}})(app, c, csrf, n)
@@ -256,6 +264,15 @@ func roleCases() []roleCase {
 			return c.do(http.MethodPut, "/api/v1/hosts/"+app.enrollHost(fmt.Sprintf("api-tags-%d", n)).HostID+"/tags", strings.NewReader(`{"tags":["laptop"]}`),
 				http.Header{"Content-Type": {"application/json"}})
 		}},
+		{http.MethodPut, "/api/v1/hosts/:id/alerting", server.PermConfigure, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.do(http.MethodPut, "/api/v1/hosts/"+app.enrollHost(fmt.Sprintf("api-alert-%d", n)).HostID+"/alerting",
+				strings.NewReader(`{"overdue_after_seconds":null,"offline_alert_after_seconds":604800}`), http.Header{"Content-Type": {"application/json"}})
+		}},
+		{http.MethodGet, "/api/v1/settings/alerting", server.PermRead, false, 200, get("/api/v1/settings/alerting")},
+		{http.MethodPut, "/api/v1/settings/alerting", server.PermAdmin, true, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.do(http.MethodPut, "/api/v1/settings/alerting", strings.NewReader(`{"overdue_after_seconds":108000,"offline_alert_after_seconds":172800}`),
+				http.Header{"Content-Type": {"application/json"}})
+		}},
 		{http.MethodPost, "/api/v1/fleet/actions", server.PermRunJobs, true, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.postJSON("/api/v1/fleet/actions", `{"action":"unlock","hosts":["`+app.readyHost(fmt.Sprintf("api-fleet-%d", n)).hostID+`"]}`)
 		}},
@@ -346,6 +363,7 @@ func TestRoleMatrix(t *testing.T) {
 		"/hosts/:id/bandwidth": ready, "/api/v1/hosts/:id/bandwidth": ready,
 		"/hosts/:id/hooks": ready, "/api/v1/hosts/:id/hooks": ready,
 		"/hosts/:id/tags": enrolled, "/api/v1/hosts/:id/tags": enrolled,
+		"/hosts/:id/alerting": enrolled, "/api/v1/hosts/:id/alerting": enrolled, "/admin/settings/alerting": enrolled,
 		"/fleet/actions": ready, "/api/v1/fleet/actions": ready,
 	}
 	// A fleet action (#12.5) on one host writes its one fleet.action row

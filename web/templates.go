@@ -21,11 +21,11 @@ var templateFiles embed.FS
 var pages = map[string][]string{
 	"login": {"layout.html", "login.html"},
 	"dashboard": {"layout.html", "dashboard.html", "partials/summary.html", "partials/host_table.html", "partials/host_row.html", "partials/state.html", "partials/commands.html", "partials/pending_hosts.html",
-		"partials/plan.html", "partials/agent_upgrade.html", "partials/fleet.html", "partials/job_table.html", "partials/bandwidth.html"},
+		"partials/plan.html", "partials/agent_upgrade.html", "partials/fleet.html", "partials/job_table.html", "partials/bandwidth.html", "partials/health.html"},
 	"host": {"layout.html", "host.html", "partials/host_vitals.html", "partials/state.html", "partials/repo_state.html",
 		"partials/job_table.html", "partials/snapshots.html", "partials/plan.html", "partials/sources.html",
 		"partials/schedules.html", "partials/schedule_fields.html", "partials/source_group_form.html", "partials/bandwidth.html",
-		"partials/hook_fields.html", "partials/agent_upgrade.html", "partials/fleet.html"},
+		"partials/hook_fields.html", "partials/agent_upgrade.html", "partials/fleet.html", "partials/health.html"},
 	"source_group": {"layout.html", "source_group.html", "partials/state.html", "partials/plan.html",
 		"partials/schedule_fields.html", "partials/source_group_form.html", "partials/bandwidth.html", "partials/hook_fields.html"},
 	"jobs":       {"layout.html", "jobs.html", "partials/job_table.html", "partials/state.html"},
