@@ -24,6 +24,40 @@ const (
 	argonKeyLen  = 32
 )
 
+// PasswordHashCost is the argon2id cost of the password hashes a Service
+// makes. The zero value means DefaultPasswordHashCost, which production
+// always uses: no flag, setting or environment variable changes it. Only
+// test fixtures (server/servertest) lower it, because one 64 MiB hash takes
+// seconds under the race detector and nearly every test signs in. A hash
+// records its own cost, so any Service verifies any hash.
+type PasswordHashCost struct {
+	Time      uint32 // passes over the memory
+	MemoryKiB uint32
+	Threads   uint8
+}
+
+// DefaultPasswordHashCost is the production cost (argonTime, argonMemory,
+// argonThreads).
+func DefaultPasswordHashCost() PasswordHashCost {
+	return PasswordHashCost{Time: argonTime, MemoryKiB: argonMemory, Threads: argonThreads}
+}
+
+// orDefault is c, or the default when c is zero; argon2 needs a pass and a
+// lane at least.
+func (c PasswordHashCost) orDefault() PasswordHashCost {
+	if c == (PasswordHashCost{}) {
+		return DefaultPasswordHashCost()
+	}
+	c.Time, c.Threads = max(c.Time, 1), max(c.Threads, 1)
+	return c
+}
+
+// belowDefault reports whether c is cheaper than production in any way.
+func (c PasswordHashCost) belowDefault() bool {
+	d := DefaultPasswordHashCost()
+	return c.Time < d.Time || c.MemoryKiB < d.MemoryKiB || c.Threads < d.Threads
+}
+
 // MinPasswordLen is the shortest password accepted for a user.
 const MinPasswordLen = 12
 
@@ -82,24 +116,26 @@ func takeHashSlot() (func(), error) {
 
 func releaseHashSlot() { <-hashSlots }
 
-// hashPassword returns an argon2id hash in PHC string format. Only signed-in
-// admins and users set passwords, so it waits for a hash slot as long as it
-// takes.
-func hashPassword(pw string) (string, error) {
+// hashPassword is hashPasswordCost at the Service's cost.
+func (s *Service) hashPassword(pw string) (string, error) { return hashPasswordCost(pw, s.hashCost) }
+
+// hashPasswordCost returns an argon2id hash of cost c in PHC string format.
+// Only signed-in admins and users set passwords, so it waits for a hash slot
+// as long as it takes.
+func hashPasswordCost(pw string, c PasswordHashCost) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
 	hashSlots <- struct{}{}
 	defer releaseHashSlot()
-	key := idKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return phcString(salt, key), nil
+	key := idKey([]byte(pw), salt, c.Time, c.MemoryKiB, c.Threads, argonKeyLen)
+	return phcString(c, salt, key), nil
 }
 
-// phcString encodes a salt and key made with the current parameters in PHC
-// string format.
-func phcString(salt, key []byte) string {
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+// phcString encodes a salt and key made with cost c in PHC string format.
+func phcString(c PasswordHashCost, salt, key []byte) string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryKiB, c.Time, c.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
@@ -133,15 +169,18 @@ func verifyPassword(pw, encoded string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummyHash is what a sign-in with an unknown name is checked against, so it
-// costs the same as one with a real name and timing does not reveal which
-// names exist. A random key with the real parameters needs no hashing to make.
-var dummyHash = sync.OnceValue(func() string {
-	salt, key := make([]byte, 16), make([]byte, argonKeyLen)
-	_, _ = rand.Read(salt)
-	_, _ = rand.Read(key)
-	return phcString(salt, key)
-})
+// newDummyHash makes what a sign-in with an unknown name is checked against
+// (Service.dummyHash), so it costs the same as one with a real name and
+// timing does not reveal which names exist. A random key with the Service's
+// cost needs no hashing to make.
+func newDummyHash(c PasswordHashCost) func() string {
+	return sync.OnceValue(func() string {
+		salt, key := make([]byte, 16), make([]byte, argonKeyLen)
+		_, _ = rand.Read(salt)
+		_, _ = rand.Read(key)
+		return phcString(c, salt, key)
+	})
+}
 
 // RandomPassword returns a 20-character password for generated accounts.
 func RandomPassword() string {

@@ -35,7 +35,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, name string, role Rol
 	if len(password) < MinPasswordLen {
 		return nil, invalidf("Passwords need at least %d characters.", MinPasswordLen)
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return nil, internal("Could not hash the password", err)
 	}
@@ -96,7 +96,7 @@ func (s *Service) Login(ctx context.Context, name, password, remoteAddr string) 
 		attempt.refund()
 		return nil, err
 	}
-	hash := dummyHash()
+	hash := s.dummyHash()
 	if u != nil {
 		hash = u.PasswordHash
 	}

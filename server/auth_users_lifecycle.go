@@ -83,7 +83,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, id int64, password
 	if err := a.require(PermAdmin); err != nil {
 		return nil, err
 	}
-	hash, err := newPasswordHash(password)
+	hash, err := s.newPasswordHash(password)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, current, passw
 	if err := s.reauthenticate(a, u, current, "The current password is wrong; type it again, or ask an admin to reset it."); err != nil {
 		return err
 	}
-	hash, err := newPasswordHash(password)
+	hash, err := s.newPasswordHash(password)
 	if err != nil {
 		return err
 	}
@@ -120,14 +120,14 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, current, passw
 }
 
 // newPasswordHash checks a new password's length and hashes it.
-func newPasswordHash(password string) (string, error) {
+func (s *Service) newPasswordHash(password string) (string, error) {
 	if len(password) < MinPasswordLen {
 		return "", invalidf("Passwords need at least %d characters; a few random words work well.", MinPasswordLen)
 	}
 	if len(password) > 1024 {
 		return "", invalidf("Passwords are at most 1024 characters.")
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return "", internal("Could not hash the password", err)
 	}

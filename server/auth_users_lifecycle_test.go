@@ -11,10 +11,12 @@ import (
 	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
-// testPasswordHash is servertest.Password hashed once: argon2id costs seconds
-// under the race detector, and these tests make many users.
+// testPasswordHash is servertest.Password hashed once, at the fixtures' cheap
+// cost (servertest.CheapPasswordHash): argon2id's real cost takes seconds per
+// check under the race detector, and these tests make many users and sign
+// them in.
 var testPasswordHash = sync.OnceValue(func() string {
-	h, err := server.HashPassword(servertest.Password)
+	h, err := server.HashPasswordCost(servertest.Password, servertest.CheapPasswordHash())
 	if err != nil {
 		panic(err)
 	}

@@ -25,6 +25,9 @@ type Service struct {
 	presence *Presence
 	ann      *announcer
 
+	hashCost  PasswordHashCost // of new password hashes (auth_password.go)
+	dummyHash func() string    // what an unknown name's sign-in is checked against
+
 	// Jobs (#3): the writer's queue, its options, the per-host resend
 	// limit, live progress and the config versions agents reported.
 	ingestQ    chan ingestItem
@@ -35,6 +38,8 @@ type Service struct {
 	applied    appliedVersions
 	// #4: logs of jobs the agent started that wait for their first event.
 	unknownLogs unknownLogJobs
+
+	notify *notifier // the notification delivery worker (notify_deliver.go)
 
 	pubMu        sync.Mutex
 	pub          Publisher
@@ -54,6 +59,11 @@ type Options struct {
 	Ingest IngestOptions
 	// Jobs tunes the job expiry sweeper.
 	Jobs JobOptions
+	// PasswordHashCost is the argon2id cost of new password hashes; zero
+	// is DefaultPasswordHashCost. Only test fixtures set it (lower, for
+	// speed); nothing in production does, and a Service built with less
+	// than the default logs a warning.
+	PasswordHashCost PasswordHashCost
 }
 
 // NewService builds the domain on an open store and a secret box.
@@ -67,6 +77,11 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	}
 	s := &Service{db: db, box: box, log: logger, events: NewBus(), now: func() time.Time { return now().UTC() }}
 	s.logins = newLoginThrottle(s.now)
+	s.hashCost = opts.PasswordHashCost.orDefault()
+	s.dummyHash = newDummyHash(s.hashCost)
+	if s.hashCost.belowDefault() {
+		logger.Warn("password hashes are cheaper than the default: this is for tests only", "cost", s.hashCost)
+	}
 	s.presence = newPresence(s, opts.Presence)
 	s.ann = newAnnouncer(opts.Announce, s.now)
 	s.ingestOpts, s.jobOpts = opts.Ingest.withDefaults(), opts.Jobs.withDefaults()
@@ -74,6 +89,7 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	s.resends = newThrottle(1, s.ingestOpts.ResendEvery, s.now)
 	s.progress = newProgressTracker()
 	s.applied.v = make(map[string]int64)
+	s.notify = newNotifier()
 	return s
 }
 
@@ -135,7 +151,8 @@ func (s *Service) Run(ctx context.Context) {
 	wg.Go(func() { s.presence.Run(ctx) })
 	wg.Go(func() { s.runIngestWriter(ctx) })
 	wg.Go(func() { s.runJobSweeper(ctx) })
-	wg.Go(func() { s.runHealthWatch(ctx) }) // host health transitions (fleet_health_watch.go)
+	wg.Go(func() { s.runNotifications(ctx) }) // the notification outbox (notify_deliver.go)
+	wg.Go(func() { s.runHealthWatch(ctx) })   // host health transitions (fleet_health_watch.go)
 	t := time.NewTicker(s.ann.opts.SweepEvery)
 	defer t.Stop()
 	for {

@@ -30,7 +30,8 @@ const (
 )
 
 var (
-	HashPassword        = hashPassword
+	HashPassword        = func(pw string) (string, error) { return hashPasswordCost(pw, DefaultPasswordHashCost()) }
+	HashPasswordCost    = hashPasswordCost
 	VerifyPassword      = verifyPassword
 	RedactRepositoryURL = redactRepositoryURL
 	GroupKey            = groupKey

@@ -37,7 +37,14 @@ const testFingerprint = "SHA256:0f4c6c2b1e5d8f9a7b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e
 
 func newTestApp(t testing.TB, tweak ...func(*Config)) *testApp {
 	t.Helper()
-	svc := servertest.MustOpenService(t, server.Options{})
+	return newTestAppWith(t, server.Options{}, tweak...)
+}
+
+// newTestAppWith is newTestApp on a Service opened with opts (servertest
+// picks the cheap test password hash unless opts names a cost).
+func newTestAppWith(t testing.TB, opts server.Options, tweak ...func(*Config)) *testApp {
+	t.Helper()
+	svc := servertest.MustOpenService(t, opts)
 	pub := &servertest.Publisher{}
 	svc.SetPublisher(pub)
 	cfg := Config{

@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // agentBin is the real agent binary, built once for the package's tests.
@@ -50,6 +53,11 @@ func startServer(t testing.TB, dataDir, mqttsAddr string, tweak ...func(*Main)) 
 		AdminPassword: "admin password for tests"}
 	for _, f := range tweak {
 		f(m)
+	}
+	// Sign-ins at the real argon2id cost take seconds under -race; the
+	// fixtures' cheap hash unless a tweak chose a cost.
+	if m.ServiceOptions.PasswordHashCost == (server.PasswordHashCost{}) {
+		m.ServiceOptions.PasswordHashCost = servertest.CheapPasswordHash()
 	}
 	if err := m.Run(t.Context()); err != nil {
 		t.Fatalf("start server: %v", err)

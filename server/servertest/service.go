@@ -15,10 +15,15 @@ import (
 // temporary data directory, closed when the test ends. opts may be zero.
 //
 // Every test's Service is made here, so a fixture-wide choice that production
-// must not share (say, a cheaper password hash to speed the suite up) is set
-// on opts in this one place.
+// must not share is set on opts in this one place: unless opts names a
+// PasswordHashCost, the Service hashes passwords at CheapPasswordHash (the
+// real 64 MiB argon2id takes seconds under -race, and most tests sign in).
+// A test of the hashing itself passes server.DefaultPasswordHashCost().
 func MustOpenService(tb testing.TB, opts server.Options) *server.Service {
 	tb.Helper()
+	if opts.PasswordHashCost == (server.PasswordHashCost{}) {
+		opts.PasswordHashCost = CheapPasswordHash()
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.Default()
@@ -29,6 +34,13 @@ func MustOpenService(tb testing.TB, opts server.Options) *server.Service {
 	}
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// CheapPasswordHash is the argon2id cost test fixtures sign in with: one
+// pass over 64 KiB, microseconds even under -race. Production never uses
+// it (server.Options.PasswordHashCost is set by test code only).
+func CheapPasswordHash() server.PasswordHashCost {
+	return server.PasswordHashCost{Time: 1, MemoryKiB: 64, Threads: 1}
 }
 
 // RunInBackground starts s.Run (the ingest writer among others) until the
