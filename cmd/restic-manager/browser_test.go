@@ -8,32 +8,83 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
-// newBrowser starts headless Debian Chromium for one test.
+// browser is the one headless Chromium the package's browser tests share
+// (starting one costs seconds under load); each test gets its own browser
+// context in it (newBrowser), so no cookie or storage crosses tests.
+var browser struct {
+	once   sync.Once
+	ctx    context.Context // the browser's first tab: parent of every test's context
+	cancel func()
+	err    error
+}
+
+// newBrowser opens a tab in a fresh browser context (its own cookies,
+// storage and cache, like an incognito window) of the shared headless
+// Debian Chromium, closed when the test ends.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := agenttest.RequireBinary(t, "chromium", "chromium-browser", "google-chrome")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	browser.once.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(exe),
+			chromedp.NoSandbox, // CI runs as root
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.WindowSize(1280, 900),
+		)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		browser.ctx, browser.cancel = ctx, func() { cancel(); cancelAlloc() }
+		browser.err = chromedp.Run(ctx)
+	})
+	if browser.err != nil {
+		t.Fatalf("start chromium: %v", browser.err)
+	}
+	// chromedp.WithNewBrowserContext's tab fails in headless Chromium ("no
+	// browser is open"): the tab must open in a new window of its own.
+	var bc cdp.BrowserContextID
+	var tab target.ID
+	err := chromedp.Run(browser.ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		ex := cdp.WithExecutor(ctx, chromedp.FromContext(ctx).Browser)
+		var err error
+		if bc, err = target.CreateBrowserContext().Do(ex); err != nil {
+			return err
+		}
+		tab, err = target.CreateTarget("about:blank").WithBrowserContextID(bc).WithNewWindow(true).Do(ex)
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("open a browser context: %v", err)
+	}
+	ctx, cancel := chromedp.NewContext(browser.ctx, chromedp.WithTargetID(tab))
+	t.Cleanup(func() {
+		cancel() // closes the tab
+		_ = chromedp.Run(browser.ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+			return target.DisposeBrowserContext(bc).Do(cdp.WithExecutor(ctx, chromedp.FromContext(ctx).Browser))
+		}))
+	})
 	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		t.Fatalf("open a browser tab: %v", err)
 	}
 	return ctx
+}
+
+// closeBrowser ends the shared Chromium, if a test started it (TestMain).
+func closeBrowser() {
+	if browser.cancel != nil {
+		browser.cancel()
+	}
 }
 
 // browse runs chromedp actions with a deadline.
