@@ -197,6 +197,9 @@ func roleCases() []roleCase {
 		{http.MethodGet, "/api/v1/hosts/:id/snapshots", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/api/v1/hosts/" + app.enrollHost(fmt.Sprintf("api-snaps-%d", n)).HostID + "/snapshots")
 		}},
+		{http.MethodGet, "/api/v1/hosts/:id/stats", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			return c.get("/api/v1/hosts/" + app.enrollHost(fmt.Sprintf("api-stats-%d", n)).HostID + "/stats?days=30")
+		}},
 		{http.MethodGet, "/api/v1/hosts/:id/source-groups", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			h, _, _ := app.groupHost(fmt.Sprintf("api-sg-list-%d", n), false)
 			return c.get("/api/v1/hosts/" + h.hostID + "/source-groups")

@@ -125,6 +125,7 @@ func (h *handler) routes() []route {
 		{post, "/api/v1/hosts/:id/repository/reinit", bearer, configure, h.apiReinitRepository},
 		{post, "/api/v1/hosts/:id/jobs", bearer, runJobs, h.apiCreateJob},
 		{get, "/api/v1/hosts/:id/snapshots", bearer, read, h.apiListSnapshots},
+		{get, "/api/v1/hosts/:id/stats", bearer, read, h.apiHostStats},
 		{get, "/api/v1/hosts/:id/source-groups", bearer, read, h.apiListSourceGroups},
 		{post, "/api/v1/hosts/:id/source-groups", bearer, configure, h.apiCreateSourceGroup},
 		{get, "/api/v1/hosts/:id/source-groups/:group", bearer, read, h.apiShowSourceGroup},
