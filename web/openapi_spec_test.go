@@ -268,9 +268,6 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	get(host, hosts)
 	get(host+"/repository", hosts+"/repository")
 	get(host+"/snapshots", hosts+"/snapshots")
-	get(host+"/stats", hosts+"/stats")
-	get(host+"/stats", hosts+"/stats?days=7")
-	get(host+"/stats", hosts+"/stats?days=0")
 	get(host+"/hooks", hosts+"/hooks")
 	get(host+"/upgrade", hosts+"/upgrade")
 	get("/api/v1/jobs", "/api/v1/jobs")
@@ -328,6 +325,11 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		fmt.Sprintf(`{"action":"pause","hosts":[%q,"h_nosuchhost"]}`, agent.hostID))
 	send(http.MethodPost, "/api/v1/fleet/actions", "/api/v1/fleet/actions", `{"action":"reboot","tag":"site:lyon"}`)
 
+	// Health thresholds (#13).
+	send(http.MethodPut, host+"/alerting", hosts+"/alerting", `{"overdue_after_seconds":7200,"offline_alert_after_seconds":null}`)
+	get("/api/v1/settings/alerting", "/api/v1/settings/alerting")
+	send(http.MethodPut, "/api/v1/settings/alerting", "/api/v1/settings/alerting", `{"overdue_after_seconds":93600,"offline_alert_after_seconds":86400}`)
+
 	// The changes, each answer against its operation.
 	jobs := fmt.Sprintf("/api/v1/jobs/%d", running.ID)
 	c.check(http.MethodPost, "/api/v1/jobs/{id}/cancel", api.postJSON(jobs+"/cancel", ""))
@@ -383,6 +385,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		"POST /api/v1/hosts/{id}/revoke 200", "POST /api/v1/hosts/{id}/upgrade 409",
 		"PUT /api/v1/hosts/{id}/source-groups/{group} 200", "PUT /api/v1/hosts/{id}/schedules/{sid} 200", "PUT /api/v1/users/{id} 200", "PUT /api/v1/hosts/{id}/hooks 200",
 		"POST /api/v1/pending-hosts/{id}/accept 200", "POST /api/v1/pending-hosts/{id}/reject 200",
+		"PUT /api/v1/hosts/{id}/alerting 200", "GET /api/v1/settings/alerting 200", "PUT /api/v1/settings/alerting 200",
 		"PUT /api/v1/hosts/{id}/tags 200", "POST /api/v1/fleet/actions 200", "POST /api/v1/fleet/actions 400", "GET /api/v1/hosts 400",
 	} {
 		if !c.checked[want] {
