@@ -41,6 +41,8 @@ type hostPage struct {
 	TagsTyped string
 	// Alerting is the Alerting card's thresholds (#13, health_alerting_set.go).
 	Alerting alertingForm
+	// Charts are the backups and the repository's size (#13, stats_view.go).
+	Charts chartsView
 }
 
 // hostVitals is the head of a host page: the host, its repository and its
@@ -128,6 +130,11 @@ func (h *handler) newHostPage(c *gin.Context, hostID string) (hostPage, error) {
 		return hostPage{}, err
 	}
 	p.Alerting = newAlertingForm(*host, alerting)
+	st, err := h.svc.HostStats(ctx, host.ID, defaultStatsDays)
+	if err != nil {
+		return hostPage{}, err
+	}
+	p.Charts = newChartsView(st)
 	return p, nil
 }
 

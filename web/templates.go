@@ -25,7 +25,7 @@ var pages = map[string][]string{
 	"host": {"layout.html", "host.html", "partials/host_vitals.html", "partials/state.html", "partials/repo_state.html",
 		"partials/job_table.html", "partials/snapshots.html", "partials/plan.html", "partials/sources.html",
 		"partials/schedules.html", "partials/schedule_fields.html", "partials/source_group_form.html", "partials/bandwidth.html",
-		"partials/hook_fields.html", "partials/agent_upgrade.html", "partials/fleet.html", "partials/health.html"},
+		"partials/hook_fields.html", "partials/agent_upgrade.html", "partials/fleet.html", "partials/health.html", "partials/host_charts.html"},
 	"source_group": {"layout.html", "source_group.html", "partials/state.html", "partials/plan.html",
 		"partials/schedule_fields.html", "partials/source_group_form.html", "partials/bandwidth.html", "partials/hook_fields.html"},
 	"jobs":       {"layout.html", "jobs.html", "partials/job_table.html", "partials/state.html"},
