@@ -21,7 +21,8 @@
 //     API tokens, roles, the sign-in throttle and the TOTP second factor.
 //   - fleet_   hosts and their presence: enrollment by token, announce and
 //     approve, the pending queue, revocation, online/offline, the MQTT
-//     monitor accounts, agent upgrades, host tags and fleet actions.
+//     monitor accounts, agent upgrades, host tags and fleet actions, and
+//     host health (overdue, offline past a threshold; fleet_health.go).
 //   - config_  what a host is told to do: its repository (sealed), source
 //     groups, schedules, bandwidth, hooks, and the one versioned config built
 //     from them (config_build.go) and delivered on down/config.
