@@ -31,6 +31,9 @@
 //   - ingest_  the store-first-then-ack path for job events, logs, snapshot
 //     reports and schedule-started jobs (ingest_queue.go explains it).
 //   - pki_     the server's CA and the secret box that seals data at rest.
+//   - notify_  notifications: channels (webhook, shoutrrr, healthchecks;
+//     URLs sealed), routing by event and host tag, mute, throttle, daily
+//     digests, and the durable outbox with its delivery worker.
 //
 // Seams call each other through Service methods.
 //
@@ -52,6 +55,7 @@
 //	config_         repositories source_groups schedules hosts.config_version hosts.applied_config_version hosts.bandwidth_up_kbps hosts.bandwidth_down_kbps hosts.pre_hook_sealed hosts.post_hook_sealed hosts.hook_timeout_seconds
 //	jobs_ ingest_   jobs
 //	ingest_         job_log snapshots snapshot_lists snapshot_report_parts repository_stats
+//	notify_         notification_channels notification_deliveries notification_host_settings
 //
 // (core_layout_test.go holds every write statement of the package to this
 // table.) Reading another seam's table in a join is fine where one query is

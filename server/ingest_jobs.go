@@ -155,6 +155,12 @@ func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.Job
 		return itemOutcome{}, fmt.Errorf("update job %d: %w", j.ID, err)
 	}
 	j.Status, j.Version = string(m.State), m.Version
+	if m.State == topics.JobRunning || m.State.Terminal() {
+		// Notifications go into their outbox in this transaction (notify_jobs.go).
+		if err := w.s.notifyJobState(ctx, w.tx, j, m.State, reason, detail, snapshotID, at); err != nil {
+			return itemOutcome{}, err
+		}
+	}
 	o := itemOutcome{verdict: verdictStored, events: []Event{w.jobEvent(j)}}
 	if m.State.Terminal() {
 		o.ended = &finishedJob{id: j.ID, uid: j.UID, hostID: j.HostID, hostName: j.HostName, kind: j.Kind, state: m.State,

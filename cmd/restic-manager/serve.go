@@ -231,6 +231,13 @@ func (m *Main) startWeb() error {
 			}
 		}()
 	}
+	// Notifications link to the job or host page: at the public URL, else
+	// at the first web listener.
+	base := m.PublicURL
+	if base == "" {
+		base = m.HTTPURL()
+	}
+	m.svc.SetPublicURL(base)
 	return nil
 }
 
