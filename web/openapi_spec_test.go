@@ -268,6 +268,8 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	get(host, hosts)
 	get(host+"/repository", hosts+"/repository")
 	get(host+"/snapshots", hosts+"/snapshots")
+	get(host+"/stats", hosts+"/stats")
+	get(host+"/stats", hosts+"/stats?days=7")
 	get(host+"/hooks", hosts+"/hooks")
 	get(host+"/upgrade", hosts+"/upgrade")
 	get("/api/v1/jobs", "/api/v1/jobs")
@@ -385,7 +387,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		"POST /api/v1/hosts/{id}/revoke 200", "POST /api/v1/hosts/{id}/upgrade 409",
 		"PUT /api/v1/hosts/{id}/source-groups/{group} 200", "PUT /api/v1/hosts/{id}/schedules/{sid} 200", "PUT /api/v1/users/{id} 200", "PUT /api/v1/hosts/{id}/hooks 200",
 		"POST /api/v1/pending-hosts/{id}/accept 200", "POST /api/v1/pending-hosts/{id}/reject 200",
-		"PUT /api/v1/hosts/{id}/alerting 200", "GET /api/v1/settings/alerting 200", "PUT /api/v1/settings/alerting 200",
+		"GET /api/v1/hosts/{id}/stats 200", "PUT /api/v1/hosts/{id}/alerting 200", "GET /api/v1/settings/alerting 200", "PUT /api/v1/settings/alerting 200",
 		"PUT /api/v1/hosts/{id}/tags 200", "POST /api/v1/fleet/actions 200", "POST /api/v1/fleet/actions 400", "GET /api/v1/hosts 400",
 	} {
 		if !c.checked[want] {
