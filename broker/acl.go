@@ -13,7 +13,8 @@ import (
 //	host h       rm/v1/hosts/h/up/#         rm/v1/hosts/h/down/#, .../down/+, .../down/{cmd,config,ack}
 //	pending c    rm/v1/announce/c/req       rm/v1/announce/c/resp
 //	monitor      nothing                    rm/v1/monitor/#, .../monitor/hosts/+, .../monitor/hosts/#,
-//	                                        .../monitor/hosts/{h}, .../monitor/events
+//	                                        .../monitor/hosts/{h}, .../monitor/events, Home Assistant's
+//	                                        discovery filters under .../monitor/homeassistant (#13)
 //	inline       anything                   anything (checked by the caller, not here)
 //
 // Publishing is allowed to any topic name inside the client's own subtree.
@@ -50,7 +51,7 @@ func subscribeFilters(id Identity) []string {
 		return []string{down, strings.TrimSuffix(down, "#") + "+"}
 	case RoleMonitor:
 		hosts := topics.Prefix + "/monitor/hosts/"
-		return []string{topics.MonitorFilter, hosts + "+", hosts + "#"}
+		return append([]string{topics.MonitorFilter, hosts + "+", hosts + "#"}, topics.HADiscoveryFilters()...)
 	}
 	return nil // a pending client subscribes to one topic name
 }
@@ -64,7 +65,7 @@ func subscribableTopic(id Identity, t topics.Topic) bool {
 	case RolePending:
 		return t.Kind == topics.KindAnnounceResp && t.Client == id.ID
 	case RoleMonitor:
-		return t.Kind == topics.KindMonitorHost || t.Kind == topics.KindMonitorEvents
+		return t.Kind == topics.KindMonitorHost || t.Kind == topics.KindMonitorEvents || t.Kind == topics.KindMonitorHA
 	}
 	return false
 }

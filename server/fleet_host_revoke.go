@@ -67,6 +67,7 @@ func (s *Service) RevokeHost(ctx context.Context, a Actor, id, confirmName strin
 	}
 	if pub != nil { // an empty retained message removes the retained state
 		_ = pub.Publish(topics.MonitorHostTopic(id), nil, true, 1)
+		s.revokeHAConfigs(pub, id)
 	}
 	s.log.Info("host revoked", "host", id, "name", h.Name, "by", a.Name)
 	s.events.Publish(Event{Kind: EventHostRemoved, HostID: id})

@@ -46,6 +46,10 @@ type Presence struct {
 	hosts map[string]*hostPresence
 	dirty map[string]bool // host ID -> its online state changed since the last flush
 	pub   Publisher
+
+	// ha serialises Home Assistant discovery configs with their setting
+	// and with revocations, so none is published after its clear (fleet_ha.go).
+	ha sync.Mutex
 }
 
 type hostPresence struct {
@@ -224,6 +228,9 @@ func (p *Presence) sweep() {
 
 // Run flushes and sweeps until ctx ends, then flushes once more.
 func (p *Presence) Run(ctx context.Context) {
+	watched := make(chan struct{})
+	go func() { defer close(watched); p.s.runMonitorWatch(ctx) }() // fleet_ha_watch.go
+	defer func() { <-watched }()
 	flush := time.NewTicker(p.opts.FlushEvery)
 	sweep := time.NewTicker(p.opts.SweepEvery)
 	republish := time.NewTicker(p.opts.RepublishEvery)

@@ -61,6 +61,7 @@ func (p *Presence) republish(ctx context.Context) error {
 		last := plans[h.ID].LastBackup
 		p.s.publishMonitorState(pub, p.s.monitorState(ctx, h, h.Online, &last))
 	}
+	p.s.syncHAConfigs(ctx, "") // Home Assistant's configs expire too (fleet_ha.go)
 	return nil
 }
 
@@ -83,6 +84,7 @@ func (s *Service) monitorState(ctx context.Context, h *Host, online bool, last *
 		at := b.At
 		state.LastBackup, state.LastBackupStatus, state.LastBackupJob = &at, string(b.Status), b.ID
 	}
+	s.fillMonitorHealth(ctx, h, state)
 	return state
 }
 

@@ -157,8 +157,9 @@ func (s *Service) jobEnded(fj finishedJob) {
 	if b, err := topics.Encode(evt); err == nil {
 		_ = pub.Publish(topics.MonitorEventsTopic(), b, false, 0)
 	}
-	if fj.kind == string(topics.JobBackup) {
-		// The retained host state carries the last backup: refresh it.
+	if fj.kind == string(topics.JobBackup) || fj.kind == string(topics.JobStats) {
+		// The retained host state carries the last backup, its last
+		// success and overdue, and the repository's size: refresh it.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if h, err := s.GetHost(ctx, fj.hostID); err == nil {

@@ -123,6 +123,13 @@ type MonitorHostState struct {
 	LastBackupJob    int64  `json:"last_backup_job,omitempty"`
 	// Status is one word: online or offline.
 	Status string `json:"status"`
+	// LastSuccessAt is when the host's newest backup that made a snapshot
+	// (succeeded or warning) finished, Overdue whether that is older than
+	// the host's expected interval, RepositorySizeBytes what its
+	// repository stores (restic stats, raw data) (#13). null: not known.
+	LastSuccessAt       *time.Time `json:"last_success_at"`
+	Overdue             bool       `json:"overdue"`
+	RepositorySizeBytes *int64     `json:"repository_size_bytes"`
 }
 
 // Validate checks a monitor host state.

@@ -30,10 +30,11 @@ const (
 	KindMonitorEvents      // rm/v1/monitor/events
 	KindSnapshots          // rm/v1/hosts/{h}/up/snapshots (added by #3: the host's snapshot list)
 	KindUpgrade            // rm/v1/hosts/{h}/up/upgrade (added by #11: how an agent upgrade went)
+	KindMonitorHA          // rm/v1/monitor/homeassistant/{component}/{h}/{entity}/config (#13, monitor_ha.go)
 )
 
 var kindNames = [...]string{"unknown", "hello", "status", "job-event", "job-log", "job-progress",
-	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events", "snapshots", "upgrade"}
+	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events", "snapshots", "upgrade", "monitor-ha-config"}
 
 // String returns a short name for logs and metrics labels.
 func (k Kind) String() string {
@@ -49,6 +50,9 @@ type Topic struct {
 	Host   string // host ID, for hosts/ and monitor/hosts/ topics
 	Job    string // job ID, for up/job/ topics
 	Client string // pending client ID, for announce/ topics
+	// Entity is a Home Assistant entity of a host (HAEntities), for
+	// monitor/homeassistant/ topics.
+	Entity string
 }
 
 // String builds the topic name. It panics on an invalid Topic because building
@@ -85,6 +89,8 @@ func (t Topic) String() string {
 		return Prefix + "/announce/" + t.Client + "/resp"
 	case KindMonitorHost:
 		return Prefix + "/monitor/hosts/" + t.Host
+	case KindMonitorHA:
+		return HADiscoveryPrefix + "/" + haComponent(t.Entity) + "/" + t.Host + "/" + t.Entity + "/config"
 	default: // KindMonitorEvents
 		return Prefix + "/monitor/events"
 	}
@@ -97,6 +103,11 @@ func (t Topic) Validate() error {
 	switch t.Kind {
 	case KindHello, KindStatus, KindSnapshots, KindUpgrade, KindCmd, KindConfig, KindAck, KindMonitorHost:
 		needHost = true
+	case KindMonitorHA:
+		needHost = true
+		if haComponent(t.Entity) == "" {
+			return fmt.Errorf("unknown Home Assistant entity %q", clip(t.Entity))
+		}
 	case KindJobEvent, KindJobLog, KindJobProgress:
 		needHost, needJob = true, true
 	case KindAnnounceReq, KindAnnounceResp:
@@ -110,6 +121,9 @@ func (t Topic) Validate() error {
 	}
 	if err := checkField("job", t.Job, needJob, ValidID); err != nil {
 		return err
+	}
+	if t.Kind != KindMonitorHA && t.Entity != "" {
+		return errors.New("entity not allowed for this topic")
 	}
 	return checkField("client", t.Client, needClient, ValidPendingID)
 }
@@ -239,6 +253,8 @@ func Parse(name string) (Topic, error) {
 		t.Kind, t.Host = KindMonitorHost, p[2]
 	case len(p) == 2 && p[0] == "monitor" && p[1] == "events":
 		t.Kind = KindMonitorEvents
+	case len(p) == 6 && p[0] == "monitor" && p[1] == "homeassistant" && p[5] == "config" && haComponent(p[4]) == p[2]:
+		t.Kind, t.Host, t.Entity = KindMonitorHA, p[3], p[4]
 	}
 	if t.Kind == KindUnknown {
 		return Topic{}, fmt.Errorf("topic %q: not a known topic", clip(name))
