@@ -302,7 +302,7 @@ func roleCases() []roleCase {
 			_, id := app.announce(fmt.Sprintf("api-pend-many-%d", n))
 			return c.postJSON("/api/v1/pending-hosts/reject", fmt.Sprintf(`{"ids":[%d]}`, id))
 		}},
-	}, userRoleCases()...) // users, API tokens and accounts: user_roles_test.go
+	}, append(userRoleCases(), notifyRoleCases()...)...) // users, API tokens and accounts: user_roles_test.go; notifications: notify_roles_test.go
 }
 
 // notInMatrix lists authenticated routes the matrix cannot drive, and why.
@@ -375,6 +375,9 @@ func TestRoleMatrix(t *testing.T) {
 		"/fleet/actions": 1, "/api/v1/fleet/actions": 1,
 	}
 	for route, rows := range userSetupRows {
+		setupRows[route] = rows
+	}
+	for route, rows := range notifySetupRows(enrolled) {
 		setupRows[route] = rows
 	}
 	for _, tc := range roleCases() {

@@ -112,6 +112,11 @@ func (h *handler) routes() []route {
 		{post, "/account/totp/confirm", session, read, h.confirmTOTP},
 		{post, "/account/totp/disable", session, read, h.disableTOTP},
 		{get, "/admin/audit", session, admin, h.listAudit},
+		{get, "/admin/notifications", session, admin, h.showNotifications},
+		{post, "/admin/notifications", session, admin, h.createNotificationChannel},
+		{post, "/admin/notifications/:cid/test", session, admin, h.sendTestNotification},
+		{post, "/admin/notifications/:cid/delete", session, admin, h.deleteNotificationChannel},
+		{post, "/admin/notifications/hosts/:id", session, admin, h.setHostNotifications},
 
 		// JSON API and machine endpoints.
 		{get, "/healthz", anyone, read, h.showHealth},
@@ -168,6 +173,15 @@ func (h *handler) routes() []route {
 		{get, "/api/v1/api-tokens", bearer, admin, h.apiListAPITokens},
 		{post, "/api/v1/api-tokens", bearer, admin, h.apiCreateAPIToken},
 		{del, "/api/v1/api-tokens/:id", bearer, admin, h.apiRevokeAPIToken},
+		{get, "/api/v1/notification-channels", bearer, admin, h.apiListNotificationChannels},
+		{post, "/api/v1/notification-channels", bearer, admin, h.apiCreateNotificationChannel},
+		{get, "/api/v1/notification-channels/:cid", bearer, admin, h.apiShowNotificationChannel},
+		{put, "/api/v1/notification-channels/:cid", bearer, admin, h.apiUpdateNotificationChannel},
+		{del, "/api/v1/notification-channels/:cid", bearer, admin, h.apiDeleteNotificationChannel},
+		{post, "/api/v1/notification-channels/:cid/test", bearer, admin, h.apiTestNotificationChannel},
+		{get, "/api/v1/notification-deliveries", bearer, admin, h.apiListNotificationDeliveries},
+		{get, "/api/v1/hosts/:id/notifications", bearer, admin, h.apiShowHostNotifications},
+		{put, "/api/v1/hosts/:id/notifications", bearer, admin, h.apiSetHostNotifications},
 		// Own password: a browser session only, never an API token (account_password.go).
 		{post, "/api/v1/me/password", session, read, h.apiChangeOwnPassword},
 		{post, "/api/v1/agents/enroll", enrollToken, read, h.apiEnrollAgent},

@@ -38,6 +38,9 @@ var pages = map[string][]string{
 	"login_totp": {"layout.html", "login_totp.html"},
 	"audit":      {"layout.html", "audit.html"},
 	"error":      {"layout.html", "error.html"},
+
+	// Admins: notification channels, deliveries and host mutes (#13).
+	"notifications": {"layout.html", "notifications.html"},
 }
 
 // templates holds every page's parsed template set.
