@@ -15,6 +15,7 @@ type usersPage struct {
 	Active      []server.Account // who a new API token may act as
 	Tokens      []server.APIToken
 	RequireTOTP bool
+	Monitor     server.MonitorSettings // Home Assistant discovery (api_settings_monitor.go)
 	Roles       []roleChoice
 	Form        userForm
 	Token       apiTokenForm
@@ -37,6 +38,8 @@ var usersNotices = map[string]string{
 	"revoked":      "API token revoked; it stops working at once.",
 	"totp_on":      "Admins must now use two-factor sign-in; those without it are sent to set it up.",
 	"totp_off":     "Admins no longer need two-factor sign-in.",
+	"ha_on":        "Home Assistant discovery is on: every host's configs are published on the monitor feed.",
+	"ha_off":       "Home Assistant discovery is off: the hosts' configs are removed from the monitor feed.",
 	"user_deleted": "User deleted with their sessions and API tokens. The audit log keeps their history.",
 }
 
@@ -70,7 +73,12 @@ func (h *handler) newUsersPage(c *gin.Context) (usersPage, error) {
 	if err != nil {
 		return usersPage{}, err
 	}
+	monitor, err := h.svc.MonitorSettings(ctx)
+	if err != nil {
+		return usersPage{}, err
+	}
 	p := usersPage{
+		Monitor:     monitor,
 		page:        h.basePage(c, "Users", "users"),
 		Users:       users,
 		Tokens:      tokens,

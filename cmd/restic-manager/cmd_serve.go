@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/web"
 )
 
@@ -25,6 +26,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&m.AgentsDir, "agents-dir", "dist", "directory of the agent binaries machines install from (make agents fills dist)")
 	names := fs.String("tls-names", "", "comma-separated extra DNS names/IPs for the server certificate")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	haDiscovery := fs.Bool("ha-discovery", false, "turn on Home Assistant MQTT discovery on the monitor feed at start (it stays on; turn it off on the users page or the API)")
 	// A site behind one NAT address reconnects all its machines at once after
 	// an outage, so the per-address limit is generous; failed auth has its own,
 	// much stricter limit in the broker.
@@ -48,6 +50,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := m.Run(ctx); err != nil {
 		return err
+	}
+	if *haDiscovery {
+		if _, err := m.svc.SetMonitorSettings(ctx, server.CLIActor(), server.MonitorSettings{HADiscovery: true}); err != nil {
+			m.Close()
+			return err
+		}
 	}
 	m.Logger.Info("restic-manager is serving", "version", version, "web", m.HTTPURL(), "mqtt", addrOrOff(m.broker.TCPAddr()),
 		"mqtts", addrOrOff(m.broker.TLSAddr()), "ca_fingerprint", m.tls.Fingerprint, "data", m.DataDir)
