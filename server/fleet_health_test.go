@@ -21,23 +21,8 @@ func (f *jobsFixture) healthHost(t *testing.T, name string) (string, *servertest
 	}
 	a := servertest.NewHostAgent(f.s, host)
 	a.Connect(t, 1)
-	f.walkJob(t, a, j.UID, topics.JobSucceeded)
+	a.RunJobAt(t, j.UID, topics.JobSucceeded, f.clock.Now())
 	return host, a
-}
-
-// walkJob plays the agent running a queued job to state, each event at
-// the fixture's clock (the agent says when a job finished).
-func (f *jobsFixture) walkJob(t *testing.T, a *servertest.HostAgent, uid string, state topics.JobState) {
-	t.Helper()
-	for v, st := range []topics.JobState{topics.JobDelivered, topics.JobRunning, state} {
-		e := &topics.JobEvent{Envelope: topics.NewEnvelope(topics.TypeJobEvent, a.Host), Seq: a.NextSeq(), Job: uid,
-			Version: int64(v + 2), State: st, At: f.clock.Now()}
-		if st == state {
-			e.Result = &topics.JobResult{ExitCode: intp(0)}
-		}
-		a.Send(t, topics.JobEventTopic(a.Host, uid), e)
-	}
-	a.Sync(t)
 }
 
 // backupNow runs a backup of /etc on host to state, finishing at the clock's now.
@@ -47,7 +32,7 @@ func (f *jobsFixture) backupNow(t *testing.T, host string, a *servertest.HostAge
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.walkJob(t, a, j.UID, state)
+	a.RunJobAt(t, j.UID, state, f.clock.Now())
 }
 
 func (f *jobsFixture) hostHealth(t *testing.T, host string) server.HostHealth {

@@ -31,24 +31,8 @@ func healthHost(t *testing.T, m *Main, clock *servertest.Clock, name string) *se
 	if err != nil {
 		t.Fatal(err)
 	}
-	walkHealthJob(t, a, clock, j.UID, topics.JobSucceeded)
+	a.RunJobAt(t, j.UID, topics.JobSucceeded, clock.Now())
 	return a
-}
-
-// walkHealthJob reports a job's run to state, each event at the clock's
-// time (the agent says when a job finished).
-func walkHealthJob(t *testing.T, a *servertest.HostAgent, clock *servertest.Clock, uid string, state topics.JobState) {
-	t.Helper()
-	for v, st := range []topics.JobState{topics.JobDelivered, topics.JobRunning, state} {
-		e := &topics.JobEvent{Envelope: topics.NewEnvelope(topics.TypeJobEvent, a.Host), Seq: a.NextSeq(), Job: uid,
-			Version: int64(v + 2), State: st, At: clock.Now()}
-		if st == state {
-			code := map[topics.JobState]int{topics.JobSucceeded: 0, topics.JobFailed: 1}[st]
-			e.Result = &topics.JobResult{ExitCode: &code}
-		}
-		a.Send(t, topics.JobEventTopic(a.Host, uid), e)
-	}
-	a.Sync(t)
 }
 
 func healthBackup(t *testing.T, m *Main, clock *servertest.Clock, a *servertest.HostAgent, state topics.JobState) {
@@ -57,7 +41,7 @@ func healthBackup(t *testing.T, m *Main, clock *servertest.Clock, a *servertest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	walkHealthJob(t, a, clock, j.UID, state)
+	a.RunJobAt(t, j.UID, state, clock.Now())
 }
 
 // TestBrowserOverdueHost: a host whose last success is 50 h old (no

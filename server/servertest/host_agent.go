@@ -83,6 +83,27 @@ func (a *HostAgent) ScheduledEvent(tb testing.TB, origin *topics.JobOrigin, job 
 	return seq
 }
 
+// RunJobAt reports a queued job delivered, running and then in state
+// (versions 2 to 4, restic's exit code: 0, 3 for a warning, else 1),
+// every event at at: the agent says when a job finished, so a test's clock
+// decides its age. It waits until they are stored.
+func (a *HostAgent) RunJobAt(tb testing.TB, job string, state topics.JobState, at time.Time) {
+	tb.Helper()
+	for v, st := range []topics.JobState{topics.JobDelivered, topics.JobRunning, state} {
+		e := &topics.JobEvent{Envelope: topics.NewEnvelope(topics.TypeJobEvent, a.Host), Seq: a.NextSeq(), Job: job,
+			Version: int64(v + 2), State: st, At: at}
+		if st == state {
+			code := map[topics.JobState]int{topics.JobSucceeded: 0, topics.JobWarning: 3}[st]
+			if code == 0 && st != topics.JobSucceeded {
+				code = 1
+			}
+			e.Result = &topics.JobResult{ExitCode: &code}
+		}
+		a.Send(tb, topics.JobEventTopic(a.Host, job), e)
+	}
+	a.Sync(tb)
+}
+
 // Log sends lines numbered from first as one batch and returns its
 // outbox sequence.
 func (a *HostAgent) Log(tb testing.TB, job string, first uint64, lines ...string) uint64 {
