@@ -332,6 +332,18 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	get("/api/v1/settings/alerting", "/api/v1/settings/alerting")
 	send(http.MethodPut, "/api/v1/settings/alerting", "/api/v1/settings/alerting", `{"overdue_after_seconds":93600,"offline_alert_after_seconds":86400}`)
 
+	// Notifications and the monitor feed's settings (#13).
+	ch, _ := send(http.MethodPost, "/api/v1/notification-channels", "/api/v1/notification-channels",
+		`{"name":"ops","kind":"webhook","url":"https://hooks.example.test/rm","secret":"s3cret","events":["job.failed","host.overdue"],"tags":["site:lyon"],"throttle_minutes":30,"digest_hour":7}`).(map[string]any)
+	chPath := fmt.Sprintf("/api/v1/notification-channels/%v", ch["id"])
+	get("/api/v1/notification-channels", "/api/v1/notification-channels")
+	roundTrip("/api/v1/notification-channels/{cid}", chPath)
+	send(http.MethodPost, "/api/v1/notification-channels/{cid}/test", chPath+"/test", "")
+	get("/api/v1/notification-deliveries", "/api/v1/notification-deliveries?state=pending&limit=5")
+	roundTrip(host+"/notifications", hosts+"/notifications")
+	send(http.MethodPut, host+"/notifications", hosts+"/notifications", `{"muted":true,"check_slug":"office-pc-backup"}`)
+	send(http.MethodDelete, "/api/v1/notification-channels/{cid}", chPath, "")
+
 	// The changes, each answer against its operation.
 	jobs := fmt.Sprintf("/api/v1/jobs/%d", running.ID)
 	c.check(http.MethodPost, "/api/v1/jobs/{id}/cancel", api.postJSON(jobs+"/cancel", ""))
@@ -388,6 +400,9 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		"PUT /api/v1/hosts/{id}/source-groups/{group} 200", "PUT /api/v1/hosts/{id}/schedules/{sid} 200", "PUT /api/v1/users/{id} 200", "PUT /api/v1/hosts/{id}/hooks 200",
 		"POST /api/v1/pending-hosts/{id}/accept 200", "POST /api/v1/pending-hosts/{id}/reject 200",
 		"GET /api/v1/hosts/{id}/stats 200", "PUT /api/v1/hosts/{id}/alerting 200", "GET /api/v1/settings/alerting 200", "PUT /api/v1/settings/alerting 200",
+		"POST /api/v1/notification-channels 201", "PUT /api/v1/notification-channels/{cid} 200",
+		"POST /api/v1/notification-channels/{cid}/test 202", "GET /api/v1/notification-deliveries 200",
+		"PUT /api/v1/hosts/{id}/notifications 200",
 		"PUT /api/v1/hosts/{id}/tags 200", "POST /api/v1/fleet/actions 200", "POST /api/v1/fleet/actions 400", "GET /api/v1/hosts 400",
 	} {
 		if !c.checked[want] {
