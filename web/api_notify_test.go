@@ -58,7 +58,7 @@ func TestNotificationsAPI(t *testing.T) {
 	c.check(http.MethodGet, one, api.get(list+"/999"))
 
 	d := send(http.MethodPost, one+"/test", path+"/test", "").(map[string]any)
-	if d["event"] != "test" || d["state"] != "pending" {
+	if d["event"] != "test" || (d["state"] != "pending" && d["state"] != "sent") { // the worker may be quicker than the answer
 		t.Fatalf("test delivery %v", d)
 	}
 	got := rcv.wait(t, 1)
