@@ -38,6 +38,8 @@ type Service struct {
 	applied    appliedVersions
 	// #4: logs of jobs the agent started that wait for their first event.
 	unknownLogs unknownLogJobs
+	// #13: when the sweep last looked for hosts due for stats (jobs_stats.go).
+	statsLooked statsCadence
 
 	notify *notifier // the notification delivery worker (notify_deliver.go)
 

@@ -36,18 +36,31 @@ func (f *jobsFixture) sweep(t *testing.T) {
 	}
 }
 
+// lookForStats lets StatsLookEvery pass and sweeps: the sweep looks for
+// hosts due for stats.
+func (f *jobsFixture) lookForStats(t *testing.T) {
+	t.Helper()
+	f.clock.Advance(server.StatsLookEvery)
+	f.sweep(t)
+}
+
 // TestStatsQueuedDailyStoredAndBounded: the sweep queues one stats job per
 // day (and one after a prune), its figures are stored one row per day,
 // rows past two years are dropped, and HostStats answers what was stored.
 func TestStatsQueuedDailyStoredAndBounded(t *testing.T) {
 	f := newJobsFixture(t)
-	f.sweep(t)
+	f.sweep(t) // the first sweep after start does not look yet
+	f.lookForStats(t)
 	if got := f.pendingStats(t); len(got) != 0 {
 		t.Fatalf("stats queued without a ready repository: %v", got)
 	}
 	f.ready(t)
 	f.sweep(t)
-	f.sweep(t)
+	if got := f.pendingStats(t); len(got) != 0 {
+		t.Fatalf("stats queued sooner than StatsLookEvery after the last look: %v", got)
+	}
+	f.lookForStats(t)
+	f.lookForStats(t)
 	uids := f.pendingStats(t)
 	if len(uids) != 1 {
 		t.Fatalf("after two sweeps: %d stats jobs queued, want 1", len(uids))
@@ -55,7 +68,7 @@ func TestStatsQueuedDailyStoredAndBounded(t *testing.T) {
 	u := func(n uint64) *uint64 { return &n }
 	first := &topics.RepoStats{TotalSize: 1000, UncompressedSize: u(3000), CompressionRatio: 3, Blobs: 5, Snapshots: 1}
 	f.finishNow(t, uids[0], topics.JobSucceeded, &topics.JobResult{Stats: first})
-	f.sweep(t)
+	f.lookForStats(t)
 	if got := f.pendingStats(t); len(got) != 0 {
 		t.Fatalf("a second stats job the same day: %v", got)
 	}
@@ -67,7 +80,7 @@ func TestStatsQueuedDailyStoredAndBounded(t *testing.T) {
 	}
 	f.clock.Advance(time.Minute)
 	f.finishNow(t, prune.UID, topics.JobSucceeded, &topics.JobResult{})
-	f.sweep(t)
+	f.lookForStats(t)
 	uids = f.pendingStats(t)
 	if len(uids) != 1 {
 		t.Fatalf("after a prune: %d stats jobs queued, want 1", len(uids))
@@ -76,8 +89,8 @@ func TestStatsQueuedDailyStoredAndBounded(t *testing.T) {
 	f.finishNow(t, uids[0], topics.JobSucceeded, &topics.JobResult{Stats: second})
 
 	// The next day, the daily one.
-	f.clock.Advance(server.StatsEvery)
-	f.sweep(t)
+	f.clock.Advance(server.StatsEvery - server.StatsLookEvery)
+	f.lookForStats(t)
 	uids = f.pendingStats(t)
 	if len(uids) != 1 {
 		t.Fatalf("a day later: %d stats jobs queued, want 1", len(uids))
@@ -104,8 +117,8 @@ func TestStatsQueuedDailyStoredAndBounded(t *testing.T) {
 	}
 
 	// Two years on, the old rows go when a new one is stored.
-	f.clock.Advance(server.StatsRetention)
-	f.sweep(t)
+	f.clock.Advance(server.StatsRetention - server.StatsLookEvery)
+	f.lookForStats(t)
 	uids = f.pendingStats(t)
 	if len(uids) != 1 {
 		t.Fatalf("two years later: %d stats jobs queued", len(uids))

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -11,13 +12,48 @@ import (
 )
 
 // Stats jobs (#13) are queued by the server, not scheduled on the agent
-// (docs/DECISIONS.md, "Repository stats are queued by the server"): every
-// sweep queues one for each host whose repository is ready and that has
+// (docs/DECISIONS.md, "Repository stats and charts"). Every
+// StatsLookEvery the sweep queues one for each host whose repository is
+// ready and that has none waiting, when its last stats job was queued
+// StatsEvery ago or more, or a prune (or forget --prune) ended
+// successfully after it. A host that is offline gets it after its next
+// hello, like any queued job; it waits StatsJobExpiry for the host, then
+// the next look queues a fresh one.
+
+// StatsLookEvery the sweep queues one for each host whose repository is ready and that has
 // none waiting, when its last stats job was queued StatsEvery ago or
 // more, or a prune (or forget --prune) ended successfully after it. A
 // host that is offline gets it after its next hello, like any queued
 // job; it waits StatsJobExpiry for the host, then the next sweep queues
 // a fresh one.
+
+// StatsLookEvery is how often the sweep looks for hosts due for stats;
+// the first look is StatsLookEvery after the service starts. Nothing is
+// urgent about a measurement, a restart does not measure every repository
+// at once, and a short-lived server (a test) queues none by itself.
+const StatsLookEvery = 10 * time.Minute
+
+// statsCadence remembers when the sweep last looked.
+type statsCadence struct {
+	mu     sync.Mutex
+	looked time.Time
+}
+
+// due reports whether it is time to look again at now (and if so, notes
+// that it looks now).
+func (c *statsCadence) due(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.looked.IsZero() {
+		c.looked = now
+		return false
+	}
+	if now.Sub(c.looked) < StatsLookEvery {
+		return false
+	}
+	c.looked = now
+	return true
+}
 
 // StatsEvery is how often a host's repository is measured.
 const StatsEvery = 24 * time.Hour
@@ -32,6 +68,9 @@ const CreatedByServer = "server"
 // online hosts.
 func (s *Service) queueDueStats(ctx context.Context) error {
 	now := s.now()
+	if !s.statsLooked.due(now) {
+		return nil
+	}
 	var hosts []string
 	if err := s.db.SelectContext(ctx, &hosts, `SELECT h.id FROM hosts h JOIN repositories r ON r.host_id = h.id
 		WHERE h.revoked_at IS NULL AND r.state = 'ready'
