@@ -342,6 +342,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	get("/api/v1/notification-deliveries", "/api/v1/notification-deliveries?state=pending&limit=5")
 	roundTrip(host+"/notifications", hosts+"/notifications")
 	send(http.MethodPut, host+"/notifications", hosts+"/notifications", `{"muted":true,"check_slug":"office-pc-backup"}`)
+	roundTrip("/api/v1/settings/monitor", "/api/v1/settings/monitor")
 	send(http.MethodDelete, "/api/v1/notification-channels/{cid}", chPath, "")
 
 	// The changes, each answer against its operation.
@@ -402,7 +403,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		"GET /api/v1/hosts/{id}/stats 200", "PUT /api/v1/hosts/{id}/alerting 200", "GET /api/v1/settings/alerting 200", "PUT /api/v1/settings/alerting 200",
 		"POST /api/v1/notification-channels 201", "PUT /api/v1/notification-channels/{cid} 200",
 		"POST /api/v1/notification-channels/{cid}/test 202", "GET /api/v1/notification-deliveries 200",
-		"PUT /api/v1/hosts/{id}/notifications 200",
+		"PUT /api/v1/hosts/{id}/notifications 200", "PUT /api/v1/settings/monitor 200",
 		"PUT /api/v1/hosts/{id}/tags 200", "POST /api/v1/fleet/actions 200", "POST /api/v1/fleet/actions 400", "GET /api/v1/hosts 400",
 	} {
 		if !c.checked[want] {
