@@ -81,8 +81,8 @@ type healthFacts struct {
 }
 
 // evaluateHealth is the rule, with no I/O: facts, the global settings, now.
-// si is expectedInterval(facts.Schedules, now), passed in so a caller can
-// share it between hosts with the same schedules.
+// si is hostInterval(facts.Schedules, now), passed in so the rule stays
+// free of the cache.
 func evaluateHealth(f healthFacts, si scheduleInterval, g AlertingSettings, now time.Time) HostHealth {
 	h := HostHealth{LastSuccessAt: utcTime(f.LastSuccess), NextRunAt: utcTime(si.Next), Alerting: f.Own}
 	overdueAfter := time.Duration(g.OverdueAfterSeconds) * time.Second
@@ -215,16 +215,9 @@ func (s *Service) fillHealth(ctx context.Context, hosts []Host, only string) err
 		}
 	}
 	now := s.now()
-	intervals := make(map[string]scheduleInterval) // hosts share few schedule sets
 	for i := range hosts {
 		f := facts[hosts[i].ID]
-		key := intervalKey(f.Schedules)
-		si, seen := intervals[key]
-		if !seen {
-			si = expectedInterval(f.Schedules, now)
-			intervals[key] = si
-		}
-		hosts[i].HostHealth = evaluateHealth(*f, si, g, now)
+		hosts[i].HostHealth = evaluateHealth(*f, hostInterval(f.Schedules, now), g, now)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -92,4 +93,43 @@ func expectedInterval(scheds []topics.Schedule, now time.Time) scheduleInterval 
 		out.Interval = max(out.Interval, slots[i].Sub(slots[i-1]))
 	}
 	return out
+}
+
+// intervalCache keeps the interval of each schedule set for the UTC day it
+// was computed from: reading the slots costs milliseconds for an hourly
+// schedule and tens of them for one that fires every minute, and every
+// host list (pages, the event hub, the health check) needs it.
+var intervalCache struct {
+	sync.Mutex
+	byKey map[string]scheduleInterval // key: intervalKey + the day
+}
+
+// hostInterval is expectedInterval with its interval read from the start
+// of now's UTC day (so it is the same all day, and cached) and its next
+// slot from now.
+func hostInterval(scheds []topics.Schedule, now time.Time) scheduleInterval {
+	if len(scheds) == 0 {
+		return scheduleInterval{}
+	}
+	day := now.UTC().Truncate(24 * time.Hour)
+	key := intervalKey(scheds) + "@" + day.Format(time.DateOnly)
+	intervalCache.Lock()
+	si, ok := intervalCache.byKey[key]
+	intervalCache.Unlock()
+	if !ok {
+		si = expectedInterval(scheds, day)
+		intervalCache.Lock()
+		if intervalCache.byKey == nil || len(intervalCache.byKey) >= 1000 {
+			intervalCache.byKey = make(map[string]scheduleInterval)
+		}
+		intervalCache.byKey[key] = si
+		intervalCache.Unlock()
+	}
+	si.Next = nil
+	for _, sc := range scheds {
+		if t, err := sc.Next(now); err == nil && !t.IsZero() && (si.Next == nil || t.Before(*si.Next)) {
+			si.Next = &t
+		}
+	}
+	return si
 }
