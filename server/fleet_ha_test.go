@@ -35,7 +35,7 @@ func (f *jobsFixture) waitMonitorState(t *testing.T, what string, ok func(*topic
 func TestMonitorStateFollowsHealthAndStats(t *testing.T) {
 	f := newJobsFixture(t)
 	f.ready(t)
-	f.sweep(t)
+	f.lookForStats(t)
 	uids := f.pendingStats(t)
 	if len(uids) != 1 {
 		t.Fatalf("stats jobs %v", uids)
