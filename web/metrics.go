@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"sort"
@@ -11,13 +12,21 @@ import (
 	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/restic-manager/restic-manager/server"
 )
 
 // metrics counts what /metrics reports. Host counts are read from the
-// domain at scrape time; the rest is counted here as requests pass.
+// domain at scrape time; the rest is counted here as requests pass. The
+// per-host figures and the job duration histogram (#13) are in registry
+// (metrics_fleet.go).
 type metrics struct {
 	mu       sync.Mutex
 	requests map[requestKey]uint64
+
+	registry *prometheus.Registry
+	jobs     *jobWatch
 
 	enrollOK          atomic.Uint64
 	enrollFailed      atomic.Uint64
@@ -31,7 +40,17 @@ type requestKey struct {
 	code          int
 }
 
-func newMetrics() *metrics { return &metrics{requests: make(map[requestKey]uint64)} }
+// newMetrics makes the counters and the registry; watch starts observing jobs.
+func newMetrics(svc *server.Service, log *slog.Logger) *metrics {
+	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "restic_manager_job_duration_seconds",
+		Help:    "How long jobs ran (the agent's start to end), by kind, observed as they end while this server runs.",
+		Buckets: jobDurationBuckets,
+	}, []string{"kind"})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(fleetCollector{svc: svc, log: log}, durations)
+	return &metrics{requests: make(map[requestKey]uint64), registry: reg, jobs: newJobWatch(svc, log, durations)}
+}
 
 func (m *metrics) countRequest(method, route string, code int) {
 	m.mu.Lock()
@@ -100,6 +119,18 @@ func (h *handler) showMetrics(c *gin.Context) {
 	runtime.ReadMemStats(&ms)
 	gauge(&b, "rm_go_heap_inuse_bytes", "Go heap in use by the server process.", []sample{{"", ms.HeapInuse}})
 	gauge(&b, "rm_go_goroutines", "Goroutines in the server process.", []sample{{"", uint64(runtime.NumGoroutine())}})
+	families, err := h.metrics.registry.Gather()
+	if err != nil {
+		h.apiError(c, err)
+		return
+	}
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			h.apiError(c, err)
+			return
+		}
+	}
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", b.Bytes())
 }

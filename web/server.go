@@ -98,6 +98,7 @@ type Config struct {
 type Server struct {
 	engine *gin.Engine
 	hub    *hub
+	jobs   *jobWatch // the job duration histogram's observer (metrics_fleet.go)
 	once   sync.Once
 	cfg    Config
 }
@@ -145,7 +146,7 @@ func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) 
 		svc:         svc,
 		log:         logger,
 		static:      assets,
-		metrics:     newMetrics(),
+		metrics:     newMetrics(svc, logger),
 		enrollLimit: newRateLimiter(cfg.EnrollRateLimit, time.Minute, time.Now),
 	}
 	h.health = newHealthProbe(h.checkHealth)
@@ -153,16 +154,18 @@ func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	h.hub = newHub(svc, h, logger)
+	h.metrics.jobs.start()
 
 	ginMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	engine := gin.New()
 	if err := engine.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		h.hub.close()
+		h.metrics.jobs.stop()
 		return nil, fmt.Errorf("web: trusted proxies: %w", err)
 	}
 	engine.HandleMethodNotAllowed = true
 	h.mount(engine)
-	return &Server{engine: engine, hub: h.hub, cfg: cfg}, nil
+	return &Server{engine: engine, hub: h.hub, jobs: h.metrics.jobs, cfg: cfg}, nil
 }
 
 // HTTPServer is the http.Server to serve s with: every request has a
@@ -182,6 +185,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.Se
 // http.Server.Shutdown does not wait for browsers to hang up. It is safe to
 // call more than once.
 func (s *Server) Close() error {
-	s.once.Do(s.hub.close)
+	s.once.Do(func() {
+		s.hub.close()
+		s.jobs.stop()
+	})
 	return nil
 }
