@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -28,12 +30,67 @@ func MustOpenService(tb testing.TB, opts server.Options) *server.Service {
 	if testing.Verbose() {
 		logger = slog.Default()
 	}
-	s, err := server.Open(tb.TempDir(), logger, opts)
+	dir := tb.TempDir()
+	SeedDataDir(tb, dir)
+	s, err := server.Open(dir, logger, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// migrated is a database server.Open created and migrated once per test
+// process (the migrations cost about half a second of CPU under -race, and
+// nearly every test opens a store).
+var migrated struct {
+	once sync.Once
+	db   []byte
+	err  error
+}
+
+// SeedDataDir puts a copy of a freshly created and migrated database into
+// the data directory dir, unless dir already holds one, so that opening it
+// (server.Open, or a whole server) finds the schema current instead of
+// running every migration again. It is the very file a first server.Open
+// writes; the master key is still made per directory.
+func SeedDataDir(tb testing.TB, dir string) {
+	tb.Helper()
+	migrated.once.Do(func() {
+		tmp, err := os.MkdirTemp("", "servertest-db")
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		defer os.RemoveAll(tmp)
+		s, err := server.Open(tmp, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{})
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		// Everything into the main file: the copy is that file alone.
+		_, err = s.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			migrated.db, err = os.ReadFile(filepath.Join(tmp, server.DBFile))
+		}
+		migrated.err = err
+	})
+	if migrated.err != nil {
+		tb.Fatalf("servertest: the migrated database: %v", migrated.err)
+	}
+	path := filepath.Join(dir, server.DBFile)
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, migrated.db, 0o600); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // CheapPasswordHash is the argon2id cost test fixtures sign in with: one
