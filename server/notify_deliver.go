@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nicholas-fedor/shoutrrr/pkg/router"
@@ -41,12 +42,15 @@ const (
 type notifier struct {
 	wake    chan struct{} // a delivery may be due
 	client  *http.Client
+	timeout atomic.Int64 // of one attempt (notifySendTimeout; tests lower it)
 	mu      sync.Mutex
 	baseURL string // the server's public URL, for links
 }
 
 func newNotifier() *notifier {
-	return &notifier{wake: make(chan struct{}, 1), client: &http.Client{Timeout: notifySendTimeout}}
+	n := &notifier{wake: make(chan struct{}, 1), client: &http.Client{}}
+	n.timeout.Store(int64(notifySendTimeout))
+	return n
 }
 
 // SetPublicURL tells the domain the base URL people reach the dashboard
@@ -169,13 +173,13 @@ func (s *Service) send(ctx context.Context, d *dueDelivery) error {
 		p.Link = base + p.Link
 	}
 	s.notify.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, notifySendTimeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.notify.timeout.Load()))
 	defer cancel()
 	switch d.Kind {
 	case ChannelWebhook:
 		err = s.sendWebhook(ctx, d, sec, p)
 	case ChannelShoutrrr:
-		err = sendShoutrrr(sec, p)
+		err = sendShoutrrr(ctx, sec, p)
 	case ChannelHealthchecks:
 		err = s.sendPing(ctx, d, sec, p)
 	default:
@@ -268,7 +272,10 @@ func (s *Service) do(req *http.Request) error {
 }
 
 // sendShoutrrr sends the message through shoutrrr's service for the URL.
-func sendShoutrrr(sec channelSecrets, p NotificationPayload) error {
+// Some of its services take no context and wait without a deadline (the
+// generic webhook uses http.DefaultClient): the attempt gives up at ctx's
+// deadline and leaves that send to finish or fail on its own.
+func sendShoutrrr(ctx context.Context, sec channelSecrets, p NotificationPayload) error {
 	svc, err := (&router.ServiceRouter{}).Locate(sec.URL)
 	if err != nil {
 		return fmt.Errorf("shoutrrr does not understand the URL: %w", err)
@@ -280,5 +287,12 @@ func sendShoutrrr(sec channelSecrets, p NotificationPayload) error {
 	if p.Link != "" {
 		text += "\n" + p.Link
 	}
-	return svc.Send(text, &types.Params{"title": "restic-manager: " + p.Event})
+	done := make(chan error, 1)
+	go func() { done <- svc.Send(text, &types.Params{"title": "restic-manager: " + p.Event}) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return errors.New("no answer from the service in time")
+	}
 }

@@ -3,6 +3,8 @@ package server_test
 import (
 	"crypto/hmac"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -352,4 +354,27 @@ func TestNotifyDeleteChannel(t *testing.T) {
 	if err := f.s.DeleteNotificationChannel(t.Context(), f.admin, ch.ID); server.ErrorCodeOf(err) != server.CodeNotFound {
 		t.Fatalf("second delete: %v", err)
 	}
+}
+
+// TestNotifyShoutrrrHangDoesNotStall: a shoutrrr service that never
+// answers costs one attempt its timeout, not the worker: the attempt is
+// recorded as failed and other channels' messages still go out.
+func TestNotifyShoutrrrHangDoesNotStall(t *testing.T) {
+	f := newJobsFixture(t)
+	f.s.SetNotifyTimeout(200 * time.Millisecond)
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	stuck := f.channel(t, server.NotificationChannel{Name: "stuck", Kind: server.ChannelShoutrrr,
+		URL: strings.Replace(hang.URL, "http://", "generic+http://", 1) + "/x", Events: []string{server.NotifyJobFailed}})
+	rcv := newReceiver(t)
+	f.channel(t, server.NotificationChannel{Name: "fine", Kind: server.ChannelWebhook, URL: rcv.srv.URL, Events: []string{server.NotifyJobFailed}})
+	h := f.readyHost(t, "web-2", 2)
+	f.runBackup(t, h, topics.JobFailed, failedResult())
+	rcv.waitRequests(t, 1)
+	waitFor(t, "the hanging attempt recorded", func() bool {
+		d := f.deliveries(t, stuck.ID)
+		return len(d) == 1 && d[0].State == "pending" && strings.Contains(d[0].LastError, "no answer")
+	})
 }
