@@ -34,6 +34,7 @@ func (f *jobsFixture) waitMonitorState(t *testing.T, what string, ok func(*topic
 // turns overdue (the health watch's bus event) (#13).
 func TestMonitorStateFollowsHealthAndStats(t *testing.T) {
 	f := newJobsFixture(t)
+	f.sweep(t) // the first sweep after start does not look for stats yet
 	f.ready(t)
 	f.lookForStats(t)
 	uids := f.pendingStats(t)
