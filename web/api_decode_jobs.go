@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"fmt"
 	"io"
 	"net/url"
 	"strconv"
@@ -25,17 +26,16 @@ type jobCreateRequest struct {
 	SourceGroup string `json:"source_group"`
 }
 
-// maxJobExpiry bounds expires_in: a job that waits longer than a month for
-// its host is a mistake, not a plan.
-const maxJobExpiry = 31 * 24 * time.Hour
-
 func (r *jobCreateRequest) validate() error {
 	r.SourceGroup = strings.TrimSpace(r.SourceGroup)
 	if err := checkJobSource(r.JobSpec, r.SourceGroup); err != nil {
 		return err
 	}
-	if d := time.Duration(r.ExpiresIn); d != 0 && (d < time.Second || d > maxJobExpiry) {
-		return invalid("expires_in must be between 1 second and 31 days (e.g. \"6h\"); fix it and try again.")
+	// The bounds are the domain's (server.MinJobExpiry, server.MaxJobExpiry);
+	// checked here too so that the sentence names the field.
+	if d := time.Duration(r.ExpiresIn); d != 0 && (d < server.MinJobExpiry || d > server.MaxJobExpiry) {
+		return invalid(fmt.Sprintf("expires_in must be between 1 second and %d days (e.g. \"6h\"); fix it and try again.",
+			server.MaxJobExpiry/(24*time.Hour)))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/server/servertest"
@@ -317,5 +318,45 @@ func assertNoSecrets(t *testing.T, what, body string) {
 		if strings.Contains(body, s) {
 			t.Errorf("%s shows the secret %q", what, s)
 		}
+	}
+}
+
+// TestAPIJobExpiresInBounds: expires_in takes the domain's bounds
+// (server.MaxJobExpiry): 30 days is accepted, 30 days and a second is a
+// 400 naming the field and the limit, and nothing is queued.
+func TestAPIJobExpiresInBounds(t *testing.T) {
+	app := newTestApp(t)
+	servertest.MustCreateUser(t, app.svc, "ops", server.RoleOperator)
+	api := app.apiClient("ops")
+	host := app.readyHost("web-01")
+	path := "/api/v1/hosts/" + host.hostID + "/jobs"
+
+	max := int64(server.MaxJobExpiry.Seconds())
+	before := host.countJobs()
+	res := api.postJSON(path, fmt.Sprintf(`{"kind":"unlock","expires_in":%d}`, max+1))
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("30 days + 1 s: status %d %s, want 400", res.StatusCode, res.body)
+	}
+	e := apiErrorOf(t, res)
+	if !strings.Contains(e.Message, "expires_in") || !strings.Contains(e.Message, "30 days") || !strings.HasSuffix(e.Message, "try again.") {
+		t.Errorf("30 days + 1 s: message %q, want one sentence naming expires_in and 30 days", e.Message)
+	}
+	if after := host.countJobs(); after != before {
+		t.Errorf("a refused expires_in queued a job: %d before, %d after", before, after)
+	}
+
+	res = api.postJSON(path, fmt.Sprintf(`{"kind":"unlock","expires_in":%d}`, max))
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("30 days: status %d %s, want 201", res.StatusCode, res.body)
+	}
+	var created struct {
+		CreatedAt time.Time `json:"created_at"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	if err := json.Unmarshal([]byte(res.body), &created); err != nil {
+		t.Fatal(err)
+	}
+	if got := created.ExpiresAt.Sub(created.CreatedAt); got != server.MaxJobExpiry {
+		t.Errorf("30 days: the job expires %v after its creation, want %v", got, server.MaxJobExpiry)
 	}
 }

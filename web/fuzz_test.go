@@ -166,7 +166,7 @@ func FuzzDecodeJobCreateRequest(f *testing.F) {
 		if err := req.JobSpec.Validate(); err != nil {
 			t.Fatalf("accepted an invalid spec %+v: %v", req.JobSpec, err)
 		}
-		if d := req.request().ExpiresIn; d < 0 || d > maxJobExpiry {
+		if d := req.request().ExpiresIn; d < 0 || d > server.MaxJobExpiry {
 			t.Fatalf("accepted expires_in %v", d)
 		}
 	})
