@@ -30,6 +30,7 @@ func TestOpForMapsEveryKind(t *testing.T) {
 		{topics.JobSpec{Kind: topics.JobCheck, ReadDataSubset: "1/5"}, restic.Op{Kind: topics.JobCheck, Check: restic.CheckOptions{ReadDataSubset: "1/5"}}},
 		{topics.JobSpec{Kind: topics.JobUnlock}, restic.Op{Kind: topics.JobUnlock}},
 		{topics.JobSpec{Kind: topics.JobSnapshots}, restic.Op{Kind: topics.JobSnapshots}},
+		{topics.JobSpec{Kind: topics.JobStats}, restic.Op{Kind: topics.JobStats}},
 		{topics.JobSpec{Kind: topics.JobRestore, Snapshot: "latest", Include: []string{"/etc"}, Target: target},
 			restic.Op{Kind: topics.JobRestore, Restore: restic.RestoreOptions{SnapshotID: "latest", Include: []string{"/etc"}, Target: target}}},
 	} {
@@ -42,7 +43,7 @@ func TestOpForMapsEveryKind(t *testing.T) {
 			t.Errorf("%s: got %+v (%q), want %+v", tc.spec.Kind, got, reason, tc.want)
 		}
 	}
-	if len(topics.JobKinds()) != 8 {
+	if len(topics.JobKinds()) != 9 {
 		t.Fatal("a job kind was added: map it in opFor and here")
 	}
 }
