@@ -23,7 +23,7 @@ func (a *testApp) notifyChannel(name string) int64 {
 // notifySetupRows are the audit rows the notification cases' setup writes.
 func notifySetupRows(enrolled int) map[string]int {
 	return map[string]int{
-		"/admin/notifications/:cid/test": 1, "/admin/notifications/:cid/delete": 1,
+		"/admin/notifications/:cid": 1, "/admin/notifications/:cid/test": 1, "/admin/notifications/:cid/delete": 1,
 		"/api/v1/notification-channels/:cid": 1, "/api/v1/notification-channels/:cid/test": 1,
 		"/admin/notifications/hosts/:id": enrolled, "/api/v1/hosts/:id/notifications": enrolled,
 	}
@@ -45,6 +45,11 @@ func notifyRoleCases() []roleCase {
 		{http.MethodPost, "/admin/notifications", admin, true, 303, func(app *testApp, c *client, csrf string, n int) response {
 			return form("/admin/notifications", url.Values{"name": {fmt.Sprintf("form-%d", n)}, "kind": {"webhook"},
 				"url": {"http://127.0.0.1:9/hook"}, "events": {"job.failed", "host.overdue"}, "throttle_minutes": {"30"}})(app, c, csrf, n)
+		}},
+		{http.MethodPost, "/admin/notifications/:cid", admin, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			id := app.notifyChannel(fmt.Sprintf("edit-%d", n))
+			return form(fmt.Sprintf("/admin/notifications/%d", id), url.Values{"name": {fmt.Sprintf("edited-%d", n)}, "kind": {"webhook"},
+				"events": {"job.failed", "job.warning"}, "enabled": {"on"}})(app, c, csrf, n)
 		}},
 		{http.MethodPost, "/admin/notifications/:cid/test", admin, true, 303, func(app *testApp, c *client, csrf string, n int) response {
 			return form(fmt.Sprintf("/admin/notifications/%d/test", app.notifyChannel(fmt.Sprintf("ping-%d", n))), url.Values{})(app, c, csrf, n)

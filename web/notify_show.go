@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -31,6 +32,7 @@ var notificationsNotices = map[string]string{
 	"created": "Channel added. Press Test to send it a message now.",
 	"test":    "Test message queued; it is listed under Recent deliveries.",
 	"deleted": "Channel deleted with its deliveries.",
+	"edited":  "Channel saved.",
 	"host":    "Host notification settings saved.",
 }
 
@@ -131,6 +133,34 @@ func (h *handler) deleteNotificationChannel(c *gin.Context) {
 	h.channelAction(c, "deleted", func(id int64) error {
 		return h.svc.DeleteNotificationChannel(c.Request.Context(), h.actor(c), id)
 	})
+}
+
+// editNotificationChannel replaces a channel's settings from its edit
+// form through the domain's update (the API's PUT): an empty URL or secret
+// keeps the sealed one.
+func (h *handler) editNotificationChannel(c *gin.Context) {
+	form := newChannelForm(c)
+	h.channelAction(c, "edited", func(id int64) error {
+		ch, msg := form.channel()
+		if msg != "" {
+			return invalid(msg)
+		}
+		ch.Enabled = c.PostForm("enabled") == "on"
+		_, err := h.svc.UpdateNotificationChannel(c.Request.Context(), h.actor(c), id, ch)
+		return err
+	})
+}
+
+// Edit is channel ch as its edit form shows it (never its URL or secret).
+func (notificationsPage) Edit(ch server.NotificationChannel) channelForm {
+	f := channelForm{Name: ch.Name, Kind: ch.Kind, Events: ch.Events, Tags: strings.Join(ch.Tags, " ")}
+	if ch.ThrottleMinutes != 0 {
+		f.Throttle = strconv.Itoa(ch.ThrottleMinutes)
+	}
+	if ch.DigestHour != nil {
+		f.Digest = strconv.Itoa(*ch.DigestHour)
+	}
+	return f
 }
 
 // setHostNotifications mutes or unmutes a host and sets its check slug.

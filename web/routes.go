@@ -115,6 +115,7 @@ func (h *handler) routes() []route {
 		{get, "/admin/audit", session, admin, h.listAudit},
 		{get, "/admin/notifications", session, admin, h.showNotifications},
 		{post, "/admin/notifications", session, admin, h.createNotificationChannel},
+		{post, "/admin/notifications/:cid", session, admin, h.editNotificationChannel},
 		{post, "/admin/notifications/:cid/test", session, admin, h.sendTestNotification},
 		{post, "/admin/notifications/:cid/delete", session, admin, h.deleteNotificationChannel},
 		{post, "/admin/notifications/hosts/:id", session, admin, h.setHostNotifications},
