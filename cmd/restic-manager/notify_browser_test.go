@@ -14,7 +14,7 @@ import (
 // TestBrowserNotificationChannel: an admin opens Notifications from the
 // nav, adds a webhook channel to a receiver on loopback, presses Test, and
 // sees the delivery listed as sent; the page never shows the URL's path or
-// the secret again.
+// the secret again. Then renames the channel through its edit form.
 func TestBrowserNotificationChannel(t *testing.T) {
 	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
@@ -58,4 +58,17 @@ func TestBrowserNotificationChannel(t *testing.T) {
 		return strings.Contains(rows, "ops-webhook") && strings.Contains(rows, "test") && strings.Contains(rows, "sent")
 	})
 	screenshot(t, ctx, "notifications-channel-tested")
+
+	// Rename it through its edit form; the URL and secret stay empty (kept).
+	browse(t, ctx,
+		chromedp.Click(`#channels details summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#channels details form input[name="name"]`, chromedp.ByQuery),
+		chromedp.SetValue(`#channels details form input[name="name"]`, "ops-renamed", chromedp.ByQuery),
+		chromedp.Submit(`#channels details form input[name="name"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.alert-ok`, chromedp.ByQuery),
+		chromedp.Text(`#channels`, &channels, chromedp.ByQuery),
+	)
+	if !strings.Contains(channels, "ops-renamed") || !strings.Contains(channels, "(signed)") {
+		t.Fatalf("channels table after the rename: %q", channels)
+	}
 }
