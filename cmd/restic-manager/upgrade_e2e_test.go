@@ -85,7 +85,13 @@ func (e *jobEnv) waitUpgrade(state string, d time.Duration) upgradeStatusJSON {
 	var s upgradeStatusJSON
 	waitFor(e.t, "the upgrade "+state, d, func() bool {
 		s = e.upgradeStatus()
-		return s.Upgrade != nil && s.Upgrade.State == state
+		if s.Upgrade == nil || s.Upgrade.State != state {
+			return false
+		}
+		// The hello that settles an upgrade is handled at once; the host
+		// row's versions come with the next presence flush, a moment
+		// later (fleet_presence_flush.go). Done means both.
+		return state != "done" || s.AgentVersion == s.Upgrade.ToVersion
 	})
 	return s
 }
