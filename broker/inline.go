@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -8,6 +9,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // InlineClientID is Message.ClientID for messages the server published
@@ -41,6 +44,14 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 	}
 	if qos > 2 {
 		return fmt.Errorf("broker: publish to %s: qos %d out of range", topic, qos)
+	}
+	if retain && strings.HasPrefix(topic, monitorTree) && b.retainedAlready(topic, payload) {
+		// The monitor feed is state: the same retained state again tells
+		// no subscriber anything. Skipping it also keeps mochi from
+		// rewriting its retained index while a subscriber's wildcard scan
+		// reads it (a race in mochi v2.7.9's TopicsIndex: RetainMessage
+		// writes a particle's retainPath that scanMessages reads unlocked).
+		return nil
 	}
 	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
 		return fmt.Errorf("broker: publish to %s: %w", topic, err)
@@ -107,4 +118,17 @@ func (b *Broker) Disconnect(clientID string) {
 	if cur, ok := b.srv.Clients.Get(clientID); ok && cur == cl {
 		b.srv.Clients.Delete(clientID)
 	}
+}
+
+// monitorTree is the prefix of the monitor feed's topics.
+const monitorTree = topics.Prefix + "/monitor/"
+
+// retainedAlready says whether topic already retains exactly payload (for an
+// empty payload: retains nothing).
+func (b *Broker) retainedAlready(topic string, payload []byte) bool {
+	pk, ok := b.srv.Topics.Retained.Get(topic)
+	if !ok || len(pk.Payload) == 0 {
+		return len(payload) == 0
+	}
+	return bytes.Equal(pk.Payload, payload)
 }
