@@ -11,13 +11,13 @@ export PATH := $(TOOLS):$(PATH)
 # 32-bit ARM, built for ARMv7.
 AGENT_TARGETS := linux/amd64 linux/arm64 linux/arm windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build agents run test bench fuzz lint lint-install lint-platforms css tools clean
+.PHONY: all build agents run test bench loadgen fuzz lint lint-install lint-platforms css tools clean
 
 all: build
 
 build: bin/restic-manager bin/restic-manager-agent agents
 
-bin/restic-manager bin/restic-manager-agent: FORCE
+bin/restic-manager bin/restic-manager-agent bin/restic-manager-loadgen: FORCE
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$(notdir $@)
 
 # Cross-compiled agents, named dist/restic-manager-agent-OS-ARCH[.exe], and
@@ -53,11 +53,20 @@ test: SHELL := /bin/bash
 test: tools lint
 	set -o pipefail; go test -race -json -timeout 20m ./... | go run .ci/testreport/main.go
 
-# Micro-benchmarks at the default bench time, then the fleet benchmark once per
-# size (it starts the real server binary and N real agents).
+# Micro-benchmarks at the default bench time, then the end-to-end benchmarks
+# once each; BenchmarkFleet runs the load generator at the CI-sized case (200
+# simulated agents in 2 processes, every scenario briefly) against the real
+# server binary.
 bench: tools
 	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v '/cmd/restic-manager$$')
 	go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./cmd/restic-manager/
+
+# The load generator (docs/scale.md): simulated agents and API clients
+# against the real server, printing issue #15's figures. ARGS goes to it,
+# e.g. make loadgen ARGS='--spawn --agents 1000 --procs 4'; without ARGS it
+# spawns a server and runs every scenario at its default size.
+loadgen: bin/restic-manager bin/restic-manager-loadgen
+	./bin/restic-manager-loadgen $(or $(ARGS),--spawn)
 
 # Runs every fuzz target for FUZZTIME each (the seed corpora also run in `make test`).
 FUZZTIME ?= 20s

@@ -3,20 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/server"
 )
 
@@ -76,21 +73,6 @@ func startServerProc(b *testing.B, dataDir string) *serverProc {
 	return p
 }
 
-// rssBytes reads a process's resident set size from /proc.
-func rssBytes(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
 // enrollBenchHost enrolls a host through the domain on the live server's
 // data directory (what the CLI subcommands do) and returns its credentials.
 func enrollBenchHost(b *testing.B, svc *server.Service, name string) *server.EnrollResult {
@@ -107,82 +89,91 @@ func enrollBenchHost(b *testing.B, svc *server.Service, name string) *server.Enr
 	return res
 }
 
-// BenchmarkFleetConnect connects N real agents (the agent package, in this
-// process) with real credentials to the real server binary and reports the
-// time until the server shows all N online, and the server's RSS per agent.
-func BenchmarkFleetConnect(b *testing.B) {
-	for _, n := range []int{100, 1000, 5000} {
-		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				benchFleet(b, n)
-			}
-		})
+// BenchmarkFleet runs the load generator (cmd/restic-manager-loadgen:
+// simulated agents speaking the real protocol over MQTT with TLS, from
+// several processes and source addresses, and parallel API clients)
+// against this server binary, at the CI-sized case, and reports its
+// figures. RM_BENCH_LOADGEN_ARGS replaces the size and scenario flags;
+// docs/scale.md has the 10,000-agent command and measured tables.
+func BenchmarkFleet(b *testing.B) {
+	srv := buildServer(b)
+	lg := filepath.Join(filepath.Dir(srv), "restic-manager-loadgen")
+	if out, err := exec.Command("go", "build", "-o", lg, "../restic-manager-loadgen").CombinedOutput(); err != nil {
+		b.Fatalf("build the load generator: %v\n%s", err, out)
+	}
+	args := strings.Fields(os.Getenv("RM_BENCH_LOADGEN_ARGS"))
+	if len(args) == 0 {
+		args = strings.Fields(ciLoadgenArgs)
+	}
+	args = append([]string{"--spawn", "--server-bin", srv, "--json"}, args...)
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(lg, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("loadgen %s: %v\n%s\n%s", strings.Join(args, " "), err, out, stderr.String())
+		}
+		var f loadgenFigures
+		if err := json.Unmarshal(out, &f); err != nil {
+			b.Fatalf("loadgen figures: %v\n%s", err, out)
+		}
+		f.report(b)
+		b.Logf("loadgen %s:\n%s", strings.Join(args, " "), stderr.String())
 	}
 }
 
-func benchFleet(b *testing.B, n int) {
-	b.StopTimer()
-	dir := b.TempDir()
-	srv := startServerProc(b, filepath.Join(dir, "data"))
+// ciLoadgenArgs is the CI-sized case: 200 agents in 2 processes, each
+// scenario briefly.
+const ciLoadgenArgs = "--agents 200 --procs 2 --dispatch-jobs 400 --job-hosts 200 --ingest-jobs 20 --ingest-rate 500 " +
+	"--ingest-duration 10s --api-requests 20"
 
-	// Enroll n hosts through the domain on the live server's data directory
-	// (what the CLI subcommands do), keeping the credentials.
-	svc, err := openService(filepath.Join(dir, "data"), io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer svc.Close()
-	ctx := context.Background()
-	cfgs := make([]*agent.Config, n)
-	for i := range cfgs {
-		res := enrollBenchHost(b, svc, fmt.Sprintf("bench-%05d", i))
-		cfgs[i] = &agent.Config{HostID: res.HostID, MQTTURL: "mqtt://" + srv.mqttAddr, MQTTPassword: res.MQTTPassword,
-			StateDir: filepath.Join(dir, "agents", strconv.Itoa(i)), ResticBinary: filepath.Join(dir, "no-restic")}
-	}
-	rssBefore := rssBytes(srv.cmd.Process.Pid)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+// loadgenFigures is the part of the load generator's --json output the
+// benchmark reports (the command's own type lives in its main package).
+type loadgenFigures struct {
+	Connect *struct {
+		AllOnline   float64 `json:"all_online_s"`
+		RSSPerAgent float64 `json:"rss_per_agent_kib"`
+		ServerFDs   float64 `json:"server_fds_per_agent"`
+	} `json:"connect"`
+	Storm *struct {
+		AllOnline float64 `json:"all_online_s"`
+	} `json:"storm"`
+	Dispatch *struct {
+		Delivered struct {
+			P99 float64 `json:"p99_ms"`
+		} `json:"delivered"`
+	} `json:"dispatch"`
+	Ingest *struct {
+		LinesPerSecond float64 `json:"lines_per_s"`
+		APIPost        struct {
+			P99 float64 `json:"p99_ms"`
+		} `json:"api_post"`
+	} `json:"ingest"`
+	API *struct {
+		HostsList struct {
+			P99 float64 `json:"p99_ms"`
+		} `json:"hosts_list"`
+	} `json:"api"`
+}
 
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	b.StartTimer()
-	start := time.Now()
-	for _, cfg := range cfgs {
-		a, err := agent.New(cfg, quiet, agent.WithHeartbeatInterval(2*time.Second), agent.WithBackoff(200*time.Millisecond, 5*time.Second))
-		if err != nil {
-			b.Fatal(err)
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); a.Run(runCtx) }()
+func (f *loadgenFigures) report(b *testing.B) {
+	if c := f.Connect; c != nil {
+		b.ReportMetric(c.AllOnline, "s-all-online")
+		b.ReportMetric(c.RSSPerAgent, "KiB-rss/agent")
+		b.ReportMetric(c.ServerFDs, "server-fds/agent")
 	}
-	online := 0
-	deadline := time.Now().Add(5 * time.Minute)
-	for online < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d hosts online after 5 minutes", online, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-		hosts, err := svc.ListHosts(ctx) // reads the store the server flushes once a second
-		if err != nil {
-			b.Fatal(err)
-		}
-		online = 0
-		for _, h := range hosts {
-			if h.Online && h.AgentVersion != "bench" {
-				online++
-			}
-		}
+	if s := f.Storm; s != nil {
+		b.ReportMetric(s.AllOnline, "s-storm-back")
 	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	// Let heartbeats flow for a few intervals before measuring steady-state memory.
-	time.Sleep(5 * time.Second)
-	rssAfter := rssBytes(srv.cmd.Process.Pid)
-	stop()
-	wg.Wait()
-
-	b.ReportMetric(elapsed.Seconds(), "s-all-online")
-	b.ReportMetric(float64(elapsed.Microseconds())/float64(n), "µs-per-agent")
-	b.ReportMetric(float64(rssAfter-rssBefore)/float64(n)/1024, "KiB-rss/agent")
-	b.Logf("%d agents: all online in %s; server RSS %d MiB -> %d MiB (%.1f KiB per agent)",
-		n, elapsed.Round(time.Millisecond), rssBefore>>20, rssAfter>>20, float64(rssAfter-rssBefore)/float64(n)/1024)
+	if d := f.Dispatch; d != nil {
+		b.ReportMetric(d.Delivered.P99, "ms-delivered-p99")
+	}
+	if g := f.Ingest; g != nil {
+		b.ReportMetric(g.LinesPerSecond, "lines/s")
+		b.ReportMetric(g.APIPost.P99, "ms-api-post-p99-ingest")
+	}
+	if a := f.API; a != nil {
+		b.ReportMetric(a.HostsList.P99, "ms-hosts-list-p99")
+	}
 }

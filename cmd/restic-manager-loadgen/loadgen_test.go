@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary be its own child process: the loadgen
+// re-executes itself ("child"), and under go test itself is this binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		if err := runChild(os.Stdin, os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString("loadgen child: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// buildServerBin builds the real server binary for --spawn.
+func buildServerBin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "restic-manager")
+	out, err := exec.Command("go", "build", "-o", bin, "../restic-manager").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build the server: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestLoadgenScenarios runs every scenario at a tiny size — 20 agents in
+// 2 processes from 2 source addresses, against the real server binary it
+// spawns, over MQTT with TLS — and checks the figures say what a healthy
+// server does: every agent online after connect and after a restart
+// storm, every dispatched job delivered and done, every ingested log line
+// stored exactly once, the API and the dashboard answering.
+func TestLoadgenScenarios(t *testing.T) {
+	bin := buildServerBin(t)
+	data := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	o, err := parseOptions([]string{"--spawn", "--server-bin", bin, "--data", data, "--agents", "20", "--procs", "2",
+		"--heartbeat", "1s", "--backoff-initial", "100ms", "--backoff-max", "1s", "--timeout", "60s",
+		"--dispatch-jobs", "40", "--api-clients", "4", "--job-hosts", "20", "--ingest-jobs", "4",
+		"--ingest-rate", "100", "--ingest-duration", "2s", "--api-requests", "3", "--json"}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := run(ctx, o, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var f figures
+	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
+		t.Fatalf("figures: %v\n%s", err, stdout.String())
+	}
+	if !f.TLS || f.Agents != 20 || f.Procs != 2 || f.Addrs != 2 || f.Setup.Enrolled != 20 || len(f.Failures) != 0 {
+		t.Errorf("run: %+v", f)
+	}
+	if c := f.Connect; c == nil || c.Online != 20 || c.AllOnlineSeconds <= 0 || c.RSSAfterMiB <= 0 || c.ServerFDsPerAgent < 1 {
+		t.Errorf("connect: %+v", c)
+	}
+	if a := f.API; a == nil || a.Hosts != 20 || a.HostsList.N != 3 || a.Dashboard == nil || a.Dashboard.N != 3 || a.DashboardKiB <= 0 {
+		t.Errorf("api: %+v", a)
+	}
+	if d := f.Dispatch; d == nil || d.Done != 40 || d.Errors != 0 || d.POST.N != 40 || d.ToAgent.N != 40 || d.Delivered.N != 40 ||
+		d.Delivered.P50MS < d.ToAgent.P50MS {
+		t.Errorf("dispatch: %+v", d)
+	}
+	if g := f.Ingest; g == nil || g.Expected != 4*100*2 || g.Stored != g.Expected || g.Lost != 0 || g.Doubled != 0 || g.APIErrors != 0 ||
+		g.APIPost.N == 0 || g.LinesPerSecond <= 0 {
+		t.Errorf("ingest: %+v", g)
+	}
+	if s := f.Storm; s == nil || s.Kind != "restart" || s.Online != 20 || s.LeftBehind != 0 || s.APIDownSeconds <= 0 {
+		t.Errorf("storm: %+v", s)
+	}
+
+	// A second run against the same data directory reuses the enrolled
+	// identities from the credentials file, and a drop storm brings every
+	// agent back.
+	stdout.Reset()
+	o, err = parseOptions([]string{"--spawn", "--server-bin", bin, "--data", data, "--agents", "20", "--procs", "2",
+		"--heartbeat", "1s", "--backoff-initial", "100ms", "--timeout", "60s", "--scenario", "storm", "--storm", "drop", "--json"}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, o, &stdout, &stderr); err != nil {
+		t.Fatalf("second run: %v\n%s", err, stderr.String())
+	}
+	f = figures{}
+	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Setup.Reused != 20 || f.Setup.Enrolled != 0 || f.Storm == nil || f.Storm.Kind != "drop" || f.Storm.Online != 20 || f.Storm.LeftBehind != 0 {
+		t.Errorf("second run: setup %+v, storm %+v", f.Setup, f.Storm)
+	}
+}
+
+// TestOptionsRefuse: flags that cannot work together are refused with a
+// sentence, before anything starts.
+func TestOptionsRefuse(t *testing.T) {
+	for _, args := range [][]string{
+		{},                                      // neither --spawn nor --server
+		{"--spawn", "--server", "http://x"},     // both
+		{"--server", "http://x", "--token", ""}, // no token
+		{"--spawn", "--agents", "2", "--procs", "3"},
+		{"--spawn", "--scenario", "nope"},
+		{"--server", "http://x", "--token", "t", "--storm", "restart"},
+		{"--spawn", "--agents", "10", "--ingest-jobs", "20"},
+	} {
+		var stderr bytes.Buffer
+		t.Setenv("RM_API_TOKEN", "")
+		if _, err := parseOptions(args, &stderr); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// loadRun is one run of the parent: the server under load, its API, the
+// enrolled identities and the child processes running them.
+type loadRun struct {
+	o      *options
+	srv    *spawnedServer // nil with --server
+	api    *apiClient
+	pid    int // the server's, 0 when unknown
+	creds  *credCache
+	agents []credHost
+	fleet  *fleet
+	fig    *figures
+	logf   func(format string, args ...any)
+}
+
+// run is the parent: it readies the server and the identities, starts the
+// children, runs the scenarios and prints the figures.
+func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	soft, _ := raiseFDLimit()
+	r := &loadRun{o: o, pid: o.serverPID, logf: func(format string, args ...any) {
+		fmt.Fprintf(stderr, "loadgen: "+format+"\n", args...)
+	}}
+	r.fig = &figures{Date: time.Now().UTC().Format(time.RFC3339), Agents: o.agents, Procs: o.procs, Addrs: o.addrs, FDLimit: soft}
+	if err := r.startServer(ctx); err != nil {
+		return err
+	}
+	if r.srv != nil {
+		defer r.srv.shutdown()
+	}
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	defer r.fleet.stop()
+	if err := r.scenarios(ctx); err != nil {
+		r.fig.Failures = append(r.fig.Failures, err.Error())
+	}
+	if _, pending, _, err := r.fleet.stats(); err == nil && pending > 0 {
+		r.fig.Failures = append(r.fig.Failures, fmt.Sprintf("%d outbox entries never acknowledged by the server", pending))
+	}
+	r.fig.print(stdout, o.json)
+	if len(r.fig.Failures) > 0 {
+		return fmt.Errorf("%d figure(s) not as they should be: %s", len(r.fig.Failures), strings.Join(r.fig.Failures, "; "))
+	}
+	return nil
+}
+
+// startServer spawns the server or takes the one named.
+func (r *loadRun) startServer(ctx context.Context) error {
+	o := r.o
+	if !o.spawn {
+		r.api = newAPIClient(o.server, o.token, o.insecure)
+		r.fig.Server = o.server
+		return nil
+	}
+	bin, err := findServerBin(o.serverBin)
+	if err != nil {
+		return err
+	}
+	dir := o.dataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "restic-manager-loadgen-"); err != nil {
+			return err
+		}
+		defer func() {
+			if r.srv == nil {
+				os.RemoveAll(dir)
+			}
+		}()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	srv := &spawnedServer{bin: bin, dataDir: dir, extra: strings.Fields(o.extraArgs), password: "loadgen admin " + randomHex(8)}
+	if err := srv.start(ctx); err != nil {
+		return err
+	}
+	token, err := srv.apiToken(ctx)
+	if err != nil {
+		srv.stop()
+		return err
+	}
+	r.srv, r.pid = srv, srv.pid()
+	if o.dataDir == "" {
+		r.srv.removeOnStop = true
+	}
+	o.adminPass = srv.password
+	r.api = newAPIClient(srv.webURL, token, false)
+	r.fig.Server = srv.webURL + " (spawned: " + bin + ")"
+	r.logf("server %s started, pid %d, data in %s", srv.webURL, r.pid, dir)
+	return nil
+}
+
+// setup enrolls (or reuses) the identities and starts the children.
+func (r *loadRun) setup(ctx context.Context) error {
+	o := r.o
+	var boot topics.BootstrapResponse
+	if _, err := r.api.do(ctx, "GET", topics.BootstrapPath, nil, &boot); err != nil {
+		return fmt.Errorf("the server's bootstrap answer: %w", err)
+	}
+	path := o.creds
+	if path == "" && (o.dataDir != "" || o.server != "") {
+		path = filepath.Join(o.dataDir, "loadgen-creds.json")
+	}
+	creds, err := loadCreds(path, boot.CAFingerprint)
+	if err != nil {
+		return err
+	}
+	hosts, _, err := r.api.listHosts(ctx)
+	if err != nil {
+		return err
+	}
+	creds.keepKnown(hosts)
+	r.creds = creds
+	cached := len(creds.Hosts)
+	start := time.Now()
+	if err := creds.enroll(ctx, r.api, o.agents, o.workers, func(n int) { r.logf("enrolled %d", n) }); err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	r.fig.Setup = setupFigures{Reused: min(cached, o.agents), Enrolled: max(0, o.agents-cached), EnrollSeconds: time.Since(start).Seconds()}
+	r.agents = creds.Hosts[:o.agents]
+	mqttURL := o.mqttURL
+	if mqttURL == "" {
+		mqttURL = boot.MQTTURL
+	}
+	r.fig.MQTT = mqttURL
+	r.fig.TLS = strings.HasPrefix(mqttURL, "mqtts:")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	specs := make([]childSpec, o.procs)
+	addrs := sourceAddrs(o.addrs)
+	for p := range specs {
+		specs[p] = childSpec{Index: p, MQTTURL: mqttURL, CACert: boot.CACert, Heartbeat: o.heartbeat,
+			BackoffInitial: o.backoffInitial, BackoffMax: o.backoffMax, ResendAfter: o.resendAfter,
+			LineBytes: o.lineBytes, Verbose: o.verbose}
+	}
+	for i, a := range addrs {
+		specs[i%o.procs].Addrs = append(specs[i%o.procs].Addrs, a)
+	}
+	for i, h := range r.agents {
+		specs[i%o.procs].Agents = append(specs[i%o.procs].Agents, h)
+	}
+	r.logf("%d agents (%d enrolled now, %d reused) in %d processes from %d source addresses, broker %s",
+		o.agents, r.fig.Setup.Enrolled, r.fig.Setup.Reused, o.procs, o.addrs, mqttURL)
+	if r.fleet, err = startFleet(self, specs); err != nil {
+		return err
+	}
+	return nil
+}
+
+// scenarios runs the chosen scenarios; connect always runs first, as the
+// others need the fleet online.
+func (r *loadRun) scenarios(ctx context.Context) error {
+	o := r.o
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
+	if o.has("api") {
+		if err := r.apiTimings(ctx); err != nil {
+			return fmt.Errorf("api: %w", err)
+		}
+	}
+	if o.has("dispatch") || o.has("ingest") {
+		if err := r.repositories(ctx); err != nil {
+			return err
+		}
+	}
+	if o.has("dispatch") {
+		if err := r.dispatch(ctx); err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+	}
+	if o.has("ingest") {
+		if err := r.ingest(ctx); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+	}
+	if o.has("storm") {
+		if err := r.storm(ctx); err != nil {
+			return fmt.Errorf("storm: %w", err)
+		}
+	}
+	return nil
+}
+
+// repositories gives the job hosts a repository and waits until their
+// agents have answered the init jobs that come with it.
+func (r *loadRun) repositories(ctx context.Context) error {
+	hosts := r.agents[:r.o.jobHosts]
+	want := 0
+	for _, h := range hosts {
+		if !h.Repo {
+			want++
+		}
+	}
+	if want == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := r.creds.giveRepositories(ctx, r.api, hosts, r.o.workers); err != nil {
+		return fmt.Errorf("give repositories: %w", err)
+	}
+	inits := 0
+	deadline := time.Now().Add(r.o.timeout)
+	for inits < want {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d init jobs answered after %s", inits, want, r.o.timeout)
+		}
+		recs, err := r.fleet.jobs()
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if rec.Kind == string(topics.JobInit) {
+				inits++
+			}
+		}
+		if inits < want {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	r.logf("%d repositories set and initialised in %.1f s", want, time.Since(start).Seconds())
+	return nil
+}
