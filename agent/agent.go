@@ -50,6 +50,9 @@ type Agent struct {
 	upgradeGuard *UpgradeGuard
 	upgrades     *upgrader
 
+	// #14: the server's queries running now (query.go).
+	queries queryRunner
+
 	// The job state, opened by Run (see state.go).
 	*jobState
 }
@@ -211,6 +214,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() {
 		stopWork()
 		workers.Wait()
+		a.queries.wg.Wait()  // #14: a query's restic stops with Run's context
 		a.upgrades.wg.Wait() // an upgrade in progress gives up (or restarts) before the state closes
 	}()
 	a.startUpgrader(ctx, restart)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
@@ -31,6 +32,10 @@ func (a *Agent) handleDown(m mqtt.Message) {
 	t, err := topics.Parse(m.Topic())
 	if err != nil {
 		a.log.Warn("dropped message on an unknown topic", "topic", clipText(m.Topic()), "err", err)
+		return
+	}
+	if t.Host == a.cfg.HostID && t.Kind == topics.KindQuery {
+		a.handleQuery(m.Payload(), time.Now()) // #14: not queued behind commands (query.go)
 		return
 	}
 	if t.Host != a.cfg.HostID || (t.Kind != topics.KindCmd && t.Kind != topics.KindConfig && t.Kind != topics.KindAck) {

@@ -10,7 +10,7 @@ import (
 // The ACL of DESIGN §3, exact:
 //
 //	who          publish                    subscribe (and receive)
-//	host h       rm/v1/hosts/h/up/#         rm/v1/hosts/h/down/#, .../down/+, .../down/{cmd,config,ack}
+//	host h       rm/v1/hosts/h/up/#         rm/v1/hosts/h/down/#, .../down/+, .../down/{cmd,config,ack,query}
 //	pending c    rm/v1/announce/c/req       rm/v1/announce/c/resp
 //	monitor      nothing                    rm/v1/monitor/#, .../monitor/hosts/+, .../monitor/hosts/#,
 //	                                        .../monitor/hosts/{h}, .../monitor/events, Home Assistant's
@@ -61,7 +61,8 @@ func subscribeFilters(id Identity) []string {
 func subscribableTopic(id Identity, t topics.Topic) bool {
 	switch id.Role {
 	case RoleHost:
-		return (t.Kind == topics.KindCmd || t.Kind == topics.KindConfig || t.Kind == topics.KindAck) && t.Host == id.ID
+		return (t.Kind == topics.KindCmd || t.Kind == topics.KindConfig || t.Kind == topics.KindAck || t.Kind == topics.KindQuery) &&
+			t.Host == id.ID
 	case RolePending:
 		return t.Kind == topics.KindAnnounceResp && t.Client == id.ID
 	case RoleMonitor:

@@ -22,6 +22,14 @@ const (
 	// failing); the client did nothing wrong and may retry.
 	CodeUnavailable ErrorCode = "unavailable"
 	CodeInternal    ErrorCode = "internal"
+	// CodeHostOffline: the request needs the host's agent, which is not
+	// connected now (#14, browse_ask.go).
+	CodeHostOffline ErrorCode = "host_offline"
+	// CodeAgentTimeout: the host's agent did not answer in time.
+	CodeAgentTimeout ErrorCode = "agent_timeout"
+	// CodeAgentFailed: the host's agent answered that it could not do it
+	// (its restic failed, or is too old); the message is its sentence.
+	CodeAgentFailed ErrorCode = "agent_failed"
 )
 
 // Error is a domain error whose Message is one sentence a person can act on.

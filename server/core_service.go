@@ -42,6 +42,8 @@ type Service struct {
 	statsLooked statsCadence
 
 	notify *notifier // the notification delivery worker (notify_deliver.go)
+	// #14: queries sent to agents that wait for their reply (browse_ask.go).
+	queries pendingQueries
 
 	pubMu        sync.Mutex
 	pub          Publisher

@@ -34,6 +34,9 @@
 //   - notify_  notifications: channels (webhook, shoutrrr, healthchecks;
 //     URLs sealed), routing by event and host tag, mute, throttle, daily
 //     digests, and the durable outbox with its delivery worker.
+//   - browse_  asking an agent and waiting for its answer (#14): a query on
+//     down/query, its reply on up/reply, matched by request id, bounded,
+//     timed out, never stored (browse a snapshot's tree, search, diff).
 //
 // Seams call each other through Service methods.
 //

@@ -114,6 +114,10 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 			s.handleUpgradeReport(ctx, t.Host, m)
 			s.ingest.Accepted.Add(1)
 		}
+	case topics.KindReply:
+		if m, ok := decodeAgentMessage[topics.Reply](s, t, topic, clientID, payload); ok {
+			s.handleReply(topic, t.Host, m) // #14, browse_ask.go
+		}
 	case topics.KindJobProgress:
 		m, ok := decodeAgentMessage[topics.JobProgress](s, t, topic, clientID, payload)
 		switch {

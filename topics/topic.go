@@ -31,10 +31,12 @@ const (
 	KindSnapshots          // rm/v1/hosts/{h}/up/snapshots (added by #3: the host's snapshot list)
 	KindUpgrade            // rm/v1/hosts/{h}/up/upgrade (added by #11: how an agent upgrade went)
 	KindMonitorHA          // rm/v1/monitor/homeassistant/{component}/{h}/{entity}/config (#13, monitor_ha.go)
+	KindQuery              // rm/v1/hosts/{h}/down/query (#14, query.go: browse, find, diff)
+	KindReply              // rm/v1/hosts/{h}/up/reply (#14: the answer to a query)
 )
 
 var kindNames = [...]string{"unknown", "hello", "status", "job-event", "job-log", "job-progress",
-	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events", "snapshots", "upgrade", "monitor-ha-config"}
+	"cmd", "config", "ack", "announce-req", "announce-resp", "monitor-host", "monitor-events", "snapshots", "upgrade", "monitor-ha-config", "query", "reply"}
 
 // String returns a short name for logs and metrics labels.
 func (k Kind) String() string {
@@ -83,6 +85,10 @@ func (t Topic) String() string {
 		return Prefix + "/hosts/" + t.Host + "/down/config"
 	case KindAck:
 		return Prefix + "/hosts/" + t.Host + "/down/ack"
+	case KindQuery:
+		return Prefix + "/hosts/" + t.Host + "/down/query"
+	case KindReply:
+		return Prefix + "/hosts/" + t.Host + "/up/reply"
 	case KindAnnounceReq:
 		return Prefix + "/announce/" + t.Client + "/req"
 	case KindAnnounceResp:
@@ -101,7 +107,7 @@ func (t Topic) String() string {
 func (t Topic) Validate() error {
 	needHost, needJob, needClient := false, false, false
 	switch t.Kind {
-	case KindHello, KindStatus, KindSnapshots, KindUpgrade, KindCmd, KindConfig, KindAck, KindMonitorHost:
+	case KindHello, KindStatus, KindSnapshots, KindUpgrade, KindCmd, KindConfig, KindAck, KindMonitorHost, KindQuery, KindReply:
 		needHost = true
 	case KindMonitorHA:
 		needHost = true
@@ -169,6 +175,12 @@ func ConfigTopic(h string) string { return Topic{Kind: KindConfig, Host: h}.Stri
 // AckTopic is rm/v1/hosts/{h}/down/ack.
 func AckTopic(h string) string { return Topic{Kind: KindAck, Host: h}.String() }
 
+// QueryTopic is rm/v1/hosts/{h}/down/query.
+func QueryTopic(h string) string { return Topic{Kind: KindQuery, Host: h}.String() }
+
+// ReplyTopic is rm/v1/hosts/{h}/up/reply.
+func ReplyTopic(h string) string { return Topic{Kind: KindReply, Host: h}.String() }
+
 // AnnounceReqTopic is rm/v1/announce/{c}/req.
 func AnnounceReqTopic(c string) string { return Topic{Kind: KindAnnounceReq, Client: c}.String() }
 
@@ -220,6 +232,8 @@ func Parse(name string) (Topic, error) {
 			t.Kind = KindSnapshots
 		case "upgrade":
 			t.Kind = KindUpgrade
+		case "reply":
+			t.Kind = KindReply
 		}
 	case len(p) == 6 && p[0] == "hosts" && p[2] == "up" && p[3] == "job":
 		t.Host, t.Job = p[1], p[4]
@@ -240,6 +254,8 @@ func Parse(name string) (Topic, error) {
 			t.Kind = KindConfig
 		case "ack":
 			t.Kind = KindAck
+		case "query":
+			t.Kind = KindQuery
 		}
 	case len(p) == 3 && p[0] == "announce":
 		t.Client = p[1]

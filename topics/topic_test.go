@@ -19,6 +19,8 @@ func TestBuildParseRoundTrip(t *testing.T) {
 		{CmdTopic(h), Topic{Kind: KindCmd, Host: h}},
 		{ConfigTopic(h), Topic{Kind: KindConfig, Host: h}},
 		{AckTopic(h), Topic{Kind: KindAck, Host: h}},
+		{QueryTopic(h), Topic{Kind: KindQuery, Host: h}},
+		{ReplyTopic(h), Topic{Kind: KindReply, Host: h}},
 		{AnnounceReqTopic(c), Topic{Kind: KindAnnounceReq, Client: c}},
 		{AnnounceRespTopic(c), Topic{Kind: KindAnnounceResp, Client: c}},
 		{MonitorHostTopic(h), Topic{Kind: KindMonitorHost, Host: h}},
@@ -44,6 +46,7 @@ func TestParseRejects(t *testing.T) {
 		"", "rm/v1", "rm/v2/hosts/" + h + "/up/hello", "rm/v1/hosts/" + h + "/up/hello/extra",
 		"rm/v1/hosts/+/up/hello", "rm/v1/hosts/#", "rm/v1/hosts/H_UPPER/up/hello",
 		"rm/v1/hosts/" + h + "/up/nope", "rm/v1/hosts/" + h + "/down/hello",
+		"rm/v1/hosts/" + h + "/up/query", "rm/v1/hosts/" + h + "/down/reply", "rm/v1/hosts/" + h + "/down/query/x",
 		"rm/v1/hosts/p_pendingclient/up/hello", // pending IDs are not host IDs
 		"rm/v1/announce/" + h + "/req",         // host IDs are not pending IDs
 		"rm/v1/hosts/" + h + "/up/job//event", "rm/v1/hosts/" + h + "/up/job/a+b/event",
