@@ -43,7 +43,7 @@ type childSpec struct {
 //	drop     mark, then every agent drops its connection and reconnects
 //	ingest   set how ingest jobs write their logs
 //	jobs     report the jobs whose end the server stored since last time
-//	stats    report connected agents, unacknowledged outbox entries, fds
+//	stats    report connected agents, unacknowledged outbox entries, fds, CPU
 //	stop     disconnect every agent cleanly and exit
 type childCmd struct {
 	Op     string        `json:"op"`
@@ -56,15 +56,16 @@ type childCmd struct {
 // "established" when all of them are connected (hello acknowledged) for
 // Mark, "jobs", "stats", "ok" answering those commands, "stopped".
 type childEvent struct {
-	Ev        string      `json:"ev"`
-	Child     int         `json:"child"`
-	Mark      int         `json:"mark,omitempty"`
-	N         int         `json:"n,omitempty"`
-	AtNS      int64       `json:"at_ns,omitempty"`
-	Jobs      []jobRecord `json:"jobs,omitempty"`
-	Connected int         `json:"connected,omitempty"`
-	Pending   int         `json:"pending,omitempty"`
-	FDs       int         `json:"fds,omitempty"`
+	Ev         string      `json:"ev"`
+	Child      int         `json:"child"`
+	Mark       int         `json:"mark,omitempty"`
+	N          int         `json:"n,omitempty"`
+	AtNS       int64       `json:"at_ns,omitempty"`
+	Jobs       []jobRecord `json:"jobs,omitempty"`
+	Connected  int         `json:"connected,omitempty"`
+	Pending    int         `json:"pending,omitempty"`
+	FDs        int         `json:"fds,omitempty"`
+	CPUSeconds float64     `json:"cpu_s,omitempty"`
 }
 
 // runChild is a child process: it runs its agents as the parent says.
@@ -195,7 +196,7 @@ func (c *child) do(ctx context.Context, cmd childCmd) {
 	case "jobs":
 		c.emit(childEvent{Ev: "jobs", Jobs: c.fleet.records.take()})
 	case "stats":
-		ev := childEvent{Ev: "stats", FDs: countFDs(os.Getpid())}
+		ev := childEvent{Ev: "stats", FDs: countFDs(os.Getpid()), CPUSeconds: cpuSeconds(os.Getpid())}
 		for _, a := range c.agents {
 			if a.currentClient() != nil {
 				ev.Connected++

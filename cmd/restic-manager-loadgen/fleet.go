@@ -169,16 +169,24 @@ func (f *fleet) jobs() ([]jobRecord, error) {
 	return out, nil
 }
 
+// fleetStats sums what the children say about themselves.
+type fleetStats struct {
+	connected, pending, fds int
+	cpuSeconds              float64
+}
+
 // stats sums the children's connected agents, unacknowledged outbox
-// entries and open file descriptors.
-func (f *fleet) stats() (connected, pending, fds int, err error) {
+// entries, open file descriptors and CPU time.
+func (f *fleet) stats() (fleetStats, error) {
+	var s fleetStats
 	evs, err := f.ask("stats", "stats")
 	for _, e := range evs {
-		connected += e.Connected
-		pending += e.Pending
-		fds += e.FDs
+		s.connected += e.Connected
+		s.pending += e.Pending
+		s.fds += e.FDs
+		s.cpuSeconds += e.CPUSeconds
 	}
-	return connected, pending, fds, err
+	return s, err
 }
 
 // stop tells the children to disconnect cleanly and waits for them, killing

@@ -47,7 +47,7 @@ func TestLoadgenScenarios(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	o, err := parseOptions([]string{"--spawn", "--server-bin", bin, "--data", data, "--agents", "20", "--procs", "2",
 		"--heartbeat", "1s", "--backoff-initial", "100ms", "--backoff-max", "1s", "--timeout", "60s",
-		"--dispatch-jobs", "40", "--api-clients", "4", "--job-hosts", "20", "--ingest-jobs", "4",
+		"--dispatch-jobs", "20", "--api-clients", "4", "--job-hosts", "20", "--ingest-jobs", "4",
 		"--ingest-rate", "100", "--ingest-duration", "2s", "--api-requests", "3", "--json"}, &stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -67,10 +67,11 @@ func TestLoadgenScenarios(t *testing.T) {
 	if c := f.Connect; c == nil || c.Online != 20 || c.AllOnlineSeconds <= 0 || c.RSSAfterMiB <= 0 || c.ServerFDsPerAgent < 1 {
 		t.Errorf("connect: %+v", c)
 	}
-	if a := f.API; a == nil || a.Hosts != 20 || a.HostsList.N != 3 || a.Dashboard == nil || a.Dashboard.N != 3 || a.DashboardKiB <= 0 {
+	if a := f.API; a == nil || a.Hosts != 20 || a.HostsList.N != 3 || a.FirstPage.N != 3 || a.FirstPageKiB <= 0 ||
+		a.Dashboard == nil || a.Dashboard.N != 3 || a.DashboardKiB <= 0 {
 		t.Errorf("api: %+v", a)
 	}
-	if d := f.Dispatch; d == nil || d.Done != 40 || d.Errors != 0 || d.POST.N != 40 || d.ToAgent.N != 40 || d.Delivered.N != 40 ||
+	if d := f.Dispatch; d == nil || d.Done != 20 || d.Errors != 0 || d.POST.N != 20 || d.ToAgent.N != 20 || d.Delivered.N != 20 ||
 		d.Delivered.P50MS < d.ToAgent.P50MS {
 		t.Errorf("dispatch: %+v", d)
 	}
@@ -86,7 +87,7 @@ func TestLoadgenScenarios(t *testing.T) {
 	// identities from the credentials file, and a drop storm brings every
 	// agent back.
 	stdout.Reset()
-	o, err = parseOptions([]string{"--spawn", "--server-bin", bin, "--data", data, "--agents", "20", "--procs", "2",
+	o, err = parseOptions([]string{"--spawn", "--server-bin", bin, "--data", data, "--agents", "20", "--procs", "1",
 		"--heartbeat", "1s", "--backoff-initial", "100ms", "--timeout", "60s", "--scenario", "storm", "--storm", "drop", "--json"}, &stderr)
 	if err != nil {
 		t.Fatal(err)

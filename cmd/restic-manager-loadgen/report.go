@@ -10,21 +10,24 @@ import (
 // figures are what a run measured: the rows of issue #15's table. Absent
 // scenarios are nil; zero figures that need /proc were not measurable.
 type figures struct {
-	Date     string           `json:"date"`
-	Server   string           `json:"server"`
-	MQTT     string           `json:"mqtt"`
-	TLS      bool             `json:"tls"`
-	Agents   int              `json:"agents"`
-	Procs    int              `json:"procs"`
-	Addrs    int              `json:"source_addrs"`
-	FDLimit  uint64           `json:"fd_limit"`
-	Setup    setupFigures     `json:"setup"`
-	Connect  *connectFigures  `json:"connect,omitempty"`
-	API      *apiFigures      `json:"api,omitempty"`
-	Dispatch *dispatchFigures `json:"dispatch,omitempty"`
-	Ingest   *ingestFigures   `json:"ingest,omitempty"`
-	Storm    *stormFigures    `json:"storm,omitempty"`
-	Failures []string         `json:"failures,omitempty"`
+	Date    string `json:"date"`
+	Server  string `json:"server"`
+	MQTT    string `json:"mqtt"`
+	TLS     bool   `json:"tls"`
+	Agents  int    `json:"agents"`
+	Procs   int    `json:"procs"`
+	Addrs   int    `json:"source_addrs"`
+	FDLimit uint64 `json:"fd_limit"`
+	// LoadgenCPUSeconds is the CPU the loadgen's processes used in all: on
+	// a machine shared with the server, the client's cost is in the figures.
+	LoadgenCPUSeconds float64          `json:"loadgen_cpu_s"`
+	Setup             setupFigures     `json:"setup"`
+	Connect           *connectFigures  `json:"connect,omitempty"`
+	API               *apiFigures      `json:"api,omitempty"`
+	Dispatch          *dispatchFigures `json:"dispatch,omitempty"`
+	Ingest            *ingestFigures   `json:"ingest,omitempty"`
+	Storm             *stormFigures    `json:"storm,omitempty"`
+	Failures          []string         `json:"failures,omitempty"`
 }
 
 type setupFigures struct {
@@ -91,7 +94,8 @@ type ingestFigures struct {
 type apiFigures struct {
 	Hosts        int      `json:"hosts"`
 	HostsList    latency  `json:"hosts_list"`
-	HostsListKiB float64  `json:"hosts_list_kib"`
+	FirstPage    latency  `json:"hosts_first_page"`
+	FirstPageKiB float64  `json:"hosts_first_page_kib"`
 	Dashboard    *latency `json:"dashboard,omitempty"`
 	DashboardKiB float64  `json:"dashboard_kib,omitempty"`
 }
@@ -150,7 +154,11 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		if a.Dashboard != nil {
 			dash = fmt.Sprintf("%s (%.0f KiB)", *a.Dashboard, a.DashboardKiB)
 		}
-		row(fmt.Sprintf("API with %d hosts", a.Hosts), "GET /api/v1/hosts %s (%.0f KiB); dashboard %s", a.HostsList, a.HostsListKiB, dash)
+		row(fmt.Sprintf("API with %d hosts", a.Hosts), "GET /api/v1/hosts, first page %s (%.0f KiB), every page %s; dashboard %s",
+			a.FirstPage, a.FirstPageKiB, a.HostsList, dash)
+	}
+	if f.LoadgenCPUSeconds > 0 {
+		fmt.Fprintf(w, "\nThe loadgen's own processes used %.0f s of CPU.\n", f.LoadgenCPUSeconds)
 	}
 	if len(f.Failures) > 0 {
 		fmt.Fprintf(w, "\nNot as it should be:\n- %s\n", strings.Join(f.Failures, "\n- "))

@@ -47,8 +47,11 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err := r.scenarios(ctx); err != nil {
 		r.fig.Failures = append(r.fig.Failures, err.Error())
 	}
-	if _, pending, _, err := r.fleet.stats(); err == nil && pending > 0 {
-		r.fig.Failures = append(r.fig.Failures, fmt.Sprintf("%d outbox entries never acknowledged by the server", pending))
+	if st, err := r.fleet.stats(); err == nil {
+		r.fig.LoadgenCPUSeconds = st.cpuSeconds + cpuSeconds(os.Getpid())
+		if st.pending > 0 {
+			r.fig.Failures = append(r.fig.Failures, fmt.Sprintf("%d outbox entries never acknowledged by the server", st.pending))
+		}
 	}
 	r.fig.print(stdout, o.json)
 	if len(r.fig.Failures) > 0 {

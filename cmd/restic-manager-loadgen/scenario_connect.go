@@ -38,8 +38,8 @@ func (r *loadRun) connect(ctx context.Context) error {
 	if fds1 := countFDs(r.pid); fds0 > 0 && fds1 > 0 {
 		f.ServerFDsPerAgent = float64(fds1-fds0) / float64(o.agents)
 	}
-	if _, _, fds, err := r.fleet.stats(); err == nil && fds > 0 {
-		f.LoadgenFDsPerAgent = float64(fds) / float64(o.agents)
+	if st, err := r.fleet.stats(); err == nil && st.fds > 0 {
+		f.LoadgenFDsPerAgent = float64(st.fds) / float64(o.agents)
 	}
 	r.fig.Connect = &f
 	return nil
