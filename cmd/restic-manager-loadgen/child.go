@@ -66,6 +66,10 @@ type childEvent struct {
 	Pending    int         `json:"pending,omitempty"`
 	FDs        int         `json:"fds,omitempty"`
 	CPUSeconds float64     `json:"cpu_s,omitempty"`
+	// ConnectErrors counts failed connection attempts, FirstError says the
+	// first one's reason.
+	ConnectErrors int    `json:"connect_errors,omitempty"`
+	FirstError    string `json:"first_error,omitempty"`
 }
 
 // runChild is a child process: it runs its agents as the parent says.
@@ -197,6 +201,9 @@ func (c *child) do(ctx context.Context, cmd childCmd) {
 		c.emit(childEvent{Ev: "jobs", Jobs: c.fleet.records.take()})
 	case "stats":
 		ev := childEvent{Ev: "stats", FDs: countFDs(os.Getpid()), CPUSeconds: cpuSeconds(os.Getpid())}
+		c.fleet.errMu.Lock()
+		ev.ConnectErrors, ev.FirstError = c.fleet.connectErrs, c.fleet.firstConnErr
+		c.fleet.errMu.Unlock()
 		for _, a := range c.agents {
 			if a.currentClient() != nil {
 				ev.Connected++

@@ -173,6 +173,8 @@ func (f *fleet) jobs() ([]jobRecord, error) {
 type fleetStats struct {
 	connected, pending, fds int
 	cpuSeconds              float64
+	connectErrors           int
+	firstError              string
 }
 
 // stats sums the children's connected agents, unacknowledged outbox
@@ -185,6 +187,10 @@ func (f *fleet) stats() (fleetStats, error) {
 		s.pending += e.Pending
 		s.fds += e.FDs
 		s.cpuSeconds += e.CPUSeconds
+		s.connectErrors += e.ConnectErrors
+		if s.firstError == "" {
+			s.firstError = e.FirstError
+		}
 	}
 	return s, err
 }

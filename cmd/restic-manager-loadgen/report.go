@@ -20,7 +20,11 @@ type figures struct {
 	FDLimit uint64 `json:"fd_limit"`
 	// LoadgenCPUSeconds is the CPU the loadgen's processes used in all: on
 	// a machine shared with the server, the client's cost is in the figures.
-	LoadgenCPUSeconds float64          `json:"loadgen_cpu_s"`
+	LoadgenCPUSeconds float64 `json:"loadgen_cpu_s"`
+	// ConnectErrors counts the agents' failed connection attempts (refused,
+	// timed out, TLS), FirstConnectError is the first one's reason.
+	ConnectErrors     int              `json:"connect_errors"`
+	FirstConnectError string           `json:"first_connect_error,omitempty"`
 	Setup             setupFigures     `json:"setup"`
 	Connect           *connectFigures  `json:"connect,omitempty"`
 	API               *apiFigures      `json:"api,omitempty"`
@@ -114,6 +118,7 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 	}
 	fmt.Fprintf(w, "restic-manager loadgen, %s: %d agents in %d processes from %d source addresses, %s; server %s; fd limit %d\n\n",
 		f.Date, f.Agents, f.Procs, f.Addrs, tls, f.Server, f.FDLimit)
+	fmt.Fprintf(w, "Identities: %d enrolled in %.1f s, %d reused from the credentials file.\n\n", f.Setup.Enrolled, f.Setup.EnrollSeconds, f.Setup.Reused)
 	fmt.Fprintln(w, "| | measured |")
 	fmt.Fprintln(w, "|---|---|")
 	row := func(name, format string, args ...any) {
@@ -156,6 +161,9 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		}
 		row(fmt.Sprintf("API with %d hosts", a.Hosts), "GET /api/v1/hosts, first page %s (%.0f KiB), every page %s; dashboard %s",
 			a.FirstPage, a.FirstPageKiB, a.HostsList, dash)
+	}
+	if f.ConnectErrors > 0 {
+		fmt.Fprintf(w, "\nThe agents' connection attempts failed %d times; the first: %s\n", f.ConnectErrors, f.FirstConnectError)
 	}
 	if f.LoadgenCPUSeconds > 0 {
 		fmt.Fprintf(w, "\nThe loadgen's own processes used %.0f s of CPU.\n", f.LoadgenCPUSeconds)

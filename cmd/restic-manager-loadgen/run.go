@@ -49,6 +49,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if st, err := r.fleet.stats(); err == nil {
 		r.fig.LoadgenCPUSeconds = st.cpuSeconds + cpuSeconds(os.Getpid())
+		r.fig.ConnectErrors, r.fig.FirstConnectError = st.connectErrors, st.firstError
 		if st.pending > 0 {
 			r.fig.Failures = append(r.fig.Failures, fmt.Sprintf("%d outbox entries never acknowledged by the server", st.pending))
 		}

@@ -40,6 +40,21 @@ type simFleet struct {
 	// established is called each time an agent's hello is acknowledged.
 	established func(a *simAgent)
 	logf        func(format string, args ...any)
+
+	errMu        sync.Mutex
+	connectErrs  int
+	firstConnErr string
+}
+
+// connectFailed counts a connection attempt that failed before hello was
+// acknowledged, keeping the first reason for the report.
+func (f *simFleet) connectFailed(err error) {
+	f.errMu.Lock()
+	defer f.errMu.Unlock()
+	f.connectErrs++
+	if f.firstConnErr == "" {
+		f.firstConnErr = err.Error()
+	}
 }
 
 // ingestParams is how an ingest job writes its log.
@@ -103,8 +118,11 @@ func (a *simAgent) run(ctx context.Context) {
 		}
 		if established {
 			wait = a.fl.backoffInitial
-		} else if err != nil && a.fl.logf != nil {
-			a.fl.logf("agent %s: %v", a.id, err)
+		} else if err != nil {
+			a.fl.connectFailed(err)
+			if a.fl.logf != nil {
+				a.fl.logf("agent %s: %v", a.id, err)
+			}
 		}
 		d := wait/2 + rand.N(wait/2+1)
 		select {
