@@ -45,6 +45,13 @@ type queryRunner struct {
 	grace time.Duration
 }
 
+// WithQueryGrace sets how long a query's restic may take to stop after
+// its deadline before it is killed (default restic.DefaultBrowseGrace);
+// tests shorten it.
+func WithQueryGrace(d time.Duration) Option {
+	return func(a *Agent) { a.queries.grace = d }
+}
+
 // handleQuery takes a down/query message on paho's callback goroutine: it
 // decodes it and starts it on a goroutine of its own, or answers busy.
 // A duplicate of a query still running (a QoS 1 redelivery) is ignored.
@@ -163,7 +170,9 @@ func fitReply(r *topics.Reply) {
 }
 
 // sendReply publishes r on up/reply with QoS 1, straight (not through the
-// outbox). Offline, it is dropped: the server has given up or will.
+// outbox). A query can arrive between SUBSCRIBE and the end of hello,
+// before the connection is handed to the sender: the reply waits for it
+// a little. Offline longer, it is dropped: the server gives up too.
 func (a *Agent) sendReply(r *topics.Reply) {
 	data, err := topics.Encode(r)
 	if err != nil {
@@ -171,6 +180,9 @@ func (a *Agent) sendReply(r *topics.Reply) {
 		return
 	}
 	c := a.sender.current()
+	for wait := time.Now().Add(ackTimeout); c == nil && time.Now().Before(wait) && a.stopping.Err() == nil; c = a.sender.current() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if c == nil {
 		a.log.Info("reply dropped: not connected", "op", r.Op, "request", r.Request)
 		return
