@@ -196,20 +196,25 @@ func (f *fleet) stats() (fleetStats, error) {
 }
 
 // stop tells the children to disconnect cleanly and waits for them, killing
-// any that takes longer than a minute.
-func (f *fleet) stop() {
+// any that takes longer than a minute. It says which did not end well.
+func (f *fleet) stop() error {
 	f.send(childCmd{Op: "stop"})
 	for _, p := range f.procs {
 		p.stdin.Close()
 	}
 	var errs []error
-	for _, p := range f.procs {
+	for i, p := range f.procs {
 		select {
 		case <-p.done:
 		case <-time.After(time.Minute):
-			errs = append(errs, p.cmd.Process.Kill())
+			_ = p.cmd.Process.Kill()
 			<-p.done
+			errs = append(errs, fmt.Errorf("child %d did not stop within a minute", i))
+			continue
+		}
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			errs = append(errs, fmt.Errorf("child %d exited with status %d (see its messages above)", i, code))
 		}
 	}
-	_ = errors.Join(errs...)
+	return errors.Join(errs...)
 }

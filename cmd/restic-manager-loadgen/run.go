@@ -43,7 +43,6 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
-	defer r.fleet.stop()
 	if err := r.scenarios(ctx); err != nil {
 		r.fig.Failures = append(r.fig.Failures, err.Error())
 	}
@@ -53,6 +52,9 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		if st.pending > 0 {
 			r.fig.Failures = append(r.fig.Failures, fmt.Sprintf("%d outbox entries never acknowledged by the server", st.pending))
 		}
+	}
+	if err := r.fleet.stop(); err != nil {
+		r.fig.Failures = append(r.fig.Failures, err.Error())
 	}
 	r.fig.print(stdout, o.json)
 	if len(r.fig.Failures) > 0 {
