@@ -85,10 +85,10 @@ func TestLoadgenScenarios(t *testing.T) {
 
 	// A second run against the same data directory reuses the enrolled
 	// identities from the credentials file, and a drop storm brings every
-	// agent back.
+	// agent back, over plain MQTT this time.
 	stdout.Reset()
 	o, err = parseOptions([]string{"--spawn", "--server-bin", bin, "--data", data, "--agents", "20", "--procs", "1",
-		"--heartbeat", "1s", "--backoff-initial", "100ms", "--timeout", "60s", "--scenario", "storm", "--storm", "drop", "--json"}, &stderr)
+		"--heartbeat", "1s", "--backoff-initial", "100ms", "--timeout", "60s", "--scenario", "storm", "--storm", "drop", "--plain", "--json"}, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestLoadgenScenarios(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
 		t.Fatal(err)
 	}
-	if f.Setup.Reused != 20 || f.Setup.Enrolled != 0 || f.Storm == nil || f.Storm.Kind != "drop" || f.Storm.Online != 20 || f.Storm.LeftBehind != 0 {
+	if f.Setup.Reused != 20 || f.Setup.Enrolled != 0 || f.TLS || f.Storm == nil || f.Storm.Kind != "drop" || f.Storm.Online != 20 || f.Storm.LeftBehind != 0 {
 		t.Errorf("second run: setup %+v, storm %+v", f.Setup, f.Storm)
 	}
 }
@@ -114,6 +114,7 @@ func TestOptionsRefuse(t *testing.T) {
 		{"--spawn", "--agents", "2", "--procs", "3"},
 		{"--spawn", "--scenario", "nope"},
 		{"--server", "http://x", "--token", "t", "--storm", "restart"},
+		{"--server", "http://x", "--token", "t", "--plain"},
 		{"--spawn", "--agents", "10", "--ingest-jobs", "20"},
 	} {
 		var stderr bytes.Buffer

@@ -21,6 +21,7 @@ type options struct {
 	insecure  bool
 	serverPID int
 	mqttURL   string
+	plain     bool
 	adminUser string
 	adminPass string
 
@@ -71,6 +72,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.insecure, "insecure", false, "do not check the certificate of an https --server")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of --server's process, for its RSS, CPU and fds (read from /proc)")
 	fs.StringVar(&o.mqttURL, "mqtt-url", "", "broker URL the agents use (default: the one enrollment gives, MQTT over TLS; mqtt://HOST:PORT for plain TCP)")
+	fs.BoolVar(&o.plain, "plain", false, "--spawn: the agents use the server's plain MQTT listener instead of MQTT over TLS")
 	fs.StringVar(&o.adminUser, "admin-user", "admin", "user the dashboard timings sign in as")
 	fs.StringVar(&o.adminPass, "admin-password", os.Getenv("RM_ADMIN_PASSWORD"), "its password (default: $RM_ADMIN_PASSWORD; --spawn sets its own); without it the dashboard is not timed")
 	fs.IntVar(&o.agents, "agents", 100, "simulated agents")
@@ -138,6 +140,9 @@ func (o *options) check(scenario string) error {
 		default:
 			return fmt.Errorf("unknown scenario %q: want connect, storm, dispatch, ingest, api or all", s)
 		}
+	}
+	if o.plain && (!o.spawn || o.mqttURL != "") {
+		return fmt.Errorf("--plain is for --spawn without --mqtt-url; with --server, give --mqtt-url mqtt://HOST:PORT")
 	}
 	if o.storm == "" {
 		o.storm = "drop"

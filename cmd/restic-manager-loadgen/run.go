@@ -138,7 +138,10 @@ func (r *loadRun) setup(ctx context.Context) error {
 	r.fig.Setup = setupFigures{Reused: min(cached, o.agents), Enrolled: max(0, o.agents-cached), EnrollSeconds: time.Since(start).Seconds()}
 	r.agents = creds.Hosts[:o.agents]
 	mqttURL := o.mqttURL
-	if mqttURL == "" {
+	switch {
+	case o.plain:
+		mqttURL = "mqtt://" + r.srv.mqttAddr
+	case mqttURL == "":
 		mqttURL = boot.MQTTURL
 	}
 	r.fig.MQTT = mqttURL
