@@ -31,6 +31,7 @@ func TestOpForMapsEveryKind(t *testing.T) {
 		{topics.JobSpec{Kind: topics.JobUnlock}, restic.Op{Kind: topics.JobUnlock}},
 		{topics.JobSpec{Kind: topics.JobSnapshots}, restic.Op{Kind: topics.JobSnapshots}},
 		{topics.JobSpec{Kind: topics.JobStats}, restic.Op{Kind: topics.JobStats}},
+		{topics.JobSpec{Kind: topics.JobDrill, Drill: &topics.DrillOptions{Files: 3}}, restic.Op{Kind: topics.JobDrill}}, // job_drill.go runs it
 		{topics.JobSpec{Kind: topics.JobRestore, Snapshot: "latest", Include: []string{"/etc"}, Target: target},
 			restic.Op{Kind: topics.JobRestore, Restore: restic.RestoreOptions{SnapshotID: "latest", Include: []string{"/etc"}, Target: target}}},
 	} {
@@ -43,7 +44,7 @@ func TestOpForMapsEveryKind(t *testing.T) {
 			t.Errorf("%s: got %+v (%q), want %+v", tc.spec.Kind, got, reason, tc.want)
 		}
 	}
-	if len(topics.JobKinds()) != 9 {
+	if len(topics.JobKinds()) != 10 {
 		t.Fatal("a job kind was added: map it in opFor and here")
 	}
 }

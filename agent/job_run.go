@@ -50,6 +50,8 @@ func (a *Agent) runJob(j *job) {
 	var result *topics.JobResult
 	if pre := a.runHook(j.ctx, j, topics.PreHook, hooks.pre, hooks.env); pre.failed() {
 		state, result = a.preHookFailed(j, pre, hooks.pre.Timeout)
+	} else if op.Kind == topics.JobDrill {
+		state, result = a.runDrill(j, op) // several restic runs (job_drill.go)
 	} else {
 		state, result = a.runRestic(j, op)
 	}

@@ -53,8 +53,8 @@ func decodeJournaledRun(detail []byte, host string) (*topics.Command, *topics.Jo
 
 // specsFor is what one run of sch does under cfg: a backup of its source
 // group; for a host-wide forget, one forget per source group that has a
-// retention policy (on that group's snapshots only); a prune; a check. An
-// empty list with a reason when there is nothing to run.
+// retention policy (on that group's snapshots only); a prune; a check; a
+// restore drill. An empty list with a reason when there is nothing to run.
 func specsFor(sch *topics.Schedule, cfg *topics.Config) ([]topics.JobSpec, string) {
 	switch sch.Kind {
 	case topics.JobBackup:
@@ -79,6 +79,13 @@ func specsFor(sch *topics.Schedule, cfg *topics.Config) ([]topics.JobSpec, strin
 		return []topics.JobSpec{{Kind: topics.JobPrune}}, ""
 	case topics.JobCheck:
 		return []topics.JobSpec{{Kind: topics.JobCheck, ReadDataSubset: sch.ReadDataSubset}}, ""
+	case topics.JobDrill:
+		spec := topics.JobSpec{Kind: topics.JobDrill}
+		if sch.Drill != nil {
+			opts := *sch.Drill
+			spec.Drill = &opts
+		}
+		return []topics.JobSpec{spec}, ""
 	}
 	return nil, fmt.Sprintf("this agent does not run %q schedules", sch.Kind)
 }

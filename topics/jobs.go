@@ -172,8 +172,8 @@ func (m *Config) Validate() error {
 			return fmt.Errorf("schedule %s appears twice", sc.ID)
 		}
 		seen[sc.ID] = true
-		if sc.SourceGroup != "" && !groups[sc.SourceGroup] {
-			return fmt.Errorf("schedule %s names source group %s, which the config does not have", sc.ID, sc.SourceGroup)
+		if g := sc.groupRef(); g != "" && !groups[g] {
+			return fmt.Errorf("schedule %s names source group %s, which the config does not have", sc.ID, g)
 		}
 	}
 	if m.HostName != "" {
@@ -320,6 +320,8 @@ type JobResult struct {
 	ErrorCount int `json:"error_count,omitempty"`
 	// Stats is what a stats job measured (#13).
 	Stats *RepoStats `json:"stats,omitempty"`
+	// Drill is what a restore drill found (#14, drill.go).
+	Drill *DrillResult `json:"drill,omitempty"`
 }
 
 // MaxPreviewIDs bounds JobResult.WouldRemove.
@@ -361,6 +363,11 @@ func (r *JobResult) Validate() error {
 	}
 	if r.Stats != nil {
 		if err := r.Stats.Validate(); err != nil {
+			return err
+		}
+	}
+	if r.Drill != nil {
+		if err := r.Drill.Validate(); err != nil {
 			return err
 		}
 	}

@@ -24,11 +24,14 @@ const (
 	// JobStats records the repository's size (restic stats --mode
 	// raw-data, #13); it takes no options and changes nothing.
 	JobStats JobKind = "stats"
+	// JobDrill restores a sample of the latest snapshot into a scratch
+	// directory and compares it with the live files (#14, drill.go).
+	JobDrill JobKind = "drill"
 )
 
 // JobKinds lists every JobKind in a stable order (forms, filters).
 func JobKinds() []JobKind {
-	return []JobKind{JobBackup, JobForget, JobPrune, JobCheck, JobSnapshots, JobRestore, JobUnlock, JobInit, JobStats}
+	return []JobKind{JobBackup, JobForget, JobPrune, JobCheck, JobSnapshots, JobRestore, JobUnlock, JobInit, JobStats, JobDrill}
 }
 
 // Valid reports whether k is one of JobKinds.
@@ -117,6 +120,10 @@ type JobSpec struct {
 	// Check.
 	ReadDataSubset string `json:"read_data_subset,omitempty"` // "n/t", "x%", or a size like "500M" (CheckReadDataSubset)
 
+	// Drill (#14, drill.go): the sample's bounds and source; nil takes
+	// the defaults.
+	Drill *DrillOptions `json:"drill,omitempty"`
+
 	// Restore.
 	Snapshot string   `json:"snapshot,omitempty"` // snapshot id (8-64 hex) or "latest"
 	Include  []string `json:"include,omitempty"`  // --include patterns
@@ -148,6 +155,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("paths, excludes, tags and source groups belong to a backup job, not %s", s.Kind)
 	case !isForget && (s.Retention != nil || s.Prune || s.DryRun || len(s.FilterTags) > 0):
 		return fmt.Errorf("retention, prune, dry run and tag filters belong to a forget job, not %s", s.Kind)
+	case s.Kind != JobDrill && s.Drill != nil:
+		return fmt.Errorf("drill options belong to a drill job, not %s", s.Kind)
 	case !isCheck && s.ReadDataSubset != "":
 		return fmt.Errorf("read_data_subset belongs to a check job, not %s", s.Kind)
 	case !isRestore && (s.Snapshot != "" || len(s.Include) > 0 || s.Target != ""):
@@ -192,6 +201,8 @@ func (s *JobSpec) Validate() error {
 		return s.Retention.Validate()
 	case JobCheck:
 		return CheckReadDataSubset(s.ReadDataSubset)
+	case JobDrill:
+		return s.Drill.Validate()
 	case JobRestore:
 		if !snapshotRefRE.MatchString(s.Snapshot) {
 			return fmt.Errorf("restore needs a snapshot: a snapshot id (8 to 64 hex digits) or \"latest\", not %q", clip(s.Snapshot))

@@ -104,11 +104,12 @@ func (g *SourceGroup) Validate() error {
 var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Schedule says when the agent runs a job by itself: a backup of a source
-// group, or a host-wide forget (every group's retention), prune or check.
+// group, or a host-wide forget (every group's retention), prune or check,
+// or a restore drill (#14).
 type Schedule struct {
 	// ID is stable (the server's id, e.g. "sch_7").
 	ID   string  `json:"id"`
-	Kind JobKind `json:"kind"` // backup, forget, prune or check
+	Kind JobKind `json:"kind"` // backup, forget, prune, check or drill
 	// SourceGroup is the group a backup schedule backs up (its ID).
 	SourceGroup string `json:"source_group,omitempty"`
 	// Cron is when, read in TimeZone (see CronParser).
@@ -124,6 +125,18 @@ type Schedule struct {
 	JitterSeconds int `json:"jitter_seconds,omitempty"`
 	// ReadDataSubset is for check schedules (see JobSpec).
 	ReadDataSubset string `json:"read_data_subset,omitempty"`
+	// Drill is for drill schedules: the job's DrillOptions (nil: the
+	// defaults, the host's latest snapshot).
+	Drill *DrillOptions `json:"drill,omitempty"`
+}
+
+// groupRef is the source group the schedule names: a backup's group or a
+// drill's.
+func (s *Schedule) groupRef() string {
+	if s.SourceGroup != "" {
+		return s.SourceGroup
+	}
+	return s.Drill.Group()
 }
 
 // MaxJitter bounds Schedule.JitterSeconds (6 hours).
@@ -179,12 +192,22 @@ func (s *Schedule) Validate() error {
 		if !ValidGroupID(s.SourceGroup) {
 			return errors.New("a backup schedule needs a source group")
 		}
+	case JobDrill:
+		if s.SourceGroup != "" {
+			return errors.New("a drill schedule names the source group it draws from in its drill options (drill.source_group)")
+		}
 	case JobForget, JobPrune, JobCheck:
 		if s.SourceGroup != "" {
 			return fmt.Errorf("a %s schedule is for the whole host, not one source group", s.Kind)
 		}
 	default:
-		return fmt.Errorf("schedules run backup, forget, prune or check, not %q", clip(string(s.Kind)))
+		return fmt.Errorf("schedules run backup, forget, prune, check or drill, not %q", clip(string(s.Kind)))
+	}
+	if s.Drill != nil && s.Kind != JobDrill {
+		return fmt.Errorf("drill options belong to a drill schedule, not %s", s.Kind)
+	}
+	if err := s.Drill.Validate(); err != nil {
+		return err
 	}
 	if s.ReadDataSubset != "" && (s.Kind != JobCheck || !validReadDataSubset(s.ReadDataSubset)) {
 		return errors.New("read_data_subset belongs to a check schedule and is n/t, x% or a size like 500M")

@@ -1,6 +1,7 @@
 package restic
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -16,6 +17,9 @@ import (
 func Args(op Op) ([]string, error) {
 	if err := op.Validate(); err != nil {
 		return nil, err
+	}
+	if op.Kind == topics.JobDrill {
+		return nil, fmt.Errorf("%w (%s): a drill is several restic runs (Runner.Ls, then a restore), not one", ErrInvalidOp, op.Kind)
 	}
 	args := []string{string(op.Kind), "--json"}
 	if op.Bandwidth.UpKBps > 0 {

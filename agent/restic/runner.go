@@ -106,13 +106,9 @@ func (r *Runner) Run(ctx context.Context, op Op) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bin := r.Binary
-	if bin == "" {
-		bin = "restic"
-	}
-	path, err := exec.LookPath(bin)
+	path, err := r.binaryPath()
 	if err != nil {
-		return nil, fmt.Errorf("restic: binary %q not found (%v): install restic or set restic_binary in the agent config", bin, err)
+		return nil, err
 	}
 	res, err := r.run(ctx, op, op.Kind, path, args)
 	if err != nil {
@@ -129,6 +125,20 @@ func (r *Runner) Run(ctx context.Context, op Op) (*Result, error) {
 	r.logger().Info("restic finished", "kind", op.Kind, "outcome", res.Outcome, "exit_code", res.ExitCode,
 		"reason", res.Reason, "duration", res.Duration.Round(time.Millisecond))
 	return res, nil
+}
+
+// binaryPath is where the restic program is (Binary, or "restic" looked
+// up in PATH).
+func (r *Runner) binaryPath() (string, error) {
+	bin := r.Binary
+	if bin == "" {
+		bin = "restic"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("restic: binary %q not found (%v): install restic or set restic_binary in the agent config", bin, err)
+	}
+	return path, nil
 }
 
 // verifyExisting opens a repository that init found already there, so that
@@ -164,9 +174,24 @@ func (r *Runner) resolveSnapshotID(ctx context.Context, op Op, path string, res 
 
 // run starts one restic process and turns its end into a Result.
 func (r *Runner) run(ctx context.Context, op Op, kind topics.JobKind, path string, args []string) (*Result, error) {
+	return r.runReading(ctx, op, kind, path, args, nil)
+}
+
+// runReading is run with a reader of restic's stdout: each line goes to
+// stdoutLine first, and to the session only if stdoutLine did not take it
+// (Ls decodes a listing there, line by line).
+func (r *Runner) runReading(ctx context.Context, op Op, kind topics.JobKind, path string, args []string,
+	stdoutLine func(line []byte) (taken bool)) (*Result, error) {
 	start := time.Now()
 	sess := newSession(kind, op, start)
 	stdout := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
+	if stdoutLine != nil {
+		stdout = newLineWriter(StreamStdout, maxDecodeLine, func(stream Stream, line []byte) {
+			if !stdoutLine(line) {
+				sess.handle(stream, line)
+			}
+		})
+	}
 	stderr := newLineWriter(StreamStderr, maxDecodeLine, sess.handle)
 
 	cmd := exec.CommandContext(ctx, path, args...)
