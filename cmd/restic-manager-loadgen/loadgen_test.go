@@ -84,11 +84,12 @@ func TestLoadgenScenarios(t *testing.T) {
 	}
 
 	// A second run against the same data directory reuses the enrolled
-	// identities from the credentials file, and a drop storm brings every
-	// agent back, over plain MQTT this time.
+	// identities from the credentials file, signs in to the dashboard of the
+	// existing admin, and a drop storm brings every agent back, over plain
+	// MQTT this time.
 	stdout.Reset()
 	o, err = parseOptions([]string{"--spawn", "--server-bin", bin, "--data", data, "--agents", "20", "--procs", "1",
-		"--heartbeat", "1s", "--backoff-initial", "100ms", "--timeout", "60s", "--scenario", "storm", "--storm", "drop", "--plain", "--json"}, &stderr)
+		"--heartbeat", "1s", "--backoff-initial", "100ms", "--timeout", "60s", "--scenario", "api,storm", "--api-requests", "1", "--storm", "drop", "--plain", "--json"}, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +100,8 @@ func TestLoadgenScenarios(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
 		t.Fatal(err)
 	}
-	if f.Setup.Reused != 20 || f.Setup.Enrolled != 0 || f.TLS || f.Storm == nil || f.Storm.Kind != "drop" || f.Storm.Online != 20 || f.Storm.LeftBehind != 0 {
-		t.Errorf("second run: setup %+v, storm %+v", f.Setup, f.Storm)
+	if f.Setup.Reused != 20 || f.Setup.Enrolled != 0 || f.TLS || f.API == nil || f.API.Dashboard == nil || f.Storm == nil || f.Storm.Kind != "drop" || f.Storm.Online != 20 || f.Storm.LeftBehind != 0 {
+		t.Errorf("second run: setup %+v, api %+v, storm %+v", f.Setup, f.API, f.Storm)
 	}
 }
 

@@ -166,7 +166,7 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		fmt.Fprintf(w, "\nThe agents' connection attempts failed %d times; the first: %s\n", f.ConnectErrors, f.FirstConnectError)
 	}
 	if f.LoadgenCPUSeconds > 0 {
-		fmt.Fprintf(w, "\nThe loadgen's own processes used %.0f s of CPU.\n", f.LoadgenCPUSeconds)
+		fmt.Fprintf(w, "\nThe loadgen's own processes used %.1f s of CPU.\n", f.LoadgenCPUSeconds)
 	}
 	if len(f.Failures) > 0 {
 		fmt.Fprintf(w, "\nNot as it should be:\n- %s\n", strings.Join(f.Failures, "\n- "))

@@ -90,6 +90,9 @@ func (r *loadRun) startServer(ctx context.Context) error {
 		return err
 	}
 	srv := &spawnedServer{bin: bin, dataDir: dir, extra: strings.Fields(o.extraArgs), password: "loadgen admin " + randomHex(8)}
+	if err := srv.resetAdminPassword(ctx); err != nil {
+		return err
+	}
 	if err := srv.start(ctx); err != nil {
 		return err
 	}

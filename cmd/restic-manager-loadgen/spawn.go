@@ -156,6 +156,21 @@ func (s *spawnedServer) pid() int {
 	return s.cmd.Process.Pid
 }
 
+// resetAdminPassword gives the admin of an existing data directory the
+// password of this run (RM_ADMIN_PASSWORD only names the first admin's),
+// with the server's own CLI, before the server starts.
+func (s *spawnedServer) resetAdminPassword(ctx context.Context) error {
+	if !isFile(filepath.Join(s.dataDir, "restic-manager.db")) {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, s.bin, "user", "passwd", "admin", "--data", s.dataDir)
+	cmd.Stdin = strings.NewReader(s.password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("user passwd admin: %v: %s", err, out)
+	}
+	return nil
+}
+
 // apiToken makes an admin API token with the server's own CLI, on its data
 // directory, while it runs.
 func (s *spawnedServer) apiToken(ctx context.Context) (string, error) {
