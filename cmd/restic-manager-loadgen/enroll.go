@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/restic-manager/restic-manager/topics"
 )
@@ -116,12 +118,15 @@ func (c *credCache) enroll(ctx context.Context, api *apiClient, n, workers int, 
 		var tok struct {
 			Token string `json:"token"`
 		}
-		if _, err := api.do(ctx, "POST", "/api/v1/enrollment-tokens", map[string]any{"host_name": name, "ttl": "1h"}, &tok); err != nil {
+		if err := retryBusy(ctx, func() error {
+			_, err := api.do(ctx, "POST", "/api/v1/enrollment-tokens", map[string]any{"host_name": name, "ttl": "1h"}, &tok)
+			return err
+		}); err != nil {
 			return err
 		}
 		var res topics.EnrollResponse
 		req := topics.EnrollRequest{Token: tok.Token, Hostname: "loadgen", OS: "linux", Arch: "amd64", AgentVersion: simAgentVersion}
-		if _, err := api.do(ctx, "POST", topics.EnrollPath, req, &res); err != nil {
+		if err := retryBusy(ctx, func() error { _, err := api.do(ctx, "POST", topics.EnrollPath, req, &res); return err }); err != nil {
 			return err
 		}
 		if err := res.Validate(); err != nil {
@@ -157,7 +162,7 @@ func (c *credCache) giveRepositories(ctx context.Context, api *apiClient, hosts 
 	err := parallel(ctx, len(todo), workers, func(k int) error {
 		h := &hosts[todo[k]]
 		body := map[string]any{"url": "/srv/restic/loadgen/" + h.Name, "password": "loadgen repository password"}
-		if _, err := api.do(ctx, "PUT", "/api/v1/hosts/"+h.ID+"/repository", body, nil); err != nil {
+		if err := retryBusy(ctx, func() error { _, err := api.do(ctx, "PUT", "/api/v1/hosts/"+h.ID+"/repository", body, nil); return err }); err != nil {
 			return err
 		}
 		c.mu.Lock()
@@ -174,6 +179,27 @@ func (c *credCache) giveRepositories(ctx context.Context, api *apiClient, hosts 
 		err = serr
 	}
 	return err
+}
+
+// retryBusy runs call again, up to five times with a growing pause, while
+// the server answers that it is busy or unavailable (HTTP 429 or 5xx): the
+// setup before a run is not what is measured, and a loaded server may
+// refuse a moment.
+func retryBusy(ctx context.Context, call func() error) error {
+	wait := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := call()
+		var ae *apiError
+		if err == nil || attempt == 5 || !errors.As(err, &ae) || (ae.Status != http.StatusTooManyRequests && ae.Status < 500) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and returns the first
