@@ -144,8 +144,9 @@ func newChild(spec childSpec, stdout, stderr io.Writer) (*child, error) {
 		if !roots.AppendCertsFromPEM([]byte(spec.CACert)) {
 			return nil, errors.New("child: no CA certificate to trust the broker with")
 		}
-		c.fleet.tls = &tls.Config{RootCAs: roots, ServerName: broker.Hostname(), MinVersion: tls.VersionTLS12,
-			ClientSessionCache: tls.NewLRUClientSessionCache(len(spec.Agents))}
+		// No session cache, as the agent (agent/dial.go): every connection
+		// is a full handshake, which is what a storm costs the server.
+		c.fleet.tls = &tls.Config{RootCAs: roots, ServerName: broker.Hostname(), MinVersion: tls.VersionTLS12}
 	}
 	for i, h := range spec.Agents {
 		var local *net.TCPAddr
