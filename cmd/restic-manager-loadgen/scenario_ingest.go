@@ -38,12 +38,28 @@ func (r *loadRun) ingest(ctx context.Context) error {
 	start := time.Now()
 	jobs := make([]apiJob, len(hosts))
 	body := map[string]any{"kind": "backup", "paths": []string{"/srv/loadgen"}, "tags": []string{ingestTag}}
+	var failedMu sync.Mutex
 	if err := parallel(ctx, len(hosts), o.apiClients, func(i int) error {
-		_, err := r.api.do(ctx, "POST", "/api/v1/hosts/"+hosts[i].ID+"/jobs", body, &jobs[i])
-		return err
+		// A server failure is counted against the API (it is one) and the
+		// job posted again, so the ingest still runs.
+		return retryBusy(ctx, func() error {
+			_, err := r.api.do(ctx, "POST", "/api/v1/hosts/"+hosts[i].ID+"/jobs", body, &jobs[i])
+			if err != nil {
+				r.logf("ingest: %v", err)
+				var ae *apiError
+				failedMu.Lock()
+				f.APIErrors++
+				if errors.As(err, &ae) && ae.Status >= 500 {
+					f.API5xx++
+				}
+				failedMu.Unlock()
+			}
+			return err
+		})
 	}); err != nil {
 		return err
 	}
+	setupErrors, setup5xx := f.APIErrors, f.API5xx
 	load := r.apiLoad(ctx, others)
 	uids := make(map[string]bool, len(jobs))
 	for _, j := range jobs {
@@ -80,6 +96,8 @@ func (r *loadRun) ingest(ctx context.Context) error {
 		f.ServerRSSMiB = float64(rss) / (1 << 20)
 	}
 	f.APIPost, f.APIGet, f.APIErrors, f.API5xx = load.stop()
+	f.APIErrors += setupErrors
+	f.API5xx += setup5xx
 	f.ElapsedSeconds = elapsed.Seconds()
 	f.Expected = int64(o.ingestJobs) * int64(o.ingestRate) * int64(o.ingestSeconds/time.Second)
 	for _, j := range jobs {
