@@ -130,12 +130,16 @@ func statusOf(code server.ErrorCode) int {
 		return http.StatusForbidden
 	case server.CodeNotFound:
 		return http.StatusNotFound
-	case server.CodeConflict:
+	case server.CodeConflict, server.CodeHostOffline:
 		return http.StatusConflict
 	case server.CodeRateLimited:
 		return http.StatusTooManyRequests
 	case server.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case server.CodeAgentTimeout:
+		return http.StatusGatewayTimeout
+	case server.CodeAgentFailed:
+		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
 }

@@ -302,7 +302,7 @@ func roleCases() []roleCase {
 			_, id := app.announce(fmt.Sprintf("api-pend-many-%d", n))
 			return c.postJSON("/api/v1/pending-hosts/reject", fmt.Sprintf(`{"ids":[%d]}`, id))
 		}},
-	}, append(append(userRoleCases(), notifyRoleCases()...), monitorRoleCases()...)...) // users, API tokens and accounts: user_roles_test.go; notifications: notify_roles_test.go; monitor settings: monitor_settings_test.go
+	}, append(append(append(userRoleCases(), notifyRoleCases()...), monitorRoleCases()...), browseRoleCases()...)...) // users, API tokens and accounts: user_roles_test.go; notifications: notify_roles_test.go; monitor settings: monitor_settings_test.go; browsing snapshots: snapshot_browse_test.go
 }
 
 // notInMatrix lists authenticated routes the matrix cannot drive, and why.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
@@ -22,6 +23,18 @@ type snapshotsView struct {
 type snapshotView struct {
 	server.Snapshot
 	TagViews []tagView
+	// Previous is the id of the snapshot before this one in the list
+	// (older), "" for the oldest: "compare with previous" (#14).
+	Previous string
+}
+
+// BrowsePath is the folder the Browse link opens: the snapshot's one
+// path, or the root when it holds several.
+func (v snapshotView) BrowsePath() string {
+	if len(v.Paths) == 1 && strings.HasPrefix(v.Paths[0], "/") {
+		return v.Paths[0]
+	}
+	return "/"
 }
 
 // Short is the id restic shows (8 hex digits).
@@ -50,6 +63,9 @@ func newSnapshotsView(hostID string, list *server.SnapshotList, canRun bool, csr
 	v.Snapshots = make([]snapshotView, len(list.Snapshots))
 	for i, s := range list.Snapshots {
 		v.Snapshots[i] = snapshotView{Snapshot: s, TagViews: make([]tagView, len(s.Tags))}
+		if i+1 < len(list.Snapshots) {
+			v.Snapshots[i].Previous = list.Snapshots[i+1].ID
+		}
 		for j, t := range s.Tags {
 			v.Snapshots[i].TagViews[j] = names.tag(t)
 		}

@@ -39,6 +39,11 @@ var pages = map[string][]string{
 	"audit":      {"layout.html", "audit.html"},
 	"error":      {"layout.html", "error.html"},
 
+	// Browsing a host's snapshots (#14): a folder, a search, a diff.
+	"snapshot_tree": {"layout.html", "snapshot_tree.html"},
+	"snapshot_find": {"layout.html", "snapshot_find.html"},
+	"snapshot_diff": {"layout.html", "snapshot_diff.html"},
+
 	// Admins: notification channels, deliveries and host mutes (#13).
 	"notifications": {"layout.html", "notifications.html"},
 }
