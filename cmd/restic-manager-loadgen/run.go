@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,7 +46,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	scenErr := r.scenarios(ctx)
 	if scenErr != nil {
-		r.fig.Failures = append(r.fig.Failures, scenErr.Error())
+		r.fig.Failures = append(r.fig.Failures, strings.Split(scenErr.Error(), "\n")...)
 	}
 	if st, err := r.fleet.stats(); err == nil {
 		r.fig.LoadgenCPUSeconds = st.cpuSeconds + cpuSeconds(os.Getpid())
@@ -177,38 +178,32 @@ func (r *loadRun) setup(ctx context.Context) error {
 }
 
 // scenarios runs the chosen scenarios; connect always runs first, as the
-// others need the fleet online.
+// others need the fleet online, and a failed connect ends the run. A later
+// scenario's failure is reported and the next one still runs.
 func (r *loadRun) scenarios(ctx context.Context) error {
 	o := r.o
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
-	if o.has("api") {
-		if err := r.apiTimings(ctx); err != nil {
-			return fmt.Errorf("api: %w", err)
+	var errs []error
+	step := func(name string, fn func(context.Context) error) {
+		if o.has(name) && ctx.Err() == nil {
+			if err := fn(ctx); err != nil {
+				r.logf("%s: %v", name, err)
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
 		}
 	}
+	step("api", r.apiTimings)
 	if o.has("dispatch") || o.has("ingest") {
 		if err := r.repositories(ctx); err != nil {
-			return err
+			return errors.Join(append(errs, err)...)
 		}
 	}
-	if o.has("dispatch") {
-		if err := r.dispatch(ctx); err != nil {
-			return fmt.Errorf("dispatch: %w", err)
-		}
-	}
-	if o.has("ingest") {
-		if err := r.ingest(ctx); err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
-	}
-	if o.has("storm") {
-		if err := r.storm(ctx); err != nil {
-			return fmt.Errorf("storm: %w", err)
-		}
-	}
-	return nil
+	step("dispatch", r.dispatch)
+	step("ingest", r.ingest)
+	step("storm", r.storm)
+	return errors.Join(errs...)
 }
 
 // repositories gives the job hosts a repository and waits until their
