@@ -74,6 +74,11 @@ type Command struct {
 	// init is for). An agent whose applied config is older waits for it.
 	ConfigVersion int64    `json:"config_version,omitempty"`
 	Spec          *JobSpec `json:"spec,omitempty"`
+	// SourceRepository (#14) is the repository a cross-host restore reads:
+	// the source host's, built by the server from its sealed copy each time
+	// the command is sent. The agent uses it for this one job and never
+	// stores it (not in its config, journal, outbox or logs).
+	SourceRepository *RepositoryConfig `json:"source_repository,omitempty"`
 }
 
 // Validate checks the header and the body of a command.
@@ -98,9 +103,12 @@ func (m *Command) Validate() error {
 		if m.Spec == nil {
 			return errors.New("run command without a job spec")
 		}
-		return m.Spec.Validate()
+		if err := m.Spec.Validate(); err != nil {
+			return err
+		}
+		return checkSourceRepository(m)
 	case CmdCancel:
-		if m.Spec != nil {
+		if m.Spec != nil || m.SourceRepository != nil {
 			return errors.New("cancel command with a job spec")
 		}
 		return nil

@@ -128,6 +128,11 @@ type JobSpec struct {
 	Snapshot string   `json:"snapshot,omitempty"` // snapshot id (8-64 hex) or "latest"
 	Include  []string `json:"include,omitempty"`  // --include patterns
 	Target   string   `json:"target,omitempty"`   // absolute directory on the host; it must exist there
+	// #14 (jobspec_restore.go): how existing files are treated, restic's
+	// --verify, and the host whose repository a cross-host restore reads.
+	Overwrite  OverwritePolicy `json:"overwrite,omitempty"`
+	Verify     bool            `json:"verify,omitempty"`
+	SourceHost string          `json:"source_host,omitempty"`
 
 	// Any kind that talks to the repository: caps in KiB/s, 0 = none.
 	BandwidthUpKBps   int `json:"bandwidth_up_kbps,omitempty"`
@@ -159,8 +164,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("drill options belong to a drill job, not %s", s.Kind)
 	case !isCheck && s.ReadDataSubset != "":
 		return fmt.Errorf("read_data_subset belongs to a check job, not %s", s.Kind)
-	case !isRestore && (s.Snapshot != "" || len(s.Include) > 0 || s.Target != ""):
-		return fmt.Errorf("snapshot, include and target belong to a restore job, not %s", s.Kind)
+	case !isRestore && (s.Snapshot != "" || len(s.Include) > 0 || s.Target != "" || s.Overwrite != "" || s.Verify || s.SourceHost != ""):
+		return fmt.Errorf("snapshot, include, target, overwrite, verify and source host belong to a restore job, not %s", s.Kind)
 	}
 	switch s.Kind {
 	case JobBackup:
@@ -216,7 +221,10 @@ func (s *JobSpec) Validate() error {
 		if err := checkField1("target", s.Target); err != nil {
 			return err
 		}
-		return checkList("include", s.Include, false)
+		if err := checkList("include", s.Include, false); err != nil {
+			return err
+		}
+		return s.validateRestore()
 	}
 	return nil
 }
