@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,5 +125,23 @@ func TestOptionsRefuse(t *testing.T) {
 		if _, err := parseOptions(args, &stderr); err == nil {
 			t.Errorf("%q accepted", args)
 		}
+	}
+}
+
+// TestListenerPID: with --server and no --server-pid, the server's process
+// is the one listening on the URL's port.
+func TestListenerPID(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	if got := serverPIDOf(fmt.Sprintf("http://127.0.0.1:%d", port)); got != os.Getpid() {
+		t.Errorf("serverPIDOf(port %d) = %d, want this process %d", port, got, os.Getpid())
+	}
+	ln.Close()
+	if got := listenerPID(port); got != 0 {
+		t.Errorf("listenerPID(%d) after close = %d, want 0", port, got)
 	}
 }

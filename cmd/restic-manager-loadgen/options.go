@@ -70,7 +70,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.extraArgs, "server-args", "", "--spawn: more flags for serve, space-separated (e.g. \"--mqtt-conn-limit 600\")")
 	fs.StringVar(&o.token, "token", os.Getenv("RM_API_TOKEN"), "admin API token of --server (default: $RM_API_TOKEN)")
 	fs.BoolVar(&o.insecure, "insecure", false, "do not check the certificate of an https --server")
-	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of --server's process, for its RSS, CPU and fds (read from /proc)")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of --server's process, for its RSS, CPU and fds (default: the process listening on its port, found in /proc)")
 	fs.StringVar(&o.mqttURL, "mqtt-url", "", "broker URL the agents use (default: the one enrollment gives, MQTT over TLS; mqtt://HOST:PORT for plain TCP)")
 	fs.BoolVar(&o.plain, "plain", false, "--spawn: the agents use the server's plain MQTT listener instead of MQTT over TLS")
 	fs.StringVar(&o.adminUser, "admin-user", "admin", "user the dashboard timings sign in as")

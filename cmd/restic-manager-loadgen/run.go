@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +74,12 @@ func (r *loadRun) startServer(ctx context.Context) error {
 	if !o.spawn {
 		r.api = newAPIClient(o.server, o.token, o.insecure)
 		r.fig.Server = o.server
+		if r.pid == 0 {
+			r.pid = serverPIDOf(o.server)
+		}
+		if r.pid != 0 {
+			r.logf("server pid %d", r.pid)
+		}
 		return nil
 	}
 	bin, err := findServerBin(o.serverBin)
@@ -113,6 +121,25 @@ func (r *loadRun) startServer(ctx context.Context) error {
 	r.fig.Server = srv.webURL + " (spawned: " + bin + ")"
 	r.logf("server %s started, pid %d, data in %s", srv.webURL, r.pid, dir)
 	return nil
+}
+
+// serverPIDOf finds the pid of a server on this machine from its URL's
+// port (listenerPID), when --server-pid is not given.
+func serverPIDOf(server string) int {
+	u, err := url.Parse(server)
+	if err != nil {
+		return 0
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		switch u.Scheme {
+		case "https":
+			port = 443
+		default:
+			port = 80
+		}
+	}
+	return listenerPID(port)
 }
 
 // setup enrolls (or reuses) the identities and starts the children.
