@@ -33,6 +33,7 @@ var queryHandlers = map[topics.QueryOp]queryHandler{
 	topics.QueryLs:   answerLs,
 	topics.QueryFind: answerFind,
 	topics.QueryDiff: answerDiff,
+	topics.QueryDump: answerDump,
 }
 
 // queryRunner counts and identifies the queries running.
@@ -43,6 +44,8 @@ type queryRunner struct {
 	// grace is how long a restic of a query may take to stop before it is
 	// killed (restic.DefaultBrowseGrace when zero; tests shorten it).
 	grace time.Duration
+	// dumps are the downloads streaming to the server (download.go).
+	dumps dumpSlots
 }
 
 // WithQueryGrace sets how long a query's restic may take to stop after

@@ -21,6 +21,7 @@ type Service struct {
 	events *Bus
 
 	logins   *loginThrottle // sign-in attempts per address and per (address, name)
+	creds    *credCache     // MQTT secrets the store verified (fleet_mqttauth_cache.go)
 	ingest   IngestStats
 	presence *Presence
 	ann      *announcer
@@ -44,6 +45,8 @@ type Service struct {
 	notify *notifier // the notification delivery worker (notify_deliver.go)
 	// #14: queries sent to agents that wait for their reply (browse_ask.go).
 	queries pendingQueries
+	// #14: downloads in progress and their upload tokens (browse_download.go).
+	downloads downloadRegistry
 
 	pubMu        sync.Mutex
 	pub          Publisher
@@ -81,6 +84,7 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	}
 	s := &Service{db: db, box: box, log: logger, events: NewBus(), now: func() time.Time { return now().UTC() }}
 	s.logins = newLoginThrottle(s.now)
+	s.creds = newCredCache(s.now)
 	s.hashCost = opts.PasswordHashCost.orDefault()
 	s.dummyHash = newDummyHash(s.hashCost)
 	if s.hashCost.belowDefault() {

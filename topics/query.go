@@ -44,6 +44,7 @@ const (
 	QueryLs   QueryOp = "ls"   // one folder of a snapshot, one page of it
 	QueryFind QueryOp = "find" // a name or glob over all the host's snapshots
 	QueryDiff QueryOp = "diff" // what changed between two snapshots
+	QueryDump QueryOp = "dump" // a file or folder, uploaded over HTTPS (dump.go)
 )
 
 // Bounds of the query protocol. A reply must fit the broker's packet limit
@@ -106,6 +107,10 @@ type Query struct {
 	// SnapshotTo is the second snapshot id of a diff: what changed from
 	// Snapshot to SnapshotTo.
 	SnapshotTo string `json:"snapshot_to,omitempty"`
+	// Format is how a dump packs a folder (DumpFormat); Upload is the
+	// one-time token its upload goes with (DumpUploadPath).
+	Format DumpFormat `json:"format,omitempty"`
+	Upload string     `json:"upload,omitempty"`
 }
 
 // queryRules says, per op, which fields it takes and checks them. Fields
@@ -117,6 +122,7 @@ var queryRules = map[QueryOp]struct {
 	QueryLs:   {"snapshot path page", checkLsQuery},
 	QueryFind: {"pattern", func(q *Query) error { return CheckFindPattern(q.Pattern) }},
 	QueryDiff: {"snapshot snapshot_to", checkDiffQuery},
+	QueryDump: {"snapshot path format upload", checkDumpQuery},
 }
 
 // Timeout is TimeoutMS as a duration.
@@ -145,6 +151,7 @@ func checkQueryFields(q *Query, fields string) error {
 	set := map[string]bool{
 		"snapshot": q.Snapshot != "", "path": q.Path != "", "page": q.Page != 0,
 		"pattern": q.Pattern != "", "snapshot_to": q.SnapshotTo != "",
+		"format": q.Format != "", "upload": q.Upload != "",
 	}
 	allowed := strings.Fields(fields)
 	for name, isSet := range set {

@@ -24,6 +24,7 @@ type Reply struct {
 	Tree *TreePage   `json:"tree,omitempty"` // ls
 	Find *FindResult `json:"find,omitempty"` // find
 	Diff *DiffResult `json:"diff,omitempty"` // diff
+	Dump *DumpStart  `json:"dump,omitempty"` // dump: what the upload sends
 }
 
 // Error kinds of a Reply.
@@ -141,7 +142,7 @@ func (r *Reply) Validate() error {
 		return fmt.Errorf("unknown query op %q", clip(string(r.Op)))
 	}
 	results := 0
-	for _, set := range []bool{r.Tree != nil, r.Find != nil, r.Diff != nil} {
+	for _, set := range []bool{r.Tree != nil, r.Find != nil, r.Diff != nil, r.Dump != nil} {
 		if set {
 			results++
 		}
@@ -164,6 +165,8 @@ func (r *Reply) Validate() error {
 		return r.Find.Validate()
 	case r.Op == QueryDiff && r.Diff != nil:
 		return r.Diff.Validate()
+	case r.Op == QueryDump && r.Dump != nil:
+		return r.Dump.Validate()
 	}
 	return fmt.Errorf("a %s reply carries another op's result", r.Op)
 }
