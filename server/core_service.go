@@ -21,7 +21,6 @@ type Service struct {
 	events *Bus
 
 	logins   *loginThrottle // sign-in attempts per address and per (address, name)
-	creds    *credCache     // MQTT secrets the store verified (fleet_mqttauth_cache.go)
 	ingest   IngestStats
 	presence *Presence
 	ann      *announcer
@@ -84,7 +83,6 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	}
 	s := &Service{db: db, box: box, log: logger, events: NewBus(), now: func() time.Time { return now().UTC() }}
 	s.logins = newLoginThrottle(s.now)
-	s.creds = newCredCache(s.now)
 	s.hashCost = opts.PasswordHashCost.orDefault()
 	s.dummyHash = newDummyHash(s.hashCost)
 	if s.hashCost.belowDefault() {
