@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/restic-manager/restic-manager/agent/outbox"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -96,16 +97,23 @@ func (a *Agent) handleCommand(payload []byte, duplicate bool) {
 // receiveRun journals a run command before anything else; a job id the
 // journal knows is never run again.
 func (a *Agent) receiveRun(c *topics.Command, payload []byte) {
-	already, err := a.journal.Begin(c.Job, payload)
+	var already *outbox.Record
+	detail, err := journalDetail(c, payload)
+	if err == nil {
+		already, err = a.journal.Begin(c.Job, detail)
+	}
 	if err != nil {
 		a.log.Error("cannot journal the job, so it does not run now; the server sends it again after the next hello", "job", c.Job, "err", err)
 		return
 	}
 	if already != nil {
-		if already.Done {
+		switch {
+		case already.Done:
 			a.log.Info("duplicate run of a finished job: sending its recorded result again, restic does not run", "job", c.Job)
 			a.resendOutcome(c.Job, already.Outcome)
-		} else {
+		case a.jobs.supplySource(c.Job, c.SourceRepository):
+			a.log.Info("duplicate run of a waiting cross-host restore: it has its source credentials again", "job", c.Job)
+		default:
 			a.log.Info("duplicate run of a job already waiting or running; ignored", "job", c.Job)
 		}
 		return

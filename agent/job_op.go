@@ -47,7 +47,8 @@ func opFor(spec *topics.JobSpec, repo *restic.Repository, hostCap topics.Bandwid
 	case topics.JobCheck:
 		op.Check.ReadDataSubset = spec.ReadDataSubset
 	case topics.JobRestore:
-		op.Restore = restic.RestoreOptions{SnapshotID: spec.Snapshot, Include: spec.Include, Target: spec.Target}
+		op.Restore = restic.RestoreOptions{SnapshotID: spec.Snapshot, Include: spec.Include, Target: spec.Target,
+			Overwrite: spec.Overwrite, Verify: spec.Verify}
 	}
 	if err := op.Validate(); err != nil {
 		return restic.Op{}, invalidOpReason(op.Kind, err)

@@ -136,7 +136,7 @@ func (q *jobQueue) next(now time.Time) turn {
 		q.waiting = q.waiting[1:]
 		return turn{job: head, expire: true}
 	}
-	if head.cmd.ConfigVersion > q.a.desired.version() {
+	if head.cmd.ConfigVersion > q.a.desired.version() || head.awaitsSource() {
 		t := turn{wait: head.cmd.ExpiresAt.Sub(now)}
 		if !head.waitLogged {
 			head.waitLogged = true
@@ -169,6 +169,11 @@ func (q *jobQueue) work(ctx context.Context) {
 		switch {
 		case t.expire:
 			a.finishWithoutRestic(t.job, topics.JobExpired, expiredReason(t.job.cmd))
+			continue
+		case t.logWait && t.job.awaitsSource():
+			t.job.log.agentf("the agent restarted before this cross-host restore ran and keeps the source host's credentials in memory only: waiting for the server to send them again (the job expires at %s)",
+				t.job.cmd.ExpiresAt.UTC().Format(time.RFC3339))
+			t.job.log.flush()
 			continue
 		case t.logWait:
 			t.job.log.agentf("this job needs config version %d and this host has applied version %d: waiting for it (the job expires at %s)",

@@ -21,7 +21,12 @@ const (
 // restic and reports the outcome. If the job changed the snapshots, the
 // worker lists them afterwards (listSnapshotsIfDue).
 func (a *Agent) runJob(j *job) {
-	op, reason := opFor(j.cmd.Spec, a.desired.repository(), a.desired.bandwidth())
+	reason := a.restoreRefusal(j)
+	var op restic.Op
+	if reason == "" {
+		op, reason = opFor(j.cmd.Spec, a.jobRepository(j), a.desired.bandwidth())
+		a.fitRestore(&op)
+	}
 	if reason != "" {
 		a.finishWithoutRestic(j, topics.JobFailed, reason)
 		return
@@ -76,6 +81,9 @@ func (a *Agent) runRestic(j *job, op restic.Op) (topics.JobState, *topics.JobRes
 	for _, line := range summaryLines(res) {
 		j.log.agentf("%s", line)
 	}
+	if line := verifiedLine(op, res); line != "" {
+		j.log.agentf("%s", line)
+	}
 	if killedRestic(res) {
 		a.staleLock.set(fmt.Sprintf("restic was killed during job %s (%s)", j.id, res.Reason))
 	}
@@ -113,7 +121,9 @@ func (a *Agent) runRestic(j *job, op restic.Op) (topics.JobState, *topics.JobRes
 // (no repository yet) and an unlock job (it is the unlock) skip it.
 func (a *Agent) unlockIfStale(j *job, op restic.Op) {
 	why := a.staleLock.pending()
-	if why == "" || op.Kind == topics.JobInit || op.Kind == topics.JobUnlock {
+	// A cross-host restore reads another host's repository: this host's
+	// stale lock is not there.
+	if why == "" || op.Kind == topics.JobInit || op.Kind == topics.JobUnlock || (j.cmd.Spec != nil && j.cmd.Spec.IsCrossHost()) {
 		return
 	}
 	j.log.agentf("an earlier restic run may have left a stale lock (%s): running `restic unlock` first, which removes stale locks only, never those of running processes", why)

@@ -45,6 +45,12 @@ func Args(op Op) ([]string, error) {
 		// --verbose=2: one verbose_status per item (restic 0.17+), so that
 		// files and folders are counted apart (RestoreCount).
 		args = append(args, "--verbose=2", "--target="+op.Restore.Target)
+		if op.Restore.Overwrite != "" {
+			args = append(args, "--overwrite="+string(op.Restore.Overwrite))
+		}
+		if op.Restore.Verify {
+			args = append(args, "--verify")
+		}
 		args = appendEach(args, "--include=", op.Restore.Include)
 		args = append(args, "--", op.Restore.SnapshotID)
 	}

@@ -37,6 +37,8 @@ func TestArgs(t *testing.T) {
 		{Op{Kind: topics.JobSnapshots}, "snapshots --json --limit-upload=1024 --limit-download=2048"},
 		{Op{Kind: topics.JobRestore, Restore: RestoreOptions{SnapshotID: "latest", Include: []string{"/home/a"}, Target: dir}},
 			"restore --json --limit-upload=1024 --limit-download=2048 --verbose=2 --target=" + dir + " --include=/home/a -- latest"},
+		{Op{Kind: topics.JobRestore, Restore: RestoreOptions{SnapshotID: "0123abcd", Target: dir, Overwrite: topics.OverwriteIfNewer, Verify: true}},
+			"restore --json --limit-upload=1024 --limit-download=2048 --verbose=2 --target=" + dir + " --overwrite=if-newer --verify -- 0123abcd"},
 	} {
 		tc.op.Repository, tc.op.Bandwidth = repo, bw
 		args, err := Args(tc.op)

@@ -154,8 +154,13 @@ type RestoreOptions struct {
 	Include []string
 	// Target is an existing directory, absolute, to restore into.
 	Target string
+	// Overwrite is --overwrite (restic 0.17+); empty leaves restic's
+	// default and the flag out, so an older restic runs too.
+	Overwrite topics.OverwritePolicy
+	// Verify reads every restored file back and compares it (--verify).
+	Verify bool
 }
 
 func (o RestoreOptions) isZero() bool {
-	return o.SnapshotID == "" && len(o.Include) == 0 && o.Target == ""
+	return o.SnapshotID == "" && len(o.Include) == 0 && o.Target == "" && o.Overwrite == "" && !o.Verify
 }

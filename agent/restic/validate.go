@@ -60,6 +60,8 @@ func (op Op) spec() topics.JobSpec {
 		Snapshot:          op.Restore.SnapshotID,
 		Include:           op.Restore.Include,
 		Target:            op.Restore.Target,
+		Overwrite:         op.Restore.Overwrite,
+		Verify:            op.Restore.Verify,
 		BandwidthUpKBps:   op.Bandwidth.UpKBps,
 		BandwidthDownKBps: op.Bandwidth.DownKBps,
 	}
