@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -99,18 +98,8 @@ func (s *Service) hostConfig(ctx context.Context, q sqlx.QueryerContext, hostID 
 		return nil, fmt.Errorf("store: load config of %s: %w", hostID, err)
 	}
 	cfg := &topics.Config{Envelope: topics.NewEnvelope(topics.TypeConfig, hostID), Version: r.Version, HostName: r.Name}
-	if len(r.Sealed) > 0 {
-		plain, err := s.box.Open(r.Sealed, repositoryAAD(hostID))
-		if err != nil {
-			return nil, fmt.Errorf("repository of %s: %w", hostID, err)
-		}
-		var repo topics.RepositoryConfig
-		err = json.Unmarshal(plain, &repo)
-		clear(plain)
-		if err != nil {
-			return nil, fmt.Errorf("repository of %s: %w", hostID, err)
-		}
-		cfg.Repository = &repo
+	if cfg.Repository, err = s.openRepository(hostID, r.Sealed); err != nil {
+		return nil, err
 	}
 	groups, err := loadGroupRows(ctx, q, hostID)
 	if err != nil {

@@ -67,6 +67,12 @@ func (s *Service) queueJob(ctx context.Context, a Actor, hostID string, req JobR
 	if err != nil {
 		return nil, err
 	}
+	var source *Host
+	if spec.IsCrossHost() {
+		if source, err = s.restoreSource(ctx, hostID, &spec); err != nil {
+			return nil, err
+		}
+	}
 	var jobID int64
 	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var repo struct {
@@ -77,10 +83,13 @@ func (s *Service) queueJob(ctx context.Context, a Actor, hostID string, req JobR
 			FROM hosts h LEFT JOIN repositories r ON r.host_id = h.id WHERE h.id = ?`, RepoNone, hostID); err != nil {
 			return err
 		}
-		if repo.State == RepoNone {
+		if repo.State == RepoNone && !spec.IsCrossHost() { // a cross-host restore reads the source's
 			return invalidf("Set the host's repository first.")
 		}
 		details := map[string]any{"host_id": hostID, "kind": spec.Kind, "expires_in": expiresIn.String()}
+		if spec.Kind == topics.JobRestore {
+			maps.Copy(details, restoreAudit(spec, source))
+		}
 		var groupID *int64
 		if groupRef != "" {
 			g, err := findGroup(ctx, tx, hostID, groupRef)
@@ -146,7 +155,7 @@ func (s *Service) dispatchNewJob(ctx context.Context, jobID int64, also ...strin
 		return nil, internal("Could not load the new job", err)
 	}
 	if s.presence.isOnline(r.HostID) {
-		if cmd, err := r.runCommand(s.now()); err != nil {
+		if cmd, err := s.runCommandFor(ctx, r, s.now()); err != nil {
 			s.log.Error("jobs: build run command", "job", r.ID, "err", err)
 		} else {
 			s.publishCommand(cmd)

@@ -42,7 +42,7 @@ func (s *Service) afterHello(ctx context.Context, hostID string, m *topics.Hello
 		case r.ScheduledFor != nil:
 			// The agent started it from a schedule: it has no run command.
 		case st == topics.JobQueued || st == topics.JobDelivered:
-			cmd, err := r.runCommand(now)
+			cmd, err := s.runCommandFor(ctx, r, now)
 			if err != nil {
 				s.log.Error("hello: build run command", "job", r.ID, "err", err)
 				continue

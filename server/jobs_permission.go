@@ -46,9 +46,30 @@ func removesData(spec topics.JobSpec) string {
 	return ""
 }
 
-// requireJobKind refuses an ad-hoc job that removes data unless a's role
-// may remove data, with a sentence that says why and what to do.
+// Restore anywhere (#14): a restore into the original location (target
+// "/") overwrites live files, and a cross-host restore hands one host's
+// repository credentials to another; both are admin-only, like removing
+// data, and audited with the restore's details (jobs_restore.go).
+
+// restoreNeedsAdmin says what makes a restore spec admin-only, in a few
+// words for the refusal, or "".
+func restoreNeedsAdmin(spec topics.JobSpec) string {
+	switch {
+	case spec.IsCrossHost():
+		return "a restore from another host's repository"
+	case spec.RestoresInPlace():
+		return "a restore into the original location, over the live files"
+	}
+	return ""
+}
+
+// requireJobKind refuses an ad-hoc job that removes data, or an admin-only
+// restore, unless a's role may remove data, with a sentence that says why
+// and what to do.
 func (a Actor) requireJobKind(spec topics.JobSpec) error {
+	if what := restoreNeedsAdmin(spec); what != "" && !a.Role.MayRemoveData() {
+		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("Your role (%s) may not run %s: it is admin-only; ask an admin.", a.Role, what)}
+	}
 	what := removesData(spec)
 	if what == "" || a.Role.MayRemoveData() {
 		return nil
