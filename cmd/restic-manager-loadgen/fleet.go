@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 // binary again, "child"), gives each its share, sends commands to all and
 // collects what they answer.
 type fleet struct {
+	ctx   context.Context // the run's: waits end with it
 	procs []*childProc
 	mark  int
 
@@ -35,8 +37,8 @@ type childProc struct {
 
 // startFleet starts one child per spec and waits until each has made its
 // agents.
-func startFleet(self string, specs []childSpec) (*fleet, error) {
-	f := &fleet{notify: make(chan struct{}, 1)}
+func startFleet(ctx context.Context, self string, specs []childSpec) (*fleet, error) {
+	f := &fleet{ctx: ctx, notify: make(chan struct{}, 1)}
 	for _, spec := range specs {
 		cmd := exec.Command(self, "child")
 		cmd.Stderr = os.Stderr
@@ -110,7 +112,8 @@ func (f *fleet) nextMark() int {
 }
 
 // waitAll waits for one event ev (for mark, where it has one) from every
-// child and takes them. A child that exits meanwhile is an error.
+// child and takes them. A child that exits meanwhile is an error, and so
+// is the end of the run's context.
 func (f *fleet) waitAll(ev string, mark int, timeout time.Duration) ([]childEvent, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -144,6 +147,8 @@ func (f *fleet) waitAll(ev string, mark int, timeout time.Duration) ([]childEven
 		}
 		select {
 		case <-f.notify:
+		case <-f.ctx.Done():
+			return nil, f.ctx.Err()
 		case <-deadline.C:
 			return nil, fmt.Errorf("waited %s for %q from %d children, got %d", timeout, ev, len(f.procs), len(got))
 		}

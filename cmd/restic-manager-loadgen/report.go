@@ -135,15 +135,15 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		if c.SpreadSeconds > 0 {
 			how = fmt.Sprintf("spread over %.0f s", c.SpreadSeconds)
 		}
-		row("initial connect", "%d %s: %s online in %.1f s (agents' side %.1f s)", c.Agents, how, allOrSome(c.Online, c.Agents), c.AllOnlineSeconds, c.AgentsSideSeconds)
+		row("initial connect", "%d %s: %s online in %.1f s%s", c.Agents, how, allOrSome(c.Online, c.Agents), c.AllOnlineSeconds, agentsSide(c.AgentsSideSeconds))
 	}
 	if s := f.Storm; s != nil {
 		extra := ""
 		if s.APIDownSeconds > 0 {
 			extra = fmt.Sprintf("; API answered %.1f s after the restart", s.APIDownSeconds)
 		}
-		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind (agents' side %.1f s)%s",
-			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, s.AgentsSideSeconds, extra)
+		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind%s%s",
+			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, agentsSide(s.AgentsSideSeconds), extra)
 	}
 	if d := f.Dispatch; d != nil {
 		row(fmt.Sprintf("dispatch at %d agents", f.Agents), "%d jobs to %d hosts, %d parallel API clients (%.0f POST/s): POST %s; to the agent %s; to \"delivered\" %s; %d errors",
@@ -179,6 +179,14 @@ func (l latency) String() string {
 		return "none"
 	}
 	return fmt.Sprintf("p50 %.1f, p99 %.1f, max %.1f ms", l.P50MS, l.P99MS, l.MaxMS)
+}
+
+// agentsSide is " (agents' side N s)", or nothing when not measured.
+func agentsSide(seconds float64) string {
+	if seconds <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (agents' side %.1f s)", seconds)
 }
 
 func allOrSome(n, of int) string {

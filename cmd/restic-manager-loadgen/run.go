@@ -198,7 +198,7 @@ func (r *loadRun) setup(ctx context.Context) error {
 	}
 	r.logf("%d agents (%d enrolled now, %d reused) in %d processes from %d source addresses, broker %s",
 		o.agents, r.fig.Setup.Enrolled, r.fig.Setup.Reused, o.procs, o.addrs, mqttURL)
-	if r.fleet, err = startFleet(self, specs); err != nil {
+	if r.fleet, err = startFleet(ctx, self, specs); err != nil {
 		return err
 	}
 	return nil

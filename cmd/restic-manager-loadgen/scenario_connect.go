@@ -17,16 +17,16 @@ func (r *loadRun) connect(ctx context.Context) error {
 	start := time.Now()
 	r.fleet.send(childCmd{Op: "connect", Spread: o.spread, Mark: mark})
 	f := connectFigures{Agents: o.agents, SpreadSeconds: o.spread.Seconds()}
+	r.fig.Connect = &f
 	online, took, err := r.waitOnline(ctx, time.Time{}, start)
 	f.Online, f.AllOnlineSeconds = online, took.Seconds()
-	agentSide, aerr := r.waitEstablished(mark, start)
-	f.AgentsSideSeconds = agentSide.Seconds()
-	r.fig.Connect = &f
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	if aerr != nil {
-		return fmt.Errorf("connect: %w", aerr)
+	agentSide, err := r.waitEstablished(mark, start)
+	f.AgentsSideSeconds = agentSide.Seconds()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
 	}
 	r.logf("all %d online in %.1f s", o.agents, f.AllOnlineSeconds)
 	// Steady state: let the first heartbeats and the presence flush pass.
