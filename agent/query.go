@@ -44,6 +44,8 @@ type queryRunner struct {
 	// grace is how long a restic of a query may take to stop before it is
 	// killed (restic.DefaultBrowseGrace when zero; tests shorten it).
 	grace time.Duration
+	// listings are the folders ls listed, for the next pages (query_cache.go).
+	listings listingCache
 	// dumps are the downloads streaming to the server (download.go).
 	dumps dumpSlots
 }

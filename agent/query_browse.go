@@ -18,6 +18,11 @@ import (
 // first, then by name, and returns the query's page.
 func answerLs(a *Agent, ctx context.Context, q *topics.Query, repo restic.Repository, r *topics.Reply) error {
 	dir := resticPath(q.Path)
+	key := listingKey(repo, q.Snapshot, dir)
+	if l := a.queries.listings.get(key); l != nil {
+		r.Tree = treePage(q, l)
+		return nil
+	}
 	var l *restic.Listing
 	err := a.runner.Browse(ctx, repo, []string{"ls", "--json", "--", q.Snapshot, dir}, a.queries.grace,
 		func(out io.Reader) (err error) {
@@ -33,13 +38,15 @@ func answerLs(a *Agent, ctx context.Context, q *topics.Query, repo restic.Reposi
 	case l.Self != nil && l.Self.Type != "dir":
 		return &restic.BrowseError{Kind: topics.ReplyErrNotFound, Message: fmt.Sprintf("%s is a %s in this snapshot, not a folder", clipText(q.Path), l.Self.Type)}
 	}
+	sortListing(l)
+	a.queries.listings.put(key, l)
 	r.Tree = treePage(q, l)
 	return nil
 }
 
-// treePage sorts a listing (folders first, then by name) and cuts the
-// query's page out of it.
-func treePage(q *topics.Query, l *restic.Listing) *topics.TreePage {
+// sortListing puts a folder's folders first, then everything else, each
+// by name.
+func sortListing(l *restic.Listing) {
 	slices.SortFunc(l.Children, func(x, y restic.LsNode) int {
 		if dx, dy := x.Type == "dir", y.Type == "dir"; dx != dy {
 			if dx {
@@ -49,6 +56,10 @@ func treePage(q *topics.Query, l *restic.Listing) *topics.TreePage {
 		}
 		return cmp.Compare(x.Name, y.Name)
 	})
+}
+
+// treePage cuts the query's page out of a sorted listing.
+func treePage(q *topics.Query, l *restic.Listing) *topics.TreePage {
 	p := &topics.TreePage{Path: q.Path, Page: q.Page, PageSize: topics.TreePageSize, Total: l.Total,
 		Entries: []topics.TreeEntry{}, Truncated: l.Total > len(l.Children)}
 	from := min(q.Page*topics.TreePageSize, len(l.Children))
