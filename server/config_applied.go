@@ -22,7 +22,7 @@ type appliedVersions struct {
 func (s *Service) syncConfigAfterHello(ctx context.Context, hostID string, agentVersion int64) bool {
 	s.recordApplied(ctx, hostID, agentVersion)
 	var desired int64
-	if err := s.db.GetContext(ctx, &desired, `SELECT config_version FROM hosts WHERE id = ? AND revoked_at IS NULL`, hostID); err != nil {
+	if err := s.db.getPrepared(ctx, &desired, `SELECT config_version FROM hosts WHERE id = ? AND revoked_at IS NULL`, hostID); err != nil {
 		if !isNoRows(err) {
 			s.log.Error("hello: load config version", "host", hostID, "err", err)
 		}
@@ -61,7 +61,7 @@ func (s *Service) recordApplied(ctx context.Context, hostID string, v int64) {
 		// writing, so that the common case (nothing changed) takes no
 		// write lock.
 		var stored int64
-		if err := s.db.GetContext(ctx, &stored, `SELECT applied_config_version FROM hosts WHERE id = ?`, hostID); err == nil && stored == v {
+		if err := s.db.getPrepared(ctx, &stored, `SELECT applied_config_version FROM hosts WHERE id = ?`, hostID); err == nil && stored == v {
 			return
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -21,10 +22,38 @@ import (
 )
 
 // DB is the SQLite store. It is safe for concurrent use.
+//
+// It is two pools on one file (docs/DECISIONS.md, "#15: one writer"):
+//
+//   - the embedded *sqlx.DB reads. It keeps at most ReadConns connections
+//     open and idle (an unbounded pool opened and closed one connection per
+//     concurrent query: at 5,000 agents thousands of file descriptors, and
+//     half of a reconnect storm's CPU went to opening and closing them), and
+//     its connections are query_only, so a write sent to it fails loudly
+//     instead of taking SQLite's lock behind the writer's back;
+//   - the writer, one connection, which every write goes through:
+//     ExecContext, Exec, BeginTxx, Conn and the other write methods below
+//     shadow the embedded pool's. SQLite takes one writer at a time anyway;
+//     queueing the writers in Go (database/sql hands the connection to a
+//     random waiter when it is put back) instead of in SQLite's busy handler
+//     (sleep and retry, up to busy_timeout) means a write waits its turn for
+//     as long as its context allows and never fails with "database is
+//     locked" because the ingest writer kept winning. busy_timeout stays
+//     for another process (a CLI subcommand while the server runs).
 type DB struct {
 	*sqlx.DB
+	w    *sqlx.DB
 	path string
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sqlx.Stmt // the read pool's, prepared once (prepared)
 }
+
+// ReadConns is the read pool's size: enough for the web's pages and the
+// broker's hello handling to read side by side on a small machine, few
+// enough that a storm of reconnecting agents queues for a connection
+// instead of opening one each (docs/operations.md, "File descriptors").
+const ReadConns = 8
 
 // OpenDB opens (creating if needed) the SQLite database at path and applies
 // pending migrations. A database written by a newer schema is refused.
@@ -43,26 +72,153 @@ func OpenDB(path string) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_time_format=sqlite" +
-		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	x, err := sqlx.Open("sqlite", dsn)
+	db, err := openPools(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	db := &DB{DB: x, path: path}
 	if err := db.migrate(context.Background()); err != nil {
-		x.Close()
+		db.Close()
 		return nil, err
 	}
 	for _, side := range []string{path + "-wal", path + "-shm"} {
 		if err := os.Chmod(side, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			x.Close()
+			db.Close()
 			return nil, fmt.Errorf("store: make %s private (mode 0600): %w; fix its owner or permissions", side, err)
 		}
 	}
 	return db, nil
 }
+
+// openPools opens the writer and the read pool on the database file at
+// path, without migrating it.
+func openPools(path string) (*DB, error) {
+	dsn := "file:" + path + "?_time_format=sqlite" +
+		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	w, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// One connection, kept for the life of the store.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	r, err := sqlx.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// As many idle as open: a burst of reads reuses connections instead
+	// of closing them when it ends; after ten quiet minutes they go.
+	r.SetMaxOpenConns(ReadConns)
+	r.SetMaxIdleConns(ReadConns)
+	r.SetConnMaxIdleTime(10 * time.Minute)
+	return &DB{DB: r, w: w, path: path, stmts: make(map[string]*sqlx.Stmt)}, nil
+}
+
+// Close closes the prepared statements and both pools.
+func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		_ = st.Close()
+	}
+	clear(db.stmts)
+	db.stmtMu.Unlock()
+	return errors.Join(db.w.Close(), db.DB.Close())
+}
+
+// prepared returns the statement for query prepared on the read pool,
+// preparing it on first use. SQLite parses and plans a statement on every
+// call otherwise (a fifth of a reconnect storm's CPU); database/sql keeps
+// the prepared statement per connection and prepares it again on a
+// connection that has not seen it, and the bounded pool keeps its
+// connections. query must be a constant of the code: the cache is never
+// trimmed. The writer's statements are prepared per transaction
+// (tx.PreparexContext): preparing on the writer pool would wait for its one
+// connection, which the caller's own transaction may hold.
+func (db *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	db.stmtMu.Lock()
+	st := db.stmts[query]
+	db.stmtMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := db.DB.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if have := db.stmts[query]; have != nil { // prepared meanwhile by another caller
+		_ = st.Close()
+		return have, nil
+	}
+	db.stmts[query] = st
+	return st, nil
+}
+
+// getPrepared is GetContext through the read pool's prepared statement.
+func (db *DB) getPrepared(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := db.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
+// ExecContext runs a write on the writer.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return db.w.ExecContext(ctx, query, args...)
+}
+
+// Exec runs a write on the writer.
+func (db *DB) Exec(query string, args ...any) (sql.Result, error) {
+	return db.w.Exec(query, args...)
+}
+
+// MustExec runs a write on the writer and panics on an error (fixtures).
+func (db *DB) MustExec(query string, args ...any) sql.Result {
+	return db.w.MustExec(query, args...)
+}
+
+// MustExecContext runs a write on the writer and panics on an error.
+func (db *DB) MustExecContext(ctx context.Context, query string, args ...any) sql.Result {
+	return db.w.MustExecContext(ctx, query, args...)
+}
+
+// NamedExecContext runs a write with named arguments on the writer.
+func (db *DB) NamedExecContext(ctx context.Context, query string, arg any) (sql.Result, error) {
+	return db.w.NamedExecContext(ctx, query, arg)
+}
+
+// BeginTxx begins a transaction on the writer (every transaction of the
+// server writes: they begin IMMEDIATE).
+func (db *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
+	return db.w.BeginTxx(ctx, opts)
+}
+
+// Beginx begins a transaction on the writer.
+func (db *DB) Beginx() (*sqlx.Tx, error) { return db.w.Beginx() }
+
+// MustBegin begins a transaction on the writer and panics on an error.
+func (db *DB) MustBegin() *sqlx.Tx { return db.w.MustBegin() }
+
+// BeginTx begins a transaction on the writer.
+func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	return db.w.BeginTx(ctx, opts)
+}
+
+// Begin begins a transaction on the writer.
+func (db *DB) Begin() (*sql.Tx, error) { return db.w.Begin() }
+
+// Conn hands out the writer's connection; nothing else writes until it is
+// closed.
+func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) { return db.w.Conn(ctx) }
+
+// WriterStats are the writer pool's figures (the embedded Stats are the
+// read pool's).
+func (db *DB) WriterStats() sql.DBStats { return db.w.Stats() }
 
 // createPrivate creates the database file with mode 0600, or tightens an
 // existing one to it. Chmod after create makes the mode independent of the

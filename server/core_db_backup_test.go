@@ -14,11 +14,11 @@ import (
 // openUnmigrated opens the SQLite file at path as a DB without migrating it.
 func openUnmigrated(t *testing.T, path string) *DB {
 	t.Helper()
-	x, err := sqlx.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
+	db, err := openPools(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &DB{DB: x, path: path}
+	return db
 }
 
 // openReadOnly opens the SQLite file at path read-only, leaving it as it is

@@ -74,13 +74,13 @@ func (s *Service) AuthenticateMQTT(ctx context.Context, username string, passwor
 	switch {
 	case topics.ValidHostID(username):
 		kind = MQTTHost
-		err = s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM hosts WHERE id = ? AND mqtt_secret_hash = ? AND revoked_at IS NULL`,
+		err = s.db.getPrepared(ctx, &n, `SELECT COUNT(*) FROM hosts WHERE id = ? AND mqtt_secret_hash = ? AND revoked_at IS NULL`,
 			username, tokenHash(string(password)))
 	case topics.ValidPendingID(username):
 		return MQTTPending, nil
 	case strings.HasPrefix(username, topics.MonitorPrefix):
 		kind = MQTTMonitor
-		err = s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM monitor_accounts WHERE name = ? AND secret_hash = ? AND revoked_at IS NULL`,
+		err = s.db.getPrepared(ctx, &n, `SELECT COUNT(*) FROM monitor_accounts WHERE name = ? AND secret_hash = ? AND revoked_at IS NULL`,
 			strings.TrimPrefix(username, topics.MonitorPrefix), tokenHash(string(password)))
 	default:
 		return 0, denied

@@ -30,8 +30,20 @@ func (p *Presence) Flush(ctx context.Context) error {
 		return nil
 	}
 	err := p.s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		// Prepared once per flush: a reconnect storm writes thousands of
+		// rows in one.
+		seen, err := tx.PreparexContext(ctx, presenceUpdate)
+		if err != nil {
+			return err
+		}
+		defer seen.Close()
+		hello, err := tx.PreparexContext(ctx, presenceHelloUpdate)
+		if err != nil {
+			return err
+		}
+		defer hello.Close()
 		for _, r := range rows {
-			if err := writePresence(ctx, tx, r); err != nil {
+			if err := writePresence(ctx, seen, hello, r); err != nil {
 				return err
 			}
 		}
@@ -50,7 +62,16 @@ func (p *Presence) Flush(ctx context.Context) error {
 	return nil
 }
 
-func writePresence(ctx context.Context, tx *sqlx.Tx, r presenceRow) error {
+// presenceUpdate and presenceHelloUpdate write a host's presence, and what
+// its hello said.
+const (
+	presenceUpdate = `UPDATE hosts SET online = ?, last_seen = COALESCE(?, last_seen),
+		connected_at = COALESCE(?, connected_at), remote_addr = CASE WHEN ? = '' THEN remote_addr ELSE ? END WHERE id = ?`
+	presenceHelloUpdate = `UPDATE hosts SET hostname = ?, os = ?, arch = ?, agent_version = ?, restic_version = ?,
+		boot_id = ?, conn_gen = ? WHERE id = ?`
+)
+
+func writePresence(ctx context.Context, seen, hello *sqlx.Stmt, r presenceRow) error {
 	var lastSeen, connectedAt *time.Time
 	if !r.hp.lastSeen.IsZero() {
 		lastSeen = &r.hp.lastSeen
@@ -58,14 +79,11 @@ func writePresence(ctx context.Context, tx *sqlx.Tx, r presenceRow) error {
 	if !r.hp.connectedAt.IsZero() {
 		connectedAt = &r.hp.connectedAt
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE hosts SET online = ?, last_seen = COALESCE(?, last_seen),
-		connected_at = COALESCE(?, connected_at), remote_addr = CASE WHEN ? = '' THEN remote_addr ELSE ? END WHERE id = ?`,
-		r.hp.online, lastSeen, connectedAt, r.hp.remote, r.hp.remote, r.id)
+	_, err := seen.ExecContext(ctx, r.hp.online, lastSeen, connectedAt, r.hp.remote, r.hp.remote, r.id)
 	if err != nil || r.hp.hello == nil {
 		return err
 	}
 	m := r.hp.hello
-	_, err = tx.ExecContext(ctx, `UPDATE hosts SET hostname = ?, os = ?, arch = ?, agent_version = ?, restic_version = ?,
-		boot_id = ?, conn_gen = ? WHERE id = ?`, m.Hostname, m.OS, m.Arch, m.AgentVersion, m.ResticVersion, m.BootID, m.ConnGen, r.id)
+	_, err = hello.ExecContext(ctx, m.Hostname, m.OS, m.Arch, m.AgentVersion, m.ResticVersion, m.BootID, m.ConnGen, r.id)
 	return err
 }

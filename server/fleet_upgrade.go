@@ -246,7 +246,7 @@ func (s *Service) publishUpgrade(u *AgentUpgrade) {
 // HostUpgrade returns the latest upgrade asked of a host; nil when none.
 func (s *Service) HostUpgrade(ctx context.Context, hostID string) (*AgentUpgrade, error) {
 	var u AgentUpgrade
-	err := s.db.GetContext(ctx, &u, `SELECT `+upgradeColumns+` FROM agent_upgrades WHERE host_id = ?`, hostID)
+	err := s.db.getPrepared(ctx, &u, `SELECT `+upgradeColumns+` FROM agent_upgrades WHERE host_id = ?`, hostID)
 	if isNoRows(err) {
 		return nil, nil
 	}

@@ -23,6 +23,11 @@ type IngestOptions struct {
 	QueueSize int
 	// MaxBatch is the most messages one transaction takes. Default 500.
 	MaxBatch int
+	// MaxBatchLines closes a batch once its log batches hold this many
+	// lines (a message is never split). The writer connection is the
+	// server's only one, and an API write waits for the batch in progress:
+	// 500 messages of 50 lines took more than a second. Default 2,000.
+	MaxBatchLines int
 	// BatchWait is how long the writer gathers a batch after its first
 	// message before committing. Default 20 ms.
 	BatchWait time.Duration
@@ -45,6 +50,9 @@ func (o IngestOptions) withDefaults() IngestOptions {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
+	}
+	if o.MaxBatchLines <= 0 {
+		o.MaxBatchLines = 2000
 	}
 	if o.BatchWait <= 0 {
 		o.BatchWait = 20 * time.Millisecond
@@ -69,6 +77,14 @@ type ingestItem struct {
 	log   *topics.JobLog
 	snap  *topics.SnapshotReport
 	done  chan struct{}
+}
+
+// lines is the number of log lines the item carries.
+func (it *ingestItem) lines() int {
+	if it.log != nil {
+		return len(it.log.Lines)
+	}
+	return 0
 }
 
 // seq is the item's outbox sequence number.
@@ -123,22 +139,28 @@ func (s *Service) SyncIngest(ctx context.Context) error {
 }
 
 // runIngestWriter drains the queue until ctx ends, then stores what is
-// still queued and returns.
+// still queued and returns. A batch ends after MaxBatch messages,
+// MaxBatchLines log lines or BatchWait, whichever comes first, so that an
+// API write waiting for the one writer connection waits for one short
+// transaction at most (database/sql hands the connection back to a waiter
+// when the batch commits).
 func (s *Service) runIngestWriter(ctx context.Context) {
 	opts := s.ingestOpts
 	batch := make([]ingestItem, 0, opts.MaxBatch)
+	full := func(lines int) bool { return len(batch) >= opts.MaxBatch || lines >= opts.MaxBatchLines }
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
+		var lines int
 		select {
 		case <-ctx.Done():
 			for {
 				select {
 				case it := <-s.ingestQ:
 					batch = append(batch, it)
-					if len(batch) >= opts.MaxBatch {
+					if lines += it.lines(); full(lines) {
 						s.flushIngest(batch)
-						batch = batch[:0]
+						batch, lines = batch[:0], 0
 					}
 				default:
 					s.flushIngest(batch)
@@ -147,16 +169,15 @@ func (s *Service) runIngestWriter(ctx context.Context) {
 			}
 		case it := <-s.ingestQ:
 			batch = append(batch[:0], it)
+			lines = it.lines()
 		}
 		timer.Reset(opts.BatchWait)
 	gather:
-		for len(batch) < opts.MaxBatch {
+		for !full(lines) && batch[len(batch)-1].done == nil {
 			select {
 			case it := <-s.ingestQ:
 				batch = append(batch, it)
-				if it.done != nil {
-					break gather // a barrier waits for nobody
-				}
+				lines += it.lines()
 			case <-timer.C:
 				break gather
 			}
