@@ -11,8 +11,10 @@ import (
 )
 
 // waitTimeout bounds every wait in these tests; things normally happen in
-// milliseconds, the slack is for a loaded CI machine under -race.
-const waitTimeout = 10 * time.Second
+// milliseconds, the slack is for a loaded CI machine under -race with the
+// job tests running side by side (newJobEnv). Every wait is for something
+// to happen, so a longer bound costs only a failing test's time.
+const waitTimeout = 30 * time.Second
 
 // host is an identity the test broker accepts.
 type host struct {

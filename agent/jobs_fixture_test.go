@@ -2,12 +2,14 @@ package agent_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,11 +37,28 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childEnv); path != "" {
 		os.Exit(runChildAgent(path))
 	}
+	flag.Parse()
+	parallelUnlessSet(8)
 	code := m.Run()
 	if template.dir != "" {
 		os.RemoveAll(template.dir)
 	}
 	os.Exit(code)
+}
+
+// parallelUnlessSet lets up to n parallel tests run at once, unless the
+// command line chose (-parallel). The default, GOMAXPROCS, suits tests that
+// compute; the job tests mostly wait for restic (a rate-limited backup, a
+// check reading at 128 KiB/s) and the broker, so on a 2-core machine two at
+// a time leaves both cores idle most of the time.
+func parallelUnlessSet(n int) {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // runChildAgent runs an agent until it is killed (or SIGTERM'd).
@@ -113,8 +132,14 @@ type jobEnv struct {
 	cache  string // restic's cache for this test
 }
 
+// newJobEnv starts the broker and the server double and prepares the
+// config and repository; the test then starts the agent. A job test runs
+// in parallel with the other job tests (t.Parallel): each
+// has its own broker, host, state directory, repository and cache, and
+// spends most of its time waiting for restic and the network.
 func newJobEnv(t *testing.T) *jobEnv {
 	t.Helper()
+	t.Parallel()
 	resticPath := agenttest.RequireBinary(t, "restic")
 	auth := broker.NewStaticAuth()
 	h := newHost(t, auth)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/agent/outbox"
 	"github.com/restic-manager/restic-manager/topics"
 )
@@ -34,9 +35,7 @@ n=0
 while [ ! -e '` + release + `' ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done
 echo "after the flood"
 `
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.WriteExecutable(t, path, script)
 	return path
 }
 

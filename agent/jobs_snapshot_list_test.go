@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -54,8 +55,6 @@ func failFirstSnapshots(t *testing.T, restic string) string {
 	script := filepath.Join(dir, "restic")
 	body := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = snapshots ] && [ ! -e %q ]; then : > %q; echo 'Fatal: simulated failure' >&2; exit 1; fi\nexec %q \"$@\"\n",
 		filepath.Join(dir, "failed"), filepath.Join(dir, "failed"), restic)
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.WriteExecutable(t, script, body)
 	return script
 }

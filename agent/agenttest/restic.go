@@ -6,9 +6,27 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// WriteExecutable writes a script (or any program) to path with mode 0755
+// so that the test process can run it at once. It holds syscall.ForkLock
+// while the file is open for writing: a test running beside it (t.Parallel)
+// that starts a process in that moment would otherwise hand its child an
+// inherited descriptor open for writing the new file, and running the file
+// before that child execs fails with "text file busy" (ETXTBSY; Go issue
+// 22315).
+func WriteExecutable(tb testing.TB, path, content string) {
+	tb.Helper()
+	syscall.ForkLock.Lock()
+	err := os.WriteFile(path, []byte(content), 0o755)
+	syscall.ForkLock.Unlock()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
 
 // CountingRestic writes a shell script that records the subcommand of
 // every call (its first argument) and then runs the real restic at path
@@ -26,9 +44,7 @@ func CountingRestic(tb testing.TB, path string) (script string, calls func() []s
 	log := filepath.Join(dir, "calls")
 	script = filepath.Join(dir, "restic")
 	body := "#!/bin/sh\nprintf '%s\\n' \"$1\" >> " + shellQuote(log) + "\nexec " + shellQuote(path) + " \"$@\"\n"
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		tb.Fatal(err)
-	}
+	WriteExecutable(tb, script, body)
 	return script, func() []string {
 		data, err := os.ReadFile(log)
 		if err != nil {
@@ -74,9 +90,7 @@ func RecordingRestic(tb testing.TB, path string) (script string, calls func() []
 	script = filepath.Join(dir, "restic")
 	body := "#!/bin/sh\nstart=$(date +%s.%N)\n" + shellQuote(path) + " \"$@\"\nrc=$?\n" +
 		"printf '%s %s %s\\n' \"$start\" \"$(date +%s.%N)\" \"$*\" >> " + shellQuote(log) + "\nexit $rc\n"
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		tb.Fatal(err)
-	}
+	WriteExecutable(tb, script, body)
 	return script, func() []ResticCall {
 		data, _ := os.ReadFile(log)
 		var out []ResticCall
