@@ -99,6 +99,9 @@ func (r *loadRun) storm(ctx context.Context) error {
 	return nil
 }
 
+// pollWait bounds one poll of the host list.
+const pollWait = 30 * time.Second
+
 // waitOnline polls the host list until every simulated agent is online on
 // a connection made at or after since, and returns how many were and how
 // long it took from start.
@@ -114,9 +117,17 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 	deadline := start.Add(r.o.timeout)
 	online := 0
 	lastLog := time.Now()
+	var lastErr error
+	answered := false
 	for {
-		hosts, _, err := r.api.listHosts(ctx)
+		// A poll that does not answer in pollWait is given up, so a server
+		// too busy to list its hosts shows as such, poll after poll.
+		pctx, cancel := context.WithTimeout(ctx, pollWait)
+		hosts, _, err := r.api.listHosts(pctx)
+		cancel()
+		lastErr = err
 		if err == nil {
+			answered = true
 			online = 0
 			for _, h := range hosts {
 				if want[h.ID] && h.Online && (since.IsZero() || h.ConnectedAt != nil && !h.ConnectedAt.Before(since)) {
@@ -128,10 +139,23 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 			}
 		}
 		if time.Now().After(deadline) {
-			return online, time.Since(start), fmt.Errorf("only %d of %d agents online after %s", online, len(want), r.o.timeout)
+			connected := "?"
+			if st, err := r.fleet.stats(); err == nil {
+				connected = fmt.Sprint(st.connected)
+			}
+			if !answered {
+				return online, time.Since(start), fmt.Errorf("GET /api/v1/hosts never answered within %s in %s (last: %v); the agents count %s of %d connected",
+					pollWait, r.o.timeout, lastErr, connected, len(want))
+			}
+			return online, time.Since(start), fmt.Errorf("only %d of %d agents online after %s (the agents count %s connected)",
+				online, len(want), r.o.timeout, connected)
 		}
 		if time.Since(lastLog) > 10*time.Second {
-			r.logf("%d of %d online after %.0f s", online, len(want), time.Since(start).Seconds())
+			if lastErr != nil {
+				r.logf("%d of %d online after %.0f s; the host list answered: %v", online, len(want), time.Since(start).Seconds(), lastErr)
+			} else {
+				r.logf("%d of %d online after %.0f s", online, len(want), time.Since(start).Seconds())
+			}
 			lastLog = time.Now()
 		}
 		select {
