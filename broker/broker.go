@@ -31,6 +31,9 @@ const (
 	// DefaultMaxPendingKeepalive is the longest keepalive a pending client
 	// may ask for (the agent asks for 30 s).
 	DefaultMaxPendingKeepalive = 300 * time.Second
+	// DefaultMaxClientWritesPending is how many packets may wait for one
+	// client's connection (see Config.MaxClientWritesPending).
+	DefaultMaxClientWritesPending = 1024
 	// AuthFailureWindow is the window MaxAuthFailuresPerAddr counts in, and
 	// how long an address stays refused once it reached the limit.
 	AuthFailureWindow = 5 * time.Minute
@@ -73,6 +76,21 @@ type Config struct {
 	// MaxPendingKeepalive is the longest MQTT keepalive a pending client may
 	// ask for; keepalive 0 (never time out) is refused too. Default 300 s.
 	MaxPendingKeepalive time.Duration
+	// MaxClientWritesPending is how many packets may wait for one client's
+	// connection to take them; one more is dropped (a QoS 1 message with
+	// it: the server resends what matters after the next hello, and an
+	// agent what the server did not acknowledge). Mochi allocates the
+	// queue per client at connect, 8 bytes a slot whether used or not: its
+	// default of 8,192 was 64 KiB per agent, most of the server's memory at
+	// 5,000 agents. An agent is sent a few packets at a time (an ack per
+	// ingest batch, its config and commands after hello), so the default
+	// is 1,024 (8 KiB). A monitoring client subscribing to the whole
+	// monitor tree is sent one retained state per host at once (and Home
+	// Assistant's discovery configs with --ha-discovery): beyond this many
+	// they are dropped, and come with the next republish
+	// (docs/monitoring.md); raise it for such clients on a larger fleet.
+	// Default 1,024; at most 65,536.
+	MaxClientWritesPending int
 	// Logger receives the broker's log lines; nil discards them.
 	Logger *slog.Logger
 	// OnConnect is called after a client authenticated and its session is
@@ -130,6 +148,12 @@ func (c *Config) applyDefaults() error {
 	}
 	if c.MaxPendingKeepalive < time.Second || c.MaxPendingKeepalive > math.MaxUint16*time.Second {
 		return fmt.Errorf("broker: MaxPendingKeepalive %s out of range (1 s to 65535 s)", c.MaxPendingKeepalive)
+	}
+	if c.MaxClientWritesPending == 0 {
+		c.MaxClientWritesPending = DefaultMaxClientWritesPending
+	}
+	if c.MaxClientWritesPending < 1 || c.MaxClientWritesPending > 1<<16 {
+		return fmt.Errorf("broker: MaxClientWritesPending %d out of range (1 to 65536)", c.MaxClientWritesPending)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -200,6 +224,7 @@ func mochiCapabilities(cfg Config) *mqtt.Capabilities {
 	c.MaximumPacketSize = uint32(cfg.MaxPacketSize)
 	c.MaximumSessionExpiryInterval = uint32(cfg.SessionExpiry / time.Second)
 	c.MaximumMessageExpiryInterval = int64(cfg.SessionExpiry / time.Second)
+	c.MaximumClientWritesPending = int32(cfg.MaxClientWritesPending)
 	return c
 }
 

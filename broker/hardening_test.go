@@ -64,6 +64,10 @@ func TestDefaultConfig(t *testing.T) {
 		t.Errorf("capabilities: packet %d, session expiry %d, message expiry %d; want 256 KiB, 8 days, 8 days",
 			c.MaximumPacketSize, c.MaximumSessionExpiryInterval, c.MaximumMessageExpiryInterval)
 	}
+	if c.MaximumClientWritesPending != DefaultMaxClientWritesPending {
+		t.Errorf("a client's write queue holds %d packets, want %d (mochi's 8,192 cost 64 KiB per agent)",
+			c.MaximumClientWritesPending, DefaultMaxClientWritesPending)
+	}
 	if b.cfg.ConnectTimeout != 10*time.Second || b.cfg.MaxConnsPerAddrPerMinute != 120 || b.cfg.MaxAuthFailuresPerAddr != 20 ||
 		b.cfg.MaxPendingPerAddr != 32 || b.cfg.MaxPending != 1000 || b.cfg.MaxPendingKeepalive != 300*time.Second {
 		t.Errorf("defaults not applied: %+v", b.cfg)
