@@ -98,7 +98,7 @@ type simAgent struct {
 
 func newSimAgent(fl *simFleet, id, password string, local *net.TCPAddr) *simAgent {
 	return &simAgent{fl: fl, id: id, password: password, local: local, bootID: topics.NewMessageID(),
-		started: time.Now(), out: newSimOutbox(), queue: make(chan *simJob, 1000), drop: make(chan struct{}, 1),
+		started: time.Now(), out: newSimOutbox(), queue: make(chan *simJob, 256), drop: make(chan struct{}, 1),
 		configNew: make(chan struct{}), jobs: map[string]*simJob{}}
 }
 
