@@ -92,11 +92,7 @@ func (v jobView) What() string {
 	case topics.JobBackup:
 		return "backup of " + listWords(s.Paths, 3)
 	case topics.JobRestore:
-		what := "restore " + shortID(s.Snapshot) + " to " + s.Target
-		if len(s.Include) > 0 {
-			what += " (only " + listWords(s.Include, 2) + ")"
-		}
-		return what
+		return restoreWords(s)
 	case topics.JobForget:
 		if s.Retention == nil {
 			return "forget"

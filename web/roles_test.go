@@ -46,6 +46,18 @@ func roleCases() []roleCase {
 			host := app.readyHost(fmt.Sprintf("run-%d", n))
 			return form("/hosts/"+host.hostID+"/jobs", url.Values{"kind": {"backup"}, "paths": {"/etc\n/home"}})(app, c, csrf, n)
 		}},
+		// Restore anywhere (#14): the restore form of a snapshot, and a restore into a directory through it.
+		{http.MethodGet, "/hosts/:id/snapshots/:snap/restore", server.PermRunJobs, false, 200, func(app *testApp, c *client, _ string, n int) response {
+			host := app.readyHost(fmt.Sprintf("restore-seen-%d", n))
+			_, snap := host.reportSnapshots(1)
+			return c.get("/hosts/" + host.hostID + "/snapshots/" + snap + "/restore?include=/etc/hosts")
+		}},
+		{http.MethodPost, "/hosts/:id/snapshots/:snap/restore", server.PermRunJobs, true, 303, func(app *testApp, c *client, csrf string, n int) response {
+			host := app.readyHost(fmt.Sprintf("restore-run-%d", n))
+			_, snap := host.reportSnapshots(1)
+			return form("/hosts/"+host.hostID+"/snapshots/"+snap+"/restore", url.Values{"include": {"/etc/hosts"}, "where": {"directory"},
+				"target": {"/srv/restore"}, "overwrite": {"if-newer"}})(app, c, csrf, n)
+		}},
 		{http.MethodGet, "/hosts/:id/repository", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/hosts/" + app.enrollHost(fmt.Sprintf("repo-seen-%d", n)).HostID + "/repository")
 		}},
@@ -368,6 +380,7 @@ func TestRoleMatrix(t *testing.T) {
 		"/hosts/:id/tags": enrolled, "/api/v1/hosts/:id/tags": enrolled,
 		"/hosts/:id/alerting": enrolled, "/api/v1/hosts/:id/alerting": enrolled, "/admin/settings/alerting": enrolled,
 		"/fleet/actions": ready, "/api/v1/fleet/actions": ready,
+		"/hosts/:id/snapshots/:snap/restore": ready,
 	}
 	// A fleet action (#12.5) on one host writes its one fleet.action row
 	// and, through the single-host job path, the job's job.create row.

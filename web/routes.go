@@ -58,6 +58,8 @@ func (h *handler) routes() []route {
 		{post, "/logout", session, read, h.submitLogout},
 		{get, "/", session, read, h.showDashboard},
 		{get, "/hosts/:id", session, read, h.showHost},
+		{get, "/hosts/:id/snapshots/:snap/restore", session, runJobs, h.showRestore},
+		{post, "/hosts/:id/snapshots/:snap/restore", session, runJobs, h.createRestore},
 		{post, "/hosts/:id/revoke", session, configure, h.revokeHost},
 		{post, "/hosts/:id/jobs", session, runJobs, h.createHostJob},
 		{get, "/hosts/:id/snapshots/:snap/tree", session, read, h.showSnapshotTree},

@@ -30,6 +30,7 @@ var pages = map[string][]string{
 		"partials/schedule_fields.html", "partials/source_group_form.html", "partials/bandwidth.html", "partials/hook_fields.html"},
 	"jobs":       {"layout.html", "jobs.html", "partials/job_table.html", "partials/state.html"},
 	"job":        {"layout.html", "job.html", "partials/job_head.html", "partials/job_progress.html", "partials/state.html"},
+	"restore":    {"layout.html", "restore.html"},
 	"repository": {"layout.html", "repository.html", "partials/repo_state.html", "partials/state.html", "partials/hook_fields.html"},
 	"enroll":     {"layout.html", "enroll.html", "partials/commands.html", "partials/tokens.html"},
 	"users":      {"layout.html", "users.html", "partials/commands.html"},
