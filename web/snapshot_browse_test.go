@@ -23,7 +23,7 @@ var browseSnap = strings.Repeat("5e", 32)
 func (a *testApp) browsableHost(name string) *fakeAgent {
 	a.t.Helper()
 	f := a.onlineHost(name)
-	a.pub.Hook = func(m servertest.PublishedMessage) {
+	a.pub.SetHook(func(m servertest.PublishedMessage) {
 		if !strings.HasSuffix(m.Topic, "/down/query") {
 			return
 		}
@@ -58,7 +58,7 @@ func (a *testApp) browsableHost(name string) *fakeAgent {
 			return
 		}
 		a.svc.HandleMessage(topics.ReplyTopic(q.Host), b, q.Host, 1)
-	}
+	})
 	return f
 }
 

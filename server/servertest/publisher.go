@@ -7,10 +7,20 @@ import "sync"
 type Publisher struct {
 	// Hook, when set, sees every message as it is published, before
 	// Publish returns (e.g. to check that what an ack names is stored).
+	// Set it before the Service publishes anything (before Run, before
+	// hosts come online), or use SetHook.
 	Hook func(PublishedMessage)
 
 	mu   sync.Mutex
 	msgs []PublishedMessage
+}
+
+// SetHook sets Hook while the Service may be publishing (its background
+// work publishes monitor states and configs at any time).
+func (p *Publisher) SetHook(h func(PublishedMessage)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Hook = h
 }
 
 // PublishedMessage is one message a Publisher recorded.
@@ -24,8 +34,11 @@ type PublishedMessage struct {
 // Publish records a message.
 func (p *Publisher) Publish(topic string, payload []byte, retain bool, qos byte) error {
 	m := PublishedMessage{Topic: topic, Payload: append([]byte(nil), payload...), Retain: retain, QoS: qos}
-	if p.Hook != nil {
-		p.Hook(m)
+	p.mu.Lock()
+	hook := p.Hook
+	p.mu.Unlock()
+	if hook != nil {
+		hook(m)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
