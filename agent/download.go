@@ -55,7 +55,7 @@ func answerDump(a *Agent, ctx context.Context, q *topics.Query, repo restic.Repo
 	if err != nil {
 		return err
 	}
-	var node *restic.LsNode
+	var node *restic.Node
 	err = a.runner.Browse(ctx, repo, args, a.queries.grace, func(out io.Reader) (err error) {
 		node, err = restic.StatNode(out, dq.Path)
 		return err

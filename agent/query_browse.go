@@ -47,7 +47,7 @@ func answerLs(a *Agent, ctx context.Context, q *topics.Query, repo restic.Reposi
 // sortListing puts a folder's folders first, then everything else, each
 // by name.
 func sortListing(l *restic.Listing) {
-	slices.SortFunc(l.Children, func(x, y restic.LsNode) int {
+	slices.SortFunc(l.Children, func(x, y restic.Node) int {
 		if dx, dy := x.Type == "dir", y.Type == "dir"; dx != dy {
 			if dx {
 				return -1
@@ -65,7 +65,7 @@ func treePage(q *topics.Query, l *restic.Listing) *topics.TreePage {
 	from := min(q.Page*topics.TreePageSize, len(l.Children))
 	to := min(from+topics.TreePageSize, len(l.Children))
 	for _, n := range l.Children[from:to] {
-		p.Entries = append(p.Entries, topics.TreeEntry{Name: n.Name, Type: n.Type, Size: n.Size, MTime: n.MTime.UTC()})
+		p.Entries = append(p.Entries, topics.TreeEntry{Name: n.Name, Type: n.Type, Size: n.Size, MTime: n.Mtime.UTC()})
 	}
 	return p
 }

@@ -11,7 +11,7 @@ import (
 func listingOf(n int) *restic.Listing {
 	l := &restic.Listing{Total: n}
 	for range n {
-		l.Children = append(l.Children, restic.LsNode{Name: "x", Type: "file"})
+		l.Children = append(l.Children, restic.Node{Name: "x", Type: "file"})
 	}
 	return l
 }
@@ -58,10 +58,10 @@ func TestListingCache(t *testing.T) {
 func TestTreePage(t *testing.T) {
 	l := &restic.Listing{Total: 1203}
 	for i := range 1200 {
-		l.Children = append(l.Children, restic.LsNode{Name: string(rune('a'+i%26)) + strings.Repeat("z", i/26), Type: "file"})
+		l.Children = append(l.Children, restic.Node{Name: string(rune('a'+i%26)) + strings.Repeat("z", i/26), Type: "file"})
 	}
 	for _, d := range []string{"zeta", "alpha", "mid"} {
-		l.Children = append(l.Children, restic.LsNode{Name: d, Type: "dir"})
+		l.Children = append(l.Children, restic.Node{Name: d, Type: "dir"})
 	}
 	sortListing(l)
 	q := &topics.Query{Path: "/srv"}

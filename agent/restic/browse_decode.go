@@ -26,25 +26,13 @@ import (
 // path restic could not have stored) is skipped.
 const maxBrowseLine = 64 << 10
 
-// LsNode is one item `restic ls --json` prints.
-type LsNode struct {
-	Name  string    `json:"name"`
-	Type  string    `json:"type"`
-	Path  string    `json:"path"`
-	Size  uint64    `json:"size"`
-	MTime time.Time `json:"mtime"`
-	// restic 0.15+ sets message_type; before, struct_type says "node".
-	MessageType string `json:"message_type"`
-	StructType  string `json:"struct_type"`
-}
-
 // Listing is one folder as `restic ls --json SNAP DIR` shows it: the
 // folder's own node (nil when the snapshot has no such path, or for "/"),
 // its children in restic's order (at most the cap given to ScanLs) and how
 // many children it has in all.
 type Listing struct {
-	Self     *LsNode
-	Children []LsNode
+	Self     *Node
+	Children []Node
 	Total    int
 }
 
@@ -57,8 +45,8 @@ type Listing struct {
 func ScanLs(r io.Reader, dir string, max int) (*Listing, error) {
 	l := &Listing{}
 	err := scanLines(r, func(line []byte) bool {
-		var n LsNode
-		if json.Unmarshal(line, &n) != nil || !(n.MessageType == "node" || n.MessageType == "" && n.StructType == "node") {
+		n, ok := decodeLsNode(line)
+		if !ok {
 			return true
 		}
 		switch {
@@ -73,6 +61,20 @@ func ScanLs(r io.Reader, dir string, max int) (*Listing, error) {
 		return true
 	})
 	return l, err
+}
+
+// decodeLsNode decodes one line of `restic ls --json` if it is a node
+// (message_type "node" since restic 0.17, struct_type "node" before).
+func decodeLsNode(line []byte) (Node, bool) {
+	var head struct {
+		MessageType string `json:"message_type"`
+		StructType  string `json:"struct_type"`
+	}
+	var n Node
+	if json.Unmarshal(line, &head) != nil || firstNonEmpty(head.MessageType, head.StructType) != "node" || json.Unmarshal(line, &n) != nil {
+		return Node{}, false
+	}
+	return n, true
 }
 
 func usableName(n string) bool {

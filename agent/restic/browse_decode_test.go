@@ -53,7 +53,7 @@ func TestScanLs(t *testing.T) {
 			t.Errorf("child %s: type %q, want %q (all: %v)", name, got[name], typ, got)
 		}
 	}
-	if c := l.Children[0]; c.Name != "a.txt" || c.Size != 12 || c.MTime.IsZero() {
+	if c := l.Children[0]; c.Name != "a.txt" || c.Size != 12 || c.Mtime.IsZero() {
 		t.Errorf("first child = %+v, want a.txt of 12 bytes with its mtime", c)
 	}
 
@@ -148,7 +148,7 @@ func FuzzScanLs(f *testing.F) {
 		}
 		p := &topics.TreePage{Path: "/", PageSize: topics.TreePageSize, Total: l.Total}
 		for _, c := range l.Children {
-			p.Entries = append(p.Entries, topics.TreeEntry{Name: c.Name, Type: c.Type, Size: c.Size, MTime: c.MTime})
+			p.Entries = append(p.Entries, topics.TreeEntry{Name: c.Name, Type: c.Type, Size: c.Size, MTime: c.Mtime})
 		}
 		if err := p.Validate(); err != nil {
 			t.Fatalf("a kept child fails the wire's rules: %v", err)

@@ -1,7 +1,6 @@
 package restic
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -94,11 +93,11 @@ func rerooted(snap, path string) (string, string) {
 // itself, which restic prints first (a folder's children follow), and
 // returns it with ErrEnough, so that Browse stops restic there; nil and
 // no error when the snapshot has nothing at path.
-func StatNode(r io.Reader, path string) (*LsNode, error) {
-	var found *LsNode
+func StatNode(r io.Reader, path string) (*Node, error) {
+	var found *Node
 	err := scanLines(r, func(line []byte) bool {
-		var n LsNode
-		if json.Unmarshal(line, &n) != nil || !(n.MessageType == "node" || n.MessageType == "" && n.StructType == "node") {
+		n, ok := decodeLsNode(line)
+		if !ok {
 			return true
 		}
 		if n.Path == path {
