@@ -21,6 +21,11 @@ func (r *loadRun) connect(ctx context.Context) error {
 	online, took, err := r.waitOnline(ctx, time.Time{}, start)
 	f.Online, f.AllOnlineSeconds = online, took.Seconds()
 	if err != nil {
+		// The agents' side may still be known (the server accepted them
+		// all but its API could not say so).
+		if agentSide, aerr := r.waitEstablishedWithin(mark, start, time.Second); aerr == nil {
+			f.AgentsSideSeconds = agentSide.Seconds()
+		}
 		return fmt.Errorf("connect: %w", err)
 	}
 	agentSide, err := r.waitEstablished(mark, start)
@@ -88,6 +93,9 @@ func (r *loadRun) storm(ctx context.Context) error {
 	online, took, err := r.waitOnline(ctx, start, start)
 	f.Online, f.LeftBehind, f.AllOnlineSeconds = online, o.agents-online, took.Seconds()
 	if err != nil {
+		if agentSide, aerr := r.waitEstablishedWithin(mark, start, time.Second); aerr == nil {
+			f.AgentsSideSeconds = agentSide.Seconds()
+		}
 		return err
 	}
 	agentSide, err := r.waitEstablished(mark, start)
@@ -169,7 +177,11 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 // waitEstablished waits until every child says all its agents connected
 // for mark, and returns when the last did, from start.
 func (r *loadRun) waitEstablished(mark int, start time.Time) (time.Duration, error) {
-	evs, err := r.fleet.waitAll("established", mark, r.o.timeout)
+	return r.waitEstablishedWithin(mark, start, r.o.timeout)
+}
+
+func (r *loadRun) waitEstablishedWithin(mark int, start time.Time, timeout time.Duration) (time.Duration, error) {
+	evs, err := r.fleet.waitAll("established", mark, timeout)
 	if err != nil {
 		return 0, err
 	}
