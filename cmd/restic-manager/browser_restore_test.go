@@ -18,6 +18,7 @@ import (
 // onto another host, land on the job page and see it succeed; the file on
 // the other host equals the one backed up.
 func TestBrowserRestoreToAnotherHost(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	src := newJobEnv(t, "office-pc")
 	src.startAgent()

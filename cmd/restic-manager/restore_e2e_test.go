@@ -106,6 +106,7 @@ func grepTree(t *testing.T, dir, secret string) []string {
 // and a snapshot, a target host with none, and a host whose restic is too
 // old for --overwrite, all real agents running the real restic.
 func TestRestoreAnywhere(t *testing.T) {
+	t.Parallel()
 	src := newJobEnv(t, "old-laptop")
 	src.startAgent()
 	repo := filepath.Join(src.dir, "repo")
