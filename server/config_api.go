@@ -75,8 +75,9 @@ type GroupSchedule struct {
 // daily at HH:MM, weekly) are turned into Cron by the web layer; Cron is
 // checked with topics.CronParser.
 type ScheduleInput struct {
-	Kind topics.JobKind // backup, forget, prune, check
-	// SourceGroup names the group of a backup schedule, by id or name.
+	Kind topics.JobKind // backup, forget, prune, check, drill
+	// SourceGroup names the group of a backup schedule, by id or name
+	// (a drill schedule's, optional: the group it draws from).
 	SourceGroup    string
 	Cron           string
 	TimeZone       string // IANA; "" = UTC
@@ -84,6 +85,10 @@ type ScheduleInput struct {
 	JitterSeconds  int
 	ReadDataSubset string
 	Paused         bool
+	// DrillFiles and DrillMaxMB bound a drill schedule's sample (0: the
+	// defaults, topics.DrillOptions).
+	DrillFiles int
+	DrillMaxMB int
 }
 
 // JobBrief is a job in one line: for "Last: 8 h ago — succeeded".
@@ -110,6 +115,8 @@ type Schedule struct {
 	CatchUp         bool           `json:"catch_up"`
 	JitterSeconds   int            `json:"jitter_seconds"`
 	ReadDataSubset  string         `json:"read_data_subset,omitempty"`
+	DrillFiles      int            `json:"drill_files,omitempty"`
+	DrillMaxMB      int            `json:"drill_max_mb,omitempty"`
 	Paused          bool           `json:"paused"`
 	// Next is the next run computed from the same cron as the agent's
 	// (nil while paused, or when the expression never fires).
@@ -128,7 +135,8 @@ func (s Schedule) Input() ScheduleInput {
 		group = groupKey(s.SourceGroupID)
 	}
 	return ScheduleInput{Kind: s.Kind, SourceGroup: group, Cron: s.Cron, TimeZone: s.TimeZone, CatchUp: &catchUp,
-		JitterSeconds: s.JitterSeconds, ReadDataSubset: s.ReadDataSubset, Paused: s.Paused}
+		JitterSeconds: s.JitterSeconds, ReadDataSubset: s.ReadDataSubset, Paused: s.Paused,
+		DrillFiles: s.DrillFiles, DrillMaxMB: s.DrillMaxMB}
 }
 
 // ConfigStatus is a host's desired config version and the one its agent

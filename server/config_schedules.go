@@ -70,8 +70,13 @@ func (in ScheduleInput) normalize() (ScheduleInput, bool, error) {
 	catchUp := in.CatchUp == nil || *in.CatchUp
 	w := topics.Schedule{ID: scheduleKey(1), Kind: in.Kind, Cron: in.Cron, TimeZone: in.TimeZone, CatchUp: catchUp,
 		JitterSeconds: in.JitterSeconds, ReadDataSubset: in.ReadDataSubset, Paused: in.Paused}
+	if in.Kind == topics.JobDrill || in.DrillFiles != 0 || in.DrillMaxMB != 0 {
+		w.Drill = &topics.DrillOptions{Files: in.DrillFiles, MaxMB: in.DrillMaxMB}
+	}
 	switch {
 	case in.SourceGroup == "":
+	case in.Kind == topics.JobDrill:
+		w.Drill.SourceGroup = groupKey(1) // its existence is checked in the transaction
 	case in.Kind == topics.JobBackup:
 		w.SourceGroup = groupKey(1) // its existence is checked in the transaction
 	default:
@@ -117,7 +122,7 @@ func (s *Service) saveSchedule(ctx context.Context, a Actor, hostID string, id i
 	action, unchanged := "schedule.create", false
 	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var groupID *int64
-		if in.Kind == topics.JobBackup {
+		if in.Kind == topics.JobBackup || (in.Kind == topics.JobDrill && in.SourceGroup != "") {
 			g, err := findGroup(ctx, tx, hostID, in.SourceGroup)
 			if err != nil {
 				return err
@@ -167,14 +172,15 @@ func (s *Service) saveSchedule(ctx context.Context, a Actor, hostID string, id i
 // host's schedule *id with in (normalized, catchUp resolved) and the
 // group of a backup schedule.
 func storeSchedule(ctx context.Context, tx *sqlx.Tx, hostID string, id *int64, in ScheduleInput, catchUp bool, groupID *int64, now time.Time) error {
-	args := []any{string(in.Kind), groupID, in.Cron, in.TimeZone, catchUp, in.JitterSeconds, in.ReadDataSubset, in.Paused, now}
+	args := []any{string(in.Kind), groupID, in.Cron, in.TimeZone, catchUp, in.JitterSeconds, in.ReadDataSubset,
+		in.DrillFiles, in.DrillMaxMB, in.Paused, now}
 	if *id == 0 {
 		return tx.GetContext(ctx, id, `INSERT INTO schedules (kind, source_group_id, cron, time_zone, catch_up,
-			jitter_seconds, read_data_subset, paused, updated_at, host_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, append(args, hostID, now)...)
+			jitter_seconds, read_data_subset, drill_files, drill_max_mb, paused, updated_at, host_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, append(args, hostID, now)...)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE schedules SET kind = ?, source_group_id = ?, cron = ?, time_zone = ?,
-		catch_up = ?, jitter_seconds = ?, read_data_subset = ?, paused = ?, updated_at = ?
+		catch_up = ?, jitter_seconds = ?, read_data_subset = ?, drill_files = ?, drill_max_mb = ?, paused = ?, updated_at = ?
 		WHERE id = ? AND host_id = ?`, append(args, *id, hostID)...)
 	if err != nil {
 		return err
@@ -197,6 +203,9 @@ func scheduleDetails(id int64, in ScheduleInput, catchUp bool, groupID *int64) m
 	}
 	if in.ReadDataSubset != "" {
 		d["read_data_subset"] = in.ReadDataSubset
+	}
+	if in.Kind == topics.JobDrill {
+		d["drill_files"], d["drill_max_mb"] = in.DrillFiles, in.DrillMaxMB
 	}
 	return d
 }

@@ -38,6 +38,8 @@ type scheduleRow struct {
 	CatchUp         bool      `db:"catch_up"`
 	JitterSeconds   int       `db:"jitter_seconds"`
 	ReadDataSubset  string    `db:"read_data_subset"`
+	DrillFiles      int       `db:"drill_files"`
+	DrillMaxMB      int       `db:"drill_max_mb"`
 	Paused          bool      `db:"paused"`
 	CreatedAt       time.Time `db:"created_at"`
 	UpdatedAt       time.Time `db:"updated_at"`
@@ -47,7 +49,8 @@ type scheduleRow struct {
 func loadScheduleRows(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]scheduleRow, error) {
 	var rows []scheduleRow
 	err := sqlx.SelectContext(ctx, q, &rows, `SELECT s.id, s.host_id, s.kind, s.source_group_id, g.name AS source_group_name,
-		s.cron, s.time_zone, s.catch_up, s.jitter_seconds, s.read_data_subset, s.paused, s.created_at, s.updated_at
+		s.cron, s.time_zone, s.catch_up, s.jitter_seconds, s.read_data_subset, s.drill_files, s.drill_max_mb,
+		s.paused, s.created_at, s.updated_at
 		FROM schedules s LEFT JOIN source_groups g ON g.id = s.source_group_id WHERE `+where+` ORDER BY s.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: load schedules: %w", err)
@@ -59,7 +62,13 @@ func loadScheduleRows(ctx context.Context, q sqlx.QueryerContext, where string, 
 func (r *scheduleRow) wire() topics.Schedule {
 	w := topics.Schedule{ID: scheduleKey(r.ID), Kind: topics.JobKind(r.Kind), Cron: r.Cron, TimeZone: r.TimeZone,
 		Paused: r.Paused, CatchUp: r.CatchUp, JitterSeconds: r.JitterSeconds, ReadDataSubset: r.ReadDataSubset}
-	if r.SourceGroupID != nil {
+	if r.Kind == string(topics.JobDrill) {
+		// A drill's group is the one it draws from, in its options.
+		w.Drill = &topics.DrillOptions{Files: r.DrillFiles, MaxMB: r.DrillMaxMB}
+		if r.SourceGroupID != nil {
+			w.Drill.SourceGroup = groupKey(*r.SourceGroupID)
+		}
+	} else if r.SourceGroupID != nil {
 		w.SourceGroup = groupKey(*r.SourceGroupID)
 	}
 	return w
@@ -69,7 +78,8 @@ func (r *scheduleRow) wire() topics.Schedule {
 // change nothing in the row; an empty zone is UTC.
 func (r *scheduleRow) same(in ScheduleInput, catchUp bool) bool {
 	return r.Kind == string(in.Kind) && r.Cron == in.Cron && zoneName(r.TimeZone) == zoneName(in.TimeZone) &&
-		r.CatchUp == catchUp && r.JitterSeconds == in.JitterSeconds && r.ReadDataSubset == in.ReadDataSubset && r.Paused == in.Paused
+		r.CatchUp == catchUp && r.JitterSeconds == in.JitterSeconds && r.ReadDataSubset == in.ReadDataSubset && r.Paused == in.Paused &&
+		r.DrillFiles == in.DrillFiles && r.DrillMaxMB == in.DrillMaxMB
 }
 
 // schedule converts the row to what the UI and API show, with its next run
@@ -77,7 +87,7 @@ func (r *scheduleRow) same(in ScheduleInput, catchUp bool) bool {
 func (r *scheduleRow) schedule(now time.Time) Schedule {
 	sc := Schedule{ID: r.ID, Key: scheduleKey(r.ID), HostID: r.HostID, Kind: topics.JobKind(r.Kind), Cron: r.Cron,
 		TimeZone: zoneName(r.TimeZone), Description: DescribeSchedule(r.Cron, r.TimeZone), CatchUp: r.CatchUp, JitterSeconds: r.JitterSeconds, ReadDataSubset: r.ReadDataSubset,
-		Paused: r.Paused, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		DrillFiles: r.DrillFiles, DrillMaxMB: r.DrillMaxMB, Paused: r.Paused, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	if r.SourceGroupID != nil {
 		sc.SourceGroupID = *r.SourceGroupID
 	}

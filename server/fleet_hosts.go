@@ -29,6 +29,9 @@ type Host struct {
 	// HostHealth (#13, fleet_health.go): last success, overdue, next run,
 	// thresholds; filled by ListHosts and GetHost.
 	HostHealth `db:"-"`
+	// LastDrill (#14, fleet_drills.go): the newest finished restore
+	// drill, nil before the first; filled by ListHosts and GetHost.
+	LastDrill *HostDrill `db:"-" json:"last_drill"`
 }
 
 const hostColumns = `id, name, hostname, os, arch, agent_version, restic_version, boot_id, conn_gen,
@@ -61,6 +64,9 @@ func (s *Service) ListHosts(ctx context.Context) ([]Host, error) {
 	if err := s.fillHealth(ctx, out, ""); err != nil {
 		return nil, internal("Could not compute the hosts' health", err)
 	}
+	if err := s.fillDrills(ctx, out, ""); err != nil {
+		return nil, internal("Could not load the hosts' restore drills", err)
+	}
 	return out, nil
 }
 
@@ -81,6 +87,9 @@ func (s *Service) GetHost(ctx context.Context, id string) (*Host, error) {
 	one := []Host{h}
 	if err := s.fillHealth(ctx, one, id); err != nil {
 		return nil, internal("Could not compute the host's health", err)
+	}
+	if err := s.fillDrills(ctx, one, id); err != nil {
+		return nil, internal("Could not load the host's restore drills", err)
 	}
 	return &one[0], nil
 }

@@ -31,6 +31,9 @@ type HostMetrics struct {
 	// size of the host's repository (repository_stats); nil before the
 	// first stats job.
 	RepositorySize *int64
+	// LastDrill is the host's newest finished restore drill (#14,
+	// fleet_drills.go); nil before the first.
+	LastDrill *HostDrill
 }
 
 // MetricsJobKinds are the kinds whose last status /metrics reports per
@@ -100,10 +103,14 @@ func (s *Service) FleetMetrics(ctx context.Context) ([]HostMetrics, error) {
 	if err := s.fillHealth(ctx, hosts, ""); err != nil {
 		return nil, internal("Could not compute the hosts' health", err)
 	}
+	if err := s.fillDrills(ctx, hosts, ""); err != nil {
+		return nil, internal("Could not load the hosts' restore drills", err)
+	}
 	out := make([]HostMetrics, len(rows))
 	for i, r := range rows {
 		m := HostMetrics{ID: r.ID, Name: r.Name, Online: hosts[i].Online, Health: hosts[i].HostHealth,
-			Snapshots: r.Snapshots, RepositorySize: r.RepoSize, LastJobs: map[topics.JobKind]topics.JobState{}}
+			Snapshots: r.Snapshots, RepositorySize: r.RepoSize, LastJobs: map[topics.JobKind]topics.JobState{},
+			LastDrill: hosts[i].LastDrill}
 		if r.LastResult != nil {
 			var res topics.JobResult
 			if json.Unmarshal([]byte(*r.LastResult), &res) == nil {

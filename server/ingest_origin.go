@@ -96,7 +96,7 @@ func (u *unknownLogJobs) known(uid string) {
 }
 
 // scheduleKinds are the kinds a schedule runs.
-var scheduleKinds = []topics.JobKind{topics.JobBackup, topics.JobForget, topics.JobPrune, topics.JobCheck}
+var scheduleKinds = []topics.JobKind{topics.JobBackup, topics.JobForget, topics.JobPrune, topics.JobCheck, topics.JobDrill}
 
 // jobFromOrigin creates the job of an event whose job is unknown from the
 // event's Origin, then loads it like any other.

@@ -89,7 +89,9 @@ func (r *scheduleRequest) input() (server.ScheduleInput, error) {
 	if group == "" && r.SourceGroupID > 0 {
 		group = itoa(r.SourceGroupID)
 	}
-	return p.input(r.Kind, group, strings.TrimSpace(r.ReadDataSubset))
+	in, err := p.input(r.Kind, group, strings.TrimSpace(r.ReadDataSubset))
+	in.DrillFiles, in.DrillMaxMB = r.DrillFiles, r.DrillMaxMB
+	return in, err
 }
 
 // bandwidthRequest is the body of PUT /api/v1/hosts/{id}/bandwidth; 0 or

@@ -216,7 +216,7 @@ func TestAPIConfigValidation(t *testing.T) {
 		{post, groups + "/docs/retention-preview", `{"retention":{"within":"forever"}}`, "within"},
 		{post, schedules, `{"kind":"backup","preset":"daily","time":"03:00"}`, "source group"},
 		{post, schedules, `{"kind":"prune","source_group":"docs","preset":"daily","time":"03:00"}`, "whole host"},
-		{post, schedules, `{"kind":"restore","cron":"0 3 * * *"}`, "backup, forget, prune or check"},
+		{post, schedules, `{"kind":"restore","cron":"0 3 * * *"}`, "backup, forget, prune, check or drill"},
 		{post, schedules, `{"kind":"backup","source_group":"docs","cron":"0 3 * * *","read_data_subset":"10%"}`, "read_data_subset"},
 		{post, schedules, `{"kind":"check","cron":"61 3 * * *"}`, "cron"},
 		{post, schedules, `{"kind":"backup","source_group":"nope","cron":"0 3 * * *"}`, "source group"},

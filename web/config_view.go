@@ -52,7 +52,7 @@ func newScheduleView(s server.Schedule) scheduleView {
 }
 
 // What says what the schedule runs: "backup of docs", "forget (every
-// group's retention)", "prune", "check".
+// group's retention)", "prune", "check", "restore drill of docs".
 func (v scheduleView) What() string {
 	switch v.Kind {
 	case topics.JobBackup:
@@ -63,6 +63,11 @@ func (v scheduleView) What() string {
 		if v.ReadDataSubset != "" {
 			return "check, reading " + v.ReadDataSubset + " of the data"
 		}
+	case topics.JobDrill:
+		if v.SourceGroupName != "" {
+			return "restore drill of " + v.SourceGroupName
+		}
+		return "restore drill"
 	}
 	return string(v.Kind)
 }

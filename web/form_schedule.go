@@ -120,7 +120,7 @@ func (f scheduleForm) input(paused bool) (server.ScheduleInput, string) {
 		return server.ScheduleInput{}, "Pick the source group this backup schedule backs up."
 	}
 	group := f.SourceGroup
-	if f.Kind != topics.JobBackup {
+	if f.Kind != topics.JobBackup && f.Kind != topics.JobDrill { // a drill may draw from one group
 		group = ""
 	}
 	subset := f.ReadDataSubset

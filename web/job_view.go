@@ -112,6 +112,8 @@ func (v jobView) What() string {
 		return "check"
 	case topics.JobSnapshots:
 		return "refresh the snapshot list"
+	case topics.JobDrill:
+		return "restore drill"
 	case topics.JobInit:
 		return "initialise the repository"
 	}

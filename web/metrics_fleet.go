@@ -41,6 +41,12 @@ var (
 		"Data added to the repository by the host's last successful backup (restic's data_added).", hostLabels, nil)
 	descBackupDuration = prometheus.NewDesc("restic_manager_backup_duration_seconds",
 		"How long the host's last successful backup took (restic's total_duration).", hostLabels, nil)
+	descLastDrill = prometheus.NewDesc("restic_manager_host_last_drill_timestamp_seconds",
+		"When the host's newest restore drill (succeeded, warning or failed) finished, in Unix seconds; absent before the first.",
+		hostLabels, nil)
+	descLastDrillVerified = prometheus.NewDesc("restic_manager_host_last_drill_verified",
+		"1 if the host's newest restore drill verified its sample (succeeded), else 0; absent before the first drill.",
+		hostLabels, nil)
 )
 
 // fleetCollector reads the per-host figures at scrape time.
@@ -51,7 +57,7 @@ type fleetCollector struct {
 
 func (fc fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLastSuccess, descLastJobStatus, descOverdue, descOnline,
-		descOfflineAlert, descSnapshots, descRepoSize, descAdded, descBackupDuration} {
+		descOfflineAlert, descSnapshots, descRepoSize, descAdded, descBackupDuration, descLastDrill, descLastDrillVerified} {
 		ch <- d
 	}
 }
@@ -86,6 +92,10 @@ func (fc fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for kind, st := range h.LastJobs {
 			gauge(descLastJobStatus, 1, string(kind), string(st))
+		}
+		if d := h.LastDrill; d != nil {
+			gauge(descLastDrill, float64(d.At.UnixMilli())/1000)
+			gauge(descLastDrillVerified, boolFloat(d.Verified()))
 		}
 	}
 }

@@ -92,6 +92,10 @@ func TestMetricsPerHostEqualTheAPI(t *testing.T) {
 	alpha.reportSnapshots(3)
 	alpha.finish(alpha.queue(topics.JobSpec{Kind: topics.JobStats}), topics.JobSucceeded,
 		&topics.JobResult{Stats: &topics.RepoStats{TotalSize: 123 << 20, Blobs: 40, Snapshots: 3}})
+	// #14: alpha's newest drill verified its sample (after a failed one).
+	alpha.finish(alpha.queue(topics.JobSpec{Kind: topics.JobDrill}), topics.JobFailed, &topics.JobResult{Reason: "restore drill failed: /srv/a differs"})
+	alpha.finish(alpha.queue(topics.JobSpec{Kind: topics.JobDrill}), topics.JobSucceeded,
+		&topics.JobResult{Drill: &topics.DrillResult{Sampled: 2, Compared: 2, Matched: 2}})
 	week := int64(7 * 24 * 3600)
 	if _, err := app.svc.SetHostAlerting(t.Context(), server.CLIActor(), alpha.hostID, server.HostAlerting{OverdueAfterSeconds: &week}); err != nil {
 		t.Fatal(err)
@@ -99,6 +103,7 @@ func TestMetricsPerHostEqualTheAPI(t *testing.T) {
 	// beta: offline, one failed backup, never a success, no snapshots.
 	beta := app.readyHost("beta")
 	beta.finish(beta.backup(), topics.JobFailed, &topics.JobResult{Reason: "repository locked"})
+	beta.finish(beta.queue(topics.JobSpec{Kind: topics.JobDrill}), topics.JobFailed, &topics.JobResult{Reason: "restore drill failed: /srv/b was not restored"})
 	app.svc.Presence().Disconnected(beta.hostID, 1)
 	// gamma: enrolled, never connected, never ran anything.
 	gamma := app.enrollHost("gamma")
@@ -116,6 +121,11 @@ func TestMetricsPerHostEqualTheAPI(t *testing.T) {
 	status := hostGauges(t, families, "restic_manager_host_last_job_status")
 	overdue := hostGauges(t, families, "restic_manager_host_overdue")
 	offline := hostGauges(t, families, "restic_manager_host_offline_alert")
+	drillAt := hostGauges(t, families, "restic_manager_host_last_drill_timestamp_seconds")
+	drillOK := hostGauges(t, families, "restic_manager_host_last_drill_verified")
+	if drillOK[alpha.hostID][""] != 1 || len(drillOK[beta.hostID]) != 1 || drillOK[beta.hostID][""] != 0 || len(drillOK[gamma.HostID]) != 0 {
+		t.Errorf("last drill verified: %v; want alpha 1, beta 0, gamma absent", drillOK)
+	}
 
 	for _, id := range []string{alpha.hostID, beta.hostID, gamma.HostID} {
 		var host server.Host
@@ -148,6 +158,13 @@ func TestMetricsPerHostEqualTheAPI(t *testing.T) {
 		}
 		if got := offline[id][""]; got != boolFloat(host.OfflineAlert) || len(offline[id]) != 1 {
 			t.Errorf("%s: offline alert %v, the API says %v", host.Name, offline[id], host.OfflineAlert)
+		}
+		if d := host.LastDrill; d == nil {
+			if len(drillAt[id])+len(drillOK[id]) > 0 {
+				t.Errorf("%s: drill series %v %v, the API has no drill", host.Name, drillAt[id], drillOK[id])
+			}
+		} else if drillAt[id][""] != float64(d.At.UnixMilli())/1000 || drillOK[id][""] != boolFloat(d.Verified()) {
+			t.Errorf("%s: last drill %v, verified %v; the API says %+v", host.Name, drillAt[id], drillOK[id], d)
 		}
 		var jobs struct {
 			Jobs []server.Job `json:"jobs"`
@@ -199,8 +216,9 @@ func TestMetricsPerHostEqualTheAPI(t *testing.T) {
 	}
 
 	// The histogram counts every job that ran and ended, by kind: here
-	// two inits, two backups of alpha and one of beta, one check, one stats.
-	want := map[string]uint64{"init": 2, "backup": 3, "check": 1, "stats": 1}
+	// two inits, two backups of alpha and one of beta, one check, one stats,
+	// two drills of alpha and one of beta.
+	want := map[string]uint64{"init": 2, "backup": 3, "check": 1, "stats": 1, "drill": 3}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got := histogramCounts(scrape(t, api))

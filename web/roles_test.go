@@ -498,7 +498,7 @@ func TestRoleMatrixJobKinds(t *testing.T) {
 	}
 	allowed := map[server.Role][]string{
 		server.RoleOperator: {`{"kind":"backup","paths":["/etc"]}`, `{"kind":"check"}`, `{"kind":"unlock"}`, `{"kind":"snapshots"}`,
-			`{"kind":"restore","snapshot":"latest","target":"/srv/restore"}`, dryRun, `{"kind":"init"}`},
+			`{"kind":"restore","snapshot":"latest","target":"/srv/restore"}`, dryRun, `{"kind":"init"}`, `{"kind":"drill","drill":{"files":5}}`},
 		server.RoleAdmin: {forget, forgetPrune, prune, `{"kind":"backup","paths":["/etc"]}`},
 	}
 

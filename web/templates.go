@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/template/parse"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 //go:embed templates
@@ -172,6 +174,9 @@ func (h *handler) templateFuncs() template.FuncMap {
 			}
 			return m, nil
 		},
+		// drillFiles and drillMaxMB are a drill's default sample (#14).
+		"drillFiles": func() int { return topics.DefaultDrillFiles },
+		"drillMaxMB": func() int { return topics.DefaultDrillMaxMB },
 		// keepRules and keepValue lay out the forget form's keep-* fields.
 		"keepRules": func() []string { return keepRules },
 		"keepValue": func(f any, rule string) string {
