@@ -66,7 +66,8 @@ func TestLoadgenScenarios(t *testing.T) {
 	if !f.TLS || f.Agents != 20 || f.Procs != 2 || f.Addrs != 2 || f.Setup.Enrolled != 20 || len(f.Failures) != 0 {
 		t.Errorf("run: %+v", f)
 	}
-	if c := f.Connect; c == nil || c.Online != 20 || c.AllOnlineSeconds <= 0 || c.RSSAfterMiB <= 0 || c.ServerFDsPerAgent < 1 {
+	if c := f.Connect; c == nil || c.Online != 20 || c.AllOnlineSeconds <= 0 || c.RSSAfterMiB <= 0 || c.ServerFDsPerAgent < 1 ||
+		c.ServerFDsPeak <= 0 {
 		t.Errorf("connect: %+v", c)
 	}
 	if a := f.API; a == nil || a.Hosts != 20 || a.HostsList.N != 3 || a.FirstPage.N != 3 || a.FirstPageKiB <= 0 ||
@@ -81,7 +82,7 @@ func TestLoadgenScenarios(t *testing.T) {
 		g.APIPost.N == 0 || g.LinesPerSecond <= 0 {
 		t.Errorf("ingest: %+v", g)
 	}
-	if s := f.Storm; s == nil || s.Kind != "restart" || s.Online != 20 || s.LeftBehind != 0 || s.APIDownSeconds <= 0 {
+	if s := f.Storm; s == nil || s.Kind != "restart" || s.Online != 20 || s.LeftBehind != 0 || s.APIDownSeconds <= 0 || s.ServerFDsPeak <= 0 {
 		t.Errorf("storm: %+v", s)
 	}
 

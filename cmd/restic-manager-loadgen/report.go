@@ -50,6 +50,7 @@ type connectFigures struct {
 	RSSAfterMiB        float64 `json:"rss_after_mib"`
 	RSSPerAgentKiB     float64 `json:"rss_per_agent_kib"`
 	ServerFDsPerAgent  float64 `json:"server_fds_per_agent"`
+	ServerFDsPeak      int     `json:"server_fds_peak"`
 	LoadgenFDsPerAgent float64 `json:"loadgen_fds_per_agent"`
 }
 
@@ -61,6 +62,7 @@ type stormFigures struct {
 	AllOnlineSeconds  float64 `json:"all_online_s"`
 	AgentsSideSeconds float64 `json:"agents_side_s"`
 	APIDownSeconds    float64 `json:"api_down_s,omitempty"`
+	ServerFDsPeak     int     `json:"server_fds_peak"`
 }
 
 type dispatchFigures struct {
@@ -135,15 +137,16 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		if c.SpreadSeconds > 0 {
 			how = fmt.Sprintf("spread over %.0f s", c.SpreadSeconds)
 		}
-		row("initial connect", "%d %s: %s online in %.1f s%s", c.Agents, how, allOrSome(c.Online, c.Agents), c.AllOnlineSeconds, agentsSide(c.AgentsSideSeconds))
+		row("initial connect", "%d %s: %s online in %.1f s%s%s", c.Agents, how, allOrSome(c.Online, c.Agents), c.AllOnlineSeconds,
+			agentsSide(c.AgentsSideSeconds), peakFDs(c.ServerFDsPeak))
 	}
 	if s := f.Storm; s != nil {
 		extra := ""
 		if s.APIDownSeconds > 0 {
 			extra = fmt.Sprintf("; API answered %.1f s after the restart", s.APIDownSeconds)
 		}
-		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind%s%s",
-			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, agentsSide(s.AgentsSideSeconds), extra)
+		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind%s%s%s",
+			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, agentsSide(s.AgentsSideSeconds), extra, peakFDs(s.ServerFDsPeak))
 	}
 	if d := f.Dispatch; d != nil {
 		row(fmt.Sprintf("dispatch at %d agents", f.Agents), "%d jobs to %d hosts, %d parallel API clients (%.0f POST/s): POST %s; to the agent %s; to \"delivered\" %s; %d errors",
@@ -187,6 +190,14 @@ func agentsSide(seconds float64) string {
 		return ""
 	}
 	return fmt.Sprintf(" (agents' side %.1f s)", seconds)
+}
+
+// peakFDs is "; server fds peak N", or nothing when not measured.
+func peakFDs(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; server fds peak %d", n)
 }
 
 func allOrSome(n, of int) string {

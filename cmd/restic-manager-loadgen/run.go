@@ -26,7 +26,10 @@ type loadRun struct {
 	agents []credHost
 	fleet  *fleet
 	fig    *figures
-	logf   func(format string, args ...any)
+	// peakFDs is the most descriptors the server held at a poll of the
+	// last waitOnline.
+	peakFDs int
+	logf    func(format string, args ...any)
 }
 
 // run is the parent: it readies the server and the identities, starts the

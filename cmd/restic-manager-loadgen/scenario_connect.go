@@ -19,7 +19,7 @@ func (r *loadRun) connect(ctx context.Context) error {
 	f := connectFigures{Agents: o.agents, SpreadSeconds: o.spread.Seconds()}
 	r.fig.Connect = &f
 	online, took, err := r.waitOnline(ctx, time.Time{}, start)
-	f.Online, f.AllOnlineSeconds = online, took.Seconds()
+	f.Online, f.AllOnlineSeconds, f.ServerFDsPeak = online, took.Seconds(), r.peakFDs
 	if err != nil {
 		// The agents' side may still be known (the server accepted them
 		// all but its API could not say so).
@@ -91,7 +91,7 @@ func (r *loadRun) storm(ctx context.Context) error {
 		r.fleet.send(childCmd{Op: "drop", Mark: mark})
 	}
 	online, took, err := r.waitOnline(ctx, start, start)
-	f.Online, f.LeftBehind, f.AllOnlineSeconds = online, o.agents-online, took.Seconds()
+	f.Online, f.LeftBehind, f.AllOnlineSeconds, f.ServerFDsPeak = online, o.agents-online, took.Seconds(), r.peakFDs
 	if err != nil {
 		if agentSide, aerr := r.waitEstablishedWithin(mark, start, time.Second); aerr == nil {
 			f.AgentsSideSeconds = agentSide.Seconds()
@@ -112,7 +112,8 @@ const pollWait = 30 * time.Second
 
 // waitOnline polls the host list until every simulated agent is online on
 // a connection made at or after since, and returns how many were and how
-// long it took from start.
+// long it took from start. It samples the server's descriptors at each
+// poll (peakFDs).
 func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, time.Duration, error) {
 	want := make(map[string]bool, len(r.agents))
 	for _, h := range r.agents {
@@ -127,7 +128,9 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 	lastLog := time.Now()
 	var lastErr error
 	answered := false
+	r.peakFDs = 0
 	for {
+		r.peakFDs = max(r.peakFDs, countFDs(r.pid))
 		// A poll that does not answer in pollWait is given up, so a server
 		// too busy to list its hosts shows as such, poll after poll.
 		pctx, cancel := context.WithTimeout(ctx, pollWait)
