@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -45,17 +46,23 @@ func (e *apiError) Error() string {
 // do sends body (JSON, if not nil) and decodes a 2xx answer into out (if
 // not nil). It returns how long the request took, to the end of the body.
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) (time.Duration, error) {
+	took, _, err := c.doHeader(ctx, method, path, body, out)
+	return took, err
+}
+
+// doHeader is do, also returning the answer's header.
+func (c *apiClient) doHeader(ctx context.Context, method, path string, body, out any) (time.Duration, http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -66,23 +73,23 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return time.Since(start), err
+		return time.Since(start), nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	took := time.Since(start)
 	if err != nil {
-		return took, err
+		return took, resp.Header, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return took, &apiError{Method: method, Path: path, Status: resp.StatusCode, Body: string(data)}
+		return took, resp.Header, &apiError{Method: method, Path: path, Status: resp.StatusCode, Body: string(data)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return took, fmt.Errorf("%s %s: %w", method, path, err)
+			return took, resp.Header, fmt.Errorf("%s %s: %w", method, path, err)
 		}
 	}
-	return took, nil
+	return took, resp.Header, nil
 }
 
 // apiHost is what the loadgen reads of a host in GET /api/v1/hosts.
@@ -94,13 +101,15 @@ type apiHost struct {
 }
 
 // hostsPage is GET /api/v1/hosts's answer; a server that pages the list
-// names the next page in one of the Next fields.
+// names the next page in one of the Next fields or a Link header.
 type hostsPage struct {
 	Hosts      []apiHost `json:"hosts"`
 	Next       string    `json:"next"`
 	NextCursor string    `json:"next_cursor"`
-	After      string    `json:"after"`
 }
+
+// linkNextRE finds rel="next" in a Link header (RFC 8288).
+var linkNextRE = regexp.MustCompile(`<([^>]+)>\s*;[^,]*rel="?next"?`)
 
 // listHosts reads every host, following pages if the server pages.
 func (c *apiClient) listHosts(ctx context.Context) ([]apiHost, time.Duration, error) {
@@ -109,7 +118,7 @@ func (c *apiClient) listHosts(ctx context.Context) ([]apiHost, time.Duration, er
 	var total time.Duration
 	for range 100000 {
 		var page hostsPage
-		took, err := c.do(ctx, "GET", path, nil, &page)
+		took, header, err := c.doHeader(ctx, "GET", path, nil, &page)
 		total += took
 		if err != nil {
 			return nil, total, err
@@ -118,6 +127,9 @@ func (c *apiClient) listHosts(ctx context.Context) ([]apiHost, time.Duration, er
 		next := page.Next
 		if next == "" && page.NextCursor != "" {
 			next = "/api/v1/hosts?after=" + url.QueryEscape(page.NextCursor)
+		}
+		if m := linkNextRE.FindStringSubmatch(header.Get("Link")); next == "" && m != nil {
+			next = m[1]
 		}
 		if next == "" || len(page.Hosts) == 0 {
 			break
