@@ -3,14 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/restic-manager/restic-manager/server"
 )
 
 // TestBrowserRestoreToAnotherHost (#14): from a snapshot's restore form
@@ -32,10 +29,7 @@ func TestBrowserRestoreToAnotherHost(t *testing.T) {
 	if backup.Status != "succeeded" {
 		t.Fatalf("backup: %+v", backup)
 	}
-	waitFor(t, "the snapshot list", 20*time.Second, func() bool {
-		l, err := src.m.Service().Snapshots(t.Context(), src.hostID)
-		return err == nil && slices.ContainsFunc(l.Snapshots, func(s server.Snapshot) bool { return s.ID == backup.SnapshotID })
-	})
+	src.waitSnapshotListed(backup.SnapshotID)
 	file := filepath.Join(data, "d01", "f00001.bin")
 	into := filepath.Join(dst.dir, "restored")
 	if err := os.MkdirAll(into, 0o755); err != nil {

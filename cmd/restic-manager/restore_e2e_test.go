@@ -60,6 +60,16 @@ func (e *jobEnv) enrollAnother(name, restic string) *jobEnv {
 	return o
 }
 
+// waitSnapshotListed waits until the server's snapshot list of e's host
+// holds the snapshot id (the agent reports the list after a backup).
+func (e *jobEnv) waitSnapshotListed(id string) {
+	e.t.Helper()
+	waitFor(e.t, "snapshot "+id[:8]+" in the host's list", 20*time.Second, func() bool {
+		l, err := e.m.Service().Snapshots(e.t.Context(), e.hostID)
+		return err == nil && slices.ContainsFunc(l.Snapshots, func(s server.Snapshot) bool { return s.ID == id })
+	})
+}
+
 // createJob posts a job to a host as a caller and returns the status, the
 // job (when created) and the refusal (when not).
 func createJob(c apiClient, hostID string, body map[string]any) (int, jobJSON, apiError) {
@@ -124,10 +134,7 @@ func TestRestoreAnywhere(t *testing.T) {
 	if backup.Status != "succeeded" {
 		t.Fatalf("backup: %+v", backup)
 	}
-	waitFor(t, "the source's snapshot list", 20*time.Second, func() bool {
-		l, err := src.m.Service().Snapshots(t.Context(), src.hostID)
-		return err == nil && slices.ContainsFunc(l.Snapshots, func(s server.Snapshot) bool { return s.ID == backup.SnapshotID })
-	})
+	src.waitSnapshotListed(backup.SnapshotID)
 
 	cli(t, "a long operator password\n", "user", "add", "otto", "--role", "operator", "--data", src.dataDir)
 	cli(t, "a long viewer password\n", "user", "add", "vera", "--role", "viewer", "--data", src.dataDir)
