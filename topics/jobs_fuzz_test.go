@@ -117,6 +117,10 @@ func FuzzDecodeCommand(f *testing.F) {
 	seed(f, &Command{Envelope: NewEnvelope(TypeCmd, h), Action: CmdRun, Job: j, Version: 1, ExpiresAt: time.Now(), ConfigVersion: 2,
 		Spec: &JobSpec{Kind: JobRestore, Snapshot: "latest", Target: "/tmp/r", Include: []string{"/etc"}}})
 	seed(f, &Command{Envelope: NewEnvelope(TypeCmd, h), Action: CmdCancel, Job: j})
+	// #14: a cross-host restore with the source repository, a policy and verify.
+	seed(f, &Command{Envelope: NewEnvelope(TypeCmd, h), Action: CmdRun, Job: j, Version: 1, ExpiresAt: time.Now(),
+		Spec:             &JobSpec{Kind: JobRestore, Snapshot: "0123abcd", Target: "/", Overwrite: OverwriteIfNewer, Verify: true, SourceHost: RandomID(HostIDPrefix)},
+		SourceRepository: &RepositoryConfig{URL: "/srv/restic/other", Password: "pw"}})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRoundTrip(t, data, func(m *Command) string {
 			if m.Action == CmdRun && (m.Spec == nil || m.Spec.Validate() != nil) {
