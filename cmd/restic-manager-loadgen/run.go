@@ -172,6 +172,15 @@ func (r *loadRun) setup(ctx context.Context) error {
 		return fmt.Errorf("enroll: %w", err)
 	}
 	r.fig.Setup = setupFigures{Reused: min(cached, o.agents), Enrolled: max(0, o.agents-cached), EnrollSeconds: time.Since(start).Seconds()}
+	if r.srv != nil && r.fig.Setup.Enrolled > 0 {
+		// A fresh process, so the RSS per agent is not measured on top of
+		// the enrollment's heap.
+		r.srv.stop()
+		if err := r.srv.start(ctx); err != nil {
+			return err
+		}
+		r.pid = r.srv.pid()
+	}
 	r.agents = creds.Hosts[:o.agents]
 	mqttURL := o.mqttURL
 	switch {
