@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -62,4 +63,22 @@ func TestJobPageRestoreCounts(t *testing.T) {
 		card := progressCard(t, op.get(jobPath(job.ID)).body)
 		mustContain(t, "restore summary", card, c.want, `data-percent="100"`, "done")
 	}
+}
+
+// A drill's summary (#14): how many sampled files match, the mismatched,
+// skipped and restored figures, and the files that differ, on the job page
+// of the failed drill; the host's page links it as the failed drill.
+func TestJobPageDrillSummary(t *testing.T) {
+	app := newTestApp(t)
+	op, _ := app.signedIn("ops", server.RoleOperator)
+	host := app.readyHost("files-01")
+	job := host.queue(topics.JobSpec{Kind: topics.JobDrill})
+	host.finish(job, topics.JobFailed, &topics.JobResult{Reason: "restore drill failed: /srv/a.txt differs from the live file",
+		Drill: &topics.DrillResult{Sampled: 5, Compared: 4, Matched: 3, Mismatched: 1, Skipped: 1,
+			MismatchedPaths: []string{"/srv/a.txt"}, BytesRestored: 2048}})
+	page := op.get(jobPath(job.ID)).body
+	mustContain(t, "drill job page", page, `data-summary="drill">3 of 5 sampled files match the live ones; 1 mismatched, 1 skipped (changed since the snapshot); 2.0 KiB restored`,
+		`>/srv/a.txt</span>`, "restore drill")
+	hostPage := op.get("/hosts/" + host.hostID).body
+	mustContain(t, "host page", hostPage, `data-drill="failed"`, fmt.Sprintf(`href="/jobs/%d">restore drill failed</a>`, job.ID), "Run drill now")
 }
