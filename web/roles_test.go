@@ -327,6 +327,9 @@ var notInMatrix = map[string]string{
 	"GET /api/v1/hosts/:id/upgrade":  "upgrade_test.go covers it; it needs only PermRead",
 	"POST /api/v1/hosts/:id/upgrade": "needs agent builds to serve: upgrade_test.go covers it; admin only",
 	"POST /api/v1/agents/upgrade":    "needs agent builds to serve: upgrade_test.go covers it; admin only",
+	"GET /hosts/:id/snapshots/:snap/download": "needs a real agent and restic to stream: snapshot_download_test.go refuses a viewer, " +
+		"cmd/restic-manager/download_e2e_test.go downloads as an operator; PermRunJobs",
+	"GET /api/v1/hosts/:id/snapshots/:snap/download": "as the page's twin above; PermRunJobs",
 }
 
 func revokePath(app *testApp, hostName string) string {

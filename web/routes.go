@@ -25,6 +25,11 @@ const (
 	// enrollToken: an agent proving itself with the single-use enrollment
 	// token in the body; failed attempts are rate-limited per address.
 	enrollToken
+	// agentUpload: an agent sending a download's bytes (#14): its host id
+	// and MQTT password as basic auth, a one-time upload token in the
+	// path, checked by the domain (server.AttachUpload). The body streams:
+	// no size cap, read under an idle deadline (agent_upload.go).
+	agentUpload
 )
 
 // route is one line of the route table: what it answers, who may call it
@@ -62,6 +67,7 @@ func (h *handler) routes() []route {
 		{post, "/hosts/:id/snapshots/:snap/restore", session, runJobs, h.createRestore},
 		{post, "/hosts/:id/revoke", session, configure, h.revokeHost},
 		{post, "/hosts/:id/jobs", session, runJobs, h.createHostJob},
+		{get, "/hosts/:id/snapshots/:snap/download", session, runJobs, h.downloadSnapshot},
 		{get, "/hosts/:id/snapshots/:snap/tree", session, read, h.showSnapshotTree},
 		{get, "/hosts/:id/snapshots/find", session, read, h.showSnapshotFind},
 		{get, "/hosts/:id/snapshots/diff", session, read, h.pickSnapshotDiff},
@@ -141,6 +147,7 @@ func (h *handler) routes() []route {
 		{get, "/api/v1/hosts/:id/snapshots/:snap/tree", bearer, read, h.apiSnapshotTree},
 		{get, "/api/v1/hosts/:id/snapshots/find", bearer, read, h.apiSnapshotFind},
 		{get, "/api/v1/hosts/:id/snapshots/:snap/diff/:other", bearer, read, h.apiSnapshotDiff},
+		{get, "/api/v1/hosts/:id/snapshots/:snap/download", bearer, runJobs, h.downloadSnapshot},
 		{get, "/api/v1/hosts/:id/stats", bearer, read, h.apiHostStats},
 		{get, "/api/v1/hosts/:id/source-groups", bearer, read, h.apiListSourceGroups},
 		{post, "/api/v1/hosts/:id/source-groups", bearer, configure, h.apiCreateSourceGroup},
@@ -200,6 +207,7 @@ func (h *handler) routes() []route {
 		{post, "/api/v1/agents/enroll", enrollToken, read, h.apiEnrollAgent},
 		{get, "/api/v1/agents/bootstrap", anyone, read, h.apiAgentBootstrap},
 		{get, "/api/v1/openapi.json", anyone, read, h.serveOpenAPI}, // shapes, not data: public (docs/DECISIONS.md)
+		{post, "/agent/v1/uploads/:token", agentUpload, read, h.receiveUpload},
 
 		// Files.
 		{get, "/static/*path", anyone, read, h.serveStatic},
@@ -216,10 +224,15 @@ func (h *handler) routes() []route {
 // mount registers the global middleware and every route of the table with
 // the chain its access kind requires.
 func (h *handler) mount(e *gin.Engine) {
-	e.Use(h.recoverPanics, h.accessLog, h.securityHeaders, limitBody(1<<20))
+	e.Use(h.recoverPanics, h.accessLog, h.securityHeaders)
 	for _, rt := range h.routes() {
 		var chain []gin.HandlerFunc
+		if rt.access != agentUpload {
+			chain = append(chain, limitBody(1<<20))
+		}
 		switch rt.access {
+		case agentUpload:
+			chain = append(chain, via("agent"))
 		case anyone:
 		case signIn:
 			chain = append(chain, via("web"), h.readAnonymousBody, h.checkSignInCSRF)
@@ -241,7 +254,8 @@ func via(v string) gin.HandlerFunc {
 	return func(c *gin.Context) { c.Set(ctxVia, v) }
 }
 
-// limitBody caps request bodies: nothing here legitimately sends more.
+// limitBody caps request bodies: nothing here legitimately sends more,
+// but an agent's upload of a download, which streams (agentUpload).
 func limitBody(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.Body != nil {
