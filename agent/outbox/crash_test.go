@@ -37,6 +37,7 @@ func crashFixture(t *testing.T) (dir string, lastStart, size int64) {
 }
 
 func TestTornLastRecordAtEveryOffset(t *testing.T) {
+	t.Parallel() // its own directories only; the damage loops wait on fsync
 	src, start, size := crashFixture(t)
 	for cut := start; cut <= size; cut++ {
 		dir := copyDir(t, src)
@@ -64,6 +65,7 @@ func TestTornLastRecordAtEveryOffset(t *testing.T) {
 }
 
 func TestBitFlipInLastRecord(t *testing.T) {
+	t.Parallel() // its own directories only; the damage loops wait on fsync
 	src, start, size := crashFixture(t)
 	for off := start; off < size; off++ {
 		for bit := range 8 {
@@ -77,6 +79,7 @@ func TestBitFlipInLastRecord(t *testing.T) {
 }
 
 func TestTornAckRecord(t *testing.T) {
+	t.Parallel() // its own directories only; the damage loops wait on fsync
 	src := t.TempDir()
 	o := openT(t, src, Options{})
 	appendN(t, o, 10)
