@@ -50,7 +50,7 @@ func newBenchEnv(b *testing.B, resticBinary string) *benchEnv {
 	}
 	res := enrollBenchHost(b, svc, "bench-host")
 	cfg := &agent.Config{HostID: res.HostID, MQTTURL: "mqtt://" + srv.mqttAddr, MQTTPassword: res.MQTTPassword,
-		StateDir: filepath.Join(dir, "agent"), ResticBinary: resticBinary}
+		StateDir: filepath.Join(dir, "agent"), ResticBinary: resticBinary, ServerURL: srv.webURL}
 	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), agent.WithBackoff(100*time.Millisecond, time.Second))
 	if err != nil {
 		b.Fatal(err)
