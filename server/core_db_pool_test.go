@@ -68,13 +68,15 @@ func TestReadPoolRefusesWrites(t *testing.T) {
 // racing the ingest writer in SQLite's busy handler, which once answered
 // an API POST with HTTP 500 "database is locked".
 func TestAPIWritesDuringHeavyIngest(t *testing.T) {
-	s := servertest.MustOpenService(t, server.Options{})
+	// A short queue: the flood waits for the writer (as agents do when it
+	// is full) and drains quickly at the end, also under -race.
+	s := servertest.MustOpenService(t, server.Options{Ingest: server.IngestOptions{QueueSize: 32}})
 	s.SetPublisher(&servertest.Publisher{})
 	servertest.RunInBackground(t, s)
-	f := newLogFlood(t, s, 8, 50)
+	f := newLogFlood(t, s, 4, 50)
 	stop := f.start()
 	defer stop()
-	for i := range 40 {
+	for i := range 20 {
 		if _, err := s.SetHostTags(t.Context(), server.CLIActor(), f.host, []string{fmt.Sprintf("t%d", i)}); err != nil {
 			t.Fatalf("API write %d during ingest: %v", i, err)
 		}

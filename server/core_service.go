@@ -21,6 +21,8 @@ type Service struct {
 	events *Bus
 
 	logins   *loginThrottle // sign-in attempts per address and per (address, name)
+	creds    *credCache     // MQTT secrets the store verified (fleet_mqttauth_cache.go)
+	hellos   *helloQueue    // hellos waiting for their resends (ingest_hello.go)
 	ingest   IngestStats
 	presence *Presence
 	ann      *announcer
@@ -83,6 +85,8 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	}
 	s := &Service{db: db, box: box, log: logger, events: NewBus(), now: func() time.Time { return now().UTC() }}
 	s.logins = newLoginThrottle(s.now)
+	s.creds = newCredCache(s.now)
+	s.startHelloWorkers()
 	s.hashCost = opts.PasswordHashCost.orDefault()
 	s.dummyHash = newDummyHash(s.hashCost)
 	if s.hashCost.belowDefault() {
@@ -143,8 +147,11 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-// Close closes the store.
-func (s *Service) Close() error { return s.db.Close() }
+// Close stops the hello workers and closes the store.
+func (s *Service) Close() error {
+	s.hellos.close()
+	return s.db.Close()
+}
 
 // Run does the domain's background work until ctx ends: presence flushes
 // and sweeps (Presence.Run), the ingest writer that stores job events, logs

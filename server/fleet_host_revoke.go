@@ -58,6 +58,7 @@ func (s *Service) RevokeHost(ctx context.Context, a Actor, id, confirmName strin
 		}
 		return err
 	}
+	s.creds.forget(id) // before Disconnect: a CONNECT after it finds the secret revoked
 	s.presence.forget(id)
 	s.pubMu.Lock()
 	d, pub := s.disconnecter, s.pub

@@ -68,28 +68,34 @@ func (s *Service) AuthenticateMQTT(ctx context.Context, username string, passwor
 	if len(password) == 0 || len(password) > 256 {
 		return 0, denied
 	}
-	var n int
-	var err error
+	var query, key string
 	var kind MQTTKind
 	switch {
 	case topics.ValidHostID(username):
-		kind = MQTTHost
-		err = s.db.getPrepared(ctx, &n, `SELECT COUNT(*) FROM hosts WHERE id = ? AND mqtt_secret_hash = ? AND revoked_at IS NULL`,
-			username, tokenHash(string(password)))
+		kind, key = MQTTHost, username
+		query = `SELECT COUNT(*) FROM hosts WHERE id = ? AND mqtt_secret_hash = ? AND revoked_at IS NULL`
 	case topics.ValidPendingID(username):
 		return MQTTPending, nil
 	case strings.HasPrefix(username, topics.MonitorPrefix):
-		kind = MQTTMonitor
-		err = s.db.getPrepared(ctx, &n, `SELECT COUNT(*) FROM monitor_accounts WHERE name = ? AND secret_hash = ? AND revoked_at IS NULL`,
-			strings.TrimPrefix(username, topics.MonitorPrefix), tokenHash(string(password)))
+		kind, key = MQTTMonitor, strings.TrimPrefix(username, topics.MonitorPrefix)
+		query = `SELECT COUNT(*) FROM monitor_accounts WHERE name = ? AND secret_hash = ? AND revoked_at IS NULL`
 	default:
 		return 0, denied
 	}
-	if err != nil {
+	digest := tokenHash(string(password))
+	// A secret the store accepted before is accepted from memory
+	// (fleet_mqttauth_cache.go).
+	cached, hit, gen := s.creds.lookup(username, digest)
+	if hit {
+		return cached, nil
+	}
+	var n int
+	if err := s.db.getPrepared(ctx, &n, query, key, digest); err != nil {
 		return 0, internal("MQTT auth lookup", err)
 	}
 	if n != 1 {
 		return 0, denied
 	}
+	s.creds.store(username, digest, kind, gen)
 	return kind, nil
 }

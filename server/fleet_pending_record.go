@@ -32,6 +32,7 @@ func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.An
 	var status *topics.AnnounceStatus
 	var made roomMade
 	changed := false
+	resealed := "" // the host whose MQTT secret was replaced
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row pendingRow
 		err := tx.GetContext(ctx, &row, `SELECT `+pendingRowColumns+` FROM pending_hosts WHERE client_id = ?`, h.Client)
@@ -73,6 +74,7 @@ func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.An
 				if sealed, err = s.resealCredentials(ctx, tx, &row, h.SealKey); err != nil {
 					return err
 				}
+				resealed = *row.HostID
 			}
 			status = announceStatus(topics.AnnounceApproved, fp, "This machine was accepted; here are its credentials.", sealed)
 		default:
@@ -82,6 +84,9 @@ func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.An
 	})
 	if err != nil {
 		return nil, err
+	}
+	if resealed != "" {
+		s.creds.forget(resealed) // the old secret stops working now
 	}
 	s.roomMadeFor(h.Client, ch.addr, made)
 	if changed {

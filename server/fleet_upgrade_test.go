@@ -135,6 +135,9 @@ func TestUpgradeStatesFromHelloAndReports(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.HandleMessage(topics.HelloTopic(h), p, h, 1)
+		if err := s.SyncHellos(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	state := func() *server.AgentUpgrade {
 		u, err := s.HostUpgrade(ctx, h)

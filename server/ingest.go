@@ -85,8 +85,7 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 	case topics.KindHello:
 		if m, ok := decodeAgentMessage[topics.Hello](s, t, topic, clientID, payload); ok {
 			s.presence.Hello(t.Host, conn, m)
-			s.afterHello(ctx, t.Host, m)
-			s.upgradeAfterHello(ctx, t.Host, m)
+			s.hellos.add(t.Host, m) // the resends, off this connection's goroutine (ingest_hello.go)
 			s.ingest.Accepted.Add(1)
 		}
 	case topics.KindStatus:

@@ -46,13 +46,16 @@ func (a *HostAgent) NextSeq() uint64 {
 }
 
 // Connect opens the agent's connection and says hello with the config
-// version it has applied.
+// version it has applied, and waits for the hello's resends.
 func (a *HostAgent) Connect(tb testing.TB, configVersion int64) {
 	tb.Helper()
 	a.S.Presence().Connected(a.Host, a.Conn, "192.0.2.1:50000")
 	a.Send(tb, topics.HelloTopic(a.Host), &topics.Hello{Envelope: topics.NewEnvelope(topics.TypeHello, a.Host),
 		AgentVersion: "test", OS: "linux", Arch: "amd64", Hostname: "test", BootID: "boot", ConnGen: a.Conn,
 		ConfigVersion: configVersion})
+	if err := a.S.SyncHellos(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Send marshals m (valid or not) and hands it to HandleMessage on topic.
