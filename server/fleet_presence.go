@@ -50,6 +50,12 @@ type Presence struct {
 	// ha serialises Home Assistant discovery configs with their setting
 	// and with revocations, so none is published after its clear (fleet_ha.go).
 	ha sync.Mutex
+
+	// republishNow asks Run's republisher for a republish now (Start).
+	republishNow chan struct{}
+	// monitorMu orders a flush's monitor state of a host with the
+	// republisher's, which runs beside it.
+	monitorMu sync.Mutex
 }
 
 type hostPresence struct {
@@ -74,7 +80,8 @@ func newPresence(s *Service, o PresenceOptions) *Presence {
 	if o.RepublishEvery <= 0 {
 		o.RepublishEvery = 6 * time.Hour
 	}
-	return &Presence{s: s, opts: o, hosts: make(map[string]*hostPresence), dirty: make(map[string]bool)}
+	return &Presence{s: s, opts: o, hosts: make(map[string]*hostPresence), dirty: make(map[string]bool),
+		republishNow: make(chan struct{}, 1)}
 }
 
 // SetPublisher connects presence to the broker for the monitor topics.
@@ -231,12 +238,13 @@ func (p *Presence) Run(ctx context.Context) {
 	watched := make(chan struct{})
 	go func() { defer close(watched); p.s.runMonitorWatch(ctx) }() // fleet_ha_watch.go
 	defer func() { <-watched }()
+	republished := make(chan struct{})
+	go func() { defer close(republished); p.runRepublisher(ctx) }()
+	defer func() { <-republished }()
 	flush := time.NewTicker(p.opts.FlushEvery)
 	sweep := time.NewTicker(p.opts.SweepEvery)
-	republish := time.NewTicker(p.opts.RepublishEvery)
 	defer flush.Stop()
 	defer sweep.Stop()
-	defer republish.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -247,10 +255,6 @@ func (p *Presence) Run(ctx context.Context) {
 		case <-flush.C:
 			if err := p.Flush(ctx); err != nil {
 				p.s.log.Error("presence: flush", "err", err)
-			}
-		case <-republish.C:
-			if err := p.republish(ctx); err != nil {
-				p.s.log.Error("monitor: republish", "err", err)
 			}
 		case <-sweep.C:
 			p.sweep()
