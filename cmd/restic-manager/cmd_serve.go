@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/web"
 )
@@ -31,6 +32,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// an outage, so the per-address limit is generous; failed auth has its own,
 	// much stricter limit in the broker.
 	fs.IntVar(&m.BrokerConfig.MaxConnsPerAddrPerMinute, "mqtt-conn-limit", 600, "MQTT connection attempts per source address per minute")
+	fs.IntVar(&m.BrokerConfig.MaxClientWritesPending, "mqtt-client-queue", broker.DefaultMaxClientWritesPending,
+		"MQTT packets that may wait for one client (8 bytes each, per client); raise it when a monitoring client of a fleet larger than this subscribes to the whole monitor tree")
 	fs.IntVar(&m.HTTPConnsPerAddr, "http-conns-per-addr", web.DefaultConnsPerAddr,
 		"open HTTP connections one client address may hold per listener (0 = no cap; raise it behind a reverse proxy)")
 	fs.IntVar(&m.HTTPMaxConns, "http-max-conns", defaultHTTPMaxConns, "open HTTP connections per listener in all (0 = no cap)")
