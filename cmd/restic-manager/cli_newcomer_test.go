@@ -38,9 +38,10 @@ type rmResult struct {
 // environment (no RM_ADMIN_PASSWORD, no RM_MASTER_KEY) and waits for it.
 func runRM(t *testing.T, dir, stdin string, args ...string) rmResult {
 	t.Helper()
+	bin := buildServer(t) // before the run's deadline: the first call builds it
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, buildServer(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	cmd.Stdin = strings.NewReader(stdin)

@@ -24,10 +24,19 @@ var (
 )
 
 // buildServer builds the real server binary once (benchmarks, CLI tests).
+// Under the race detector (make test) it is a race build too: it links the
+// packages go test -race has just compiled instead of compiling every one
+// again (SQLite among them) without it, and the detector watches the
+// binary the CLI tests run. Benchmarks run without -race and get the
+// plain build they measure.
 func buildServer(b testing.TB) string {
 	serverBinOnce.Do(func() {
 		serverBin = filepath.Join(filepath.Dir(agentBin), "restic-manager")
-		out, err := exec.Command("go", "build", "-o", serverBin, ".").CombinedOutput()
+		args := []string{"build", "-o", serverBin, "."}
+		if raceEnabled {
+			args = []string{"build", "-race", "-o", serverBin, "."}
+		}
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			serverBinErr = fmt.Errorf("build server: %v\n%s", err, out)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,9 +36,27 @@ type upgradeStatusJSON struct {
 // version into path.
 func buildAgentAs(t *testing.T, pkg, version, path string) {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-ldflags", "-X main.version="+version, "-o", path, pkg)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s %s: %v\n%s", pkg, version, err, out)
+	startBuildAgentAs(t, pkg, version, path)()
+}
+
+// startBuildAgentAs starts buildAgentAs's build and returns at once; the
+// function it returns waits for the build (a test starts the builds it
+// needs later while it does other things).
+func startBuildAgentAs(t *testing.T, pkg, version, path string) (wait func()) {
+	t.Helper()
+	cmd := goBuild(path, pkg, "-ldflags", "-X main.version="+version)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("build %s %s: %v", pkg, version, err)
+	}
+	built := sync.OnceValue(cmd.Wait)
+	t.Cleanup(func() { built() }) // a test that failed early leaves no build writing into its directories
+	return func() {
+		t.Helper()
+		if err := built(); err != nil {
+			t.Fatalf("build %s %s: %v\n%s", pkg, version, err, out.String())
+		}
 	}
 }
 
@@ -138,9 +158,17 @@ func logTime(t *testing.T, logs, msg string) time.Time {
 func TestFleetUpgrade(t *testing.T) {
 	bin, agentsDir := t.TempDir(), t.TempDir()
 	exe := filepath.Join(bin, "restic-manager-agent")
-	buildAgentAs(t, "../restic-manager-agent", "1.0.0", exe)
+	// Every build the test serves, started at once: the later ones are
+	// ready by the time the test gets to them.
 	newBuild := filepath.Join(t.TempDir(), "agent-2.0.0")
-	buildAgentAs(t, "../restic-manager-agent", "2.0.0", newBuild)
+	neverHello := filepath.Join(t.TempDir(), "never-hello")
+	later := filepath.Join(t.TempDir(), "agent-5.0.0")
+	builtExe := startBuildAgentAs(t, "../restic-manager-agent", "1.0.0", exe)
+	builtNew := startBuildAgentAs(t, "../restic-manager-agent", "2.0.0", newBuild)
+	builtNeverHello := startBuildAgentAs(t, "./testdata/brokenagent", "4.0.0", neverHello)
+	builtLater := startBuildAgentAs(t, "../restic-manager-agent", "5.0.0", later)
+	builtExe()
+	builtNew()
 	serveAgentBuild(t, agentsDir, newBuild, "2.0.0")
 
 	// Enrolled over HTTPS with the pinned CA: the upgrade downloads the same way.
@@ -245,8 +273,7 @@ func TestFleetUpgrade(t *testing.T) {
 	}
 
 	// A build that runs but never says hello is rolled back by itself.
-	neverHello := filepath.Join(t.TempDir(), "never-hello")
-	buildAgentAs(t, "./testdata/brokenagent", "4.0.0", neverHello)
+	builtNeverHello()
 	serveAgentBuild(t, agentsDir, neverHello, "4.0.0")
 	if code := e.api().do("POST", "/api/v1/hosts/"+e.hostID+"/upgrade", map[string]any{}, nil); code != http.StatusOK {
 		t.Fatalf("upgrade to 4.0.0: HTTP %d", code)
@@ -276,8 +303,7 @@ func TestFleetUpgrade(t *testing.T) {
 		var h hostJSON
 		return e.api().do("GET", "/api/v1/hosts/"+e.hostID, nil, &h) == http.StatusOK && !h.Online
 	})
-	later := filepath.Join(t.TempDir(), "agent-5.0.0")
-	buildAgentAs(t, "../restic-manager-agent", "5.0.0", later)
+	builtLater()
 	serveAgentBuild(t, agentsDir, later, "5.0.0")
 	offlineJob := e.runJob(map[string]any{"kind": "backup", "paths": []string{data}})
 	if code := e.api().do("POST", "/api/v1/hosts/"+e.hostID+"/upgrade", map[string]any{}, nil); code != http.StatusOK {
