@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -109,7 +110,7 @@ func TestDrill(t *testing.T) {
 	})
 
 	t.Run("damaged pack", func(t *testing.T) {
-		damageLargestPack(t, e.repo)
+		agenttest.DamageLargestPack(t, e.repo)
 		ev, log := drill(t, &topics.DrillOptions{Files: 30})
 		d := ev.Result.Drill
 		if ev.State != topics.JobFailed || d == nil || d.Mismatched == 0 || len(d.MismatchedPaths) == 0 ||
@@ -120,38 +121,4 @@ func TestDrill(t *testing.T) {
 			t.Fatalf("reason is not one sentence: %q", ev.Result.Reason)
 		}
 	})
-}
-
-// damageLargestPack flips a byte every 512 bytes of the largest file under
-// the repository's data/ directory: with small files and one backup, the
-// pack that holds their contents.
-func damageLargestPack(t *testing.T, repo string) {
-	t.Helper()
-	var largest string
-	var size int64
-	err := filepath.WalkDir(filepath.Join(repo, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if fi, err := d.Info(); err == nil && fi.Size() > size {
-			largest, size = p, fi.Size()
-		}
-		return nil
-	})
-	if err != nil || largest == "" {
-		t.Fatalf("no pack in %s: %v", repo, err)
-	}
-	data, err := os.ReadFile(largest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < len(data); i += 512 {
-		data[i] ^= 0xff
-	}
-	if err := os.Chmod(largest, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(largest, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

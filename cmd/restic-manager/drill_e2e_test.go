@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
 // hostDrillJSON is a host's last_drill as the API shows it.
@@ -143,7 +144,7 @@ func TestDrillEndToEnd(t *testing.T) {
 	})
 
 	t.Run("damaged pack", func(t *testing.T) {
-		damageLargestPack(t, repo)
+		agenttest.DamageLargestPack(t, repo)
 		j := e.waitJob(e.runJob(map[string]any{"kind": "drill", "drill": map[string]any{"files": 20}}), time.Minute)
 		if j.Status != "failed" || !strings.HasPrefix(j.Reason, "restore drill failed: "+src) {
 			t.Fatalf("drill of a damaged repository: %+v", j)
@@ -158,38 +159,4 @@ func TestDrillEndToEnd(t *testing.T) {
 			t.Fatalf("scratch directory left behind after a failure: %v", err)
 		}
 	})
-}
-
-// damageLargestPack flips a byte every 512 bytes of the largest file under
-// the repository's data/ directory: with small files and one backup, the
-// pack that holds their contents.
-func damageLargestPack(t *testing.T, repo string) {
-	t.Helper()
-	var largest string
-	var size int64
-	err := filepath.WalkDir(filepath.Join(repo, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if fi, err := d.Info(); err == nil && fi.Size() > size {
-			largest, size = p, fi.Size()
-		}
-		return nil
-	})
-	if err != nil || largest == "" {
-		t.Fatalf("no pack in %s: %v", repo, err)
-	}
-	data, err := os.ReadFile(largest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < len(data); i += 512 {
-		data[i] ^= 0xff
-	}
-	if err := os.Chmod(largest, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(largest, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
