@@ -155,7 +155,9 @@ func BenchmarkReconnectStorm(b *testing.B) {
 // locked" among them).
 func BenchmarkAPIWriteDuringIngest(b *testing.B) {
 	const jobs, lines, writes = 20, 50, 200
-	s := servertest.MustOpenService(b, server.Options{})
+	// A queue of 256 (not 8,192): the writer is as busy, and what is
+	// queued when the writes are done drains in a moment.
+	s := servertest.MustOpenService(b, server.Options{Ingest: server.IngestOptions{QueueSize: 256}})
 	s.SetPublisher(&servertest.Publisher{})
 	servertest.RunInBackground(b, s)
 	ctx := b.Context()
