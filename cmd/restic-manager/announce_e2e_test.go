@@ -28,6 +28,7 @@ var bannerFingerprintRE = regexp.MustCompile(`Fingerprint:\s+(SHA256:[A-Za-z0-9+
 // runs as the new host in the same process. A second machine is rejected and
 // its agent exits non-zero with a clear message.
 func TestAnnounceAcceptRejectEndToEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	m := startServer(t, data, "127.0.0.1:0")

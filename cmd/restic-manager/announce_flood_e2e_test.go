@@ -19,6 +19,7 @@ import (
 // reads its challenges in place of the broker), the real machine through
 // the real agent binary and broker.
 func TestAnnounceAfterFloodEndToEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	m := startServer(t, data, "127.0.0.1:0")

@@ -11,6 +11,7 @@ import (
 // TestBrowserChangeOwnPassword: on the Account page change the password,
 // sign out, find the old password refused and sign in with the new one.
 func TestBrowserChangeOwnPassword(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
 	signIn(t, ctx, m)

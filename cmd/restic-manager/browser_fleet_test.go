@@ -26,6 +26,7 @@ import (
 // live; the offline host's job stays queued with the usual 24-hour expiry;
 // the paris host got nothing.
 func TestBrowserFleetBackupByTag(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "lyon-1")
 	e.startAgent()

@@ -51,6 +51,7 @@ func healthBackup(t *testing.T, m *Main, clock *servertest.Clock, a *servertest.
 // it alone; its page shows why and takes its own threshold, after which
 // it is fine again.
 func TestBrowserOverdueHost(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	// The server's clock starts 50 h in the past and is moved to the
 	// present, so the browser (which ages times by its own clock) agrees.

@@ -17,6 +17,7 @@ import (
 // marked as a hook line; as an operator the same page shows the hook
 // fields read-only, saying a hook is set without showing it.
 func TestBrowserHooks(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "web-shop")
 	e.startAgent()

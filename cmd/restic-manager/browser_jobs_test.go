@@ -29,6 +29,7 @@ func signIn(t *testing.T, ctx context.Context, m *Main) {
 // the job page and watch log lines arrive and the progress bar move without
 // a reload, then see the summary with the snapshot.
 func TestBrowserBackupNow(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "design-studio")
 	e.startAgent()
@@ -131,6 +132,7 @@ func TestBrowserBackupNow(t *testing.T) {
 // schedule on the host page, then see "Next: 03:00" in the host's row on
 // the dashboard.
 func TestBrowserSourceGroupSchedule(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "front-desk")
 	e.startAgent()

@@ -97,6 +97,7 @@ func newcomerHost(t *testing.T) (*Main, string) {
 // jobs table ends inside the viewport and inside its card: nothing is cut
 // off or needs a sideways scroll.
 func TestBrowserHostPageFitsAt1400(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	m, host := newcomerHost(t)
 	signIn(t, ctx, m)
@@ -133,6 +134,7 @@ func TestBrowserHostPageFitsAt1400(t *testing.T) {
 // TestBrowserScheduleTimeInputFits (#12): the schedule form's time field
 // shows the whole time ("03:00 AM" in a 12-hour locale), not "03:00 A".
 func TestBrowserScheduleTimeInputFits(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	m, host := newcomerHost(t)
 	signIn(t, ctx, m)
@@ -180,6 +182,7 @@ func TestBrowserScheduleTimeInputFits(t *testing.T) {
 // TestBrowserFutureTimesSayIn (#12): a time ahead of now reads "in …" in
 // the browser too (app.js keeps times ageing), never "just now".
 func TestBrowserFutureTimesSayIn(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	m, _ := newcomerHost(t)
 	signIn(t, ctx, m)

@@ -17,6 +17,7 @@ import (
 // open; the Pending hosts panel appears without a reload; a name being typed
 // survives another machine announcing; Accept moves it into the host table.
 func TestBrowserPendingHostLive(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
 	base := m.HTTPURL()

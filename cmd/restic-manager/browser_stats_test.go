@@ -13,6 +13,7 @@ import (
 // per chart (the failure red), the repository's size, and today red on
 // the 90-day strip; another backup adds a fourth bar without a reload.
 func TestBrowserHostCharts(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "chart-office")
 	e.startAgent()

@@ -30,18 +30,29 @@ var browser struct {
 	err    error
 }
 
+// browserTabs bounds the browser tests that run at once: each renders its
+// pages in the one shared Chromium, which on two cores answers within the
+// tests' deadlines for a few tabs at a time, not for every parallel test.
+// A test holds its slot from newBrowser until it ends.
+var browserTabs = make(chan struct{}, 2)
+
 // newBrowser opens a tab in a fresh browser context (its own cookies,
 // storage and cache, like an incognito window) of the shared headless
 // Debian Chromium, closed when the test ends.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := agenttest.RequireBinary(t, "chromium", "chromium-browser", "google-chrome")
+	browserTabs <- struct{}{}
+	t.Cleanup(func() { <-browserTabs })
 	browser.once.Do(func() {
 		opts := append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath(exe),
 			chromedp.NoSandbox, // CI runs as root
 			chromedp.Flag("disable-dev-shm-usage", true),
 			chromedp.WindowSize(1280, 900),
+			// Its start, every test's first use, waits for busy cores
+			// (chromedp's default allows 20 s).
+			chromedp.WSURLReadTimeout(90*time.Second),
 		)
 		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancel := chromedp.NewContext(allocCtx)
@@ -87,10 +98,11 @@ func closeBrowser() {
 	}
 }
 
-// browse runs chromedp actions with a deadline.
+// browse runs chromedp actions with a deadline (generous: other tests run
+// beside the browser's on the same cores).
 func browse(t *testing.T, ctx context.Context, actions ...chromedp.Action) {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	c, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Run(c, actions...); err != nil {
 		t.Fatalf("browser: %v", err)
@@ -126,6 +138,7 @@ var tokenRE = regexp.MustCompile(`--token '?(rme_[A-Za-z0-9_-]+)'?`)
 // fingerprint, and watch the host appear and go online (then offline) on the
 // dashboard without a reload.
 func TestBrowserEnrollAndWatchHostOnline(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	dir := t.TempDir()
 	m := startServer(t, filepath.Join(dir, "data"), "127.0.0.1:0")

@@ -13,6 +13,7 @@ import (
 // change audited as host.tags by the CLI; a bad tag, an unknown host or
 // verb is one sentence and changes nothing.
 func TestCLIHostTags(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir() + "/data"
 	m := startServer(t, data, "127.0.0.1:0")
 	tok := cli(t, "", "token", "create", "--host", "shop-1", "--data", data)

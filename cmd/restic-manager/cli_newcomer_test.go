@@ -71,6 +71,7 @@ func (r rmResult) oneSentence(t *testing.T, what string, code int, want string) 
 // start never showed a password again). The start that works prints the
 // password with the command that resets it, and that command works.
 func TestServePortTakenKeepsFirstPassword(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	data := filepath.Join(work, "data")
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
@@ -129,6 +130,7 @@ func TestServePortTakenKeepsFirstPassword(t *testing.T) {
 // serve's lists every flag the README passes to serve, and the top-level
 // usage names each command and how to get its flags.
 func TestCLIHelp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	serveHelp := runRM(t, dir, "", "serve", "--help")
 	if serveHelp.code != 0 || serveHelp.stderr != "" || !strings.Contains(serveHelp.stdout, "-public-url") {
@@ -233,6 +235,7 @@ func readmeCommands(readme string) []string {
 // what to do, exit status 2 for the command line and 1 for a failure; none
 // creates anything in a wrong --data directory.
 func TestCLIRefusalsAreOneSentence(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	data := filepath.Join(work, "data")
 	startServer(t, data, "127.0.0.1:0")
@@ -311,6 +314,7 @@ func TestCLIRefusalsAreOneSentence(t *testing.T) {
 // the username, the port and the CA; connected as it says, a client
 // subscribes to the monitor feed and reads the hosts' state.
 func TestMonitorAddPrintsWorkingExample(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	data := filepath.Join(work, "data")
 	m := startServer(t, data, "127.0.0.1:0")
@@ -396,6 +400,7 @@ func TestMonitorAddPrintsWorkingExample(t *testing.T) {
 // git ignores every file it wrote: the tour must not leave agent.yaml and
 // agent-state/ untracked in the repository.
 func TestREADMETourLeavesTreeClean(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -460,6 +465,7 @@ func TestREADMETourLeavesTreeClean(t *testing.T) {
 // ARGS it still runs serve as before. make -n prints the recipe (building
 // the binaries and the agents first) without running it.
 func TestMakeRunPassesArgs(t *testing.T) {
+	t.Parallel()
 	serveLine := func(makeArgs ...string) []string {
 		t.Helper()
 		cmd := exec.Command("make", append([]string{"-n", "--no-print-directory", "run"}, makeArgs...)...)

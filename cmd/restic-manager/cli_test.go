@@ -23,6 +23,7 @@ import (
 // token (with that user's role), an enrollment token that the real agent
 // uses, and a monitor account that reads the retained host state over MQTTS.
 func TestCLIWhileServing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	m := startServer(t, data, "127.0.0.1:0")

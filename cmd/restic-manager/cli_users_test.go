@@ -107,6 +107,7 @@ func cliFails(t *testing.T, stdin string, args ...string) string {
 // a demoted user's next page shows the new role; a new password works and
 // the old one does not; a revoked token stops; the last admin is protected.
 func TestCLIUserLifecycleWhileServing(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir() + "/data"
 	m := startServer(t, data, "127.0.0.1:0")
 	base := m.HTTPURL()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +28,8 @@ import (
 var agentBin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	waitingTestsInParallel()
 	dir, err := os.MkdirTemp("", "rm-e2e-bin")
 	if err != nil {
 		panic(err)
@@ -50,6 +54,25 @@ func goBuild(out, pkg string, args ...string) *exec.Cmd {
 	cmd := exec.Command("go", append(append([]string{"build", "-trimpath"}, args...), "-o", out, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	return cmd
+}
+
+// parallelTests is how many of the package's tests run at once unless
+// -parallel says otherwise. They spend most of their time waiting (for an
+// agent to connect, restic, Chromium, a cron slot, a restart), not on the
+// CPU, so more of them than go test's default (GOMAXPROCS) overlap their
+// waits even on two cores.
+const parallelTests = 4
+
+// waitingTestsInParallel sets -parallel to parallelTests when the command
+// line did not set it.
+func waitingTestsInParallel() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		if err := flag.Set("test.parallel", strconv.Itoa(parallelTests)); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // startServer runs a whole server (web, broker, store) on loopback. mqttsAddr

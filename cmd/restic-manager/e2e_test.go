@@ -27,6 +27,7 @@ type hostJSON struct {
 // the pinned CA and connecting over MQTTS, online/offline through the API, and
 // a server restart after which the host comes back by itself.
 func TestEnrollPresenceAndRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	m := startServer(t, dataDir, "127.0.0.1:0")

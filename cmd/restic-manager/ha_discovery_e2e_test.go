@@ -118,6 +118,7 @@ func (s *haSubscriber) state(topic string) map[string]json.RawMessage {
 // retained), and turning discovery off clears them all, also for a
 // subscriber that comes later.
 func TestHADiscoveryMonitorFeed(t *testing.T) {
+	t.Parallel()
 	m := startServer(t, t.TempDir(), "127.0.0.1:0", func(m *Main) {
 		// The periodic republish is what carries a new repository size
 		// until the stats job refreshes the state itself.
@@ -213,7 +214,7 @@ func TestHADiscoveryMonitorFeed(t *testing.T) {
 		VALUES (?, '2026-12-05', ?, 123456789, 10, 2)`, office, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the repository size in the state", 10*time.Second, func() bool {
+	waitFor(t, "the repository size in the state", 30*time.Second, func() bool {
 		return string(ha.state(state)["repository_size_bytes"]) == "123456789"
 	})
 
@@ -247,6 +248,7 @@ func TestHADiscoveryMonitorFeed(t *testing.T) {
 // TestServeHADiscoveryFlag: serve --ha-discovery turns discovery on at
 // start, and it stays on (it is a stored setting, audited).
 func TestServeHADiscoveryFlag(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -256,7 +258,9 @@ func TestServeHADiscoveryFlag(t *testing.T) {
 			"--ha-discovery"}, io.Discard, logs)
 	}()
 	// Open the data directory as the CLI does, once the server has made it.
-	waitFor(t, "the server to serve", 30*time.Second, func() bool { return strings.Contains(logs.String(), "restic-manager is serving") })
+	// The admin's password is hashed at the real cost (serve has no other):
+	// seconds under -race, more while the other tests run.
+	waitFor(t, "the server to serve", 2*time.Minute, func() bool { return strings.Contains(logs.String(), "restic-manager is serving") })
 	svc, err := server.Open(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{})
 	if err != nil {
 		cancel()

@@ -46,6 +46,7 @@ func TestServeMakesDataDirPrivate(t *testing.T) {
 
 // /healthz answers 503 with a reason once the broker stops serving.
 func TestServeHealthzChecksTheBroker(t *testing.T) {
+	t.Parallel()
 	m := startServer(t, t.TempDir(), "127.0.0.1:0")
 	health := func() (int, map[string]string) {
 		res, err := http.Get(m.HTTPURL() + "/healthz")
@@ -82,6 +83,7 @@ func TestServeHealthzChecksTheBroker(t *testing.T) {
 // serve's per-address connection cap is wired to the web listeners: over it,
 // connections from one address are closed while another address is served.
 func TestServeCapsHTTPConnectionsPerAddress(t *testing.T) {
+	t.Parallel()
 	m := &Main{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTSAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Stdout: io.Discard, AdminPassword: "admin password for tests", HTTPConnsPerAddr: 2}
 	if err := m.Run(t.Context()); err != nil {

@@ -40,6 +40,7 @@ import (
 // script announces, prints the fingerprint and completes once the machine is
 // accepted through the API.
 func TestInstallScriptEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	agenttest.RequireBinary(t, "curl")
 	if runtime.GOOS != "linux" {
@@ -441,6 +442,7 @@ func tamperingProxy(t testing.TB, target string) string {
 // TestServeSaysWhichAgentsItServes: at start the server logs the platforms
 // and version of the agents in --agents-dir, and warns when there are none.
 func TestServeSaysWhichAgentsItServes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dist := filepath.Join(dir, "dist")
 	publishAgent(t, dist, filepath.Join(dist, "restic-manager-agent-linux-arm64"), "v2.0.0", nil)

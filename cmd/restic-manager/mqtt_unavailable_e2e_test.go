@@ -28,6 +28,7 @@ import (
 // retrying on its short backoff (its wait after refused credentials is an
 // hour here) and is back as soon as the store is.
 func TestMQTTStoreFailureIsServerUnavailable(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

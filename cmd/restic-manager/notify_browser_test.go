@@ -16,6 +16,7 @@ import (
 // sees the delivery listed as sent; the page never shows the URL's path or
 // the secret again. Then renames the channel through its edit form.
 func TestBrowserNotificationChannel(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
 	rcv := newWebhookReceiver(t)

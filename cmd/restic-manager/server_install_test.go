@@ -131,6 +131,7 @@ func execArgs(t *testing.T, line string) []string {
 }
 
 func TestSystemdUnitRunsServeWithItsStateDirectory(t *testing.T) {
+	t.Parallel()
 	unit := unitFile(t, filepath.Join(repoRoot, "install", "restic-manager.service"))
 	svc := unit["Service"]
 	if len(svc["ExecStart"]) != 1 {
@@ -166,6 +167,7 @@ func TestSystemdUnitRunsServeWithItsStateDirectory(t *testing.T) {
 // at most 2.0 of 10, "OK"). The installed binary path does not exist here,
 // so a copy of the unit runs this test binary instead.
 func TestSystemdAnalyzeAcceptsTheUnit(t *testing.T) {
+	t.Parallel()
 	analyze := agenttest.RequireBinary(t, "systemd-analyze")
 	body, err := os.ReadFile(filepath.Join(repoRoot, "install", "restic-manager.service"))
 	if err != nil {
@@ -260,6 +262,7 @@ func readDockerfile(t *testing.T, path string) dockerfile {
 }
 
 func TestDockerfileBuildsWhatItRunsAndServeAcceptsItsFlags(t *testing.T) {
+	t.Parallel()
 	d := readDockerfile(t, filepath.Join(repoRoot, "Dockerfile"))
 	makefile, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
 	if err != nil {
@@ -327,6 +330,7 @@ func TestDockerfileBuildsWhatItRunsAndServeAcceptsItsFlags(t *testing.T) {
 }
 
 func TestComposeExampleMatchesTheImage(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(repoRoot, "install")
 	body, err := os.ReadFile(filepath.Join(dir, "docker-compose.yml"))
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 // shows the request; when the agent reports a rollback, the row shows it
 // live, without a reload.
 func TestBrowserUpgradeAllOutdated(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	agentsDir, build := t.TempDir(), filepath.Join(t.TempDir(), "agent")
 	if err := os.WriteFile(build, []byte("agent 9.9.9"), 0o755); err != nil {

@@ -156,6 +156,7 @@ func logTime(t *testing.T, logs, msg string) time.Time {
 // Last, an upgrade asked while the agent is offline happens when it
 // returns, and a backup queued meanwhile runs.
 func TestFleetUpgrade(t *testing.T) {
+	t.Parallel()
 	bin, agentsDir := t.TempDir(), t.TempDir()
 	exe := filepath.Join(bin, "restic-manager-agent")
 	// Every build the test serves, started at once: the later ones are
