@@ -81,22 +81,9 @@ func CheckDumpSupport(f DumpFormat, resticVersion string) error {
 // prints it: "0.18.1", "0.16.0-dev") is release min ("0.12.0") or newer.
 // An empty or unreadable version is not: nothing is known of it.
 func ResticAtLeast(version, min string) bool {
-	have, ok := resticRelease(version)
-	want, _ := resticRelease(min)
-	return ok && (have[0] > want[0] || have[0] == want[0] && have[1] >= want[1])
-}
-
-// resticRelease reads the major and minor release of "0.18.1",
-// "0.16.0-dev" or "v0.9.6".
-func resticRelease(v string) ([2]int, bool) {
-	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
-	if len(parts) < 2 {
-		return [2]int{}, false
-	}
-	minor, _, _ := strings.Cut(parts[1], "-")
-	a, err1 := strconv.Atoi(parts[0])
-	b, err2 := strconv.Atoi(minor)
-	return [2]int{a, b}, err1 == nil && err2 == nil && a >= 0 && b >= 0
+	major, minor, ok := resticMajorMinor(version)
+	wantMajor, wantMinor, _ := resticMajorMinor(min)
+	return ok && (major > wantMajor || major == wantMajor && minor >= wantMinor)
 }
 
 // Upload tokens: "rmd_" and 43 base64url characters (256 random bits).
