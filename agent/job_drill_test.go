@@ -109,6 +109,19 @@ func TestDrill(t *testing.T) {
 		}
 	})
 
+	t.Run("canceled", func(t *testing.T) {
+		// Restoring at 16 KiB/s lasts seconds: the cancel lands mid-restore.
+		job := e.srv.run(topics.JobSpec{Kind: topics.JobDrill, Drill: &topics.DrillOptions{Files: 30}, BandwidthDownKBps: 16}, 1)
+		e.srv.waitLogContains(job, "to restore")
+		e.srv.cancel(job)
+		if ev := e.srv.waitTerminal(job); ev.State != topics.JobCanceled {
+			t.Fatalf("canceled drill: %s %+v", ev.State, ev.Result)
+		}
+		if _, err := os.Stat(scratch); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the scratch directory is still there after a cancel (%v)", err)
+		}
+	})
+
 	t.Run("damaged pack", func(t *testing.T) {
 		agenttest.DamageLargestPack(t, e.repo)
 		ev, log := drill(t, &topics.DrillOptions{Files: 30})
