@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
@@ -159,9 +160,7 @@ func TestQueryHangingResticKilled(t *testing.T) {
 	hang := filepath.Join(t.TempDir(), "restic")
 	script := "#!/bin/sh\ncase \"$1\" in version) echo 'restic 0.18.1 compiled with go1.26 on linux/amd64'; exit 0;; esac\n" +
 		"trap '' INT\necho $$ >" + pids + "/$$\nexec sleep 60\n"
-	if err := os.WriteFile(hang, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.WriteExecutable(t, hang, script)
 	e.cfg.ResticBinary = hang
 	e.start(agent.WithQueryGrace(50 * time.Millisecond))
 	qc := newQueryClient(t, e)
