@@ -242,7 +242,7 @@ func TestDownloadE2E(t *testing.T) {
 		waitFor(t, "the agent logs the download cut", 30*time.Second, func() bool {
 			return strings.Count(e.agentLogs(), "download failed") > logged
 		})
-		waitFor(t, "restic dump gone", 30*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+		waitFor(t, "restic dump gone", 30*time.Second, func() bool { return processGone(pid) })
 	})
 
 	t.Run("an offline host says so at once", func(t *testing.T) {
@@ -424,9 +424,20 @@ func dumpPid(t *testing.T, pidFile string) int {
 // output cleanly).
 func killDump(t *testing.T, pidFile string) {
 	t.Helper()
-	if err := syscall.Kill(dumpPid(t, pidFile), syscall.SIGKILL); err != nil {
+	p, err := os.FindProcess(dumpPid(t, pidFile))
+	if err == nil {
+		err = p.Kill()
+	}
+	if err != nil {
 		t.Fatalf("kill restic dump: %v (it should still be waiting on the full pipe)", err)
 	}
+}
+
+// processGone reports whether no process pid exists any more (signal 0
+// probes without sending anything).
+func processGone(pid int) bool {
+	p, err := os.FindProcess(pid)
+	return err != nil || p.Signal(syscall.Signal(0)) != nil
 }
 
 func extractTarGz(t *testing.T, data []byte, dir string) {
