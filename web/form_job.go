@@ -29,6 +29,8 @@ type jobForm struct {
 	ReadDataSubset string
 	// Restore.
 	Snapshot, Target, Include string
+	// Drill: the sample's bounds, empty for the defaults.
+	DrillFiles, DrillMaxMB string
 }
 
 func newJobForm(c *gin.Context) jobForm {
@@ -42,6 +44,7 @@ func newJobForm(c *gin.Context) jobForm {
 		KeepWithin: f("keep_within"), Prune: c.PostForm("prune") != "",
 		ReadDataSubset: f("read_data_subset"),
 		Snapshot:       f("snapshot"), Target: f("target"), Include: f("include"),
+		DrillFiles: f("drill_files"), DrillMaxMB: f("drill_max_mb"),
 	}
 }
 
@@ -85,6 +88,11 @@ func (f jobForm) spec() (topics.JobSpec, string) {
 		s.Snapshot, s.Target, s.Include = f.Snapshot, f.Target, lines(f.Include)
 		if s.Target == "" {
 			return s, "Enter the directory on the host to restore into (an absolute path such as /srv/restore), then restore again."
+		}
+	case topics.JobDrill:
+		files, maxMB := num("The number of files", f.DrillFiles), num("The size limit", f.DrillMaxMB)
+		if files != 0 || maxMB != 0 {
+			s.Drill = &topics.DrillOptions{Files: files, MaxMB: maxMB}
 		}
 	case topics.JobInit:
 		return s, "Initialise a repository from the Repository page."

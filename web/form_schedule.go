@@ -86,6 +86,9 @@ type scheduleForm struct {
 	Kind           topics.JobKind
 	SourceGroup    string // a group's number, for backups
 	ReadDataSubset string
+	// DrillFiles and DrillMaxMB bound a drill's sample, empty for the
+	// defaults.
+	DrillFiles, DrillMaxMB string
 	presetForm
 }
 
@@ -95,13 +98,21 @@ func newScheduleForm() scheduleForm {
 
 func readScheduleForm(c *gin.Context) scheduleForm {
 	return scheduleForm{Kind: topics.JobKind(strings.TrimSpace(c.PostForm("kind"))), SourceGroup: strings.TrimSpace(c.PostForm("source_group")),
-		ReadDataSubset: strings.TrimSpace(c.PostForm("read_data_subset")), presetForm: readPresetForm(c)}
+		ReadDataSubset: strings.TrimSpace(c.PostForm("read_data_subset")),
+		DrillFiles:     strings.TrimSpace(c.PostForm("drill_files")), DrillMaxMB: strings.TrimSpace(c.PostForm("drill_max_mb")),
+		presetForm: readPresetForm(c)}
 }
 
 func scheduleFormOf(s server.Schedule) scheduleForm {
 	f := scheduleForm{Kind: s.Kind, ReadDataSubset: s.ReadDataSubset, presetForm: presetFormOf(s)}
 	if s.SourceGroupID != 0 {
 		f.SourceGroup = itoa(s.SourceGroupID)
+	}
+	if s.DrillFiles != 0 {
+		f.DrillFiles = strconv.Itoa(s.DrillFiles)
+	}
+	if s.DrillMaxMB != 0 {
+		f.DrillMaxMB = strconv.Itoa(s.DrillMaxMB)
 	}
 	return f
 }
@@ -127,10 +138,30 @@ func (f scheduleForm) input(paused bool) (server.ScheduleInput, string) {
 	if f.Kind != topics.JobCheck {
 		subset = ""
 	}
+	var drillFiles, drillMaxMB int
+	if f.Kind == topics.JobDrill {
+		var ok bool
+		if drillFiles, ok = optionalCount(f.DrillFiles); !ok {
+			return server.ScheduleInput{}, "The drill's number of files must be a whole number (or empty for the default)."
+		}
+		if drillMaxMB, ok = optionalCount(f.DrillMaxMB); !ok {
+			return server.ScheduleInput{}, "The drill's size limit must be a whole number of MB (or empty for the default)."
+		}
+	}
 	p.Paused = paused
 	in, err := p.input(f.Kind, group, subset)
 	if err != nil {
 		return in, server.PublicMessage(err)
 	}
+	in.DrillFiles, in.DrillMaxMB = drillFiles, drillMaxMB
 	return in, ""
+}
+
+// optionalCount reads an optional non-negative whole number (empty: 0).
+func optionalCount(v string) (int, bool) {
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil && n >= 0
 }
