@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/restic-manager/restic-manager/server"
@@ -16,7 +17,9 @@ import (
 // TestBrowserBrowseSnapshot (#14): from the host's snapshot list, Browse
 // opens the snapshot's folder; clicking a folder row goes deeper (the
 // breadcrumbs grow), where a file shows with its size, its Download link
-// and its checkbox for a restore; the breadcrumb leads back up.
+// and its checkbox for a restore; the Download link, followed with the
+// browser's own session, gives the file byte for byte under its name; the
+// breadcrumb leads back up.
 func TestBrowserBrowseSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := newBrowser(t)
@@ -25,7 +28,8 @@ func TestBrowserBrowseSnapshot(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(src, "logo", "drafts"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(src, "logo", "final.svg"), []byte(strings.Repeat("<svg/>", 512)), 0o644); err != nil {
+	svg := strings.Repeat("<svg/>", 512)
+	if err := os.WriteFile(filepath.Join(src, "logo", "final.svg"), []byte(svg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e.startAgent()
@@ -71,6 +75,21 @@ func TestBrowserBrowseSnapshot(t *testing.T) {
 	}
 	if !ok || !strings.Contains(download, "/download?path=") || !strings.Contains(download, "final.svg") {
 		t.Errorf("download link %q", download)
+	}
+	// Download it as the browser does: the link's URL with the session's
+	// cookie (a fetch from the page, so its body can be compared).
+	var got struct {
+		Status      int    `json:"status"`
+		Disposition string `json:"disposition"`
+		Body        string `json:"body"`
+	}
+	browse(t, ctx, chromedp.Evaluate(`(async () => {
+		const r = await fetch(document.querySelector('#tree-table tr[data-name="final.svg"] a').href);
+		return {status: r.status, disposition: r.headers.get('Content-Disposition') || '', body: await r.text()};
+	})()`, &got, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if got.Status != 200 || got.Body != svg || !strings.Contains(got.Disposition, "final.svg") {
+		t.Errorf("download from the page: status %d, disposition %q, %d bytes (want 200, final.svg, the %d source bytes)",
+			got.Status, got.Disposition, len(got.Body), len(svg))
 	}
 	if !strings.Contains(title, "2 entries") {
 		t.Errorf("folder title %q, want 2 entries (drafts and final.svg)", title)
