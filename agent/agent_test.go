@@ -124,6 +124,10 @@ func TestConnGenGrowsAcrossReconnectsAndRestarts(t *testing.T) {
 	cfg := plainConfig(t, h, addr)
 	a := startAgent(t, cfg)
 	first := up.hello(t, h.id, "first hello", func(*topics.Hello) bool { return true })
+	// The hello reaches the broker's subscribers before its PUBACK reaches
+	// the agent: only then is the session up (a close before that is a
+	// failed connect, not a disconnect).
+	a.logs.waitFor(t, "msg=connected", "conn_gen=1")
 
 	// The broker goes away and comes back on the same port.
 	b.Close()
