@@ -158,6 +158,10 @@ func TestCancelRunningWaitingAndUnknownJobs(t *testing.T) {
 	if ev.State != topics.JobCanceled || ev.Result.ExitCode != nil || ev.Version != 3 {
 		t.Fatalf("waiting job: %+v %+v", ev, ev.Result)
 	}
+	// "running" is reported once restic is started; the counting wrapper
+	// records the call a moment later, and a cancel in between would stop
+	// the wrapper before it counted.
+	e.srv.waitUntil("restic backup started", func() bool { return agenttest.Count(calls(), "backup") == 1 })
 	e.srv.cancel(running)
 	ev = e.srv.waitTerminal(running)
 	if ev.State != topics.JobCanceled || ev.Result.ExitCode == nil || *ev.Result.ExitCode == 0 || ev.Result.Reason != "canceled" {
