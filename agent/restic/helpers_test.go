@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent/agenttest"
-	"github.com/restic-manager/restic-manager/topics"
 )
 
 // testPassword is long and distinctive so a leak is easy to find.
@@ -134,44 +133,14 @@ func repoAt(path string) Repository {
 	return Repository{URL: path, Password: testPassword}
 }
 
-// template is one repository initialised for the whole package run and
-// copied for each test: restic's key derivation makes init take seconds.
-var template struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if template.dir != "" {
-		os.RemoveAll(template.dir)
-	}
-	os.Exit(code)
-}
-
-// initRepo returns a fresh, empty repository in a temp dir: a copy of the
-// package's template, initialised once through the Runner.
-func initRepo(t testing.TB, r *Runner) Repository {
+// initRepo returns a fresh, empty repository in a temp dir with cheap key
+// derivation (agenttest.InitRepository), so that every restic run of a test
+// opens it at once. It does not need the test's Runner: the tests whose
+// subject is init run that on a new path instead.
+func initRepo(t testing.TB, _ *Runner) Repository {
 	t.Helper()
-	template.once.Do(func() {
-		if template.dir, template.err = os.MkdirTemp("", "restic-template-"); template.err != nil {
-			return
-		}
-		repo := repoAt(filepath.Join(template.dir, "repo"))
-		res, err := r.Run(context.Background(), Op{Kind: topics.JobInit, Repository: repo})
-		if err == nil && res.Outcome != OutcomeSucceeded {
-			err = fmt.Errorf("init: %+v", res)
-		}
-		template.err = err
-	})
-	if template.err != nil {
-		t.Fatalf("template repository: %v", template.err)
-	}
 	dst := filepath.Join(t.TempDir(), "repo")
-	if err := os.CopyFS(dst, os.DirFS(filepath.Join(template.dir, "repo"))); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.InitRepository(t, dst, testPassword)
 	return repoAt(dst)
 }
 
