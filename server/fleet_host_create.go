@@ -49,6 +49,9 @@ func (s *Service) createHost(ctx context.Context, tx *sqlx.Tx, h newHost) (id, s
 	if err != nil {
 		return "", "", fmt.Errorf("store: insert host %s: %w", h.Name, err)
 	}
+	if err := s.provisionHost(id, secret); err != nil {
+		return "", "", err
+	}
 	return id, secret, nil
 }
 

@@ -30,6 +30,9 @@ func (s *Service) CreateMonitorAccount(ctx context.Context, a Actor, name string
 			name, tokenHash(password), s.now()); err != nil {
 			return err
 		}
+		if err := s.provisionMonitor(MonitorUsername(name), password); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, a, "monitor.create", name, map[string]any{"mqtt_username": MonitorUsername(name)})
 	})
 	if isUniqueViolation(err) {

@@ -119,6 +119,9 @@ func (s *Service) resealCredentials(ctx context.Context, tx *sqlx.Tx, row *pendi
 	if _, err := tx.ExecContext(ctx, `UPDATE hosts SET mqtt_secret_hash = ? WHERE id = ?`, tokenHash(secret), *row.HostID); err != nil {
 		return nil, err
 	}
+	if err := s.provisionHost(*row.HostID, secret); err != nil {
+		return nil, err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE pending_hosts SET seal_key = ?, sealed = ? WHERE id = ?`, sealKey, sealed, row.ID); err != nil {
 		return nil, err
 	}

@@ -69,6 +69,11 @@ func (s *Service) Stats() *IngestStats { return &s.ingest }
 // snapshot reports are queued for the writer (ingest_queue.go), which
 // acknowledges them once stored; when the queue is full this call waits a
 // little (backpressure on that agent's connection).
+//
+// conn 0 means the broker gives no connection serial and reports no
+// connects (an external broker, #15): the agent's own connection count
+// (conn_gen of its hello, status and Will) stands in for the serial, and a
+// hello is the connect.
 func (s *Service) HandleMessage(topic string, payload []byte, clientID string, conn uint64) {
 	t, err := topics.Parse(topic)
 	if err != nil {
@@ -84,12 +89,19 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 	switch t.Kind {
 	case topics.KindHello:
 		if m, ok := decodeAgentMessage[topics.Hello](s, t, topic, clientID, payload); ok {
+			if conn == 0 {
+				conn = m.ConnGen
+				s.presence.Connected(t.Host, conn, "")
+			}
 			s.presence.Hello(t.Host, conn, m)
 			s.hellos.add(t.Host, m) // the resends, off this connection's goroutine (ingest_hello.go)
 			s.ingest.Accepted.Add(1)
 		}
 	case topics.KindStatus:
 		if m, ok := decodeAgentMessage[topics.Status](s, t, topic, clientID, payload); ok {
+			if conn == 0 {
+				conn = m.ConnGen
+			}
 			s.presence.Status(t.Host, conn, m)
 			if m.ConfigVersion > 0 {
 				s.recordApplied(ctx, t.Host, m.ConfigVersion)
