@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/mosquitto"
 	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/web"
 )
@@ -37,6 +38,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&m.HTTPConnsPerAddr, "http-conns-per-addr", web.DefaultConnsPerAddr,
 		"open HTTP connections one client address may hold per listener (0 = no cap; raise it behind a reverse proxy)")
 	fs.IntVar(&m.HTTPMaxConns, "http-max-conns", defaultHTTPMaxConns, "open HTTP connections per listener in all (0 = no cap)")
+	brokerURL := fs.String("broker", "", "external MQTT broker (Mosquitto 2 with its dynamic-security plugin), mqtt://host:port or mqtts://host:port, instead of the embedded one; its admin password comes from RM_BROKER_PASSWORD (docs/external-broker.md)")
+	fs.StringVar(&m.BrokerUser, "broker-user", "", "the external broker's admin username (default: the --broker URL's user)")
+	fs.StringVar(&m.BrokerClientID, "broker-client-id", "", "this server's MQTT client ID at the external broker; every replica needs its own (default "+mosquitto.DefaultClientID+")")
+	fs.StringVar(&m.BrokerShareGroup, "broker-share-group", "", "shared-subscription group in which replicas split the agents' traffic (default "+mosquitto.DefaultShareGroup+")")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -51,6 +56,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--log-level %q is not valid: want debug, info, warn or error", *logLevel)
 	}
 	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *brokerURL != "" {
+		if err := m.useExternalBroker(*brokerURL); err != nil {
+			return err
+		}
+	}
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
@@ -60,8 +70,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	m.Logger.Info("restic-manager is serving", "version", version, "web", m.HTTPURL(), "mqtt", addrOrOff(m.broker.TCPAddr()),
-		"mqtts", addrOrOff(m.broker.TLSAddr()), "ca_fingerprint", m.tls.Fingerprint, "data", m.DataDir)
+	m.Logger.Info("restic-manager is serving", append([]any{"version", version, "web", m.HTTPURL()}, append(m.brokerSummary(),
+		"ca_fingerprint", m.tls.Fingerprint, "data", m.DataDir)...)...)
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return m.Close()

@@ -9,15 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/mosquitto"
 	"github.com/restic-manager/restic-manager/install"
 	"github.com/restic-manager/restic-manager/server"
-	"github.com/restic-manager/restic-manager/topics"
 	"github.com/restic-manager/restic-manager/web"
 )
 
@@ -51,13 +52,24 @@ type Main struct {
 	// BrokerConfig is the template for the broker's limits; addresses,
 	// TLS and callbacks are filled in by Run.
 	BrokerConfig broker.Config
+	// BrokerURL, when set, is an external Mosquitto used instead of the
+	// embedded broker (serve --broker, #15); MQTTAddr and MQTTSAddr are
+	// then not listened on. BrokerUser and BrokerPassword are its admin
+	// client (RM_BROKER_PASSWORD), BrokerClientID this replica's client ID
+	// and BrokerShareGroup the share group replicas split agent traffic in
+	// (empty: the defaults of package mosquitto).
+	BrokerURL                        *url.URL
+	BrokerUser, BrokerPassword       string
+	BrokerClientID, BrokerShareGroup string
 	// HTTPConnsPerAddr and HTTPMaxConns cap the open connections of each
 	// web listener, per client address and in all (web.LimitConns); 0 =
 	// no cap. Behind a reverse proxy every client is the proxy's address.
 	HTTPConnsPerAddr, HTTPMaxConns int
 
 	svc      *server.Service
-	broker   *broker.Broker
+	bus      messageBus
+	broker   *broker.Broker // the embedded broker, nil with BrokerURL
+	external *mosquitto.Bus // the external broker, nil without
 	web      *web.Server
 	httpSrvs []*http.Server
 	httpLns  []net.Listener
@@ -91,7 +103,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.svc.SetAnnounceEndpoint(m.MQTTPublicURL, m.tls.CACertPEM, m.tls.Fingerprint)
-	if err := m.startBroker(); err != nil {
+	if err := m.startBroker(ctx); err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -131,7 +143,7 @@ func (m *Main) checkListenAddrs() error {
 	for _, l := range []struct{ flag, addr string }{
 		{"http", m.HTTPAddr}, {"https", m.HTTPSAddr}, {"mqtt", m.MQTTAddr}, {"mqtts", m.MQTTSAddr},
 	} {
-		if l.addr == "" {
+		if l.addr == "" || (m.BrokerURL != nil && (l.flag == "mqtt" || l.flag == "mqtts")) {
 			continue
 		}
 		ln, err := net.Listen("tcp", l.addr)
@@ -147,43 +159,22 @@ func (m *Main) checkListenAddrs() error {
 	return nil
 }
 
-func (m *Main) startBroker() error {
-	cfg := m.BrokerConfig
-	cfg.TCPAddr, cfg.TLSAddr = m.MQTTAddr, m.MQTTSAddr
-	cfg.TLSConfig = m.tls.Config
-	cfg.Logger = m.Logger
-	presence := m.svc.Presence()
-	cfg.OnConnect = func(id broker.Identity, conn uint64, remote string) {
-		switch id.Role {
-		case broker.RoleHost:
-			presence.Connected(id.ID, conn, remote)
-		case broker.RolePending:
-			m.svc.PendingConnected(id.ID, conn, remote)
-		}
+// startBroker starts the embedded broker, or connects to the external one,
+// and connects the domain to it.
+func (m *Main) startBroker(ctx context.Context) error {
+	up := upstream{svc: m.svc}
+	var err error
+	if m.BrokerURL != nil {
+		m.bus, err = m.startExternalBroker(ctx, up)
+	} else {
+		m.bus, err = m.startEmbeddedBroker(up)
 	}
-	cfg.OnDisconnect = func(id broker.Identity, conn uint64) {
-		if id.Role == broker.RoleHost {
-			presence.Disconnected(id.ID, conn)
-		}
-	}
-	b, err := broker.New(cfg, mqttAuth{m.svc})
 	if err != nil {
 		return err
 	}
-	m.broker = b
-	if err := b.Start(); err != nil {
-		return err
-	}
-	m.svc.SetPublisher(b)
-	m.svc.SetDisconnecter(b)
-	if err := b.Subscribe(topics.AllAnnounceReqFilter, func(msg broker.Message) {
-		m.svc.HandleAnnounce(msg.Topic, msg.Payload, msg.ClientID, msg.Conn)
-	}); err != nil {
-		return err
-	}
-	return b.Subscribe(topics.AllHostsUpFilter, func(msg broker.Message) {
-		m.svc.HandleMessage(msg.Topic, msg.Payload, msg.ClientID, msg.Conn)
-	})
+	m.svc.SetPublisher(m.bus)
+	m.svc.SetDisconnecter(m.bus)
+	return nil
 }
 
 func (m *Main) startWeb() error {
@@ -199,7 +190,7 @@ func (m *Main) startWeb() error {
 		Secure:        m.HTTPAddr == "" && m.HTTPSAddr != "",
 		Version:       version,
 		BrokerStats:   m.brokerStats,
-		BrokerServing: m.broker.Serving,
+		BrokerServing: m.bus.Serving,
 		// The scripts are embedded: they always match this server.
 		InstallScripts: install.Scripts,
 		AgentBinaries:  bins,
@@ -241,21 +232,15 @@ func (m *Main) startWeb() error {
 	return nil
 }
 
-// brokerStats names the broker's counters for /metrics.
-func (m *Main) brokerStats() map[string]uint64 {
-	st := m.broker.Stats()
-	return map[string]uint64{
-		"connections": st.Connections, "auth_failures": st.AuthFailures, "denied_publishes": st.DeniedPublishes,
-		"denied_subscribes": st.DeniedSubscribes, "panics_recovered": st.PanicsRecovered, "rate_limited": st.RateLimited,
-		"connect_timeouts": st.ConnectTimeouts, "oversize_packets": st.OversizePackets,
-	}
-}
-
 // mqttURLFor tells an enrolling agent where the broker is: MQTTPublicURL when
-// set, else the host name the agent used for HTTP with the broker's port.
+// set, else an external broker's URL (--broker, without its user), else the
+// host name the agent used for HTTP with the embedded broker's port.
 func (m *Main) mqttURLFor(r *http.Request) string {
 	if m.MQTTPublicURL != "" {
 		return m.MQTTPublicURL
+	}
+	if m.BrokerURL != nil {
+		return (&url.URL{Scheme: m.BrokerURL.Scheme, Host: m.BrokerURL.Host}).String()
 	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
@@ -292,7 +277,7 @@ func (m *Main) HTTPSURL() string {
 // Service is the running domain (tests use it).
 func (m *Main) Service() *server.Service { return m.svc }
 
-// Broker is the running broker (tests use it).
+// Broker is the running embedded broker, nil with an external one (tests use it).
 func (m *Main) Broker() *broker.Broker { return m.broker }
 
 // TLS is the CA and serving certificate.
@@ -311,6 +296,9 @@ func (m *Main) Close() error {
 	}
 	if m.broker != nil {
 		errs = append(errs, m.broker.Close())
+	}
+	if m.external != nil {
+		errs = append(errs, m.external.Close())
 	}
 	if m.cancel != nil {
 		m.cancel()
