@@ -21,6 +21,14 @@
 //     only through its environment (RESTIC_REPOSITORY, RESTIC_PASSWORD,
 //     AWS_*, B2_*, ...); RESTIC_PASSWORD_FILE and friends are stripped from
 //     the inherited environment so they cannot override them.
+//   - Nothing else is added to restic's environment, except a cache
+//     directory when the environment gives restic none (a service
+//     without $HOME): RESTIC_CACHE_DIR is then the one restic would use
+//     for the agent's user (cachedir.go). No nice level, GOMAXPROCS, GOGC
+//     or RESTIC_PROGRESS_FPS: restic runs as it would from a shell.
+//   - Result.Duration is restic's wall time; Result.UserTime and
+//     SystemTime its own CPU time (rusage), also in the "restic finished"
+//     log line.
 //   - Output is read line by line from both streams. JSON messages are
 //     decoded where restic prints them; anything else, including JSON we do
 //     not understand, stays a plain log line. Nothing restic prints can

@@ -40,6 +40,10 @@ type Runner struct {
 	// once if it could not be asked, it is killed and may leave a stale
 	// lock, which the next `restic unlock` removes.
 	CancelGrace time.Duration
+
+	// homeDir stands in for the user database's home directory in tests
+	// (see withCacheDir; nil: userHome).
+	homeDir func() (string, error)
 }
 
 // Result is how one operation went.
@@ -58,6 +62,10 @@ type Result struct {
 	// Detail is restic's own words for a failure (its fatal message).
 	Detail   string
 	Duration time.Duration
+	// UserTime and SystemTime are the CPU time restic itself used (its
+	// rusage), apart from Duration, its wall time: on a busy machine the
+	// wall time says little about restic's own cost.
+	UserTime, SystemTime time.Duration
 
 	// Summary is the backup summary (nil if restic printed none).
 	Summary *BackupSummary
@@ -123,7 +131,8 @@ func (r *Runner) Run(ctx context.Context, op Op) (*Result, error) {
 		r.resolveSnapshotID(ctx, op, path, res)
 	}
 	r.logger().Info("restic finished", "kind", op.Kind, "outcome", res.Outcome, "exit_code", res.ExitCode,
-		"reason", res.Reason, "duration", res.Duration.Round(time.Millisecond))
+		"reason", res.Reason, "duration", res.Duration.Round(time.Millisecond),
+		"cpu_user", res.UserTime.Round(time.Millisecond), "cpu_sys", res.SystemTime.Round(time.Millisecond))
 	return res, nil
 }
 
@@ -148,7 +157,7 @@ func (r *Runner) verifyExisting(ctx context.Context, op Op, path string, res *Re
 	if err != nil {
 		return err
 	}
-	res.Duration += v.Duration
+	res.addRun(v)
 	res.RepositoryID = v.RepositoryID
 	if v.Outcome != OutcomeSucceeded {
 		res.Outcome, res.Reason, res.ExitCode = v.Outcome, v.Reason, v.ExitCode
@@ -169,7 +178,14 @@ func (r *Runner) resolveSnapshotID(ctx context.Context, op Op, path string, res 
 		return
 	}
 	res.Summary.SnapshotID = s.Snapshots[0].ID
-	res.Duration += s.Duration
+	res.addRun(s)
+}
+
+// addRun counts the time of another restic run made for this result.
+func (res *Result) addRun(other *Result) {
+	res.Duration += other.Duration
+	res.UserTime += other.UserTime
+	res.SystemTime += other.SystemTime
 }
 
 // run starts one restic process and turns its end into a Result.
@@ -195,7 +211,7 @@ func (r *Runner) runReading(ctx context.Context, op Op, kind topics.JobKind, pat
 	stderr := newLineWriter(StreamStderr, maxDecodeLine, sess.handle)
 
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = childEnv(baseEnv(r.Env), op.Repository)
+	cmd.Env = withCacheDir(childEnv(baseEnv(r.Env), op.Repository), r.home)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Cancel = func() error { return r.interrupt(cmd.Process, kind) }
 	cmd.WaitDelay = r.grace()
@@ -222,6 +238,7 @@ func (r *Runner) runReading(ctx context.Context, op Op, kind topics.JobKind, pat
 	res := sess.result()
 	res.Kind, res.Args, res.Duration = op.Kind, args, time.Since(start)
 	res.ExitCode = cmd.ProcessState.ExitCode()
+	res.UserTime, res.SystemTime = cmd.ProcessState.UserTime(), cmd.ProcessState.SystemTime()
 	exitMessage, tail, missing := sess.ending()
 	v := classify(ending{
 		kind: kind, code: res.ExitCode, state: cmd.ProcessState.String(), canceled: ctx.Err() != nil,
@@ -246,6 +263,13 @@ func (r *Runner) interrupt(p *os.Process, kind topics.JobKind) error {
 	r.logger().Warn("could not ask restic to stop; killing it (a stale lock it leaves is removed before the next job)",
 		"kind", kind, "err", err)
 	return p.Kill()
+}
+
+func (r *Runner) home() (string, error) {
+	if r.homeDir != nil {
+		return r.homeDir()
+	}
+	return userHome()
 }
 
 func (r *Runner) grace() time.Duration {

@@ -66,6 +66,10 @@ func TestLifecycle(t *testing.T) {
 	if len(progress) == 0 {
 		t.Errorf("backup: no progress callback")
 	}
+	// restic's own CPU time, apart from its wall time (#15).
+	if first.UserTime <= 0 || first.SystemTime < 0 || !strings.Contains(logs.String(), "cpu_user=") {
+		t.Errorf("backup: restic's CPU time user %s sys %s not reported (or not logged)", first.UserTime, first.SystemTime)
+	}
 	for _, p := range progress {
 		if p.Percent < 0 || p.Percent > 100 || p.FilesDone > p.FilesTotal && p.FilesTotal > 0 {
 			t.Errorf("backup: implausible progress %+v", p)
