@@ -60,8 +60,9 @@ type Agent struct {
 // Option changes how New builds an Agent; the defaults suit production.
 type Option func(*Agent)
 
-// WithBackoff sets the reconnect backoff (first delay, cap). Tests use
-// milliseconds so reconnects happen quickly.
+// WithBackoff sets the reconnect backoff (first delay, cap), overriding the
+// config's reconnect_backoff_max. Tests use milliseconds so reconnects
+// happen quickly.
 func WithBackoff(initial, max time.Duration) Option {
 	return func(a *Agent) { a.backoff = newBackoff(initial, max) }
 }
@@ -157,7 +158,7 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		bootID:    topics.NewMessageID(),
 		started:   time.Now(),
 		heartbeat: cfg.HeartbeatInterval,
-		backoff:   newBackoff(DefaultBackoffInitial, DefaultBackoffMax),
+		backoff:   newBackoff(DefaultBackoffInitial, cfg.reconnectBackoffMax()),
 
 		refusedRetry: DefaultRefusedRetry,
 		resendAfter:  DefaultResendAfter,

@@ -10,7 +10,8 @@ import (
 
 // Reconnect backoff defaults: the first retry comes after about a second,
 // doubling up to half a minute, so a fleet that lost its server comes back
-// within 30 s of the server without stampeding it.
+// within 30 s of the server without stampeding it. The config's
+// reconnect_backoff_max changes the cap.
 const (
 	DefaultBackoffInitial = time.Second
 	DefaultBackoffMax     = 30 * time.Second

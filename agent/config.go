@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,18 @@ const (
 	minHeartbeat = time.Second
 	maxHeartbeat = time.Hour
 )
+
+// Bounds for reconnect_backoff_max: the backoff starts at
+// DefaultBackoffInitial, so a smaller cap means nothing; past an hour a host
+// whose server came back stays away longer than anyone would wait.
+const (
+	minReconnectBackoffMax = DefaultBackoffInitial
+	maxReconnectBackoffMax = time.Hour
+)
+
+// durationFields are the config's durations by name: the YAML decoder
+// reports a bad duration without saying whose it is (badDurationField).
+var durationFields = []string{"heartbeat_interval", "reconnect_backoff_max"}
 
 // maxConfigSize bounds the config file we read; a real one is a few KB.
 const maxConfigSize = 1 << 20
@@ -61,6 +74,12 @@ type Config struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level,omitempty"`
+	// ReconnectBackoffMax caps the wait between reconnect attempts after
+	// the broker became unreachable (the waits double from a second up to
+	// it); zero means DefaultBackoffMax. A shorter cap brings a host on a
+	// flaky link back sooner after each outage, a longer one spares a
+	// server that many hosts try to reach.
+	ReconnectBackoffMax time.Duration `yaml:"reconnect_backoff_max,omitempty"`
 }
 
 // LoadConfig reads, defaults and validates the config file at path.
@@ -83,10 +102,9 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	var c Config
 	if err := yaml.UnmarshalWithOptions(buf.Bytes(), &c, yaml.Strict()); err != nil {
-		// The YAML decoder reports a bad duration without naming the field;
-		// heartbeat_interval is the only duration in the file.
+		// The YAML decoder reports a bad duration without naming the field.
 		if strings.Contains(err.Error(), "time: ") {
-			return nil, fmt.Errorf("config %s: heartbeat_interval: %v: use a duration such as 30s or 1m", path, err)
+			return nil, fmt.Errorf("config %s: %s: %v: use a duration such as 30s or 1m", path, badDurationField(buf.Bytes()), err)
 		}
 		return nil, fmt.Errorf("config %s is not valid YAML for this agent: %w", path, err)
 	}
@@ -98,6 +116,22 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
+}
+
+// badDurationField names the first duration field of a config file whose
+// value is not a duration ("a duration field" if none is found).
+func badDurationField(data []byte) string {
+	var raw map[string]any
+	if yaml.Unmarshal(data, &raw) == nil {
+		for _, k := range durationFields {
+			if s, ok := raw[k].(string); ok {
+				if _, err := time.ParseDuration(s); err != nil {
+					return k
+				}
+			}
+		}
+	}
+	return "a duration field"
 }
 
 // applyDefaults fills the optional fields that are empty.
@@ -147,6 +181,10 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatInterval < minHeartbeat || c.HeartbeatInterval > maxHeartbeat {
 		return fmt.Errorf("heartbeat_interval %s is out of range: use a duration between %s and %s, e.g. 30s", c.HeartbeatInterval, minHeartbeat, maxHeartbeat)
+	}
+	if c.ReconnectBackoffMax != 0 && (c.ReconnectBackoffMax < minReconnectBackoffMax || c.ReconnectBackoffMax > maxReconnectBackoffMax) {
+		return fmt.Errorf("reconnect_backoff_max %s is out of range: use a duration between %s and %s, e.g. 30s, or leave it out for the default (%s)",
+			c.ReconnectBackoffMax, minReconnectBackoffMax, maxReconnectBackoffMax, DefaultBackoffMax)
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return err
@@ -243,8 +281,8 @@ func (c *Config) SaveConfig(path string) error {
 
 // String describes the config for humans with the password redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("host_id=%s mqtt_url=%s mqtt_password=%s state_dir=%s restic_binary=%s server_url=%s ca_fingerprint=%s heartbeat_interval=%s log_level=%s",
-		c.HostID, c.MQTTURL, redacted(c.MQTTPassword), c.StateDir, c.ResticBinary, c.ServerURL, c.CAFingerprint, c.HeartbeatInterval, c.LogLevel)
+	return fmt.Sprintf("host_id=%s mqtt_url=%s mqtt_password=%s state_dir=%s restic_binary=%s server_url=%s ca_fingerprint=%s heartbeat_interval=%s log_level=%s reconnect_backoff_max=%s",
+		c.HostID, c.MQTTURL, redacted(c.MQTTPassword), c.StateDir, c.ResticBinary, c.ServerURL, c.CAFingerprint, c.HeartbeatInterval, c.LogLevel, c.reconnectBackoffMax())
 }
 
 // LogValue makes slog print the config without its secret.
@@ -257,7 +295,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("restic_binary", c.ResticBinary),
 		slog.String("ca_fingerprint", c.CAFingerprint),
 		slog.Duration("heartbeat_interval", c.HeartbeatInterval),
+		slog.Duration("reconnect_backoff_max", c.reconnectBackoffMax()),
 	)
+}
+
+// reconnectBackoffMax is reconnect_backoff_max, or its default when unset.
+func (c Config) reconnectBackoffMax() time.Duration {
+	return cmp.Or(c.ReconnectBackoffMax, DefaultBackoffMax)
 }
 
 // GoString keeps %#v from printing the secret too.

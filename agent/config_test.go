@@ -64,6 +64,11 @@ func TestConfigValidate(t *testing.T) {
 		{"heartbeat too short", func(c *agent.Config) { c.HeartbeatInterval = 10 * time.Millisecond }, "heartbeat_interval"},
 		{"heartbeat too long", func(c *agent.Config) { c.HeartbeatInterval = 2 * time.Hour }, "heartbeat_interval"},
 		{"log level", func(c *agent.Config) { c.LogLevel = "loud" }, "log_level"},
+		{"reconnect backoff cap", func(c *agent.Config) { c.ReconnectBackoffMax = 5 * time.Second }, ""},
+		{"reconnect backoff cap at the first wait", func(c *agent.Config) { c.ReconnectBackoffMax = time.Second }, ""},
+		{"reconnect backoff cap below the first wait", func(c *agent.Config) { c.ReconnectBackoffMax = 500 * time.Millisecond }, "reconnect_backoff_max 500ms is out of range"},
+		{"reconnect backoff cap too long", func(c *agent.Config) { c.ReconnectBackoffMax = 2 * time.Hour }, "reconnect_backoff_max 2h0m0s is out of range"},
+		{"reconnect backoff cap negative", func(c *agent.Config) { c.ReconnectBackoffMax = -time.Second }, "reconnect_backoff_max"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,7 +197,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		"not yaml":      {write("a.yaml", "host_id: [\n"), "not valid YAML"},
 		"unknown field": {write("b.yaml", base+"state_dir: s\nheartbeat_intervall: 5s\n"), "heartbeat_intervall"},
 		"bad duration":  {write("c.yaml", base+"state_dir: s\nheartbeat_interval: soon\n"), "heartbeat_interval"},
-		"no state dir":  {write("d.yaml", base), "state_dir"},
+		"bad backoff cap": {write("f.yaml", base+"state_dir: s\nheartbeat_interval: 5s\nreconnect_backoff_max: soon\n"),
+			"reconnect_backoff_max: time: invalid duration"},
+		"backoff cap out of range": {write("g.yaml", base+"state_dir: s\nreconnect_backoff_max: 3h\n"), "reconnect_backoff_max 3h0m0s is out of range"},
+		"no state dir":             {write("d.yaml", base), "state_dir"},
 	}
 	for name, tc := range cases {
 		_, err := agent.LoadConfig(tc.path)
@@ -201,12 +209,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		}
 	}
 	// A relative state_dir is relative to the config file.
-	c, err := agent.LoadConfig(write("e.yaml", base+"state_dir: state\nheartbeat_interval: 1m\n"))
+	c, err := agent.LoadConfig(write("e.yaml", base+"state_dir: state\nheartbeat_interval: 1m\nreconnect_backoff_max: 5s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StateDir != filepath.Join(dir, "state") || c.HeartbeatInterval != time.Minute {
-		t.Fatalf("state_dir %q heartbeat %s", c.StateDir, c.HeartbeatInterval)
+	if c.StateDir != filepath.Join(dir, "state") || c.HeartbeatInterval != time.Minute || c.ReconnectBackoffMax != 5*time.Second {
+		t.Fatalf("state_dir %q heartbeat %s reconnect_backoff_max %s", c.StateDir, c.HeartbeatInterval, c.ReconnectBackoffMax)
 	}
 }
 
