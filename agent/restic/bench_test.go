@@ -1,6 +1,7 @@
 package restic
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,6 +25,32 @@ func BenchmarkSessionBackupOutput(b *testing.B) {
 		sess := newSession(topics.JobBackup, op, time.Now())
 		w := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
 		w.Write(data)
+		w.flush()
+		if sess.result().Summary == nil {
+			b.Fatal("no summary decoded")
+		}
+	}
+}
+
+// BenchmarkSessionStatusStream measures what reading restic's progress
+// costs the agent: a backup prints a status line up to 60 times a second
+// with --json, of which one a second is passed on. One op is 600 status
+// lines (ten seconds of a backup) and the summary.
+func BenchmarkSessionStatusStream(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "restic-0.18.1", "backup.stdout"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.SplitAfter(bytes.TrimSpace(data), []byte("\n"))
+	stream := bytes.Repeat(lines[0], 600)
+	stream = append(stream, lines[len(lines)-1]...)
+	op := Op{Kind: topics.JobBackup, Repository: repoAt("/srv/r"), OnLine: func(Stream, string) {}, OnProgress: func(Progress) {}}
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sess := newSession(topics.JobBackup, op, time.Now())
+		w := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
+		w.Write(stream)
 		w.flush()
 		if sess.result().Summary == nil {
 			b.Fatal("no summary decoded")

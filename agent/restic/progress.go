@@ -88,9 +88,14 @@ type throttle struct {
 }
 
 func (t *throttle) allow(now time.Time) bool {
-	if t.started && now.Sub(t.last) < t.interval {
+	if !t.due(now) {
 		return false
 	}
 	t.started, t.last = true, now
 	return true
+}
+
+// due reports whether allow(now) would let an event through.
+func (t *throttle) due(now time.Time) bool {
+	return !t.started || now.Sub(t.last) >= t.interval
 }

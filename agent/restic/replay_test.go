@@ -201,3 +201,35 @@ func TestProgressFromStatus(t *testing.T) {
 		t.Errorf("clamped: %+v", p)
 	}
 }
+
+// restic prints status up to 60 times a second; only the one due each
+// ProgressInterval is decoded and passed on, the others are dropped
+// unread (#15: the agent's cost of reading restic's output) — a broken one
+// too, which is no log line either.
+func TestSessionReadsOnlyDueStatus(t *testing.T) {
+	t.Parallel()
+	var got []float64
+	lines := &lineLog{}
+	op := Op{Kind: topics.JobBackup, Repository: repoAt("/srv/r"), OnLine: lines.add, OnProgress: func(p Progress) { got = append(got, p.Percent) }}
+	t0 := time.Unix(1000, 0)
+	sess := newSession(topics.JobBackup, op, t0)
+	for _, l := range []struct {
+		ms   int
+		line string
+	}{
+		{0, `{"message_type":"status","percent_done":0.1}`},
+		{500, `{"message_type":"status","percent_done":0.2}`},
+		{700, `{"message_type":"status","percent_done":0.3,` + "\x00broken"},
+		{1000, `{"message_type":"status","percent_done":0.4}`},
+		{1200, `not json at all`},
+	} {
+		sess.now = func() time.Time { return t0.Add(time.Duration(l.ms) * time.Millisecond) }
+		sess.handle(StreamStdout, []byte(l.line))
+	}
+	if !slices.Equal(got, []float64{10, 40}) {
+		t.Errorf("progress %v, want [10 40]", got)
+	}
+	if want := "stdout: not json at all"; lines.String() != want {
+		t.Errorf("log %q, want %q", lines.String(), want)
+	}
+}

@@ -1,6 +1,7 @@
 package restic
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,10 +73,19 @@ func (s *session) startProcess(cmd *exec.Cmd, onStart func([]string), args []str
 	return nil
 }
 
+// statusPrefix starts every status line of restic's JSON output
+// (message_type is the first field of each message it prints).
+var statusPrefix = []byte(`{"message_type":"status"`)
+
 // handle processes one raw line from stream.
 func (s *session) handle(stream Stream, raw []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if bytes.HasPrefix(raw, statusPrefix) && !s.progressDue() {
+		// restic prints status up to 60 times a second and at most one a
+		// ProgressInterval is passed on: the others are not decoded.
+		return
+	}
 	text := sanitize(raw)
 	ev := decodeLine(s.kind, []byte(text))
 	switch ev.typ {
@@ -205,14 +215,17 @@ func (s *session) countRestored(v *verboseStatus) {
 }
 
 func (s *session) progress(st *statusMsg) {
-	if s.op.OnProgress == nil || (s.kind != topics.JobBackup && s.kind != topics.JobRestore) {
+	if !s.progressDue() {
 		return
 	}
 	now := s.now()
-	if !s.thr.allow(now) {
-		return
-	}
+	s.thr.allow(now)
 	s.op.OnProgress(progressFrom(s.kind, st, now.Sub(s.start)))
+}
+
+// progressDue reports whether a status line now would be passed on.
+func (s *session) progressDue() bool {
+	return s.op.OnProgress != nil && (s.kind == topics.JobBackup || s.kind == topics.JobRestore) && s.thr.due(s.now())
 }
 
 // forgetLines logs forget's JSON document as one readable line per group.
