@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
-	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/server"
 )
 
@@ -36,6 +35,12 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, resticBinary string) *benchEnv {
 	b.Helper()
+	return newBenchEnvWith(b, resticBinary, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// newBenchEnvWith is newBenchEnv with the agent's logger and options.
+func newBenchEnvWith(b *testing.B, resticBinary string, logger *slog.Logger, opts ...agent.Option) *benchEnv {
+	b.Helper()
 	dir := b.TempDir()
 	srv := startServerProc(b, filepath.Join(dir, "data"))
 	svc, err := openService(filepath.Join(dir, "data"), io.Discard)
@@ -51,7 +56,7 @@ func newBenchEnv(b *testing.B, resticBinary string) *benchEnv {
 	res := enrollBenchHost(b, svc, "bench-host")
 	cfg := &agent.Config{HostID: res.HostID, MQTTURL: "mqtt://" + srv.mqttAddr, MQTTPassword: res.MQTTPassword,
 		StateDir: filepath.Join(dir, "agent"), ResticBinary: resticBinary, ServerURL: srv.webURL}
-	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), agent.WithBackoff(100*time.Millisecond, time.Second))
+	a, err := agent.New(cfg, logger, append([]agent.Option{agent.WithBackoff(100*time.Millisecond, time.Second)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,81 +135,6 @@ func cpuSeconds(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // USER_HZ is 100 on Linux
-}
-
-// BenchmarkBackupOverhead backs up a generated data set (1 GiB in 10,240
-// files) through the whole product — API → server → MQTT → agent → restic
-// → outbox → server — and with `restic backup` run directly, side by side
-// in each round (alternating which goes first), each into a fresh
-// repository, and reports the ratio of the total times. Target: ≤ 1.03.
-// RM_BENCH_DATA_MIB shrinks the data set for a quick look.
-func BenchmarkBackupOverhead(b *testing.B) {
-	restic := agenttest.RequireBinary(b, "restic")
-	mib := 1024
-	if v, err := strconv.Atoi(os.Getenv("RM_BENCH_DATA_MIB")); err == nil && v > 0 {
-		mib = v
-	}
-	const files = 10240
-	e := newBenchEnv(b, restic)
-	data := makeData(b, filepath.Join(e.dir, "dataset"), files, mib<<20/files)
-	// Warm the page cache so neither side pays for the first read.
-	_ = exec.Command("sh", "-c", "cat $(find "+data+" -type f) > /dev/null").Run()
-	const password = "bench repository password"
-
-	var viaAgent, direct time.Duration
-	rounds := 3
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for r := range rounds {
-			agentFirst := r%2 == 0
-			var a, d time.Duration
-			for side := range 2 {
-				if (side == 0) == agentFirst {
-					repo := filepath.Join(e.dir, fmt.Sprintf("repo-agent-%d-%d", i, r))
-					e.setRepository(repo, password)
-					start := time.Now()
-					id := e.run(map[string]any{"kind": "backup", "paths": []string{data}})
-					j := e.wait(id, 30*time.Minute, 20*time.Millisecond)
-					a = time.Since(start)
-					if j.Status != "succeeded" {
-						b.Fatalf("backup through the agent: %+v", j)
-					}
-				} else {
-					repo := filepath.Join(e.dir, fmt.Sprintf("repo-direct-%d-%d", i, r))
-					env := append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+password)
-					initCmd := exec.Command(restic, "init")
-					initCmd.Env = env
-					if out, err := initCmd.CombinedOutput(); err != nil {
-						b.Fatalf("restic init: %v\n%s", err, out)
-					}
-					cmd := exec.Command(restic, "backup", "--json", "--", data)
-					cmd.Env = env
-					stdout, _ := cmd.StdoutPipe()
-					start := time.Now()
-					if err := cmd.Start(); err != nil {
-						b.Fatal(err)
-					}
-					sc := bufio.NewScanner(stdout) // read the output as the agent does
-					sc.Buffer(make([]byte, 64<<10), 1<<20)
-					for sc.Scan() {
-					}
-					if err := cmd.Wait(); err != nil {
-						b.Fatalf("restic backup: %v", err)
-					}
-					d = time.Since(start)
-				}
-			}
-			b.Logf("round %d: agent %s, direct %s, ratio %.3f", r+1, a.Round(time.Millisecond), d.Round(time.Millisecond), a.Seconds()/d.Seconds())
-			viaAgent += a
-			direct += d
-		}
-	}
-	ratio := viaAgent.Seconds() / direct.Seconds()
-	b.ReportMetric(ratio, "agent/direct")
-	b.ReportMetric(viaAgent.Seconds()/float64(rounds*b.N), "s/backup-agent")
-	b.ReportMetric(direct.Seconds()/float64(rounds*b.N), "s/backup-direct")
-	b.Logf("%d MiB in %d files, %d rounds: through the agent %s, restic directly %s, ratio %.3f (target ≤ 1.03)",
-		mib, files, rounds*b.N, viaAgent.Round(time.Millisecond), direct.Round(time.Millisecond), ratio)
 }
 
 // buildFakeRestic builds testdata/fakerestic (see its doc).
