@@ -124,12 +124,17 @@ func (c *apiClient) listHosts(ctx context.Context) ([]apiHost, time.Duration, er
 			return nil, total, err
 		}
 		all = append(all, page.Hosts...)
-		next := page.Next
-		if next == "" && page.NextCursor != "" {
-			next = "/api/v1/hosts?after=" + url.QueryEscape(page.NextCursor)
-		}
-		if m := linkNextRE.FindStringSubmatch(header.Get("Link")); next == "" && m != nil {
+		// The server's own link first (it keeps the query), then a next
+		// field, then the cursor (GET /api/v1/hosts?cursor=).
+		next := ""
+		if m := linkNextRE.FindStringSubmatch(header.Get("Link")); m != nil {
 			next = m[1]
+		}
+		if next == "" {
+			next = page.Next
+		}
+		if next == "" && page.NextCursor != "" {
+			next = "/api/v1/hosts?cursor=" + url.QueryEscape(page.NextCursor)
 		}
 		if next == "" || len(page.Hosts) == 0 {
 			break

@@ -70,6 +70,8 @@ type childEvent struct {
 	// first one's reason.
 	ConnectErrors int    `json:"connect_errors,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
+	// Refused counts CONNECTs refused as bad credentials (simRefusedRetry).
+	Refused int `json:"refused,omitempty"`
 }
 
 // runChild is a child process: it runs its agents as the parent says.
@@ -203,7 +205,7 @@ func (c *child) do(ctx context.Context, cmd childCmd) {
 	case "stats":
 		ev := childEvent{Ev: "stats", FDs: countFDs(os.Getpid()), CPUSeconds: cpuSeconds(os.Getpid())}
 		c.fleet.errMu.Lock()
-		ev.ConnectErrors, ev.FirstError = c.fleet.connectErrs, c.fleet.firstConnErr
+		ev.ConnectErrors, ev.FirstError, ev.Refused = c.fleet.connectErrs, c.fleet.firstConnErr, c.fleet.refused
 		c.fleet.errMu.Unlock()
 		for _, a := range c.agents {
 			if a.currentClient() != nil {

@@ -180,6 +180,7 @@ type fleetStats struct {
 	cpuSeconds              float64
 	connectErrors           int
 	firstError              string
+	refused                 int
 }
 
 // stats sums the children's connected agents, unacknowledged outbox
@@ -193,6 +194,7 @@ func (f *fleet) stats() (fleetStats, error) {
 		s.fds += e.FDs
 		s.cpuSeconds += e.CPUSeconds
 		s.connectErrors += e.ConnectErrors
+		s.refused += e.Refused
 		if s.firstError == "" {
 			s.firstError = e.FirstError
 		}

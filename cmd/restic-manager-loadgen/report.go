@@ -23,15 +23,18 @@ type figures struct {
 	LoadgenCPUSeconds float64 `json:"loadgen_cpu_s"`
 	// ConnectErrors counts the agents' failed connection attempts (refused,
 	// timed out, TLS), FirstConnectError is the first one's reason.
-	ConnectErrors     int              `json:"connect_errors"`
-	FirstConnectError string           `json:"first_connect_error,omitempty"`
-	Setup             setupFigures     `json:"setup"`
-	Connect           *connectFigures  `json:"connect,omitempty"`
-	API               *apiFigures      `json:"api,omitempty"`
-	Dispatch          *dispatchFigures `json:"dispatch,omitempty"`
-	Ingest            *ingestFigures   `json:"ingest,omitempty"`
-	Storm             *stormFigures    `json:"storm,omitempty"`
-	Failures          []string         `json:"failures,omitempty"`
+	ConnectErrors     int    `json:"connect_errors"`
+	FirstConnectError string `json:"first_connect_error,omitempty"`
+	// RefusedCredentials counts CONNECTs the broker refused as bad
+	// credentials: each costs the agent simRefusedRetry, as the real agent.
+	RefusedCredentials int              `json:"refused_credentials,omitempty"`
+	Setup              setupFigures     `json:"setup"`
+	Connect            *connectFigures  `json:"connect,omitempty"`
+	API                *apiFigures      `json:"api,omitempty"`
+	Dispatch           *dispatchFigures `json:"dispatch,omitempty"`
+	Ingest             *ingestFigures   `json:"ingest,omitempty"`
+	Storm              *stormFigures    `json:"storm,omitempty"`
+	Failures           []string         `json:"failures,omitempty"`
 }
 
 type setupFigures struct {
@@ -52,6 +55,11 @@ type connectFigures struct {
 	ServerFDsPerAgent  float64 `json:"server_fds_per_agent"`
 	ServerFDsPeak      int     `json:"server_fds_peak"`
 	LoadgenFDsPerAgent float64 `json:"loadgen_fds_per_agent"`
+	// ServerCPUSeconds is the server's CPU from the start of the connect
+	// until every agent was online; HostListMaxMs the slowest host list
+	// meanwhile.
+	ServerCPUSeconds float64 `json:"server_cpu_s,omitempty"`
+	HostListMaxMs    float64 `json:"host_list_max_ms,omitempty"`
 }
 
 type stormFigures struct {
@@ -63,6 +71,13 @@ type stormFigures struct {
 	AgentsSideSeconds float64 `json:"agents_side_s"`
 	APIDownSeconds    float64 `json:"api_down_s,omitempty"`
 	ServerFDsPeak     int     `json:"server_fds_peak"`
+	// StopSeconds is how long the spawned server took to stop (restart).
+	StopSeconds float64 `json:"stop_s,omitempty"`
+	// ServerCPUSeconds is the server's CPU from the storm until every agent
+	// was back (with a restart, the new process's, its start included);
+	// HostListMaxMs the slowest host list meanwhile.
+	ServerCPUSeconds float64 `json:"server_cpu_s,omitempty"`
+	HostListMaxMs    float64 `json:"host_list_max_ms,omitempty"`
 }
 
 type dispatchFigures struct {
@@ -137,16 +152,20 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		if c.SpreadSeconds > 0 {
 			how = fmt.Sprintf("spread over %.0f s", c.SpreadSeconds)
 		}
-		row("initial connect", "%d %s: %s online in %.1f s%s%s", c.Agents, how, allOrSome(c.Online, c.Agents), c.AllOnlineSeconds,
-			agentsSide(c.AgentsSideSeconds), peakFDs(c.ServerFDsPeak))
+		row("initial connect", "%d %s: %s online in %.1f s%s%s%s", c.Agents, how, allOrSome(c.Online, c.Agents), c.AllOnlineSeconds,
+			agentsSide(c.AgentsSideSeconds), peakFDs(c.ServerFDsPeak), meanwhile(c.ServerCPUSeconds, c.HostListMaxMs))
 	}
 	if s := f.Storm; s != nil {
 		extra := ""
-		if s.APIDownSeconds > 0 {
-			extra = fmt.Sprintf("; API answered %.1f s after the restart", s.APIDownSeconds)
+		if s.StopSeconds > 0 {
+			extra = fmt.Sprintf("; the old server took %.1f s to stop", s.StopSeconds)
 		}
-		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind%s%s%s",
-			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, agentsSide(s.AgentsSideSeconds), extra, peakFDs(s.ServerFDsPeak))
+		if s.APIDownSeconds > 0 {
+			extra += fmt.Sprintf("; API answered %.1f s after the restart", s.APIDownSeconds)
+		}
+		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind%s%s%s%s",
+			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, agentsSide(s.AgentsSideSeconds), extra,
+			peakFDs(s.ServerFDsPeak), meanwhile(s.ServerCPUSeconds, s.HostListMaxMs))
 	}
 	if d := f.Dispatch; d != nil {
 		row(fmt.Sprintf("dispatch at %d agents", f.Agents), "%d jobs to %d hosts, %d parallel API clients (%.0f POST/s): POST %s; to the agent %s; to \"delivered\" %s; %d errors",
@@ -164,6 +183,10 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		}
 		row(fmt.Sprintf("API with %d hosts", a.Hosts), "GET /api/v1/hosts, first page %s (%.0f KiB), every page %s; dashboard %s",
 			a.FirstPage, a.FirstPageKiB, a.HostsList, dash)
+	}
+	if f.RefusedCredentials > 0 {
+		fmt.Fprintf(w, "\nThe broker refused %d connection attempts as bad credentials: each agent refused waits %s before its next, as the real agent does, so it is left behind.\n",
+			f.RefusedCredentials, simRefusedRetry)
 	}
 	if f.ConnectErrors > 0 {
 		fmt.Fprintf(w, "\nThe agents' connection attempts failed %d times; the first: %s\n", f.ConnectErrors, f.FirstConnectError)
@@ -198,6 +221,18 @@ func peakFDs(n int) string {
 		return ""
 	}
 	return fmt.Sprintf("; server fds peak %d", n)
+}
+
+// meanwhile is the server's CPU and the slowest host list while agents came.
+func meanwhile(cpu, listMs float64) string {
+	out := ""
+	if cpu > 0 {
+		out += fmt.Sprintf("; server CPU %.1f s", cpu)
+	}
+	if listMs > 0 {
+		out += fmt.Sprintf("; slowest host list %.0f ms", listMs)
+	}
+	return out
 }
 
 func allOrSome(n, of int) string {

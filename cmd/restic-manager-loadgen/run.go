@@ -29,7 +29,10 @@ type loadRun struct {
 	// peakFDs is the most descriptors the server held at a poll of the
 	// last waitOnline.
 	peakFDs int
-	logf    func(format string, args ...any)
+	// slowestPoll is the longest GET /api/v1/hosts of the last waitOnline:
+	// how responsive the API stayed while the agents came.
+	slowestPoll time.Duration
+	logf        func(format string, args ...any)
 }
 
 // run is the parent: it readies the server and the identities, starts the
@@ -55,7 +58,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if st, err := r.fleet.stats(); err == nil {
 		r.fig.LoadgenCPUSeconds = st.cpuSeconds + cpuSeconds(os.Getpid())
-		r.fig.ConnectErrors, r.fig.FirstConnectError = st.connectErrors, st.firstError
+		r.fig.ConnectErrors, r.fig.FirstConnectError, r.fig.RefusedCredentials = st.connectErrors, st.firstError, st.refused
 		// After a scenario cut short, entries still in flight say nothing.
 		if st.pending > 0 && scenErr == nil {
 			r.fig.Failures = append(r.fig.Failures, fmt.Sprintf("%d outbox entries never acknowledged by the server", st.pending))

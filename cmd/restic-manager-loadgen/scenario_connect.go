@@ -12,7 +12,7 @@ import (
 // file descriptors per connected agent.
 func (r *loadRun) connect(ctx context.Context) error {
 	o := r.o
-	rss0, fds0 := rssBytes(r.pid), countFDs(r.pid)
+	rss0, fds0, cpu0 := rssBytes(r.pid), countFDs(r.pid), cpuSeconds(r.pid)
 	mark := r.fleet.nextMark()
 	start := time.Now()
 	r.fleet.send(childCmd{Op: "connect", Spread: o.spread, Mark: mark})
@@ -20,6 +20,10 @@ func (r *loadRun) connect(ctx context.Context) error {
 	r.fig.Connect = &f
 	online, took, err := r.waitOnline(ctx, time.Time{}, start)
 	f.Online, f.AllOnlineSeconds, f.ServerFDsPeak = online, took.Seconds(), r.peakFDs
+	f.HostListMaxMs = float64(r.slowestPoll.Microseconds()) / 1000
+	if cpu1 := cpuSeconds(r.pid); cpu1 > 0 {
+		f.ServerCPUSeconds = cpu1 - cpu0
+	}
 	if err != nil {
 		// The agents' side may still be known (the server accepted them
 		// all but its API could not say so).
@@ -61,10 +65,12 @@ func (r *loadRun) storm(ctx context.Context) error {
 	f := stormFigures{Kind: o.storm, Agents: o.agents}
 	r.fig.Storm = &f
 	start := time.Now()
+	cpu0 := cpuSeconds(r.pid)
 	if o.storm == "restart" {
 		r.fleet.send(childCmd{Op: "mark", Mark: mark})
 		r.srv.stop()
-		start = time.Now()
+		f.StopSeconds = time.Since(start).Seconds()
+		start, cpu0 = time.Now(), 0
 		apiUp := make(chan time.Duration, 1)
 		pollCtx, stopPoll := context.WithCancel(ctx)
 		defer stopPoll()
@@ -92,6 +98,10 @@ func (r *loadRun) storm(ctx context.Context) error {
 	}
 	online, took, err := r.waitOnline(ctx, start, start)
 	f.Online, f.LeftBehind, f.AllOnlineSeconds, f.ServerFDsPeak = online, o.agents-online, took.Seconds(), r.peakFDs
+	f.HostListMaxMs = float64(r.slowestPoll.Microseconds()) / 1000
+	if cpu1 := cpuSeconds(r.pid); cpu1 > 0 {
+		f.ServerCPUSeconds = cpu1 - cpu0
+	}
 	if err != nil {
 		if agentSide, aerr := r.waitEstablishedWithin(mark, start, time.Second); aerr == nil {
 			f.AgentsSideSeconds = agentSide.Seconds()
@@ -128,7 +138,7 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 	lastLog := time.Now()
 	var lastErr error
 	answered := false
-	r.peakFDs = 0
+	r.peakFDs, r.slowestPoll = 0, 0
 	for {
 		r.peakFDs = max(r.peakFDs, countFDs(r.pid))
 		// A poll that does not answer in pollWait is given up, so a server
@@ -136,6 +146,7 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 		pctx, cancel := context.WithTimeout(ctx, pollWait)
 		hosts, took, err := r.api.listHosts(pctx)
 		cancel()
+		r.slowestPoll = max(r.slowestPoll, took)
 		lastErr = err
 		if err == nil {
 			answered = true

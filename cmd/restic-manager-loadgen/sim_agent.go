@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/restic-manager/restic-manager/topics"
 )
@@ -22,6 +23,10 @@ const (
 	simPingTimeout = 10 * time.Second
 	simConnTimeout = 15 * time.Second
 	simAckTimeout  = 20 * time.Second
+	// simRefusedRetry is the wait after the broker refused the credentials
+	// (agent.DefaultRefusedRetry): a storm that refuses real agents this
+	// way leaves them behind for that long, so the loadgen must too.
+	simRefusedRetry = 10 * time.Minute
 )
 
 // simFleet is what every simulated agent of one process shares: where the
@@ -44,6 +49,7 @@ type simFleet struct {
 	errMu        sync.Mutex
 	connectErrs  int
 	firstConnErr string
+	refused      int
 }
 
 // connectFailed counts a connection attempt that failed before hello was
@@ -52,6 +58,9 @@ func (f *simFleet) connectFailed(err error) {
 	f.errMu.Lock()
 	defer f.errMu.Unlock()
 	f.connectErrs++
+	if refusedCredentials(err) {
+		f.refused++
+	}
 	if f.firstConnErr == "" {
 		f.firstConnErr = err.Error()
 	}
@@ -125,6 +134,9 @@ func (a *simAgent) run(ctx context.Context) {
 			}
 		}
 		d := wait/2 + rand.N(wait/2+1)
+		if refusedCredentials(err) {
+			d = simRefusedRetry/2 + rand.N(simRefusedRetry/2+1)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -310,6 +322,13 @@ func (a *simAgent) currentClient() mqtt.Client {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.client
+}
+
+// refusedCredentials reports whether err is the broker refusing the
+// credentials (CONNACK 0x04 or 0x05), which the real agent answers with a
+// long wait (agent/backoff.go retryDelay).
+func refusedCredentials(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
 }
 
 // waitToken waits for a paho token, a lost connection, ctx or simAckTimeout.
