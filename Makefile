@@ -52,10 +52,14 @@ run: bin/restic-manager bin/restic-manager-agent agents
 # -race keeps checkptr on for our code but not for modernc.org's SQLite, a
 # C-to-Go translation whose every pointer step checkptr verifies: that was
 # half the CPU of the web and server tests (docs/DECISIONS.md, #12.6).
+# The server package runs a second time on PostgreSQL (RM_TEST_DB=postgres:
+# its tests start a private cluster; without PostgreSQL installed they skip,
+# docs/postgres.md).
 TESTFLAGS ?= -race -gcflags='modernc.org/...=-d=checkptr=0'
 test: SHELL := /bin/bash
 test: tools lint
-	set -o pipefail; go test $(TESTFLAGS) -json -timeout 20m ./... | go run .ci/testreport/main.go
+	set -o pipefail; { go test $(TESTFLAGS) -json -timeout 20m ./...; \
+		RM_TEST_DB=postgres go test $(TESTFLAGS) -json -timeout 20m ./server; } | go run .ci/testreport/main.go
 
 # Micro-benchmarks at the default bench time, then the end-to-end benchmarks
 # once each; BenchmarkFleet runs the load generator at the CI-sized case (200

@@ -50,12 +50,10 @@ func (s *Service) IssueAPIToken(ctx context.Context, a Actor, userName, label st
 	token := randomToken(APITokenPrefix)
 	t := &APIToken{Label: label, UserID: u.ID, User: u.Name, CreatedAt: s.now()}
 	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (token_hash, user_id, label, created_at) VALUES (?, ?, ?, ?)`,
-			tokenHash(token), u.ID, label, t.CreatedAt)
-		if err != nil {
+		if err := tx.GetContext(ctx, &t.ID, `INSERT INTO api_tokens (token_hash, user_id, label, created_at) VALUES (?, ?, ?, ?)
+			RETURNING id`, tokenHash(token), u.ID, label, t.CreatedAt); err != nil {
 			return err
 		}
-		t.ID, _ = res.LastInsertId()
 		return s.audit(ctx, tx, a, "apitoken.create", userName, map[string]any{"label": label, "id": t.ID})
 	})
 	if err != nil {

@@ -58,7 +58,7 @@ func (s *Service) LookupSession(ctx context.Context, token string) (*Session, *U
 	var totp, requireTOTP bool
 	err := s.db.QueryRowxContext(ctx, `SELECT s.user_id, s.csrf_token, s.remote_addr, s.created_at, s.last_used_at, s.expires_at,
 			u.name, u.role, u.password_hash, u.created_at, u.totp_enabled_at IS NOT NULL,
-			COALESCE((SELECT CAST(value AS TEXT) = '1' FROM settings WHERE key = ?), 0)
+			COALESCE((SELECT `+s.db.dialect.blobText(`value`)+` = '1' FROM settings WHERE key = ?), FALSE)
 		FROM sessions s JOIN users u ON u.id = s.user_id AND u.disabled_at IS NULL
 		WHERE s.token_hash = ?`, requireTOTPKey, tokenHash(token)).Scan(
 		&sess.UserID, &sess.CSRFToken, &sess.RemoteAddr, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt,

@@ -94,7 +94,7 @@ func (s *Service) PendingTOTPEnrolment(ctx context.Context, a Actor) (*TOTPEnrol
 
 func (s *Service) pendingTOTPSecret(ctx context.Context, userID int64) (string, error) {
 	var pending []byte
-	if err := s.db.GetContext(ctx, &pending, `SELECT COALESCE(totp_pending, x'') FROM users WHERE id = ?`, userID); err != nil {
+	if err := s.db.GetContext(ctx, &pending, `SELECT COALESCE(totp_pending, `+s.db.dialect.emptyBlob()+`) FROM users WHERE id = ?`, userID); err != nil {
 		return "", internal("Could not load the TOTP secret", err)
 	}
 	if len(pending) == 0 {

@@ -103,7 +103,7 @@ func (s *Service) CompleteSecondFactor(ctx context.Context, token, code string) 
 			Failures      int        `db:"totp_failures"`
 			FailuresSince *time.Time `db:"totp_failures_since"`
 		}
-		err = tx.GetContext(ctx, &u, `SELECT id, name, role, password_hash, created_at, COALESCE(totp_secret, x'') AS totp_secret,
+		err = tx.GetContext(ctx, &u, `SELECT id, name, role, password_hash, created_at, COALESCE(totp_secret, `+dialectOf(tx).emptyBlob()+`) AS totp_secret,
 			totp_last_step, totp_failures, totp_failures_since FROM users WHERE id = ? AND disabled_at IS NULL`, c.UserID)
 		if isNoRows(err) || (err == nil && len(u.Secret) == 0) {
 			// Disabled, deleted or TOTP reset meanwhile: start again.

@@ -41,12 +41,10 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, name string, role Rol
 	}
 	u := &User{Name: name, Role: role, PasswordHash: hash, CreatedAt: s.now()}
 	err = s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`,
-			u.Name, u.Role, u.PasswordHash, u.CreatedAt)
-		if err != nil {
+		if err := tx.GetContext(ctx, &u.ID, `INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)
+			RETURNING id`, u.Name, u.Role, u.PasswordHash, u.CreatedAt); err != nil {
 			return err
 		}
-		u.ID, _ = res.LastInsertId()
 		return s.audit(ctx, tx, a, "user.create", name, map[string]any{"role": role})
 	})
 	if isUniqueViolation(err) {

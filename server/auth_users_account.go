@@ -101,7 +101,7 @@ func bumpUsersGeneration(ctx context.Context, tx *sqlx.Tx) error {
 // event streams notice a user disabled from the command line.
 func (s *Service) UsersGeneration(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.GetContext(ctx, &n, `SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?), 0)`, usersGenerationKey)
+	err := s.db.GetContext(ctx, &n, `SELECT COALESCE((SELECT `+s.db.dialect.blobInt(`value`)+` FROM settings WHERE key = ?), 0)`, usersGenerationKey)
 	if err != nil {
 		return 0, internal("Could not read the users generation", err)
 	}

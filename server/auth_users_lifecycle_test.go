@@ -27,11 +27,14 @@ var testPasswordHash = sync.OnceValue(func() string {
 func quickUser(t *testing.T, s *server.Service, name string, role server.Role) *server.User {
 	t.Helper()
 	u := &server.User{Name: name, Role: role, PasswordHash: testPasswordHash(), CreatedAt: s.Now()}
-	res, err := s.DB().Exec(`INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)`, name, role, u.PasswordHash, u.CreatedAt)
-	if err != nil {
+	tx := s.DB().MustBegin()
+	if err := tx.Get(&u.ID, `INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+		name, role, u.PasswordHash, u.CreatedAt); err != nil {
 		t.Fatal(err)
 	}
-	u.ID, _ = res.LastInsertId()
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	return u
 }
 

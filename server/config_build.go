@@ -88,7 +88,7 @@ func (s *Service) hostConfig(ctx context.Context, q sqlx.QueryerContext, hostID 
 		DownKBps int    `db:"bandwidth_down_kbps"`
 		sealedHooks
 	}
-	err := sqlx.GetContext(ctx, q, &r, `SELECT h.config_version, h.name, COALESCE(r.sealed, x'') AS sealed,
+	err := sqlx.GetContext(ctx, q, &r, `SELECT h.config_version, h.name, COALESCE(r.sealed, `+dialectOf(q).emptyBlob()+`) AS sealed,
 		h.bandwidth_up_kbps, h.bandwidth_down_kbps, h.pre_hook_sealed, h.post_hook_sealed, h.hook_timeout_seconds
 		FROM hosts h LEFT JOIN repositories r ON r.host_id = h.id WHERE h.id = ? AND h.revoked_at IS NULL`, hostID)
 	if isNoRows(err) || (err == nil && r.Version < 1) {

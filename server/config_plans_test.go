@@ -145,10 +145,14 @@ func BenchmarkFleetPlans(b *testing.B) {
 	now := time.Now().UTC()
 	for i := range hosts {
 		id := fmt.Sprintf("h_bench%05d", i)
-		tx.MustExec(`INSERT INTO hosts (id, name, mqtt_secret_hash, created_at, config_version) VALUES (?, ?, x'00', ?, 3)`, id, id, now)
-		tx.MustExec(`INSERT INTO source_groups (host_id, name, paths, created_at, updated_at) VALUES (?, 'Home', '["/home"]', ?, ?)`, id, now, now)
+		tx.MustExec(`INSERT INTO hosts (id, name, mqtt_secret_hash, created_at, config_version) VALUES (?, ?, ?, ?, 3)`, id, id, []byte{0}, now)
+		var group int64
+		if err := tx.Get(&group, `INSERT INTO source_groups (host_id, name, paths, created_at, updated_at) VALUES (?, 'Home', '["/home"]', ?, ?)
+			RETURNING id`, id, now, now); err != nil {
+			b.Fatal(err)
+		}
 		tx.MustExec(`INSERT INTO schedules (host_id, kind, source_group_id, cron, time_zone, created_at, updated_at)
-			VALUES (?, 'backup', last_insert_rowid(), ?, 'Europe/Berlin', ?, ?)`, id, fmt.Sprintf("%d 3 * * *", i%60), now, now)
+			VALUES (?, 'backup', ?, ?, 'Europe/Berlin', ?, ?)`, id, group, fmt.Sprintf("%d 3 * * *", i%60), now, now)
 		for k := range 3 {
 			tx.MustExec(`INSERT INTO jobs (uid, host_id, kind, spec, status, command_id, expires_at, created_by, created_at, updated_at)
 				VALUES (?, ?, 'backup', '{}', 'succeeded', 'c', ?, 'b', ?, ?)`, fmt.Sprintf("j_%s_%d", id, k), id, now, now, now)

@@ -1,10 +1,7 @@
 package server_test
 
 import (
-	"bytes"
 	"github.com/restic-manager/restic-manager/server"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,19 +66,11 @@ func TestSetRepositorySealsQueuesInitAndSendsConfig(t *testing.T) {
 	if _, err := f.s.HostConfig(ctx, other); err == nil {
 		t.Fatal("a repository sealed for one host opened for another")
 	}
-	// No secret in any database file.
-	if _, err := f.s.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(f.s.DB().Path() + "*")
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+	// No secret anywhere in the store.
+	for where, data := range storedData(t, f.s) {
 		for _, secret := range []string{urlSecret, envSecret, testRepoPassword} {
-			if bytes.Contains(data, []byte(secret)) {
-				t.Errorf("%s holds %q in plaintext", filepath.Base(file), secret)
+			if containsSecret(data, []byte(secret)) {
+				t.Errorf("%s holds %q in plaintext", where, secret)
 			}
 		}
 	}

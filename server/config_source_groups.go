@@ -143,7 +143,7 @@ func (s *Service) SaveSourceGroup(ctx context.Context, a Actor, hostID, ref stri
 			id = stored.ID
 		}
 		var taken int
-		if err := tx.GetContext(ctx, &taken, `SELECT COUNT(*) FROM source_groups WHERE host_id = ? AND name = ? COLLATE NOCASE
+		if err := tx.GetContext(ctx, &taken, `SELECT COUNT(*) FROM source_groups WHERE host_id = ? AND `+dialectOf(tx).nocaseEq(`name`)+`
 			AND id != ?`, hostID, group.Name, id); err != nil {
 			return err
 		}

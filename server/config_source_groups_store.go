@@ -44,7 +44,7 @@ func (r *groupRow) hooks() sealedHooks { return r.sealedHooks }
 func loadGroupRows(ctx context.Context, q sqlx.QueryerContext, hostID string) ([]groupRow, error) {
 	var rows []groupRow
 	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT `+groupColumns+` FROM source_groups WHERE host_id = ?
-		ORDER BY name COLLATE NOCASE, id`, hostID); err != nil {
+		ORDER BY `+dialectOf(q).nocase(`name`)+`, id`, hostID); err != nil {
 		return nil, fmt.Errorf("store: load source groups of %s: %w", hostID, err)
 	}
 	return rows, nil
@@ -69,7 +69,7 @@ func findGroup(ctx context.Context, q sqlx.QueryerContext, hostID, ref string) (
 			return firstGroup(rows), nil
 		}
 	}
-	if err := load(`name = ? COLLATE NOCASE`, ref); err != nil {
+	if err := load(dialectOf(q).nocaseEq(`name`), ref); err != nil {
 		return nil, fmt.Errorf("store: load source group: %w", err)
 	}
 	return firstGroup(rows), nil

@@ -64,7 +64,7 @@ func (s *Service) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, e
 		args = append(args, f.Actor)
 	}
 	if f.Action != "" {
-		q += ` AND action LIKE ? ESCAPE '\'`
+		q += ` AND action ` + s.db.dialect.likeOp() + ` ? ESCAPE '\'`
 		args = append(args, likePrefix(f.Action))
 	}
 	if f.Before > 0 {

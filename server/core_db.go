@@ -40,10 +40,15 @@ import (
 //     as long as its context allows and never fails with "database is
 //     locked" because the ingest writer kept winning. busy_timeout stays
 //     for another process (a CLI subcommand while the server runs).
+//
+// On PostgreSQL (OpenStore with a postgres:// URL) the two pools are pools
+// of PostgresConns connections each, and a write transaction takes an
+// advisory lock instead of SQLite's (core_db_postgres.go).
 type DB struct {
 	*sqlx.DB
-	w    *sqlx.DB
-	path string
+	w       *sqlx.DB
+	path    string
+	dialect Dialect
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sqlx.Stmt // the read pool's, prepared once (prepared)
@@ -54,6 +59,24 @@ type DB struct {
 // enough that a storm of reconnecting agents queues for a connection
 // instead of opening one each (docs/operations.md, "File descriptors").
 const ReadConns = 8
+
+// OpenStore opens the store dsn names and applies pending migrations: a
+// postgres:// (or postgresql://) URL is a PostgreSQL database, anything
+// else a SQLite file (OpenDB; a sqlite: prefix is dropped).
+func OpenStore(ctx context.Context, dsn string) (*DB, error) {
+	if StoreDialect(dsn) == SQLite {
+		return OpenDB(strings.TrimPrefix(dsn, "sqlite:"))
+	}
+	db, err := openPostgres(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
 
 // OpenDB opens (creating if needed) the SQLite database at path and applies
 // pending migrations. A database written by a newer schema is refused.
@@ -114,7 +137,7 @@ func openPools(path string) (*DB, error) {
 	r.SetMaxOpenConns(ReadConns)
 	r.SetMaxIdleConns(ReadConns)
 	r.SetConnMaxIdleTime(10 * time.Minute)
-	return &DB{DB: r, w: w, path: path, stmts: make(map[string]*sqlx.Stmt)}, nil
+	return &DB{DB: r, w: w, path: path, dialect: SQLite, stmts: make(map[string]*sqlx.Stmt)}, nil
 }
 
 // Close closes the prepared statements and both pools.
@@ -193,24 +216,43 @@ func (db *DB) NamedExecContext(ctx context.Context, query string, arg any) (sql.
 }
 
 // BeginTxx begins a transaction on the writer (every transaction of the
-// server writes: they begin IMMEDIATE).
+// server writes: they begin IMMEDIATE on SQLite, and take the write lock
+// on PostgreSQL).
 func (db *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
-	return db.w.BeginTxx(ctx, opts)
+	tx, err := db.w.BeginTxx(ctx, opts)
+	if err != nil || db.dialect != Postgres {
+		return tx, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey)); err != nil {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("store: take the write lock: %w", err)
+	}
+	return tx, nil
 }
 
 // Beginx begins a transaction on the writer.
-func (db *DB) Beginx() (*sqlx.Tx, error) { return db.w.Beginx() }
+func (db *DB) Beginx() (*sqlx.Tx, error) { return db.BeginTxx(context.Background(), nil) }
 
 // MustBegin begins a transaction on the writer and panics on an error.
-func (db *DB) MustBegin() *sqlx.Tx { return db.w.MustBegin() }
+func (db *DB) MustBegin() *sqlx.Tx {
+	tx, err := db.Beginx()
+	if err != nil {
+		panic(err)
+	}
+	return tx
+}
 
 // BeginTx begins a transaction on the writer.
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
-	return db.w.BeginTx(ctx, opts)
+	tx, err := db.BeginTxx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Tx, nil
 }
 
 // Begin begins a transaction on the writer.
-func (db *DB) Begin() (*sql.Tx, error) { return db.w.Begin() }
+func (db *DB) Begin() (*sql.Tx, error) { return db.BeginTx(context.Background(), nil) }
 
 // Conn hands out the writer's connection; nothing else writes until it is
 // closed.
@@ -235,8 +277,12 @@ func createPrivate(path string) error {
 	return nil
 }
 
-// Path is the database file name.
+// Path is the database file name (a PostgreSQL store's URL, without its
+// password).
 func (db *DB) Path() string { return db.path }
+
+// Dialect is the store's engine.
+func (db *DB) Dialect() Dialect { return db.dialect }
 
 type migration struct {
 	version int
@@ -244,8 +290,19 @@ type migration struct {
 	sql     string
 }
 
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations.FS, ".")
+// loadMigrations reads the migrations of dialect d: migrations/*.sql for
+// SQLite, migrations/postgres/*.sql for PostgreSQL, the same numbers and
+// names (core_dialect_schema_test.go holds the two schemas equal).
+func loadMigrations(d Dialect) ([]migration, error) {
+	var fsys fs.FS = migrations.FS
+	if d == Postgres {
+		sub, err := fs.Sub(migrations.Postgres, "postgres")
+		if err != nil {
+			return nil, err
+		}
+		fsys = sub
+	}
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +313,7 @@ func loadMigrations() ([]migration, error) {
 		if !ok || err != nil || !strings.HasSuffix(rest, ".sql") {
 			return nil, fmt.Errorf("migration file %q is not NNNN_name.sql", e.Name())
 		}
-		body, err := fs.ReadFile(migrations.FS, e.Name())
+		body, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -273,7 +330,7 @@ func loadMigrations() ([]migration, error) {
 
 // SchemaVersion is the highest migration this build knows.
 func SchemaVersion() int {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(SQLite)
 	if err != nil {
 		return 0
 	}
@@ -281,7 +338,7 @@ func SchemaVersion() int {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(db.dialect)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -305,7 +362,7 @@ func (db *DB) migrateTo(ctx context.Context, ms []migration) error {
 		return fmt.Errorf("store: %s was written by a newer restic-manager (schema %d, this build knows %d); "+
 			"run the newer version or restore a backup of the data directory", db.path, current, len(ms))
 	}
-	if current > 0 && current < len(ms) {
+	if current > 0 && current < len(ms) && db.dialect == SQLite {
 		backup, err := db.backupBeforeMigration(ctx, current)
 		if err != nil {
 			return err
@@ -371,8 +428,3 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
-
-// isUniqueViolation reports a UNIQUE constraint failure (modernc reports it in the message).
-func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}

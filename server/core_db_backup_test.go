@@ -50,7 +50,7 @@ func schemaOf(t *testing.T, path string) int {
 func TestMigrationBacksUpTheOldDatabaseFirst(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "restic-manager.db")
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(SQLite)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,8 @@ import (
 // when they were done: thousands of file descriptors and a third of a
 // storm's CPU).
 func TestReadStormReusesBoundedConnections(t *testing.T) {
-	s := servertest.MustOpenService(t, server.Options{})
+	// SQLite's read pool and its bound (PostgreSQL's pools have their own).
+	s := servertest.MustOpenSQLiteService(t, server.Options{})
 	host := enrollTestHost(t, s, "storm-1")
 	ctx := t.Context()
 	var wg sync.WaitGroup
@@ -52,7 +53,8 @@ func TestReadStormReusesBoundedConnections(t *testing.T) {
 // sent there by mistake fails at once instead of taking SQLite's lock
 // behind the writer's back.
 func TestReadPoolRefusesWrites(t *testing.T) {
-	s := servertest.MustOpenService(t, server.Options{})
+	// query_only is SQLite's; PostgreSQL's read pool is a plain pool.
+	s := servertest.MustOpenSQLiteService(t, server.Options{})
 	host := enrollTestHost(t, s, "ro-1")
 	var name string
 	if err := s.DB().Get(&name, `UPDATE hosts SET name = 'renamed' WHERE id = ? RETURNING name`, host); err == nil {

@@ -89,24 +89,16 @@ func TestSecretsNotInDatabaseFile(t *testing.T) {
 	if err != nil || !bytes.Contains(caKey, []byte("PRIVATE KEY")) {
 		t.Fatalf("CA key not readable through the box: %v", err)
 	}
-	// Checkpoint the WAL so the main file holds everything, then grep every file.
-	if _, err := s.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		t.Fatal(err)
-	}
+	// Everything the store holds (SQLite: the WAL checkpointed, every file).
 	secrets := map[string][]byte{
 		"user password": []byte(servertest.Password), "api token": []byte(apiTok), "enrollment token": []byte(enrTok),
 		"mqtt secret": []byte(res.MQTTPassword), "monitor password": []byte(monPw), "session token": []byte(sessTok),
 		"CA private key": bytes.TrimSpace(caKey[40:90]), "server key": []byte("EC PRIVATE KEY"),
 	}
-	files, _ := filepath.Glob(s.DB().Path() + "*")
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for where, data := range storedData(t, s) {
 		for name, secret := range secrets {
-			if bytes.Contains(data, secret) {
-				t.Errorf("%s found in plaintext in %s", name, filepath.Base(f))
+			if containsSecret(data, secret) {
+				t.Errorf("%s found in plaintext in %s", name, where)
 			}
 		}
 	}

@@ -13,7 +13,7 @@ import (
 // given again). Afterwards a drill schedule may name a group or none, and
 // the old kinds keep their rules.
 func TestMigrationDrillsKeepsSchedules(t *testing.T) {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(SQLite)
 	if err != nil {
 		t.Fatal(err)
 	}

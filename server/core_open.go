@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,9 @@ const DBFile = "restic-manager.db"
 // database is opened, copied to dataDir/backups before a pending migration
 // and migrated (OpenDB), and the master key is loaded or created
 // (LoadOrCreateMasterKey). Close the Service to close the database.
+//
+// opts.Database names another store instead of the data directory's SQLite
+// file: a postgres:// URL (OpenStore). The master key stays in dataDir.
 func Open(dataDir string, logger *slog.Logger, opts Options) (*Service, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -22,7 +26,11 @@ func Open(dataDir string, logger *slog.Logger, opts Options) (*Service, error) {
 	if err := privateDataDir(dataDir, logger); err != nil {
 		return nil, err
 	}
-	db, err := OpenDB(filepath.Join(dataDir, DBFile))
+	dsn := opts.Database
+	if dsn == "" {
+		dsn = filepath.Join(dataDir, DBFile)
+	}
+	db, err := OpenStore(context.Background(), dsn)
 	if err != nil {
 		return nil, err
 	}

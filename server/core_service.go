@@ -72,6 +72,9 @@ type Options struct {
 	// speed); nothing in production does, and a Service built with less
 	// than the default logs a warning.
 	PasswordHashCost PasswordHashCost
+	// Database is the store when it is not the data directory's SQLite
+	// file: a postgres:// URL (serve --db). Empty: <data>/restic-manager.db.
+	Database string
 }
 
 // NewService builds the domain on an open store and a secret box.

@@ -45,7 +45,8 @@ func writeSetting(ctx context.Context, ex sqlx.ExecerContext, key string, value 
 
 // bumpSetting adds one to a counter kept in settings (1 when absent), in ex.
 func bumpSetting(ctx context.Context, ex sqlx.ExecerContext, key string) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO settings (key, value, sealed) VALUES (?, 1, 0)
-		ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`, key)
+	d := dialectOf(ex)
+	_, err := ex.ExecContext(ctx, `INSERT INTO settings (key, value, sealed) VALUES (?, `+d.intBlob(`1`)+`, 0)
+		ON CONFLICT(key) DO UPDATE SET value = `+d.intBlob(d.blobInt(`settings.value`)+` + 1`), key)
 	return err
 }

@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,20 +136,13 @@ func TestAnnounceAcceptFlow(t *testing.T) {
 	}
 }
 
-// assertNotInDBFiles fails if secret appears in the database or its WAL.
+// assertNotInDBFiles fails if secret appears in the store (the database
+// or its WAL; any table on PostgreSQL).
 func assertNotInDBFiles(t *testing.T, s *server.Service, secret string) {
 	t.Helper()
-	files, _ := filepath.Glob(s.DB().Path() + "*")
-	if len(files) == 0 {
-		t.Fatal("no database files found")
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b, []byte(secret)) {
-			t.Fatalf("%s contains the MQTT secret in plaintext", filepath.Base(f))
+	for where, b := range storedData(t, s) {
+		if containsSecret(b, []byte(secret)) {
+			t.Fatalf("%s contains the MQTT secret in plaintext", where)
 		}
 	}
 }

@@ -53,12 +53,10 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, a Actor, hostName s
 	now := s.now()
 	t := &EnrollmentToken{HostName: hostName, CreatedBy: a.Name, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO enrollment_tokens (token_hash, host_name, created_by, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?)`, tokenHash(token), t.HostName, t.CreatedBy, t.CreatedAt, t.ExpiresAt)
-		if err != nil {
+		if err := tx.GetContext(ctx, &t.ID, `INSERT INTO enrollment_tokens (token_hash, host_name, created_by, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, tokenHash(token), t.HostName, t.CreatedBy, t.CreatedAt, t.ExpiresAt); err != nil {
 			return err
 		}
-		t.ID, _ = res.LastInsertId()
 		return s.audit(ctx, tx, a, "enrollment_token.create", hostName, map[string]any{"token_id": t.ID, "ttl": ttl.String()})
 	})
 	if err != nil {

@@ -61,10 +61,10 @@ type metricsRow struct {
 // lastJobStatus is the status of the host's newest ended job of a kind:
 // a walk of index jobs_host_kind newest first that stops at the first
 // ended one. A retention preview (a dry-run forget) is no forget.
-func lastJobStatus(kind topics.JobKind) string {
+func lastJobStatus(d Dialect, kind topics.JobKind) string {
 	preview := ""
 	if kind == topics.JobForget {
-		preview = ` AND coalesce(json_extract(spec, '$.dry_run'), 0) = 0`
+		preview = ` AND ` + d.jsonFlag(`spec`, `dry_run`) + ` = 0`
 	}
 	return `(SELECT status FROM jobs WHERE host_id = h.id AND kind = '` + string(kind) + `'
 		AND status IN ('succeeded', 'warning', 'failed', 'canceled', 'expired', 'interrupted')` + preview + `
@@ -74,25 +74,27 @@ func lastJobStatus(kind topics.JobKind) string {
 // fleetMetricsQuery reads every active host's figures at once: one pass
 // over the hosts, each subquery an index seek (or a short walk of one
 // host's newest rows), never a query per host.
-var fleetMetricsQuery = `SELECT h.id, h.name, h.online, h.last_seen, h.created_at, ls.result AS last_result,
+func fleetMetricsQuery(d Dialect) string {
+	return `SELECT h.id, h.name, h.online, h.last_seen, h.created_at, ls.result AS last_result,
 	(SELECT COUNT(*) FROM snapshots s WHERE s.host_id = h.id) AS snapshots,
 	(SELECT total_size FROM repository_stats r WHERE r.host_id = h.id ORDER BY day DESC LIMIT 1) AS repository_size,
-	` + lastJobStatus(topics.JobBackup) + `,
-	` + lastJobStatus(topics.JobCheck) + `,
-	` + lastJobStatus(topics.JobForget) + `,
-	` + lastJobStatus(topics.JobPrune) + `,
-	` + lastJobStatus(topics.JobStats) + `
+	` + lastJobStatus(d, topics.JobBackup) + `,
+	` + lastJobStatus(d, topics.JobCheck) + `,
+	` + lastJobStatus(d, topics.JobForget) + `,
+	` + lastJobStatus(d, topics.JobPrune) + `,
+	` + lastJobStatus(d, topics.JobStats) + `
 FROM hosts h
 LEFT JOIN jobs ls ON ls.id = (SELECT id FROM jobs WHERE host_id = h.id AND kind = 'backup'
 	AND status IN ('succeeded', 'warning') ORDER BY finished_at DESC LIMIT 1)
 WHERE h.revoked_at IS NULL
 ORDER BY h.name`
+}
 
 // FleetMetrics reads every active host's figures for /metrics: one query
 // for the figures, and the hosts' health as ListHosts fills it.
 func (s *Service) FleetMetrics(ctx context.Context) ([]HostMetrics, error) {
 	var rows []metricsRow
-	if err := s.db.SelectContext(ctx, &rows, fleetMetricsQuery); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, fleetMetricsQuery(s.db.dialect)); err != nil {
 		return nil, internal("Could not read the fleet's metrics", err)
 	}
 	hosts := make([]Host, len(rows))

@@ -107,7 +107,7 @@ func (w *batchWriter) job(ctx context.Context, host, uid string) (j *ingestJob, 
 	if j == nil {
 		j = &ingestJob{}
 		err = w.tx.GetContext(ctx, j, `SELECT j.id, j.uid, j.host_id, h.name AS host_name, j.kind, j.status, j.version,
-			j.log_lines, j.log_max, (j.kind = 'forget' AND COALESCE(json_extract(j.spec, '$.dry_run'), 0) = 1) AS preview
+			j.log_lines, j.log_max, (j.kind = 'forget' AND `+dialectOf(w.tx).jsonFlag(`j.spec`, `dry_run`)+` = 1) AS preview
 			FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.uid = ?`, uid)
 		if isNoRows(err) {
 			return nil, whyUnknownJob, nil

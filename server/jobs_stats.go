@@ -79,7 +79,7 @@ func (s *Service) queueDueStats(ctx context.Context) error {
 		AND (
 			NOT EXISTS (SELECT 1 FROM jobs l WHERE l.host_id = h.id AND l.kind = 'stats' AND l.created_at > ?)
 			OR EXISTS (SELECT 1 FROM jobs p WHERE p.host_id = h.id AND p.status IN ('succeeded', 'warning')
-				AND (p.kind = 'prune' OR (p.kind = 'forget' AND json_extract(p.spec, '$.prune') = 1))
+				AND (p.kind = 'prune' OR (p.kind = 'forget' AND `+s.db.dialect.jsonFlag(`p.spec`, `prune`)+` = 1))
 				AND p.finished_at > (SELECT MAX(l.created_at) FROM jobs l WHERE l.host_id = h.id AND l.kind = 'stats'))
 		)`, now.Add(-StatsEvery)); err != nil {
 		return fmt.Errorf("find hosts due for stats: %w", err)

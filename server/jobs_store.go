@@ -174,13 +174,14 @@ func storeJob(ctx context.Context, tx *sqlx.Tx, nj newJob) (int64, error) {
 	if nj.uid == "" {
 		nj.uid = topics.RandomID(topics.JobIDPrefix)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (uid, host_id, kind, spec, status, version, command_id, config_version,
+	var id int64
+	err = tx.GetContext(ctx, &id, `INSERT INTO jobs (uid, host_id, kind, spec, status, version, command_id, config_version,
 		expires_at, created_by, created_at, updated_at, source_group_id, schedule_id, scheduled_for)
-		VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		nj.uid, nj.hostID, string(nj.spec.Kind), string(b), string(topics.JobQueued), topics.NewMessageID(), nj.configVersion,
 		nj.expiresAt, nj.createdBy, nj.createdAt, nj.createdAt, nj.sourceGroupID, nj.scheduleID, nj.scheduledFor)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert job: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }

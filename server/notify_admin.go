@@ -77,10 +77,7 @@ func (s *Service) TestNotificationChannel(ctx context.Context, a Actor, id int64
 		now := s.now()
 		p := NotificationPayload{Event: NotifyTest, At: now, Link: "/admin/notifications",
 			Message: fmt.Sprintf("A test message from restic-manager on channel %s, sent by %s.", c.Name, a.Name)}
-		if err := insertDelivery(ctx, tx, id, p, "pending", now); err != nil {
-			return err
-		}
-		if err := tx.GetContext(ctx, &did, `SELECT last_insert_rowid()`); err != nil {
+		if did, err = insertDelivery(ctx, tx, id, p, "pending", now); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, a, "notification_channel.test", c.Name, map[string]any{"id": id})

@@ -165,16 +165,13 @@ func (s *Service) CreateNotificationChannel(ctx context.Context, a Actor, in Not
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		now := s.now()
 		ev, tags := mustJSON(in.Events), mustJSON(in.Tags)
-		res, err := tx.ExecContext(ctx, `INSERT INTO notification_channels (name, kind, sealed, url_hint, has_secret, events, tags,
-			throttle_minutes, digest_hour, enabled, created_at, updated_at) VALUES (?, ?, x'', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			in.Name, in.Kind, redactChannelURL(sec.URL), sec.Secret != "", ev, tags, in.ThrottleMinutes, in.DigestHour, in.Enabled, now, now)
+		err := tx.GetContext(ctx, &id, `INSERT INTO notification_channels (name, kind, sealed, url_hint, has_secret, events, tags,
+			throttle_minutes, digest_hour, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			in.Name, in.Kind, []byte{}, redactChannelURL(sec.URL), sec.Secret != "", ev, tags, in.ThrottleMinutes, in.DigestHour, in.Enabled, now, now)
 		if isUniqueViolation(err) {
 			return conflictf("A notification channel named %q exists; pick another name.", in.Name)
 		}
 		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
 		if err := s.sealChannel(ctx, tx, id, sec); err != nil {

@@ -104,7 +104,7 @@ func (s *Service) enqueueNotification(ctx context.Context, tx *sqlx.Tx, p Notifi
 		if c.DigestHour != nil {
 			state = "held"
 		}
-		if err := insertDelivery(ctx, tx, c.ID, p, state, now); err != nil {
+		if _, err := insertDelivery(ctx, tx, c.ID, p, state, now); err != nil {
 			return 0, err
 		}
 		n++
@@ -147,10 +147,10 @@ func (s *Service) routes(ctx context.Context, tx *sqlx.Tx, c routedChannel, p No
 }
 
 // insertDelivery writes one outbox row for channelID.
-func insertDelivery(ctx context.Context, tx *sqlx.Tx, channelID int64, p NotificationPayload, state string, now time.Time) error {
+func insertDelivery(ctx context.Context, tx *sqlx.Tx, channelID int64, p NotificationPayload, state string, now time.Time) (int64, error) {
 	body, err := json.Marshal(p)
 	if err != nil {
-		return fmt.Errorf("notify: encode payload: %w", err)
+		return 0, fmt.Errorf("notify: encode payload: %w", err)
 	}
 	var hostID, hostName string
 	if p.Host != nil {
@@ -160,10 +160,11 @@ func insertDelivery(ctx context.Context, tx *sqlx.Tx, channelID int64, p Notific
 	if p.Job != nil {
 		jobID = &p.Job.ID
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO notification_deliveries (channel_id, event, host_id, host_name, job_id,
-		payload, state, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var id int64
+	if err := tx.GetContext(ctx, &id, `INSERT INTO notification_deliveries (channel_id, event, host_id, host_name, job_id,
+		payload, state, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		channelID, p.Event, hostID, hostName, jobID, string(body), state, now, now); err != nil {
-		return fmt.Errorf("notify: insert delivery: %w", err)
+		return 0, fmt.Errorf("notify: insert delivery: %w", err)
 	}
-	return nil
+	return id, nil
 }

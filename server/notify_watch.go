@@ -171,7 +171,7 @@ func (s *Service) digestChannel(ctx context.Context, tx *sqlx.Tx, channelID int6
 		}
 		p.Digest = append(p.Digest, NotifyEntry{Event: h.Event, At: h.At, Host: h.HostName, Message: one.Message})
 	}
-	if err := insertDelivery(ctx, tx, channelID, p, "pending", now); err != nil {
+	if _, err := insertDelivery(ctx, tx, channelID, p, "pending", now); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE notification_deliveries SET state = 'digested' WHERE channel_id = ? AND state = 'held'`, channelID)

@@ -19,13 +19,16 @@ import (
 )
 
 // openService opens the data directory the way serve does, for the admin
-// subcommands. SQLite's WAL and busy timeout let them run next to a live server.
+// subcommands. SQLite's WAL and busy timeout let them run next to a live
+// server. When the server's store is PostgreSQL, the subcommands find it in
+// $RM_DB, as serve does without --db (the master key stays in the data
+// directory).
 func openService(dataDir string, stderr io.Writer) (*server.Service, error) {
 	if err := requireData(dataDir); err != nil {
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return server.Open(dataDir, logger, server.Options{})
+	return server.Open(dataDir, logger, server.Options{Database: os.Getenv(server.DatabaseEnv)})
 }
 
 // requireData refuses a data directory without a restic-manager database (or
@@ -33,7 +36,10 @@ func openService(dataDir string, stderr io.Writer) (*server.Service, error) {
 // there: an admin command never starts a second, empty installation beside
 // the server's.
 func requireData(dataDir string) error {
-	err := readable(filepath.Join(dataDir, server.DBFile))
+	var err error
+	if server.StoreDialect(os.Getenv(server.DatabaseEnv)) == server.SQLite {
+		err = readable(filepath.Join(dataDir, server.DBFile))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no restic-manager data in %s; pass --data pointing at the server's data directory (serve's --data, ./data by default)", dataDir)
 	}

@@ -19,6 +19,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	m := &Main{Stdout: stdout, AdminPassword: os.Getenv("RM_ADMIN_PASSWORD")}
 	fs.StringVar(&m.DataDir, "data", "data", "data directory (database, master key)")
+	fs.StringVar(&m.ServiceOptions.Database, "db", "", "the store when not SQLite in --data: a PostgreSQL URL, postgres://user@host:5432/dbname?sslmode=verify-full (password from PGPASSWORD or ~/.pgpass rather than the URL; default $"+server.DatabaseEnv+"; docs/postgres.md)")
 	fs.StringVar(&m.HTTPAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (\"\" = off)")
 	fs.StringVar(&m.HTTPSAddr, "https", "", "HTTPS listen address with the server's own CA (\"\" = off)")
 	fs.StringVar(&m.MQTTAddr, "mqtt", "127.0.0.1:1883", "plain MQTT listen address (\"\" = off)")
@@ -47,6 +48,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.NArg() > 0 {
 		return usagef("serve takes flags only, not %q; 'restic-manager serve --help' lists them", fs.Arg(0))
+	}
+	if m.ServiceOptions.Database == "" {
+		m.ServiceOptions.Database = os.Getenv(server.DatabaseEnv)
 	}
 	if *names != "" {
 		m.TLSNames = strings.Split(*names, ",")

@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	closeBrowser()
+	servertest.StopPostgres()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

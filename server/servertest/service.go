@@ -21,7 +21,24 @@ import (
 // PasswordHashCost, the Service hashes passwords at CheapPasswordHash (the
 // real 64 MiB argon2id takes seconds under -race, and most tests sign in).
 // A test of the hashing itself passes server.DefaultPasswordHashCost().
+//
+// The store is a copy of a migrated SQLite database in the data directory,
+// or, when StoreEnv is postgres, a database of its own in the test
+// process's PostgreSQL cluster (PostgresURL).
 func MustOpenService(tb testing.TB, opts server.Options) *server.Service {
+	tb.Helper()
+	return openService(tb, opts, UsePostgres())
+}
+
+// MustOpenSQLiteService is MustOpenService on SQLite whatever StoreEnv
+// says: for the tests of what only a SQLite store has (its files and their
+// modes, the WAL, the query_only read pool and its bound).
+func MustOpenSQLiteService(tb testing.TB, opts server.Options) *server.Service {
+	tb.Helper()
+	return openService(tb, opts, false)
+}
+
+func openService(tb testing.TB, opts server.Options, postgres bool) *server.Service {
 	tb.Helper()
 	if opts.PasswordHashCost == (server.PasswordHashCost{}) {
 		opts.PasswordHashCost = CheapPasswordHash()
@@ -31,7 +48,11 @@ func MustOpenService(tb testing.TB, opts server.Options) *server.Service {
 		logger = slog.Default()
 	}
 	dir := tb.TempDir()
-	SeedDataDir(tb, dir)
+	if opts.Database == "" && postgres {
+		opts.Database = PostgresURL(tb)
+	} else {
+		SeedDataDir(tb, dir)
+	}
 	s, err := server.Open(dir, logger, opts)
 	if err != nil {
 		tb.Fatal(err)
