@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +38,7 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	parallelUnlessSet(4) // 8 exposed timing races in two tests (fixed) while cmd/restic-manager, the critical path, ran beside it
-	code := m.Run()
-	if template.dir != "" {
-		os.RemoveAll(template.dir)
-	}
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // parallelUnlessSet lets up to n parallel tests run at once, unless the
@@ -81,39 +76,19 @@ func runChildAgent(path string) int {
 	return 0
 }
 
-// template is one repository initialised once for the package run and
-// copied for each test: restic's key derivation makes init take a while.
-var template struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
 // resticEnv is the environment for running restic directly in a test.
 func resticEnv(repo, cache string) []string {
 	return append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+repoPassword, "RESTIC_CACHE_DIR="+cache)
 }
 
-// copyOfTemplateRepo returns a fresh, empty, initialised repository.
-func copyOfTemplateRepo(t *testing.T, resticPath string) string {
+// newRepo returns a fresh, empty, initialised repository with cheap key
+// derivation (agenttest.InitRepository): every restic run of a job test
+// opens it. TestJobsInitBackupSnapshots, whose subject is init, has the
+// agent's init job make its repository with restic's own init.
+func newRepo(t *testing.T) string {
 	t.Helper()
-	template.once.Do(func() {
-		if template.dir, template.err = os.MkdirTemp("", "agent-repo-template-"); template.err != nil {
-			return
-		}
-		cmd := exec.Command(resticPath, "init")
-		cmd.Env = resticEnv(filepath.Join(template.dir, "repo"), filepath.Join(template.dir, "cache"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			template.err = fmt.Errorf("restic init: %v: %s", err, out)
-		}
-	})
-	if template.err != nil {
-		t.Fatalf("template repository: %v", template.err)
-	}
 	dst := filepath.Join(t.TempDir(), "repo")
-	if err := os.CopyFS(dst, os.DirFS(filepath.Join(template.dir, "repo"))); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.InitRepository(t, dst, repoPassword)
 	return dst
 }
 
@@ -148,7 +123,7 @@ func newJobEnv(t *testing.T) *jobEnv {
 	e.srv = newJobServer(t, h.id, b)
 	e.cfg = plainConfig(t, h, b.TCPAddr())
 	e.cfg.ResticBinary = resticPath
-	e.repo = copyOfTemplateRepo(t, resticPath)
+	e.repo = newRepo(t)
 	return e
 }
 

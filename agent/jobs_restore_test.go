@@ -20,7 +20,7 @@ import (
 func TestCrossHostRestoreKeepsCredentialsInMemory(t *testing.T) {
 	e := newJobEnv(t)
 	a := e.startConfigured()
-	source := &topics.RepositoryConfig{URL: copyOfTemplateRepo(t, e.restic), Password: repoPassword}
+	source := &topics.RepositoryConfig{URL: newRepo(t), Password: repoPassword}
 	backup := exec.Command(e.restic, "backup", "--json", newSource(t, 2, 4<<10))
 	backup.Env = resticEnv(source.URL, e.cache)
 	if out, err := backup.CombinedOutput(); err != nil {
