@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/restic-manager/restic-manager/topics"
@@ -209,4 +210,40 @@ func randomSerial() *big.Int {
 		panic(err)
 	}
 	return n
+}
+
+// IssueBrokerCertificate issues a serving certificate for an external MQTT
+// broker (serve --broker, #15) from the server's CA, for names (DNS names or
+// IPs, at least one): agents pin that CA, so a broker whose certificate it
+// issued is one they trust, and no other. It returns the certificate, its
+// private key and the CA certificate, PEM-encoded. Nothing is stored: the
+// key exists only in what the caller writes.
+func (s *Service) IssueBrokerCertificate(ctx context.Context, names []string) (certPEM, keyPEM, caPEM []byte, err error) {
+	if len(names) == 0 {
+		return nil, nil, nil, invalidf("Name the broker's host: at least one DNS name or IP address the agents connect to.")
+	}
+	for _, n := range names {
+		if n == "" || len(n) > 253 || strings.ContainsAny(n, " /,*") {
+			return nil, nil, nil, invalidf("%q is not a host name or IP address; name the broker's host as agents reach it.", n)
+		}
+	}
+	caCert, caKey, err := s.loadOrCreateCA(ctx)
+	if err != nil {
+		return nil, nil, nil, internal("Could not load the server's certificate authority", err)
+	}
+	certPEM, keyPEM, err = issueLeaf(caCert, caKey, names, s.now())
+	if err != nil {
+		return nil, nil, nil, internal("Could not issue the broker's certificate", err)
+	}
+	return certPEM, keyPEM, pemBlock("CERTIFICATE", caCert.Raw), nil
+}
+
+// CACertPEM returns the server's CA certificate, PEM-encoded (the one agents
+// pin), creating the CA on a first start.
+func (s *Service) CACertPEM(ctx context.Context) ([]byte, error) {
+	caCert, _, err := s.loadOrCreateCA(ctx)
+	if err != nil {
+		return nil, internal("Could not load the server's certificate authority", err)
+	}
+	return pemBlock("CERTIFICATE", caCert.Raw), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 
@@ -24,30 +25,9 @@ var _ messageBus = externalBus{}
 // which carry their connection count: Mosquitto reports no connects to a
 // subscriber (docs/DECISIONS.md, #15).
 func (m *Main) startExternalBroker(ctx context.Context, up upstream) (messageBus, error) {
-	cfg := mosquitto.Config{
-		URL:        m.BrokerURL,
-		Username:   m.BrokerUser,
-		Password:   m.BrokerPassword,
-		ClientID:   m.BrokerClientID,
-		ShareGroup: m.BrokerShareGroup,
-		Logger:     m.Logger,
-	}
-	if m.BrokerURL.Scheme == "mqtts" {
-		// The agents pin the server's CA, so the broker's certificate is
-		// one the server's CA issued (restic-manager broker-cert); the
-		// server trusts that CA, and the system's roots besides.
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(m.tls.CACertPEM) {
-			return nil, fmt.Errorf("the server's CA certificate is unreadable")
-		}
-		cfg.TLSConfig = &tls.Config{RootCAs: roots, ServerName: m.BrokerURL.Hostname(), MinVersion: tls.VersionTLS12}
-	}
-	b, err := mosquitto.Connect(ctx, cfg)
+	b, err := m.connectExternal(ctx, m.tls.CACertPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%w; check --broker, --broker-user and RM_BROKER_PASSWORD, and that the broker loads the dynamic-security plugin (docs/mqtt.md)", err)
+		return nil, err
 	}
 	m.external = b
 	// No connection serial: conn 0 (server.Service.HandleMessage).
@@ -62,6 +42,36 @@ func (m *Main) startExternalBroker(ctx context.Context, up upstream) (messageBus
 		return nil, err
 	}
 	return externalBus{b}, nil
+}
+
+// connectExternal connects to the external broker as its admin client. For
+// mqtts it trusts the server's CA (caPEM), which issued the broker's
+// certificate since agents pin it (restic-manager broker-cert), and the
+// system's roots besides.
+func (m *Main) connectExternal(ctx context.Context, caPEM []byte) (*mosquitto.Bus, error) {
+	cfg := mosquitto.Config{
+		URL:        m.BrokerURL,
+		Username:   m.BrokerUser,
+		Password:   m.BrokerPassword,
+		ClientID:   m.BrokerClientID,
+		ShareGroup: m.BrokerShareGroup,
+		Logger:     m.Logger,
+	}
+	if m.BrokerURL.Scheme == "mqtts" {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(caPEM) {
+			return nil, errors.New("the server's CA certificate is unreadable")
+		}
+		cfg.TLSConfig = &tls.Config{RootCAs: roots, ServerName: m.BrokerURL.Hostname(), MinVersion: tls.VersionTLS12}
+	}
+	b, err := mosquitto.Connect(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w; check --broker, --broker-user and %s, and that the broker loads the dynamic-security plugin (docs/external-broker.md)", err, brokerPasswordEnv)
+	}
+	return b, nil
 }
 
 // useExternalBroker sets serve --broker up: the URL, and the admin

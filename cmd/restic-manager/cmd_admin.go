@@ -223,7 +223,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 }
 
-const monitorUsage = "usage: restic-manager monitor add NAME   (prints the MQTT password alone)"
+const monitorUsage = "usage: restic-manager monitor add NAME [--broker mqtt(s)://USER@host:port]   (prints the MQTT password alone)"
 
 func cmdMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := groupHelp(args, monitorUsage, stdout); err != nil {
@@ -234,12 +234,20 @@ func cmdMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fs := flag.NewFlagSet("monitor add", flag.ContinueOnError)
 	data := fs.String("data", "data", dataFlagUsage)
+	brokerURL := fs.String("broker", "", brokerFlagUsage)
 	name, err := parseWithPositional(fs, args[1:], stdout)
 	if err != nil {
 		return err
 	}
 	var password string
 	err = printSecret(*data, stdout, stderr, func(svc *server.Service) (string, error) {
+		if *brokerURL != "" { // #15: an external broker keeps its own accounts
+			closeBus, err := provisionOnBroker(ctx, svc, *brokerURL)
+			if err != nil {
+				return "", err
+			}
+			defer closeBus()
+		}
 		password, err = svc.CreateMonitorAccount(ctx, server.CLIActor(), name)
 		return password, err
 	})

@@ -38,9 +38,10 @@ Usage:
   restic-manager apitoken list                                 (id, label, owner, created, last used)
   restic-manager apitoken revoke ID
   restic-manager token create --host NAME [--ttl 1h]           (prints the enrollment token alone)
-  restic-manager monitor add NAME                              (prints the MQTT password alone)
+  restic-manager monitor add NAME [--broker URL]               (prints the MQTT password alone)
   restic-manager host list [--tag TAG]                         (name, id, state, tags)
   restic-manager host tag HOST [add|remove|set TAG...]         (a host's tags, by name or ID)
+  restic-manager broker-cert --names HOST --out DIR            (an external broker's certificate from the server's CA)
   restic-manager version
 
 Each command lists its flags with --help: 'restic-manager serve --help' shows
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdMonitor(ctx, rest, stdout, stderr)
 	case "host":
 		return cmdHost(ctx, rest, stdout, stderr)
+	case "broker-cert":
+		return cmdBrokerCert(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "restic-manager", version)
 		return nil

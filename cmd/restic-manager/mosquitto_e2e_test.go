@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,8 @@ import (
 
 	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/broker/mosquitto/mosquittotest"
+	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -164,4 +169,78 @@ func tryMQTT(addr, id, password string) error {
 func mqttOptions(addr, id, password string) *paho.ClientOptions {
 	return paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetUsername(id).SetPassword(password).
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
+}
+
+// TestExternalMosquittoTLS runs the server, a real agent and a monitoring
+// client against Mosquitto over TLS, with the certificate broker-cert issued
+// from the server's CA: the agent, which pins that CA, comes online through
+// it, and monitor add --broker provisions an account that reads the host's
+// retained state. Not parallel: monitor add takes the admin password from
+// the environment (t.Setenv).
+func TestExternalMosquittoTLS(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	// The broker's certificate comes before the server's first start (which
+	// needs the broker): a data directory with its CA and master key first.
+	servertest.SeedDataDir(t, dataDir)
+	svc, err := server.Open(dataDir, nil, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Close()
+	certDir := filepath.Join(dir, "broker-tls")
+	cli(t, "", "broker-cert", "--data", dataDir, "--names", "127.0.0.1", "--out", certDir)
+	mb := mosquittotest.StartWith(t, mosquittotest.Options{
+		CertFile: filepath.Join(certDir, "broker.crt"), KeyFile: filepath.Join(certDir, "broker.key")})
+	m := startServer(t, dataDir, "", func(m *Main) {
+		m.MQTTAddr, m.MQTTSAddr = "", ""
+		m.BrokerURL, m.BrokerUser, m.BrokerPassword = mb.URL, mosquittotest.AdminUser, mb.AdminPassword
+	})
+	e := &jobEnv{t: t, dir: dir, dataDir: dataDir, m: m, hostName: "mq-tls"}
+	e.apiToken = cli(t, "", "apitoken", "create", "--user", "admin", "--data", dataDir)
+	tok := cli(t, "", "token", "create", "--host", "mq-tls", "--data", dataDir)
+	e.cfgPath = filepath.Join(dir, "agent", "agent.yaml")
+	if out, err := exec.Command(agentBin, "enroll", "--server", m.HTTPSURL(), "--token", tok,
+		"--ca-fingerprint", m.TLS().Fingerprint, "--config", e.cfgPath, "--state-dir", filepath.Join(dir, "agent", "state")).CombinedOutput(); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	hosts, err := m.Service().ListHosts(t.Context())
+	if err != nil || len(hosts) != 1 {
+		t.Fatalf("hosts: %v %v", hosts, err)
+	}
+	e.hostID = hosts[0].ID
+	e.startAgent()
+
+	t.Setenv(brokerPasswordEnv, mb.AdminPassword)
+	brokerURL := *mb.URL
+	brokerURL.User = url.User(mosquittotest.AdminUser)
+	password := cli(t, "", "monitor", "add", "grafana", "--data", dataDir, "--broker", brokerURL.String())
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(m.TLS().CACertPEM)
+	const mon = topics.MonitorPrefix + "grafana"
+	opts := mqttOptions(mb.URL.Host, mon, password).SetTLSConfig(&tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	opts.Servers = nil
+	opts.AddBroker("ssl://" + mb.URL.Host)
+	mc := paho.NewClient(opts)
+	if tok := mc.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		t.Fatalf("monitor connect over TLS: %v\n%s", tok.Error(), mb.Log())
+	}
+	defer mc.Disconnect(0)
+	states := make(chan string, 16)
+	filter := topics.Prefix + "/monitor/hosts/+"
+	if tok := mc.Subscribe(filter, 1, func(_ paho.Client, msg paho.Message) { states <- msg.Topic() }); !tok.WaitTimeout(10*time.Second) ||
+		tok.(*paho.SubscribeToken).Result()[filter] == 0x80 {
+		t.Fatalf("monitor subscribe refused: %v", tok.Error())
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case tp := <-states:
+			if tp == topics.MonitorHostTopic(e.hostID) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the monitor account did not get the host's retained state")
+		}
+	}
 }

@@ -53,8 +53,21 @@ var pluginPaths = []string{
 	"/usr/local/lib/mosquitto_dynamic_security.so",
 }
 
+// Options are what a test may change of the broker.
+type Options struct {
+	// CertFile and KeyFile, when set, make the listener MQTT over TLS
+	// (URL mqtts://127.0.0.1:port) with that certificate.
+	CertFile, KeyFile string
+}
+
 // Start starts a Mosquitto for tb and stops it when tb ends.
 func Start(tb testing.TB) *Broker {
+	tb.Helper()
+	return StartWith(tb, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(tb testing.TB, opts Options) *Broker {
 	tb.Helper()
 	bin := findMosquitto(tb)
 	plugin := ""
@@ -76,7 +89,7 @@ func Start(tb testing.TB) *Broker {
 	// when another process took it in between.
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if err = b.start(tb, bin, plugin); err == nil {
+		if err = b.start(tb, bin, plugin, opts); err == nil {
 			tb.Cleanup(b.Stop)
 			return b
 		}
@@ -99,7 +112,7 @@ func findMosquitto(tb testing.TB) string {
 	return ""
 }
 
-func (b *Broker) start(tb testing.TB, bin, plugin string) error {
+func (b *Broker) start(tb testing.TB, bin, plugin string, opts Options) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -115,6 +128,11 @@ listener %d 127.0.0.1
 plugin %s
 plugin_opt_config_file %s
 `, port, plugin, filepath.Join(b.Dir, "dynamic-security.json"))
+	scheme := "mqtt"
+	if opts.CertFile != "" {
+		scheme = "mqtts"
+		conf += fmt.Sprintf("certfile %s\nkeyfile %s\n", opts.CertFile, opts.KeyFile)
+	}
 	if os.Geteuid() == 0 {
 		// Started as root, mosquitto switches to the user "mosquitto", who
 		// cannot read the test's private directory.
@@ -142,7 +160,7 @@ plugin_opt_config_file %s
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			b.URL = &url.URL{Scheme: "mqtt", Host: addr}
+			b.URL = &url.URL{Scheme: scheme, Host: addr}
 			tb.Logf("mosquitto listening on %s (config in %s)", addr, b.Dir)
 			return nil
 		}
