@@ -43,6 +43,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&m.BrokerUser, "broker-user", "", "the external broker's admin username (default: the --broker URL's user)")
 	fs.StringVar(&m.BrokerClientID, "broker-client-id", "", "this server's MQTT client ID at the external broker; every replica needs its own (default "+mosquitto.DefaultClientID+")")
 	fs.StringVar(&m.BrokerShareGroup, "broker-share-group", "", "shared-subscription group in which replicas split the agents' traffic (default "+mosquitto.DefaultShareGroup+")")
+	pprofAddr := fs.String("pprof", "", "loopback address serving Go runtime profiles (/debug/pprof/) for measuring, e.g. 127.0.0.1:6060 (\"\" = off)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -62,6 +63,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if *brokerURL != "" {
 		if err := m.useExternalBroker(*brokerURL); err != nil {
+			return err
+		}
+	}
+	raiseFileLimit(m.Logger)
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, m.Logger); err != nil {
 			return err
 		}
 	}
