@@ -52,6 +52,8 @@ type DB struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sqlx.Stmt // the read pool's, prepared once (prepared)
+
+	turns writeTurns // background writers let waiting writes go first (core_db_turns.go)
 }
 
 // ReadConns is the read pool's size: enough for the web's pages and the
@@ -192,6 +194,7 @@ func (db *DB) getPrepared(ctx context.Context, dest any, query string, args ...a
 
 // ExecContext runs a write on the writer.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	defer db.turns.waitFor(ctx)()
 	return db.w.ExecContext(ctx, query, args...)
 }
 
@@ -212,6 +215,7 @@ func (db *DB) MustExecContext(ctx context.Context, query string, args ...any) sq
 
 // NamedExecContext runs a write with named arguments on the writer.
 func (db *DB) NamedExecContext(ctx context.Context, query string, arg any) (sql.Result, error) {
+	defer db.turns.waitFor(ctx)()
 	return db.w.NamedExecContext(ctx, query, arg)
 }
 
@@ -219,6 +223,7 @@ func (db *DB) NamedExecContext(ctx context.Context, query string, arg any) (sql.
 // server writes: they begin IMMEDIATE on SQLite, and take the write lock
 // on PostgreSQL).
 func (db *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
+	defer db.turns.waitFor(ctx)() // until the writer (and on PostgreSQL its lock) is ours
 	tx, err := db.w.BeginTxx(ctx, opts)
 	if err != nil || db.dialect != Postgres {
 		return tx, err

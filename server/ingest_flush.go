@@ -47,7 +47,7 @@ func (s *Service) flushIngest(batch []ingestItem) {
 	// and an uncommitted batch would only be resent.
 	ctx := context.Background()
 	out := make([]itemOutcome, len(batch))
-	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.db.inBackgroundTx(ctx, func(tx *sqlx.Tx) error {
 		w := &batchWriter{s: s, tx: tx, now: s.now(), jobs: make(map[string]*ingestJob)}
 		defer w.close()
 		for i := range batch {

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// The writer is one connection, and database/sql hands it to a random
+// waiter when it is put back. Besides the API's writes, two background
+// writers queue for it all the time under load: the ingest writer (a batch
+// of log lines and job events per transaction) and the presence flush (a
+// reconnect storm's hosts in one transaction). An API write then waited
+// for several of their transactions, not one: job POSTs p99 0.6-0.9 s and
+// "delivered" p99 1.8 s at 1,000 agents with 8 API clients, POSTs up to
+// 6.6 s during a heavy ingest (docs/scale.md).
+//
+// So the background writers yield: before beginning its transaction, a
+// background writer (inBackgroundTx) waits while any other write waits for
+// the writer, so those go first and wait for at most the one background
+// transaction in progress. It waits at most maxYield, so a steady stream
+// of API writes delays the background work but never stops it. This
+// orders the server's writers in Go; SQLite (and PostgreSQL's advisory
+// lock) still serialise them.
+const maxYield = 250 * time.Millisecond
+
+// writeTurns counts the foreground writes waiting for the writer.
+type writeTurns struct {
+	mu      sync.Mutex
+	waiting int
+	clear   chan struct{} // closed when waiting drops to 0; nil while it is 0
+}
+
+// backgroundWrite marks the context of a background writer's transaction.
+type backgroundWrite struct{}
+
+// waitFor records a write waiting for the writer until the returned func
+// is called; a background writer's (ctx from inBackgroundTx) is not
+// recorded.
+func (t *writeTurns) waitFor(ctx context.Context) (done func()) {
+	if ctx.Value(backgroundWrite{}) != nil {
+		return func() {}
+	}
+	t.mu.Lock()
+	if t.waiting == 0 {
+		t.clear = make(chan struct{})
+	}
+	t.waiting++
+	t.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			t.waiting--
+			if t.waiting == 0 {
+				close(t.clear)
+				t.clear = nil
+			}
+			t.mu.Unlock()
+		})
+	}
+}
+
+// yield waits until no foreground write waits for the writer, for at most
+// maxYield.
+func (t *writeTurns) yield(ctx context.Context) {
+	t.mu.Lock()
+	c := t.clear
+	t.mu.Unlock()
+	if c == nil {
+		return
+	}
+	timer := time.NewTimer(maxYield)
+	defer timer.Stop()
+	select {
+	case <-c:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
+// inBackgroundTx is inTx for the background writers (ingest batches,
+// presence flushes): it lets waiting foreground writes go first.
+func (db *DB) inBackgroundTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	db.turns.yield(ctx)
+	return db.inTx(context.WithValue(ctx, backgroundWrite{}, true), fn)
+}
