@@ -33,7 +33,7 @@ func TestBrowserBrowseSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.startAgent()
-	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	backup := e.waitJob(e.runJob(map[string]any{"kind": "backup", "paths": []string{src}}), time.Minute)

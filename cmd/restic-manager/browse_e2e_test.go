@@ -47,7 +47,7 @@ func TestBrowseE2E(t *testing.T) {
 	write("docs/only-old.txt", "old")
 	write("docs/notes.txt", "v1")
 	e.startAgent()
-	if j := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); j.Status != "succeeded" {
+	if j := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); j.Status != "succeeded" {
 		t.Fatalf("init: %+v", j)
 	}
 	backup := func() string {

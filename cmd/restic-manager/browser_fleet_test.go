@@ -31,7 +31,7 @@ func TestBrowserFleetBackupByTag(t *testing.T) {
 	e := newJobEnv(t, "lyon-1")
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	svc := e.m.Service()

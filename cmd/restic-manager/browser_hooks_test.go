@@ -21,7 +21,7 @@ func TestBrowserHooks(t *testing.T) {
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "web-shop")
 	e.startAgent()
-	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	g := e.createGroup(map[string]any{"name": "site", "paths": []string{makeData(t, filepath.Join(e.dir, "site"), 2, 1024)}})

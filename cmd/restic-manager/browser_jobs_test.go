@@ -33,7 +33,7 @@ func TestBrowserBackupNow(t *testing.T) {
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "design-studio")
 	e.startAgent()
-	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "projects"), 6, 8<<20)
@@ -136,7 +136,7 @@ func TestBrowserSourceGroupSchedule(t *testing.T) {
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "front-desk")
 	e.startAgent()
-	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "scans"), 2, 1024)

@@ -19,7 +19,7 @@ func TestBrowserRestoreToAnotherHost(t *testing.T) {
 	ctx := newBrowser(t)
 	src := newJobEnv(t, "office-pc")
 	src.startAgent()
-	if init := src.setRepository(filepath.Join(src.dir, "repo"), sourcePassword); init.Status != "succeeded" {
+	if init := src.setReadyRepository(filepath.Join(src.dir, "repo"), sourcePassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	dst := src.enrollAnother("spare-pc", "")

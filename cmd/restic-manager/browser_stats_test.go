@@ -17,7 +17,7 @@ func TestBrowserHostCharts(t *testing.T) {
 	ctx := newBrowser(t)
 	e := newJobEnv(t, "chart-office")
 	e.startAgent()
-	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "docs"), 4, 256<<10)

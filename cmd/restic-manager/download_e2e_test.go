@@ -90,7 +90,7 @@ func newDownloadEnv(t *testing.T) *downloadEnv {
 
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if j := e.setRepository(repo, "download-test-password"); j.Status != "succeeded" {
+	if j := e.setReadyRepository(repo, "download-test-password"); j.Status != "succeeded" {
 		t.Fatalf("init: %+v\n%s", j, e.agentLogs())
 	}
 	if j := e.waitJob(e.runJob(map[string]any{"kind": "backup", "paths": []string{e.src}}), 2*time.Minute); j.Status != "succeeded" {

@@ -35,7 +35,7 @@ func TestDrillEndToEnd(t *testing.T) {
 	e := newJobEnv(t, "drill-office")
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	src := makeData(t, filepath.Join(e.dir, "src"), 20, 8<<10)

@@ -117,7 +117,7 @@ func TestHooksAroundBackups(t *testing.T) {
 	serverLog := e.restartServerLogged()
 	e.startHookAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "db"), 3, 2048)
@@ -277,7 +277,7 @@ func TestHookTimeoutKillsProcessGroup(t *testing.T) {
 	t.Parallel()
 	e := newJobEnv(t, "slow-hook")
 	e.startAgent()
-	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	pidFile := filepath.Join(e.dir, "child.pid")
@@ -335,7 +335,7 @@ func TestHookAgentKilledMidHook(t *testing.T) {
 	t.Parallel()
 	e := newJobEnv(t, "killed-mid-hook")
 	e.startAgent()
-	if init := e.setRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	started, postRan := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "post-ran")
@@ -367,7 +367,7 @@ func TestScheduledBackupRunsHooksWhileServerDown(t *testing.T) {
 	e := newJobEnv(t, "branch-office")
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	postFile := filepath.Join(e.dir, "post")

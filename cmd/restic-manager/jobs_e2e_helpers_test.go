@@ -186,6 +186,19 @@ func (e *jobEnv) setRepository(url, password string) jobJSON {
 	return e.waitJob(init.ID, 60*time.Second)
 }
 
+// setReadyRepository makes path an initialised repository with cheap key
+// derivation (agenttest.InitRepository), then sets it like setRepository:
+// the agent's init job finds it there, opens it and counts it ready, and
+// every later restic run opens it at once instead of paying the ~0.5 s of
+// scrypt restic init calibrates. Tests whose subject is the auto-init
+// itself (TestJobsHappyPath, the accept in TestAnnounceAcceptRejectEndToEnd) call
+// setRepository on a new path.
+func (e *jobEnv) setReadyRepository(path, password string) jobJSON {
+	e.t.Helper()
+	agenttest.InitRepository(e.t, path, password)
+	return e.setRepository(path, password)
+}
+
 // latestJob is the host's newest job of a kind (zero if none).
 func (e *jobEnv) latestJob(kind string) jobJSON {
 	e.t.Helper()

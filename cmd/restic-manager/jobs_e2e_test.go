@@ -125,11 +125,7 @@ func TestJobWrongPassword(t *testing.T) {
 	t.Parallel()
 	e := newJobEnv(t, "wrong-pw")
 	repo := filepath.Join(e.dir, "repo")
-	mk := exec.Command(agenttest.RequireBinary(t, "restic"), "init")
-	mk.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD=the right one")
-	if out, err := mk.CombinedOutput(); err != nil {
-		t.Fatalf("restic init: %v\n%s", err, out)
-	}
+	agenttest.InitRepository(t, repo, "the right one")
 	e.startAgent()
 	init := e.setRepository(repo, "not the right one")
 	if init.Status != "failed" || !strings.Contains(init.Reason, "wrong password") {
@@ -166,7 +162,7 @@ func TestJobDuplicateCommandAndExpiry(t *testing.T) {
 	}
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "src"), 5, 1024)
@@ -229,7 +225,7 @@ func (e *jobEnv) startSlowBackup() (repo, data string, id int64) {
 	e.t.Helper()
 	e.startAgent()
 	repo = filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		e.t.Fatalf("init: %+v", init)
 	}
 	data = makeData(e.t, filepath.Join(e.dir, "src"), 4, 3<<20)

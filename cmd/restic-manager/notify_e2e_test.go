@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -75,11 +73,7 @@ func TestNotifyFailedBackupReachesWebhook(t *testing.T) {
 		t.Fatalf("create channel: HTTP %d", code)
 	}
 	repo := filepath.Join(e.dir, "repo")
-	mk := exec.Command(agenttest.RequireBinary(t, "restic"), "init")
-	mk.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD=the right one")
-	if out, err := mk.CombinedOutput(); err != nil {
-		t.Fatalf("restic init: %v\n%s", err, out)
-	}
+	agenttest.InitRepository(t, repo, "the right one")
 	e.startAgent()
 	e.setRepository(repo, "not the right one")
 	id := e.runJob(map[string]any{"kind": "backup", "paths": []string{e.dir}})

@@ -120,7 +120,7 @@ func TestRestoreAnywhere(t *testing.T) {
 	src := newJobEnv(t, "old-laptop")
 	src.startAgent()
 	repo := filepath.Join(src.dir, "repo")
-	if init := src.setRepository(repo, sourcePassword); init.Status != "succeeded" {
+	if init := src.setReadyRepository(repo, sourcePassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	dst := src.enrollAnother("new-laptop", "")

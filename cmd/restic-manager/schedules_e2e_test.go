@@ -55,7 +55,7 @@ func TestScheduledBackupWhileServerDown(t *testing.T) {
 	e := newJobEnv(t, "remote-shop")
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "documents"), 8, 4096)
@@ -98,7 +98,7 @@ func TestGroupsBandwidthAndRetentionPreview(t *testing.T) {
 	e := newJobEnv(t, "accounting")
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, repoPassword); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "ledgers"), 4, 2048)

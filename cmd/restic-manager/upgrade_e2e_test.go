@@ -188,7 +188,7 @@ func TestFleetUpgrade(t *testing.T) {
 		t.Fatalf("before the upgrade: %+v", s)
 	}
 	repo := filepath.Join(e.dir, "repo")
-	if init := e.setRepository(repo, "pw"); init.Status != "succeeded" {
+	if init := e.setReadyRepository(repo, "pw"); init.Status != "succeeded" {
 		t.Fatalf("init: %+v\n%s", init, e.agentLogs())
 	}
 	data := makeData(t, filepath.Join(e.dir, "src"), 20, 4096)
