@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -172,19 +171,14 @@ func runCluster() error {
 		return err
 	}
 	pgCluster.dir = dir
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		if cred, err = unprivileged(); err != nil {
-			return err
-		}
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return err
-		}
+	initdbAttr, pgAttr, err := clusterProcAttrs(dir)
+	if err != nil {
+		return err
 	}
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", pgUser, "--auth=trust",
 		"--encoding=UTF8", "--locale=C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.SysProcAttr = initdbAttr
 	initdb.Dir = dir // the test's own directory may be closed to that user
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %v: %s", err, out)
@@ -193,8 +187,7 @@ func runCluster() error {
 	pg := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir,
 		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=400", "-c", "shared_buffers=32MB")
-	// Pdeathsig: a test binary killed by its timeout takes its cluster along.
-	pg.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	pg.SysProcAttr = pgAttr
 	pg.Dir = dir
 	log, err := os.Create(filepath.Join(dir, "postgres.log"))
 	if err != nil {
@@ -232,18 +225,4 @@ func runCluster() error {
 		return fmt.Errorf("migrate the template: %w", err)
 	}
 	return db.Close()
-}
-
-// unprivileged is the user root runs PostgreSQL as.
-func unprivileged() (*syscall.Credential, error) {
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-	}
-	return nil, errors.New("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as")
 }
