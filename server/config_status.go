@@ -84,8 +84,17 @@ func (s *Service) GetConfigStatus(ctx context.Context, hostID string) (*ConfigSt
 // Next runs are computed here; hosts share few distinct crons, so each
 // (cron, zone) is parsed once per call.
 func (s *Service) FleetPlans(ctx context.Context) (map[string]HostPlan, error) {
+	return s.HostPlans(ctx, nil)
+}
+
+// HostPlans is FleetPlans for the active hosts among ids (nil: every
+// one): a page of the dashboard, or the rows an event changed (#15), read
+// without touching the rest of the fleet.
+func (s *Service) HostPlans(ctx context.Context, ids []string) (map[string]HostPlan, error) {
+	scope, args := hostScope(ids)
 	var hosts []configRow
-	if err := s.db.SelectContext(ctx, &hosts, configRowSelect); err != nil {
+	if err := s.db.SelectContext(ctx, &hosts, `SELECT h.id, h.config_version, h.applied_config_version, h.bandwidth_up_kbps,
+		h.bandwidth_down_kbps FROM hosts h WHERE `+scope, args...); err != nil {
 		return nil, internal("Could not load the fleet's plans", err)
 	}
 	var scheds []struct {
@@ -95,12 +104,12 @@ func (s *Service) FleetPlans(ctx context.Context) (map[string]HostPlan, error) {
 		Paused   bool   `db:"paused"`
 	}
 	if err := s.db.SelectContext(ctx, &scheds, `SELECT s.host_id, s.cron, s.time_zone, s.paused
-		FROM schedules s JOIN hosts h ON h.id = s.host_id WHERE s.kind = 'backup' AND h.revoked_at IS NULL`); err != nil {
+		FROM schedules s JOIN hosts h ON h.id = s.host_id WHERE s.kind = 'backup' AND `+scope, args...); err != nil {
 		return nil, internal("Could not load the fleet's schedules", err)
 	}
 	last, err := lastJobs[string](ctx, s.db, `SELECT h.id AS key, j.id, j.status, j.finished_at, j.created_at
 		FROM hosts h JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE host_id = h.id AND kind = 'backup')
-		WHERE h.revoked_at IS NULL`)
+		WHERE `+scope, args...)
 	if err != nil {
 		return nil, internal("Could not load the fleet's last backups", err)
 	}

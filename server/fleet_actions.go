@@ -53,8 +53,10 @@ func (f FleetAction) JobKind() topics.JobKind {
 // MaxFleetHosts bounds one fleet action's host list.
 const MaxFleetHosts = 10000
 
-// FleetActionRequest is one fleet action: what to do and on which hosts,
-// either HostIDs or every host tagged Tag. Job carries the options of the
+// FleetActionRequest is one fleet action: what to do and on which hosts:
+// HostIDs, every host tagged Tag, or every host Filter chooses (#15: the
+// dashboard's "every host matching", the whole filtered set at the time
+// of the action, not a page of it). Job carries the options of the
 // jobs (backup: paths or a source group by name, excludes, tags; check:
 // read data subset; any job: the per-run bandwidth limits and expiry); its
 // kind is the action's. Pause and resume take no job options.
@@ -62,6 +64,7 @@ type FleetActionRequest struct {
 	Action  FleetAction
 	HostIDs []string
 	Tag     string
+	Filter  *HostFilter
 	Job     JobRequest
 }
 
@@ -143,11 +146,17 @@ func checkFleetRequest(a Actor, req *FleetActionRequest) error {
 	if !slices.Contains(FleetActions, req.Action) {
 		return invalidf("Unknown fleet action %q; use backup, check, unlock, pause or resume.", clipText(string(req.Action)))
 	}
+	chosen := 0
+	for _, given := range []bool{len(req.HostIDs) > 0, req.Tag != "", req.Filter != nil} {
+		if given {
+			chosen++
+		}
+	}
 	switch {
-	case len(req.HostIDs) == 0 && req.Tag == "":
+	case chosen == 0:
 		return invalidf("Choose the hosts: tick them, or give a tag.")
-	case len(req.HostIDs) > 0 && req.Tag != "":
-		return invalidf("Give either hosts or a tag, not both.")
+	case chosen > 1:
+		return invalidf("Give either hosts, a tag or a filter, not several.")
 	case len(req.HostIDs) > MaxFleetHosts:
 		return invalidf("At most %d hosts per fleet action; split the list.", MaxFleetHosts)
 	}
@@ -157,6 +166,11 @@ func checkFleetRequest(a Actor, req *FleetActionRequest) error {
 			return err
 		}
 		req.Tag = t
+	}
+	if req.Filter != nil {
+		if err := req.Filter.Check(); err != nil {
+			return err
+		}
 	}
 	kind := req.Action.JobKind()
 	if kind == "" {
@@ -184,6 +198,16 @@ func checkFleetRequest(a Actor, req *FleetActionRequest) error {
 // ids are kept even when unknown (that host is refused, not the request);
 // a tag no active host has is refused.
 func (s *Service) fleetHosts(ctx context.Context, req FleetActionRequest) ([]string, error) {
+	if req.Filter != nil {
+		ids, err := s.HostIDsMatching(ctx, *req.Filter)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			return nil, invalidf("No host matches the filter any more; change it and try again.")
+		}
+		return ids, nil
+	}
 	if req.Tag != "" {
 		ids, err := s.HostIDsTagged(ctx, req.Tag)
 		if err != nil {
@@ -269,6 +293,9 @@ func (s *Service) auditFleetAction(ctx context.Context, a Actor, req FleetAction
 	details := map[string]any{"id": res.ID, "action": req.Action, "hosts": hosts}
 	if req.Tag != "" {
 		details["tag"] = req.Tag
+	}
+	if req.Filter != nil {
+		details["filter"] = req.Filter
 	}
 	if g := strings.TrimSpace(req.Job.SourceGroup); g != "" {
 		details["source_group"] = g

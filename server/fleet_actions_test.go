@@ -318,7 +318,7 @@ func TestFleetActionRefusals(t *testing.T) {
 			`Unknown fleet action "prune"; use backup, check, unlock, pause or resume.`},
 		{"no hosts", server.FleetActionRequest{Action: server.FleetCheck}, "Choose the hosts: tick them, or give a tag."},
 		{"blank hosts", server.FleetActionRequest{Action: server.FleetCheck, HostIDs: []string{" "}}, "Choose the hosts: tick them, or give a tag."},
-		{"both", server.FleetActionRequest{Action: server.FleetCheck, HostIDs: []string{h}, Tag: "office"}, "Give either hosts or a tag, not both."},
+		{"both", server.FleetActionRequest{Action: server.FleetCheck, HostIDs: []string{h}, Tag: "office"}, "Give either hosts, a tag or a filter, not several."},
 		{"bad tag", server.FleetActionRequest{Action: server.FleetCheck, Tag: "a b"},
 			`A tag is 1-40 letters, digits, '.', '_', '-', ':', '/' or '=', starting with a letter or digit (e.g. site:lyon); got "a b".`},
 		{"tag nobody has", server.FleetActionRequest{Action: server.FleetCheck, Tag: "site:nowhere"},

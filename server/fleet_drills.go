@@ -24,12 +24,13 @@ type HostDrill struct {
 // Verified reports whether the drill proved its sample restores.
 func (d *HostDrill) Verified() bool { return d != nil && d.Status == topics.JobSucceeded }
 
-// fillDrills sets LastDrill of hosts (all active hosts, or only the one
-// with id only): one query, one index seek per host.
-func (s *Service) fillDrills(ctx context.Context, hosts []Host, only string) error {
+// fillDrills sets LastDrill of hosts (all active hosts, or those among
+// ids when not nil): one query, one index seek per host.
+func (s *Service) fillDrills(ctx context.Context, hosts []Host, ids []string) error {
 	if len(hosts) == 0 {
 		return nil
 	}
+	scope, args := hostScope(ids)
 	var rows []struct {
 		HostID string `db:"host_id"`
 		briefRow
@@ -37,7 +38,7 @@ func (s *Service) fillDrills(ctx context.Context, hosts []Host, only string) err
 	err := sqlx.SelectContext(ctx, s.db, &rows, `SELECT h.id AS host_id, j.id, j.status, j.finished_at, j.created_at
 		FROM hosts h JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE host_id = h.id AND kind = 'drill'
 			AND status IN ('succeeded', 'warning', 'failed'))
-		WHERE `+healthHosts, only, only)
+		WHERE `+scope, args...)
 	if err != nil {
 		return err
 	}

@@ -127,9 +127,6 @@ func evaluateHealth(f healthFacts, si scheduleInterval, g AlertingSettings, now 
 	return h
 }
 
-// healthHosts is the hosts fillHealth reads: every active one, or one.
-const healthHosts = `h.revoked_at IS NULL AND (? = '' OR h.id = ?)`
-
 func utcTime(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
@@ -140,12 +137,13 @@ func utcTime(t *time.Time) *time.Time {
 
 // fillHealth sets the health of every host in hosts (with their live
 // presence already overlaid) in four queries, whatever the fleet's size;
-// only, when not "", is the one host's ID (GetHost).
-func (s *Service) fillHealth(ctx context.Context, hosts []Host, only string) error {
+// ids, when not nil, restricts the reads to those hosts (a page, GetHost).
+func (s *Service) fillHealth(ctx context.Context, hosts []Host, ids []string) error {
 	q := s.db
 	if len(hosts) == 0 {
 		return nil
 	}
+	scope, args := hostScope(ids)
 	g, err := s.alertingSettings(ctx)
 	if err != nil {
 		return err
@@ -155,7 +153,7 @@ func (s *Service) fillHealth(ctx context.Context, hosts []Host, only string) err
 		HostAlerting
 	}
 	if err := sqlx.SelectContext(ctx, q, &own, `SELECT id, overdue_after_seconds, offline_alert_after_seconds
-		FROM hosts h WHERE `+healthHosts, only, only); err != nil {
+		FROM hosts h WHERE `+scope, args...); err != nil {
 		return err
 	}
 	var scheds []struct {
@@ -166,7 +164,7 @@ func (s *Service) fillHealth(ctx context.Context, hosts []Host, only string) err
 	}
 	if err := sqlx.SelectContext(ctx, q, &scheds, `SELECT s.host_id, s.cron, s.time_zone, s.jitter_seconds
 		FROM schedules s JOIN hosts h ON h.id = s.host_id
-		WHERE s.kind = 'backup' AND s.paused = 0 AND `+healthHosts, only, only); err != nil {
+		WHERE s.kind = 'backup' AND s.paused = 0 AND `+scope, args...); err != nil {
 		return err
 	}
 	var runs []struct {
@@ -181,12 +179,12 @@ func (s *Service) fillHealth(ctx context.Context, hosts []Host, only string) err
 		SELECT h.id AS host_id, j.status, j.finished_at, 1 AS success FROM hosts h
 		JOIN jobs j ON j.id = (SELECT id FROM jobs WHERE host_id = h.id AND kind = 'backup'
 			AND status IN ('succeeded', 'warning') ORDER BY finished_at DESC LIMIT 1)
-		WHERE `+healthHosts+`
+		WHERE `+scope+`
 		UNION ALL
 		SELECT h.id, j.status, j.finished_at, 0 FROM hosts h
 		JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE host_id = h.id AND kind = 'backup'
 			AND status IN ('succeeded', 'warning', 'failed', 'interrupted'))
-		WHERE `+healthHosts, only, only, only, only); err != nil {
+		WHERE `+scope, append(append([]any{}, args...), args...)...); err != nil {
 		return err
 	}
 	facts := make(map[string]*healthFacts, len(hosts))

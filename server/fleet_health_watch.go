@@ -18,6 +18,9 @@ import (
 const HealthCheckEvery = time.Minute
 
 func (s *Service) runHealthWatch(ctx context.Context) {
+	stored := make(chan struct{})
+	go func() { defer close(stored); s.runHealthStore(ctx) }() // fleet_health_store.go
+	defer func() { <-stored }()
 	t := time.NewTicker(HealthCheckEvery)
 	defer t.Stop()
 	for {
@@ -38,6 +41,9 @@ func (s *Service) runHealthWatch(ctx context.Context) {
 func (s *Service) CheckHealth(ctx context.Context) error {
 	hosts, err := s.ListHosts(ctx)
 	if err != nil {
+		return err
+	}
+	if err := s.writeHealth(ctx, hosts); err != nil { // the list's health filter (fleet_health_store.go)
 		return err
 	}
 	var marks []struct {

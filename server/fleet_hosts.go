@@ -37,6 +37,15 @@ type Host struct {
 const hostColumns = `id, name, hostname, os, arch, agent_version, restic_version, boot_id, conn_gen,
 	online, last_seen, connected_at, remote_addr, created_at`
 
+// hostColumnsOf is hostColumns, each qualified with the table's alias.
+func hostColumnsOf(alias string) string {
+	cols := strings.Split(hostColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 // hostNameRE: names show in the UI and in commands; keep them plain.
 var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
@@ -61,10 +70,10 @@ func (s *Service) ListHosts(ctx context.Context) ([]Host, error) {
 	for i := range out {
 		s.presence.overlay(&out[i])
 	}
-	if err := s.fillHealth(ctx, out, ""); err != nil {
+	if err := s.fillHealth(ctx, out, nil); err != nil {
 		return nil, internal("Could not compute the hosts' health", err)
 	}
-	if err := s.fillDrills(ctx, out, ""); err != nil {
+	if err := s.fillDrills(ctx, out, nil); err != nil {
 		return nil, internal("Could not load the hosts' restore drills", err)
 	}
 	return out, nil
@@ -85,10 +94,10 @@ func (s *Service) GetHost(ctx context.Context, id string) (*Host, error) {
 	}
 	s.presence.overlay(&h)
 	one := []Host{h}
-	if err := s.fillHealth(ctx, one, id); err != nil {
+	if err := s.fillHealth(ctx, one, []string{id}); err != nil {
 		return nil, internal("Could not compute the host's health", err)
 	}
-	if err := s.fillDrills(ctx, one, id); err != nil {
+	if err := s.fillDrills(ctx, one, []string{id}); err != nil {
 		return nil, internal("Could not load the host's restore drills", err)
 	}
 	return &one[0], nil

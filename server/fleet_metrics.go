@@ -102,10 +102,10 @@ func (s *Service) FleetMetrics(ctx context.Context) ([]HostMetrics, error) {
 		hosts[i] = Host{ID: r.ID, Name: r.Name, Online: r.Online, LastSeen: r.LastSeen, CreatedAt: r.CreatedAt}
 		s.presence.overlay(&hosts[i])
 	}
-	if err := s.fillHealth(ctx, hosts, ""); err != nil {
+	if err := s.fillHealth(ctx, hosts, nil); err != nil {
 		return nil, internal("Could not compute the hosts' health", err)
 	}
-	if err := s.fillDrills(ctx, hosts, ""); err != nil {
+	if err := s.fillDrills(ctx, hosts, nil); err != nil {
 		return nil, internal("Could not load the hosts' restore drills", err)
 	}
 	out := make([]HostMetrics, len(rows))

@@ -168,6 +168,17 @@ func (s *Service) HostIDsTagged(ctx context.Context, tag string) ([]string, erro
 	return ids, nil
 }
 
+// FleetTags returns every tag some active host carries, sorted: the
+// dashboard's tag filter and "every host tagged" offer them.
+func (s *Service) FleetTags(ctx context.Context) ([]string, error) {
+	tags := []string{}
+	if err := s.db.SelectContext(ctx, &tags, `SELECT DISTINCT t.tag FROM host_tags t
+		JOIN hosts h ON h.id = t.host_id WHERE h.revoked_at IS NULL ORDER BY t.tag`); err != nil {
+		return nil, internal("Could not list the fleet's tags", err)
+	}
+	return tags, nil
+}
+
 func hostTags(ctx context.Context, q sqlx.QueryerContext, hostID string) ([]string, error) {
 	tags := []string{}
 	err := sqlx.SelectContext(ctx, q, &tags, `SELECT tag FROM host_tags WHERE host_id = ? ORDER BY tag`, hostID)
@@ -176,12 +187,18 @@ func hostTags(ctx context.Context, q sqlx.QueryerContext, hostID string) ([]stri
 
 // fillTags sets the Tags of every host in hosts with one query.
 func (s *Service) fillTags(ctx context.Context, hosts []Host) error {
+	return s.fillTagsOf(ctx, hosts, nil)
+}
+
+// fillTagsOf is fillTags reading only the tags of ids (nil: every active host).
+func (s *Service) fillTagsOf(ctx context.Context, hosts []Host, ids []string) error {
 	var rows []struct {
 		HostID string `db:"host_id"`
 		Tag    string `db:"tag"`
 	}
+	scope, args := hostScope(ids)
 	if err := s.db.SelectContext(ctx, &rows, `SELECT t.host_id, t.tag FROM host_tags t
-		JOIN hosts h ON h.id = t.host_id WHERE h.revoked_at IS NULL ORDER BY t.host_id, t.tag`); err != nil {
+		JOIN hosts h ON h.id = t.host_id WHERE `+scope+` ORDER BY t.host_id, t.tag`, args...); err != nil {
 		return err
 	}
 	byHost := make(map[string][]string, len(hosts))

@@ -11,14 +11,16 @@ import (
 )
 
 // fleetActionRequest is the body of POST /api/v1/fleet/actions: the action,
-// the hosts (ids, or every host carrying a tag) and, for a job action, the
+// the hosts (ids, every host carrying a tag, or every host a filter of
+// GET /api/v1/hosts chooses, on every page) and, for a job action, the
 // options POST /api/v1/hosts/{id}/jobs takes (paths or source_group,
 // excludes, tags, bandwidth_up_kbps/bandwidth_down_kbps, read_data_subset,
 // expires_in), the kind being the action's.
 type fleetActionRequest struct {
-	Action string   `json:"action"`
-	Hosts  []string `json:"hosts"`
-	Tag    string   `json:"tag"`
+	Action string             `json:"action"`
+	Hosts  []string           `json:"hosts"`
+	Tag    string             `json:"tag"`
+	Filter *server.HostFilter `json:"filter"`
 	jobCreateRequest
 }
 
@@ -30,7 +32,7 @@ func decodeFleetActionRequest(r io.Reader) (server.FleetActionRequest, error) {
 	if err := decodeStrictJSON(r, &req); err != nil {
 		return server.FleetActionRequest{}, err
 	}
-	out := server.FleetActionRequest{Action: server.FleetAction(strings.TrimSpace(req.Action)), HostIDs: req.Hosts, Tag: req.Tag}
+	out := server.FleetActionRequest{Action: server.FleetAction(strings.TrimSpace(req.Action)), HostIDs: req.Hosts, Tag: req.Tag, Filter: req.Filter}
 	if kind := out.Action.JobKind(); kind != "" && (req.Kind == "" || req.Kind == kind) {
 		req.Kind = kind
 		if err := req.validate(); err != nil {

@@ -131,7 +131,7 @@ func TestAPIFleetActions(t *testing.T) {
 			"Pausing or resuming schedules takes no job options; leave them out."},
 		`{"action":"reboot","hosts":["` + a.hostID + `"]}`: {http.StatusBadRequest,
 			`Unknown fleet action "reboot"; use backup, check, unlock, pause or resume.`},
-		`{"action":"check","hosts":["` + a.hostID + `"],"tag":"site:lyon"}`: {http.StatusBadRequest, "Give either hosts or a tag, not both."},
+		`{"action":"check","hosts":["` + a.hostID + `"],"tag":"site:lyon"}`: {http.StatusBadRequest, "Give either hosts, a tag or a filter, not several."},
 	} {
 		res := op.postJSON("/api/v1/fleet/actions", body)
 		if e := apiErrorOf(t, res); res.StatusCode != want.status || e.Message != want.msg {

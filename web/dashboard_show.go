@@ -2,9 +2,7 @@ package web
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -14,27 +12,39 @@ import (
 // dashboardPage is the data of the fleet dashboard.
 type dashboardPage struct {
 	page
-	Pending  pendingPanel
-	Summary  fleetSummary
-	Hosts    []hostView
-	Filter   hostFilter
-	Filtered bool   // a filter hides some hosts
-	SelfURL  string // this page with its filter, re-read on fleet changes
-	Commands enrollCommands
-	// Upgrades is the admins' agent upgrade card (#11).
+	Pending pendingPanel
+	Summary fleetSummary
+	// Hosts is one page of the fleet (#15) in (name, id) order, chosen
+	// by Filter; Matching counts every host the filter chooses.
+	Hosts               []hostView
+	FirstName, LastName string // of the page's first and last host
+	Filter              server.HostFilter
+	Filtered            bool // a filter hides some hosts
+	Matching            int
+	Limit               int // the page size asked for; 0: the default
+	// FirstURL and NextURL are the first and the next page with the same
+	// filter ("" when there is none to go to).
+	FirstURL, NextURL string
+	SelfURL           string // this page with its filter, re-read on fleet changes
+	Commands          enrollCommands
+	// Upgrades is the admins' agent upgrade card (#11), for the hosts of
+	// this page.
 	Upgrades upgradePanel
-	// Fleet actions (#12.5): the tag filter (Tag, one of Tags), the action
-	// card for those who may run jobs and, after an action, its result.
-	Tag         string
+	// Fleet actions (#12.5): the fleet's tags, the action card for those
+	// who may run jobs and, after an action, its result.
 	Tags        []string
 	CanRun      bool
 	Fleet       fleetPanel
 	FleetResult *fleetResultView
 }
 
+// dashboardNotices are the query parameters the dashboard reads besides
+// the host list's: what a redirect to it just did.
+var dashboardNotices = []string{"accepted", "upgrades", "skipped", "revoked", "rejected"}
+
 // showDashboard shows the machines waiting for approval (if any), the
-// summary strip and the host table, "needs attention" first. The page then
-// follows /events: rows, the summary, new hosts and pending machines arrive
+// summary strip and one page of the host table (#15: filtered, by name,
+// the filter in the URL so a link shares it). The page then follows /events: rows, the summary, new hosts and pending machines arrive
 // without a reload.
 func (h *handler) showDashboard(c *gin.Context) {
 	p, err := h.newDashboardPage(c)
@@ -54,59 +64,76 @@ func (h *handler) showDashboard(c *gin.Context) {
 	case c.Query("rejected") != "":
 		p.Notice = "Rejected. The machine was told, and its announcements are refused for the next 24 hours."
 	}
-	h.render(c, http.StatusOK, "dashboard", p)
+	status := http.StatusOK
+	if p.Error != "" {
+		status = http.StatusBadRequest // a malformed filter: the page says what to fix
+	}
+	h.render(c, status, "dashboard", p)
 }
 
-// newDashboardPage loads everything the dashboard shows, filtered by the
-// request's query string.
+// newDashboardPage loads everything the dashboard shows: the summary of
+// the whole fleet, and one page of hosts chosen by the request's query
+// string (fleet_filter.go). A malformed filter shows the first page of
+// every host with the sentence that says what to fix.
 func (h *handler) newDashboardPage(c *gin.Context) (dashboardPage, error) {
 	ctx := c.Request.Context()
-	hosts, err := h.svc.ListHosts(ctx)
+	p := dashboardPage{page: h.basePage(c, "Fleet", "fleet"), SelfURL: c.Request.URL.RequestURI()}
+	req, err := hostPageRequest(c.Request.URL.Query(), dashboardNotices...)
 	if err != nil {
-		return dashboardPage{}, err
+		if server.ErrorCodeOf(err) != server.CodeInvalid {
+			return p, err
+		}
+		p.Error, p.SelfURL, req = server.PublicMessage(err), "/", server.HostPageRequest{}
 	}
-	plans, err := h.svc.FleetPlans(ctx)
+	list, err := h.svc.ListHostsPage(ctx, req)
 	if err != nil {
-		return dashboardPage{}, err
+		return p, err
+	}
+	counts, err := h.svc.CountFleet(ctx)
+	if err != nil {
+		return p, err
+	}
+	if p.Tags, err = h.svc.FleetTags(ctx); err != nil {
+		return p, err
+	}
+	ids := make([]string, len(list.Hosts))
+	for i := range list.Hosts {
+		ids[i] = list.Hosts[i].ID
+	}
+	plans, err := h.svc.HostPlans(ctx, ids)
+	if err != nil {
+		return p, err
 	}
 	pending, err := h.svc.PendingQueue(ctx)
 	if err != nil {
-		return dashboardPage{}, err
+		return p, err
 	}
-	tags := fleetTags(hosts)
-	tag := strings.TrimSpace(c.Query("tag"))
-	shown := hosts
-	if tag != "" {
-		if shown, err = hostsTagged(slices.Clone(hosts), tag); err != nil {
-			return dashboardPage{}, err
+	p.Summary, p.Filter, p.Filtered, p.Limit = newFleetSummary(counts), req.HostFilter, !req.HostFilter.IsZero(), req.Limit
+	p.Matching = counts.Total
+	if p.Filtered {
+		if p.Matching, err = h.svc.CountHosts(ctx, req.HostFilter); err != nil {
+			return p, err
 		}
-		tag, _ = server.NormalizeHostTag(tag)
 	}
-	f := hostFilter{Query: strings.TrimSpace(c.Query("q")), State: c.Query("state")}
-	if len(f.Query) > 100 {
-		f.Query = f.Query[:100]
+	p.Hosts = h.withAgentStatus(ctx, withPlans(hostViews(list.Hosts), plans))
+	if n := len(p.Hosts); n > 0 {
+		p.FirstName, p.LastName = p.Hosts[0].Name, p.Hosts[n-1].Name
 	}
-	if f.State != "online" && f.State != "offline" {
-		f.State = ""
+	q := filterQuery(req.HostFilter, req.Limit)
+	if req.Cursor != "" {
+		p.FirstURL = "/?" + q.Encode()
 	}
-	f.Health = healthFilter(c.Query("health"))
-	p := dashboardPage{
-		page:     h.basePage(c, "Fleet", "fleet"),
-		Summary:  summarize(hosts),
-		Hosts:    h.withAgentStatus(ctx, withPlans(hostViews(shown, f), plans)),
-		Filter:   f,
-		Filtered: f.Query != "" || f.State != "" || f.Health != "" || tag != "",
-		SelfURL:  c.Request.URL.RequestURI(),
-		Tag:      tag,
-		Tags:     tags,
+	if list.NextCursor != nil {
+		q.Set("cursor", *list.NextCursor)
+		p.NextURL = "/?" + q.Encode()
 	}
 	p.CanRun = p.User != nil && p.User.Role.Allows(server.PermRunJobs)
-	p.Fleet = fleetPanel{CSRF: p.CSRF, Tags: tags, Form: fleetForm{Target: "picked", Tag: tag}}
+	p.Fleet = fleetPanel{CSRF: p.CSRF, Tags: p.Tags, Form: fleetForm{Target: "picked", Tag: req.Tag}}
 	p.Pending = newPendingPanel(p.page, pending)
 	if p.IsAdmin {
 		p.Upgrades = newUpgradePanel(p.Hosts, p.CSRF)
 	}
-	if len(hosts) == 0 {
+	if counts.Total == 0 {
 		p.Commands = h.enrollCommandsFor(h.publicURL(c.Request), "TOKEN")
 	}
 	return p, nil

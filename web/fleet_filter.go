@@ -1,33 +1,56 @@
 package web
 
 import (
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/restic-manager/restic-manager/server"
 )
 
-// hostsTagged keeps the hosts carrying tag (all of them for ""). The tag
-// is folded and checked by the domain's rule, so "Site:Lyon" finds
-// site:lyon and a malformed tag is refused with the rule's sentence.
-func hostsTagged(hosts []server.Host, tag string) ([]server.Host, error) {
-	if strings.TrimSpace(tag) == "" {
-		return hosts, nil
+// hostListParams are the query parameters of the host list (GET
+// /api/v1/hosts and the dashboard, #15), in the order the error names them.
+var hostListParams = []string{"limit", "cursor", "q", "tag", "state", "health", "os"}
+
+// hostPageRequest reads the host list's query string: each parameter at
+// most once, no other parameter, the page size a whole number. The domain
+// checks the values (ListHostsPage) with the same one-sentence refusals.
+// extra names parameters the caller reads itself (the dashboard's notices).
+func hostPageRequest(q url.Values, extra ...string) (server.HostPageRequest, error) {
+	var req server.HostPageRequest
+	for k, v := range q {
+		if !slices.Contains(hostListParams, k) {
+			if slices.Contains(extra, k) {
+				continue
+			}
+			return req, invalid(fmt.Sprintf("Unknown parameter %q; the host list takes %s.", clip(k, 40), strings.Join(hostListParams, ", ")))
+		}
+		if len(v) > 1 {
+			return req, invalid(fmt.Sprintf("Give the parameter %s once, not %d times.", k, len(v)))
+		}
 	}
-	t, err := server.NormalizeHostTag(tag)
+	limit, err := server.ParseHostPageLimit(q.Get("limit"))
 	if err != nil {
-		return nil, err
+		return req, err
 	}
-	return slices.DeleteFunc(hosts, func(h server.Host) bool { return !slices.Contains(h.Tags, t) }), nil
+	req = server.HostPageRequest{Limit: limit, Cursor: q.Get("cursor"), HostFilter: server.HostFilter{
+		Query: q.Get("q"), Tag: q.Get("tag"), State: server.HostState(q.Get("state")),
+		Health: server.HealthState(q.Get("health")), OS: q.Get("os")}}
+	return req, req.HostFilter.Check()
 }
 
-// fleetTags is every tag some host carries, sorted: the dashboard's tag
-// filter and "select by tag" offer them.
-func fleetTags(hosts []server.Host) []string {
-	var out []string
-	for _, h := range hosts {
-		out = append(out, h.Tags...)
+// filterQuery is the filter as a query string (with the page size when
+// not the default): the next page's link and the dashboard's URL keep it.
+func filterQuery(f server.HostFilter, limit int) url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"q": f.Query, "tag": f.Tag, "state": string(f.State), "health": string(f.Health), "os": f.OS} {
+		if s != "" {
+			v.Set(k, s)
+		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	if limit != 0 {
+		v.Set("limit", itoa(int64(limit)))
+	}
+	return v
 }

@@ -19,20 +19,24 @@ type fleetPanel struct {
 }
 
 // fleetForm is the fleet action form as typed: which hosts (the ticked
-// ones or every host tagged Tag) and the job options, kept so a refused
-// form comes back with its values.
+// ones, every host tagged Tag, or every host matching the table's filter,
+// #15: the whole filtered set, not the page shown) and the job options,
+// kept so a refused form comes back with its values.
 type fleetForm struct {
-	Target  string // "picked" or "tag"
+	Target  string // "picked", "tag" or "filter"
 	HostIDs []string
 	Tag     string
+	Filter  server.HostFilter // the table's, from the filter_* fields
 	Action  server.FleetAction
 	Job     jobForm
 }
 
 func newFleetForm(c *gin.Context) fleetForm {
 	f := fleetForm{Target: c.PostForm("target"), HostIDs: c.PostFormArray("host_id"), Tag: strings.TrimSpace(c.PostForm("tag")),
-		Action: server.FleetAction(c.PostForm("action")), Job: newJobForm(c)}
-	if f.Target != "tag" {
+		Action: server.FleetAction(c.PostForm("action")), Job: newJobForm(c),
+		Filter: server.HostFilter{Query: c.PostForm("filter_q"), Tag: c.PostForm("filter_tag"), State: server.HostState(c.PostForm("filter_state")),
+			Health: server.HealthState(c.PostForm("filter_health")), OS: c.PostForm("filter_os")}}
+	if f.Target != "tag" && f.Target != "filter" {
 		f.Target = "picked"
 	}
 	return f
@@ -43,14 +47,17 @@ func newFleetForm(c *gin.Context) fleetForm {
 // they read and are refused alike; pause and resume ignore them.
 func (f fleetForm) request() (server.FleetActionRequest, string) {
 	req := server.FleetActionRequest{Action: f.Action}
-	if f.Target == "tag" {
+	if f.Target == "filter" {
+		filter := f.Filter
+		req.Filter = &filter
+	} else if f.Target == "tag" {
 		if f.Tag == "" {
 			return req, "Choose the tag whose hosts to act on, or tick hosts in the table."
 		}
 		req.Tag = f.Tag
 	} else {
 		if len(f.HostIDs) == 0 {
-			return req, "Tick at least one host in the table (the box in its header ticks every host shown), or choose a tag."
+			return req, "Tick at least one host in the table (the box in its header ticks every host on the page), choose a tag, or select all the hosts matching the filter."
 		}
 		req.HostIDs = f.HostIDs
 	}

@@ -1,9 +1,6 @@
 package web
 
 import (
-	"slices"
-	"strings"
-
 	"github.com/restic-manager/restic-manager/server"
 )
 
@@ -14,21 +11,6 @@ import (
 // healthCounts is the strip's count per health state.
 type healthCounts struct {
 	OK, Overdue, Failing, Offline, Pending int
-}
-
-func (c *healthCounts) add(s server.HealthState) {
-	switch s {
-	case server.HealthOK:
-		c.OK++
-	case server.HealthOverdue:
-		c.Overdue++
-	case server.HealthFailing:
-		c.Failing++
-	case server.HealthOffline:
-		c.Offline++
-	case server.HealthPending:
-		c.Pending++
-	}
 }
 
 // Items is the strip's entries in their order, for the template.
@@ -49,15 +31,6 @@ type healthItem struct {
 
 // Tone is the entry's badge colour.
 func (i healthItem) Tone() string { return healthTone(i.State) }
-
-// healthFilter is the dashboard's ?health= as a known state, or "".
-func healthFilter(q string) string {
-	q = strings.TrimSpace(q)
-	if slices.Contains(server.HealthStates, server.HealthState(q)) {
-		return q
-	}
-	return ""
-}
 
 func healthTone(s server.HealthState) string {
 	switch s {

@@ -2,12 +2,9 @@ package web
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
-	"github.com/restic-manager/restic-manager/topics"
 )
 
 // hostState is a host's one clear state: a tone for the colour and a word,
@@ -24,8 +21,6 @@ type hostState struct {
 type hostView struct {
 	server.Host
 	State hostState
-	// Attention orders the table: hosts that need a look come first.
-	Attention int
 	// Plan is the host's next and last backup and config status (nil
 	// where a page does not show them).
 	Plan *server.HostPlan
@@ -41,38 +36,25 @@ func (v hostView) Times() runTimes { return planTimes(v.Plan) }
 // config ("config pending — offline since …").
 func (v hostView) ConfigPending() bool { return v.Plan != nil && v.Plan.Config.Pending }
 
-// withPlans attaches each host's plan (one FleetPlans call per page).
+// withPlans attaches each host's plan (one plans read per page).
 func withPlans(views []hostView, plans map[string]server.HostPlan) []hostView {
 	for i := range views {
 		if p, ok := plans[views[i].ID]; ok {
 			views[i].Plan = &p
-			views[i].Attention = planAttention(views[i].Attention, p)
-		}
-		if h := views[i].Health; h == server.HealthOverdue || h == server.HealthOffline { // #13: before hosts that are fine
-			views[i].Attention = min(views[i].Attention, 0)
 		}
 	}
-	sortByAttention(views)
 	return views
 }
 
-// planAttention refines a host's place in the "needs attention" order with
-// its backups and config: a failed last backup comes before everything, an
-// incomplete one (warning) and a config the agent has not applied come
-// before hosts that are simply fine.
-func planAttention(presence int, p server.HostPlan) int {
-	if b := p.LastBackup; b != nil {
-		switch b.Status {
-		case topics.JobFailed, topics.JobInterrupted, topics.JobExpired:
-			return -1
-		case topics.JobWarning:
-			return min(presence, 1)
-		}
+// hostViews turns one page of hosts into rows, in the page's (name, id)
+// order: the order pages are cut in (#15; the health strip and the
+// filters find the hosts that need a look).
+func hostViews(hosts []server.Host) []hostView {
+	out := make([]hostView, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, newHostView(h))
 	}
-	if p.Config.Pending {
-		return min(presence, 1)
-	}
-	return presence
+	return out
 }
 
 func newHostView(h server.Host) hostView {
@@ -80,14 +62,11 @@ func newHostView(h server.Host) hostView {
 	switch {
 	case h.Online:
 		v.State = hostState{Tone: "ok", Word: "online", Lead: "since", Since: h.ConnectedAt}
-		v.Attention = 2
 	case h.LastSeen != nil:
 		v.State = hostState{Tone: "idle", Word: "offline", Lead: "since", Since: h.LastSeen}
-		v.Attention = 0
 	default:
 		created := h.CreatedAt
 		v.State = hostState{Tone: "warn", Word: "never connected", Lead: "enrolled", Since: &created}
-		v.Attention = 1
 	}
 	return v
 }
@@ -100,7 +79,8 @@ func (v hostView) Platform() string {
 	return v.OS + "/" + v.Arch
 }
 
-// fleetSummary is the strip at the top of the dashboard.
+// fleetSummary is the strip at the top of the dashboard: the whole
+// fleet, counted by the domain (server.CountFleet), not the page shown.
 type fleetSummary struct {
 	Total, Online, Offline, NeverConnected int
 	// Health counts the hosts per health state (#13); the strip links
@@ -108,77 +88,10 @@ type fleetSummary struct {
 	Health healthCounts
 }
 
-func summarize(hosts []server.Host) fleetSummary {
-	s := fleetSummary{Total: len(hosts)}
-	for _, h := range hosts {
-		switch {
-		case h.Online:
-			s.Online++
-		case h.LastSeen != nil:
-			s.Offline++
-		default:
-			s.NeverConnected++
-		}
-		s.Health.add(h.Health)
-	}
-	return s
-}
-
-// hostFilter is the dashboard's search box and state filter (query string).
-type hostFilter struct {
-	Query string // matches name, hostname, id, os or arch, case-insensitively
-	State string // "", "online", "offline"
-	// Health is "" or a server.HealthState (#13, health_view.go).
-	Health string
-}
-
-// match reports whether v passes the filter.
-func (f hostFilter) match(v hostView) bool {
-	switch f.State {
-	case "online":
-		if !v.Online {
-			return false
-		}
-	case "offline":
-		if v.Online {
-			return false
-		}
-	}
-	if f.Health != "" && string(v.Health) != f.Health {
-		return false
-	}
-	if f.Query == "" {
-		return true
-	}
-	q := strings.ToLower(f.Query)
-	for _, s := range []string{v.Name, v.Hostname, v.ID, v.OS, v.Arch} {
-		if strings.Contains(strings.ToLower(s), q) {
-			return true
-		}
-	}
-	return false
-}
-
-// hostViews filters hosts and sorts them "needs attention" first, then by name.
-func hostViews(hosts []server.Host, f hostFilter) []hostView {
-	out := make([]hostView, 0, len(hosts))
-	for _, h := range hosts {
-		if v := newHostView(h); f.match(v) {
-			out = append(out, v)
-		}
-	}
-	sortByAttention(out)
-	return out
-}
-
-// sortByAttention puts hosts that need a look first, then sorts by name.
-func sortByAttention(views []hostView) {
-	sort.SliceStable(views, func(i, j int) bool {
-		if views[i].Attention != views[j].Attention {
-			return views[i].Attention < views[j].Attention
-		}
-		return views[i].Name < views[j].Name
-	})
+func newFleetSummary(c server.FleetCounts) fleetSummary {
+	return fleetSummary{Total: c.Total, Online: c.Online, Offline: c.Offline, NeverConnected: c.NeverConnected,
+		Health: healthCounts{OK: c.Health[server.HealthOK], Overdue: c.Health[server.HealthOverdue], Failing: c.Health[server.HealthFailing],
+			Offline: c.Health[server.HealthOffline], Pending: c.Health[server.HealthPending]}}
 }
 
 // relativeTime says how long ago (or how far ahead) t is, in the short form

@@ -61,52 +61,31 @@ func TestHostStateAlwaysHasAWord(t *testing.T) {
 	}
 }
 
-func TestHostViewsPutAttentionFirst(t *testing.T) {
-	seen := time.Now()
-	hosts := []server.Host{
-		{ID: "1", Name: "a-online", Online: true, LastSeen: &seen},
-		{ID: "2", Name: "b-new"},
-		{ID: "3", Name: "c-offline", LastSeen: &seen},
-		{ID: "4", Name: "d-offline", LastSeen: &seen, OS: "windows"},
-	}
-	var names []string
-	for _, v := range hostViews(hosts, hostFilter{}) {
-		names = append(names, v.Name)
-	}
-	if got := names; len(got) != 4 || got[0] != "c-offline" || got[1] != "d-offline" || got[2] != "b-new" || got[3] != "a-online" {
-		t.Errorf("order = %v", got)
-	}
-	if got := hostViews(hosts, hostFilter{Query: "WIND"}); len(got) != 1 || got[0].Name != "d-offline" {
-		t.Errorf("search = %+v", got)
-	}
-	if got := hostViews(hosts, hostFilter{State: "online"}); len(got) != 1 || got[0].Name != "a-online" {
-		t.Errorf("online filter = %+v", got)
-	}
-}
-
-// TestPlansRefineAttention: a host whose last backup failed comes before
-// everything; an incomplete backup or a config not yet applied comes
-// before hosts that are simply fine (but after offline ones).
-func TestPlansRefineAttention(t *testing.T) {
+// TestHostViewsKeepPageOrder: rows come in the order of the page the
+// domain cut, (name, id), whatever their state or their last backup (#15:
+// the filters and the health strip find the hosts that need a look; a
+// table re-sorted within a page would scatter them across pages), and
+// each row carries its plan.
+func TestHostViewsKeepPageOrder(t *testing.T) {
 	seen := time.Now()
 	hosts := []server.Host{
 		{ID: "1", Name: "a-fine", Online: true, LastSeen: &seen},
 		{ID: "2", Name: "b-failed", Online: true, LastSeen: &seen},
 		{ID: "3", Name: "c-offline", LastSeen: &seen},
-		{ID: "4", Name: "d-warning", Online: true, LastSeen: &seen},
-		{ID: "5", Name: "e-pending", Online: true, LastSeen: &seen},
+		{ID: "4", Name: "d-new"},
 	}
 	plans := map[string]server.HostPlan{
 		"1": {LastBackup: &server.JobBrief{Status: topics.JobSucceeded}},
 		"2": {LastBackup: &server.JobBrief{Status: topics.JobFailed}},
-		"4": {LastBackup: &server.JobBrief{Status: topics.JobWarning}},
-		"5": {Config: server.ConfigStatus{Pending: true}},
 	}
 	var names []string
-	for _, v := range withPlans(hostViews(hosts, hostFilter{}), plans) {
+	for _, v := range withPlans(hostViews(hosts), plans) {
 		names = append(names, v.Name)
+		if (v.ID == "2") != (v.Plan != nil && v.Plan.LastBackup.Status == topics.JobFailed) {
+			t.Errorf("%s: plan %+v", v.Name, v.Plan)
+		}
 	}
-	if got := strings.Join(names, " "); got != "b-failed c-offline d-warning e-pending a-fine" {
+	if got := strings.Join(names, " "); got != "a-fine b-failed c-offline d-new" {
 		t.Errorf("order = %s", got)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -329,13 +331,23 @@ func (hb *hub) publish(b batch) {
 	if len(watched) == 0 && !rows {
 		return
 	}
-	var hosts []server.Host
-	if len(b.hosts) > 0 || rows {
-		var err error
-		if hosts, err = hb.svc.ListHosts(ctx); err != nil {
-			hb.log.Error("event hub: list hosts", "err", err)
-			return
+	// Only the hosts that changed are read (#15): a fleet of 10,000
+	// costs the same per event as one of ten.
+	changed := make(map[string]bool, len(b.hosts)+len(b.runs)+len(watched))
+	for _, set := range []map[string]bool{b.hosts, watched} {
+		for id := range set {
+			changed[id] = true
 		}
+	}
+	if rows {
+		for id := range b.runs {
+			changed[id] = true
+		}
+	}
+	hosts, err := hb.svc.ListHostsByID(ctx, slices.Collect(maps.Keys(changed)))
+	if err != nil {
+		hb.log.Error("event hub: list hosts", "err", err)
+		return
 	}
 	if rows {
 		hb.publishRows(ctx, hosts, b)
@@ -344,10 +356,14 @@ func (hb *hub) publish(b batch) {
 }
 
 // publishRows renders the changed hosts' dashboard rows, with one read of
-// the fleet's plans for all of them, and the summary strip.
+// their plans for all of them, and the summary strip.
 func (hb *hub) publishRows(ctx context.Context, hosts []server.Host, b batch) {
 	fleetPages := (*sseClient).fleet
-	plans, err := hb.svc.FleetPlans(ctx)
+	ids := make([]string, len(hosts))
+	for i := range hosts {
+		ids[i] = hosts[i].ID
+	}
+	plans, err := hb.svc.HostPlans(ctx, ids)
 	if err != nil {
 		hb.log.Error("event hub: fleet plans", "err", err)
 	}
@@ -358,7 +374,12 @@ func (hb *hub) publishRows(ctx context.Context, hosts []server.Host, b batch) {
 		}
 	}
 	if len(b.hosts) > 0 {
-		hb.sendFragment(fleetPages, sseSummary, "dashboard", "summary", summarize(hosts))
+		counts, err := hb.svc.CountFleet(ctx)
+		if err != nil {
+			hb.log.Error("event hub: count hosts", "err", err)
+			return
+		}
+		hb.sendFragment(fleetPages, sseSummary, "dashboard", "summary", newFleetSummary(counts))
 	}
 }
 

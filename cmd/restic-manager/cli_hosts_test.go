@@ -46,6 +46,8 @@ func TestCLIHostTags(t *testing.T) {
 		"host tag shop-1 add":        "needs at least one tag",
 		"host list extra":            "host list takes no arguments",
 		"host list --tag a,b":        "A tag is 1-40 letters",
+		"host list --health great":   "The health filter is ok, overdue, failing, offline or pending",
+		"host list --state asleep":   "The state filter is online or offline",
 	} {
 		if msg := cliFails(t, "", append(strings.Fields(args), "--data", data)...); !strings.Contains(msg, want) {
 			t.Errorf("%s: %q, want %q", args, msg, want)
@@ -53,5 +55,13 @@ func TestCLIHostTags(t *testing.T) {
 	}
 	if h, _ := m.Service().GetHost(t.Context(), res.HostID); !slices.Equal(h.Tags, []string{"site:lyon"}) {
 		t.Errorf("a refused command changed the tags: %v", h.Tags)
+	}
+	// host list takes the API's filters (#15).
+	want := "shop-1\t" + res.HostID + "\tnever-connected\tsite:lyon"
+	if out := cli(t, "", "host", "list", "--q", "SHOP", "--health", "pending", "--state", "offline", "--os", "linux", "--data", data); out != want {
+		t.Errorf("host list with filters printed %q, want %q", out, want)
+	}
+	if out := cli(t, "", "host", "list", "--q", "nothing-like-it", "--data", data); out != "" {
+		t.Errorf("host list matching nothing printed %q", out)
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/restic-manager/restic-manager/server"
 )
 
-const hostUsage = `usage: restic-manager host list [--tag TAG]                  (name, id, state, tags)
+const hostUsage = `usage: restic-manager host list [--q TEXT] [--tag TAG] [--state online|offline] [--health STATE] [--os OS]
+                                                              (name, id, state, tags; by name)
        restic-manager host tag HOST                           (prints its tags, one a line)
        restic-manager host tag HOST add|remove TAG [TAG...]
        restic-manager host tag HOST set [TAG...]              (replaces them; none removes every tag)
@@ -30,9 +30,14 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fs := flag.NewFlagSet("host "+args[0], flag.ContinueOnError)
 	data := fs.String("data", "data", dataFlagUsage)
-	tag := new(string)
+	var filter server.HostFilter
 	if args[0] == "list" {
-		tag = fs.String("tag", "", "list only the hosts carrying this tag")
+		fs.StringVar(&filter.Query, "q", "", "list only the hosts whose name, hostname, id, OS or architecture contains this text")
+		fs.StringVar(&filter.Tag, "tag", "", "list only the hosts carrying this tag")
+		fs.Func("state", "list only the hosts online or offline", func(v string) error { filter.State = server.HostState(v); return nil })
+		fs.Func("health", "list only the hosts in this health state (ok, overdue, failing, offline, pending)",
+			func(v string) error { filter.Health = server.HealthState(v); return nil })
+		fs.StringVar(&filter.OS, "os", "", "list only the hosts whose agent runs this OS (linux, windows, darwin)")
 	}
 	var pos []string
 	for rest := args[1:]; ; {
@@ -56,35 +61,36 @@ func cmdHost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer svc.Close()
 	if args[0] == "list" {
-		return listHosts(ctx, svc, *tag, stdout)
+		return listHosts(ctx, svc, filter, stdout)
 	}
 	return tagHost(ctx, svc, pos[0], pos[1:], stdout, stderr)
 }
 
-// listHosts prints one host a line: name, id, state, tags (comma-separated).
-func listHosts(ctx context.Context, svc *server.Service, tag string, stdout io.Writer) error {
-	hosts, err := svc.ListHosts(ctx)
-	if err != nil {
-		return refusal(err)
-	}
-	if tag != "" {
-		t, err := server.NormalizeHostTag(tag)
+// listHosts prints one host a line: name, id, state, tags
+// (comma-separated), following the pages of the domain's host list (#15)
+// so a fleet of any size streams out in name order.
+func listHosts(ctx context.Context, svc *server.Service, filter server.HostFilter, stdout io.Writer) error {
+	req := server.HostPageRequest{HostFilter: filter, Limit: server.MaxHostPageSize}
+	for {
+		page, err := svc.ListHostsPage(ctx, req)
 		if err != nil {
 			return refusal(err)
 		}
-		hosts = slices.DeleteFunc(hosts, func(h server.Host) bool { return !slices.Contains(h.Tags, t) })
-	}
-	for _, h := range hosts {
-		state := "offline"
-		switch {
-		case h.Online:
-			state = "online"
-		case h.LastSeen == nil:
-			state = "never-connected"
+		for _, h := range page.Hosts {
+			state := "offline"
+			switch {
+			case h.Online:
+				state = "online"
+			case h.LastSeen == nil:
+				state = "never-connected"
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", h.Name, h.ID, state, strings.Join(h.Tags, ","))
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", h.Name, h.ID, state, strings.Join(h.Tags, ","))
+		if page.NextCursor == nil {
+			return nil
+		}
+		req.Cursor = *page.NextCursor
 	}
-	return nil
 }
 
 // tagHost prints, adds, removes or sets a host's tags.
@@ -126,16 +132,29 @@ func tagHost(ctx context.Context, svc *server.Service, ref string, args []string
 	return nil
 }
 
-// findHost finds an active host by name or ID.
+// findHost finds an active host by ID, or by name among the hosts whose
+// names contain it (one page or a few, not the whole fleet).
 func findHost(ctx context.Context, svc *server.Service, ref string) (*server.Host, error) {
-	hosts, err := svc.ListHosts(ctx)
-	if err != nil {
+	if h, err := svc.GetHost(ctx, ref); err == nil {
+		return h, nil
+	} else if server.ErrorCodeOf(err) != server.CodeNotFound {
 		return nil, refusal(err)
 	}
-	for i := range hosts {
-		if hosts[i].Name == ref || hosts[i].ID == ref {
-			return &hosts[i], nil
+	req := server.HostPageRequest{HostFilter: server.HostFilter{Query: ref}, Limit: server.MaxHostPageSize}
+	for len(ref) <= 100 {
+		page, err := svc.ListHostsPage(ctx, req)
+		if err != nil {
+			return nil, refusal(err)
 		}
+		for i := range page.Hosts {
+			if page.Hosts[i].Name == ref {
+				return &page.Hosts[i], nil
+			}
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		req.Cursor = *page.NextCursor
 	}
 	return nil, usagef("there is no host named %q; 'restic-manager host list' shows them", ref)
 }

@@ -163,17 +163,33 @@
   document.addEventListener("htmx:load", function (e) { setupSchedules(e.detail.elt); });
 
   // Fleet actions (#12.5): the box in the host table's header ticks or
-  // unticks every host shown (the table's filter chooses which); choosing
-  // a tag in the action card switches it to "every host tagged".
+  // unticks every host on the page; ticking hosts switches the action
+  // card to "the ticked hosts" and the table says how many are ticked
+  // (#15: a page is not the fleet; "Select all N" acts on every page);
+  // choosing a tag in the action card switches it to "every host tagged".
+  var countPicked = function () {
+    var n = document.querySelectorAll("#host-rows input[name=host_id]:checked").length;
+    document.querySelectorAll("[data-picked-count]").forEach(function (el) { el.textContent = String(n); });
+  };
+  var pickTarget = function (value) {
+    var radio = document.querySelector('input[name=target][value="' + value + '"]:not([form])') ||
+      document.querySelector('input[name=target][value="' + value + '"]');
+    if (radio) radio.checked = true;
+  };
   document.addEventListener("change", function (e) {
     var t = e.target;
     if (t.matches && t.matches("[data-pick-all]")) {
       document.querySelectorAll("#host-rows input[name=host_id]").forEach(function (box) { box.checked = t.checked; });
+      if (t.checked) pickTarget("picked");
+      countPicked();
+    } else if (t.matches && t.matches("#host-rows input[name=host_id]")) {
+      if (t.checked) pickTarget("picked");
+      countPicked();
     } else if (t.id === "fleet-tag") {
-      var radio = document.getElementById("fleet-target-tag");
-      if (radio) radio.checked = true;
+      pickTarget("tag");
     }
   });
+  document.addEventListener("htmx:afterSettle", countPicked);
 
   // Forms marked data-confirm ask before they submit (deleting a schedule).
   document.addEventListener("submit", function (e) {
