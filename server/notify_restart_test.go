@@ -14,11 +14,11 @@ import (
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-// openRunning opens the server's store in dir and runs it (real clock)
-// until the returned stop is called.
-func openRunning(t *testing.T, dir string) (*jobsFixture, func()) {
+// openRunning opens the server's store (in dir, or store: servertest's
+// StoreURL) and runs it (real clock) until the returned stop is called.
+func openRunning(t *testing.T, dir, store string) (*jobsFixture, func()) {
 	t.Helper()
-	s, err := server.Open(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{
+	s, err := server.Open(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{Database: store,
 		PasswordHashCost: servertest.CheapPasswordHash(), Ingest: server.IngestOptions{BatchWait: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +51,8 @@ func TestNotifySurvivesRestart(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // the receiver is down: connections are refused
 
-	dir := t.TempDir()
-	f, stop := openRunning(t, dir)
+	dir, store := t.TempDir(), servertest.StoreURL(t)
+	f, stop := openRunning(t, dir, store)
 	ch := f.channel(t, server.NotificationChannel{Name: "ops", Kind: server.ChannelWebhook, URL: "http://" + addr + "/hook",
 		Events: []string{server.NotifyJobFailed}})
 	h := f.readyHost(t, "web-2", 2)
@@ -64,7 +64,7 @@ func TestNotifySurvivesRestart(t *testing.T) {
 	stop()
 
 	rcv := newReceiverOn(t, addr)
-	f, _ = openRunning(t, dir)
+	f, _ = openRunning(t, dir, store)
 	got := rcv.waitRequests(t, 1)
 	p := decodePayload(t, got[0].Body)
 	if got[0].Path != "/hook" || p.Event != server.NotifyJobFailed || p.Job == nil || p.Job.ID != id || p.Host.ID != h.id {

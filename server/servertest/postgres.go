@@ -60,6 +60,17 @@ func PostgresURL(tb testing.TB) string {
 	return newDatabase(tb, true)
 }
 
+// StoreURL is the store a test that opens (and reopens) a Service itself
+// passes as server.Options.Database: "" (the data directory's SQLite file)
+// unless StoreEnv is postgres, then a PostgresURL of its own.
+func StoreURL(tb testing.TB) string {
+	tb.Helper()
+	if !UsePostgres() {
+		return ""
+	}
+	return PostgresURL(tb)
+}
+
 // EmptyPostgresURL is PostgresURL's database without the schema: for a
 // test of the migrations themselves.
 func EmptyPostgresURL(tb testing.TB) string {
