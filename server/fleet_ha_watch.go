@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-
-	"github.com/restic-manager/restic-manager/topics"
+	"maps"
+	"slices"
 )
 
 // runMonitorWatch keeps the monitor feed current with what the bus says: a
@@ -27,11 +25,30 @@ func (s *Service) runMonitorWatch(ctx context.Context) {
 			if !ok {
 				return
 			}
-			switch e.Kind {
-			case EventResync:
+			// Every hello is a host updated: in a reconnect storm they
+			// come by the thousand, so what else is waiting is taken too
+			// and published together (fleet_presence_publish.go).
+			hosts := map[string]bool{} // host -> its configs too
+			resync := false
+			for more := true; more && len(hosts) < monitorBatch; {
+				switch e.Kind {
+				case EventResync:
+					resync = true
+				case EventHostCreated, EventHostUpdated, EventHostOverdue, EventHostOffline:
+					if e.HostID != "" {
+						hosts[e.HostID] = hosts[e.HostID] || e.Kind == EventHostCreated || e.Kind == EventHostUpdated
+					}
+				}
+				select {
+				case e, more = <-events:
+				default:
+					more = false
+				}
+			}
+			if resync {
 				s.republishMonitor(ctx)
-			case EventHostCreated, EventHostUpdated, EventHostOverdue, EventHostOffline:
-				s.refreshMonitorHost(ctx, e.HostID, e.Kind == EventHostCreated || e.Kind == EventHostUpdated)
+			} else {
+				s.refreshMonitorHosts(ctx, hosts)
 			}
 		}
 	}
@@ -45,37 +62,33 @@ func (s *Service) republishMonitor(ctx context.Context) {
 	}
 }
 
-// refreshMonitorHost publishes one host's state and, when configs is set
-// and discovery is on, its discovery configs.
-func (s *Service) refreshMonitorHost(ctx context.Context, id string, configs bool) {
+// refreshMonitorHosts publishes the state of hosts (host -> configs too)
+// and, for those with configs set when discovery is on, their discovery
+// configs. Revoked and unknown hosts are skipped.
+func (s *Service) refreshMonitorHosts(ctx context.Context, hosts map[string]bool) {
 	pub := s.publisher()
-	if pub == nil || id == "" {
+	if pub == nil || len(hosts) == 0 {
 		return
 	}
-	h, err := s.GetHost(ctx, id)
+	ids := slices.Collect(maps.Keys(hosts))
+	list, err := s.ListHostsByID(ctx, ids)
 	if err != nil {
-		if ErrorCodeOf(err) != CodeNotFound {
-			s.log.Warn("monitor: load host", "host", id, "err", err)
-		}
+		s.log.Warn("monitor: load hosts", "hosts", len(ids), "err", err)
 		return
 	}
-	s.publishMonitorState(pub, s.monitorState(ctx, h, h.Online, nil))
-	if configs {
-		s.syncHAConfigs(ctx, id)
+	facts := s.monitorFactsOf(ctx, ids)
+	configs := false
+	for i := range list {
+		h := &list[i]
+		s.publishMonitorState(pub, monitorStateOf(h, h.Online, facts[h.ID]))
+		configs = configs || hosts[h.ID]
 	}
-}
-
-// fillMonitorHealth sets the health part of a host's monitor state: its
-// last success and overdue (from its health, fleet_health.go) and its
-// repository's size (the newest restic stats of it).
-func (s *Service) fillMonitorHealth(ctx context.Context, h *Host, st *topics.MonitorHostState) {
-	st.LastSuccessAt, st.Overdue = h.LastSuccessAt, h.Overdue
-	var size int64
-	err := s.db.GetContext(ctx, &size, `SELECT total_size FROM repository_stats WHERE host_id = ? ORDER BY day DESC LIMIT 1`, h.ID)
-	switch {
-	case err == nil:
-		st.RepositorySizeBytes = &size
-	case !errors.Is(err, sql.ErrNoRows):
-		s.log.Warn("monitor: repository size", "host", h.ID, "err", err)
+	if !configs || !s.haDiscoveryOn(ctx) { // one read of the setting, not one per host
+		return
+	}
+	for i := range list {
+		if hosts[list[i].ID] {
+			s.syncHAConfigs(ctx, list[i].ID)
+		}
 	}
 }

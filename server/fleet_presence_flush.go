@@ -29,7 +29,7 @@ func (p *Presence) Flush(ctx context.Context) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	err := p.s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := p.s.db.inBackgroundTx(ctx, func(tx *sqlx.Tx) error {
 		// Prepared once per flush: a reconnect storm writes thousands of
 		// rows in one.
 		seen, err := tx.PreparexContext(ctx, presenceUpdate)
@@ -53,11 +53,7 @@ func (p *Presence) Flush(ctx context.Context) error {
 		return err
 	}
 	if pub != nil {
-		for _, r := range rows {
-			if r.changed {
-				p.publishMonitor(ctx, pub, r.id, r.hp.online)
-			}
-		}
+		p.publishChanged(ctx, pub, rows)
 	}
 	return nil
 }

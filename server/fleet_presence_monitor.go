@@ -2,30 +2,11 @@ package server
 
 import (
 	"context"
-	"database/sql"
-	"errors"
+	"slices"
 	"time"
 
 	"github.com/restic-manager/restic-manager/topics"
 )
-
-// publishMonitor publishes the retained rm/v1/monitor/hosts/{h} state and a
-// host.online / host.offline event for MQTT monitoring tools.
-func (p *Presence) publishMonitor(ctx context.Context, pub Publisher, id string, online bool) {
-	p.monitorMu.Lock()
-	defer p.monitorMu.Unlock()
-	h, err := p.s.GetHost(ctx, id)
-	if err != nil {
-		p.s.log.Warn("monitor: load host", "host", id, "err", err)
-		return
-	}
-	state := p.s.monitorState(ctx, h, online, nil)
-	p.s.publishMonitorState(pub, state)
-	evt := &topics.MonitorEvent{Envelope: topics.NewEnvelope(topics.TypeMonitorEvt, id), Event: "host." + state.Status, Name: h.Name}
-	if b, err := topics.Encode(evt); err == nil {
-		_ = pub.Publish(topics.MonitorEventsTopic(), b, false, 0)
-	}
-}
 
 // Start prepares presence for a fresh server process: no host is connected
 // yet, so every host is stored offline, and (the broker keeps no retained
@@ -38,6 +19,18 @@ func (p *Presence) Start(ctx context.Context) error {
 	if _, err := p.s.db.ExecContext(ctx, `UPDATE hosts SET online = 0 WHERE online = 1`); err != nil {
 		return internal("Could not reset host presence", err)
 	}
+	// The broker listens already: in a restart storm the quickest agents
+	// connected, and a flush may have stored them online, before the reset
+	// above. The next flush stores them online again; hosts connecting
+	// from now on are flushed anyway. (touch: their state did not change,
+	// so no monitor event; the republisher publishes their state.)
+	p.mu.Lock()
+	for id, hp := range p.hosts {
+		if hp.online {
+			p.touch(id)
+		}
+	}
+	p.mu.Unlock()
 	select {
 	case p.republishNow <- struct{}{}:
 	default: // one is asked for already
@@ -79,69 +72,53 @@ func (p *Presence) republish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plans, err := p.s.FleetPlans(ctx)
-	if err != nil {
-		p.s.log.Warn("monitor: last backups", "err", err) // publish without them
-		plans = map[string]HostPlan{}
-	}
-	for i := range hosts {
-		h := &hosts[i]
-		last := plans[h.ID].LastBackup
-		// Online as it is now, not when the list was read, and not
-		// between a flush's read of a change and its publish: the list
-		// is seconds old by the end of a large fleet.
-		p.monitorMu.Lock()
-		p.s.publishMonitorState(pub, p.s.monitorState(ctx, h, p.isOnline(h.ID), &last))
-		p.monitorMu.Unlock()
+	for batch := range slices.Chunk(hosts, monitorBatch) {
+		if ctx.Err() != nil {
+			return nil // stopping
+		}
+		ids := make([]string, len(batch))
+		for i := range batch {
+			ids[i] = batch[i].ID
+		}
+		facts := p.s.monitorFactsOf(ctx, ids)
+		for i := range batch {
+			h := &batch[i]
+			// Online as it is now, not when the list was read, and not
+			// between a flush's read of a change and its publish: the list
+			// is seconds old by the end of a large fleet.
+			p.monitorMu.Lock()
+			p.s.publishMonitorState(pub, monitorStateOf(h, p.isOnline(h.ID), facts[h.ID]))
+			p.monitorMu.Unlock()
+		}
 	}
 	p.s.syncHAConfigs(ctx, "") // Home Assistant's configs expire too (fleet_ha.go)
 	return nil
 }
 
-// monitorState is a host's retained monitor state: online or offline and
-// its newest backup. last, when not nil, is that backup already read (nil
-// inside: none); otherwise it is read here with one indexed query.
-func (s *Service) monitorState(ctx context.Context, h *Host, online bool, last **JobBrief) *topics.MonitorHostState {
+// monitorState is a host's retained monitor state, its facts read here.
+func (s *Service) monitorState(ctx context.Context, h *Host, online bool) *topics.MonitorHostState {
+	return monitorStateOf(h, online, s.monitorFactsOf(ctx, []string{h.ID})[h.ID])
+}
+
+// monitorStateOf is a host's retained monitor state: online or offline,
+// its newest backup, its last success and overdue (from its health,
+// fleet_health.go) and its repository's size.
+func monitorStateOf(h *Host, online bool, f *monitorFacts) *topics.MonitorHostState {
 	state := &topics.MonitorHostState{Envelope: topics.NewEnvelope(topics.TypeMonitorHost, h.ID), Name: h.Name,
-		Online: online, LastSeen: h.LastSeen, Status: topics.StateOffline}
+		Online: online, LastSeen: h.LastSeen, Status: topics.StateOffline,
+		LastSuccessAt: h.LastSuccessAt, Overdue: h.Overdue}
 	if online {
 		state.Status = topics.StateOnline
 	}
-	var b *JobBrief
-	if last != nil {
-		b = *last
-	} else {
-		b = s.lastBackup(ctx, h.ID)
+	if f == nil {
+		return state
 	}
-	if b != nil {
+	if b := f.last; b != nil {
 		at := b.At
 		state.LastBackup, state.LastBackupStatus, state.LastBackupJob = &at, string(b.Status), b.ID
 	}
-	s.fillMonitorHealth(ctx, h, state)
+	state.RepositorySizeBytes = f.size
 	return state
-}
-
-// lastBackup is the host's newest backup job (nil: none, or unreadable).
-func (s *Service) lastBackup(ctx context.Context, hostID string) *JobBrief {
-	var row struct {
-		ID         int64      `db:"id"`
-		Status     string     `db:"status"`
-		CreatedAt  time.Time  `db:"created_at"`
-		FinishedAt *time.Time `db:"finished_at"`
-	}
-	err := s.db.GetContext(ctx, &row, `SELECT id, status, created_at, finished_at FROM jobs
-		WHERE host_id = ? AND kind = 'backup' ORDER BY id DESC LIMIT 1`, hostID)
-	if err != nil {
-		if !errors.Is(err, sql.ErrNoRows) {
-			s.log.Warn("monitor: last backup", "host", hostID, "err", err)
-		}
-		return nil
-	}
-	at := row.CreatedAt
-	if row.FinishedAt != nil {
-		at = *row.FinishedAt
-	}
-	return &JobBrief{ID: row.ID, Status: topics.JobState(row.Status), At: at}
 }
 
 // publishMonitorState publishes a host's retained monitor state.

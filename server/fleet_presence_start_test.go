@@ -52,3 +52,41 @@ func TestPresenceStartDoesNotWaitForTheRepublish(t *testing.T) {
 		t.Fatalf("monitor state not retained: %+v", m[0])
 	}
 }
+
+// The broker listens before Start resets the stored presence, so in a
+// restart storm agents connect, and a flush stores them online, before
+// Start's reset. Start must not leave them stored offline while they are
+// connected: the host list's online filter (and the fleet counts) read
+// the store, and such a host would be missing from "online" until its
+// next heartbeat — at every restart, for every agent that was quick.
+func TestPresenceStartKeepsHostsThatConnectedBeforeIt(t *testing.T) {
+	s := servertest.MustOpenService(t, server.Options{})
+	ctx := t.Context()
+	early, late := enrollTestHost(t, s, "early"), enrollTestHost(t, s, "gone")
+	p := s.Presence()
+	p.Connected(early, 1, "127.0.0.2:5000")
+	p.Connected(late, 2, "127.0.0.2:5001")
+	p.Disconnected(late, 2)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := func(id string) bool {
+		var online bool
+		if err := s.DB().GetContext(ctx, &online, `SELECT online FROM hosts WHERE id = ?`, id); err != nil {
+			t.Fatal(err)
+		}
+		return online
+	}
+	if !stored(early) {
+		t.Error("a host connected since before Start is stored offline after Start and a flush")
+	}
+	if stored(late) {
+		t.Error("a host that disconnected is stored online")
+	}
+}

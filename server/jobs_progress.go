@@ -163,7 +163,7 @@ func (s *Service) jobEnded(fj finishedJob) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if h, err := s.GetHost(ctx, fj.hostID); err == nil {
-			s.publishMonitorState(pub, s.monitorState(ctx, h, h.Online, nil))
+			s.publishMonitorState(pub, s.monitorState(ctx, h, h.Online))
 		}
 	}
 }
