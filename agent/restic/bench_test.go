@@ -22,13 +22,7 @@ func BenchmarkSessionBackupOutput(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		sess := newSession(topics.JobBackup, op, time.Now())
-		w := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
-		w.Write(data)
-		w.flush()
-		if sess.result().Summary == nil {
-			b.Fatal("no summary decoded")
-		}
+		readBackupOutput(b, op, data)
 	}
 }
 
@@ -48,12 +42,17 @@ func BenchmarkSessionStatusStream(b *testing.B) {
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
 	for b.Loop() {
-		sess := newSession(topics.JobBackup, op, time.Now())
-		w := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
-		w.Write(stream)
-		w.flush()
-		if sess.result().Summary == nil {
-			b.Fatal("no summary decoded")
-		}
+		readBackupOutput(b, op, stream)
+	}
+}
+
+// readBackupOutput hands out to a new backup session as restic's stdout.
+func readBackupOutput(b *testing.B, op Op, out []byte) {
+	sess := newSession(topics.JobBackup, op, time.Now())
+	w := newLineWriter(StreamStdout, maxDecodeLine, sess.handle)
+	w.Write(out)
+	w.flush()
+	if sess.result().Summary == nil {
+		b.Fatal("no summary decoded")
 	}
 }
