@@ -2,7 +2,6 @@ package servertest
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,15 +75,4 @@ func SeedFleet(tb testing.TB, s *server.Service, n int) SeededFleet {
 		tb.Fatal(err)
 	}
 	return SeededFleet{Hosts: n, SiteTag: "site:s07", RoleTag: "role:db"}
-}
-
-// ProcessCPU is the CPU time (user and system) the test process has used
-// so far: benchmarks on a shared machine report it beside wall time,
-// which other processes' load inflates.
-func ProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
