@@ -19,6 +19,10 @@ const (
 	// leaving. One event per transition, also across restarts.
 	EventHostOverdue = "host.overdue"
 	EventHostOffline = "host.offline"
+	// EventHostHealth: the health word stored for the host changed (#15,
+	// fleet_health_store.go), so lists filtered by health may hold other
+	// hosts now. HostID is "" when many hosts changed at once.
+	EventHostHealth = "host.health"
 )
 
 // Event tells listeners (SSE streams) that something changed; they re-read

@@ -158,5 +158,18 @@ func (s *Service) writeHealth(ctx context.Context, hosts []Host) error {
 	if err != nil {
 		return txError("Could not store the hosts' health", err)
 	}
+	// Pages filtered by health re-read themselves; many changes at once
+	// (the first pass after an upgrade) are one event, not thousands.
+	if len(changed) > healthEventsMax {
+		s.events.Publish(Event{Kind: EventHostHealth})
+		return nil
+	}
+	for _, h := range changed {
+		s.events.Publish(Event{Kind: EventHostHealth, HostID: h.ID})
+	}
 	return nil
 }
+
+// healthEventsMax is how many hosts' health changes are announced one by
+// one; past it, one event says that many changed.
+const healthEventsMax = 100

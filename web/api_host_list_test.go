@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 var linkNext = regexp.MustCompile(`^<(/api/v1/hosts\?[^>]+)>; rel="next"$`)
@@ -152,5 +153,25 @@ func TestDashboardPages(t *testing.T) {
 	viewer, _ := app.signedIn("vic", server.RoleViewer)
 	if body := viewer.get("/?tag=office").body; !strings.Contains(body, "5 of 6 hosts match") || strings.Contains(body, `id="fleet-selection"`) {
 		t.Error("a viewer does not see the filtered page, or is offered the selection")
+	}
+}
+
+// TestStoredHealthRereadsFleetPages: when a host's stored health word
+// changes (its backup failed), open fleet pages are told to re-read
+// themselves, so a dashboard filtered by health gains the host without a
+// reload; the filtered page then lists it.
+func TestStoredHealthRereadsFleetPages(t *testing.T) {
+	app := newTestApp(t)
+	app.runService()
+	b, _ := app.signedIn("val", server.RoleViewer)
+	host := app.readyHost("web-01")
+	if body := b.get("/?health=failing").body; strings.Contains(body, `id="host-`+host.hostID+`"`) {
+		t.Fatal("web-01 is failing before its backup failed")
+	}
+	fleet := b.openEvents("/events")
+	host.finish(host.start(host.backup()), topics.JobFailed, nil)
+	fleet.next(sseFleetChanged)
+	if body := b.get("/?health=failing").body; !strings.Contains(body, `id="host-`+host.hostID+`"`) {
+		t.Error("the dashboard filtered by failing lacks web-01 once it was told to re-read")
 	}
 }

@@ -174,6 +174,7 @@ func (hb *hub) clientsWhere(match func(*sseClient) bool) []*sseClient {
 // batch is what a run of events changed.
 type batch struct {
 	resync    bool            // hosts appeared or events were lost
+	fleet     bool            // fleet pages re-read: stored health words changed (#15)
 	tokens    bool            // enrollment tokens changed
 	pending   bool            // machines waiting for approval changed
 	hosts     map[string]bool // hosts whose row and vitals changed
@@ -199,6 +200,13 @@ func (b *batch) add(ev server.Event) {
 	switch ev.Kind {
 	case server.EventHostCreated, server.EventHostRemoved:
 		b.resync = true
+	case server.EventHostHealth:
+		// A page filtered by health may now hold other hosts: fleet pages
+		// re-read themselves (at most once per health round, 2 s).
+		b.fleet = true
+		if ev.HostID != "" {
+			b.hosts[ev.HostID] = true
+		}
 	case server.EventResync:
 		b.resync, b.tokens, b.pending = true, true, true
 		b.users[0] = true
@@ -312,6 +320,9 @@ func (hb *hub) publish(b batch) {
 		hb.send(func(*sseClient) bool { return true }, sseMessage{event: sseFleetChanged, data: "1"})
 		hb.publishJobs(ctx, b.jobs, nil)
 		return
+	}
+	if b.fleet {
+		hb.send(fleetPages, sseMessage{event: sseFleetChanged, data: "1"})
 	}
 	// Jobs first: a finished backup changes its host's vitals too.
 	hb.publishJobs(ctx, b.jobs, b.vitals)
