@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/restic-manager/restic-manager/server"
 )
 
 // TestBrowserHooks (#10): as admin, set `echo hello` as a group's pre hook
@@ -72,13 +74,13 @@ func TestBrowserHooks(t *testing.T) {
 	screenshot(t, ctx, "job-hook-line")
 
 	// The operator's view: read-only, "set", no body.
-	cli(t, "a long operator password\n", "user", "add", "otto", "--role", "operator", "--data", e.dataDir)
+	ottoPassword := addUser(t, e.m, "otto", server.RoleOperator)
 	browse(t, ctx,
 		chromedp.ActionFunc(func(ctx context.Context) error { return network.ClearBrowserCookies().Do(ctx) }),
 		chromedp.Navigate(e.m.HTTPURL()+"/login"),
 		chromedp.WaitVisible(`#name`, chromedp.ByQuery),
 		chromedp.SendKeys(`#name`, "otto", chromedp.ByQuery),
-		chromedp.SendKeys(`#password`, "a long operator password", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, ottoPassword, chromedp.ByQuery),
 		chromedp.Submit(`#password`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#fleet`, chromedp.ByQuery),
 		chromedp.Navigate(groupPage),

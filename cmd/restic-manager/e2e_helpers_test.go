@@ -109,6 +109,17 @@ func startServer(t testing.TB, dataDir, mqttsAddr string, tweak ...func(*Main)) 
 	return m
 }
 
+// addUser creates a user on the running server through its Service and
+// returns the password to sign in with. It is for tests whose subject is
+// not the CLI: `user add` hashes at the production argon2id cost (about
+// 3 s of CPU under -race, then as much again at each sign-in), where the
+// server the tests start hashes at the fixtures' cheap cost.
+func addUser(t testing.TB, m *Main, name string, role server.Role) string {
+	t.Helper()
+	servertest.MustCreateUser(t, m.Service(), name, role)
+	return servertest.Password
+}
+
 // apiClient calls the JSON API with a bearer token.
 type apiClient struct {
 	t     testing.TB

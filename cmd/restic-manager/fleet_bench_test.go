@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,8 @@ var (
 	serverBinErr  error
 )
 
-// buildServer builds the real server binary once (benchmarks, CLI tests).
+// buildServer builds the real server binary once (benchmarks, CLI tests),
+// with the flags this test binary was built with (testBinaryBuildFlags).
 // Under the race detector (make test) it is a race build too: it links the
 // packages go test -race has just compiled instead of compiling every one
 // again (SQLite among them) without it, and the detector watches the
@@ -32,10 +34,7 @@ var (
 func buildServer(b testing.TB) string {
 	serverBinOnce.Do(func() {
 		serverBin = filepath.Join(filepath.Dir(agentBin), "restic-manager")
-		args := []string{"build", "-o", serverBin, "."}
-		if raceEnabled {
-			args = []string{"build", "-race", "-o", serverBin, "."}
-		}
+		args := append(append([]string{"build"}, testBinaryBuildFlags()...), "-o", serverBin, ".")
 		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			serverBinErr = fmt.Errorf("build server: %v\n%s", err, out)
@@ -45,6 +44,30 @@ func buildServer(b testing.TB) string {
 		b.Fatal(serverBinErr)
 	}
 	return serverBin
+}
+
+// testBinaryBuildFlags are the flags this test binary was built with that
+// decide how packages compile: -race, -gcflags and -tags. Built with other
+// ones, the server compiles the SQLite packages again (about a minute of
+// CPU under -race, which the CLI tests wait for when the build cache lacks
+// them) and runs them otherwise instrumented (docs/DECISIONS.md, #12.6).
+// make test passes its several -gcflags in GOFLAGS, which go build
+// inherits; this covers a go test run with -gcflags on its command line.
+// The build info keeps only the last -gcflags, which repeated here changes
+// nothing after GOFLAGS' own.
+func testBinaryBuildFlags() []string {
+	var flags []string
+	if raceEnabled {
+		flags = append(flags, "-race")
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-gcflags" || s.Key == "-tags" {
+				flags = append(flags, s.Key+"="+s.Value)
+			}
+		}
+	}
+	return flags
 }
 
 // serverProc is the real server binary running as its own process, so its

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 )
 
 // Pre/post backup hooks (#10), end to end: the real server, the real agent
@@ -54,6 +55,7 @@ func (e *jobEnv) restartServerLogged() *lockedBuffer {
 	buf := &lockedBuffer{}
 	m := &Main{DataDir: e.dataDir, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", MQTTSAddr: e.mqttsAddr, Stdout: io.Discard,
 		Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), AdminPassword: "admin password for tests"}
+	m.ServiceOptions.PasswordHashCost = servertest.CheapPasswordHash() // as startServer's
 	if err := m.Run(e.t.Context()); err != nil {
 		e.t.Fatalf("start server: %v", err)
 	}
@@ -203,7 +205,7 @@ func TestHooksAroundBackups(t *testing.T) {
 	}
 
 	// 6. Operators: 403 on a change, has_pre_hook without the body on a read.
-	cli(t, "a long operator password\n", "user", "add", "otto", "--role", "operator", "--data", e.dataDir)
+	addUser(t, e.m, "otto", server.RoleOperator)
 	op := apiClient{t: t, base: e.m.HTTPURL(), token: cli(t, "", "apitoken", "create", "--user", "otto", "--data", e.dataDir)}
 	for _, try := range []struct {
 		method, path string
@@ -365,22 +367,25 @@ func TestHookAgentKilledMidHook(t *testing.T) {
 func TestScheduledBackupRunsHooksWhileServerDown(t *testing.T) {
 	t.Parallel()
 	e := newJobEnv(t, "branch-office")
+	e.setAgentConfig("reconnect_backoff_max", "1s") // back a second after the server
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
 	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	postFile := filepath.Join(e.dir, "post")
-	slot := time.Now().UTC().Add(75 * time.Second).Truncate(time.Minute) // 15-75 s away
-	e.setGroup("ledgers", map[string]any{"paths": []string{makeData(t, filepath.Join(e.dir, "ledgers"), 2, 1024)},
-		"schedules": []map[string]any{{"cron": fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour())}},
-		"pre_hook":  "echo offline-pre", "post_hook": fmt.Sprintf("echo \"$RM_JOB_STATUS $RM_SNAPSHOT_ID\" > %q", postFile)})
+	data := makeData(t, filepath.Join(e.dir, "ledgers"), 2, 1024)
+	slot, cron := nextSlot()
+	e.setGroup("ledgers", map[string]any{"paths": []string{data}, "schedules": []map[string]any{{"cron": cron}},
+		"pre_hook": "echo offline-pre", "post_hook": fmt.Sprintf("echo \"$RM_JOB_STATUS $RM_SNAPSHOT_ID\" > %q", postFile)})
 	e.waitConfigApplied()
-	e.stopServer()
+	lists := e.snapshotListsStored()
+	e.stopServerBefore(slot)
 
-	waitFor(t, "the scheduled backup's post hook while the server is down", time.Until(slot)+90*time.Second, func() bool {
-		return fileExists(postFile)
-	})
+	e.waitScheduledRunStored(slot, lists)
+	if !fileExists(postFile) {
+		t.Fatalf("the scheduled backup ran while the server was down without its post hook\n%s", e.agentLogs())
+	}
 	snaps := repoSnapshots(t, repo, repoPassword)
 	if got := readTrim(t, postFile); len(snaps) != 1 || got != "succeeded "+snaps[0] {
 		t.Fatalf("post hook wrote %q; repository holds %v", got, snaps)

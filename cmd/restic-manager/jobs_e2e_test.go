@@ -327,12 +327,17 @@ func (e *jobEnv) checkExactlyOnce(id int64, repo string, repoSnapsBefore int) {
 func TestJobServerDownMidBackup(t *testing.T) {
 	t.Parallel()
 	e := newJobEnv(t, "server-down")
+	e.setAgentConfig("reconnect_backoff_max", "1s") // back a second after the server
 	repo, _, id := e.startSlowBackup()
+	lists := e.snapshotListsStored()
 	e.stopServer()
+	// The backup finishes and its result is in the agent's outbox.
 	waitFor(t, "the backup to finish while the server is down", 90*time.Second, func() bool {
-		return len(repoSnapshots(t, repo, repoPassword)) == 1
+		return e.snapshotListsStored() > lists
 	})
-	time.Sleep(time.Second) // the agent writes its result to the outbox
+	if snaps := repoSnapshots(t, repo, repoPassword); len(snaps) != 1 {
+		t.Fatalf("the repository holds %v after the backup; want one snapshot", snaps)
+	}
 	e.startServerAgain()
 	e.waitOnline(60 * time.Second)
 	e.checkExactlyOnce(id, repo, 0)
@@ -351,15 +356,20 @@ func TestJobNetworkCutMidBackup(t *testing.T) {
 	}
 	u.Host = proxy.Addr()
 	e.setAgentConfig("mqtt_url", u.String())
+	e.setAgentConfig("reconnect_backoff_max", "1s") // back a second after the link
 	repo, _, id := e.startSlowBackup()
+	lists := e.snapshotListsStored()
 	proxy.Cut()
+	// The backup finishes and its result is in the agent's outbox.
 	waitFor(t, "the backup to finish while the link is down", 90*time.Second, func() bool {
-		return len(repoSnapshots(t, repo, repoPassword)) == 1
+		return e.snapshotListsStored() > lists
 	})
+	if snaps := repoSnapshots(t, repo, repoPassword); len(snaps) != 1 {
+		t.Fatalf("the repository holds %v after the backup; want one snapshot", snaps)
+	}
 	if j := e.job(id); j.terminal() {
 		t.Fatalf("the job ended (%s) while its agent was cut off", j.Status)
 	}
-	time.Sleep(time.Second)
 	proxy.Restore()
 	e.checkExactlyOnce(id, repo, 0)
 }

@@ -136,8 +136,8 @@ func TestRestoreAnywhere(t *testing.T) {
 	}
 	src.waitSnapshotListed(backup.SnapshotID)
 
-	cli(t, "a long operator password\n", "user", "add", "otto", "--role", "operator", "--data", src.dataDir)
-	cli(t, "a long viewer password\n", "user", "add", "vera", "--role", "viewer", "--data", src.dataDir)
+	addUser(t, src.m, "otto", server.RoleOperator)
+	addUser(t, src.m, "vera", server.RoleViewer)
 	admin := src.api()
 	operator := apiClient{t: t, base: src.m.HTTPURL(), token: cli(t, "", "apitoken", "create", "--user", "otto", "--data", src.dataDir)}
 	viewer := apiClient{t: t, base: src.m.HTTPURL(), token: cli(t, "", "apitoken", "create", "--user", "vera", "--data", src.dataDir)}

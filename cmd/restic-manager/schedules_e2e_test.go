@@ -46,6 +46,46 @@ func (e *jobEnv) waitConfigApplied() {
 	})
 }
 
+// scheduleLead is how far ahead a test schedules a run that must happen
+// while the server is down: room for the config's round trip to the agent
+// and the server's stop on a loaded machine.
+const scheduleLead = 8 * time.Second
+
+// nextSlot is the first whole minute (UTC) at least scheduleLead away, and
+// a daily cron expression for it: 8-68 s away, 38 on average.
+func nextSlot() (time.Time, string) {
+	slot := time.Now().UTC().Add(scheduleLead).Truncate(time.Minute).Add(time.Minute)
+	return slot, fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour())
+}
+
+// stopServerBefore stops the server ahead of a schedule's slot, so that the
+// run at the slot is one the agent makes while the server is down; it fails
+// the test if the setup took past the slot.
+func (e *jobEnv) stopServerBefore(slot time.Time) {
+	e.t.Helper()
+	e.stopServer()
+	if late := time.Since(slot); late >= 0 {
+		e.t.Fatalf("the server stopped %s after the slot %s: setting the schedule up took longer than scheduleLead (%s)", late, slot, scheduleLead)
+	}
+}
+
+// snapshotListsStored counts the snapshot lists the agent has stored for
+// the server: it stores one after each job that made a snapshot, once the
+// job's result is in its outbox.
+func (e *jobEnv) snapshotListsStored() int {
+	return strings.Count(e.agentLogs(), "sent the snapshot list to the server")
+}
+
+// waitScheduledRunStored waits, while the server is down, until the agent
+// ran the backup scheduled for slot and stored its result and snapshot
+// list in its outbox (the agent's listsBefore-th list and one more).
+func (e *jobEnv) waitScheduledRunStored(slot time.Time, listsBefore int) {
+	e.t.Helper()
+	waitFor(e.t, "the scheduled backup to run while the server is down", time.Until(slot)+90*time.Second, func() bool {
+		return e.snapshotListsStored() > listsBefore
+	})
+}
+
 // TestScheduledBackupWhileServerDown (#4): a backup scheduled for the next
 // minute runs on the agent while the server is stopped; after the server
 // restarts, that job, its whole log and its snapshot are recorded exactly
@@ -53,25 +93,28 @@ func (e *jobEnv) waitConfigApplied() {
 func TestScheduledBackupWhileServerDown(t *testing.T) {
 	t.Parallel()
 	e := newJobEnv(t, "remote-shop")
+	// Back a second after the server rather than up to the default 30 s.
+	e.setAgentConfig("reconnect_backoff_max", "1s")
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
 	if init := e.setReadyRepository(repo, repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "documents"), 8, 4096)
-	slot := time.Now().UTC().Add(75 * time.Second).Truncate(time.Minute) // 15-75 s away
+	slot, cron := nextSlot()
 	g := e.createGroup(map[string]any{"name": "documents", "paths": []string{data},
-		"schedules": []map[string]any{{"cron": fmt.Sprintf("%d %d * * *", slot.Minute(), slot.Hour())}}})
+		"schedules": []map[string]any{{"cron": cron}}})
 	if len(g.Schedules) != 1 {
 		t.Fatalf("group with a schedule: %+v", g)
 	}
 	e.waitConfigApplied()
-	e.stopServer()
+	lists := e.snapshotListsStored()
+	e.stopServerBefore(slot)
 
-	waitFor(t, "the scheduled backup to run while the server is down", time.Until(slot)+90*time.Second, func() bool {
-		return len(repoSnapshots(t, repo, repoPassword)) == 1
-	})
-	time.Sleep(2 * time.Second) // the result reaches the outbox
+	e.waitScheduledRunStored(slot, lists)
+	if snaps := repoSnapshots(t, repo, repoPassword); len(snaps) != 1 {
+		t.Fatalf("the repository holds %v after the scheduled backup; want one snapshot", snaps)
+	}
 	e.startServerAgain()
 	e.waitOnline(60 * time.Second)
 
