@@ -65,12 +65,15 @@ RACEGCFLAGS ?= -gcflags=modernc.org/...=-d=checkptr=0 -gcflags=modernc.org/sqlit
 	-gcflags=golang.org/x/crypto/argon2=-race=false -gcflags=golang.org/x/crypto/blake2b=-race=false
 # The server package runs a second time on PostgreSQL (RM_TEST_DB=postgres:
 # its tests start a private cluster; without PostgreSQL installed they skip,
-# docs/postgres.md).
+# docs/postgres.md), beside the main run rather than after it (its output,
+# kept in a file, follows the main run's so the two don't interleave).
 TESTFLAGS ?= -race
 test: SHELL := /bin/bash
 test: tools lint
-	set -o pipefail; export GOFLAGS="$$GOFLAGS $(RACEGCFLAGS)"; { go test $(TESTFLAGS) -json -timeout 20m ./...; \
-		RM_TEST_DB=postgres go test $(TESTFLAGS) -json -timeout 20m ./server; } | go run .ci/testreport/main.go
+	set -o pipefail; export GOFLAGS="$$GOFLAGS $(RACEGCFLAGS)"; pg=$$(mktemp); \
+	{ RM_TEST_DB=postgres go test $(TESTFLAGS) -json -timeout 20m ./server >$$pg & pgpid=$$!; \
+		go test $(TESTFLAGS) -json -timeout 20m ./...; all=$$?; wait $$pgpid; pgrc=$$?; \
+		cat $$pg; rm -f $$pg; [ $$all -eq 0 ] && [ $$pgrc -eq 0 ]; } | go run .ci/testreport/main.go
 
 # Micro-benchmarks at the default bench time, then the end-to-end benchmarks
 # once each; BenchmarkFleet runs the load generator at the CI-sized case (200
