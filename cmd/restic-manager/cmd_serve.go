@@ -66,7 +66,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	raiseFileLimit(m.Logger)
+	reportFileLimit := raiseFileLimit()
 	if *pprofAddr != "" {
 		if err := servePprof(*pprofAddr, m.Logger); err != nil {
 			return err
@@ -81,6 +81,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	reportFileLimit(m.Logger)
 	m.Logger.Info("restic-manager is serving", append([]any{"version", version, "web", m.HTTPURL()}, append(m.brokerSummary(),
 		"ca_fingerprint", m.tls.Fingerprint, "data", m.DataDir)...)...)
 	<-ctx.Done()

@@ -5,4 +5,4 @@ package main
 import "log/slog"
 
 // raiseFileLimit has nothing to raise where there is no RLIMIT_NOFILE.
-func raiseFileLimit(*slog.Logger) {}
+func raiseFileLimit() (report func(*slog.Logger)) { return func(*slog.Logger) {} }

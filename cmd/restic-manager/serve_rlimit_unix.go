@@ -8,34 +8,39 @@ import (
 )
 
 // raiseFileLimit raises the soft limit on open files to the hard limit and
-// logs the result. Each connected agent holds one socket (docs/scale.md,
-// "File descriptors per agent"), and a soft limit of 1,024 — the usual
-// default outside systemd — would refuse the 1,000th agent. A process may
-// always raise its soft limit up to its hard one; beyond that the service
-// manager must allow it (LimitNOFILE, ulimit -n). Go's runtime does the same
-// raise at start since 1.19, but silently: doing it here makes the limit
-// the server runs with visible in its log, and a low one a warning.
-func raiseFileLimit(log *slog.Logger) {
+// returns the report to log once the server is up (a refusal to start, a
+// port taken say, stays one sentence). Each connected agent holds one
+// socket (docs/scale.md, "File descriptors per agent"), and a soft limit of
+// 1,024 — the usual default outside systemd — would refuse the 1,000th
+// agent. A process may always raise its soft limit up to its hard one;
+// beyond that the service manager must allow it (LimitNOFILE, ulimit -n).
+// Go's runtime does the same raise at start since 1.19, but silently: doing
+// it here makes the limit the server runs with visible in its log, and a
+// low one a warning.
+func raiseFileLimit() (report func(*slog.Logger)) {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		log.Warn("could not read the open-file limit", "err", err)
-		return
+		return func(log *slog.Logger) { log.Warn("could not read the open-file limit", "err", err) }
 	}
+	before, raiseErr := l.Cur, error(nil)
 	if l.Cur < l.Max {
 		want := l
 		want.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-			log.Warn("could not raise the open-file limit to its hard limit", "soft", l.Cur, "hard", l.Max, "err", err)
-		} else {
+		if raiseErr = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); raiseErr == nil {
 			l = want
 		}
 	}
-	attrs := []any{"soft", l.Cur, "hard", l.Max, "agents_about", fileLimitAgents(l.Cur)}
-	if l.Cur < minFileLimit {
-		log.Warn("open-file limit is low: each connected agent needs a descriptor; raise LimitNOFILE (systemd) or ulimit -n", attrs...)
-		return
+	return func(log *slog.Logger) {
+		if raiseErr != nil {
+			log.Warn("could not raise the open-file limit to its hard limit", "soft", before, "hard", l.Max, "err", raiseErr)
+		}
+		attrs := []any{"soft", l.Cur, "hard", l.Max, "agents_about", fileLimitAgents(l.Cur)}
+		if l.Cur < minFileLimit {
+			log.Warn("open-file limit is low: each connected agent needs a descriptor; raise LimitNOFILE (systemd) or ulimit -n", attrs...)
+			return
+		}
+		log.Info("open-file limit", attrs...)
 	}
-	log.Info("open-file limit", attrs...)
 }
 
 // fdReserve is what the server holds besides its agents' sockets: the
