@@ -91,6 +91,13 @@ func (h *handler) streamEvents(c *gin.Context) {
 // says in one sentence what is wrong with it.
 func (h *handler) newStreamClient(c *gin.Context) (*sseClient, string) {
 	cl := &sseClient{hostID: c.Query("host"), jobs: c.Query("jobs") != ""}
+	if s, ok := c.GetQuery("seen"); ok {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, "That page's event position is not valid; reload the page."
+		}
+		cl.seen, cl.hasSeen = n, true
+	}
 	if len(cl.hostID) > 64 {
 		return nil, "That host ID is too long; open the host from the dashboard."
 	}

@@ -51,7 +51,7 @@ func TestDashboardShowsHostsWithStateWordsAndListens(t *testing.T) {
 
 	res := b.get("/")
 	mustContain(t, "dashboard", res.body,
-		`sse-connect="/events"`, `id="host-`+on.HostID+`"`, `href="/hosts/`+on.HostID+`"`,
+		`sse-connect="/events?seen=`, `id="host-`+on.HostID+`"`, `href="/hosts/`+on.HostID+`"`,
 		">online<", ">offline<", ">never connected<", "since <time datetime=", `title="20`, "linux/amd64", "0.18.0")
 	// By name, whatever the state (#15: pages are cut in that order).
 	row := func(id string) int { return strings.Index(res.body, `<tr id="host-`+id+`"`) }

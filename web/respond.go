@@ -21,11 +21,19 @@ type page struct {
 	CanConfigure bool
 	IsAdmin      bool
 	OwnMessages  bool // the page shows Error itself (sign-in form, error page)
+	// FleetSeq is the event hub's position when the page began reading
+	// what it shows; a fleet page opens its stream with it (?seen=), and
+	// the hub tells it to re-read itself when fleet pages were sent
+	// anything in between (sse_hub.go, join).
+	FleetSeq uint64
 }
 
 // basePage fills the parts of page that come from the request.
 func (h *handler) basePage(c *gin.Context, title, nav string) page {
 	p := page{Title: title, Nav: nav, Version: h.cfg.Version, User: currentUser(c)}
+	if h.hub != nil {
+		p.FleetSeq = h.hub.fleetSeq.Load()
+	}
 	if s := currentSession(c); s != nil {
 		p.CSRF = s.CSRFToken
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
@@ -63,6 +64,11 @@ type sseClient struct {
 	canRun   bool
 	csrf     string
 
+	// Fleet pages only: the hub's fleetSeq when the page began reading
+	// what it shows (hasSeen: the page said so, ?seen=).
+	seen    uint64
+	hasSeen bool
+
 	// Who opened the stream (sse_users.go): when that user's access
 	// changes, the hub pokes recheck and the stream checks its session
 	// and role again at once.
@@ -108,6 +114,10 @@ type hub struct {
 	// usersGen is the users generation last seen (sse_users.go); only the
 	// hub's goroutine touches it.
 	usersGen int64
+	// fleetSeq counts the batches that sent fleet pages anything. It moves
+	// before the batch's recipients are chosen, so a fleet page rendered
+	// before a batch and joining after its sends sees it moved (join).
+	fleetSeq atomic.Uint64
 }
 
 func newHub(svc *server.Service, h *handler, log *slog.Logger) *hub {
@@ -136,6 +146,13 @@ func (hb *hub) join(cl *sseClient) *sseClient {
 		hb.joined[cl.jobID] = true
 	}
 	hb.mu.Unlock()
+	if cl.fleet() && cl.hasSeen && hb.fleetSeq.Load() > cl.seen {
+		// Fleet pages were sent something between the page's reads and
+		// this join: it re-reads itself (its pending and token panels too).
+		for _, ev := range []string{sseFleetChanged, ssePendingChanged, sseTokensChanged} {
+			cl.out <- sseMessage{event: ev, data: "1"} // a new buffer: room for three
+		}
+	}
 	if cl.jobID != 0 {
 		select {
 		case hb.kicks <- struct{}{}:
@@ -306,6 +323,9 @@ func (hb *hub) run(events <-chan server.Event) {
 // publish renders what changed, once, and sends it to the streams that show it.
 func (hb *hub) publish(b batch) {
 	fleetPages := (*sseClient).fleet
+	if b.tokens || b.pending || b.resync || b.fleet || len(b.hosts) > 0 || len(b.runs) > 0 || len(b.vitals) > 0 {
+		hb.fleetSeq.Add(1)
+	}
 	if b.tokens {
 		hb.send(fleetPages, sseMessage{event: sseTokensChanged, data: "1"})
 	}

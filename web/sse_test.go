@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,5 +190,45 @@ func TestEventsStreamEndsWithSession(t *testing.T) {
 	}
 	if res := b.get("/events"); res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("reopening after logout: %d, want 401", res.StatusCode)
+	}
+}
+
+// TestFleetPageHearsWhatChangedBeforeItsStreamOpened: a change the hub sent
+// between a fleet page's reads and its stream's opening (the host's stored
+// health word moving, say) makes the page re-read itself at once; a page
+// nothing happened to since is not told to.
+func TestFleetPageHearsWhatChangedBeforeItsStreamOpened(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn("watcher", server.RoleViewer)
+	seen := regexp.MustCompile(`sse-connect="/events\?seen=(\d+)"`)
+	dashboardSeen := func() string {
+		m := seen.FindStringSubmatch(b.get("/").body)
+		if m == nil {
+			t.Fatal("the dashboard does not open its stream with ?seen=")
+		}
+		return m[1]
+	}
+	before := dashboardSeen()
+	watcher := b.openEvents("/events")
+	h := app.enrollHost("web-01")
+	watcher.nextAll(sseFleetChanged, sseTokensChanged) // the hub has sent it
+
+	stale := b.openEvents("/events?seen=" + before)
+	stale.nextAll(sseFleetChanged, ssePendingChanged, sseTokensChanged)
+
+	// A page read after that hears only what happens next: the host's row.
+	fresh := b.openEvents("/events?seen=" + dashboardSeen())
+	app.svc.Presence().Connected(h.HostID, 1, "192.0.2.10:4000")
+	select {
+	case m := <-fresh.events:
+		if m.event != sseHostRow+h.HostID {
+			t.Fatalf("a page read after the change was first sent %q; want the host's row", m.event)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10 s")
+	}
+
+	if r := b.get("/events?seen=x"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "reload the page") {
+		t.Errorf("GET /events?seen=x = %d:\n%s", r.StatusCode, r.body)
 	}
 }
