@@ -50,12 +50,27 @@ func (p *Presence) Flush(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
+		p.requeue(rows)
 		return err
 	}
 	if pub != nil {
 		p.publishChanged(ctx, pub, rows)
 	}
 	return nil
+}
+
+// requeue marks the rows of a failed flush dirty again, so the next flush
+// writes them (with what changed since) instead of the store keeping the
+// old presence until the host's next change.
+func (p *Presence) requeue(rows []presenceRow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range rows {
+		p.dirty[r.id] = p.dirty[r.id] || r.changed
+		if hp := p.hosts[r.id]; hp != nil && hp.hello == nil {
+			hp.hello = r.hp.hello
+		}
+	}
 }
 
 // presenceUpdate and presenceHelloUpdate write a host's presence, and what

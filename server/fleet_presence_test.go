@@ -146,3 +146,34 @@ func TestMonitorStateRepublished(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPresenceFlushFailureKeepsRows: a flush whose transaction fails (here
+// its context ends) leaves its hosts to the next flush, hello included,
+// instead of the store keeping the old presence until the host's next
+// change.
+func TestPresenceFlushFailureKeepsRows(t *testing.T) {
+	s := servertest.MustOpenService(t, server.Options{})
+	id := enrollTestHost(t, s, "web-1")
+	p := s.Presence()
+	p.Connected(id, 1, "127.0.0.1:5000")
+	p.Hello(id, 1, &topics.Hello{Envelope: topics.NewEnvelope(topics.TypeHello, id), AgentVersion: "2.0", ResticVersion: "0.18.1",
+		OS: "linux", Arch: "arm64", Hostname: "web-1", BootID: "b", ConnGen: 3})
+	failed, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := p.Flush(failed); err == nil {
+		t.Fatal("a flush with an ended context did not fail")
+	}
+	var row struct {
+		Online bool   `db:"online"`
+		Agent  string `db:"agent_version"`
+	}
+	if err := s.DB().Get(&row, `SELECT online, agent_version FROM hosts WHERE id = ?`, id); err != nil || row.Online {
+		t.Fatalf("after the failed flush: %+v %v", row, err)
+	}
+	if err := p.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().Get(&row, `SELECT online, agent_version FROM hosts WHERE id = ?`, id); err != nil || !row.Online || row.Agent != "2.0" {
+		t.Fatalf("the next flush did not write what the failed one held: %+v %v", row, err)
+	}
+}
