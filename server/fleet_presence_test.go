@@ -12,15 +12,7 @@ import (
 
 func enrollTestHost(t testing.TB, s *server.Service, name string) string {
 	t.Helper()
-	tok, _, err := s.CreateEnrollmentToken(t.Context(), server.CLIActor(), name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Enroll(t.Context(), server.EnrollRequest{Token: tok, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.HostID
+	return servertest.EnrollHost(t, s, name)
 }
 
 func TestPresenceIgnoresStaleConnections(t *testing.T) {

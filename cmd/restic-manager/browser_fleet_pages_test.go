@@ -24,17 +24,9 @@ func TestBrowserFleetPages(t *testing.T) {
 	ids := map[string]string{}
 	for i := range 7 {
 		name := fmt.Sprintf("pc-%02d", i)
-		tok, _, err := s.CreateEnrollmentToken(t.Context(), server.CLIActor(), name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := s.Enroll(t.Context(), server.EnrollRequest{Token: tok, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[name] = res.HostID
+		ids[name] = servertest.EnrollHost(t, s, name)
 		if i%2 == 0 {
-			if _, err := s.SetHostTags(t.Context(), server.CLIActor(), res.HostID, []string{"site:lyon"}); err != nil {
+			if _, err := s.SetHostTags(t.Context(), server.CLIActor(), ids[name], []string{"site:lyon"}); err != nil {
 				t.Fatal(err)
 			}
 		}

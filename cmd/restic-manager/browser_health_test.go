@@ -17,17 +17,9 @@ import (
 func healthHost(t *testing.T, m *Main, clock *servertest.Clock, name string) *servertest.HostAgent {
 	t.Helper()
 	s := m.Service()
-	tok, _, err := s.CreateEnrollmentToken(t.Context(), server.CLIActor(), name, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Enroll(t.Context(), server.EnrollRequest{Token: tok, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := servertest.NewHostAgent(s, res.HostID)
+	a := servertest.NewHostAgent(s, servertest.EnrollHost(t, s, name))
 	a.Connect(t, 1)
-	j, err := s.SetRepository(t.Context(), server.CLIActor(), res.HostID, server.RepositoryInput{URL: "/srv/restic/" + name, Password: "pw"})
+	j, err := s.SetRepository(t.Context(), server.CLIActor(), a.Host, server.RepositoryInput{URL: "/srv/restic/" + name, Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}

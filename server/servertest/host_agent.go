@@ -209,3 +209,18 @@ func AckedSeqs(acks []topics.Ack) (seqs map[uint64]bool, resend bool) {
 	}
 	return seqs, resend
 }
+
+// EnrollHost enrolls a linux/amd64 host called name with a fresh token, as
+// the CLI actor, and returns its ID.
+func EnrollHost(tb testing.TB, s *server.Service, name string) string {
+	tb.Helper()
+	tok, _, err := s.CreateEnrollmentToken(context.Background(), server.CLIActor(), name, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res, err := s.Enroll(context.Background(), server.EnrollRequest{Token: tok, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res.HostID
+}
