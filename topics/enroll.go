@@ -2,6 +2,7 @@ package topics
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,9 @@ const (
 	EnrollPath = "/api/v1/agents/enroll"
 	// BootstrapPath answers GET with BootstrapResponse. It is public: an
 	// announcing agent has no credential yet, and none of it is secret.
+	// POST BootstrapRequest gets the same answer and, where the broker
+	// keeps its own accounts (an external Mosquitto), makes the agent's
+	// pending client there first; agents before #15 only GET.
 	BootstrapPath = "/api/v1/agents/bootstrap"
 )
 
@@ -41,6 +45,9 @@ const (
 	MaxMQTTPassword = 256
 	// MaxCACert bounds the PEM CA certificate an answer carries.
 	MaxCACert = 32 << 10
+	// MinPendingPassword is the shortest pending client password a
+	// bootstrap request may name: the agent makes 43 random characters.
+	MinPendingPassword = 22
 )
 
 // EnrollRequest is the body of POST EnrollPath: the single-use token and
@@ -120,6 +127,53 @@ func (r *BootstrapResponse) Validate() error {
 		return errors.New("ca_fingerprint too long")
 	}
 	return nil
+}
+
+// BootstrapRequest is the body of POST BootstrapPath: the pending client an
+// announcing agent is about to connect as (its ID, the identity key the ID
+// belongs to) and the MQTT password it will use, signed by that key so
+// nobody else can set a password for the ID (DESIGN §4.2, #15). A broker
+// that checks CONNECTs itself (an external Mosquitto) lets the pending
+// client in only after the server provisioned it from this request; the
+// embedded broker needs no password for a pending client and ignores it.
+type BootstrapRequest struct {
+	Client      string `json:"client"`       // PendingID(IdentityKey)
+	IdentityKey []byte `json:"identity_key"` // Ed25519 public key, 32 bytes
+	Password    string `json:"password"`     // the pending client's MQTT password
+	Signature   []byte `json:"signature"`    // Ed25519 over BootstrapMessage(Client, Password)
+}
+
+// BootstrapMessage is what the identity key signs in a BootstrapRequest.
+func BootstrapMessage(client, password string) []byte {
+	return []byte("rm-announce-v1 bootstrap\x00" + client + "\x00" + password)
+}
+
+// Validate checks the request: the client ID belongs to the identity key,
+// the password's length and characters, and the signature.
+func (r *BootstrapRequest) Validate() error {
+	switch {
+	case len(r.IdentityKey) != ed25519.PublicKeySize || len(r.Signature) != ed25519.SignatureSize:
+		return errors.New("identity_key or signature has the wrong size")
+	case r.Client != PendingID(r.IdentityKey):
+		return errors.New("client id does not belong to the identity key")
+	case len(r.Password) < MinPendingPassword || len(r.Password) > MaxMQTTPassword:
+		return fmt.Errorf("password must be %d to %d characters", MinPendingPassword, MaxMQTTPassword)
+	case strings.ContainsFunc(r.Password, func(c rune) bool { return c <= ' ' || c >= 0x7f }):
+		return errors.New("password contains spaces, control or non-ASCII characters")
+	case !ed25519.Verify(ed25519.PublicKey(r.IdentityKey), BootstrapMessage(r.Client, r.Password), r.Signature):
+		return errors.New("signature does not verify with the identity key")
+	}
+	return nil
+}
+
+// DecodeBootstrapRequest parses and validates an untrusted bootstrap
+// request.
+func DecodeBootstrapRequest(data []byte) (*BootstrapRequest, error) {
+	var r BootstrapRequest
+	if err := decodeBody(data, "bootstrap request", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // DecodeEnrollRequest parses and validates an untrusted enrollment body.

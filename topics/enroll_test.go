@@ -1,6 +1,8 @@
 package topics
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -21,6 +23,47 @@ func goodEnrollResponse() EnrollResponse {
 func goodBootstrapResponse() BootstrapResponse {
 	return BootstrapResponse{MQTTURL: "mqtts://backup.example.com:8883", CACert: "-----BEGIN CERTIFICATE-----\n",
 		CAFingerprint: Fingerprint([]byte("ca"))}
+}
+
+// bootstrapKey is the identity key of goodBootstrapRequest.
+var bootstrapKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
+// signedBootstrap is a bootstrap request for client and password signed by
+// bootstrapKey.
+func signedBootstrap(client, password string) BootstrapRequest {
+	return BootstrapRequest{Client: client, IdentityKey: bootstrapKey.Public().(ed25519.PublicKey), Password: password,
+		Signature: ed25519.Sign(bootstrapKey, BootstrapMessage(client, password))}
+}
+
+func goodBootstrapRequest() BootstrapRequest {
+	return signedBootstrap(PendingID(bootstrapKey.Public().(ed25519.PublicKey)), strings.Repeat("Pw-_", 11))
+}
+
+// TestBootstrapRequestValidate: only the holder of the identity key a
+// pending ID belongs to can name that ID's password, and the password has
+// the agent's form.
+func TestBootstrapRequestValidate(t *testing.T) {
+	good := goodBootstrapRequest()
+	_, other, _ := ed25519.GenerateKey(nil)
+	validateTable(t, goodBootstrapRequest, (*BootstrapRequest).Validate, map[string]validateCase[BootstrapRequest]{
+		"good":              {func(*BootstrapRequest) {}, ""},
+		"shortest password": {func(r *BootstrapRequest) { *r = signedBootstrap(good.Client, strings.Repeat("p", MinPendingPassword)) }, ""},
+		"longest password":  {func(r *BootstrapRequest) { *r = signedBootstrap(good.Client, strings.Repeat("p", MaxMQTTPassword)) }, ""},
+		"password too short": {func(r *BootstrapRequest) {
+			*r = signedBootstrap(good.Client, strings.Repeat("p", MinPendingPassword-1))
+		}, "password must be"},
+		"password too long":        {func(r *BootstrapRequest) { *r = signedBootstrap(good.Client, strings.Repeat("p", MaxMQTTPassword+1)) }, "password must be"},
+		"password with a space":    {func(r *BootstrapRequest) { *r = signedBootstrap(good.Client, strings.Repeat("p", 30)+" x") }, "spaces, control"},
+		"password with a NUL":      {func(r *BootstrapRequest) { *r = signedBootstrap(good.Client, strings.Repeat("p", 30)+"\x00") }, "spaces, control"},
+		"password not ASCII":       {func(r *BootstrapRequest) { *r = signedBootstrap(good.Client, strings.Repeat("p", 30)+"é") }, "non-ASCII"},
+		"password changed":         {func(r *BootstrapRequest) { r.Password += "x" }, "signature does not verify"},
+		"another key's signature":  {func(r *BootstrapRequest) { r.Signature = ed25519.Sign(other, BootstrapMessage(r.Client, r.Password)) }, "signature does not verify"},
+		"someone else's client id": {func(r *BootstrapRequest) { r.Client = PendingID(other.Public().(ed25519.PublicKey)) }, "does not belong"},
+		"host id as client":        {func(r *BootstrapRequest) { r.Client = RandomID(HostIDPrefix) }, "does not belong"},
+		"no identity key":          {func(r *BootstrapRequest) { r.IdentityKey = nil }, "wrong size"},
+		"short signature":          {func(r *BootstrapRequest) { r.Signature = r.Signature[:10] }, "wrong size"},
+		"empty":                    {func(r *BootstrapRequest) { *r = BootstrapRequest{} }, "wrong size"},
+	})
 }
 
 func TestEnrollRequestValidate(t *testing.T) {
@@ -107,6 +150,13 @@ func TestDecodeEnrollBodies(t *testing.T) {
 	if _, err := DecodeEnrollRequest([]byte(`{"token":"a b"}`)); err == nil || !strings.Contains(err.Error(), "enrollment request: the enrollment token contains spaces") {
 		t.Errorf("request with a spaced token: %v", err)
 	}
+	bootReq, _ := json.Marshal(goodBootstrapRequest())
+	if r, err := DecodeBootstrapRequest(bootReq); err != nil || r.Password != goodBootstrapRequest().Password {
+		t.Fatalf("good bootstrap request: %+v, %v", r, err)
+	}
+	if _, err := DecodeBootstrapRequest([]byte(`{"client":"p_x"}`)); err == nil || !strings.Contains(err.Error(), "bootstrap request: identity_key") {
+		t.Errorf("bootstrap request without keys: %v", err)
+	}
 	if _, err := DecodeBootstrapResponse([]byte(`{"ca_cert":""}`)); err == nil || !strings.Contains(err.Error(), "bootstrap answer: no usable mqtt_url") {
 		t.Errorf("bootstrap answer without a broker: %v", err)
 	}
@@ -149,12 +199,12 @@ func checkValidate(t *testing.T, err error, want string) {
 	}
 }
 
-// FuzzDecodeEnrollBodies feeds untrusted bytes to the three decoders:
+// FuzzDecodeEnrollBodies feeds untrusted bytes to the four decoders:
 // none may panic, what one accepts passes its Validate and keeps within
 // the bounds, and no error carries a control character to a terminal or a
 // log line.
 func FuzzDecodeEnrollBodies(f *testing.F) {
-	for _, v := range []any{goodEnrollRequest(), goodEnrollResponse(), goodBootstrapResponse()} {
+	for _, v := range []any{goodEnrollRequest(), goodEnrollResponse(), goodBootstrapResponse(), goodBootstrapRequest()} {
 		b, _ := json.Marshal(v)
 		f.Add(b)
 	}
@@ -185,6 +235,12 @@ func FuzzDecodeEnrollBodies(f *testing.F) {
 		clean(err)
 		if err == nil && (boot.Validate() != nil || boot.MQTTURL == "" || len(boot.MQTTURL) > MaxMQTTURL) {
 			t.Fatalf("accepted bootstrap answer %+v", boot)
+		}
+		breq, err := DecodeBootstrapRequest(data)
+		clean(err)
+		if err == nil && (breq.Validate() != nil || !ValidPendingID(breq.Client) || len(breq.Password) < MinPendingPassword ||
+			!ed25519.Verify(breq.IdentityKey, BootstrapMessage(breq.Client, breq.Password), breq.Signature)) {
+			t.Fatalf("accepted bootstrap request %+v", breq)
 		}
 	})
 }
