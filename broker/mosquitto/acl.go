@@ -18,6 +18,7 @@ type aclEntry struct {
 const (
 	aclPublish          = "publishClientSend"
 	aclSubscribePattern = "subscribePattern"
+	aclSubscribeLiteral = "subscribeLiteral"
 )
 
 // MonitorRole is the one role every monitor account shares.
@@ -40,4 +41,16 @@ func hostACL(id string) []aclEntry {
 // discovery configs included, they live under it), publish nothing.
 func monitorACL() []aclEntry {
 	return []aclEntry{{Type: aclSubscribePattern, Topic: topics.MonitorFilter, Allow: true}}
+}
+
+// pendingRole is the name of pending client id's own role.
+func pendingRole(id string) string { return "rm-pending-" + id }
+
+// pendingACL is the pending row (broker/acl.go): publish its own announce
+// request, subscribe to exactly its own announce answer topic, nothing else.
+func pendingACL(id string) []aclEntry {
+	return []aclEntry{
+		{Type: aclPublish, Topic: topics.AnnounceReqTopic(id), Allow: true},
+		{Type: aclSubscribeLiteral, Topic: topics.AnnounceRespTopic(id), Allow: true},
+	}
 }

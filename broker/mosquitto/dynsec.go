@@ -32,11 +32,16 @@ type controlRequest struct {
 }
 
 type controlResponse struct {
-	Responses []struct {
-		Command         string `json:"command"`
-		Error           string `json:"error"`
-		CorrelationData string `json:"correlationData"`
-	} `json:"responses"`
+	Responses []commandResponse `json:"responses"`
+}
+
+// commandResponse is the plugin's answer to one command: Error is "" for
+// success; Data carries what a listing returns.
+type commandResponse struct {
+	Command         string          `json:"command"`
+	Error           string          `json:"error"`
+	CorrelationData string          `json:"correlationData"`
+	Data            json.RawMessage `json:"data"`
 }
 
 // The plugin's answers that mean "it is there already": provisioning the
@@ -65,6 +70,20 @@ func newControl(b *Bus) *control {
 // do sends cmds as one request and returns each command's error text ("" for
 // success), in order.
 func (c *control) do(cmds ...command) ([]string, error) {
+	res, err := c.send(cmds...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(res))
+	for i, r := range res {
+		out[i] = r.Error
+	}
+	return out, nil
+}
+
+// send sends cmds as one request and returns each command's answer, in
+// order.
+func (c *control) send(cmds ...command) ([]commandResponse, error) {
 	c.b.stats.controlRequests.Add(1)
 	id := strconv.FormatUint(c.next.Add(1), 10)
 	for i, cmd := range cmds {
@@ -97,11 +116,11 @@ func (c *control) do(cmds ...command) ([]string, error) {
 		if !ok {
 			return nil, errors.New("mosquitto: the bus is closed")
 		}
-		out := make([]string, len(cmds))
+		out := make([]commandResponse, len(cmds))
 		for _, resp := range r.Responses {
 			_, idx, _ := strings.Cut(resp.CorrelationData, "/")
 			if i, err := strconv.Atoi(idx); err == nil && i >= 0 && i < len(out) {
-				out[i] = resp.Error
+				out[i] = resp
 			}
 		}
 		return out, nil
@@ -224,8 +243,11 @@ func (b *Bus) replaceSecret(username, password, role string) error {
 // has happened already and must not fail for them.
 func (b *Bus) Disconnect(clientID string) {
 	cmds := []command{{"command": "deleteClient", "username": clientID}}
-	if topics.ValidHostID(clientID) {
+	switch {
+	case topics.ValidHostID(clientID):
 		cmds = append(cmds, command{"command": "deleteRole", "rolename": hostRole(clientID)})
+	case topics.ValidPendingID(clientID):
+		cmds = append(cmds, command{"command": "deleteRole", "rolename": pendingRole(clientID)})
 	}
 	res, err := b.ctl.do(cmds...)
 	if err != nil {
