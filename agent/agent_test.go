@@ -11,12 +11,13 @@ import (
 	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
 func TestAgentHelloHeartbeatAndCleanStop(t *testing.T) {
 	resticPath := agenttest.RequireBinary(t, "restic")
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	up := newCollector()
@@ -74,7 +75,7 @@ func TestAgentHelloHeartbeatAndCleanStop(t *testing.T) {
 
 func TestAgentOverTLSTrustsOnlyTheConfiguredCA(t *testing.T) {
 	ca := agenttest.NewCA(t, "restic-manager test CA")
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, ca.ServerTLS(t))
 	up := newCollector()
@@ -101,7 +102,7 @@ func TestAgentOverTLSTrustsOnlyTheConfiguredCA(t *testing.T) {
 }
 
 func TestAgentWrongPasswordKeepsRetrying(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	cfg := plainConfig(t, h, b.TCPAddr())
@@ -115,7 +116,7 @@ func TestAgentWrongPasswordKeepsRetrying(t *testing.T) {
 }
 
 func TestConnGenGrowsAcrossReconnectsAndRestarts(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	addr := b.TCPAddr()
@@ -150,7 +151,7 @@ func TestConnGenGrowsAcrossReconnectsAndRestarts(t *testing.T) {
 }
 
 func TestWillOnAbruptDropThenReconnect(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	up := newCollector()
@@ -177,7 +178,7 @@ func TestWillOnAbruptDropThenReconnect(t *testing.T) {
 }
 
 func TestQueuedCommandArrivesAfterReconnect(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	up := newCollector()
@@ -215,7 +216,7 @@ func runCommandFor(t *testing.T, h string) sentMessage {
 }
 
 func TestDownMessagesAreValidated(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	up := newCollector()
@@ -263,7 +264,7 @@ func TestDownMessagesAreValidated(t *testing.T) {
 }
 
 func TestCancelWhileBrokerUnreachable(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	addr := b.TCPAddr()

@@ -12,6 +12,7 @@ import (
 	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -19,7 +20,7 @@ import (
 // gets in without a secret (the ACL confines it); hosts need their password.
 // refusePending keeps pending clients out, to hold an agent offline.
 type pendingAuth struct {
-	*broker.StaticAuth
+	*brokertest.StaticAuth
 	refusePending atomic.Bool
 }
 
@@ -52,7 +53,7 @@ type announceFixture struct {
 func newAnnounceFixture(t *testing.T) *announceFixture {
 	t.Helper()
 	ca := agenttest.NewCA(t, "restic-manager test CA")
-	auth := &pendingAuth{StaticAuth: broker.NewStaticAuth()}
+	auth := &pendingAuth{StaticAuth: brokertest.NewStaticAuth()}
 	b := startBroker(t, "127.0.0.1:0", auth, ca.ServerTLS(t))
 	f := &announceFixture{
 		ca: ca, auth: auth, broker: b,

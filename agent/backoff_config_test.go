@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
-	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 )
 
 // TestReconnectBackoffMaxFromConfig: reconnect_backoff_max in agent.yaml
@@ -19,7 +19,7 @@ import (
 // default they double from a second up to 30 s: the third wait alone would
 // be 2-4 s), and the agent is back once the broker is.
 func TestReconnectBackoffMaxFromConfig(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	addr := b.TCPAddr()

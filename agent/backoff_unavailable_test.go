@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/agent"
-	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -16,7 +16,7 @@ import (
 // its short backoff, not on the long wait reserved for refused credentials
 // (an hour here), so it is back as soon as the check works again.
 func TestReconnectWhileServerUnavailable(t *testing.T) {
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	up := newCollector()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -21,7 +22,7 @@ type host struct {
 	id, password string
 }
 
-func newHost(t *testing.T, auth *broker.StaticAuth) host {
+func newHost(t *testing.T, auth *brokertest.StaticAuth) host {
 	h := host{id: topics.RandomID(topics.HostIDPrefix), password: topics.RandomID("pw_")}
 	if err := auth.Add(broker.Identity{Role: broker.RoleHost, ID: h.id}, h.password); err != nil {
 		t.Fatal(err)

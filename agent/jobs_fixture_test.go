@@ -16,7 +16,7 @@ import (
 
 	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/agent/agenttest"
-	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -97,7 +97,7 @@ func newRepo(t *testing.T) string {
 // and a repository.
 type jobEnv struct {
 	t      *testing.T
-	auth   *broker.StaticAuth
+	auth   *brokertest.StaticAuth
 	h      host
 	b      *testBroker
 	srv    *jobServer
@@ -116,7 +116,7 @@ func newJobEnv(t *testing.T) *jobEnv {
 	t.Helper()
 	t.Parallel()
 	resticPath := agenttest.RequireBinary(t, "restic")
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := newHost(t, auth)
 	b := startBroker(t, "127.0.0.1:0", auth, nil)
 	e := &jobEnv{t: t, auth: auth, h: h, b: b, restic: resticPath, cache: t.TempDir()}

@@ -1,10 +1,11 @@
-package broker
+package broker_test
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -38,28 +39,28 @@ func TestFilterWithin(t *testing.T) {
 		{"a/b/c", "a/+", false},
 	}
 	for _, c := range cases {
-		if got := filterWithin(c.f, c.a); got != c.want {
+		if got := broker.FilterWithin(c.f, c.a); got != c.want {
 			t.Errorf("filterWithin(%q, %q) = %v, want %v", c.f, c.a, got, c.want)
 		}
 	}
 }
 
 func TestParseIdentity(t *testing.T) {
-	good := map[string]Role{hostA: RoleHost, monitor: RoleMonitor, pendingP: RolePending}
+	good := map[string]broker.Role{hostA: broker.RoleHost, monitor: broker.RoleMonitor, pendingP: broker.RolePending}
 	for name, role := range good {
-		id, err := ParseIdentity(name)
-		if err != nil || id != (Identity{Role: role, ID: name}) {
+		id, err := broker.ParseIdentity(name)
+		if err != nil || id != (broker.Identity{Role: role, ID: name}) {
 			t.Errorf("ParseIdentity(%q) = %+v, %v", name, id, err)
 		}
 	}
 	for _, name := range []string{"", "alpha", "h_", "h_a/b", "h_+", "h_#", "H_ALPHA", "mon_", "mon_a b", "inline",
 		"x_user", "h_" + strings.Repeat("a", 80)} {
-		if id, err := ParseIdentity(name); err == nil {
+		if id, err := broker.ParseIdentity(name); err == nil {
 			t.Errorf("ParseIdentity(%q) = %+v, want error", name, id)
 		}
 	}
 	// An identity whose role disagrees with its prefix gets no ACL rows.
-	if f := publishFilters(Identity{Role: RoleMonitor, ID: hostA}); f != nil {
+	if f := broker.PublishFilters(broker.Identity{Role: broker.RoleMonitor, ID: hostA}); f != nil {
 		t.Errorf("mismatched identity may publish to %v", f)
 	}
 }
@@ -69,7 +70,7 @@ func FuzzParseIdentity(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		id, err := ParseIdentity(name)
+		id, err := broker.ParseIdentity(name)
 		if err != nil {
 			return
 		}
@@ -77,7 +78,7 @@ func FuzzParseIdentity(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", name, id)
 		}
 		// Building the ACL filters must not panic for an accepted identity.
-		_, _ = publishFilters(id), subscribeFilters(id)
+		_, _ = broker.PublishFilters(id), broker.SubscribeFilters(id)
 	})
 }
 

@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	pahopackets "github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -80,7 +81,7 @@ func TestConnectRefused(t *testing.T) {
 // MaxAuthFailuresPerAddr.
 func TestAuthenticatorError(t *testing.T) {
 	t.Parallel()
-	tb := startBroker(t, func(c *Config) { c.MaxAuthFailuresPerAddr = 1 })
+	tb := startBroker(t, func(c *broker.Config) { c.MaxAuthFailuresPerAddr = 1 })
 	tb.auth.SetError(errors.New("database is locked"))
 	for i := 0; i < 3; i++ {
 		_, err := dialPaho(t, tb.addr, hostA)
@@ -114,7 +115,7 @@ func TestAuthenticatorError(t *testing.T) {
 // that returns someone else's identity.
 func TestIdentityMismatchRefused(t *testing.T) {
 	t.Parallel()
-	b, err := New(Config{TCPAddr: "127.0.0.1:0"}, liar{})
+	b, err := broker.New(broker.Config{TCPAddr: "127.0.0.1:0"}, liar{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,29 +130,6 @@ func TestIdentityMismatchRefused(t *testing.T) {
 
 type liar struct{}
 
-func (liar) Authenticate(string, []byte) (Identity, error) {
-	return Identity{Role: RoleHost, ID: hostB}, nil
-}
-
-func TestStaticAuth(t *testing.T) {
-	a := NewStaticAuth()
-	if err := a.Add(Identity{Role: RoleMonitor, ID: hostA}, "x"); err == nil {
-		t.Error("Add accepted a role that does not match the prefix")
-	}
-	id := Identity{Role: RoleHost, ID: hostA}
-	if err := a.Add(id, "right"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := a.Authenticate(hostA, []byte("right")); err != nil || got != id {
-		t.Errorf("Authenticate(right) = %+v, %v", got, err)
-	}
-	for _, pw := range []string{"wrong", "", "right "} {
-		if _, err := a.Authenticate(hostA, []byte(pw)); !errors.Is(err, ErrDenied) {
-			t.Errorf("Authenticate(%q) = %v, want ErrDenied", pw, err)
-		}
-	}
-	a.Remove(hostA)
-	if _, err := a.Authenticate(hostA, []byte("right")); !errors.Is(err, ErrDenied) {
-		t.Errorf("after Remove: %v, want ErrDenied", err)
-	}
+func (liar) Authenticate(string, []byte) (broker.Identity, error) {
+	return broker.Identity{Role: broker.RoleHost, ID: hostB}, nil
 }

@@ -39,8 +39,12 @@
 //     database is the source of truth (DESIGN §1), and a PUBACK from the
 //     broker is not proof that the server stored anything;
 //   - allow a client anything the ACL does not name. There is no allow-all
-//     hook, not even in tests (testing.go's StaticAuth checks passwords);
+//     hook, not even in tests (brokertest.StaticAuth checks passwords);
 //   - log passwords or payloads. Mochi's own lines are filtered to Warn and
 //     above and have packets redacted (mochilog.go);
-//   - retain client messages: only the server's own publishes are retained.
+//   - retain client messages: only the server's own publishes are retained;
+//   - hold test code: fixtures for tests live in broker/brokertest, which
+//     imports this package, so the tests that use it are the external
+//     package broker_test; what they check inside is exported to them by
+//     export_test.go (compiled only into the tests).
 package broker

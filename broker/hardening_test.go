@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -24,8 +26,8 @@ var truncatedSubscribeV5 = []byte{
 
 func TestMaxPacketSize(t *testing.T) {
 	t.Parallel()
-	tb := startBroker(t, func(c *Config) { c.MaxPacketSize = 1024 })
-	if got := tb.capabilities().MaximumPacketSize; got != 1024 {
+	tb := startBroker(t, func(c *broker.Config) { c.MaxPacketSize = 1024 })
+	if got := tb.Capabilities().MaximumPacketSize; got != 1024 {
 		t.Fatalf("mochi MaximumPacketSize = %d, want 1024", got)
 	}
 	up := tb.inbox(t, topics.AllHostsUpFilter)
@@ -52,33 +54,33 @@ func TestMaxPacketSize(t *testing.T) {
 }
 
 func TestDefaultConfig(t *testing.T) {
-	b, err := New(Config{}, NewStaticAuth())
+	b, err := broker.New(broker.Config{}, brokertest.NewStaticAuth())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	c := b.capabilities()
+	c := b.Capabilities()
 	day8 := uint32(8 * 24 * 3600)
 	if c.MaximumPacketSize != 256<<10 || c.MaximumSessionExpiryInterval != day8 ||
 		c.MaximumMessageExpiryInterval != int64(day8) {
 		t.Errorf("capabilities: packet %d, session expiry %d, message expiry %d; want 256 KiB, 8 days, 8 days",
 			c.MaximumPacketSize, c.MaximumSessionExpiryInterval, c.MaximumMessageExpiryInterval)
 	}
-	if c.MaximumClientWritesPending != DefaultMaxClientWritesPending {
+	if c.MaximumClientWritesPending != broker.DefaultMaxClientWritesPending {
 		t.Errorf("a client's write queue holds %d packets, want %d (mochi's 8,192 cost 64 KiB per agent)",
-			c.MaximumClientWritesPending, DefaultMaxClientWritesPending)
+			c.MaximumClientWritesPending, broker.DefaultMaxClientWritesPending)
 	}
-	if b.cfg.ConnectTimeout != 10*time.Second || b.cfg.MaxConnsPerAddrPerMinute != 120 || b.cfg.MaxAuthFailuresPerAddr != 20 ||
-		b.cfg.MaxPendingPerAddr != 32 || b.cfg.MaxPending != 1000 || b.cfg.MaxPendingKeepalive != 300*time.Second {
-		t.Errorf("defaults not applied: %+v", b.cfg)
+	if cfg := b.EffectiveConfig(); cfg.ConnectTimeout != 10*time.Second || cfg.MaxConnsPerAddrPerMinute != 120 || cfg.MaxAuthFailuresPerAddr != 20 ||
+		cfg.MaxPendingPerAddr != 32 || cfg.MaxPending != 1000 || cfg.MaxPendingKeepalive != 300*time.Second {
+		t.Errorf("defaults not applied: %+v", cfg)
 	}
-	if _, err := New(Config{MaxPendingKeepalive: -time.Second}, NewStaticAuth()); err == nil {
+	if _, err := broker.New(broker.Config{MaxPendingKeepalive: -time.Second}, brokertest.NewStaticAuth()); err == nil {
 		t.Error("New with a negative MaxPendingKeepalive succeeded")
 	}
-	if _, err := New(Config{}, nil); err == nil {
+	if _, err := broker.New(broker.Config{}, nil); err == nil {
 		t.Error("New without an Authenticator succeeded")
 	}
-	if _, err := New(Config{TLSAddr: "127.0.0.1:0"}, NewStaticAuth()); err == nil {
+	if _, err := broker.New(broker.Config{TLSAddr: "127.0.0.1:0"}, brokertest.NewStaticAuth()); err == nil {
 		t.Error("New with TLSAddr and no TLSConfig succeeded")
 	}
 	if b.TCPAddr() != nil || b.TLSAddr() != nil {
@@ -88,7 +90,7 @@ func TestDefaultConfig(t *testing.T) {
 
 func TestConnectTimeout(t *testing.T) {
 	t.Parallel()
-	tb := startBroker(t, func(c *Config) { c.ConnectTimeout = 200 * time.Millisecond })
+	tb := startBroker(t, func(c *broker.Config) { c.ConnectTimeout = 200 * time.Millisecond })
 	silent := dialRaw(t, tb.TCPAddr())
 	slow := dialRaw(t, tb.TCPAddr())
 	slow.writeBytes(t, []byte{0x10, 0x20, 0x00}) // the start of a CONNECT, then nothing
@@ -149,7 +151,7 @@ func TestPanicRecovery(t *testing.T) {
 	if w := up.onTopic(topics.StatusTopic(hostC))[0]; w.ClientID != hostC || w.Conn != connC[0] {
 		t.Errorf("Will = %+v, want client %s conn %d", w, hostC, connC[0])
 	}
-	if _, ok := tb.srv.Clients.Get(hostC); ok {
+	if _, ok := tb.Mochi().Clients.Get(hostC); ok {
 		t.Error("the panicking clean-session client is still in mochi's client map")
 	}
 
@@ -178,7 +180,7 @@ func TestPanicRecovery(t *testing.T) {
 
 func TestConnectionRateLimit(t *testing.T) {
 	t.Parallel()
-	tb := startBroker(t, func(c *Config) { c.MaxConnsPerAddrPerMinute = 3 })
+	tb := startBroker(t, func(c *broker.Config) { c.MaxConnsPerAddrPerMinute = 3 })
 	for _, id := range []string{hostA, hostB, hostC} {
 		mustPaho(t, tb.addr, id)
 	}
@@ -195,7 +197,7 @@ func TestConnectionRateLimit(t *testing.T) {
 
 func TestAuthFailureLimit(t *testing.T) {
 	t.Parallel()
-	tb := startBroker(t, func(c *Config) { c.MaxAuthFailuresPerAddr = 2 })
+	tb := startBroker(t, func(c *broker.Config) { c.MaxAuthFailuresPerAddr = 2 })
 	wrong := func(o *paho.ClientOptions) { o.SetPassword("wrong") }
 	for i := 0; i < 2; i++ {
 		_, err := dialPaho(t, tb.addr, hostA, wrong)
@@ -213,51 +215,5 @@ func TestAuthFailureLimit(t *testing.T) {
 	}
 	if s := tb.Stats(); s.AuthFailures != 2 || s.RateLimited != 1 {
 		t.Errorf("stats = %+v, want 2 auth failures, 1 rate limited", s)
-	}
-}
-
-func TestAddrLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := newAddrLimiter(3, time.Minute)
-	l.now = func() time.Time { return now }
-	for i := 1; i <= 3; i++ {
-		if ok, _ := l.allow("10.0.0.1"); !ok {
-			t.Fatalf("attempt %d refused", i)
-		}
-	}
-	if ok, first := l.allow("10.0.0.1"); ok || !first {
-		t.Fatalf("4th attempt: ok=%v first=%v, want refused and first", ok, first)
-	}
-	if ok, first := l.allow("10.0.0.1"); ok || first {
-		t.Fatalf("5th attempt: ok=%v first=%v, want refused, not first", ok, first)
-	}
-	if ok, _ := l.allow("10.0.0.2"); !ok {
-		t.Fatal("another address was refused")
-	}
-	now = now.Add(time.Minute)
-	if ok, _ := l.allow("10.0.0.1"); !ok {
-		t.Fatal("still refused in the next window")
-	}
-
-	f := newAddrLimiter(2, 5*time.Minute)
-	f.now = func() time.Time { return now }
-	if f.fail("10.0.0.9") || !f.fail("10.0.0.9") || !f.blocked("10.0.0.9") {
-		t.Fatal("2 failures did not block")
-	}
-	now = now.Add(4 * time.Minute)
-	if !f.blocked("10.0.0.9") {
-		t.Fatal("unblocked too early")
-	}
-	now = now.Add(time.Minute)
-	if f.blocked("10.0.0.9") {
-		t.Fatal("still blocked after the window")
-	}
-	now = now.Add(10 * time.Minute)
-	f.allow("10.0.0.8") // triggers a sweep
-	if len(f.addrs) != 1 {
-		t.Errorf("sweep left %d addresses, want 1", len(f.addrs))
-	}
-	if off := newAddrLimiter(-1, time.Minute); off.fail("x") || off.blocked("x") {
-		t.Error("a disabled limiter limits")
 	}
 }

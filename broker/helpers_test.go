@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 )
 
 // Test identities. Every password and payload used in the tests is
@@ -51,7 +54,7 @@ type presenceLog struct {
 
 type presenceEvent struct {
 	connect bool
-	id      Identity
+	id      broker.Identity
 	conn    uint64
 }
 
@@ -79,8 +82,8 @@ func (p *presenceLog) find(id string, connect bool) []uint64 {
 }
 
 type testBroker struct {
-	*Broker
-	auth     *StaticAuth
+	*broker.Broker
+	auth     *brokertest.StaticAuth
 	logs     *syncBuffer
 	presence *presenceLog
 	addr     string // tcp://127.0.0.1:port
@@ -88,11 +91,11 @@ type testBroker struct {
 
 // startBroker runs a real broker on 127.0.0.1:0 with the test identities. The
 // address limits are off unless mod sets them.
-func startBroker(t testing.TB, mod func(*Config)) *testBroker {
+func startBroker(t testing.TB, mod func(*broker.Config)) *testBroker {
 	t.Helper()
-	tb := &testBroker{auth: NewStaticAuth(), logs: &syncBuffer{}, presence: &presenceLog{}}
+	tb := &testBroker{auth: brokertest.NewStaticAuth(), logs: &syncBuffer{}, presence: &presenceLog{}}
 	for _, id := range []string{hostA, hostB, hostC, monitor, pendingP, pendingQ} {
-		ident, err := ParseIdentity(id)
+		ident, err := broker.ParseIdentity(id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,22 +103,22 @@ func startBroker(t testing.TB, mod func(*Config)) *testBroker {
 			t.Fatal(err)
 		}
 	}
-	cfg := Config{
+	cfg := broker.Config{
 		TCPAddr:                  "127.0.0.1:0",
 		MaxConnsPerAddrPerMinute: -1,
 		MaxAuthFailuresPerAddr:   -1,
 		Logger:                   slog.New(slog.NewTextHandler(tb.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnConnect: func(id Identity, conn uint64, _ string) {
+		OnConnect: func(id broker.Identity, conn uint64, _ string) {
 			tb.presence.add(presenceEvent{connect: true, id: id, conn: conn})
 		},
-		OnDisconnect: func(id Identity, conn uint64) {
+		OnDisconnect: func(id broker.Identity, conn uint64) {
 			tb.presence.add(presenceEvent{connect: false, id: id, conn: conn})
 		},
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	b, err := New(cfg, tb.auth)
+	b, err := broker.New(cfg, tb.auth)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -191,12 +194,12 @@ func (c *pahoClient) handle(_ paho.Client, m paho.Message) {
 
 // dialPaho connects with client ID = username = id and id's password unless
 // opts change them. No automatic reconnects: a disconnect must be visible.
-func dialPaho(t *testing.T, broker, id string, opts ...func(*paho.ClientOptions)) (*pahoClient, error) {
+func dialPaho(t *testing.T, brokerURL, id string, opts ...func(*paho.ClientOptions)) (*pahoClient, error) {
 	t.Helper()
 	c := &pahoClient{}
 	// Protocol 4 (3.1.1) only: by default paho retries a refused
 	// CONNECT as MQTT 3.1, which would double every refusal.
-	o := paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetUsername(id).SetPassword(password(id)).
+	o := paho.NewClientOptions().AddBroker(brokerURL).SetClientID(id).SetUsername(id).SetPassword(password(id)).
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30 * time.Second).
 		SetConnectTimeout(5 * time.Second).SetDefaultPublishHandler(c.handle).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -219,9 +222,9 @@ func dialPaho(t *testing.T, broker, id string, opts ...func(*paho.ClientOptions)
 	return c, nil
 }
 
-func mustPaho(t *testing.T, broker, id string, opts ...func(*paho.ClientOptions)) *pahoClient {
+func mustPaho(t *testing.T, brokerURL, id string, opts ...func(*paho.ClientOptions)) *pahoClient {
 	t.Helper()
-	c, err := dialPaho(t, broker, id, opts...)
+	c, err := dialPaho(t, brokerURL, id, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", id, err)
 	}
@@ -266,23 +269,23 @@ func barrier(t *testing.T, c *pahoClient) {
 // inbox is an inline subscription recording what it gets.
 type inbox struct {
 	mu   sync.Mutex
-	msgs []Message
+	msgs []broker.Message
 }
 
-func (in *inbox) add(m Message) {
+func (in *inbox) add(m broker.Message) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.msgs = append(in.msgs, m)
 }
 
-func (in *inbox) all() []Message {
+func (in *inbox) all() []broker.Message {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return append([]Message(nil), in.msgs...)
+	return append([]broker.Message(nil), in.msgs...)
 }
 
-func (in *inbox) onTopic(topic string) []Message {
-	var out []Message
+func (in *inbox) onTopic(topic string) []broker.Message {
+	var out []broker.Message
 	for _, m := range in.all() {
 		if m.Topic == topic {
 			out = append(out, m)

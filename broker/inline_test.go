@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -23,12 +24,12 @@ func TestInlineSubscribe(t *testing.T) {
 	wait(t, "publish", a.Publish(topics.HelloTopic(hostA), 1, true, payload("hello")))
 	waitFor(t, "hello", func() bool { return len(up.all()) == 1 })
 	conn := tb.presence.find(hostA, true)[0]
-	want := Message{Topic: topics.HelloTopic(hostA), Payload: payload("hello"), ClientID: hostA, Conn: conn}
+	want := broker.Message{Topic: topics.HelloTopic(hostA), Payload: payload("hello"), ClientID: hostA, Conn: conn}
 	if got := up.all()[0]; got.Topic != want.Topic || !bytes.Equal(got.Payload, want.Payload) ||
 		got.ClientID != want.ClientID || got.Conn != want.Conn || got.Retain {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	if n := len(tb.srv.Topics.Messages(topics.HelloTopic(hostA))); n != 0 {
+	if n := len(tb.Mochi().Topics.Messages(topics.HelloTopic(hostA))); n != 0 {
 		t.Errorf("a client's message was retained (%d)", n)
 	}
 
@@ -38,7 +39,7 @@ func TestInlineSubscribe(t *testing.T) {
 		t.Fatalf("CONNACK %#x", code)
 	}
 	pk := rawPublish(topics.HelloTopic(hostB), 1, 1)
-	pk.Properties.User = []packets.UserProperty{{Key: connTagKey, Val: "1"}}
+	pk.Properties.User = []packets.UserProperty{{Key: broker.ConnTagKey, Val: "1"}}
 	c.publish(t, pk)
 	if _, err := c.read(); err != nil {
 		t.Fatal(err)
@@ -66,7 +67,7 @@ func TestInlinePublish(t *testing.T) {
 	}
 
 	in := tb.inbox(t, topics.MonitorFilter) // retained messages come at once
-	if got := in.all(); len(got) != 1 || got[0].ClientID != InlineClientID || got[0].Conn != 0 || !got[0].Retain {
+	if got := in.all(); len(got) != 1 || got[0].ClientID != broker.InlineClientID || got[0].Conn != 0 || !got[0].Retain {
 		t.Errorf("inline view of the retained message: %+v", got)
 	}
 
@@ -78,7 +79,7 @@ func TestInlinePublish(t *testing.T) {
 	if err := tb.Publish("rm/x", nil, false, 3); err == nil {
 		t.Error("Publish with QoS 3 succeeded")
 	}
-	if err := tb.Subscribe("rm/#/x", func(Message) {}); err == nil {
+	if err := tb.Subscribe("rm/#/x", func(broker.Message) {}); err == nil {
 		t.Error("Subscribe to an invalid filter succeeded")
 	}
 	if err := tb.Subscribe("rm/#", nil); err == nil {
@@ -91,7 +92,7 @@ func TestInlinePublish(t *testing.T) {
 func TestInlineHandlerPanic(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, nil)
-	if err := tb.Subscribe(topics.AllHostsUpFilter, func(Message) { panic("server bug") }); err != nil {
+	if err := tb.Subscribe(topics.AllHostsUpFilter, func(broker.Message) { panic("server bug") }); err != nil {
 		t.Fatal(err)
 	}
 	a := mustPaho(t, tb.addr, hostA)
@@ -106,7 +107,7 @@ func TestInlineHandlerPanic(t *testing.T) {
 // and its chatter below Warn is dropped.
 func TestMochiLogRedacted(t *testing.T) {
 	var buf syncBuffer
-	log := newMochiLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := broker.NewMochiLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	pk := packets.Packet{TopicName: "t", Payload: payload("p"),
 		Connect: packets.ConnectParams{Password: []byte(password(hostA))}}
 	log.Warn("error processing packet", "pk", pk, "packet", &pk, "raw", []byte(password(hostA)))

@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/restic-manager/restic-manager/broker"
 )
 
 // BenchmarkHeapPerClient connects clients connected agents (raw MQTT
@@ -22,11 +24,11 @@ func BenchmarkHeapPerClient(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var perClient float64
 			for b.Loop() {
-				tb := startBroker(b, func(cfg *Config) { cfg.MaxClientWritesPending = c.pending })
+				tb := startBroker(b, func(cfg *broker.Config) { cfg.MaxClientWritesPending = c.pending })
 				ids := make([]string, clients)
 				for i := range ids {
 					ids[i] = fmt.Sprintf("h_mem%05d", i)
-					id, err := ParseIdentity(ids[i])
+					id, err := broker.ParseIdentity(ids[i])
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -79,10 +79,3 @@ func (p *pendingSlots) release(tc *trackedConn) {
 		delete(p.byAddr, tc.pendingAddr)
 	}
 }
-
-// count returns how many slots are taken (for tests and logs).
-func (p *pendingSlots) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
-}

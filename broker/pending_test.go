@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -81,12 +82,12 @@ func TestPendingSessionNotKept(t *testing.T) {
 			_ = first.conn.Close()
 			if id == pendingP {
 				waitFor(t, "the pending session to end with its connection", func() bool {
-					_, ok := tb.srv.Clients.Get(id)
+					_, ok := tb.Mochi().Clients.Get(id)
 					return !ok
 				})
 			} else {
 				waitFor(t, "the host's disconnect", func() bool {
-					cl, ok := tb.srv.Clients.Get(id)
+					cl, ok := tb.Mochi().Clients.Get(id)
 					return ok && cl.Closed()
 				})
 			}
@@ -109,7 +110,7 @@ func TestPendingSessionNotKept(t *testing.T) {
 // failed login) and gets in once a slot is free. Hosts are not capped.
 func TestPendingCaps(t *testing.T) {
 	t.Parallel()
-	tb := startBroker(t, func(c *Config) {
+	tb := startBroker(t, func(c *broker.Config) {
 		c.MaxPendingPerAddr = 2
 		c.MaxPending = 3
 		c.MaxAuthFailuresPerAddr = 1 // a refusal counted as a failed login would block the address
@@ -117,7 +118,7 @@ func TestPendingCaps(t *testing.T) {
 	ids := make([]string, 5)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("p_cap%d", i)
-		if err := tb.auth.Add(Identity{Role: RolePending, ID: ids[i]}, password(ids[i])); err != nil {
+		if err := tb.auth.Add(broker.Identity{Role: broker.RolePending, ID: ids[i]}, password(ids[i])); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,7 +151,7 @@ func TestPendingCaps(t *testing.T) {
 	}
 
 	_ = conns[ids[0]].conn.Close()
-	waitFor(t, "the closed pending client's slot", func() bool { return tb.pendingSlots.count() == 2 })
+	waitFor(t, "the closed pending client's slot", func() bool { return tb.PendingSlotsTaken() == 2 })
 	if code := try("127.0.0.3", ids[4], 4); code != 0 {
 		t.Errorf("after a slot was freed: CONNACK %#x", code)
 	}

@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"testing"
@@ -6,6 +6,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -39,17 +40,17 @@ func TestQueuedCommandReachesReconnectingHost(t *testing.T) {
 // our OnClientExpired removes them).
 func TestExpiredSessionIsForgotten(t *testing.T) {
 	t.Parallel()
-	tb := startBroker(t, func(c *Config) { c.SessionExpiry = time.Second })
+	tb := startBroker(t, func(c *broker.Config) { c.SessionExpiry = time.Second })
 	h := mustPaho(t, tb.addr, hostA, persistent)
 	subscribe(t, h, topics.CmdTopic(hostA))
 	h.Disconnect(100)
 	waitFor(t, "the host to be offline", func() bool { return len(tb.presence.find(hostA, false)) == 1 })
-	if _, ok := tb.srv.Clients.Get(hostA); !ok {
+	if _, ok := tb.Mochi().Clients.Get(hostA); !ok {
 		t.Fatal("the persistent session was dropped at once")
 	}
 	waitFor(t, "the session to expire", func() bool {
-		_, ok := tb.srv.Clients.Get(hostA)
-		return !ok && len(tb.srv.Topics.Subscribers(topics.CmdTopic(hostA)).Subscriptions) == 0
+		_, ok := tb.Mochi().Clients.Get(hostA)
+		return !ok && len(tb.Mochi().Topics.Subscribers(topics.CmdTopic(hostA)).Subscriptions) == 0
 	})
 }
 
@@ -157,10 +158,10 @@ func TestDisconnectRevokes(t *testing.T) {
 	tb.Disconnect(hostA)
 	waitFor(t, "the revoked host to lose its connection", func() bool { return h.lostCount() == 1 })
 	waitFor(t, "OnDisconnect", func() bool { return len(tb.presence.find(hostA, false)) == 1 })
-	if _, ok := tb.srv.Clients.Get(hostA); ok {
+	if _, ok := tb.Mochi().Clients.Get(hostA); ok {
 		t.Error("the revoked host's session survived")
 	}
-	if subs := tb.srv.Topics.Subscribers(topics.CmdTopic(hostA)).Subscriptions; len(subs) != 0 {
+	if subs := tb.Mochi().Topics.Subscribers(topics.CmdTopic(hostA)).Subscriptions; len(subs) != 0 {
 		t.Errorf("the revoked host's subscriptions survived: %v", subs)
 	}
 	if _, err := dialPaho(t, tb.addr, hostA, persistent); err == nil {
@@ -169,8 +170,8 @@ func TestDisconnectRevokes(t *testing.T) {
 	if other.lostCount() != 0 {
 		t.Error("another host was disconnected")
 	}
-	tb.Disconnect("h_nobody")     // unknown: ignored
-	tb.Disconnect(InlineClientID) // the server's own client: ignored
+	tb.Disconnect("h_nobody")            // unknown: ignored
+	tb.Disconnect(broker.InlineClientID) // the server's own client: ignored
 	if err := tb.Publish(topics.CmdTopic(hostB), payload("still works"), false, 1); err != nil {
 		t.Fatal(err)
 	}

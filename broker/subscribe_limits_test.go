@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -58,7 +59,7 @@ func refusedCode(v byte) byte {
 // subscriptionsOf returns how many subscriptions mochi holds for client id.
 func (tb *testBroker) subscriptionsOf(t *testing.T, id string) int {
 	t.Helper()
-	cl, ok := tb.srv.Clients.Get(id)
+	cl, ok := tb.Mochi().Clients.Get(id)
 	if !ok {
 		t.Fatalf("no session for %s", id)
 	}
@@ -130,7 +131,7 @@ func TestSubscribeFilterAmplification(t *testing.T) {
 			// The persistent session comes back with only that subscription.
 			_ = a.conn.Close()
 			waitFor(t, "the attacker's disconnect", func() bool {
-				cl, ok := tb.srv.Clients.Get(hostA)
+				cl, ok := tb.Mochi().Clients.Get(hostA)
 				return ok && cl.Closed()
 			})
 			again := dialRaw(t, tb.TCPAddr())
@@ -162,18 +163,18 @@ func TestSubscriptionsPerClient(t *testing.T) {
 		t.Fatalf("CONNACK %#x", code)
 	}
 	hostTopic := func(i int) string { return topics.MonitorHostTopic(fmt.Sprintf("h_host%03d", i)) }
-	for i := 0; i < MaxSubscriptionsPerClient+4; i++ {
+	for i := 0; i < broker.MaxSubscriptionsPerClient+4; i++ {
 		ack := m.ack(t, subscribePacket(t, 4, uint16(i+1), hostTopic(i)), packets.Suback)
 		want := byte(1)
-		if i >= MaxSubscriptionsPerClient {
+		if i >= broker.MaxSubscriptionsPerClient {
 			want = refusedCode(4)
 		}
 		if ack.ReasonCodes[0] != want {
 			t.Errorf("subscription %d: SUBACK %#x, want %#x", i+1, ack.ReasonCodes[0], want)
 		}
 	}
-	if n := tb.subscriptionsOf(t, monitor); n != MaxSubscriptionsPerClient {
-		t.Errorf("mochi holds %d subscriptions, want %d", n, MaxSubscriptionsPerClient)
+	if n := tb.subscriptionsOf(t, monitor); n != broker.MaxSubscriptionsPerClient {
+		t.Errorf("mochi holds %d subscriptions, want %d", n, broker.MaxSubscriptionsPerClient)
 	}
 	if ack := m.ack(t, subscribePacket(t, 4, 100, hostTopic(0)), packets.Suback); ack.ReasonCodes[0] != 1 {
 		t.Errorf("resubscribing to a held filter: SUBACK %#x", ack.ReasonCodes[0])
@@ -193,7 +194,7 @@ func TestSubscribeHookLimits(t *testing.T) {
 	if code := m.connect(t, connectPacket(5, monitor, password(monitor))); code != 0 {
 		t.Fatalf("CONNACK %#x", code)
 	}
-	atLimit := make([]string, MaxFiltersPerPacket)
+	atLimit := make([]string, broker.MaxFiltersPerPacket)
 	for i := range atLimit {
 		atLimit[i] = topics.MonitorHostTopic(fmt.Sprintf("h_limit%d", i))
 	}

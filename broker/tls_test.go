@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"crypto/ecdsa"
@@ -14,6 +14,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -50,7 +52,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 func TestTLSListener(t *testing.T) {
 	t.Parallel()
 	cert, pool := selfSigned(t)
-	tb := startBroker(t, func(c *Config) {
+	tb := startBroker(t, func(c *broker.Config) {
 		c.TCPAddr = ""
 		c.TLSAddr = "127.0.0.1:0"
 		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -89,7 +91,7 @@ func TestTLSListener(t *testing.T) {
 func TestStartFailsOnBusyAddress(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, nil)
-	b, err := New(Config{TCPAddr: tb.TCPAddr().String()}, NewStaticAuth())
+	b, err := broker.New(broker.Config{TCPAddr: tb.TCPAddr().String()}, brokertest.NewStaticAuth())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -24,7 +25,7 @@ const announceWait = 20 * time.Second
 
 // pendingAuth lets any pending client in, as the server does, and hosts
 // with their password.
-type pendingAuth struct{ *broker.StaticAuth }
+type pendingAuth struct{ *brokertest.StaticAuth }
 
 func (a pendingAuth) Authenticate(username string, password []byte) (broker.Identity, error) {
 	if topics.ValidPendingID(username) {
@@ -48,7 +49,7 @@ type announceFixture struct {
 func newAnnounceFixture(t *testing.T) *announceFixture {
 	t.Helper()
 	ca := agenttest.NewCA(t, "test CA")
-	auth := pendingAuth{broker.NewStaticAuth()}
+	auth := pendingAuth{brokertest.NewStaticAuth()}
 	b, err := broker.New(broker.Config{TLSAddr: "127.0.0.1:0", TLSConfig: ca.ServerTLS(t)}, auth)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/restic-manager/restic-manager/agent"
 	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -164,7 +165,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM is a unix service manager's stop signal")
 	}
-	auth := broker.NewStaticAuth()
+	auth := brokertest.NewStaticAuth()
 	h := topics.RandomID(topics.HostIDPrefix)
 	if err := auth.Add(broker.Identity{Role: broker.RoleHost, ID: h}, "pw-e2e"); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,16 @@
-package broker
+package brokertest
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"sync"
+
+	"github.com/restic-manager/restic-manager/broker"
 )
 
-// StaticAuth is an in-memory Authenticator for tests (this package's and
-// others'). It really checks passwords: it stores a salted SHA-256 of each
+// StaticAuth is an in-memory broker.Authenticator for tests (the broker's
+// and those of the programs that connect to it). It really checks passwords: it stores a salted SHA-256 of each
 // one and compares in constant time. It is not meant for production, where
 // the server's Authenticator checks its database.
 type StaticAuth struct {
@@ -19,8 +21,10 @@ type StaticAuth struct {
 	err error
 }
 
+var _ broker.Authenticator = (*StaticAuth)(nil)
+
 type staticEntry struct {
-	id   Identity
+	id   broker.Identity
 	hash [sha256.Size]byte
 }
 
@@ -31,9 +35,9 @@ func NewStaticAuth() *StaticAuth {
 
 // Add lets id log in with password, replacing any earlier password. It
 // returns an error if id's role does not match its ID prefix (see
-// ParseIdentity), which the broker would refuse anyway.
-func (a *StaticAuth) Add(id Identity, password string) error {
-	if parsed, err := ParseIdentity(id.ID); err != nil || parsed != id {
+// broker.ParseIdentity), which the broker would refuse anyway.
+func (a *StaticAuth) Add(id broker.Identity, password string) error {
+	if parsed, err := broker.ParseIdentity(id.ID); err != nil || parsed != id {
 		return fmt.Errorf("static auth: %s %q is not a valid identity", id.Role, id.ID)
 	}
 	a.mu.Lock()
@@ -56,18 +60,18 @@ func (a *StaticAuth) SetError(err error) {
 	a.err = err
 }
 
-// Authenticate implements Authenticator.
-func (a *StaticAuth) Authenticate(username string, password []byte) (Identity, error) {
+// Authenticate implements broker.Authenticator.
+func (a *StaticAuth) Authenticate(username string, password []byte) (broker.Identity, error) {
 	a.mu.Lock()
 	e, ok := a.entries[username]
 	err := a.err
 	a.mu.Unlock()
 	if err != nil {
-		return Identity{}, fmt.Errorf("static auth: %w", err)
+		return broker.Identity{}, fmt.Errorf("static auth: %w", err)
 	}
 	got := staticHash(username, password)
 	if !ok || subtle.ConstantTimeCompare(got[:], e.hash[:]) != 1 {
-		return Identity{}, fmt.Errorf("static auth: %q: %w", username, ErrDenied)
+		return broker.Identity{}, fmt.Errorf("static auth: %q: %w", username, broker.ErrDenied)
 	}
 	return e.id, nil
 }
