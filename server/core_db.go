@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -54,6 +55,11 @@ type DB struct {
 	stmts  map[string]*sqlx.Stmt // the read pool's, prepared once (prepared)
 
 	turns writeTurns // background writers let waiting writes go first (core_db_turns.go)
+
+	// pg is a PostgreSQL store's connection settings, for the dedicated
+	// connections of the leader lease and the event bridge
+	// (core_cluster.go); nil on SQLite.
+	pg *pgx.ConnConfig
 }
 
 // ReadConns is the read pool's size: enough for the web's pages and the

@@ -55,7 +55,7 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", RedactStoreURL(dsn), redactErr(err, cfg.Password))
 	}
-	return &DB{DB: r, w: w, path: RedactStoreURL(dsn), dialect: Postgres, stmts: make(map[string]*sqlx.Stmt)}, nil
+	return &DB{DB: r, w: w, path: RedactStoreURL(dsn), dialect: Postgres, stmts: make(map[string]*sqlx.Stmt), pg: cfg}, nil
 }
 
 // redactErr is err with password replaced wherever it appears in the

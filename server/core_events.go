@@ -35,6 +35,9 @@ type Event struct {
 	// Health is the host's name and health when it changed, for
 	// EventHostOverdue and EventHostOffline (nil for the other kinds).
 	Health *HealthChange
+	// remote: another replica published it (core_cluster.go's bridge),
+	// so the bridge does not send it back.
+	remote bool
 }
 
 // Bus fans events out to subscribers. A slow subscriber loses events instead
@@ -54,8 +57,11 @@ func NewBus() *Bus { return &Bus{subs: make(map[chan Event]*subState)} }
 const EventResync = "resync"
 
 // Subscribe returns a channel of events and a function that ends the subscription.
-func (b *Bus) Subscribe() (<-chan Event, func()) {
-	ch := make(chan Event, 64)
+func (b *Bus) Subscribe() (<-chan Event, func()) { return b.subscribe(64) }
+
+// subscribe is Subscribe with a buffer of size events.
+func (b *Bus) subscribe(size int) (<-chan Event, func()) {
+	ch := make(chan Event, size)
 	b.mu.Lock()
 	b.subs[ch] = &subState{}
 	b.mu.Unlock()

@@ -49,6 +49,8 @@ type Service struct {
 	// #14: downloads in progress and their upload tokens (browse_download.go).
 	downloads downloadRegistry
 
+	cluster *cluster // the leader lease and the event bridge (core_cluster.go)
+
 	pubMu        sync.Mutex
 	pub          Publisher
 	disconnecter Disconnecter // the broker, for revocation
@@ -72,6 +74,8 @@ type Options struct {
 	// speed); nothing in production does, and a Service built with less
 	// than the default logs a warning.
 	PasswordHashCost PasswordHashCost
+	// Cluster tunes the leader lease of several replicas on PostgreSQL.
+	Cluster ClusterOptions
 	// Database is the store when it is not the data directory's SQLite
 	// file: a postgres:// URL (serve --db). Empty: <data>/restic-manager.db.
 	Database string
@@ -103,6 +107,7 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	s.progress = newProgressTracker()
 	s.applied.v = make(map[string]int64)
 	s.notify = newNotifier()
+	s.cluster = newCluster(opts.Cluster)
 	return s
 }
 
@@ -156,19 +161,27 @@ func (s *Service) Close() error {
 	return s.db.Close()
 }
 
-// Run does the domain's background work until ctx ends: presence flushes
-// and sweeps (Presence.Run), the ingest writer that stores job events, logs
-// and snapshot reports and acks them (it stores what is still queued before
-// it stops), the job expiry sweeper, and the pending-host sweep (every
-// AnnounceOptions.SweepEvery). It returns when all have stopped. Messages
-// from agents wait in the writer's queue until Run starts.
+// Run does the domain's background work until ctx ends. It returns when
+// all of it has stopped. Messages from agents wait in the writer's queue
+// until Run starts.
+//
+// On every replica (docs/replicas.md has the table, with the reasons):
+// presence flushes and sweeps (Presence.Run), the ingest writer that stores
+// job events, logs and snapshot reports and acks them (it stores what is
+// still queued before it stops), the pending-host sweep (every
+// AnnounceOptions.SweepEvery; its store part is one write transaction, and
+// write transactions run one at a time across replicas) with the pruning
+// of this replica's live progress, and the event bridge to the other
+// replicas (core_cluster.go). On the leader only (always this process on
+// SQLite): the job sweeper (expiry and the stats jobs it queues), the
+// notification outbox and its delivery, and the health evaluator with the
+// stored health word.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.presence.Run(ctx) })
 	wg.Go(func() { s.runIngestWriter(ctx) })
-	wg.Go(func() { s.runJobSweeper(ctx) })
-	wg.Go(func() { s.runNotifications(ctx) }) // the notification outbox (notify_deliver.go)
-	wg.Go(func() { s.runHealthWatch(ctx) })   // host health transitions (fleet_health_watch.go)
+	wg.Go(func() { s.runEventBridge(ctx) })
+	wg.Go(func() { s.runLeader(ctx, s.runSingletons) })
 	t := time.NewTicker(s.ann.opts.SweepEvery)
 	defer t.Stop()
 	for {
@@ -180,6 +193,17 @@ func (s *Service) Run(ctx context.Context) {
 			if err := s.sweepPendingHosts(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("announce: sweep", "err", err)
 			}
+			s.progress.prune(s.now(), progressKeep)
 		}
 	}
+}
+
+// runSingletons is the background work one replica does for all of them
+// (the leader's, core_cluster.go), until ctx ends.
+func (s *Service) runSingletons(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runJobSweeper(ctx) })
+	wg.Go(func() { s.runNotifications(ctx) }) // the notification outbox (notify_deliver.go)
+	wg.Go(func() { s.runHealthWatch(ctx) })   // host health transitions (fleet_health_watch.go)
+	wg.Wait()
 }
