@@ -209,16 +209,6 @@ func (db *DB) Exec(query string, args ...any) (sql.Result, error) {
 	return db.w.Exec(query, args...)
 }
 
-// MustExec runs a write on the writer and panics on an error (fixtures).
-func (db *DB) MustExec(query string, args ...any) sql.Result {
-	return db.w.MustExec(query, args...)
-}
-
-// MustExecContext runs a write on the writer and panics on an error.
-func (db *DB) MustExecContext(ctx context.Context, query string, args ...any) sql.Result {
-	return db.w.MustExecContext(ctx, query, args...)
-}
-
 // NamedExecContext runs a write with named arguments on the writer.
 func (db *DB) NamedExecContext(ctx context.Context, query string, arg any) (sql.Result, error) {
 	defer db.turns.waitFor(ctx)()
