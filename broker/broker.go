@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,14 @@ type Config struct {
 	// (docs/monitoring.md); raise it for such clients on a larger fleet.
 	// Default 1,024; at most 65,536.
 	MaxClientWritesPending int
+	// MaxHandshakes caps the connections in progress at once: from their
+	// first bytes through the TLS handshake to the decision on their
+	// CONNECT. Others wait in line, unread, for up to ConnectTimeout
+	// (admission.go). Default 16 per CPU; negative disables.
+	MaxHandshakes int
+	// MaxHandshakesPerAddr caps the slots one source IP holds at once.
+	// Default a quarter of MaxHandshakes; negative disables.
+	MaxHandshakesPerAddr int
 	// Logger receives the broker's log lines; nil discards them.
 	Logger *slog.Logger
 	// OnConnect is called after a client authenticated and its session is
@@ -110,6 +119,12 @@ type Config struct {
 	// OnDisconnect or a Will (Message.Conn) of any other serial, are stale.
 	// Both callbacks run on the client's goroutine and must not block long.
 	OnDisconnect func(id Identity, conn uint64)
+
+	// now is the clock of the TLS ticket keys' periods (tests move it).
+	now func() time.Time
+	// admissionWait is how long a connection waits for an admission slot;
+	// ConnectTimeout (tests set it apart).
+	admissionWait time.Duration
 }
 
 func (c *Config) applyDefaults() error {
@@ -155,8 +170,20 @@ func (c *Config) applyDefaults() error {
 	if c.MaxClientWritesPending < 1 || c.MaxClientWritesPending > 1<<16 {
 		return fmt.Errorf("broker: MaxClientWritesPending %d out of range (1 to 65536)", c.MaxClientWritesPending)
 	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = 16 * runtime.GOMAXPROCS(0)
+	}
+	if c.MaxHandshakesPerAddr == 0 {
+		c.MaxHandshakesPerAddr = max(1, c.MaxHandshakes/4)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.admissionWait <= 0 {
+		c.admissionWait = c.ConnectTimeout
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	return nil
 }
@@ -172,6 +199,7 @@ type Broker struct {
 	connAttempts *addrLimiter
 	authFails    *addrLimiter
 	pendingSlots *pendingSlots
+	admission    *admission
 	serial       atomic.Uint64 // last connection serial handed out
 	subID        atomic.Int64  // last inline subscription id
 	stats        counters
@@ -195,6 +223,7 @@ func New(cfg Config, auth Authenticator) (*Broker, error) {
 		connAttempts: newAddrLimiter(cfg.MaxConnsPerAddrPerMinute, time.Minute),
 		authFails:    newAddrLimiter(cfg.MaxAuthFailuresPerAddr, AuthFailureWindow),
 		pendingSlots: newPendingSlots(cfg.MaxPendingPerAddr, cfg.MaxPending),
+		admission:    newAdmission(cfg.MaxHandshakes, cfg.MaxHandshakesPerAddr),
 	}
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities: mochiCapabilities(cfg),
@@ -260,7 +289,8 @@ func (b *Broker) start() error {
 		return fmt.Errorf("broker: start: %w", err)
 	}
 	b.log.Info("broker listening", "tcp", addrString(b.TCPAddr()), "tls", addrString(b.TLSAddr()),
-		"max_packet", b.cfg.MaxPacketSize, "session_expiry", b.cfg.SessionExpiry)
+		"max_packet", b.cfg.MaxPacketSize, "session_expiry", b.cfg.SessionExpiry,
+		"max_handshakes", b.cfg.MaxHandshakes, "tls_tickets_survive_restart", b.tls != nil && b.tls.tickets.derived())
 	return nil
 }
 
@@ -299,4 +329,8 @@ func (b *Broker) Close() error {
 }
 
 // Stats returns a snapshot of the broker's counters.
-func (b *Broker) Stats() Stats { return b.stats.snapshot() }
+func (b *Broker) Stats() Stats {
+	s := b.stats.snapshot()
+	s.HandshakesQueued = b.admission.queued.Load()
+	return s
+}

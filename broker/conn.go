@@ -16,6 +16,9 @@ type trackedConn struct {
 	net.Conn
 	serial uint64
 	remote string
+	// gate is the raw connection under TLS, holding the connection's
+	// admission slot until its CONNECT is decided (admission.go).
+	gate *gatedConn
 	// client is set once the client authenticated and its session is
 	// being established (presence hook, OnSessionEstablish).
 	client atomic.Pointer[mqtt.Client]

@@ -25,6 +25,11 @@
 //     deadline for CONNECT, per-address limits on connection attempts and
 //     failed logins, and recover() around every client so a malformed packet
 //     cannot crash the process (recover.go);
+//   - admits only so many connections into their TLS handshake and
+//     CONNECT at once, the rest waiting in line unread, so a burst of
+//     agents queues instead of timing out and retrying (admission.go);
+//   - keeps TLS session-ticket keys derived from the serving key, so
+//     agents resume their sessions also after a restart (tls_tickets.go);
 //   - keeps a disconnected host's persistent session and its queued QoS 1
 //     messages for Config.SessionExpiry (8 days by default);
 //   - gives the server an inline Publish / Subscribe and a Disconnect for

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"time"
 
@@ -68,6 +69,15 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return packets.ErrNotAuthorized // not from one of our listeners
 	}
 	r := h.decide(cl, tc, pk)
+	// The CONNECT is decided: the connection no longer needs its
+	// admission slot (admission.go).
+	tc.gate.releaseSlot()
+	if t, ok := tc.Conn.(*tls.Conn); ok {
+		h.b.stats.tlsHandshakes.Add(1)
+		if t.ConnectionState().DidResume {
+			h.b.stats.tlsResumed.Add(1)
+		}
+	}
 	if r == nil {
 		tc.authorized.Store(true)
 		return nil

@@ -28,16 +28,17 @@ import (
 //     closeListenerClients only knows clients that finished CONNECT, and can
 //     deadlock; see Close).
 type listener struct {
-	id        string
-	address   string
-	tlsConfig *tls.Config
-	b         *Broker
+	id      string
+	address string
+	tickets *ticketKeys // TLS only: the listener's own tls.Config and its ticket keys
+	b       *Broker
 
 	ln  net.Listener
 	log *slog.Logger
 
 	mu     sync.Mutex
 	closed bool
+	done   chan struct{} // closed by Close: connections waiting for a slot give up
 	conns  map[*trackedConn]struct{}
 	wg     sync.WaitGroup // one per connection goroutine
 }
@@ -45,7 +46,11 @@ type listener struct {
 var _ listeners.Listener = (*listener)(nil)
 
 func newListener(b *Broker, id, address string, tlsConfig *tls.Config) *listener {
-	return &listener{id: id, address: address, tlsConfig: tlsConfig, b: b, conns: map[*trackedConn]struct{}{}}
+	l := &listener{id: id, address: address, b: b, done: make(chan struct{}), conns: map[*trackedConn]struct{}{}}
+	if tlsConfig != nil {
+		l.tickets = newTicketKeys(tlsConfig, b.cfg.now)
+	}
+	return l
 }
 
 // Init binds the address (mochi calls it from AddListener).
@@ -114,11 +119,14 @@ func (l *listener) accept(raw net.Conn, establish listeners.EstablishFn) {
 		return
 	}
 
-	var c net.Conn = raw
-	if l.tlsConfig != nil {
-		c = tls.Server(raw, l.tlsConfig)
+	// The first Read waits for a slot (admission.go).
+	gate := &gatedConn{Conn: raw, l: l, ip: ip}
+	var c net.Conn = gate
+	if l.tickets != nil {
+		l.tickets.refresh()
+		c = tls.Server(gate, l.tickets.cfg)
 	}
-	tc := &trackedConn{Conn: c, serial: l.b.serial.Add(1), remote: raw.RemoteAddr().String()}
+	tc := &trackedConn{Conn: c, gate: gate, serial: l.b.serial.Add(1), remote: raw.RemoteAddr().String()}
 	// The CONNECT deadline. Mochi replaces it with its keepalive deadline
 	// once CONNECT has been read (clients.go refreshDeadline).
 	_ = tc.SetDeadline(time.Now().Add(l.b.cfg.ConnectTimeout))
@@ -140,6 +148,7 @@ func (l *listener) accept(raw net.Conn, establish listeners.EstablishFn) {
 func (l *listener) serveConn(tc *trackedConn, establish listeners.EstablishFn) {
 	defer l.wg.Done()
 	defer func() {
+		tc.gate.releaseSlot()
 		l.b.pendingSlots.release(tc)
 		l.mu.Lock()
 		delete(l.conns, tc)
@@ -160,6 +169,9 @@ func (l *listener) serveConn(tc *trackedConn, establish listeners.EstablishFn) {
 	}
 	switch {
 	case err == nil:
+	case tc.gate.waitedOut:
+		l.log.Info("connection closed unread: no handshake slot in time; the client retries", "conn", tc.serial,
+			"remote", tc.remote, "waited", l.b.cfg.admissionWait, "max_handshakes", l.b.cfg.MaxHandshakes)
 	case isTimeout(err) && tc.client.Load() == nil:
 		l.b.stats.connectTimeouts.Add(1)
 		l.log.Info("connection closed: no CONNECT in time", "conn", tc.serial, "remote", tc.remote,
@@ -200,6 +212,7 @@ func (l *listener) Close(listeners.CloseFn) {
 		return
 	}
 	l.closed = true
+	close(l.done)
 	l.mu.Unlock()
 
 	if l.ln != nil {

@@ -34,12 +34,23 @@ type Stats struct {
 	// OversizePackets counts connections closed because a packet exceeded
 	// Config.MaxPacketSize.
 	OversizePackets uint64
+	// HandshakesQueued counts connections that waited for an admission
+	// slot (Config.MaxHandshakes) before their handshake or CONNECT.
+	HandshakesQueued uint64
+	// AdmissionTimeouts counts connections closed unread because no slot
+	// came within Config.ConnectTimeout.
+	AdmissionTimeouts uint64
+	// TLSHandshakes counts TLS connections that sent a CONNECT, and
+	// TLSResumed those of them whose handshake resumed a session (a
+	// session ticket; see tls_tickets.go).
+	TLSHandshakes, TLSResumed uint64
 }
 
 // counters is the live, concurrently updated form of Stats.
 type counters struct {
 	connections, authFailures, unavailable, deniedPublishes, deniedSubscribes atomic.Uint64
 	panics, rateLimited, connectTimeouts, oversize                            atomic.Uint64
+	admissionTimeouts, tlsHandshakes, tlsResumed                              atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -53,5 +64,9 @@ func (c *counters) snapshot() Stats {
 		RateLimited:      c.rateLimited.Load(),
 		ConnectTimeouts:  c.connectTimeouts.Load(),
 		OversizePackets:  c.oversize.Load(),
+
+		AdmissionTimeouts: c.admissionTimeouts.Load(),
+		TLSHandshakes:     c.tlsHandshakes.Load(),
+		TLSResumed:        c.tlsResumed.Load(),
 	}
 }
