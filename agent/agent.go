@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ type Agent struct {
 	started   time.Time
 	heartbeat time.Duration
 	backoff   *backoff
+
+	// tlsSessions keeps the broker's TLS session tickets across this
+	// process's reconnects (dial.go).
+	tlsSessions tls.ClientSessionCache
 	// refusedRetry is the wait after the broker refused our credentials.
 	refusedRetry time.Duration
 
@@ -160,6 +165,7 @@ func New(cfg *Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		heartbeat: cfg.HeartbeatInterval,
 		backoff:   newBackoff(DefaultBackoffInitial, cfg.reconnectBackoffMax()),
 
+		tlsSessions:  newTLSSessionCache(),
 		refusedRetry: DefaultRefusedRetry,
 		resendAfter:  DefaultResendAfter,
 		clock:        time.Now,

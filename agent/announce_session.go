@@ -70,7 +70,7 @@ func (s *pendingSession) run(ctx context.Context) (*topics.ApprovedCredentials, 
 	c := an.keys.ClientID()
 	answers := make(chan mqtt.Message, maxQueuedAnswers)
 	lost := make(chan error, 1)
-	opts := sessionOptions(an.boot.broker, c, PendingPassword, brokerDialer(dialCtx, an.boot.ca), lost).
+	opts := sessionOptions(an.boot.broker, c, PendingPassword, brokerDialer(dialCtx, an.boot.ca, nil), lost).
 		SetCleanSession(true).
 		// Handled on our goroutine, not paho's: answering publishes and
 		// waits for a PUBACK, which paho's router cannot deliver while it

@@ -12,7 +12,20 @@ import (
 )
 
 // dialer returns paho's connection opener for one session of the agent.
-func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc { return brokerDialer(ctx, a.ca) }
+func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc {
+	return brokerDialer(ctx, a.ca, a.tlsSessions)
+}
+
+// newTLSSessionCache is the agent's TLS session cache: it keeps the
+// session ticket the broker sends after each handshake, so the next
+// connection — a reconnect, or the whole fleet coming back after a server
+// restart (the broker's ticket keys survive it, broker/tls_tickets.go) —
+// resumes the session instead of a full handshake: no certificate
+// signature for the server, no chain verification here. The agent talks
+// to one broker, so one entry would do; a few cover a broker URL change.
+// It lives as long as the process: an agent restart starts with a full
+// handshake.
+func newTLSSessionCache() tls.ClientSessionCache { return tls.NewLRUClientSessionCache(4) }
 
 // brokerDialer returns paho's connection opener for one session, trusting ca
 // for TLS. Dialing ourselves (instead of paho's own dialer) gives two things:
@@ -20,8 +33,10 @@ func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc { return bro
 // handshake or a wait for CONNACK at once; and the TLS config trusts exactly
 // the server's CA, not the system roots, so a public CA cannot vouch for a
 // fake broker. Both the agent (CA from its config) and a pending announce
-// (CA from the server's bootstrap answer) dial through it.
-func brokerDialer(ctx context.Context, ca *x509.Certificate) mqtt.OpenConnectionFunc {
+// (CA from the server's bootstrap answer) dial through it. sessions, when
+// not nil, is where TLS sessions are kept to be resumed (the pending
+// client, which connects once, keeps none).
+func brokerDialer(ctx context.Context, ca *x509.Certificate, sessions tls.ClientSessionCache) mqtt.OpenConnectionFunc {
 	return func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
 		d := net.Dialer{Timeout: connectTimeout, KeepAlive: keepAlive}
 		conn, err := d.DialContext(ctx, "tcp", u.Host)
@@ -33,7 +48,9 @@ func brokerDialer(ctx context.Context, ca *x509.Certificate) mqtt.OpenConnection
 		if !isTLSScheme(u.Scheme) {
 			return conn, nil
 		}
-		tlsConn := tls.Client(conn, brokerTLSConfig(ca, u.Hostname()))
+		cfg := brokerTLSConfig(ca, u.Hostname())
+		cfg.ClientSessionCache = sessions
+		tlsConn := tls.Client(conn, cfg)
 		hsCtx, cancel := context.WithTimeout(ctx, connectTimeout)
 		defer cancel()
 		if err := tlsConn.HandshakeContext(hsCtx); err != nil {

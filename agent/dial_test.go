@@ -1,0 +1,69 @@
+package agent
+
+import (
+	"crypto/tls"
+	"io"
+	"net/url"
+	"testing"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
+)
+
+// TestAgentResumesTLSSessionOnReconnect: the agent's connections to the
+// broker share its session cache, so a reconnect resumes the TLS session
+// the first connection's ticket names (the broker's side, tickets that
+// survive its restart, is broker's TestTLSSessionResumesAcrossRestart); a
+// pending client's dialer keeps no sessions.
+func TestAgentResumesTLSSessionOnReconnect(t *testing.T) {
+	t.Parallel()
+	ca := agenttest.NewCA(t, "dial test CA")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", ca.ServerTLS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				// The ticket goes out after the handshake, before this byte.
+				if _, err := c.Write([]byte{0}); err == nil {
+					_, _ = io.Copy(io.Discard, c)
+				}
+			}()
+		}
+	}()
+	u, err := url.Parse("mqtts://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := func(dial mqtt.OpenConnectionFunc) bool {
+		t.Helper()
+		c, err := dial(u, mqtt.ClientOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		return c.(*tls.Conn).ConnectionState().DidResume
+	}
+	a := &Agent{ca: ca.Cert, tlsSessions: newTLSSessionCache()}
+	if resumed(a.dialer(t.Context())) {
+		t.Error("the first connection resumed a session")
+	}
+	if !resumed(a.dialer(t.Context())) {
+		t.Error("the agent's reconnect did not resume its TLS session")
+	}
+	pending := brokerDialer(t.Context(), ca.Cert, nil)
+	if resumed(pending) || resumed(pending) {
+		t.Error("a dialer without a session cache resumed")
+	}
+}
