@@ -257,12 +257,6 @@ func mochiCapabilities(cfg Config) *mqtt.Capabilities {
 	return c
 }
 
-// capabilities returns a copy of what the embedded mochi server runs with, so
-// tests can check the configuration was applied.
-func (b *Broker) capabilities() mqtt.Capabilities {
-	return *b.srv.Options.Capabilities
-}
-
 // Start binds the configured listeners and starts serving. It may be called
 // once; a failed Start leaves nothing bound.
 func (b *Broker) Start() error {

@@ -23,7 +23,7 @@ func (b *Broker) Mochi() *mqtt.Server { return b.srv }
 
 // Capabilities returns a copy of what the embedded mochi server runs with,
 // to check the configuration was applied.
-func (b *Broker) Capabilities() mqtt.Capabilities { return b.capabilities() }
+func (b *Broker) Capabilities() mqtt.Capabilities { return *b.srv.Options.Capabilities }
 
 // EffectiveConfig is the configuration New kept, defaults applied.
 func (b *Broker) EffectiveConfig() Config { return b.cfg }
