@@ -63,6 +63,14 @@ func (t *writeTurns) waitFor(ctx context.Context) (done func()) {
 	}
 }
 
+// busy reports whether a foreground write waits for the writer now (a
+// background transaction then ends early: flushIngest).
+func (t *writeTurns) busy() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.waiting > 0
+}
+
 // yield waits until no foreground write waits for the writer, for at most
 // maxYield.
 func (t *writeTurns) yield(ctx context.Context) {

@@ -38,11 +38,15 @@ func rejected(why string) itemOutcome { return itemOutcome{verdict: verdictRejec
 
 // flushIngest stores a batch in one transaction, each message inside its
 // own savepoint so that one that fails to store does not take the others
-// with it, then acks and announces what was committed.
-func (s *Service) flushIngest(batch []ingestItem) {
+// with it, then acks and announces what was committed. When an API write
+// starts waiting for the writer, the batch stops after the message in
+// progress (at least one is applied) and commits: it returns how many of
+// batch it handled, the rest is the caller's to queue again.
+func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 	if len(batch) == 0 {
-		return
+		return 0
 	}
+	handled = len(batch)
 	// The batch is stored even while the server shuts down: it is short,
 	// and an uncommitted batch would only be resent.
 	ctx := context.Background()
@@ -51,6 +55,10 @@ func (s *Service) flushIngest(batch []ingestItem) {
 		w := &batchWriter{s: s, tx: tx, now: s.now(), jobs: make(map[string]*ingestJob)}
 		defer w.close()
 		for i := range batch {
+			if i > 0 && s.db.turns.busy() {
+				handled = i
+				return nil
+			}
 			it := &batch[i]
 			if it.done != nil {
 				continue
@@ -75,10 +83,14 @@ func (s *Service) flushIngest(batch []ingestItem) {
 		return nil
 	})
 	if err != nil {
+		// Nothing of it is stored: it all counts as handled (failed, not
+		// acked), and the agents resend it.
 		s.log.Error("ingest: commit batch (nothing acked; the agents resend)", "messages", len(batch), "err", err)
 		clear(out)
+		handled = len(batch)
 	}
-	s.afterCommit(batch, out)
+	s.afterCommit(batch[:handled], out[:handled])
+	return handled
 }
 
 // apply stores one message.

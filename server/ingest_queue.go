@@ -139,51 +139,77 @@ func (s *Service) SyncIngest(ctx context.Context) error {
 }
 
 // runIngestWriter drains the queue until ctx ends, then stores what is
-// still queued and returns. A batch ends after MaxBatch messages,
-// MaxBatchLines log lines or BatchWait, whichever comes first, so that an
-// API write waiting for the one writer connection waits for one short
-// transaction at most (database/sql hands the connection back to a waiter
-// when the batch commits).
+// still queued and returns. It moves what is queued into its lanes
+// (ingest_lanes.go: job events ahead of other jobs' log lines) and stores
+// them batch by batch. A batch ends after MaxBatch messages, MaxBatchLines
+// log lines or BatchWait, whichever comes first, and stops early when an
+// API write waits for the writer (flushIngest), so that write waits for
+// one message, not a whole batch; database/sql hands the connection to a
+// waiter when the batch commits.
 func (s *Service) runIngestWriter(ctx context.Context) {
 	opts := s.ingestOpts
-	batch := make([]ingestItem, 0, opts.MaxBatch)
-	full := func(lines int) bool { return len(batch) >= opts.MaxBatch || lines >= opts.MaxBatchLines }
+	lanes := newIngestLanes()
+	var batch []ingestItem
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		var lines int
-		select {
-		case <-ctx.Done():
-			for {
+		if ctx.Err() != nil {
+			s.drainIngest(lanes, batch)
+			return
+		}
+		if lanes.len() == 0 {
+			select {
+			case <-ctx.Done():
+				continue
+			case it := <-s.ingestQ:
+				lanes.add(it)
+			}
+			timer.Reset(opts.BatchWait)
+		gather:
+			for !lanes.ready(opts) {
 				select {
 				case it := <-s.ingestQ:
-					batch = append(batch, it)
-					if lines += it.lines(); full(lines) {
-						s.flushIngest(batch)
-						batch, lines = batch[:0], 0
-					}
-				default:
-					s.flushIngest(batch)
-					return
+					lanes.add(it)
+				case <-timer.C:
+					break gather
 				}
 			}
+			timer.Stop()
+		}
+		// Whatever else is queued joins the lanes (so an event queued
+		// behind log lines is seen), up to QueueSize messages held here.
+		s.takeQueued(lanes, opts.QueueSize)
+		batch = s.flushNext(lanes, batch)
+	}
+}
+
+// takeQueued moves queued messages into the lanes, without waiting, until
+// the queue is empty or the lanes hold limit messages (0: no limit).
+func (s *Service) takeQueued(lanes *ingestLanes, limit int) {
+	for limit <= 0 || lanes.len() < limit {
+		select {
 		case it := <-s.ingestQ:
-			batch = append(batch[:0], it)
-			lines = it.lines()
+			lanes.add(it)
+		default:
+			return
 		}
-		timer.Reset(opts.BatchWait)
-	gather:
-		for !full(lines) && batch[len(batch)-1].done == nil {
-			select {
-			case it := <-s.ingestQ:
-				batch = append(batch, it)
-				lines += it.lines()
-			case <-timer.C:
-				break gather
-			}
-		}
-		timer.Stop()
-		s.flushIngest(batch)
-		batch = batch[:0]
+	}
+}
+
+// flushNext stores the lanes' next batch and puts back what it did not
+// apply. It returns the batch slice for reuse.
+func (s *Service) flushNext(lanes *ingestLanes, batch []ingestItem) []ingestItem {
+	batch, fromEvents := lanes.next(batch, s.ingestOpts)
+	applied := s.flushIngest(batch)
+	lanes.putBack(batch, applied, fromEvents)
+	clear(batch)
+	return batch[:0]
+}
+
+// drainIngest stores everything still queued (the server stops).
+func (s *Service) drainIngest(lanes *ingestLanes, batch []ingestItem) {
+	s.takeQueued(lanes, 0)
+	for lanes.len() > 0 {
+		batch = s.flushNext(lanes, batch)
 	}
 }

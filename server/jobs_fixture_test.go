@@ -24,8 +24,14 @@ const testRepoPassword = "correct-horse-repo-password"
 
 func newJobsFixture(t *testing.T) *jobsFixture {
 	t.Helper()
+	return newJobsFixtureIngest(t, server.IngestOptions{BatchWait: time.Millisecond})
+}
+
+// newJobsFixtureIngest is newJobsFixture with the ingest writer's options.
+func newJobsFixtureIngest(t *testing.T, ingest server.IngestOptions) *jobsFixture {
+	t.Helper()
 	clock := servertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	s := servertest.MustOpenService(t, server.Options{Now: clock.Now, Ingest: server.IngestOptions{BatchWait: time.Millisecond}})
+	s := servertest.MustOpenService(t, server.Options{Now: clock.Now, Ingest: ingest})
 	pub := &servertest.Publisher{}
 	s.SetPublisher(pub)
 	servertest.RunInBackground(t, s)
