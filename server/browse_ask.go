@@ -84,6 +84,9 @@ func (p *pendingQueries) remove(id string) {
 	}
 }
 
+// replyUnknown is why deliver drops a reply naming no waiting query.
+const replyUnknown = "reply to an unknown or finished request"
+
 // deliver hands r to the query it names if host asked it; it says why not
 // otherwise. Only the first reply is kept.
 func (p *pendingQueries) deliver(host string, r *topics.Reply) string {
@@ -92,7 +95,7 @@ func (p *pendingQueries) deliver(host string, r *topics.Reply) string {
 	q, ok := p.byID[r.Request]
 	switch {
 	case !ok:
-		return "reply to an unknown or finished request"
+		return replyUnknown
 	case q.host != host:
 		return "reply from another host than the one asked"
 	case q.op != r.Op:
@@ -192,12 +195,17 @@ func replyError(r *topics.Reply) error {
 
 // handleReply passes an agent's reply to the query waiting for it. A reply
 // nobody waits for (late, duplicated, forged by another host) is dropped.
-func (s *Service) handleReply(topic, host string, r *topics.Reply) {
-	if why := s.queries.deliver(host, r); why != "" {
+// Among several replicas every one sees every reply (parts is handleEach,
+// ingest_replicas.go) and waits for only its own queries' replies: one
+// naming no query here is another replica's, and dropped without a word.
+func (s *Service) handleReply(topic, host string, r *topics.Reply, parts handling) {
+	switch why := s.queries.deliver(host, r); {
+	case why == "":
+		s.ingest.Accepted.Add(1)
+	case why == replyUnknown && parts == handleEach:
+	default:
 		s.reject(topic, host, why, nil)
-		return
 	}
-	s.ingest.Accepted.Add(1)
 }
 
 // activeHost checks that hostID is an enrolled host that is not revoked.

@@ -51,6 +51,11 @@ type Presence struct {
 	// and with revocations, so none is published after its clear (fleet_ha.go).
 	ha sync.Mutex
 
+	// external: presence comes from the agents' own messages through an
+	// external broker that outlives this server and that other replicas
+	// may share (SetExternalBroker).
+	external bool
+
 	// republishNow asks Run's republisher for a republish now (Start).
 	republishNow chan struct{}
 	// monitorMu orders a flush's monitor state of a host with the
@@ -65,6 +70,9 @@ type hostPresence struct {
 	connectedAt time.Time
 	remote      string
 	hello       *topics.Hello // latest hello, written by the next flush
+	// adopted is when Start took the host's online state from the store
+	// (an external broker): the sweep gives it OfflineAfter from then.
+	adopted time.Time
 }
 
 func newPresence(s *Service, o PresenceOptions) *Presence {
@@ -82,6 +90,21 @@ func newPresence(s *Service, o PresenceOptions) *Presence {
 	}
 	return &Presence{s: s, opts: o, hosts: make(map[string]*hostPresence), dirty: make(map[string]bool),
 		republishNow: make(chan struct{}, 1)}
+}
+
+// SetExternalBroker says that presence comes from the agents' own messages
+// (conn is their conn_gen) through an external broker, which keeps the
+// agents' connections while this server restarts and which other replicas
+// may share, each observing the same messages (ingest_replicas.go). Then
+// Start takes the stored presence over instead of resetting it, a
+// heartbeat or Will of a connection this replica missed the hello of
+// counts, the flush never writes over a newer connection's row, and the
+// monitor feed hears a change from the replica whose flush made it. Call
+// it before Start.
+func (p *Presence) SetExternalBroker() {
+	p.mu.Lock()
+	p.external = true
+	p.mu.Unlock()
 }
 
 // SetPublisher connects presence to the broker for the monitor topics.
@@ -176,6 +199,15 @@ func (p *Presence) Status(id string, conn uint64, m *topics.Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	hp := p.get(id)
+	if conn > hp.conn && p.external {
+		// A connection whose hello this replica did not see (it was
+		// reconnecting to the broker, or started after it): the agent
+		// sends a conn_gen only once that connection is up.
+		hp.conn = conn
+		if m.State != topics.StateOffline {
+			hp.connectedAt = now
+		}
+	}
 	if conn != hp.conn {
 		return
 	}
@@ -226,7 +258,7 @@ func (p *Presence) sweep() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for id, hp := range p.hosts {
-		if hp.online && hp.lastSeen.Before(cutoff) {
+		if hp.online && hp.lastSeen.Before(cutoff) && hp.adopted.Before(cutoff) {
 			p.s.log.Info("host silent, marking offline", "host", id, "last_seen", hp.lastSeen)
 			p.setOnline(id, hp, false)
 		}

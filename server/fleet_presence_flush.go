@@ -24,27 +24,26 @@ func (p *Presence) Flush(ctx context.Context) error {
 		hp.hello = nil
 	}
 	clear(p.dirty)
-	pub := p.pub
+	pub, external := p.pub, p.external
 	p.mu.Unlock()
 	if len(rows) == 0 {
 		return nil
 	}
+	var moved []presenceRow
 	err := p.s.db.inBackgroundTx(ctx, func(tx *sqlx.Tx) error {
-		// Prepared once per flush: a reconnect storm writes thousands of
-		// rows in one.
-		seen, err := tx.PreparexContext(ctx, presenceUpdate)
+		w, err := preparePresenceWriter(ctx, tx, external)
 		if err != nil {
 			return err
 		}
-		defer seen.Close()
-		hello, err := tx.PreparexContext(ctx, presenceHelloUpdate)
-		if err != nil {
-			return err
-		}
-		defer hello.Close()
+		defer w.close()
+		moved = moved[:0]
 		for _, r := range rows {
-			if err := writePresence(ctx, seen, hello, r); err != nil {
+			changed, err := w.write(ctx, r)
+			if err != nil {
 				return err
+			}
+			if changed {
+				moved = append(moved, r)
 			}
 		}
 		return nil
@@ -54,7 +53,7 @@ func (p *Presence) Flush(ctx context.Context) error {
 		return err
 	}
 	if pub != nil {
-		p.publishChanged(ctx, pub, rows)
+		p.publishChanged(ctx, pub, moved)
 	}
 	return nil
 }
@@ -82,7 +81,73 @@ const (
 		boot_id = ?, conn_gen = ? WHERE id = ?`
 )
 
-func writePresence(ctx context.Context, seen, hello *sqlx.Stmt, r presenceRow) error {
+// With an external broker several replicas flush the same hosts, each from
+// what it observed (ingest_replicas.go). A replica behind — still on a
+// host's older connection, or with a flush that read its memory before a
+// newer hello arrived — must not write over a newer connection's row:
+// every statement is guarded by the connection (conn_gen) it speaks of,
+// and a revoked host is left alone. presenceMove changes only the online
+// flag, and only if it differs: it tells which replica's flush changed
+// the store, the one that tells the monitor feed (one host.online event,
+// not one per replica).
+const (
+	presenceGuard = ` AND conn_gen <= ? AND revoked_at IS NULL`
+	presenceMove  = `UPDATE hosts SET online = ? WHERE id = ? AND online <> ?` + presenceGuard
+)
+
+// presenceWriter is a flush's prepared statements: prepared once per
+// flush, as a reconnect storm writes thousands of rows in one.
+type presenceWriter struct {
+	seen, hello, move *sqlx.Stmt // move: nil without an external broker
+}
+
+func preparePresenceWriter(ctx context.Context, tx *sqlx.Tx, external bool) (*presenceWriter, error) {
+	guard := ""
+	if external {
+		guard = presenceGuard
+	}
+	w := &presenceWriter{}
+	var err error
+	if w.seen, err = tx.PreparexContext(ctx, presenceUpdate+guard); err == nil {
+		if w.hello, err = tx.PreparexContext(ctx, presenceHelloUpdate+guard); err == nil && external {
+			w.move, err = tx.PreparexContext(ctx, presenceMove)
+		}
+	}
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *presenceWriter) close() {
+	for _, st := range []*sqlx.Stmt{w.seen, w.hello, w.move} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// write stores one host's presence and says whether its online state
+// changed: with an external broker, whether this write changed the store;
+// otherwise whether the host's state changed since the last flush.
+func (w *presenceWriter) write(ctx context.Context, r presenceRow) (changed bool, err error) {
+	var guard, helloGuard []any
+	changed = r.changed
+	if w.move != nil {
+		guard = []any{r.hp.conn}
+		if r.hp.hello != nil {
+			// A hello speaks of its own connection, which may be older than
+			// the one a later heartbeat named.
+			helloGuard = []any{r.hp.hello.ConnGen}
+		}
+		res, err := w.move.ExecContext(ctx, r.hp.online, r.id, r.hp.online, r.hp.conn)
+		if err != nil {
+			return false, err
+		}
+		n, _ := res.RowsAffected()
+		changed = n > 0
+	}
 	var lastSeen, connectedAt *time.Time
 	if !r.hp.lastSeen.IsZero() {
 		lastSeen = &r.hp.lastSeen
@@ -90,11 +155,10 @@ func writePresence(ctx context.Context, seen, hello *sqlx.Stmt, r presenceRow) e
 	if !r.hp.connectedAt.IsZero() {
 		connectedAt = &r.hp.connectedAt
 	}
-	_, err := seen.ExecContext(ctx, r.hp.online, lastSeen, connectedAt, r.hp.remote, r.hp.remote, r.id)
-	if err != nil || r.hp.hello == nil {
-		return err
+	if _, err := w.seen.ExecContext(ctx, append([]any{r.hp.online, lastSeen, connectedAt, r.hp.remote, r.hp.remote, r.id}, guard...)...); err != nil || r.hp.hello == nil {
+		return changed, err
 	}
 	m := r.hp.hello
-	_, err = hello.ExecContext(ctx, m.Hostname, m.OS, m.Arch, m.AgentVersion, m.ResticVersion, m.BootID, m.ConnGen, r.id)
-	return err
+	_, err = w.hello.ExecContext(ctx, append([]any{m.Hostname, m.OS, m.Arch, m.AgentVersion, m.ResticVersion, m.BootID, m.ConnGen, r.id}, helloGuard...)...)
+	return changed, err
 }

@@ -15,7 +15,21 @@ import (
 // SetPublisher. The republish is Run's (runRepublisher): Start returns
 // once the hosts are offline, so the web serves from the first second
 // instead of after the whole fleet's states (23-28 s at 5,000 hosts).
+//
+// With an external broker (SetExternalBroker) the agents stayed connected
+// to it meanwhile, and other replicas may be running: the stored presence
+// is taken over instead (adopt).
 func (p *Presence) Start(ctx context.Context) error {
+	p.mu.Lock()
+	external := p.external
+	p.mu.Unlock()
+	if external {
+		if err := p.adopt(ctx); err != nil {
+			return err
+		}
+		p.askRepublish()
+		return nil
+	}
 	if _, err := p.s.db.ExecContext(ctx, `UPDATE hosts SET online = 0 WHERE online = 1`); err != nil {
 		return internal("Could not reset host presence", err)
 	}
@@ -31,9 +45,52 @@ func (p *Presence) Start(ctx context.Context) error {
 		}
 	}
 	p.mu.Unlock()
+	p.askRepublish()
+	return nil
+}
+
+// askRepublish asks runRepublisher for a republish now.
+func (p *Presence) askRepublish() {
 	select {
 	case p.republishNow <- struct{}{}:
 	default: // one is asked for already
+	}
+}
+
+// adopt takes the hosts the store has online as online, on the connection
+// (conn_gen) their last hello named: an external broker kept them
+// connected while this server was down, and other replicas may be keeping
+// them online in the store right now, which a reset would undo. A host
+// heard from already since the subscriptions began keeps what it said. A
+// host that went away meanwhile is caught by the sweep, OfflineAfter from
+// now, unless its Will or a heartbeat says more first.
+func (p *Presence) adopt(ctx context.Context) error {
+	var rows []struct {
+		ID          string     `db:"id"`
+		ConnGen     uint64     `db:"conn_gen"`
+		LastSeen    *time.Time `db:"last_seen"`
+		ConnectedAt *time.Time `db:"connected_at"`
+		Remote      string     `db:"remote_addr"`
+	}
+	if err := p.s.db.SelectContext(ctx, &rows, `SELECT id, conn_gen, last_seen, connected_at, remote_addr FROM hosts
+		WHERE online = 1 AND revoked_at IS NULL`); err != nil {
+		return internal("Could not load host presence", err)
+	}
+	now := p.s.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range rows {
+		if _, heard := p.hosts[r.ID]; heard {
+			continue
+		}
+		hp := &hostPresence{conn: r.ConnGen, online: true, remote: r.Remote, adopted: now}
+		if r.LastSeen != nil {
+			hp.lastSeen = *r.LastSeen
+		}
+		if r.ConnectedAt != nil {
+			hp.connectedAt = *r.ConnectedAt
+		}
+		p.hosts[r.ID] = hp
 	}
 	return nil
 }

@@ -80,17 +80,15 @@ func (s *Service) monitorFactsOf(ctx context.Context, ids []string) map[string]*
 }
 
 // publishChanged publishes the monitor state, and a host.online or
-// host.offline event, of each host whose online state a flush wrote, as
-// the flush saw it (a later change is the next flush's), monitorBatch
-// hosts at a time.
+// host.offline event, of each host of rows (those whose online state a
+// flush changed), as the flush saw it (a later change is the next
+// flush's), monitorBatch hosts at a time.
 func (p *Presence) publishChanged(ctx context.Context, pub Publisher, rows []presenceRow) {
 	online := make(map[string]bool)
-	var ids []string
+	ids := make([]string, 0, len(rows))
 	for _, r := range rows {
-		if r.changed {
-			ids = append(ids, r.id)
-			online[r.id] = r.hp.online
-		}
+		ids = append(ids, r.id)
+		online[r.id] = r.hp.online
 	}
 	for batch := range slices.Chunk(ids, monitorBatch) {
 		hosts, err := p.s.ListHostsByID(ctx, batch)

@@ -73,8 +73,14 @@ func (s *Service) Stats() *IngestStats { return &s.ingest }
 // conn 0 means the broker gives no connection serial and reports no
 // connects (an external broker, #15): the agent's own connection count
 // (conn_gen of its hello, status and Will) stands in for the serial, and a
-// hello is the connect.
+// hello is the connect. Replicas sharing an external broker split each
+// message's handling instead: HandleShared and Observe (ingest_replicas.go).
 func (s *Service) HandleMessage(topic string, payload []byte, clientID string, conn uint64) {
+	s.handleMessage(topic, payload, clientID, conn, handleAll)
+}
+
+// handleMessage does the parts of HandleMessage that parts names.
+func (s *Service) handleMessage(topic string, payload []byte, clientID string, conn uint64, parts handling) {
 	t, err := topics.Parse(topic)
 	if err != nil {
 		s.reject(topic, clientID, "bad topic", err)
@@ -85,16 +91,23 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 		s.reject(topic, clientID, "topic host is not the publishing client", nil)
 		return
 	}
+	if !s.routedHere(t.Kind, topic, clientID, parts) {
+		return
+	}
 	ctx := context.Background()
 	switch t.Kind {
 	case topics.KindHello:
 		if m, ok := decodeAgentMessage[topics.Hello](s, t, topic, clientID, payload); ok {
-			if conn == 0 {
-				conn = m.ConnGen
-				s.presence.Connected(t.Host, conn, "")
+			if parts&handleEach != 0 {
+				if conn == 0 {
+					conn = m.ConnGen
+					s.presence.Connected(t.Host, conn, "")
+				}
+				s.presence.Hello(t.Host, conn, m)
 			}
-			s.presence.Hello(t.Host, conn, m)
-			s.hellos.add(t.Host, m) // the resends, off this connection's goroutine (ingest_hello.go)
+			if parts&handleOnce != 0 {
+				s.hellos.add(t.Host, m) // the resends, off this connection's goroutine (ingest_hello.go)
+			}
 			s.ingest.Accepted.Add(1)
 		}
 	case topics.KindStatus:
@@ -102,8 +115,10 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 			if conn == 0 {
 				conn = m.ConnGen
 			}
-			s.presence.Status(t.Host, conn, m)
-			if m.ConfigVersion > 0 {
+			if parts&handleEach != 0 {
+				s.presence.Status(t.Host, conn, m)
+			}
+			if m.ConfigVersion > 0 && parts&handleOnce != 0 {
 				s.recordApplied(ctx, t.Host, m.ConfigVersion)
 			}
 			s.ingest.Accepted.Add(1)
@@ -127,7 +142,7 @@ func (s *Service) HandleMessage(topic string, payload []byte, clientID string, c
 		}
 	case topics.KindReply:
 		if m, ok := decodeAgentMessage[topics.Reply](s, t, topic, clientID, payload); ok {
-			s.handleReply(topic, t.Host, m) // #14, browse_ask.go
+			s.handleReply(topic, t.Host, m, parts) // #14, browse_ask.go
 		}
 	case topics.KindJobProgress:
 		m, ok := decodeAgentMessage[topics.JobProgress](s, t, topic, clientID, payload)

@@ -205,6 +205,21 @@ func HostDownFilter(h string) string { return Prefix + "/hosts/" + h + "/down/#"
 // AllHostsUpFilter is rm/v1/hosts/+/up/#, the server's inline subscription.
 const AllHostsUpFilter = Prefix + "/hosts/+/up/#"
 
+// The filters of one kind of up topic for every host (and every job), for
+// a server replica's subscriptions to an external broker (#15): some go
+// through the share group, some to every replica (server.SharedUpFilters,
+// server.ObservedUpFilters).
+const (
+	AllHostsHelloFilter     = Prefix + "/hosts/+/up/hello"
+	AllHostsStatusFilter    = Prefix + "/hosts/+/up/status"
+	AllHostsJobEventFilter  = Prefix + "/hosts/+/up/job/+/event"
+	AllHostsJobLogFilter    = Prefix + "/hosts/+/up/job/+/log"
+	AllHostsProgressFilter  = Prefix + "/hosts/+/up/job/+/progress"
+	AllHostsSnapshotsFilter = Prefix + "/hosts/+/up/snapshots"
+	AllHostsUpgradeFilter   = Prefix + "/hosts/+/up/upgrade"
+	AllHostsReplyFilter     = Prefix + "/hosts/+/up/reply"
+)
+
 // AllAnnounceReqFilter is rm/v1/announce/+/req, the server's inline subscription.
 const AllAnnounceReqFilter = Prefix + "/announce/+/req"
 

@@ -30,8 +30,10 @@ type Config struct {
 	// not carry a password.
 	URL *url.URL
 	// Username and Password are the admin client's credentials: its role
-	// must allow the control API, publishing under rm/v1/ and the shared
-	// subscriptions (docs/mqtt.md lists them).
+	// must allow the control API, publishing under rm/v1/, the shared
+	// subscriptions and the observed ones (docs/external-broker.md lists
+	// them). The bus connects three times with them: ClientID,
+	// ClientID-observe and ClientID-control.
 	Username, Password string
 	// ClientID is the server's MQTT client ID; every replica needs its own.
 	// Default DefaultClientID.
@@ -62,12 +64,14 @@ type Message struct {
 type Bus struct {
 	cfg       Config
 	log       *slog.Logger
-	client    mqtt.Client // agent traffic and the server's publishes
+	client    mqtt.Client // the share group's agent traffic and the server's publishes
+	obsClient mqtt.Client // agent traffic every replica sees (Observe)
 	ctlClient mqtt.Client // control API requests and answers
 	ctlSub    subscription
 
-	mu   sync.Mutex
-	subs []subscription // the shared ones, re-made on every (re)connect
+	mu      sync.Mutex
+	subs    []subscription // the shared ones, re-made on every (re)connect
+	obsSubs []subscription // the observed ones, likewise
 
 	ctl     *control
 	stats   counters
@@ -114,24 +118,29 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	// (an approval inside an announce) and wait for an answer.
 	b.ctlSub = subscription{filter: controlResponseTopic, handler: b.ctl.onResponse}
 	b.ctlClient = b.newClient(cfg.ClientID+"-control", func(c mqtt.Client) { b.resubscribe(c, []subscription{b.ctlSub}) })
-	b.client = b.newClient(cfg.ClientID, func(c mqtt.Client) {
-		b.mu.Lock()
-		subs := append([]subscription(nil), b.subs...)
-		b.mu.Unlock()
-		b.resubscribe(c, subs)
-	})
-	for _, c := range []mqtt.Client{b.ctlClient, b.client} {
+	b.client = b.newClient(cfg.ClientID, func(c mqtt.Client) { b.resubscribe(c, b.subscriptions(&b.subs)) })
+	// What every replica sees comes on a connection of its own: a topic
+	// both a shared and a plain subscription match (a hello, a heartbeat)
+	// reaches a client once per subscription, and paho hands each copy to
+	// every handler whose filter matches it, so on one connection neither
+	// handler could tell its own copy.
+	b.obsClient = b.newClient(cfg.ClientID+"-observe", func(c mqtt.Client) { b.resubscribe(c, b.subscriptions(&b.obsSubs)) })
+	clients := []mqtt.Client{b.ctlClient, b.client, b.obsClient}
+	disconnectAll := func() {
+		for _, c := range clients {
+			c.Disconnect(0)
+		}
+	}
+	for _, c := range clients {
 		if err := connect(ctx, c); err != nil {
-			b.ctlClient.Disconnect(0)
-			b.client.Disconnect(0)
+			disconnectAll()
 			return nil, fmt.Errorf("mosquitto: connect to %s as %s: %w", cfg.URL.Redacted(), cfg.Username, err)
 		}
 	}
 	// The connect handler subscribes on its own goroutine; wait for the
 	// control answers' subscription here, every provisioning needs it.
 	if err := b.subscribe(b.ctlClient, b.ctlSub); err != nil {
-		b.ctlClient.Disconnect(0)
-		b.client.Disconnect(0)
+		disconnectAll()
 		return nil, err
 	}
 	b.log.Info("connected to the broker", "broker", cfg.URL.Redacted(), "client", cfg.ClientID, "share_group", cfg.ShareGroup)
@@ -186,6 +195,13 @@ func (b *Bus) newClient(clientID string, onConnect mqtt.OnConnectHandler) mqtt.C
 	return mqtt.NewClient(opts)
 }
 
+// subscriptions is a copy of the subscriptions *subs, under mu.
+func (b *Bus) subscriptions(subs *[]subscription) []subscription {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]subscription(nil), *subs...)
+}
+
 // resubscribe subscribes again after every (re)connect: sessions are clean.
 func (b *Bus) resubscribe(c mqtt.Client, subs []subscription) {
 	for _, s := range subs {
@@ -219,20 +235,36 @@ func (b *Bus) subscribe(c mqtt.Client, s subscription) error {
 // replica of the group. handler runs on the bus's one delivery goroutine,
 // in order, and the message is acknowledged when it returns.
 func (b *Bus) SubscribeShared(filter string, handler func(Message)) error {
+	return b.add(b.client, &b.subs, "$share/"+b.cfg.ShareGroup+"/"+filter, handler)
+}
+
+// Observe subscribes this replica alone to filter (a filter under rm/v1/,
+// such as topics.AllHostsStatusFilter), outside the share group: every
+// replica that observes it gets each message. It is for what each replica
+// keeps in memory (presence, live progress, the replies it waits for);
+// the admin role must allow subscribing to filter itself
+// (docs/external-broker.md). handler runs on the observing connection's
+// one delivery goroutine, in order, beside the shared traffic's.
+func (b *Bus) Observe(filter string, handler func(Message)) error {
+	return b.add(b.obsClient, &b.obsSubs, filter, handler)
+}
+
+// add subscribes c to filter, and again after each of its reconnects.
+func (b *Bus) add(c mqtt.Client, subs *[]subscription, filter string, handler func(Message)) error {
 	if handler == nil {
 		return errors.New("mosquitto: subscribe: nil handler")
 	}
 	s := subscription{
-		filter: "$share/" + b.cfg.ShareGroup + "/" + filter,
+		filter: filter,
 		handler: func(_ mqtt.Client, m mqtt.Message) {
 			b.stats.received.Add(1)
 			handler(Message{Topic: m.Topic(), Payload: m.Payload(), ClientID: clientOfTopic(m.Topic())})
 		},
 	}
 	b.mu.Lock()
-	b.subs = append(b.subs, s)
+	*subs = append(*subs, s)
 	b.mu.Unlock()
-	return b.subscribe(b.client, s)
+	return b.subscribe(c, s)
 }
 
 // clientOfTopic is the client a topic belongs to: the host of a host topic,
@@ -273,7 +305,7 @@ func (b *Bus) Publish(topic string, payload []byte, retain bool, qos byte) error
 // Serving reports whether the bus is connected to the broker (for
 // /healthz): nil when it is.
 func (b *Bus) Serving() error {
-	if b.client.IsConnectionOpen() && b.ctlClient.IsConnectionOpen() {
+	if b.client.IsConnectionOpen() && b.obsClient.IsConnectionOpen() && b.ctlClient.IsConnectionOpen() {
 		return nil
 	}
 	return fmt.Errorf("mosquitto: not connected to %s", b.cfg.URL.Redacted())
@@ -285,6 +317,7 @@ func (b *Bus) Close() error {
 		return nil
 	}
 	b.client.Disconnect(250)
+	b.obsClient.Disconnect(250)
 	b.ctlClient.Disconnect(250)
 	b.ctl.closeAll()
 	b.log.Info("disconnected from the broker")

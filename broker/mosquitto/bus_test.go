@@ -272,3 +272,61 @@ func TestSharedSubscriptionSplitsTraffic(t *testing.T) {
 		t.Fatalf("not split: replica 1 got %d, replica 2 got %d", len(in1.snapshot()), len(in2.snapshot()))
 	}
 }
+
+// TestObservedTrafficReachesEveryReplica: two replicas take a host's
+// heartbeats both ways at once, as the server does (a heartbeat has a part
+// done once and a part each replica keeps): through the share group each
+// heartbeat reaches one replica, once, and observed it reaches both, once
+// each — the two subscriptions on one replica never hand a copy to each
+// other's handler. The test's admin role is the documented one.
+func TestObservedTrafficReachesEveryReplica(t *testing.T) {
+	mb := mosquittotest.Start(t)
+	r1, r2 := connectBus(t, mb, "server-1"), connectBus(t, mb, "server-2")
+	var shared1, shared2, seen1, seen2 inbox
+	for _, s := range []struct {
+		bus          *mosquitto.Bus
+		shared, seen *inbox
+	}{{r1, &shared1, &seen1}, {r2, &shared2, &seen2}} {
+		if err := s.bus.SubscribeShared(topics.AllHostsStatusFilter, s.shared.add); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.bus.Observe(topics.AllHostsStatusFilter, s.seen.add); err != nil {
+			t.Fatalf("%v\n%s", err, mb.Log())
+		}
+	}
+	hc := provisionedHost(t, r1, mb)
+	const n = 20
+	for i := range n {
+		if tok := hc.c.Publish(topics.StatusTopic(hc.id), 1, false, fmt.Appendf(nil, `{"i":%d}`, i)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	waitFor(t, "every heartbeat at both observers and in the share group", func() bool {
+		return len(seen1.snapshot()) >= n && len(seen2.snapshot()) >= n && len(shared1.snapshot())+len(shared2.snapshot()) >= n
+	})
+	count := func(msgs ...[]mosquitto.Message) map[string]int {
+		c := map[string]int{}
+		for _, ms := range msgs {
+			for _, m := range ms {
+				if m.ClientID != hc.id {
+					t.Fatalf("%s from %q", m.Topic, m.ClientID)
+				}
+				c[string(m.Payload)]++
+			}
+		}
+		return c
+	}
+	for name, c := range map[string]map[string]int{
+		"replica 1 observed": count(seen1.snapshot()), "replica 2 observed": count(seen2.snapshot()),
+		"the share group": count(shared1.snapshot(), shared2.snapshot()),
+	} {
+		if len(c) != n {
+			t.Fatalf("%s %d distinct heartbeats, want %d", name, len(c), n)
+		}
+		for p, k := range c {
+			if k != 1 {
+				t.Fatalf("%s %s %d times, want once", name, p, k)
+			}
+		}
+	}
+}

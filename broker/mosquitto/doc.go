@@ -12,7 +12,9 @@
 //   - consumes agent traffic through shared subscriptions
 //     ($share/<group>/rm/v1/hosts/+/up/#, $share/<group>/rm/v1/announce/+/req),
 //     so several server replicas in one group split it, each message going
-//     to one of them;
+//     to one of them; and, on a connection of its own, plain subscriptions
+//     to what every replica must see (Observe: presence, live progress,
+//     query replies, #15);
 //   - names the client a message came from by its topic (the host or
 //     pending ID in it). Mosquitto does not tell a subscriber who published;
 //     the per-client ACL it enforces is what makes the topic trustworthy: a

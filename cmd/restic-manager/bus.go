@@ -18,7 +18,8 @@ import (
 //   - deliver the agents' up messages and announces with the client they
 //     came from, and report presence: wired by startEmbeddedBroker and
 //     startExternalBroker, into server.Service.HandleMessage /
-//     HandleAnnounce and Presence;
+//     HandleAnnounce and Presence (an external broker shared by replicas:
+//     HandleShared and Observe);
 //   - say whether it is serving (/healthz), name its counters (/metrics),
 //     and close.
 //
@@ -40,6 +41,18 @@ type upstream struct {
 // serial, or 0 when the broker has none (HandleMessage says what then).
 func (u upstream) message(topic string, payload []byte, clientID string, conn uint64) {
 	u.svc.HandleMessage(topic, payload, clientID, conn)
+}
+
+// shared takes an agent's up message from an external broker's share
+// group: the part of its handling done once among the replicas.
+func (u upstream) shared(topic string, payload []byte, clientID string) {
+	u.svc.HandleShared(topic, payload, clientID)
+}
+
+// observe takes an agent's up message every replica receives: the part
+// each keeps in memory (presence, live progress, query replies).
+func (u upstream) observe(topic string, payload []byte, clientID string) {
+	u.svc.Observe(topic, payload, clientID)
 }
 
 // announce takes a pending client's announce request.

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/restic-manager/restic-manager/broker/mosquitto"
+	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -20,26 +21,38 @@ type externalBus struct{ *mosquitto.Bus }
 var _ messageBus = externalBus{}
 
 // startExternalBroker connects to serve --broker as its admin client and
-// consumes the agents' traffic through the share group. Presence comes from
-// the agents' own messages (hello, heartbeats, and the Will they register),
-// which carry their connection count: Mosquitto reports no connects to a
-// subscriber (docs/DECISIONS.md, #15).
+// consumes the agents' traffic: through the share group what must be done
+// once among the replicas, and on its own what each replica keeps in
+// memory (server.SharedUpFilters, server.ObservedUpFilters). Presence comes
+// from the agents' own messages (hello, heartbeats, and the Will they
+// register), which carry their connection count: Mosquitto reports no
+// connects to a subscriber (docs/DECISIONS.md, #15).
 func (m *Main) startExternalBroker(ctx context.Context, up upstream) (messageBus, error) {
 	b, err := m.connectExternal(ctx, m.tls.CACertPEM)
 	if err != nil {
 		return nil, err
 	}
 	m.external = b
+	m.svc.Presence().SetExternalBroker()
 	// No connection serial: conn 0 (server.Service.HandleMessage).
 	if err := b.SubscribeShared(topics.AllAnnounceReqFilter, func(msg mosquitto.Message) {
 		up.announce(msg.Topic, msg.Payload, msg.ClientID, 0)
 	}); err != nil {
 		return nil, err
 	}
-	if err := b.SubscribeShared(topics.AllHostsUpFilter, func(msg mosquitto.Message) {
-		up.message(msg.Topic, msg.Payload, msg.ClientID, 0)
-	}); err != nil {
-		return nil, err
+	for _, f := range server.SharedUpFilters() {
+		if err := b.SubscribeShared(f, func(msg mosquitto.Message) {
+			up.shared(msg.Topic, msg.Payload, msg.ClientID)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range server.ObservedUpFilters() {
+		if err := b.Observe(f, func(msg mosquitto.Message) {
+			up.observe(msg.Topic, msg.Payload, msg.ClientID)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return externalBus{b}, nil
 }

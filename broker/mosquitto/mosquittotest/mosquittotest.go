@@ -234,9 +234,12 @@ func writeDynsec(path, adminPassword string) error {
 				acl("publishClientSend", "$CONTROL/dynamic-security/#"),
 				acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
 				acl("subscribePattern", "$CONTROL/dynamic-security/#"),
+				// Exactly docs/external-broker.md's setup: publish under
+				// rm/v1/, the share group, and the hosts' up/ topics each
+				// replica observes on its own.
 				acl("publishClientSend", "rm/v1/#"),
-				acl("subscribePattern", "rm/v1/#"),
 				acl("subscribePattern", "$share/restic-manager/rm/v1/#"),
+				acl("subscribePattern", "rm/v1/hosts/+/up/#"),
 			},
 		}},
 	}
