@@ -72,6 +72,9 @@ type childEvent struct {
 	FirstError    string `json:"first_error,omitempty"`
 	// Refused counts CONNECTs refused as bad credentials (simRefusedRetry).
 	Refused int `json:"refused,omitempty"`
+	// Handshakes counts TLS handshakes, Resumed those that resumed a session.
+	Handshakes int64 `json:"tls_handshakes,omitempty"`
+	Resumed    int64 `json:"tls_resumed,omitempty"`
 }
 
 // runChild is a child process: it runs its agents as the parent says.
@@ -146,8 +149,7 @@ func newChild(spec childSpec, stdout, stderr io.Writer) (*child, error) {
 		if !roots.AppendCertsFromPEM([]byte(spec.CACert)) {
 			return nil, errors.New("child: no CA certificate to trust the broker with")
 		}
-		// No session cache, as the agent (agent/dial.go): every connection
-		// is a full handshake, which is what a storm costs the server.
+		// Each agent adds its own session cache (sim_agent.go dialer).
 		c.fleet.tls = &tls.Config{RootCAs: roots, ServerName: broker.Hostname(), MinVersion: tls.VersionTLS12}
 	}
 	for i, h := range spec.Agents {
@@ -207,6 +209,7 @@ func (c *child) do(ctx context.Context, cmd childCmd) {
 		c.fleet.errMu.Lock()
 		ev.ConnectErrors, ev.FirstError, ev.Refused = c.fleet.connectErrs, c.fleet.firstConnErr, c.fleet.refused
 		c.fleet.errMu.Unlock()
+		ev.Handshakes, ev.Resumed = c.fleet.handshakes.Load(), c.fleet.resumed.Load()
 		for _, a := range c.agents {
 			if a.currentClient() != nil {
 				ev.Connected++

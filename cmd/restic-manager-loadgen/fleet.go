@@ -181,6 +181,7 @@ type fleetStats struct {
 	connectErrors           int
 	firstError              string
 	refused                 int
+	handshakes, resumed     int64
 }
 
 // stats sums the children's connected agents, unacknowledged outbox
@@ -195,6 +196,8 @@ func (f *fleet) stats() (fleetStats, error) {
 		s.cpuSeconds += e.CPUSeconds
 		s.connectErrors += e.ConnectErrors
 		s.refused += e.Refused
+		s.handshakes += e.Handshakes
+		s.resumed += e.Resumed
 		if s.firstError == "" {
 			s.firstError = e.FirstError
 		}

@@ -74,6 +74,11 @@ func TestLoadgenScenarios(t *testing.T) {
 		a.Dashboard == nil || a.Dashboard.N != 3 || a.DashboardKiB <= 0 {
 		t.Errorf("api: %+v", a)
 	}
+	// After the restart every agent resumes its TLS session: the new
+	// server accepts the tickets the old one issued.
+	if s := f.Storm; s == nil || s.TLSHandshakes < 20 || s.TLSResumed != s.TLSHandshakes {
+		t.Errorf("storm's TLS handshakes: %+v", s)
+	}
 	if d := f.Dispatch; d == nil || d.Done != 20 || d.Errors != 0 || d.POST.N != 20 || d.ToAgent.N != 20 || d.Delivered.N != 20 ||
 		d.Delivered.P50MS < d.ToAgent.P50MS {
 		t.Errorf("dispatch: %+v", d)

@@ -35,6 +35,11 @@ type figures struct {
 	Ingest             *ingestFigures   `json:"ingest,omitempty"`
 	Storm              *stormFigures    `json:"storm,omitempty"`
 	Failures           []string         `json:"failures,omitempty"`
+
+	// TLSHandshakes counts the agents' TLS handshakes in the whole run,
+	// TLSResumed those that resumed a session (a ticket).
+	TLSHandshakes int64 `json:"tls_handshakes,omitempty"`
+	TLSResumed    int64 `json:"tls_resumed,omitempty"`
 }
 
 type setupFigures struct {
@@ -73,6 +78,10 @@ type stormFigures struct {
 	ServerFDsPeak     int     `json:"server_fds_peak"`
 	// StopSeconds is how long the spawned server took to stop (restart).
 	StopSeconds float64 `json:"stop_s,omitempty"`
+	// TLSHandshakes counts the agents' TLS handshakes from the storm until
+	// every agent was back, TLSResumed those that resumed a session.
+	TLSHandshakes int64 `json:"tls_handshakes,omitempty"`
+	TLSResumed    int64 `json:"tls_resumed,omitempty"`
 	// ServerCPUSeconds is the server's CPU from the storm until every agent
 	// was back (with a restart, the new process's, its start included);
 	// HostListMaxMs the slowest host list meanwhile.
@@ -163,6 +172,9 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		if s.APIDownSeconds > 0 {
 			extra += fmt.Sprintf("; API answered %.1f s after the restart", s.APIDownSeconds)
 		}
+		if s.TLSHandshakes > 0 {
+			extra += fmt.Sprintf("; %d TLS handshakes, %d resumed", s.TLSHandshakes, s.TLSResumed)
+		}
 		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind%s%s%s%s",
 			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, agentsSide(s.AgentsSideSeconds), extra,
 			peakFDs(s.ServerFDsPeak), meanwhile(s.ServerCPUSeconds, s.HostListMaxMs))
@@ -187,6 +199,9 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 	if f.RefusedCredentials > 0 {
 		fmt.Fprintf(w, "\nThe broker refused %d connection attempts as bad credentials: each agent refused waits %s before its next, as the real agent does, so it is left behind.\n",
 			f.RefusedCredentials, simRefusedRetry)
+	}
+	if f.TLSHandshakes > 0 {
+		fmt.Fprintf(w, "\nThe agents made %d TLS handshakes, %d of them resumed a session.\n", f.TLSHandshakes, f.TLSResumed)
 	}
 	if f.ConnectErrors > 0 {
 		fmt.Fprintf(w, "\nThe agents' connection attempts failed %d times; the first: %s\n", f.ConnectErrors, f.FirstConnectError)

@@ -59,6 +59,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if st, err := r.fleet.stats(); err == nil {
 		r.fig.LoadgenCPUSeconds = st.cpuSeconds + cpuSeconds(os.Getpid())
 		r.fig.ConnectErrors, r.fig.FirstConnectError, r.fig.RefusedCredentials = st.connectErrors, st.firstError, st.refused
+		r.fig.TLSHandshakes, r.fig.TLSResumed = st.handshakes, st.resumed
 		// After a scenario cut short, entries still in flight say nothing.
 		if st.pending > 0 && scenErr == nil {
 			r.fig.Failures = append(r.fig.Failures, fmt.Sprintf("%d outbox entries never acknowledged by the server", st.pending))

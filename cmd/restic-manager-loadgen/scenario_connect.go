@@ -66,6 +66,12 @@ func (r *loadRun) storm(ctx context.Context) error {
 	r.fig.Storm = &f
 	start := time.Now()
 	cpu0 := cpuSeconds(r.pid)
+	before, _ := r.fleet.stats()
+	defer func() {
+		if after, err := r.fleet.stats(); err == nil {
+			f.TLSHandshakes, f.TLSResumed = after.handshakes-before.handshakes, after.resumed-before.resumed
+		}
+	}()
 	if o.storm == "restart" {
 		r.fleet.send(childCmd{Op: "mark", Mark: mark})
 		r.srv.stop()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -50,6 +51,10 @@ type simFleet struct {
 	connectErrs  int
 	firstConnErr string
 	refused      int
+
+	// handshakes counts the agents' TLS handshakes, resumed those that
+	// resumed a session (a ticket from the agent's own cache).
+	handshakes, resumed atomic.Int64
 }
 
 // connectFailed counts a connection attempt that failed before hello was
@@ -93,6 +98,9 @@ type simAgent struct {
 	out      *simOutbox
 	queue    chan *simJob
 	drop     chan struct{}
+	// tlsSessions is the agent's TLS session cache (one per agent, as
+	// each real agent is its own process).
+	tlsSessions tls.ClientSessionCache
 
 	mu        sync.Mutex
 	client    mqtt.Client // the established connection, nil between them
@@ -108,7 +116,7 @@ type simAgent struct {
 func newSimAgent(fl *simFleet, id, password string, local *net.TCPAddr) *simAgent {
 	return &simAgent{fl: fl, id: id, password: password, local: local, bootID: topics.NewMessageID(),
 		started: time.Now(), out: newSimOutbox(), queue: make(chan *simJob, 256), drop: make(chan struct{}, 1),
-		configNew: make(chan struct{}), jobs: map[string]*simJob{}}
+		configNew: make(chan struct{}), jobs: map[string]*simJob{}, tlsSessions: tls.NewLRUClientSessionCache(1)}
 }
 
 // run keeps the agent connected until ctx ends, reconnecting with the real
@@ -263,12 +271,22 @@ func (a *simAgent) dialer(ctx context.Context) mqtt.OpenConnectionFunc {
 		}
 		context.AfterFunc(ctx, func() { conn.Close() })
 		if a.fl.tls != nil {
-			tc := tls.Client(conn, a.fl.tls)
+			// The agent's own session cache, as agent/dial.go: its
+			// reconnects resume the session its last connection's
+			// ticket names (also after a server restart), its first
+			// connection is a full handshake.
+			cfg := a.fl.tls.Clone()
+			cfg.ClientSessionCache = a.tlsSessions
+			tc := tls.Client(conn, cfg)
 			hctx, stop := context.WithTimeout(ctx, simConnTimeout)
 			defer stop()
 			if err := tc.HandshakeContext(hctx); err != nil {
 				conn.Close()
 				return nil, fmt.Errorf("TLS handshake: %w", err)
+			}
+			a.fl.handshakes.Add(1)
+			if tc.ConnectionState().DidResume {
+				a.fl.resumed.Add(1)
 			}
 			conn = tc
 		}
