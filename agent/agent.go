@@ -82,50 +82,11 @@ func WithRefusedRetry(d time.Duration) Option {
 	}
 }
 
-// WithHeartbeatInterval overrides heartbeat_interval without the config's
-// lower bound; meant for tests.
-func WithHeartbeatInterval(d time.Duration) Option {
-	return func(a *Agent) {
-		if d > 0 {
-			a.heartbeat = d
-		}
-	}
-}
-
 // WithResticEnv adds environment variables (NAME=value) to restic's
 // environment, e.g. RESTIC_CACHE_DIR. Never a secret of a repository: those
 // come with the desired config.
 func WithResticEnv(env ...string) Option {
 	return func(a *Agent) { a.resticEnv = append(a.resticEnv, env...) }
-}
-
-// WithResendAfter sets how long an outbox entry may stay unacknowledged on
-// one connection before it is published again (default DefaultResendAfter).
-func WithResendAfter(d time.Duration) Option {
-	return func(a *Agent) {
-		if d > 0 {
-			a.resendAfter = d
-		}
-	}
-}
-
-// WithOutboxLimits sets the outbox's segment size and bound on disk (see
-// outbox.Options); tests use small ones to fill it.
-func WithOutboxLimits(segmentBytes, maxBytes int64) Option {
-	return func(a *Agent) { a.outboxOpts.SegmentBytes, a.outboxOpts.MaxBytes = segmentBytes, maxBytes }
-}
-
-// WithSchedulerClock makes the scheduler read the time from now instead of
-// time.Now; meant for tests (a clock shifted to just before a cron slot
-// runs a schedule in seconds; one shifted hours ahead shows a catch-up).
-// Timers still run in real time: what the scheduler waits is the
-// difference between now() and the slot.
-func WithSchedulerClock(now func() time.Time) Option {
-	return func(a *Agent) {
-		if now != nil {
-			a.clock = now
-		}
-	}
 }
 
 // New validates cfg, opens the state directory and returns an Agent ready
