@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"time"
+
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // ErrRejected is wrapped by the error Announce returns when the server
@@ -55,10 +58,17 @@ type AnnounceOptions struct {
 // announcer is one run of Announce: what it learned before connecting and
 // what it has shown so far.
 type announcer struct {
-	opts          AnnounceOptions
-	log           *slog.Logger
-	pin           []byte
-	boot          *bootstrap
+	opts       AnnounceOptions
+	log        *slog.Logger
+	pin        []byte
+	server     *url.URL
+	httpClient *http.Client
+	boot       *bootstrap
+	password   string // this run's pending client password (register)
+	// registered: the server has this run's pending client and password,
+	// or takes none (an older server); cleared when the broker refuses the
+	// pending client, which an expired or deleted registration explains.
+	registered    bool
 	keys          *AnnounceKeys
 	hostname      string
 	resticVersion string
@@ -71,7 +81,10 @@ type announcer struct {
 //
 //  1. GET BootstrapPath for the broker's address and CA, pinned like Enroll.
 //  2. Load or create the announce keys in the state directory.
-//  3. Connect to the broker as the pending client of those keys, announce,
+//  3. POST BootstrapPath: name this run's pending client and its password,
+//     signed by the identity key (announce_register.go); again whenever the
+//     broker refuses the pending client.
+//  4. Connect to the broker as the pending client of those keys, announce,
 //     prove the key on the server's challenge, print the banner once the
 //     server says "pending", and wait. A lost connection is retried with
 //     backoff and every new connection announces again, so an approval made
@@ -112,12 +125,16 @@ func Announce(ctx context.Context, opts AnnounceOptions) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("announce: %w", err)
 	}
+	password, err := newPendingPassword()
+	if err != nil {
+		return nil, err
+	}
 	resticVersion, err := ResticVersion(ctx, opts.ResticBinary)
 	if err != nil {
 		log.Warn("restic is not usable; announcing anyway, backups will fail until it is installed", "err", err)
 	}
 	an := &announcer{
-		opts: opts, log: log, pin: pin, boot: boot, keys: keys,
+		opts: opts, log: log, pin: pin, server: server, httpClient: client, boot: boot, keys: keys, password: password,
 		hostname: cmp.Or(hostname(), "unknown"), resticVersion: resticVersion,
 		backoff: newBackoff(cmp.Or(opts.BackoffInitial, DefaultBackoffInitial), cmp.Or(opts.BackoffMax, DefaultBackoffMax)),
 	}
@@ -130,7 +147,11 @@ func Announce(ctx context.Context, opts AnnounceOptions) (*Config, error) {
 func (an *announcer) run(ctx context.Context) (*Config, error) {
 	for {
 		s := &pendingSession{an: an}
-		creds, err := s.run(ctx)
+		var creds *topics.ApprovedCredentials
+		err := an.registerOnce(ctx)
+		if err == nil {
+			creds, err = s.run(ctx)
+		}
 		if creds != nil {
 			return an.save(creds)
 		}
@@ -152,6 +173,18 @@ func (an *announcer) run(ctx context.Context) (*Config, error) {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// registerOnce registers the pending client unless it is registered.
+func (an *announcer) registerOnce(ctx context.Context) error {
+	if an.registered {
+		return nil
+	}
+	if err := an.register(ctx); err != nil {
+		return err
+	}
+	an.registered = true
+	return nil
 }
 
 // stopped is Announce's error when ctx ended the wait.

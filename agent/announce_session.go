@@ -13,12 +13,6 @@ import (
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-// PendingPassword is the MQTT password of a pending client. The server lets
-// any pending client ID in without a secret (the ACL confines it to its own
-// announce topics, and the key proof is what counts); MQTT 3.1.1 with a
-// username still wants a password field, so this constant fills it.
-const PendingPassword = "announce"
-
 // Timings of the announce exchange; variables only so that tests can
 // shorten them (export_test.go).
 var (
@@ -70,7 +64,7 @@ func (s *pendingSession) run(ctx context.Context) (*topics.ApprovedCredentials, 
 	c := an.keys.ClientID()
 	answers := make(chan mqtt.Message, maxQueuedAnswers)
 	lost := make(chan error, 1)
-	opts := sessionOptions(an.boot.broker, c, PendingPassword, brokerDialer(dialCtx, an.boot.ca, nil), lost).
+	opts := sessionOptions(an.boot.broker, c, an.password, brokerDialer(dialCtx, an.boot.ca, nil), lost).
 		SetCleanSession(true).
 		// Handled on our goroutine, not paho's: answering publishes and
 		// waits for a PUBACK, which paho's router cannot deliver while it
@@ -86,6 +80,11 @@ func (s *pendingSession) run(ctx context.Context) (*topics.ApprovedCredentials, 
 	if _, err := connectSession(ctx, client, cancelDial); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if refusedPending(err) {
+			// An external broker knows the pending client only while its
+			// registration lasts: register again before the next attempt.
+			an.registered = false
 		}
 		return nil, describePendingConnectError(err)
 	}
@@ -226,9 +225,15 @@ func (s *pendingSession) publish(ctx context.Context, client mqtt.Client, lost <
 	return nil
 }
 
+// refusedPending reports whether the broker refused the pending client's
+// credentials.
+func refusedPending(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
+}
+
 // describePendingConnectError adds what to do to the broker's refusals.
 func describePendingConnectError(err error) error {
-	if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) {
+	if refusedPending(err) {
 		return fmt.Errorf("the broker refused this pending client (%w): the server may not accept announces now (too many pending machines, or announce is off); ask an admin", err)
 	}
 	return err

@@ -168,7 +168,9 @@
 // shutdown a clean DISCONNECT, so the broker drops the Will.
 //
 // While announcing: CONNECT (client ID = username = topics.PendingID of the
-// identity key, password PendingPassword, clean session off, no Will) →
+// identity key, password: this run's random one, registered with the server
+// by POST /api/v1/agents/bootstrap before connecting and again after the
+// broker refuses it; clean session on, no Will) →
 // SUBSCRIBE rm/v1/announce/{c}/resp QoS 1 → AnnounceHello QoS 1 on .../req
 // → AnnounceProof for the first challenge after each hello → "pending"
 // (banner, once) → "approved" (config written, clean DISCONNECT, then the
