@@ -30,6 +30,10 @@ type AnnounceOptions struct {
 	// SweepEvery is how often expired rows are deleted (Service.Run).
 	// Default 1 min.
 	SweepEvery time.Duration
+	// ClientTTL is how long a pending client provisioned on an external
+	// broker lives after the agent's latest bootstrap request
+	// (fleet_announce_bootstrap.go). Default 1 h.
+	ClientTTL time.Duration
 }
 
 // ChallengeTTL is how long a pending agent has to answer a challenge.
@@ -56,15 +60,22 @@ const unknownAddr = "unknown"
 type announcer struct {
 	opts   AnnounceOptions
 	hellos *throttle
+	// bootstraps limits bootstrap requests that provision a pending client
+	// on an external broker, per source address.
+	bootstraps *throttle
+	// clientsListed: the broker's own list of pending clients was read
+	// once since the start (sweepPendingClients).
+	clientsListed atomic.Bool
 
 	// evicted and replaced count the waiting rows dropped to make room
 	// since the server started (fleet_pending_queue.go).
 	evicted, replaced atomic.Uint64
 
 	mu         sync.Mutex
-	challenges map[string]*challenge  // by pending client ID: the one open challenge
-	conns      map[string]pendingConn // by pending client ID: its newest connection
-	awaiting   map[string]bool        // host IDs accepted through announce, not yet connected
+	challenges map[string]*challenge        // by pending client ID: the one open challenge
+	conns      map[string]pendingConn       // by pending client ID: its newest connection
+	awaiting   map[string]bool              // host IDs accepted through announce, not yet connected
+	clients    map[string]provisionedClient // pending clients provisioned on an external broker
 	endpoint   announceEndpoint
 }
 
@@ -108,8 +119,13 @@ func newAnnouncer(o AnnounceOptions, now func() time.Time) *announcer {
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = time.Minute
 	}
+	if o.ClientTTL <= 0 {
+		o.ClientTTL = time.Hour
+	}
 	return &announcer{opts: o, hellos: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now),
-		challenges: make(map[string]*challenge), conns: make(map[string]pendingConn), awaiting: make(map[string]bool)}
+		bootstraps: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now),
+		challenges: make(map[string]*challenge), conns: make(map[string]pendingConn), awaiting: make(map[string]bool),
+		clients: make(map[string]provisionedClient)}
 }
 
 // SetAnnounceEndpoint sets what approved agents are told besides their host
@@ -128,13 +144,7 @@ func (s *Service) SetAnnounceEndpoint(mqttURL string, caCertPEM []byte, caFinger
 // arrive; HandleAnnounce uses it for the per-address limit and to show admins
 // where a machine announced from.
 func (s *Service) PendingConnected(clientID string, conn uint64, remote string) {
-	addr := remote
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		addr = host
-	}
-	if addr == "" {
-		addr = unknownAddr
-	}
+	addr := sourceAddr(remote)
 	now := s.now()
 	a := s.ann
 	a.mu.Lock()
@@ -149,6 +159,19 @@ func (s *Service) PendingConnected(clientID string, conn uint64, remote string) 
 		}
 	}
 	a.conns[clientID] = pendingConn{conn: conn, addr: addr, at: now}
+}
+
+// sourceAddr is the address of remote ("ip:port" or "ip"), unknownAddr
+// when there is none.
+func sourceAddr(remote string) string {
+	addr := remote
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		addr = host
+	}
+	if addr == "" {
+		addr = unknownAddr
+	}
+	return addr
 }
 
 // sourceOf is the address connection conn of client came from.

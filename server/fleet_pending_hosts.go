@@ -170,6 +170,10 @@ func (s *Service) AcceptPendingHost(ctx context.Context, a Actor, id int64, name
 		s.events.Publish(Event{Kind: EventJobUpdated, HostID: hostID, JobID: initJob})
 	}
 	s.sendAnnounce(row.ClientID, announceStatus(topics.AnnounceApproved, row.Fingerprint, "Accepted as host "+name+".", sealed))
+	// The host's own client replaces the pending one (provisioned in the
+	// transaction, createHost). An agent cut off before it read the
+	// approval bootstraps again and fetches it (fleet_announce_bootstrap.go).
+	s.dropPendingClients(row.ClientID)
 	return hostID, nil
 }
 
@@ -287,7 +291,10 @@ func (s *Service) markRejected(ctx context.Context, tx *sqlx.Tx, ids []int64, no
 // and each machine, if it is listening, is told.
 func (s *Service) tellRejected(rows ...PendingHost) {
 	s.events.Publish(Event{Kind: EventPendingChanged})
-	for _, r := range rows {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
 		s.sendAnnounce(r.ClientID, announceStatus(topics.AnnounceRejected, r.Fingerprint, msgRejected, nil))
+		ids[i] = r.ClientID
 	}
+	s.dropPendingClients(ids...)
 }

@@ -152,10 +152,15 @@ func (s *Service) hostArrived(ctx context.Context, hostID string) {
 	if !s.ann.arrived(hostID) {
 		return
 	}
+	var clients []string
+	if err := s.db.SelectContext(ctx, &clients, `SELECT client_id FROM pending_hosts WHERE host_id = ?`, hostID); err != nil {
+		s.log.Error("announce: read the pending row of a connected host", "host", hostID, "err", err)
+	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM pending_hosts WHERE host_id = ?`, hostID); err != nil {
 		s.log.Error("announce: delete the pending row of a connected host", "host", hostID, "err", err)
 		return
 	}
+	s.dropPendingClients(clients...)
 	s.events.Publish(Event{Kind: EventPendingChanged})
 }
 
@@ -166,14 +171,18 @@ func (s *Service) hostArrived(ctx context.Context, hostID string) {
 func (s *Service) sweepPendingHosts(ctx context.Context) error {
 	now := s.now()
 	s.ann.prune(now, s.ann.opts.TTL)
-	var expired []string
+	var expired, arrived []string
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.SelectContext(ctx, &expired, `SELECT client_id FROM pending_hosts WHERE state = ? AND expires_at <= ?`,
 			PendingStatePending, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM pending_hosts WHERE expires_at <= ?
-			OR (state = ? AND host_id IN (SELECT id FROM hosts WHERE connected_at IS NOT NULL))`, now, PendingStateApproved)
+		const arrivedRows = `state = ? AND host_id IN (SELECT id FROM hosts WHERE connected_at IS NOT NULL)`
+		if err := tx.SelectContext(ctx, &arrived, `SELECT client_id FROM pending_hosts WHERE `+arrivedRows,
+			PendingStateApproved); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM pending_hosts WHERE expires_at <= ? OR `+arrivedRows, now, PendingStateApproved)
 		if err != nil {
 			return err
 		}
@@ -188,6 +197,8 @@ func (s *Service) sweepPendingHosts(ctx context.Context) error {
 	for _, client := range expired {
 		s.sendAnnounce(client, announceStatus(topics.AnnounceRejected, "", msgExpired, nil))
 	}
+	s.dropPendingClients(append(expired, arrived...)...)
+	s.sweepPendingClients()
 	if len(expired) > 0 {
 		s.events.Publish(Event{Kind: EventPendingChanged})
 	}

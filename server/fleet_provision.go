@@ -1,6 +1,9 @@
 package server
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Provisioner gives an MQTT identity its credentials and ACL on a broker that
 // keeps its own accounts (an external Mosquitto with its dynamic-security
@@ -13,7 +16,9 @@ import "fmt"
 // enrollment, announce-and-approve), when an accepted machine's secret is
 // replaced, and when a monitor account is created. Each call is made inside
 // the transaction that stores the secret's digest, so a refused provisioning
-// stores nothing and the caller is told the server failed.
+// stores nothing and the caller is told the server failed. A pending
+// client's password is the agent's own, named in its bootstrap request
+// (fleet_announce_bootstrap.go); the server stores nothing of it.
 //
 // Revocation goes through Disconnecter: a broker with its own accounts
 // deletes the account there, which also closes its connection.
@@ -25,6 +30,14 @@ type Provisioner interface {
 	// ProvisionMonitor makes the monitor account username able to connect
 	// with password and read the monitor feed.
 	ProvisionMonitor(username, password string) error
+	// ProvisionPending makes the pending client clientID able to connect
+	// with password until expires (after which the server deletes it),
+	// with the pending row of the ACL: its own announce topics only.
+	// Called again, it replaces the password and the expiry.
+	ProvisionPending(clientID, password string, expires time.Time) error
+	// PendingClients lists the pending clients the broker has, with the
+	// expiry each was given (the zero time when unknown).
+	PendingClients() (map[string]time.Time, error)
 }
 
 // provisioner is the broker when it keeps its own accounts: the one that

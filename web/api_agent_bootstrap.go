@@ -1,10 +1,13 @@
 package web
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -19,4 +22,28 @@ func (h *handler) apiAgentBootstrap(c *gin.Context) {
 	c.JSON(http.StatusOK, topics.BootstrapResponse{
 		MQTTURL: h.cfg.MQTTURL(c.Request), CACert: string(h.cfg.CACertPEM), CAFingerprint: h.cfg.CAFingerprint,
 	})
+}
+
+// apiAgentBootstrapAnnounce answers POST /api/v1/agents/bootstrap
+// (topics.BootstrapRequest, signed by the agent's identity key) as GET
+// does, after making the agent's pending client on a broker that keeps its
+// own accounts (server.Service.BootstrapPending; nothing with the embedded
+// broker).
+func (h *handler) apiAgentBootstrapAnnounce(c *gin.Context) {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, topics.MaxEnrollBody+1))
+	if err != nil {
+		h.apiError(c, invalid("The bootstrap request could not be read; the agent tries again."))
+		return
+	}
+	req, err := topics.DecodeBootstrapRequest(body)
+	if err != nil {
+		h.apiError(c, invalid(fmt.Sprintf("The bootstrap request is refused (%v); run the agent's announce command again.", err)))
+		return
+	}
+	if err := h.svc.BootstrapPending(c.Request.Context(), req, c.ClientIP()); err != nil {
+		h.log.Warn("announce bootstrap refused", "ip", c.ClientIP(), "client", req.Client, "code", server.ErrorCodeOf(err))
+		h.apiError(c, err)
+		return
+	}
+	h.apiAgentBootstrap(c)
 }

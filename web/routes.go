@@ -206,6 +206,7 @@ func (h *handler) routes() []route {
 		{post, "/api/v1/me/password", session, read, h.apiChangeOwnPassword},
 		{post, "/api/v1/agents/enroll", enrollToken, read, h.apiEnrollAgent},
 		{get, "/api/v1/agents/bootstrap", anyone, read, h.apiAgentBootstrap},
+		{post, "/api/v1/agents/bootstrap", anyone, read, h.apiAgentBootstrapAnnounce},
 		{get, "/api/v1/openapi.json", anyone, read, h.serveOpenAPI}, // shapes, not data: public (docs/DECISIONS.md)
 		{post, "/agent/v1/uploads/:token", agentUpload, read, h.receiveUpload},
 
