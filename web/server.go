@@ -150,7 +150,7 @@ func New(cfg Config, svc *server.Service, logger *slog.Logger) (*Server, error) 
 		enrollLimit: newRateLimiter(cfg.EnrollRateLimit, time.Minute, time.Now),
 	}
 	h.health = newHealthProbe(h.checkHealth)
-	if h.tpl, err = parseTemplates(h.templateFuncs()); err != nil {
+	if h.tpl, err = loadTemplates(); err != nil {
 		return nil, err
 	}
 	h.hub = newHub(svc, h, logger)

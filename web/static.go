@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 )
@@ -36,7 +37,13 @@ type staticAssets struct {
 	files map[string]*staticAsset
 }
 
-func loadStatic() (*staticAssets, error) {
+// loadStatic returns static/, read, hashed and compressed on the first call
+// of the process: the files are embedded, so every later Server (the tests
+// start hundreds in one process) shares the same read-only assets instead
+// of compressing them again.
+var loadStatic = sync.OnceValues(readStatic)
+
+func readStatic() (*staticAssets, error) {
 	s := &staticAssets{files: make(map[string]*staticAsset)}
 	err := fs.WalkDir(staticFiles, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync"
 	"text/template/parse"
 	"time"
 
@@ -55,6 +56,18 @@ var pages = map[string][]string{
 type templates struct {
 	sets map[string]*template.Template
 }
+
+// loadTemplates returns every page parsed, on the first call of the
+// process: the files and the helpers are the same for every Server, so
+// later Servers (the tests start hundreds in one process) share the parsed
+// sets, which are safe to execute from many goroutines.
+var loadTemplates = sync.OnceValues(func() (*templates, error) {
+	assets, err := loadStatic()
+	if err != nil {
+		return nil, err
+	}
+	return parseTemplates(templateFuncs(assets))
+})
 
 // parseTemplates parses every page once; any error stops start-up.
 func parseTemplates(funcs template.FuncMap) (*templates, error) {
@@ -142,10 +155,10 @@ func (t *templates) fragment(w io.Writer, pageName, tmpl string, data any) error
 }
 
 // templateFuncs are the helpers templates may call.
-func (h *handler) templateFuncs() template.FuncMap {
+func templateFuncs(static *staticAssets) template.FuncMap {
 	return template.FuncMap{
 		// static returns a cache-busting URL for a file under static/.
-		"static": h.static.url,
+		"static": static.url,
 		// ago is a time relative to now ("3 h ago", "in 20 min").
 		"ago": func(t time.Time) string { return relativeTime(t, time.Now()) },
 		// exact is the full time for a tooltip, in UTC.
