@@ -138,7 +138,7 @@ func (p *Presence) setOnline(id string, hp *hostPresence, online bool) {
 	hp.online = online
 	p.dirty[id] = p.dirty[id] || changed
 	if changed {
-		p.s.events.Publish(Event{Kind: EventHostPresence, HostID: id})
+		p.s.publishObserved(Event{Kind: EventHostPresence, HostID: id})
 	}
 }
 
@@ -190,7 +190,7 @@ func (p *Presence) Hello(id string, conn uint64, m *topics.Hello) {
 	}
 	hp.lastSeen = now
 	p.setOnline(id, hp, true)
-	p.s.events.Publish(Event{Kind: EventHostUpdated, HostID: id})
+	p.s.publishObserved(Event{Kind: EventHostUpdated, HostID: id})
 }
 
 // Status records a heartbeat or, with state offline, a Last Will.

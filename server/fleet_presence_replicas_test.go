@@ -191,3 +191,39 @@ func TestReplicaStartAdoptsStoredPresence(t *testing.T) {
 		t.Fatal("the Will of the adopted connection did not take the host offline")
 	}
 }
+
+// The events a replica makes from what it observed itself (presence, a
+// hello's versions) stay on that replica: every replica observes the same
+// agents and publishes its own, so the event bridge forwarding them too
+// would have every page hear each change once per replica. Events of the
+// store (a host enrolled) still cross.
+func TestObservedEventsStayOnTheirReplica(t *testing.T) {
+	t.Parallel()
+	rs := startReplicas(t, 2)
+	a, b := rs[0].s, rs[1].s
+	waitFor(t, "both bridges listening", func() bool { return a.Bridged() && b.Bridged() })
+	la, lb := subscribeLog(t, a), subscribeLog(t, b)
+	a.Presence().SetExternalBroker()
+	host := enrollTestHost(t, a, "observed")
+	hello, err := topics.Encode(&topics.Hello{Envelope: topics.NewEnvelope(topics.TypeHello, host), AgentVersion: "1",
+		OS: "linux", Arch: "amd64", BootID: "b", ConnGen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Observe(topics.HelloTopic(host), hello, host)
+	waitFor(t, "the observing replica to announce the hello on its own bus", func() bool {
+		return la.count(server.EventHostPresence, host, 0) == 1 && la.count(server.EventHostUpdated, host, 0) == 1
+	})
+	// Notifications reach a listener in order: once a's next event is at
+	// b, a bridged presence event would be there before it.
+	a.Events().Publish(server.Event{Kind: server.EventHostCreated, HostID: "marker"})
+	waitFor(t, "replica b to hear a's marker", func() bool { return lb.count(server.EventHostCreated, "marker", 0) == 1 })
+	if n := lb.count(server.EventHostCreated, host, 0); n != 1 {
+		t.Fatalf("the enrollment's event reached replica b %d times, want once", n)
+	}
+	for _, kind := range []string{server.EventHostPresence, server.EventHostUpdated} {
+		if n := lb.count(kind, host, 0); n != 0 {
+			t.Fatalf("replica a's observed %s crossed the bridge (%d at replica b): b observes the agent itself", kind, n)
+		}
+	}
+}

@@ -97,3 +97,13 @@ func (s *Service) routedHere(k topics.Kind, topic, clientID string, parts handli
 	}
 	return true
 }
+
+// publishObserved publishes an event that each replica makes from what it
+// observed itself (presence, a hello's versions, live progress): every
+// replica publishes its own, so the event bridge must not forward it too,
+// or each page would hear it once per replica. It carries the mark the
+// bridge gives what it received (core_cluster.go), which keeps it local.
+func (s *Service) publishObserved(e Event) {
+	e.remote = true
+	s.events.Publish(e)
+}

@@ -85,7 +85,7 @@ func (s *Service) handleProgress(ctx context.Context, host string, m *topics.Job
 	}
 	pt.mu.Unlock()
 	if announce {
-		s.events.Publish(Event{Kind: EventJobProgress, HostID: host, JobID: ref.id})
+		s.publishObserved(Event{Kind: EventJobProgress, HostID: host, JobID: ref.id})
 	}
 	return ""
 }
