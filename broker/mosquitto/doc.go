@@ -22,8 +22,10 @@
 //   - provisions identities through the plugin's control API
 //     ($CONTROL/dynamic-security/v1, dynsec.go): per host a client and a
 //     role holding exactly the host row of DESIGN §3, per monitor account a
-//     client with the shared monitor role; revocation deletes the client and
-//     its role, which makes Mosquitto close its connection.
+//     client with the shared monitor role, per announcing machine a
+//     short-lived pending client with its own role holding the pending row
+//     (pending.go); revocation deletes the client and its role, which makes
+//     Mosquitto close its connection.
 //
 // What it must not do:
 //   - import the server or the embedded broker;
