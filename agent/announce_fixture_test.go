@@ -19,15 +19,23 @@ import (
 // pendingAuth is the server's rule for pending clients in small: any p_ ID
 // gets in without a secret (the ACL confines it); hosts need their password.
 // refusePending keeps pending clients out, to hold an agent offline.
+// With registered set, a pending client also needs the password it
+// registered there, as an external broker does (server: BootstrapPending).
 type pendingAuth struct {
 	*brokertest.StaticAuth
 	refusePending atomic.Bool
+	registered    atomic.Pointer[agenttest.BootstrapServer]
 }
 
 func (a *pendingAuth) Authenticate(username string, password []byte) (broker.Identity, error) {
 	if topics.ValidPendingID(username) {
 		if a.refusePending.Load() {
 			return broker.Identity{}, fmt.Errorf("test: pending clients are refused now: %w", broker.ErrDenied)
+		}
+		if reg := a.registered.Load(); reg != nil {
+			if want, ok := reg.Password(username); !ok || want != string(password) {
+				return broker.Identity{}, fmt.Errorf("test: pending client not registered with this password: %w", broker.ErrDenied)
+			}
 		}
 		return broker.Identity{Role: broker.RolePending, ID: username}, nil
 	}
