@@ -281,3 +281,72 @@ func readIdentityKey(t *testing.T, path string) ed25519.PrivateKey {
 	}
 	return k.(ed25519.PrivateKey)
 }
+
+// TestExternalMosquittoPendingLimits: the embedded broker's limits on
+// pending clients, as the server applies them to registrations on an
+// external broker — at most MaxPendingPerAddr registered clients per
+// address and MaxPending in all (unavailable: the agent retries; a client
+// already registered renews), and HellosPerAddrPerMinute registrations per
+// address and minute (rate limited). Only what fits is made on Mosquitto.
+func TestExternalMosquittoPendingLimits(t *testing.T) {
+	t.Parallel()
+	mb := mosquittotest.Start(t)
+	m := startServer(t, filepath.Join(t.TempDir(), "data"), "", func(m *Main) {
+		m.MQTTAddr, m.MQTTSAddr = "", ""
+		m.BrokerURL, m.BrokerUser, m.BrokerPassword = mb.URL, mosquittotest.AdminUser, mb.AdminPassword
+		// 8 in all, min(10, 8/4) = 2 per address, 3 requests per address and minute.
+		m.ServiceOptions.Announce = server.AnnounceOptions{MaxPending: 8, HellosPerAddrPerMinute: 3}
+	})
+	svc := m.Service()
+	register := func(key ed25519.PrivateKey, addr string) error {
+		id := topics.PendingID(key.Public().(ed25519.PublicKey))
+		const password = "limits-test-pending-password"
+		return svc.BootstrapPending(t.Context(), &topics.BootstrapRequest{Client: id, IdentityKey: key.Public().(ed25519.PublicKey),
+			Password: password, Signature: ed25519.Sign(key, topics.BootstrapMessage(id, password))}, addr+":40000")
+	}
+	newKey := func() ed25519.PrivateKey { _, k, _ := ed25519.GenerateKey(nil); return k }
+	want := func(what string, err error, code server.ErrorCode) {
+		t.Helper()
+		if got := server.ErrorCodeOf(err); (code == "" && err != nil) || (code != "" && got != code) {
+			t.Fatalf("%s: %v (code %q), want code %q", what, err, got, code)
+		}
+	}
+	first := newKey()
+	want("first from 10.0.0.1", register(first, "10.0.0.1"), "")
+	want("second from 10.0.0.1", register(newKey(), "10.0.0.1"), "")
+	want("third from 10.0.0.1 (over its share)", register(newKey(), "10.0.0.1"), server.CodeUnavailable)
+	want("a fourth request from 10.0.0.1 in the minute", register(first, "10.0.0.1"), server.CodeRateLimited)
+	want("renewal from 10.0.0.2", register(first, "10.0.0.2"), "")
+	for i := 3; i <= 5; i++ {
+		addr := "10.0.0." + itoa(int64(i))
+		want(addr+" a", register(newKey(), addr), "")
+		if i < 5 {
+			want(addr+" b", register(newKey(), addr), "")
+		}
+	}
+	// 1 (10.0.0.1) + 1 (the renewed one, now 10.0.0.2) + 2 + 2 + 1 = 7: one more fits, then none.
+	want("the eighth", register(newKey(), "10.0.0.6"), "")
+	err := register(newKey(), "10.0.0.7")
+	want("the ninth", err, server.CodeUnavailable)
+	if !strings.Contains(server.PublicMessage(err), "limit 8") {
+		t.Fatalf("refusal %q does not name the limit", server.PublicMessage(err))
+	}
+	list, err := mosquittoPending(t, mb)
+	if err != nil || len(list) != 8 {
+		t.Fatalf("pending clients on the broker: %d (%v), want 8", len(list), err)
+	}
+}
+
+// mosquittoPending lists the pending clients on mb through the plugin.
+func mosquittoPending(t *testing.T, mb *mosquittotest.Broker) (map[string]time.Time, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	b, err := mosquitto.Connect(ctx, mosquitto.Config{URL: mb.URL, Username: mosquittotest.AdminUser,
+		Password: mb.AdminPassword, ClientID: "pending-limits-observer"})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return b.PendingClients()
+}
