@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -18,19 +19,29 @@ import (
 )
 
 // loadOpenAPI parses the embedded document and checks it is valid OpenAPI 3
-// (kin-openapi's own validation: structure, references, schemas, examples).
+// (kin-openapi's own validation: structure, references, schemas, examples),
+// once per test process: the document is embedded and the tests only read it, and each
+// load cost 0.6 s of CPU under -race.
 func loadOpenAPI(t *testing.T) *openapi3.T {
 	t.Helper()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(openAPIDocument)
+	doc, err := openAPIOnce()
 	if err != nil {
-		t.Fatalf("web/openapi.json does not load: %v", err)
-	}
-	if err := doc.Validate(loader.Context); err != nil {
-		t.Fatalf("web/openapi.json is not valid OpenAPI 3: %v", err)
+		t.Fatal(err)
 	}
 	return doc
 }
+
+var openAPIOnce = sync.OnceValues(func() (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(openAPIDocument)
+	if err != nil {
+		return nil, fmt.Errorf("web/openapi.json does not load: %w", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		return nil, fmt.Errorf("web/openapi.json is not valid OpenAPI 3: %w", err)
+	}
+	return doc, nil
+})
 
 func TestOpenAPIIsValid(t *testing.T) {
 	doc := loadOpenAPI(t)
