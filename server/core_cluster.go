@@ -64,9 +64,10 @@ const maxNotifyPayload = 7000
 // cluster is a replica's part in the lease and the bridge.
 type cluster struct {
 	opts    ClusterOptions
-	id      string      // this replica, in the notifications it sends
-	leading atomic.Bool // holds the lease (always on SQLite while Run runs)
-	bridged atomic.Bool // the bridge's listener is connected
+	id      string       // this replica, in the notifications it sends
+	leading atomic.Bool  // holds the lease (always on SQLite while Run runs)
+	bridged atomic.Bool  // the bridge's listener is connected
+	terms   atomic.Int64 // how many times this replica took the lease
 }
 
 func newCluster(opts ClusterOptions) *cluster {
@@ -141,6 +142,7 @@ func (s *Service) leadOnce(ctx context.Context, work func(context.Context)) erro
 	s.log.Info("cluster: this replica is the leader: it runs the singleton background work", "replica", s.cluster.id)
 	workCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
+	s.cluster.terms.Add(1)
 	s.cluster.leading.Store(true)
 	go func() { defer close(done); work(workCtx) }()
 	defer func() {

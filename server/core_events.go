@@ -35,8 +35,9 @@ type Event struct {
 	// Health is the host's name and health when it changed, for
 	// EventHostOverdue and EventHostOffline (nil for the other kinds).
 	Health *HealthChange
-	// remote: another replica published it (core_cluster.go's bridge),
-	// so the bridge does not send it back.
+	// remote: not for the other replicas — another replica published it
+	// (core_cluster.go's bridge), or every replica publishes its own
+	// (publishObserved, ingest_replicas.go).
 	remote bool
 }
 

@@ -32,7 +32,7 @@ import (
 //	rs := startReplicas(t, 2)          // both serving; rs.m[i] is replica i
 //	rs.api(1).do("GET", "/api/v1/hosts", nil, &out)
 //	h := rs.enrollHost("web-1")        // a host whose agent is a paho client
-//	h.hello()
+//	h.hello(); rs.waitOnline(1, h.id)
 //	rs.stop(0); rs.start(0)            // a replica leaves and comes back
 //	i := rs.waitLeader(10*time.Second) // the replica running the singleton work
 //
@@ -90,18 +90,25 @@ func (rs *replicaSet) start(i int) *Main {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("replica", i)
 	}
-	rs.m[i] = startServer(rs.t, rs.dataDir, "", func(m *Main) {
-		m.HTTPSAddr, m.MQTTAddr, m.MQTTSAddr = "", "", ""
-		m.Logger = logger
-		m.BrokerURL, m.BrokerUser, m.BrokerPassword = rs.broker.URL, mosquittotest.AdminUser, rs.broker.AdminPassword
-		m.BrokerClientID = fmt.Sprintf("rm-replica-%d", i)
-		m.ServiceOptions.Database = rs.dbURL
-		m.ServiceOptions.Cluster.LeaderRetry = replicaLeaderRetry
-		if rs.tweak != nil {
-			rs.tweak(i, m)
+	m := &Main{DataDir: rs.dataDir, HTTPAddr: "127.0.0.1:0", Logger: logger, Stdout: io.Discard, AdminPassword: "admin password for tests",
+		BrokerURL: rs.broker.URL, BrokerUser: mosquittotest.AdminUser, BrokerPassword: rs.broker.AdminPassword,
+		BrokerClientID: fmt.Sprintf("rm-replica-%d", i)}
+	m.ServiceOptions.Database = rs.dbURL
+	m.ServiceOptions.PasswordHashCost = servertest.CheapPasswordHash()
+	m.ServiceOptions.Cluster.LeaderRetry = replicaLeaderRetry
+	if rs.tweak != nil {
+		rs.tweak(i, m)
+	}
+	if err := m.Run(rs.t.Context()); err != nil {
+		rs.t.Fatalf("start replica %d: %v", i, err)
+	}
+	rs.m[i] = m
+	rs.t.Cleanup(func() {
+		if rs.m[i] == m {
+			rs.stop(i)
 		}
 	})
-	return rs.m[i]
+	return m
 }
 
 // stop stops replica i as serve does on SIGTERM: listeners, the broker
@@ -140,6 +147,17 @@ func (rs *replicaSet) waitLeader(timeout time.Duration) int {
 // api is an API client of replica i, as admin.
 func (rs *replicaSet) api(i int) apiClient {
 	return apiClient{t: rs.t, base: rs.m[i].HTTPURL(), token: rs.token}
+}
+
+// waitOnline waits until replica i's API shows host online: the replica
+// dispatches a new job to a host it knows online (the job is sent again
+// at the host's next hello otherwise).
+func (rs *replicaSet) waitOnline(i int, host string) {
+	rs.t.Helper()
+	waitFor(rs.t, fmt.Sprintf("host %s online on replica %d", host, i), 20*time.Second, func() bool {
+		var h hostJSON
+		return rs.api(i).do("GET", "/api/v1/hosts/"+host, nil, &h) == http.StatusOK && h.Online
+	})
 }
 
 // sseStream is an open /events stream: what it received, as
@@ -326,8 +344,9 @@ func (h *fakeHost) command(uid string, timeout time.Duration) topics.Command {
 	return c
 }
 
-// jobEvent reports job uid in state at version (restic's exit code 0 for
-// a terminal state) and returns its outbox sequence; it is not resent.
+// jobEvent reports job uid in state at version (with restic's exit code
+// for a terminal state: 0, 3 for a warning, else 1) and returns its outbox
+// sequence; it is not resent.
 func (h *fakeHost) jobEvent(uid string, version int64, state topics.JobState) uint64 {
 	h.t.Helper()
 	h.mu.Lock()
@@ -343,7 +362,10 @@ func (h *fakeHost) sendJobEvent(seq uint64, uid string, version int64, state top
 	e := &topics.JobEvent{Envelope: topics.NewEnvelope(topics.TypeJobEvent, h.id), Seq: seq, Job: uid, Version: version,
 		State: state, At: time.Now().UTC()}
 	if state.Terminal() {
-		code := 0
+		code := map[topics.JobState]int{topics.JobSucceeded: 0, topics.JobWarning: 3}[state]
+		if code == 0 && state != topics.JobSucceeded {
+			code = 1
+		}
 		e.Result = &topics.JobResult{ExitCode: &code}
 	}
 	h.publish(topics.JobEventTopic(h.id, uid), e)

@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -20,6 +23,7 @@ func TestReplicasShareEvents(t *testing.T) {
 	rs := startReplicas(t, 2)
 	h := rs.enrollHost("web-1")
 	h.hello()
+	rs.waitOnline(0, h.id)
 	jobs := rs.openEvents(1, "/events?jobs=1")
 
 	// Setting the repository through replica 0 queues its init job.
@@ -46,5 +50,81 @@ func TestReplicasShareEvents(t *testing.T) {
 	var j jobJSON
 	if rs.api(1).do("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &j) != http.StatusOK || j.Status != "succeeded" {
 		t.Fatalf("job through replica 1: %+v\nstream:\n%s", j, jobs)
+	}
+}
+
+// TestReplicasLeaderFailover: the leader stops; the other replica takes
+// over the singleton work within a bounded time and delivers the
+// notification of a job that failed while the first was down; the job's
+// result is stored once and acknowledged, and when the agent sends it
+// again (its ack lost) after the first replica came back, it is
+// acknowledged again without a second result or a second notification.
+func TestReplicasLeaderFailover(t *testing.T) {
+	t.Parallel()
+	var posts atomic.Int64 // messages the webhook received
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { posts.Add(1) }))
+	t.Cleanup(hook.Close)
+	rs := startReplicas(t, 2)
+	l := rs.waitLeader(10 * time.Second)
+	f := 1 - l
+	if _, err := rs.m[f].Service().CreateNotificationChannel(t.Context(), server.CLIActor(), server.NotificationChannel{
+		Name: "ops", Kind: server.ChannelWebhook, URL: hook.URL, Events: []string{server.NotifyJobFailed}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	h := rs.enrollHost("db-1")
+	h.hello()
+	rs.waitOnline(f, h.id)
+	if code := rs.api(f).do("PUT", "/api/v1/hosts/"+h.id+"/repository",
+		map[string]any{"url": filepath.Join(t.TempDir(), "repo"), "password": "pw"}, nil); code != http.StatusOK && code != http.StatusCreated {
+		t.Fatalf("set repository: HTTP %d", code)
+	}
+	var list struct {
+		Jobs []jobJSON `json:"jobs"`
+	}
+	waitFor(t, "the init job", 10*time.Second, func() bool {
+		return rs.api(f).do("GET", "/api/v1/jobs?host="+h.id, nil, &list) == http.StatusOK && len(list.Jobs) == 1
+	})
+	job := list.Jobs[0]
+	cmd := h.command(job.UID, 20*time.Second)
+
+	stopped := time.Now()
+	rs.stop(l)
+	if got := rs.waitLeader(10 * time.Second); got != f {
+		t.Fatalf("replica %d leads after replica %d stopped", got, l)
+	}
+	t.Logf("replica %d took the lease %s after replica %d stopped", f, time.Since(stopped).Round(time.Millisecond), l)
+
+	h.jobEvent(job.UID, cmd.Version+1, topics.JobDelivered)
+	h.jobEvent(job.UID, cmd.Version+2, topics.JobRunning)
+	seq := h.reportUntilAcked(job.UID, cmd.Version+3, topics.JobFailed, 2*time.Second, 30*time.Second)
+	waitFor(t, "the job.failed notification", 20*time.Second, func() bool { return posts.Load() == 1 })
+
+	// Replica l comes back; the agent, whose ack was lost, sends the
+	// result again: acknowledged, nothing stored twice.
+	rs.start(l)
+	h.mu.Lock()
+	delete(h.acked, seq)
+	h.mu.Unlock()
+	for !h.isAcked(seq) {
+		h.sendJobEvent(seq, job.UID, cmd.Version+3, topics.JobFailed)
+		waitFor(t, "the resent result acknowledged", 30*time.Second, func() bool { return h.isAcked(seq) })
+	}
+	var j jobJSON
+	if rs.api(l).do("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &j) != http.StatusOK || j.Status != "failed" {
+		t.Fatalf("job through the restarted replica: %+v", j)
+	}
+	if got := rs.waitLeader(10 * time.Second); got != f {
+		t.Fatalf("replica %d took the lease from the running leader %d", got, f)
+	}
+	// The store holds one delivery, the job.failed, sent; the webhook got
+	// one message.
+	d, err := rs.m[f].Service().ListNotificationDeliveries(t.Context(), server.CLIActor(), server.DeliveryFilter{})
+	if err != nil || len(d) != 1 || d[0].Event != server.NotifyJobFailed || d[0].State != "sent" {
+		t.Fatalf("deliveries %+v (%v), want one job.failed sent", d, err)
+	}
+	rs.stop(0)
+	rs.stop(1)
+	if n := posts.Load(); n != 1 {
+		t.Fatalf("the webhook received %d messages, want 1", n)
 	}
 }
