@@ -22,7 +22,7 @@ import (
 // routingHeartbeat, a host silent for routingOfflineAfter swept offline.
 const (
 	routingHeartbeat    = 250 * time.Millisecond
-	routingOfflineAfter = 2 * time.Second
+	routingOfflineAfter = 3 * time.Second
 )
 
 // TestReplicasSeeAgentTraffic: with two replicas on one PostgreSQL and one
