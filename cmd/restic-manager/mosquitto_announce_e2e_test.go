@@ -56,16 +56,7 @@ func TestExternalMosquittoAnnounce(t *testing.T) {
 		m.ServiceOptions.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	})
 	api := apiClient{t: t, base: m.HTTPURL(), token: cli(t, "", "apitoken", "create", "--user", "admin", "--data", dataDir)}
-	// The test's own view of the broker's clients: an admin connection
-	// listing them through the plugin (listClients).
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	dynsec, err := mosquitto.Connect(ctx, mosquitto.Config{URL: mb.URL, Username: mosquittotest.AdminUser,
-		Password: mb.AdminPassword, ClientID: "announce-test-observer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dynsec.Close()
+	dynsec := observeBroker(t, mb)
 	onBroker := func(client string) bool {
 		list, err := dynsec.PendingClients()
 		if err != nil {
@@ -331,22 +322,23 @@ func TestExternalMosquittoPendingLimits(t *testing.T) {
 	if !strings.Contains(server.PublicMessage(err), "limit 8") {
 		t.Fatalf("refusal %q does not name the limit", server.PublicMessage(err))
 	}
-	list, err := mosquittoPending(t, mb)
+	list, err := observeBroker(t, mb).PendingClients()
 	if err != nil || len(list) != 8 {
 		t.Fatalf("pending clients on the broker: %d (%v), want 8", len(list), err)
 	}
 }
 
-// mosquittoPending lists the pending clients on mb through the plugin.
-func mosquittoPending(t *testing.T, mb *mosquittotest.Broker) (map[string]time.Time, error) {
+// observeBroker is the test's own view of mb's clients: an admin
+// connection that lists them through the plugin (listClients).
+func observeBroker(t *testing.T, mb *mosquittotest.Broker) *mosquitto.Bus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	b, err := mosquitto.Connect(ctx, mosquitto.Config{URL: mb.URL, Username: mosquittotest.AdminUser,
-		Password: mb.AdminPassword, ClientID: "pending-limits-observer"})
+		Password: mb.AdminPassword, ClientID: "test-observer"})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	defer b.Close()
-	return b.PendingClients()
+	t.Cleanup(func() { b.Close() })
+	return b
 }
