@@ -40,29 +40,31 @@ func (a *testApp) announceFrom(addr string, n int) []int64 {
 
 // TestPendingQueueFullShown: when the announce queue is at its cap the
 // dashboard, the pending-hosts fragment and the API say so, with how many
-// machines were dropped to make room; a new machine still gets in.
+// machines were dropped to make room; a new machine still gets in. The cap
+// is set to 20 (5 per address): a full queue of the default 100 shows the
+// same and cost 80 more announces.
 func TestPendingQueueFullShown(t *testing.T) {
-	app := newTestApp(t)
+	app := newTestAppWith(t, server.Options{Announce: server.AnnounceOptions{MaxPending: 20, MaxPendingPerAddr: 5}})
 	admin, _ := app.signedIn("root", server.RoleAdmin)
 	viewer, _ := app.signedIn("val", server.RoleViewer)
 	servertest.MustCreateUser(t, app.svc, "ci", server.RoleViewer)
 	api := app.apiClient("ci")
 
-	for i := range 10 {
-		app.announceFrom(fmt.Sprintf("203.0.113.%d", i+1), 9)
+	for i := range 5 {
+		app.announceFrom(fmt.Sprintf("203.0.113.%d", i+1), 3)
 	}
 	if strings.Contains(admin.get("/").body, "queue full") {
-		t.Fatal("queue full shown with 90 of 100 waiting")
+		t.Fatal("queue full shown with 15 of 20 waiting")
 	}
-	app.announceFrom("203.0.113.11", 10)
-	app.announceFrom("192.0.2.7", 1) // the 101st: one of 203.0.113.11's is dropped
+	app.announceFrom("203.0.113.11", 5)
+	app.announceFrom("192.0.2.7", 1) // the 21st: one of 203.0.113.11's is dropped
 	for name, body := range map[string]string{"admin's dashboard": admin.get("/").body, "viewer's dashboard": viewer.get("/").body,
 		"pending-hosts fragment": admin.getHX("/pending-hosts").body} {
-		mustContain(t, name, body, `id="pending-queue-full"`, "queue full", "100 of 100 machines are waiting",
-			"1 were dropped because the queue was full and 0 were replaced", "each address holds at most 10")
+		mustContain(t, name, body, `id="pending-queue-full"`, "queue full", "20 of 20 machines are waiting",
+			"1 were dropped because the queue was full and 0 were replaced", "each address holds at most 5")
 	}
 	mustContain(t, "admin's dashboard", admin.get("/").body, "If this is a flood, reject its machines by address below",
-		`Reject all 9 from <span class="font-mono">203.0.113.11</span>`) // it held the most: its longest-unseen made room
+		`Reject all 4 from <span class="font-mono">203.0.113.11</span>`) // it held the most: its longest-unseen made room
 
 	var list struct {
 		PendingHosts []json.RawMessage `json:"pending_hosts"`
@@ -73,8 +75,8 @@ func TestPendingQueueFullShown(t *testing.T) {
 		} `json:"queue"`
 	}
 	res := api.get("/api/v1/pending-hosts")
-	if err := json.Unmarshal([]byte(res.body), &list); err != nil || len(list.PendingHosts) != 100 || !list.Queue.Full ||
-		list.Queue.Waiting != 100 || list.Queue.Cap != 100 || list.Queue.Evicted != 1 || !strings.Contains(res.body, `"per_address":10`) {
+	if err := json.Unmarshal([]byte(res.body), &list); err != nil || len(list.PendingHosts) != 20 || !list.Queue.Full ||
+		list.Queue.Waiting != 20 || list.Queue.Cap != 20 || list.Queue.Evicted != 1 || !strings.Contains(res.body, `"per_address":5`) {
 		t.Fatalf("API list: %v %+v", err, list.Queue)
 	}
 }
