@@ -52,7 +52,16 @@ func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 	// and an uncommitted batch would only be resent.
 	ctx := context.Background()
 	out := make([]itemOutcome, len(batch))
-	err := s.db.inBackgroundTx(ctx, func(tx *sqlx.Tx) error {
+	// A batch of job events only (ingest_lanes.go) is a few short UPDATEs
+	// that API requests wait for ("delivered" after a POST): it takes its
+	// turn with them instead of letting every waiting write go first.
+	inTx := s.db.inBackgroundTx
+	if eventsOnly(batch) {
+		inTx = func(ctx context.Context, fn func(*sqlx.Tx) error) error {
+			return s.db.inTx(context.WithValue(ctx, backgroundWrite{}, true), fn)
+		}
+	}
+	err := inTx(ctx, func(tx *sqlx.Tx) error {
 		w := &batchWriter{s: s, tx: tx, now: s.now(), jobs: make(map[string]*ingestJob)}
 		defer w.close()
 		// The least a batch stores before it gives way: stopping after
@@ -99,6 +108,16 @@ func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 	}
 	s.afterCommit(batch[:handled], out[:handled])
 	return handled
+}
+
+// eventsOnly reports whether batch holds job events and nothing else.
+func eventsOnly(batch []ingestItem) bool {
+	for i := range batch {
+		if batch[i].event == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // apply stores one message.

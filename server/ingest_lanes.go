@@ -76,19 +76,21 @@ func (l *ingestLanes) ready(o IngestOptions) bool {
 	return l.len() >= o.MaxBatch || l.restLines >= o.MaxBatchLines || l.barriers > 0
 }
 
-// next takes the next batch into batch (reused): the events first, then
-// the rest in order, within MaxBatch messages and MaxBatchLines lines; a
-// barrier ends a batch. It returns the batch and how many of it came from
-// events. Rest is not touched while events remain, so a barrier is taken
-// only after every event that came before it.
+// next takes the next batch into batch (reused): the waiting events
+// alone, up to MaxBatch — a batch of its own, which does not wait for API
+// writes to go first (flushIngest) — or else the rest in order, within
+// MaxBatch messages and MaxBatchLines lines; a barrier ends a batch. It
+// returns the batch and how many of it came from events. Rest is not
+// touched while events wait, so a barrier is taken only after every event
+// that came before it.
 func (l *ingestLanes) next(batch []ingestItem, o IngestOptions) ([]ingestItem, int) {
-	n := min(len(l.events), o.MaxBatch)
-	batch = append(batch[:0], l.events[:n]...)
-	clear(l.events[:n]) // the lane's array lets go of what it handed out
-	l.events = l.events[n:]
-	if len(l.events) > 0 {
+	if n := min(len(l.events), o.MaxBatch); n > 0 {
+		batch = append(batch[:0], l.events[:n]...)
+		clear(l.events[:n]) // the lane's array lets go of what it handed out
+		l.events = l.events[n:]
 		return batch, n
 	}
+	batch = batch[:0]
 	lines, taken := 0, 0
 	for taken < len(l.rest) && len(batch) < o.MaxBatch && lines < o.MaxBatchLines {
 		it := l.rest[taken]
@@ -102,7 +104,7 @@ func (l *ingestLanes) next(batch []ingestItem, o IngestOptions) ([]ingestItem, i
 	}
 	clear(l.rest[:taken])
 	l.rest = l.rest[taken:]
-	return batch, n
+	return batch, 0
 }
 
 // putBack returns batch[applied:] — what a batch stopped early did not
