@@ -95,7 +95,12 @@ type Config struct {
 	// MaxHandshakes caps the connections in progress at once: from their
 	// first bytes through the TLS handshake to the decision on their
 	// CONNECT. Others wait in line, unread, for up to ConnectTimeout
-	// (admission.go). Default 16 per CPU; negative disables.
+	// (admission.go). A slot is also held while the client's next TLS
+	// flight and its CONNECT are on the way, a round trip or two, so the
+	// cap must cover the arrival rate times that (at 16 per CPU, a restart
+	// storm of 1,000 agents on the loaded 2-core machine took twice as
+	// long in one pair of runs: docs/scale.md). Default 128 per CPU;
+	// negative disables.
 	MaxHandshakes int
 	// MaxHandshakesPerAddr caps the slots one source IP holds at once.
 	// Default a quarter of MaxHandshakes; negative disables.
@@ -171,7 +176,7 @@ func (c *Config) applyDefaults() error {
 		return fmt.Errorf("broker: MaxClientWritesPending %d out of range (1 to 65536)", c.MaxClientWritesPending)
 	}
 	if c.MaxHandshakes == 0 {
-		c.MaxHandshakes = 16 * runtime.GOMAXPROCS(0)
+		c.MaxHandshakes = 128 * runtime.GOMAXPROCS(0)
 	}
 	if c.MaxHandshakesPerAddr == 0 {
 		c.MaxHandshakesPerAddr = max(1, c.MaxHandshakes/4)
