@@ -18,10 +18,11 @@ import (
 //     docs/replicas.md has the table) runs on the replica holding a
 //     session-level advisory lock, taken on a connection of its own. The
 //     others try again every ClusterOptions.LeaderRetry. The leader pings
-//     its connection as often; when the ping fails (the database or the
-//     network went away) it cancels the singleton work at once and closes
-//     the connection, which releases the lock, and another replica (or it
-//     again) takes the lease. A replica that dies loses its connection,
+//     its connection as often; when the ping fails or takes longer than
+//     leaderPingTimeout (the database or the network went away) it
+//     cancels the singleton work at once and closes the connection,
+//     which releases the lock, and another replica (or it again) takes
+//     the lease. A replica that dies loses its connection,
 //     and PostgreSQL releases the lock with it.
 //   - The event bridge: what one replica's Bus publishes, every other
 //     replica's Bus publishes too (SSE streams, the leader's notification
@@ -48,6 +49,11 @@ func (o ClusterOptions) withDefaults() ClusterOptions {
 	}
 	return o
 }
+
+// leaderPingTimeout is how long the leader waits for its lease
+// connection's ping: a busy database or machine (a slow ping) does not
+// cost the lease, a database gone does, within LeaderRetry plus this.
+const leaderPingTimeout = 5 * time.Second
 
 // leaderLockKey is the session-level advisory lock the leader holds. Its
 // number differs from writeLockKey (a transaction-level lock on the same
@@ -156,7 +162,7 @@ func (s *Service) leadOnce(ctx context.Context, work func(context.Context)) erro
 			return nil
 		case <-t.C:
 		}
-		pingCtx, cancel := context.WithTimeout(ctx, retry)
+		pingCtx, cancel := context.WithTimeout(ctx, leaderPingTimeout)
 		err := conn.Ping(pingCtx)
 		cancel()
 		if err != nil && ctx.Err() == nil {

@@ -102,5 +102,43 @@ func (s *Service) sweepJobs(ctx context.Context) error {
 		s.events.Publish(Event{Kind: EventRepositoryChanged, HostID: h})
 	}
 	s.progress.prune(now, progressKeep)
+	s.redispatchQueued(ctx, now)
 	return s.queueDueStats(ctx) // jobs_stats.go
+}
+
+// redispatchAfter is how old a job still queued for an online host must be
+// before the sweep sends its run command again.
+const redispatchAfter = 15 * time.Second
+
+// redispatchQueued sends the run command again of each job still queued
+// (never reported delivered) after redispatchAfter whose host is online.
+// A new job is sent by the replica whose API made it, if that replica
+// knows the host online, and again after every hello; with several
+// replicas (docs/replicas.md) a job made on one while the host's hello
+// was being handled on another, or on a replica that died between its
+// commit and its publish, would otherwise wait for the host's next hello.
+// The agent's journal answers a command it has seen (jobs_hello.go).
+func (s *Service) redispatchQueued(ctx context.Context, now time.Time) {
+	var rows []jobRow
+	if err := s.db.SelectContext(ctx, &rows, jobSelect+` WHERE j.status = 'queued' AND j.scheduled_for IS NULL
+		AND j.cancel_requested = 0 AND j.created_at < ? AND j.expires_at > ? AND h.online = 1 ORDER BY j.id LIMIT 1000`,
+		now.Add(-redispatchAfter), now); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("jobs: load queued jobs to send again", "err", err)
+		}
+		return
+	}
+	for i := range rows { // online in the store (its presence flush), and here
+		r := &rows[i]
+		if !s.presence.isOnline(r.HostID) {
+			continue
+		}
+		cmd, err := s.runCommandFor(ctx, r, now)
+		if err != nil {
+			s.log.Error("jobs: build run command", "job", r.ID, "err", err)
+			continue
+		}
+		s.log.Info("job still queued for an online host: run command sent again", "job", r.ID, "host", r.HostID)
+		s.publishCommand(cmd)
+	}
 }
