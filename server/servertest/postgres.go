@@ -180,7 +180,7 @@ func runCluster() error {
 		pgCluster.missing = true
 		return err
 	}
-	dir, err := os.MkdirTemp("", "rm-pg-")
+	dir, err := os.MkdirTemp(clusterParent(), "rm-pg-")
 	if err != nil {
 		return err
 	}

@@ -9,3 +9,6 @@ import "syscall"
 func clusterProcAttrs(string) (initdb, postgres *syscall.SysProcAttr, err error) {
 	return nil, nil, nil
 }
+
+// clusterParent: the temporary directory.
+func clusterParent() string { return "" }
