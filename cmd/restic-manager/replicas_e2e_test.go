@@ -5,10 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/broker/mosquitto/mosquittotest"
 	"github.com/restic-manager/restic-manager/server"
 	"github.com/restic-manager/restic-manager/topics"
 )
@@ -124,6 +127,72 @@ func TestReplicasLeaderFailover(t *testing.T) {
 	}
 	rs.stop(0)
 	rs.stop(1)
+	if n := posts.Load(); n != 1 {
+		t.Fatalf("the webhook received %d messages, want 1", n)
+	}
+}
+
+// TestReplicasLeaderKilled: the leader is a real serve process, killed
+// with SIGKILL (no shutdown of any kind); PostgreSQL ends its session and
+// releases the lease, and the in-process replica takes over within a
+// bounded time: it delivers the notification of a job that failed after
+// the kill, which it stored and acknowledged once.
+func TestReplicasLeaderKilled(t *testing.T) {
+	t.Parallel()
+	bin := buildServer(t)
+	var posts atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { posts.Add(1) }))
+	t.Cleanup(hook.Close)
+	rs := startReplicas(t, 1) // makes the master key and the admin
+	p := startProc(t, []string{"RM_BROKER_PASSWORD=" + rs.broker.AdminPassword}, bin, "serve", "--data", rs.dataDir,
+		"--db", rs.dbURL, "--broker", rs.broker.URL.String(), "--broker-user", mosquittotest.AdminUser,
+		"--broker-client-id", "rm-replica-proc", "--http", "127.0.0.1:0", "--https", "", "--log-level", "debug")
+	waitFor(t, "the serve process to serve", time.Minute, func() bool { return strings.Contains(p.logs.String(), "restic-manager is serving") })
+	// The process leads once replica 0 has stopped (its LeaderRetry is the
+	// default, 3 s); replica 0 comes back as a follower.
+	rs.stop(0)
+	waitFor(t, "the serve process to lead", 20*time.Second, func() bool {
+		return strings.Contains(p.logs.String(), "this replica is the leader")
+	})
+	rs.start(0)
+	if l := rs.leaders(); len(l) != 0 {
+		t.Fatalf("replica 0 leads beside the serve process: %v\n%s", l, p.logs)
+	}
+	if _, err := rs.m[0].Service().CreateNotificationChannel(t.Context(), server.CLIActor(), server.NotificationChannel{
+		Name: "ops", Kind: server.ChannelWebhook, URL: hook.URL, Events: []string{server.NotifyJobFailed}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	h := rs.enrollHost("files-1")
+	h.hello()
+	rs.waitOnline(0, h.id)
+	if code := rs.api(0).do("PUT", "/api/v1/hosts/"+h.id+"/repository",
+		map[string]any{"url": filepath.Join(t.TempDir(), "repo"), "password": "pw"}, nil); code != http.StatusOK && code != http.StatusCreated {
+		t.Fatalf("set repository: HTTP %d", code)
+	}
+	var list struct {
+		Jobs []jobJSON `json:"jobs"`
+	}
+	waitFor(t, "the init job", 10*time.Second, func() bool {
+		return rs.api(0).do("GET", "/api/v1/jobs?host="+h.id, nil, &list) == http.StatusOK && len(list.Jobs) == 1
+	})
+	job := list.Jobs[0]
+	cmd := h.command(job.UID, 20*time.Second)
+
+	killed := time.Now()
+	p.stop(syscall.SIGKILL)
+	if l := rs.waitLeader(10 * time.Second); l != 0 {
+		t.Fatalf("replica %d leads", l)
+	}
+	t.Logf("replica 0 took the lease %s after the leader was killed", time.Since(killed).Round(time.Millisecond))
+	h.jobEvent(job.UID, cmd.Version+1, topics.JobDelivered)
+	h.jobEvent(job.UID, cmd.Version+2, topics.JobRunning)
+	h.reportUntilAcked(job.UID, cmd.Version+3, topics.JobFailed, 2*time.Second, 30*time.Second)
+	waitFor(t, "the job.failed notification", 20*time.Second, func() bool { return posts.Load() == 1 })
+	var j jobJSON
+	if rs.api(0).do("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &j) != http.StatusOK || j.Status != "failed" {
+		t.Fatalf("job after the kill: %+v", j)
+	}
+	rs.stop(0)
 	if n := posts.Load(); n != 1 {
 		t.Fatalf("the webhook received %d messages, want 1", n)
 	}
