@@ -54,7 +54,7 @@
 //
 //	core_           schema_migrations settings audit_log
 //	auth_           users sessions api_tokens login_challenges totp_recovery_codes
-//	fleet_          hosts host_tags enrollment_tokens pending_hosts monitor_accounts agent_upgrades
+//	fleet_          hosts host_tags enrollment_tokens pending_hosts announce_challenges monitor_accounts agent_upgrades
 //	config_         repositories source_groups schedules hosts.config_version hosts.applied_config_version hosts.bandwidth_up_kbps hosts.bandwidth_down_kbps hosts.pre_hook_sealed hosts.post_hook_sealed hosts.hook_timeout_seconds
 //	jobs_ ingest_   jobs
 //	ingest_         job_log snapshots snapshot_lists snapshot_report_parts repository_stats

@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/json"
 	"time"
 
@@ -43,8 +41,9 @@ const (
 //     wrong nonce, a bad signature) gets no answer.
 //
 // It runs on the publishing client's goroutine. That is acceptable here, as
-// announces are rare and rate-limited: at most one small transaction per
-// verified proof, and only the announcing client waits for it.
+// announces are rare and rate-limited: one small transaction per hello (its
+// challenge, kept in the store so that any replica can check the proof) and
+// per proof, and only the announcing client waits for it.
 func (s *Service) HandleAnnounce(topic string, payload []byte, clientID string, conn uint64) {
 	t, err := topics.Parse(topic)
 	if err != nil {
@@ -95,7 +94,16 @@ func (s *Service) announceHello(topic, client string, conn uint64, payload []byt
 		s.log.Error("announce: crypto/rand failed", "err", err)
 		return
 	}
-	if !s.ann.offer(client, ch, now) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	offered, err := s.offerChallenge(ctx, client, ch, payload, now)
+	switch {
+	case err != nil:
+		// The store's failure, not the agent's: it sends its hello again
+		// when no challenge comes.
+		s.log.Error("announce: store a challenge", "client", client, "err", err)
+		return
+	case !offered:
 		s.reject(topic, client, "too many open announce challenges", nil)
 		return
 	}
@@ -104,8 +112,9 @@ func (s *Service) announceHello(topic, client string, conn uint64, payload []byt
 		Nonce: ch.nonce, ExpiresAt: ch.expires})
 }
 
-// announceProof verifies a proof against the client's open challenge and, if
-// it holds, records the machine and tells it where it stands.
+// announceProof verifies a proof against the client's open challenge (which
+// any replica may have issued) and, if it holds, records the machine and
+// tells it where it stands.
 func (s *Service) announceProof(topic, client string, conn uint64, payload []byte) {
 	var m topics.AnnounceProof
 	if err := topics.Decode(payload, &m); err != nil {
@@ -116,29 +125,15 @@ func (s *Service) announceProof(topic, client string, conn uint64, payload []byt
 		s.reject(topic, client, "proof names another client", nil)
 		return
 	}
-	ch := s.ann.take(client)
-	switch {
-	case ch == nil:
-		s.reject(topic, client, "proof without an open challenge (reused or unknown nonce)", nil)
-		return
-	case ch.conn != conn:
-		s.reject(topic, client, "proof from another connection than its challenge", nil)
-		return
-	case !s.now().Before(ch.expires):
-		s.reject(topic, client, "proof after its challenge expired", nil)
-		return
-	case subtle.ConstantTimeCompare(ch.nonce, m.Nonce) != 1:
-		s.reject(topic, client, "proof for another nonce", nil)
-		return
-	case !ed25519.Verify(ch.hello.IdentityKey, topics.ProofMessage(client, m.Nonce, ch.hello.SealKey), m.Signature):
-		s.reject(topic, client, "proof signature does not verify", nil)
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	status, err := s.recordAnnounce(ctx, ch)
-	if err != nil {
+	ch, status, refused, err := s.recordAnnounce(ctx, client, conn, &m)
+	switch {
+	case err != nil:
 		s.log.Error("announce: record pending host", "client", client, "err", err)
+		return
+	case refused != nil:
+		s.reject(topic, client, refused.why, refused.err)
 		return
 	}
 	s.ingest.Accepted.Add(1)

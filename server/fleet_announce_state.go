@@ -39,9 +39,11 @@ type AnnounceOptions struct {
 // ChallengeTTL is how long a pending agent has to answer a challenge.
 const ChallengeTTL = time.Minute
 
-// Bounds on the in-memory state, so a flood of pending connections from many
-// addresses cannot grow it without limit. Beyond them new challenges are not
-// issued (the flood's hellos go unanswered) until old ones expire.
+// Bounds on the open challenges (in the store, fleet_announce_challenges.go)
+// and the in-memory connection records, so a flood of pending connections
+// from many addresses cannot grow them without limit. Beyond them new
+// challenges are not issued (the flood's hellos go unanswered) until old
+// ones expire.
 const (
 	maxChallenges   = 10000
 	maxPendingConns = 10000
@@ -52,11 +54,12 @@ const (
 // connection before it reads any packet from it).
 const unknownAddr = "unknown"
 
-// announcer is the in-memory side of announce-and-approve: open challenges,
-// each pending connection's source address, the per-address hello limit,
-// accepted hosts that have not connected yet, and where approved agents
-// connect. Rows live in SQLite (fleet_pending_hosts.go); nothing here needs to
-// survive a restart: an agent whose challenge is lost announces again.
+// announcer is the in-memory side of announce-and-approve: each pending
+// connection's source address, the per-address hello limit, accepted hosts
+// that have not connected yet, and where approved agents connect. Rows live
+// in the store (fleet_pending_hosts.go), and so do the open challenges, which
+// any replica must be able to check (fleet_announce_challenges.go); nothing
+// here needs to survive a restart.
 type announcer struct {
 	opts   AnnounceOptions
 	hellos *throttle
@@ -71,15 +74,18 @@ type announcer struct {
 	// since the server started (fleet_pending_queue.go).
 	evicted, replaced atomic.Uint64
 
-	mu         sync.Mutex
-	challenges map[string]*challenge        // by pending client ID: the one open challenge
-	conns      map[string]pendingConn       // by pending client ID: its newest connection
-	awaiting   map[string]bool              // host IDs accepted through announce, not yet connected
-	clients    map[string]provisionedClient // pending clients provisioned on an external broker
-	endpoint   announceEndpoint
+	// maxOpen caps the open challenges in the store (maxChallenges).
+	maxOpen int
+
+	mu       sync.Mutex
+	conns    map[string]pendingConn       // by pending client ID: its newest connection
+	awaiting map[string]bool              // host IDs accepted through announce, not yet connected
+	clients  map[string]provisionedClient // pending clients provisioned on an external broker
+	endpoint announceEndpoint
 }
 
-// challenge is a nonce sent to one pending client on one connection.
+// challenge is a nonce sent to one pending client on one connection, with
+// the hello it answers.
 type challenge struct {
 	nonce   []byte
 	conn    uint64
@@ -123,9 +129,8 @@ func newAnnouncer(o AnnounceOptions, now func() time.Time) *announcer {
 		o.ClientTTL = time.Hour
 	}
 	return &announcer{opts: o, hellos: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now),
-		bootstraps: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now),
-		challenges: make(map[string]*challenge), conns: make(map[string]pendingConn), awaiting: make(map[string]bool),
-		clients: make(map[string]provisionedClient)}
+		bootstraps: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now), maxOpen: maxChallenges,
+		conns: make(map[string]pendingConn), awaiting: make(map[string]bool), clients: make(map[string]provisionedClient)}
 }
 
 // SetAnnounceEndpoint sets what approved agents are told besides their host
@@ -184,31 +189,6 @@ func (a *announcer) sourceOf(client string, conn uint64) string {
 	return unknownAddr
 }
 
-// offer stores ch as client's one open challenge, replacing an older one. It
-// reports false when too many challenges are open.
-func (a *announcer) offer(client string, ch *challenge, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.challenges[client]; !ok && len(a.challenges) >= maxChallenges {
-		a.pruneLocked(now, a.opts.TTL)
-		if len(a.challenges) >= maxChallenges {
-			return false
-		}
-	}
-	a.challenges[client] = ch
-	return true
-}
-
-// take removes and returns client's open challenge. A challenge answers one
-// proof at most, right or wrong: a nonce is never good twice.
-func (a *announcer) take(client string) *challenge {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ch := a.challenges[client]
-	delete(a.challenges, client)
-	return ch
-}
-
 // await remembers a host accepted through announce until it first connects.
 func (a *announcer) await(hostID string) {
 	a.mu.Lock()
@@ -233,7 +213,7 @@ func (a *announcer) endpointNow() announceEndpoint {
 	return a.endpoint
 }
 
-// prune drops expired challenges and connection records older than keep.
+// prune drops connection records older than keep.
 func (a *announcer) prune(now time.Time, keep time.Duration) {
 	a.mu.Lock()
 	a.pruneLocked(now, keep)
@@ -241,11 +221,6 @@ func (a *announcer) prune(now time.Time, keep time.Duration) {
 }
 
 func (a *announcer) pruneLocked(now time.Time, keep time.Duration) {
-	for id, ch := range a.challenges {
-		if !now.Before(ch.expires) {
-			delete(a.challenges, id)
-		}
-	}
 	for id, c := range a.conns {
 		if now.Sub(c.at) >= keep {
 			delete(a.conns, id)

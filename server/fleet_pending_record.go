@@ -12,8 +12,11 @@ import (
 	"github.com/restic-manager/restic-manager/topics"
 )
 
-// recordAnnounce stores what a verified proof established and returns the
-// answer for the agent:
+// recordAnnounce checks proof m, which client sent on connection conn,
+// against the client's open challenge and, in the same transaction, stores
+// what a verified proof established. It returns the challenge and the answer
+// for the agent, or why the proof is refused (the challenge is spent all the
+// same):
 //   - a new machine gets a pending row and "pending"; if its address holds
 //     its share of the queue, or the queue is full, waiting rows make room
 //     for it first (makeRoom, fleet_pending_queue.go);
@@ -25,17 +28,24 @@ import (
 //     seal key (it lost its old one but kept its identity key), the host's
 //     MQTT secret is replaced and sealed to the new key: the old secret was
 //     never used, as the row goes away when the host first connects.
-func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.AnnounceStatus, error) {
-	h := ch.hello
-	fp := topics.KeyFingerprint(h.IdentityKey)
+func (s *Service) recordAnnounce(ctx context.Context, client string, conn uint64, m *topics.AnnounceProof) (
+	*challenge, *topics.AnnounceStatus, *proofRefusal, error) {
 	now := s.now()
+	var ch *challenge
+	var refused *proofRefusal
 	var status *topics.AnnounceStatus
 	var made roomMade
 	changed := false
 	resealed := "" // the host whose MQTT secret was replaced
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if ch, refused, err = takeChallenge(ctx, tx, client, conn, m, now); err != nil || refused != nil {
+			return err // committed on a refusal: the challenge is spent
+		}
+		h := ch.hello
+		fp := topics.KeyFingerprint(h.IdentityKey)
 		var row pendingRow
-		err := tx.GetContext(ctx, &row, `SELECT `+pendingRowColumns+` FROM pending_hosts WHERE client_id = ?`, h.Client)
+		err = tx.GetContext(ctx, &row, `SELECT `+pendingRowColumns+` FROM pending_hosts WHERE client_id = ?`, h.Client)
 		if err == nil && !now.Before(row.ExpiresAt) {
 			// Expired but not swept yet: as good as gone.
 			if _, err := tx.ExecContext(ctx, `DELETE FROM pending_hosts WHERE id = ?`, row.ID); err != nil {
@@ -82,17 +92,17 @@ func (s *Service) recordAnnounce(ctx context.Context, ch *challenge) (*topics.An
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || refused != nil {
+		return nil, nil, refused, err
 	}
 	if resealed != "" {
 		s.creds.forget(resealed) // the old secret stops working now
 	}
-	s.roomMadeFor(h.Client, ch.addr, made)
+	s.roomMadeFor(client, ch.addr, made)
 	if changed {
 		s.events.Publish(Event{Kind: EventPendingChanged})
 	}
-	return status, nil
+	return ch, status, nil, nil
 }
 
 // errNoRow marks a row that exists but counts as absent (expired).
@@ -164,8 +174,8 @@ func (s *Service) hostArrived(ctx context.Context, hostID string) {
 	s.events.Publish(Event{Kind: EventPendingChanged})
 }
 
-// sweepPendingHosts deletes expired rows, and accepted rows whose host has
-// connected (hostArrived covers that at once; this covers a server restart
+// sweepPendingHosts deletes expired rows and open challenges, and accepted
+// rows whose host has connected (hostArrived covers that at once; this covers a server restart
 // in between). Machines still waiting when their row expires are told, if
 // they are listening, so they stop waiting.
 func (s *Service) sweepPendingHosts(ctx context.Context) error {
@@ -173,6 +183,9 @@ func (s *Service) sweepPendingHosts(ctx context.Context) error {
 	s.ann.prune(now, s.ann.opts.TTL)
 	var expired, arrived []string
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := deleteExpiredChallenges(ctx, tx, now); err != nil {
+			return err
+		}
 		if err := tx.SelectContext(ctx, &expired, `SELECT client_id FROM pending_hosts WHERE state = ? AND expires_at <= ?`,
 			PendingStatePending, now); err != nil {
 			return err
