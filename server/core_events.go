@@ -41,6 +41,13 @@ type Event struct {
 	remote bool
 }
 
+// Remote reports whether the event is not this replica's own: another
+// replica published it (the event bridge, core_cluster.go), or every
+// replica publishes its own copy (publishObserved). A counter that is
+// summed over replicas (a job's duration in /metrics) counts only the
+// others.
+func (e Event) Remote() bool { return e.remote }
+
 // Bus fans events out to subscribers. A slow subscriber loses events instead
 // of blocking the publisher; it gets a Kind "resync" event when it next has
 // room, so it knows to re-read everything.

@@ -149,7 +149,8 @@ func (w *jobWatch) start() {
 				if !ok {
 					return
 				}
-				if e.Kind == server.EventJobUpdated && e.JobID != 0 {
+				// Another replica's job is counted there (several replicas, #15).
+				if e.Kind == server.EventJobUpdated && e.JobID != 0 && !e.Remote() {
 					w.observe(e.JobID)
 				}
 			}

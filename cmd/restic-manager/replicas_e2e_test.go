@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -53,6 +54,29 @@ func TestReplicasShareEvents(t *testing.T) {
 	var j jobJSON
 	if rs.api(1).do("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &j) != http.StatusOK || j.Status != "succeeded" {
 		t.Fatalf("job through replica 1: %+v\nstream:\n%s", j, jobs)
+	}
+	// The job's duration is counted once over the replicas' /metrics (by
+	// the one that stored its end), not by each replica that heard of it.
+	durations := func() (n int) {
+		for i := range rs.m {
+			code, body := rs.api(i).send("GET", "/metrics", nil)
+			if code != http.StatusOK {
+				t.Fatalf("metrics of replica %d: HTTP %d", i, code)
+			}
+			for line := range strings.Lines(string(body)) {
+				if c, ok := strings.CutPrefix(line, `restic_manager_job_duration_seconds_count{kind="init"} `); ok {
+					k, _ := strconv.Atoi(strings.TrimSpace(c))
+					n += k
+				}
+			}
+		}
+		return n
+	}
+	// Replica 1's stream has shown the end: its bus has the event, which
+	// its metrics hear at the same time as the stream.
+	waitFor(t, "the job's duration in a replica's metrics", 10*time.Second, func() bool { return durations() >= 1 })
+	if n := durations(); n != 1 {
+		t.Fatalf("the replicas' metrics count the job %d times, want once", n)
 	}
 }
 
