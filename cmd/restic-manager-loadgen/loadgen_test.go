@@ -26,11 +26,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// buildServerBin builds the real server binary for --spawn.
+// buildServerBin builds the real server binary for --spawn, as make build
+// does (-trimpath, no symbol table or DWARF): trimmed, the build cache
+// serves a fresh clone what any checkout compiled of the same sources
+// (untrimmed it keys our packages by their directory: 16.5 s of CPU in a
+// fresh clone against 0.9 s), and the link without DWARF is 4.4 s of CPU
+// instead of 5.8 s.
 func buildServerBin(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "restic-manager")
-	out, err := exec.Command("go", "build", "-o", bin, "../restic-manager").CombinedOutput()
+	out, err := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "../restic-manager").CombinedOutput()
 	if err != nil {
 		t.Fatalf("build the server: %v\n%s", err, out)
 	}
