@@ -29,7 +29,8 @@ const (
 // Mosquitto, what each replica keeps in memory comes to both, whichever of
 // them the share group hands a message: a heartbeating host stays online
 // on both through more than one silence period (each replica sweeps its
-// own view), its Will takes it offline on both (not their sweeps), both
+// own view), and on both again once one of them restarted, its Will takes
+// it offline on both (not their sweeps), both
 // APIs show the same live progress of a running job, and a snapshot
 // browsed through either replica's API gets its answer every time (the
 // agent's reply reaches the replica that asked).
@@ -59,13 +60,24 @@ func TestReplicasSeeAgentTraffic(t *testing.T) {
 		AgentVersion: "1.0.0", OS: "linux", Arch: "amd64", BootID: "boot", ConnGen: will.gen})
 	onBoth("the hello to bring the host online on both replicas", will.id, true)
 	stopBeats := will.heartbeat(routingHeartbeat)
-	for end := time.Now().Add(2*routingOfflineAfter + routingOfflineAfter/4); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		for i := range 2 {
-			if !online(i, will.id) {
-				t.Fatalf("a heartbeating host is offline on replica %d (its sweep saw only the share group's half of the heartbeats?)\n%s", i, logs[i].String())
+	stayOnline := func(replicas []int, d time.Duration) {
+		t.Helper()
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			for _, i := range replicas {
+				if !online(i, will.id) {
+					t.Fatalf("a heartbeating host is offline on replica %d (its sweep saw only the share group's half of the heartbeats?)\n%s", i, logs[i].String())
+				}
 			}
 		}
 	}
+	stayOnline([]int{0, 1}, 2*routingOfflineAfter+routingOfflineAfter/4)
+	// Replica 1 stops and comes back: replica 0 alone keeps the host, and
+	// replica 1 takes the stored presence over (the host stayed connected
+	// to the broker) and follows the heartbeats again.
+	rs.stop(1)
+	stayOnline([]int{0}, routingOfflineAfter/2)
+	rs.start(1)
+	stayOnline([]int{0, 1}, routingOfflineAfter+routingOfflineAfter/4)
 	stopBeats()
 	will.cut()
 	onBoth("the Will to take the host offline on both replicas", will.id, false)
@@ -127,8 +139,14 @@ func TestReplicasSeeAgentTraffic(t *testing.T) {
 			return
 		}
 		asked.Store(q.ID, true)
-		go h.publish(topics.ReplyTopic(h.id), &topics.Reply{Envelope: topics.NewEnvelope(topics.TypeReply, h.id), Request: q.ID, Op: q.Op,
+		reply, err := topics.Encode(&topics.Reply{Envelope: topics.NewEnvelope(topics.TypeReply, h.id), Request: q.ID, Op: q.Op,
 			Tree: &topics.TreePage{Path: q.Path, PageSize: topics.TreePageSize, Total: 1, Entries: []topics.TreeEntry{{Name: "etc", Type: "dir"}}}})
+		if err != nil {
+			t.Errorf("encode the reply: %v", err)
+			return
+		}
+		// Not waited for here: this runs on the client's delivery goroutine.
+		h.c.Publish(topics.ReplyTopic(h.id), 1, false, reply)
 	}
 	if tok := h.c.Subscribe(topics.QueryTopic(h.id), 1, answer); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe to the queries: %v", tok.Error())
@@ -139,7 +157,7 @@ func TestReplicasSeeAgentTraffic(t *testing.T) {
 			var page topics.TreePage
 			code := rs.api(i).do("GET", "/api/v1/hosts/"+h.id+"/snapshots/latest/tree?path=/", nil, &page)
 			if code != http.StatusOK || len(page.Entries) != 1 || page.Entries[0].Name != "etc" {
-				t.Fatalf("browse %d through replica %d: HTTP %d %+v", n+1, i, code, page)
+				t.Fatalf("browse %d through replica %d: HTTP %d %+v\nmosquitto:\n%s", n+1, i, code, page, rs.broker.Log())
 			}
 		}
 	}
