@@ -82,7 +82,7 @@ func TestExternalMosquitto(t *testing.T) {
 
 	// A job each way: the init the repository queues, then a backup.
 	repo := filepath.Join(dir, "repo")
-	if j := e.setRepository(repo, "repo password"); j.Status != "succeeded" {
+	if j := e.setReadyRepository(repo, "repo password"); j.Status != "succeeded" {
 		t.Fatalf("init: %s\n%s", j.Status, e.agentLogs())
 	}
 	data := makeData(t, filepath.Join(dir, "src"), 5, 2048)
