@@ -81,10 +81,15 @@ func TestUsageAndVersion(t *testing.T) {
 	}
 }
 
+// TestVersionIsStampedByLdflags builds the agent as make agents does
+// (CGO_ENABLED=0, -trimpath, -s -w): trimmed, the build reuses what make
+// lint compiled for linux/amd64 instead of compiling the agent again for
+// this checkout's directory (6.6 s -> 1.5 s of CPU in a fresh clone).
 func TestVersionIsStampedByLdflags(t *testing.T) {
 	goBin := agenttest.RequireBinary(t, "go")
 	bin := filepath.Join(t.TempDir(), "restic-manager-agent")
-	build := exec.Command(goBin, "build", "-ldflags", "-X main.version=1.2.3-test", "-o", bin, ".")
+	build := exec.Command(goBin, "build", "-trimpath", "-ldflags", "-s -w -X main.version=1.2.3-test", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
