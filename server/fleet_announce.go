@@ -75,7 +75,14 @@ func (s *Service) HandleAnnounce(topic string, payload []byte, clientID string, 
 // announceHello answers a valid hello with a fresh challenge bound to conn.
 func (s *Service) announceHello(topic, client string, conn uint64, payload []byte) {
 	addr := s.ann.sourceOf(client, conn)
-	if !s.ann.hellos.allow(addr) {
+	bucket := addr
+	if addr == unknownAddr {
+		// On an external broker the address comes from the agent's
+		// bootstrap request, which another replica may have answered:
+		// limit the client itself rather than every such hello together.
+		bucket = unknownAddr + " " + client
+	}
+	if !s.ann.hellos.allow(bucket) {
 		s.reject(topic, client, "too many announces from this address; the agent will try again", nil)
 		return
 	}

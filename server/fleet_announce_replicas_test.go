@@ -21,8 +21,8 @@ type announceReplica struct {
 
 // twoAnnounceReplicas opens two Services on one store (the tests' engine:
 // one SQLite file, or one PostgreSQL database) and one data directory, as
-// replicas run, sharing clock.
-func twoAnnounceReplicas(t *testing.T, clock *servertest.Clock) [2]announceReplica {
+// replicas run, sharing clock, with announce options ann.
+func twoAnnounceReplicas(t *testing.T, clock *servertest.Clock, ann server.AnnounceOptions) [2]announceReplica {
 	t.Helper()
 	dir, url := t.TempDir(), servertest.StoreURL(t)
 	if url == "" {
@@ -31,7 +31,7 @@ func twoAnnounceReplicas(t *testing.T, clock *servertest.Clock) [2]announceRepli
 	var out [2]announceReplica
 	for i := range out {
 		s, err := server.Open(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{Database: url, Now: clock.Now,
-			PasswordHashCost: servertest.CheapPasswordHash()})
+			PasswordHashCost: servertest.CheapPasswordHash(), Announce: ann})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func twoAnnounceReplicas(t *testing.T, clock *servertest.Clock) [2]announceRepli
 // expired ones.
 func TestAnnounceThroughTwoReplicas(t *testing.T) {
 	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	rs := twoAnnounceReplicas(t, clock)
+	rs := twoAnnounceReplicas(t, clock, server.AnnounceOptions{})
 	a, b := rs[0], rs[1]
 	agent := servertest.NewPendingAgent(t, "box")
 
@@ -143,5 +143,37 @@ func TestAnnounceThroughTwoReplicas(t *testing.T) {
 	}
 	if n := countRows(t, b.s, "announce_challenges"); n != 0 {
 		t.Fatalf("%d open challenges after the sweep, want 0 (all expired)", n)
+	}
+}
+
+// TestAnnounceHelloLimitWithoutAnAddress: on an external broker the address
+// an announce counts under comes from the agent's bootstrap request, which
+// one replica answered (PendingConnected, conn 0); a hello reaching another
+// replica has no address there. Those hellos are limited per client, not
+// all together: each machine gets its challenge, and one machine's hellos
+// over the limit go unanswered.
+func TestAnnounceHelloLimitWithoutAnAddress(t *testing.T) {
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	rs := twoAnnounceReplicas(t, clock, server.AnnounceOptions{HellosPerAddrPerMinute: 2})
+	a, b := rs[0], rs[1]
+	hello := func(ag *servertest.PendingAgent) bool {
+		before := len(b.pub.On(topics.AnnounceRespTopic(ag.Client)))
+		b.s.HandleAnnounce(topics.AnnounceReqTopic(ag.Client), ag.Hello(t), ag.Client, 0)
+		return len(b.pub.On(topics.AnnounceRespTopic(ag.Client))) > before
+	}
+	var agents []*servertest.PendingAgent
+	for i := range 3 {
+		ag := servertest.NewPendingAgent(t, "box")
+		a.s.PendingConnected(ag.Client, 0, "203.0.113.9:4000") // replica A answered its bootstrap
+		if !hello(ag) {
+			t.Fatalf("machine %d's hello on the other replica got no challenge", i)
+		}
+		agents = append(agents, ag)
+	}
+	if !hello(agents[0]) {
+		t.Fatal("a machine's second hello in the minute got no challenge (the limit is 2)")
+	}
+	if hello(agents[0]) {
+		t.Fatal("a machine's third hello in the minute got a challenge over the limit of 2")
 	}
 }

@@ -49,9 +49,12 @@ const (
 	maxPendingConns = 10000
 )
 
-// unknownAddr is the rate-limit bucket of a hello whose connection was never
-// reported by PendingConnected (it should not happen: the broker reports a
-// connection before it reads any packet from it).
+// unknownAddr is the source address of a hello whose connection was never
+// reported by PendingConnected: with the embedded broker it should not
+// happen (the broker reports a connection before it reads any packet from
+// it); on an external broker the report comes from the agent's bootstrap
+// request, and another replica may have answered that. Such a hello is
+// limited per client (announceHello).
 const unknownAddr = "unknown"
 
 // announcer is the in-memory side of announce-and-approve: each pending
