@@ -70,6 +70,16 @@ func (s *Service) ForgetArrival(hostID string) { s.ann.arrived(hostID) }
 // SweepJobs runs one job sweep.
 func (s *Service) SweepJobs(ctx context.Context) error { return s.sweepJobs(ctx) }
 
+// Requeue gives ids back to the next flush as a failed flush does, with
+// what their presence holds now.
+func (p *Presence) Requeue(ids ...string) {
+	rows := make([]presenceRow, 0, len(ids))
+	for _, id := range ids {
+		rows = append(rows, presenceRow{id: id, changed: true})
+	}
+	p.requeue(rows)
+}
+
 // Sweep runs one presence sweep.
 func (p *Presence) Sweep() { p.sweep() }
 

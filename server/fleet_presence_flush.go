@@ -20,6 +20,9 @@ func (p *Presence) Flush(ctx context.Context) error {
 	rows := make([]presenceRow, 0, len(p.dirty))
 	for id, changed := range p.dirty {
 		hp := p.hosts[id]
+		if hp == nil { // forgotten (revoked) since it was marked: nothing to write
+			continue
+		}
 		rows = append(rows, presenceRow{id: id, hp: *hp, changed: changed})
 		hp.hello = nil
 	}
@@ -65,8 +68,12 @@ func (p *Presence) requeue(rows []presenceRow) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range rows {
+		hp := p.hosts[r.id]
+		if hp == nil { // revoked while the flush ran: its row is gone, not owed a write
+			continue
+		}
 		p.dirty[r.id] = p.dirty[r.id] || r.changed
-		if hp := p.hosts[r.id]; hp != nil && hp.hello == nil {
+		if hp.hello == nil {
 			hp.hello = r.hp.hello
 		}
 	}

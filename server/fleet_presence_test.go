@@ -169,3 +169,27 @@ func TestPresenceFlushFailureKeepsRows(t *testing.T) {
 		t.Fatalf("the next flush did not write what the failed one held: %+v %v", row, err)
 	}
 }
+
+// A host revoked while a flush of its presence failed is not given back to
+// the next flush: its presence is gone with it, and the next flush writes the
+// other hosts (it dereferenced the forgotten host's missing presence).
+func TestPresenceFlushFailureThenRevoke(t *testing.T) {
+	s := servertest.MustOpenService(t, server.Options{})
+	gone := enrollTestHost(t, s, "gone-1")
+	kept := enrollTestHost(t, s, "kept-1")
+	p := s.Presence()
+	p.Connected(gone, 1, "127.0.0.1:5000")
+	admin := servertest.ActorFor(servertest.MustCreateUser(t, s, "admin", server.RoleAdmin), "web")
+	if err := s.RevokeHost(t.Context(), admin, gone, "gone-1"); err != nil {
+		t.Fatal(err)
+	}
+	p.Requeue(gone) // the failed flush, ending after the revocation
+	p.Connected(kept, 2, "127.0.0.1:5001")
+	if err := p.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var online bool
+	if err := s.DB().Get(&online, `SELECT online FROM hosts WHERE id = ?`, kept); err != nil || !online {
+		t.Fatalf("the other host's presence was not written: online=%v %v", online, err)
+	}
+}
