@@ -1,9 +1,13 @@
 package broker_test
 
 import (
+	"bufio"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"runtime"
 	"testing"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
@@ -25,17 +29,7 @@ func BenchmarkHeapPerClient(b *testing.B) {
 			var perClient float64
 			for b.Loop() {
 				tb := startBroker(b, func(cfg *broker.Config) { cfg.MaxClientWritesPending = c.pending })
-				ids := make([]string, clients)
-				for i := range ids {
-					ids[i] = fmt.Sprintf("h_mem%05d", i)
-					id, err := broker.ParseIdentity(ids[i])
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := tb.auth.Add(id, password(ids[i])); err != nil {
-						b.Fatal(err)
-					}
-				}
+				ids := addMemClients(b, tb, clients)
 				before := heapInUse()
 				conns := make([]*rawClient, clients)
 				for i, id := range ids {
@@ -53,4 +47,69 @@ func BenchmarkHeapPerClient(b *testing.B) {
 			b.ReportMetric(perClient, "heap-KiB/client")
 		})
 	}
+}
+
+// BenchmarkHeapPerTLSClient is BenchmarkHeapPerClient over the TLS listener,
+// as agents connect: the heap in use per connected client (a GC before and
+// after; it includes the test client's side of each TLS connection, about
+// a third of the figure: the server's part alone is in the heap profile,
+// -memprofile with pprof -focus 'broker.\(\*listener\)'), the goroutine
+// stacks per client (StackInuse, which also counts stacks Go keeps cached)
+// and the goroutines per client (the test clients have none). Run it
+// without -race: the race detector doubles the stacks.
+//
+//	go test -run '^$' -bench HeapPerTLSClient -benchtime 1x ./broker/
+func BenchmarkHeapPerTLSClient(b *testing.B) {
+	const clients = 1000
+	cert, pool := selfSigned(b)
+	var heap, stack, goroutines float64
+	for b.Loop() {
+		tb := startBroker(b, func(c *broker.Config) {
+			c.TCPAddr = ""
+			c.TLSAddr = "127.0.0.1:0"
+			c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		})
+		ids := addMemClients(b, tb, clients)
+		var ms0, ms1 runtime.MemStats
+		heap0, g0 := heapInUse(), runtime.NumGoroutine()
+		runtime.ReadMemStats(&ms0)
+		conns := make([]*rawClient, clients)
+		for i, id := range ids {
+			raw, err := net.DialTimeout("tcp", tb.TLSAddr().String(), 5*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tc := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+			conns[i] = &rawClient{conn: tc, r: bufio.NewReaderSize(tc, 16), version: 4}
+			if code := conns[i].connect(b, connectPacket(4, id, password(id))); code != 0 {
+				b.Fatalf("CONNECT %s: reason %d", id, code)
+			}
+		}
+		heap = (float64(heapInUse()) - float64(heap0)) / clients / 1024
+		runtime.ReadMemStats(&ms1)
+		stack = (float64(ms1.StackInuse) - float64(ms0.StackInuse)) / clients / 1024
+		goroutines = float64(runtime.NumGoroutine()-g0) / clients
+		for _, rc := range conns {
+			_ = rc.conn.Close()
+		}
+	}
+	b.ReportMetric(heap, "heap-KiB/client")
+	b.ReportMetric(stack, "stack-KiB/client")
+	b.ReportMetric(goroutines, "goroutines/client")
+}
+
+// addMemClients registers n agent identities with tb's authenticator.
+func addMemClients(b *testing.B, tb *testBroker, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("h_mem%05d", i)
+		id, err := broker.ParseIdentity(ids[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tb.auth.Add(id, password(ids[i])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ids
 }
