@@ -67,7 +67,12 @@ RACEGCFLAGS ?= -gcflags=modernc.org/...=-d=checkptr=0 -gcflags=modernc.org/sqlit
 # its tests start a private cluster; without PostgreSQL installed they skip,
 # docs/postgres.md), beside the main run rather than after it (its output,
 # kept in a file, follows the main run's so the two don't interleave).
-TESTFLAGS ?= -race
+# -trimpath: like the vets below, so a clone or worktree reuses the test
+# builds of the same sources instead of keying every package of ours by its
+# directory (about 90 s of CPU to build and link the test binaries again in a
+# fresh clone). -count=1, because with paths trimmed a second run of the same
+# sources could otherwise replay cached results instead of running the tests.
+TESTFLAGS ?= -race -count=1 -trimpath
 test: SHELL := /bin/bash
 test: tools lint
 	set -o pipefail; export GOFLAGS="$$GOFLAGS $(RACEGCFLAGS)"; pg=$$(mktemp); \
