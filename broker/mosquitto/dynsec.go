@@ -180,24 +180,26 @@ func (c *control) closeAll() {
 // password is replaced and the client enabled: the newest secret is the one
 // the agent has.
 func (b *Bus) ProvisionHost(id, secret string) error {
-	return b.provision(id, secret, hostRole(id), hostACL(id))
+	return b.provision(id, secret, hostRole(id), hostACL(id), "")
 }
 
 // ProvisionMonitor gives the monitor account username a client with password
 // and the shared monitor role.
 func (b *Bus) ProvisionMonitor(username, password string) error {
-	return b.provision(username, password, MonitorRole, monitorACL())
+	return b.provision(username, password, MonitorRole, monitorACL(), "")
 }
 
 // provision creates role with acls unless it exists, and a client username
 // (bound to the same client ID) holding it, or gives an existing client
-// the new password.
-func (b *Bus) provision(username, password, role string, acls []aclEntry) error {
-	res, err := b.ctl.do(
-		command{"command": "createRole", "rolename": role, "acls": acls},
-		command{"command": "createClient", "username": username, "password": password, "clientid": username,
-			"roles": []map[string]any{{"rolename": role}}},
-	)
+// the new password. A note (a pending client's expiry, pending.go) goes in
+// the client's textdescription, and replaces an existing client's.
+func (b *Bus) provision(username, password, role string, acls []aclEntry, note string) error {
+	create := command{"command": "createClient", "username": username, "password": password, "clientid": username,
+		"roles": []map[string]any{{"rolename": role}}}
+	if note != "" {
+		create["textdescription"] = note
+	}
+	res, err := b.ctl.do(command{"command": "createRole", "rolename": role, "acls": acls}, create)
 	if err != nil {
 		return err
 	}
@@ -206,10 +208,22 @@ func (b *Bus) provision(username, password, role string, acls []aclEntry) error 
 	}
 	switch res[1] {
 	case "":
-		b.log.Info("client provisioned on the broker", "client", username, "role", role)
+		b.log.Info("client provisioned on the broker", "client", username, "role", role, "note", note)
 		return nil
 	case errClientExists:
-		return b.replaceSecret(username, password, role)
+		if note == "" {
+			return b.replaceSecret(username, password, role)
+		}
+		res, err := b.ctl.do(command{"command": "modifyClient", "username": username, "password": password,
+			"textdescription": note, "roles": []map[string]any{{"rolename": role}}})
+		if err != nil {
+			return err
+		}
+		if res[0] != "" {
+			return fmt.Errorf("mosquitto: update client %s: %s", username, res[0])
+		}
+		b.log.Info("client's password and note replaced on the broker", "client", username, "note", note)
+		return nil
 	default:
 		return fmt.Errorf("mosquitto: create client %s: %s", username, res[1])
 	}

@@ -29,37 +29,7 @@ func (b *Bus) ProvisionPending(id, password string, expires time.Time) error {
 	if !topics.ValidPendingID(id) {
 		return fmt.Errorf("mosquitto: %q is not a pending client ID", id)
 	}
-	note := pendingNote + expires.UTC().Format(time.RFC3339)
-	role := pendingRole(id)
-	res, err := b.ctl.do(
-		command{"command": "createRole", "rolename": role, "acls": pendingACL(id)},
-		command{"command": "createClient", "username": id, "password": password, "clientid": id,
-			"textdescription": note, "roles": []map[string]any{{"rolename": role}}},
-	)
-	if err != nil {
-		return err
-	}
-	if res[0] != "" && res[0] != errRoleExists {
-		return fmt.Errorf("mosquitto: create role %s: %s", role, res[0])
-	}
-	switch res[1] {
-	case "":
-		b.log.Info("pending client provisioned on the broker", "client", id, "expires", expires.UTC())
-		return nil
-	case errClientExists:
-		res, err := b.ctl.do(command{"command": "modifyClient", "username": id, "password": password, "textdescription": note,
-			"roles": []map[string]any{{"rolename": role}}})
-		if err != nil {
-			return err
-		}
-		if res[0] != "" {
-			return fmt.Errorf("mosquitto: update pending client %s: %s", id, res[0])
-		}
-		b.log.Info("pending client's password and expiry replaced on the broker", "client", id, "expires", expires.UTC())
-		return nil
-	default:
-		return fmt.Errorf("mosquitto: create client %s: %s", id, res[1])
-	}
+	return b.provision(id, password, pendingRole(id), pendingACL(id), pendingNote+expires.UTC().Format(time.RFC3339))
 }
 
 // PendingClients lists the pending clients on the broker with their
