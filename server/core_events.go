@@ -35,6 +35,11 @@ type Event struct {
 	// Health is the host's name and health when it changed, for
 	// EventHostOverdue and EventHostOffline (nil for the other kinds).
 	Health *HealthChange
+	// Ended: for EventJobUpdated, this change stored the job's end (a
+	// terminal state) — one event per job, on the replica that stored it,
+	// so per-job figures (web's job-duration metric) count each job once.
+	// Not carried across replicas.
+	Ended bool
 	// remote: not for the other replicas — another replica published it
 	// (core_cluster.go's bridge), or every replica publishes its own
 	// (publishObserved, ingest_replicas.go).

@@ -188,6 +188,7 @@ func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.Job
 	}
 	o := itemOutcome{verdict: verdictStored, events: []Event{w.jobEvent(j)}}
 	if m.State.Terminal() {
+		o.events[0].Ended = true
 		o.ended = &finishedJob{id: j.ID, uid: j.UID, hostID: j.HostID, hostName: j.HostName, kind: j.Kind, state: m.State,
 			preview: j.Preview}
 		o.resend = m.Result.LogLines > uint64(j.LogLines)

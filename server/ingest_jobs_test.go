@@ -351,3 +351,53 @@ func TestAcceptPendingHostWithRepository(t *testing.T) {
 		t.Fatalf("after the first hello: configs %+v, commands %+v", cfgs, cmds)
 	}
 }
+
+// A job's events say which change stored its end (Event.Ended), once: per-job
+// figures count from it (web's job-duration metric). With several replicas
+// another replica may read the job ended while handling an earlier event of
+// it, so "the job is terminal when read" is not the end's own event.
+func TestJobEventMarksItsEndOnce(t *testing.T) {
+	f := newJobsFixture(t)
+	f.ready(t)
+	events, stop := f.s.Events().Subscribe()
+	defer stop()
+	b := f.backup(t)
+	f.finish(t, b.UID, topics.JobSucceeded, &topics.JobResult{ExitCode: intp(0), StartedAt: time.Now().Add(-time.Second)})
+	queued := f.backup(t)
+	if _, err := f.s.CancelJob(t.Context(), f.operator, queued.ID); err != nil {
+		t.Fatal(err)
+	}
+	ended := map[int64]int{}
+	updates := map[int64]int{}
+	deadline := time.After(10 * time.Second)
+	count := func(e server.Event) {
+		if e.Kind == server.EventJobUpdated {
+			updates[e.JobID]++
+			if e.Ended {
+				ended[e.JobID]++
+			}
+		}
+	}
+	for ended[b.ID] == 0 || ended[queued.ID] == 0 {
+		select {
+		case e := <-events:
+			count(e)
+		case <-deadline:
+			t.Fatalf("job events: %v, ended %v", updates, ended)
+		}
+	}
+	for drained := false; !drained; { // what else is published already
+		select {
+		case e := <-events:
+			count(e)
+		default:
+			drained = true
+		}
+	}
+	if updates[b.ID] < 2 || updates[queued.ID] < 2 {
+		t.Fatalf("job events %v: want the earlier changes too, not marked", updates)
+	}
+	if ended[b.ID] != 1 || ended[queued.ID] != 1 {
+		t.Fatalf("ended events %v over %v updates, want one per job", ended, updates)
+	}
+}

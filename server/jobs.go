@@ -224,7 +224,7 @@ func (s *Service) CancelJob(ctx context.Context, a Actor, id int64) (*Job, error
 	if s.presence.isOnline(r.HostID) {
 		s.publishCommand(r.cancelCommand(s.now()))
 	}
-	s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID})
+	s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID, Ended: r.state().Terminal()})
 	if r.state().Terminal() {
 		s.jobEnded(finishedJob{id: r.ID, uid: r.UID, hostID: r.HostID, hostName: r.HostName, kind: r.Kind, state: r.state(),
 			preview: isPreview(r.Kind, r.Spec)})

@@ -94,7 +94,7 @@ func (s *Service) sweepJobs(ctx context.Context) error {
 	for i := range expired {
 		r := &expired[i]
 		s.log.Info("job expired before delivery", "job", r.ID, "host", r.HostID, "kind", r.Kind)
-		s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID})
+		s.events.Publish(Event{Kind: EventJobUpdated, HostID: r.HostID, JobID: r.ID, Ended: true})
 		s.jobEnded(finishedJob{id: r.ID, uid: r.UID, hostID: r.HostID, hostName: r.HostName, kind: r.Kind, state: topics.JobExpired,
 			preview: isPreview(r.Kind, r.Spec)})
 	}

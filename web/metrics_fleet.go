@@ -149,8 +149,10 @@ func (w *jobWatch) start() {
 				if !ok {
 					return
 				}
-				// Another replica's job is counted there (several replicas, #15).
-				if e.Kind == server.EventJobUpdated && e.JobID != 0 && !e.Remote() {
+				// A job is counted by the replica that stored its end, once
+				// (several replicas, #15: another replica may read the job
+				// ended while handling an earlier event of it).
+				if e.Kind == server.EventJobUpdated && e.JobID != 0 && e.Ended && !e.Remote() {
 					w.observe(e.JobID)
 				}
 			}
