@@ -19,10 +19,7 @@ func (p *Presence) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	rows := make([]presenceRow, 0, len(p.dirty))
 	for id, changed := range p.dirty {
-		hp := p.hosts[id]
-		if hp == nil { // forgotten (revoked) since it was marked: nothing to write
-			continue
-		}
+		hp := p.hosts[id] // marked only with its presence there (forget drops both; requeue checks)
 		rows = append(rows, presenceRow{id: id, hp: *hp, changed: changed})
 		hp.hello = nil
 	}
