@@ -117,6 +117,8 @@ func (m *Main) brokerStats() map[string]uint64 {
 		"connections": st.Connections, "auth_failures": st.AuthFailures, "denied_publishes": st.DeniedPublishes,
 		"denied_subscribes": st.DeniedSubscribes, "panics_recovered": st.PanicsRecovered, "rate_limited": st.RateLimited,
 		"connect_timeouts": st.ConnectTimeouts, "oversize_packets": st.OversizePackets,
+		"unavailable": st.Unavailable, "handshakes_queued": st.HandshakesQueued, "admission_timeouts": st.AdmissionTimeouts,
+		"tls_handshakes": st.TLSHandshakes, "tls_resumed": st.TLSResumed,
 	}
 }
 
