@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,8 +15,8 @@ import (
 // Several server replicas on one PostgreSQL store (#15, docs/replicas.md).
 //
 //   - The leader lease: the background work that must run once for the
-//     whole fleet (notifications, the health evaluator, stats queueing;
-//     docs/replicas.md has the table) runs on the replica holding a
+//     whole fleet (notifications, the health evaluator, stats queueing,
+//     the monitor feed's republish; docs/replicas.md has the table) runs on the replica holding a
 //     session-level advisory lock, taken on a connection of its own. The
 //     others try again every ClusterOptions.LeaderRetry. The leader pings
 //     its connection as often; when the ping fails or takes longer than
@@ -74,12 +75,41 @@ type cluster struct {
 	leading atomic.Bool  // holds the lease (always on SQLite while Run runs)
 	bridged atomic.Bool  // the bridge's listener is connected
 	terms   atomic.Int64 // how many times this replica took the lease
+
+	leadMu sync.Mutex
+	leadCh chan struct{} // closed while this replica leads (setLeading)
 }
 
 func newCluster(opts ClusterOptions) *cluster {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &cluster{opts: opts.withDefaults(), id: hex.EncodeToString(b)}
+	return &cluster{opts: opts.withDefaults(), id: hex.EncodeToString(b), leadCh: make(chan struct{})}
+}
+
+// setLeading says whether this replica holds the lease now.
+func (c *cluster) setLeading(v bool) {
+	c.leadMu.Lock()
+	defer c.leadMu.Unlock()
+	c.leading.Store(v)
+	select {
+	case <-c.leadCh: // closed: leading until now
+		if !v {
+			c.leadCh = make(chan struct{})
+		}
+	default:
+		if v {
+			close(c.leadCh)
+		}
+	}
+}
+
+// whenLeading is a channel closed while this replica leads: work that
+// runs on the leader alone but is asked for on every replica (a
+// republish) waits on it.
+func (c *cluster) whenLeading() <-chan struct{} {
+	c.leadMu.Lock()
+	defer c.leadMu.Unlock()
+	return c.leadCh
 }
 
 // Leading reports whether this replica runs the singleton background work
@@ -95,8 +125,8 @@ func (s *Service) ReplicaID() string { return s.cluster.id }
 // it to return before it tries to take the lease again.
 func (s *Service) runLeader(ctx context.Context, work func(context.Context)) {
 	if s.db.pg == nil {
-		s.cluster.leading.Store(true)
-		defer s.cluster.leading.Store(false)
+		s.cluster.setLeading(true)
+		defer s.cluster.setLeading(false)
 		work(ctx)
 		return
 	}
@@ -149,12 +179,12 @@ func (s *Service) leadOnce(ctx context.Context, work func(context.Context)) erro
 	workCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	s.cluster.terms.Add(1)
-	s.cluster.leading.Store(true)
+	s.cluster.setLeading(true)
 	go func() { defer close(done); work(workCtx) }()
 	defer func() {
 		stop()
 		<-done
-		s.cluster.leading.Store(false)
+		s.cluster.setLeading(false)
 	}()
 	for {
 		select {

@@ -30,17 +30,29 @@ type replica struct {
 // the other, and runs each until the test ends or its stop is called.
 func startReplicas(t *testing.T, n int) []*replica {
 	t.Helper()
+	return startReplicasWith(t, n, server.Options{}, nil)
+}
+
+// startReplicasWith is startReplicas with more options (Database,
+// PasswordHashCost and Cluster are set here) and, when before is set, a
+// call on each Service before it runs (e.g. SetPublisher).
+func startReplicasWith(t *testing.T, n int, opts server.Options, before func(i int, s *server.Service)) []*replica {
+	t.Helper()
 	url, dir := servertest.PostgresURL(t), t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.Default()
 	}
 	var out []*replica
-	for range n {
-		s, err := server.Open(dir, logger, server.Options{Database: url,
-			PasswordHashCost: servertest.CheapPasswordHash(), Cluster: server.ClusterOptions{LeaderRetry: clusterRetry}})
+	for i := range n {
+		opts.Database, opts.PasswordHashCost = url, servertest.CheapPasswordHash()
+		opts.Cluster = server.ClusterOptions{LeaderRetry: clusterRetry}
+		s, err := server.Open(dir, logger, opts)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if before != nil {
+			before(i, s)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

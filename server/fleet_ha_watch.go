@@ -54,12 +54,12 @@ func (s *Service) runMonitorWatch(ctx context.Context) {
 	}
 }
 
-// republishMonitor publishes every host's state and, with discovery on, its
-// configs.
-func (s *Service) republishMonitor(ctx context.Context) {
-	if err := s.presence.republish(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("monitor: republish", "err", err)
-	}
+// republishMonitor asks for every host's state and, with discovery on, its
+// configs to be published: by the republisher, which runs on the leader
+// only (fleet_presence_monitor.go), so several replicas' watches starting
+// or resyncing ask for one republish, not one each.
+func (s *Service) republishMonitor(context.Context) {
+	s.presence.askRepublish()
 }
 
 // refreshMonitorHosts publishes the state of hosts (host -> configs too)

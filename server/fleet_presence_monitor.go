@@ -97,7 +97,13 @@ func (p *Presence) adopt(ctx context.Context) error {
 
 // runRepublisher republishes the monitor states when Start asks and every
 // RepublishEvery, on its own goroutine: a fleet's states take long enough
-// to delay presence flushes.
+// to delay presence flushes. Only the leader republishes (core_cluster.go):
+// the retained states are the fleet's, read from the one store, and one
+// copy of each is enough. A replica asked while it does not lead waits
+// until it does (on SQLite the one process leads as soon as Run runs), so
+// the republish a replica's start asked for is done by the next leader
+// if another one leads now; a leader that loses the lease stops at the
+// next batch.
 func (p *Presence) runRepublisher(ctx context.Context) {
 	t := time.NewTicker(p.opts.RepublishEvery)
 	defer t.Stop()
@@ -107,6 +113,11 @@ func (p *Presence) runRepublisher(ctx context.Context) {
 			return
 		case <-p.republishNow:
 		case <-t.C:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.s.cluster.whenLeading():
 		}
 		if err := p.republish(ctx); err != nil && ctx.Err() == nil {
 			p.s.log.Error("monitor: republish", "err", err)
@@ -130,8 +141,8 @@ func (p *Presence) republish(ctx context.Context) error {
 		return err
 	}
 	for batch := range slices.Chunk(hosts, monitorBatch) {
-		if ctx.Err() != nil {
-			return nil // stopping
+		if ctx.Err() != nil || !p.s.Leading() {
+			return nil // stopping, or another replica leads now
 		}
 		ids := make([]string, len(batch))
 		for i := range batch {

@@ -128,7 +128,7 @@ func TestMonitorStateRepublished(t *testing.T) {
 	s.Presence().SetPublisher(pub)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { s.Presence().Run(ctx); close(done) }()
+	go func() { s.Run(ctx); close(done) }() // the republisher runs while the process leads
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(pub.On(topics.MonitorHostTopic(id))) < 2 {
