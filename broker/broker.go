@@ -237,6 +237,8 @@ func New(cfg Config, auth Authenticator) (*Broker, error) {
 		// $SYS topics are readable by no network client (ACL); publishing
 		// them every second (mochi's default) only costs a ReadMemStats.
 		SysTopicResendInterval: 600,
+		// The read buffering is the listeners' (conn.go).
+		ClientNetReadBufferSize: mochiReadBuffer,
 	})
 	for _, h := range []mqtt.Hook{&authHook{b: b}, &subscribeHook{b: b}, &aclHook{b: b}, &originHook{}, &presenceHook{b: b}} {
 		if err := b.srv.AddHook(h, nil); err != nil {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"net"
 	"sync/atomic"
 
@@ -52,3 +53,25 @@ func serialOf(cl *mqtt.Client) uint64 {
 	}
 	return 0
 }
+
+// Read buffers. Mochi wraps every connection in a bufio.Reader of
+// Options.ClientNetReadBufferSize (2 KiB by default), allocated at connect
+// and kept for the connection's life. Over TLS that duplicates tls.Conn,
+// which already holds the decrypted record being read: 2 KiB per connected
+// agent for nothing. The option is server-wide, so mochi's is set to the
+// smallest a bufio.Reader takes, and the plain listener, which reads the
+// socket directly, gets the buffer back per connection (bufferedConn) so
+// it still reads a packet's header and body in one system call.
+const (
+	mochiReadBuffer = 16      // bufio's minimum
+	plainReadBuffer = 2 << 10 // mochi's default, for plain connections
+)
+
+// bufferedConn is a plain connection read through a buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// Read reads from the buffer.
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -155,7 +155,7 @@ const payloadMarker = "PAYLOAD-must-not-be-logged"
 func payload(s string) []byte { return []byte(payloadMarker + ":" + s) }
 
 // waitFor polls cond until it holds or 5 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

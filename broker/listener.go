@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -121,10 +122,16 @@ func (l *listener) accept(raw net.Conn, establish listeners.EstablishFn) {
 
 	// The first Read waits for a slot (admission.go).
 	gate := &gatedConn{Conn: raw, l: l, ip: ip}
-	var c net.Conn = gate
+	// Mochi reads through a bufio.Reader of its own, sized server-wide
+	// (mochiReadBuffer: the smallest bufio allows), so the buffering is
+	// ours, per listener: tls.Conn already keeps a decrypted record to
+	// read from, and a plain connection gets a reader of its own.
+	var c net.Conn
 	if l.tickets != nil {
 		l.tickets.refresh()
 		c = tls.Server(gate, l.tickets.cfg)
+	} else {
+		c = &bufferedConn{Conn: gate, r: bufio.NewReaderSize(gate, plainReadBuffer)}
 	}
 	tc := &trackedConn{Conn: c, gate: gate, serial: l.b.serial.Add(1), remote: raw.RemoteAddr().String()}
 	// The CONNECT deadline. Mochi replaces it with its keepalive deadline

@@ -62,7 +62,7 @@ func BenchmarkHeapPerClient(b *testing.B) {
 func BenchmarkHeapPerTLSClient(b *testing.B) {
 	const clients = 1000
 	cert, pool := selfSigned(b)
-	var heap, stack, goroutines float64
+	var heap, stack, settled, goroutines float64
 	for b.Loop() {
 		tb := startBroker(b, func(c *broker.Config) {
 			c.TCPAddr = ""
@@ -89,12 +89,28 @@ func BenchmarkHeapPerTLSClient(b *testing.B) {
 		runtime.ReadMemStats(&ms1)
 		stack = (float64(ms1.StackInuse) - float64(ms0.StackInuse)) / clients / 1024
 		goroutines = float64(runtime.NumGoroutine()-g0) / clients
+		// The stacks the clients' goroutines keep: StackInuse with them,
+		// settled (Go shrinks a stack by at most half per GC), less
+		// StackInuse once they ended (so the stacks Go keeps cached for
+		// new goroutines are counted on neither side).
+		settle := func() uint64 {
+			for range 6 {
+				runtime.GC()
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ms.StackInuse
+		}
+		with := settle()
 		for _, rc := range conns {
 			_ = rc.conn.Close()
 		}
+		waitFor(b, "the clients' goroutines to end", func() bool { return runtime.NumGoroutine() <= g0 })
+		settled = (float64(with) - float64(settle())) / clients / 1024
 	}
 	b.ReportMetric(heap, "heap-KiB/client")
 	b.ReportMetric(stack, "stack-KiB/client")
+	b.ReportMetric(settled, "stack-kept-KiB/client")
 	b.ReportMetric(goroutines, "goroutines/client")
 }
 
