@@ -57,7 +57,7 @@
 //	fleet_          hosts host_tags enrollment_tokens pending_hosts announce_challenges monitor_accounts agent_upgrades
 //	config_         repositories source_groups schedules hosts.config_version hosts.applied_config_version hosts.bandwidth_up_kbps hosts.bandwidth_down_kbps hosts.pre_hook_sealed hosts.post_hook_sealed hosts.hook_timeout_seconds
 //	jobs_ ingest_   jobs
-//	ingest_         job_log snapshots snapshot_lists snapshot_report_parts repository_stats
+//	ingest_         job_log_chunks snapshots snapshot_lists snapshot_report_parts repository_stats
 //	notify_         notification_channels notification_deliveries notification_host_settings
 //
 // (core_layout_test.go holds every write statement of the package to this

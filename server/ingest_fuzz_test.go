@@ -49,7 +49,7 @@ func FuzzHandleMessageJobs(f *testing.F) {
 			LogLines int64  `db:"log_lines"`
 			Stored   int64  `db:"stored"`
 		}
-		if err := s.DB().Get(&row, `SELECT status, version, log_lines, (SELECT COUNT(*) FROM job_log WHERE job_id = jobs.id) AS stored
+		if err := s.DB().Get(&row, `SELECT status, version, log_lines, (SELECT COALESCE(SUM(last_n - first_n + 1), 0) FROM job_log_chunks WHERE job_id = jobs.id) AS stored
 			FROM jobs WHERE id = ?`, j.ID); err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -46,34 +45,26 @@ const MaxJobLogLines = 10_000_000
 // the jobs it has read, so a batch of many log batches for one job reads
 // the job once.
 type batchWriter struct {
-	s        *Service
-	tx       *sqlx.Tx
-	now      time.Time
-	jobs     map[string]*ingestJob // by wire id
-	logStmts map[int]*sqlx.Stmt    // log line inserts by rows (logInsert)
+	s       *Service
+	tx      *sqlx.Tx
+	now     time.Time
+	jobs    map[string]*ingestJob // by wire id
+	logStmt *sqlx.Stmt            // the chunk insert (logInsert)
 }
 
-// logRowsPerInsert is how many log lines one INSERT stores: one statement
-// per line was half the ingest writer's CPU; 64 rows of 5 values stay far
-// below SQLite's limit on bound values.
-const logRowsPerInsert = 64
-
-// logInsert is the batch's prepared INSERT of rows log lines (duplicates,
-// a resend, are skipped), prepared on first use in the batch.
-func (w *batchWriter) logInsert(ctx context.Context, rows int) (*sqlx.Stmt, error) {
-	if st := w.logStmts[rows]; st != nil {
-		return st, nil
+// logInsert is the batch's prepared INSERT of one log chunk (a chunk
+// already stored, a resend, is skipped), prepared on first use in the
+// batch.
+func (w *batchWriter) logInsert(ctx context.Context) (*sqlx.Stmt, error) {
+	if w.logStmt != nil {
+		return w.logStmt, nil
 	}
-	q := `INSERT INTO job_log (job_id, n, t, stream, text) VALUES (?, ?, ?, ?, ?)` +
-		strings.Repeat(`, (?, ?, ?, ?, ?)`, rows-1) + ` ON CONFLICT DO NOTHING`
-	st, err := w.tx.PreparexContext(ctx, q)
+	st, err := w.tx.PreparexContext(ctx, `INSERT INTO job_log_chunks (job_id, first_n, last_n, t_first, body)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare log insert: %w", err)
 	}
-	if w.logStmts == nil {
-		w.logStmts = make(map[int]*sqlx.Stmt)
-	}
-	w.logStmts[rows] = st
+	w.logStmt = st
 	return st, nil
 }
 
@@ -92,8 +83,8 @@ type ingestJob struct {
 }
 
 func (w *batchWriter) close() {
-	for _, st := range w.logStmts {
-		_ = st.Close()
+	if w.logStmt != nil {
+		_ = w.logStmt.Close()
 	}
 }
 
@@ -208,7 +199,9 @@ func (w *batchWriter) applyEvent(ctx context.Context, host string, m *topics.Job
 	return o, nil
 }
 
-// applyLog stores a batch of log lines, each once.
+// applyLog stores a batch of log lines, each once: one chunk row for the
+// batch, or, when it overlaps lines already stored (a resend cut
+// differently), one for each run of it not stored yet.
 func (w *batchWriter) applyLog(ctx context.Context, host string, m *topics.JobLog) (itemOutcome, error) {
 	j, why, err := w.job(ctx, host, m.Job)
 	if why == whyUnknownJob && w.s.unknownLogs.wait(m.Job, w.now) {
@@ -221,23 +214,27 @@ func (w *batchWriter) applyLog(ctx context.Context, host string, m *topics.JobLo
 	if last > MaxJobLogLines {
 		return rejected("log too long"), nil
 	}
-	var inserted int64
-	for start := 0; start < len(m.Lines); start += logRowsPerInsert {
-		lines := m.Lines[start:min(start+logRowsPerInsert, len(m.Lines))]
-		st, err := w.logInsert(ctx, len(lines))
-		if err != nil {
+	runs := []lineRun{{m.First, last}}
+	if m.First <= uint64(j.LogMax) {
+		// Lines up to LogMax are stored: this batch may repeat some.
+		if runs, err = w.newLogRuns(ctx, j.ID, m.First, last); err != nil {
 			return itemOutcome{}, err
 		}
-		args := make([]any, 0, 5*len(lines))
-		for i, l := range lines {
-			args = append(args, j.ID, m.First+uint64(start+i), l.T.UTC(), l.Stream, l.Text)
-		}
-		res, err := st.ExecContext(ctx, args...)
+	}
+	st, err := w.logInsert(ctx)
+	if err != nil {
+		return itemOutcome{}, err
+	}
+	var inserted int64
+	for _, r := range runs {
+		c := encodeLogChunk(r.first, m.Lines[r.first-m.First:r.last-m.First+1])
+		res, err := st.ExecContext(ctx, j.ID, c.First, c.Last, c.TFirst, c.Body)
 		if err != nil {
 			return itemOutcome{}, fmt.Errorf("insert log lines of job %d: %w", j.ID, err)
 		}
-		n, _ := res.RowsAffected()
-		inserted += n
+		if n, _ := res.RowsAffected(); n > 0 {
+			inserted += int64(c.Last - c.First + 1)
+		}
 	}
 	gap := m.First > uint64(j.LogMax)+1
 	if inserted == 0 {
@@ -251,4 +248,50 @@ func (w *batchWriter) applyLog(ctx context.Context, host string, m *topics.JobLo
 	j.LogLines += inserted
 	j.LogMax = newMax
 	return itemOutcome{verdict: verdictStored, resend: gap, events: []Event{{Kind: EventJobLog, HostID: j.HostID, JobID: j.ID}}}, nil
+}
+
+// lineRun is the log lines first..last.
+type lineRun struct{ first, last uint64 }
+
+// newLogRuns returns the runs of lines first..last that job has not
+// stored, in order. Chunks never overlap and hold at most
+// topics.MaxLogBatchLines lines, so those that may overlap start within
+// that many lines before first.
+func (w *batchWriter) newLogRuns(ctx context.Context, job int64, first, last uint64) ([]lineRun, error) {
+	var stored []lineRun
+	rows, err := w.tx.QueryContext(ctx, `SELECT first_n, last_n FROM job_log_chunks
+		WHERE job_id = ? AND first_n > ? AND first_n <= ? AND last_n >= ? ORDER BY first_n`,
+		job, int64(first)-topics.MaxLogBatchLines, last, first)
+	if err != nil {
+		return nil, fmt.Errorf("read stored log lines of job %d: %w", job, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r lineRun
+		if err := rows.Scan(&r.first, &r.last); err != nil {
+			return nil, fmt.Errorf("read stored log lines of job %d: %w", job, err)
+		}
+		stored = append(stored, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stored log lines of job %d: %w", job, err)
+	}
+	return missingRuns(first, last, stored), nil
+}
+
+// missingRuns is first..last less the runs stored (in order, not
+// overlapping one another).
+func missingRuns(first, last uint64, stored []lineRun) []lineRun {
+	var out []lineRun
+	next := first
+	for _, s := range stored {
+		if s.first > next {
+			out = append(out, lineRun{next, min(s.first-1, last)})
+		}
+		next = max(next, s.last+1)
+		if next > last {
+			return out
+		}
+	}
+	return append(out, lineRun{next, last})
 }

@@ -179,7 +179,7 @@ func TestAcksOnlyAfterCommit(t *testing.T) {
 	lineStored := func(n int) func() bool {
 		return func() bool {
 			var c int
-			_ = f.s.DB().Get(&c, `SELECT COUNT(*) FROM job_log WHERE job_id = ? AND n = ?`, b.ID, n)
+			_ = f.s.DB().Get(&c, `SELECT COUNT(*) FROM job_log_chunks WHERE job_id = ? AND first_n <= ? AND last_n >= ?`, b.ID, n, n)
 			return c == 1
 		}
 	}

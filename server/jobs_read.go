@@ -1,6 +1,10 @@
 package server
 
-import "context"
+import (
+	"context"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
 
 // GetJob returns one job by its number.
 func (s *Service) GetJob(ctx context.Context, id int64) (*Job, error) {
@@ -68,10 +72,28 @@ func (s *Service) JobLog(ctx context.Context, id int64, after uint64, limit int)
 		limit = 1000
 	}
 	limit = min(limit, 10000)
-	out := []LogLine{}
-	err := s.db.SelectContext(ctx, &out, `SELECT n, t, stream, text FROM job_log WHERE job_id = ? AND n > ? ORDER BY n LIMIT ?`,
-		id, min(after, MaxJobLogLines), limit)
+	after = min(after, MaxJobLogLines)
+	// The chunks holding lines above after, read until limit lines are
+	// out: the first may start up to a batch before after
+	// (jobs_log_chunk.go); each holds at least one line.
+	rows, err := s.db.QueryxContext(ctx, `SELECT first_n, last_n, t_first, body FROM job_log_chunks
+		WHERE job_id = ? AND first_n > ? AND last_n > ? ORDER BY first_n LIMIT ?`,
+		id, int64(after)-topics.MaxLogBatchLines, after, limit)
 	if err != nil {
+		return nil, internal("Could not read the job log", err)
+	}
+	defer rows.Close()
+	out := []LogLine{}
+	for len(out) < limit && rows.Next() {
+		var c logChunk
+		if err := rows.StructScan(&c); err != nil {
+			return nil, internal("Could not read the job log", err)
+		}
+		if out, err = c.lines(out, after, limit-len(out)); err != nil {
+			return nil, internal("Could not read the job log", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, internal("Could not read the job log", err)
 	}
 	return out, nil
