@@ -89,8 +89,14 @@ func TestLoadgenScenarios(t *testing.T) {
 		t.Errorf("dispatch: %+v", d)
 	}
 	if g := f.Ingest; g == nil || g.Expected != 4*100*2 || g.Stored != g.Expected || g.Lost != 0 || g.Doubled != 0 || g.APIErrors != 0 ||
-		g.APIPost.N == 0 || g.LinesPerSecond <= 0 {
+		g.APIPost.N == 0 || g.LinesPerSecond <= 0 || g.APIClients != 4 || g.APIRate != 2 || g.AckWaitSeconds < 0 {
 		t.Errorf("ingest: %+v", g)
+	}
+	// The API clients keep to --api-rate (a POST and a GET in turn), not
+	// as fast as the server answers: the load runs a few seconds beyond
+	// the jobs' end at most (setup, polling for the ends).
+	if g := f.Ingest; g != nil && float64(g.APIPost.N) > float64(g.APIClients)*(g.APIRate/2*(g.ElapsedSeconds+5)+1) {
+		t.Errorf("ingest: %d POSTs from %d clients at %g requests/s in %.1f s", g.APIPost.N, g.APIClients, g.APIRate, g.ElapsedSeconds)
 	}
 	if s := f.Storm; s == nil || s.Kind != "restart" || s.Online != 20 || s.LeftBehind != 0 || s.APIDownSeconds <= 0 || s.ServerFDsPeak <= 0 {
 		t.Errorf("storm: %+v", s)
@@ -130,6 +136,7 @@ func TestOptionsRefuse(t *testing.T) {
 		{"--server", "http://x", "--token", "t", "--storm", "restart"},
 		{"--server", "http://x", "--token", "t", "--plain"},
 		{"--spawn", "--agents", "10", "--ingest-jobs", "20"},
+		{"--spawn", "--api-rate", "-1"},
 	} {
 		var stderr bytes.Buffer
 		t.Setenv("RM_API_TOKEN", "")

@@ -44,8 +44,9 @@ Scenarios (--scenario, comma-separated; all runs every one, the storm last):
   api       GET /api/v1/hosts and the dashboard, timed with every agent online
   dispatch  --api-clients clients POST --dispatch-jobs jobs to random hosts: POST latency, time
             until the agent has the command and until the server stored "delivered"
-  ingest    --ingest-jobs jobs each log --ingest-rate lines/s for --ingest-duration while the
-            API is used: lines/s stored, lost and doubled lines, API latency meanwhile
+  ingest    --ingest-jobs jobs each log --ingest-rate lines/s for --ingest-duration while
+            --api-clients clients each send --api-rate requests/s: lines/s stored, lost and
+            doubled lines, API latency meanwhile, then the wait until every outbox is acked
   storm     all agents reconnect at once (--storm restart: the spawned server restarts; drop:
             the agents drop their connections): time until all are back online
 

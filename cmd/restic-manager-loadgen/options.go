@@ -37,6 +37,7 @@ type options struct {
 	timeout   time.Duration
 
 	apiClients    int
+	apiRate       float64
 	dispatchJobs  int
 	jobHosts      int
 	ingestJobs    int
@@ -85,6 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.storm, "storm", "", "storm: restart (the spawned server restarts) or drop (every agent drops its connection); default restart with --spawn, else drop")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "longest wait for any one phase (all online, all jobs done)")
 	fs.IntVar(&o.apiClients, "api-clients", 8, "dispatch, ingest: parallel API clients")
+	fs.Float64Var(&o.apiRate, "api-rate", 2, "ingest: requests a second each API client sends while the logs stream, a POST and a GET in turn (0: each as soon as the last is answered, a flood)")
 	fs.IntVar(&o.dispatchJobs, "dispatch-jobs", 1000, "dispatch: jobs posted in all")
 	fs.IntVar(&o.jobHosts, "job-hosts", 1000, "dispatch, ingest: hosts given a repository, among which jobs go (at most --agents)")
 	fs.IntVar(&o.ingestJobs, "ingest-jobs", 100, "ingest: jobs writing logs at once")
@@ -162,6 +164,9 @@ func (o *options) check(scenario string) error {
 	}
 	if o.ingestSeconds < time.Second || o.ingestRate < 1 || o.lineBytes < 40 || o.lineBytes > 16<<10 {
 		return fmt.Errorf("--ingest-duration must be at least 1s, --ingest-rate at least 1, --line-bytes between 40 and 16384")
+	}
+	if o.apiRate < 0 {
+		return fmt.Errorf("--api-rate must be 0 (no pause) or more")
 	}
 	if o.apiClients < 1 || o.dispatchJobs < 1 || o.apiRequests < 1 || o.heartbeat <= 0 || o.backoffInitial <= 0 {
 		return fmt.Errorf("--api-clients, --dispatch-jobs, --api-requests, --heartbeat and --backoff-initial must be positive")

@@ -112,9 +112,12 @@ type ingestFigures struct {
 	Lost             int64   `json:"lost"`
 	Doubled          int64   `json:"doubled"`
 	ElapsedSeconds   float64 `json:"elapsed_s"`
+	AckWaitSeconds   float64 `json:"ack_wait_s"`
 	LinesPerSecond   float64 `json:"lines_per_s"`
 	ServerCPUPercent float64 `json:"server_cpu_percent"`
 	ServerRSSMiB     float64 `json:"server_rss_mib"`
+	APIClients       int     `json:"api_clients"`
+	APIRate          float64 `json:"api_rate"`
 	APIPost          latency `json:"api_post"`
 	APIGet           latency `json:"api_get"`
 	APIErrors        int     `json:"api_errors"`
@@ -185,8 +188,8 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 	}
 	if g := f.Ingest; g != nil {
 		row(fmt.Sprintf("ingest %d jobs × %d lines/s × %.0f s", g.Jobs, g.Rate, g.Seconds),
-			"%s lines stored, %d lost, %d doubled, %.0f lines/s; server CPU %.0f%% of a core, RSS %.0f MiB; API meanwhile: POST %s, GET %s, %d errors (%d HTTP 5xx)",
-			count(g.Stored), g.Lost, g.Doubled, g.LinesPerSecond, g.ServerCPUPercent, g.ServerRSSMiB, g.APIPost, g.APIGet, g.APIErrors, g.API5xx)
+			"%s lines stored, %d lost, %d doubled, %.0f lines/s; server CPU %.0f%% of a core, RSS %.0f MiB; API meanwhile (%d clients × %g requests/s): POST %s, GET %s, %d errors (%d HTTP 5xx); every outbox acknowledged %.1f s after the jobs ended",
+			count(g.Stored), g.Lost, g.Doubled, g.LinesPerSecond, g.ServerCPUPercent, g.ServerRSSMiB, g.APIClients, g.APIRate, g.APIPost, g.APIGet, g.APIErrors, g.API5xx, g.AckWaitSeconds)
 	}
 	if a := f.API; a != nil {
 		dash := "not timed (no admin password)"

@@ -14,13 +14,15 @@ import (
 
 // ingest runs --ingest-jobs backup jobs at once, each writing
 // --ingest-rate log lines a second for --ingest-duration, while
-// --api-clients clients keep posting jobs and reading a host through the
-// API. It measures the lines stored a second, the server's CPU, and the
-// API's latency meanwhile, then reads every log back through the API and
-// counts lines lost and stored twice.
+// --api-clients clients post jobs and read hosts through the API, each at
+// --api-rate requests a second. It measures the lines stored a second, the
+// server's CPU, and the API's latency meanwhile, waits until every agent's
+// outbox is acknowledged (timed apart), then reads every log back through
+// the API and counts lines lost and stored twice.
 func (r *loadRun) ingest(ctx context.Context) error {
 	o := r.o
-	f := ingestFigures{Jobs: o.ingestJobs, Rate: o.ingestRate, Seconds: o.ingestSeconds.Seconds(), LineBytes: o.lineBytes}
+	f := ingestFigures{Jobs: o.ingestJobs, Rate: o.ingestRate, Seconds: o.ingestSeconds.Seconds(), LineBytes: o.lineBytes,
+		APIClients: o.apiClients, APIRate: o.apiRate}
 	r.fig.Ingest = &f
 	r.fleet.send(childCmd{Op: "ingest", Ingest: ingestParams{Rate: o.ingestRate, Seconds: o.ingestSeconds}})
 	if _, err := r.fleet.waitAll("ok", 0, time.Minute); err != nil {
@@ -98,6 +100,18 @@ func (r *loadRun) ingest(ctx context.Context) error {
 	f.APIPost, f.APIGet, f.APIErrors, f.API5xx = load.stop()
 	f.APIErrors += setupErrors
 	f.API5xx += setup5xx
+	// What the jobs sent is acknowledged when their ends are (the outbox
+	// acks in order); what the API's jobs sent meanwhile may still be on
+	// its way: the scenario waits for it, and reports the wait apart.
+	ackStart := time.Now()
+	unacked, err := r.waitAcked(ctx, ackStart.Add(o.timeout))
+	if err != nil {
+		return err
+	}
+	f.AckWaitSeconds = time.Since(ackStart).Seconds()
+	if unacked > 0 {
+		return fmt.Errorf("%d outbox entries still unacknowledged %s after the ingest jobs ended", unacked, o.timeout)
+	}
 	f.ElapsedSeconds = elapsed.Seconds()
 	f.Expected = int64(o.ingestJobs) * int64(o.ingestRate) * int64(o.ingestSeconds/time.Second)
 	for _, j := range jobs {
@@ -118,6 +132,25 @@ func (r *loadRun) ingest(ctx context.Context) error {
 		return fmt.Errorf("%d API calls failed during ingest (%d with HTTP 5xx)", f.APIErrors, f.API5xx)
 	}
 	return nil
+}
+
+// waitAcked polls the agents' outboxes until nothing is left
+// unacknowledged or deadline passes, and returns how many entries are.
+func (r *loadRun) waitAcked(ctx context.Context, deadline time.Time) (int, error) {
+	for {
+		st, err := r.fleet.stats()
+		if err != nil {
+			return 0, err
+		}
+		if st.pending == 0 || time.Now().After(deadline) {
+			return st.pending, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st.pending, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 var logLineRE = regexp.MustCompile(`^loadgen (j_[a-z0-9]+) line (\d+)`)
@@ -173,16 +206,53 @@ func (r *loadRun) apiLoad(ctx context.Context, hosts []credHost) *apiLoad {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			for i := c; ctx.Err() == nil; i++ {
+			pace := newPacer(r.o.apiRate)
+			defer pace.stop()
+			for i := c; pace.wait(ctx); i++ {
 				h := hosts[i%len(hosts)]
 				took, err := r.api.do(ctx, "POST", "/api/v1/hosts/"+h.ID+"/jobs", body, nil)
 				l.record(ctx, &l.posts, took, err)
+				if !pace.wait(ctx) {
+					return
+				}
 				took, err = r.api.do(ctx, "GET", "/api/v1/hosts/"+h.ID, nil, nil)
 				l.record(ctx, &l.gets, took, err)
 			}
 		}()
 	}
 	return l
+}
+
+// pacer spaces an API client's requests at rate a second, as a person or
+// a script does, not as fast as the server answers: a request that took
+// longer than its share starts the next at once, without a burst to catch
+// up. Rate 0 never waits.
+type pacer struct{ tick *time.Ticker }
+
+func newPacer(rate float64) *pacer {
+	if rate <= 0 {
+		return &pacer{}
+	}
+	return &pacer{tick: time.NewTicker(time.Duration(float64(time.Second) / rate))}
+}
+
+// wait blocks until the next request is due; false when ctx ended.
+func (p *pacer) wait(ctx context.Context) bool {
+	if p.tick == nil {
+		return ctx.Err() == nil
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.tick.C:
+		return true
+	}
+}
+
+func (p *pacer) stop() {
+	if p.tick != nil {
+		p.tick.Stop()
+	}
 }
 
 func (l *apiLoad) record(ctx context.Context, into *[]time.Duration, took time.Duration, err error) {
