@@ -13,10 +13,16 @@ import (
 // became overdue or offline past its threshold (fleet_health_watch.go), a
 // machine waiting for approval; job events only wake the worker (their
 // notifications are already in the outbox, written with the job's state).
+// It runs on the leader (core_cluster.go); when it starts (this replica
+// took the lease) it first queues what the store says is still untold: a
+// health transition stored while no replica's watch was listening (a
+// failover, a leader that lost its lease between the transition and its
+// notice) is told by the next leader.
 func (s *Service) watchNotifyEvents(ctx context.Context) {
 	events, stop := s.events.Subscribe()
 	defer stop()
 	s.notifyPendingHosts(ctx)
+	s.notifyUntoldHealth(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -29,8 +35,11 @@ func (s *Service) watchNotifyEvents(ctx context.Context) {
 			switch e.Kind {
 			case EventJobUpdated:
 				s.wakeNotifier()
-			case EventPendingChanged, EventResync:
+			case EventPendingChanged:
 				s.notifyPendingHosts(ctx)
+			case EventResync:
+				s.notifyPendingHosts(ctx)
+				s.notifyUntoldHealth(ctx)
 			case EventHostOverdue, EventHostOffline:
 				err = s.notifyHealth(ctx, e)
 			}
@@ -42,15 +51,38 @@ func (s *Service) watchNotifyEvents(ctx context.Context) {
 }
 
 // notifyHealth queues host.overdue or host.offline when a host enters the
-// state (leaving it says nothing).
+// state (leaving it says nothing), once per stored transition: the host's
+// row says which transition was told (healthNotices), in the transaction
+// that queues the notice.
 func (s *Service) notifyHealth(ctx context.Context, e Event) error {
 	h := e.Health
 	if h == nil {
 		return nil
 	}
-	p := NotificationPayload{At: s.now(), Host: &NotifyHost{ID: e.HostID, Name: h.HostName}, Link: "/hosts/" + e.HostID}
+	p, ok := s.healthNotice(e.Kind, e.HostID, h)
+	if !ok {
+		return nil
+	}
+	told := healthNotices[e.Kind]
+	return s.queueNotificationIf(ctx, p, func(tx *sqlx.Tx) (bool, error) {
+		// The transition's mark is marked told; an event with no stored
+		// mark behind it is queued as it is.
+		var done int
+		if err := tx.GetContext(ctx, &done, `SELECT COUNT(*) FROM hosts WHERE id = ? AND `+told.mark+` IS NOT NULL
+			AND `+told.told+` = `+told.mark, e.HostID); err != nil || done == 1 {
+			return false, err // told already (this event came twice, or a leader's catch-up told it)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE hosts SET `+told.told+` = `+told.mark+` WHERE id = ?`, e.HostID)
+		return err == nil, err
+	})
+}
+
+// healthNotice is a health transition's notification, if it is one that
+// says something (a host entering the state).
+func (s *Service) healthNotice(kind, hostID string, h *HealthChange) (NotificationPayload, bool) {
+	p := NotificationPayload{At: s.now(), Host: &NotifyHost{ID: hostID, Name: h.HostName}, Link: "/hosts/" + hostID}
 	switch {
-	case e.Kind == EventHostOverdue && h.Overdue:
+	case kind == EventHostOverdue && h.Overdue:
 		p.Event = NotifyHostOverdue
 		p.Message = fmt.Sprintf("%s is overdue: no successful backup for longer than %s.", h.HostName,
 			time.Duration(h.OverdueAfterSeconds)*time.Second)
@@ -58,20 +90,66 @@ func (s *Service) notifyHealth(ctx context.Context, e Event) error {
 			p.Message = fmt.Sprintf("%s is overdue: its last successful backup finished %s.", h.HostName,
 				h.LastSuccessAt.UTC().Format(time.RFC3339))
 		}
-	case e.Kind == EventHostOffline && h.OfflineAlert:
+	case kind == EventHostOffline && h.OfflineAlert:
 		p.Event = NotifyHostOffline
 		p.Message = fmt.Sprintf("%s has been offline for longer than %s.", h.HostName,
 			time.Duration(h.OfflineAlertAfterSeconds)*time.Second)
 	default:
-		return nil
+		return p, false
 	}
-	return s.queueNotification(ctx, p)
+	return p, true
+}
+
+// healthNotices names, per health event, the host's column that marks the
+// transition (set by CheckHealth, fleet_health_watch.go) and the one that
+// says which mark was told: the mark's time, copied when its notice is
+// queued. A mark whose time differs from the told one is untold.
+var healthNotices = map[string]struct{ mark, told string }{
+	EventHostOverdue: {"overdue_since", "overdue_told_since"},
+	EventHostOffline: {"offline_alert_since", "offline_told_since"},
+}
+
+// notifyUntoldHealth queues the notices of the stored health transitions
+// not told yet (at most MaxFleetHosts at once; the rest at the next
+// resync or lease), for the hosts still in that state now.
+func (s *Service) notifyUntoldHealth(ctx context.Context) {
+	for kind, c := range healthNotices {
+		var ids []string
+		err := s.db.SelectContext(ctx, &ids, `SELECT id FROM hosts WHERE revoked_at IS NULL AND `+c.mark+` IS NOT NULL
+			AND (`+c.told+` IS NULL OR `+c.told+` <> `+c.mark+`) ORDER BY id LIMIT ?`, MaxFleetHosts)
+		var hosts []Host
+		if err == nil {
+			hosts, err = s.ListHostsByID(ctx, ids)
+		}
+		for i := range hosts {
+			if err != nil {
+				break
+			}
+			h := &hosts[i]
+			err = s.notifyHealth(ctx, healthEvent(kind, h))
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("notify: untold health transitions", "event", kind, "err", err)
+		}
+	}
 }
 
 // queueNotification enqueues p in a transaction of its own and wakes the worker.
 func (s *Service) queueNotification(ctx context.Context, p NotificationPayload) error {
+	return s.queueNotificationIf(ctx, p, nil)
+}
+
+// queueNotificationIf enqueues p as queueNotification does if first (when
+// set) says so in the same transaction; first may write what goes with
+// the notice.
+func (s *Service) queueNotificationIf(ctx context.Context, p NotificationPayload, first func(tx *sqlx.Tx) (bool, error)) error {
 	n := 0
 	err := s.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if first != nil {
+			if ok, err := first(tx); !ok || err != nil {
+				return err
+			}
+		}
 		var err error
 		n, err = s.enqueueNotification(ctx, tx, p)
 		return err
