@@ -24,6 +24,8 @@ import (
 // browser. Nothing is buffered whole and nothing touches SQLite but the
 // audit row; the agent's TCP connection is the flow control (a slow
 // browser slows the agent). docs/DECISIONS.md says why this channel.
+// With several replicas the upload may reach another one: it is relayed
+// through the store (browse_download_relay.go).
 
 // Bounds of the downloads in progress.
 const (
@@ -61,7 +63,8 @@ type Download struct {
 	reg      *downloadRegistry
 	ended    func(d *Download, bytes int64, err error) // audits it (Service.auditDownload)
 	token    string
-	attached chan struct{} // closed when the upload arrives
+	attached chan struct{}  // closed when the upload arrives
+	relay    *downloadRelay // its row in the store (PostgreSQL), or nil
 
 	mu     sync.Mutex
 	state  downloadState
@@ -213,6 +216,12 @@ func (s *Service) StartDownload(ctx context.Context, actor Actor, r DownloadRequ
 	if err := s.downloads.add(d); err != nil {
 		return nil, err
 	}
+	if s.db.pg != nil { // the upload may reach another replica
+		if err := s.openRelay(ctx, d); err != nil {
+			d.Finish(0, err)
+			return nil, err
+		}
+	}
 	q := topics.Query{Op: topics.QueryDump, Snapshot: r.Snapshot, Path: r.Path, Format: r.Format, Upload: d.token}
 	reply, err := s.AskAgent(ctx, actor, r.HostID, q)
 	if err != nil {
@@ -236,10 +245,19 @@ func (s *Service) StartDownload(ctx context.Context, actor Actor, r DownloadRequ
 func (d *Download) Body(ctx context.Context) (io.Reader, error) {
 	timer := time.NewTimer(orDefault(d.reg.startTimeout, DownloadStartTimeout))
 	defer timer.Stop()
+	var elsewhere <-chan struct{} // nil: never
+	if d.relay != nil {
+		looking, stop := context.WithCancel(ctx)
+		defer stop()
+		elsewhere = d.relay.claimedElsewhere(looking)
+	}
 	var why error
 	select {
 	case <-d.attached:
 		return d.upload.body, nil
+	case <-elsewhere:
+		d.reg.giveUp(d)
+		return d.relayed(ctx), nil
 	case <-timer.C:
 		why = &Error{Code: CodeAgentTimeout, Message: "The host said it would send the download but did not start within a minute; try again, and check that the agent reaches the server's URL."}
 	case <-ctx.Done():
@@ -248,7 +266,16 @@ func (d *Download) Body(ctx context.Context) (io.Reader, error) {
 	if d.reg.giveUp(d) { // it arrived as we gave up: take it, Finish ends it
 		return d.upload.body, nil
 	}
+	if d.relay != nil && d.relay.abandon(context.WithoutCancel(ctx)) { // another replica took it as we gave up
+		return d.relayed(ctx), nil
+	}
 	return nil, why
+}
+
+// relayed is the body of an upload another replica took.
+func (d *Download) relayed(ctx context.Context) io.Reader {
+	d.relay.remote = true
+	return &relayReader{ctx: ctx, r: d.relay}
 }
 
 // Finish ends the download: bytes were sent to the person, err says why
@@ -262,6 +289,9 @@ func (d *Download) Finish(bytes int64, err error) {
 			d.upload.done <- err // read after attach set it, under the same locks
 		}
 		d.reg.release(d)
+		if d.relay != nil {
+			d.relay.finish(err)
+		}
 		d.ended(d, bytes, err)
 	})
 }
@@ -323,6 +353,15 @@ func (s *Service) AttachUpload(ctx context.Context, hostID, password, token stri
 	}
 	if !topics.ValidDumpToken(token) {
 		return nil, notFoundf("This upload token is unknown, used or expired; the download it was for has ended.")
+	}
+	if s.db.pg != nil { // spent in the store: the download may be another replica's
+		own, err := s.claimUpload(ctx, hostID, token)
+		if err != nil {
+			return nil, err
+		}
+		if !own {
+			return s.relayUpload(token, body), nil
+		}
 	}
 	up := &upload{body: body, done: make(chan error, 1)}
 	if _, err := s.downloads.attach(hostID, token, up); err != nil {
