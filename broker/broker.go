@@ -206,6 +206,7 @@ type Broker struct {
 	pendingSlots *pendingSlots
 	admission    *admission
 	serial       atomic.Uint64 // last connection serial handed out
+	closing      atomic.Bool   // Close has begun
 	subID        atomic.Int64  // last inline subscription id
 	stats        counters
 
@@ -321,6 +322,7 @@ func addrString(a net.Addr) string {
 func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.closing.Store(true)
 		if err = b.srv.Close(); err != nil {
 			err = fmt.Errorf("broker: close: %w", err)
 		}

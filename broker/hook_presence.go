@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"context"
+	"log/slog"
+
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -79,7 +82,13 @@ func (b *Broker) reportDisconnect(cl *mqtt.Client, cause error) {
 	if cause != nil {
 		attrs = append(attrs, "cause", cause)
 	}
-	b.log.Info("client disconnected", attrs...)
+	// At shutdown one line per listener says how many were closed
+	// (listener.Close), not one per client.
+	level := slog.LevelInfo
+	if b.closing.Load() {
+		level = slog.LevelDebug
+	}
+	b.log.Log(context.Background(), level, "client disconnected", attrs...)
 	if b.cfg.OnDisconnect != nil {
 		b.cfg.OnDisconnect(id, tc.serial)
 	}

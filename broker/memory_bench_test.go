@@ -3,15 +3,21 @@ package broker_test
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/topics"
 )
 
 // BenchmarkHeapPerClient connects clients connected agents (raw MQTT
@@ -75,15 +81,7 @@ func BenchmarkHeapPerTLSClient(b *testing.B) {
 		runtime.ReadMemStats(&ms0)
 		conns := make([]*rawClient, clients)
 		for i, id := range ids {
-			raw, err := net.DialTimeout("tcp", tb.TLSAddr().String(), 5*time.Second)
-			if err != nil {
-				b.Fatal(err)
-			}
-			tc := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
-			conns[i] = &rawClient{conn: tc, r: bufio.NewReaderSize(tc, 16), version: 4}
-			if code := conns[i].connect(b, connectPacket(4, id, password(id))); code != 0 {
-				b.Fatalf("CONNECT %s: reason %d", id, code)
-			}
+			conns[i] = connectTLS(b, tb, pool, connectPacket(4, id, password(id)))
 		}
 		heap = (float64(heapInUse()) - float64(heap0)) / clients / 1024
 		runtime.ReadMemStats(&ms1)
@@ -114,6 +112,21 @@ func BenchmarkHeapPerTLSClient(b *testing.B) {
 	b.ReportMetric(goroutines, "goroutines/client")
 }
 
+// connectTLS connects a raw client over tb's TLS listener with the CONNECT
+// pk, which must be accepted.
+func connectTLS(b *testing.B, tb *testBroker, pool *x509.CertPool, pk packets.Packet) *rawClient {
+	raw, err := net.DialTimeout("tcp", tb.TLSAddr().String(), 5*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tc := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	rc := &rawClient{conn: tc, r: bufio.NewReaderSize(tc, 16), version: 4}
+	if code := rc.connect(b, pk); code != 0 {
+		b.Fatalf("CONNECT %s: reason %d", pk.Connect.ClientIdentifier, code)
+	}
+	return rc
+}
+
 // addMemClients registers n agent identities with tb's authenticator.
 func addMemClients(b *testing.B, tb *testBroker, n int) []string {
 	ids := make([]string, n)
@@ -128,4 +141,54 @@ func addMemClients(b *testing.B, tb *testBroker, n int) []string {
 		}
 	}
 	return ids
+}
+
+// BenchmarkCloseWithTLSClients closes a broker with clients connected
+// agents over TLS (each with a Will, and an inline subscription to the
+// agents' status topics as the server has; the log at the server's level)
+// and reports the process's CPU
+// time (user + system) the Close took per client, and its wall time.
+//
+//	go test -run '^$' -bench CloseWithTLSClients -benchtime 1x ./broker/
+func BenchmarkCloseWithTLSClients(b *testing.B) {
+	const clients = 1000
+	cert, pool := selfSigned(b)
+	var cpu, wall float64
+	for b.Loop() {
+		tb := startBroker(b, func(c *broker.Config) {
+			c.TCPAddr = ""
+			c.TLSAddr = "127.0.0.1:0"
+			c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			c.OnDisconnect = nil
+			// As the server logs: Info and above, as text (to nowhere,
+			// so the figure leaves out the writes).
+			c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		})
+		var wills atomic.Int64
+		if err := tb.Subscribe(topics.AllHostsUpFilter, func(broker.Message) { wills.Add(1) }); err != nil {
+			b.Fatal(err)
+		}
+		ids := addMemClients(b, tb, clients)
+		conns := make([]*rawClient, clients)
+		for i, id := range ids {
+			pk := connectPacket(4, id, password(id))
+			pk.Connect.WillFlag = true
+			pk.Connect.WillTopic = topics.StatusTopic(id)
+			pk.Connect.WillPayload = []byte(`{"state":"offline"}`)
+			conns[i] = connectTLS(b, tb, pool, pk)
+		}
+		runtime.GC() // the connects' garbage is not the Close's
+		cpu0, start := processCPU(), time.Now()
+		if err := tb.Close(); err != nil {
+			b.Fatal(err)
+		}
+		wall = float64(time.Since(start).Microseconds()) / clients
+		cpu = float64((processCPU() - cpu0).Microseconds()) / clients
+		b.Logf("%d Wills delivered while closing", wills.Load())
+		for _, rc := range conns {
+			_ = rc.conn.Close()
+		}
+	}
+	b.ReportMetric(cpu, "close-CPU-µs/client")
+	b.ReportMetric(wall, "close-wall-µs/client")
 }
