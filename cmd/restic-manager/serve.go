@@ -76,6 +76,9 @@ type Main struct {
 	tls      *server.TLSMaterial
 	cancel   context.CancelFunc
 	done     chan struct{}
+	// serving is set once Run returned without error: Close logs its
+	// steps only then (a failed start says one sentence, nothing more).
+	serving bool
 }
 
 // Run opens the data directory and starts every listener. It returns once the
@@ -120,7 +123,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// Last: once every listener is bound, no failed start eats the
 	// one-time password.
-	return m.ensureAdmin(ctx)
+	if err := m.ensureAdmin(ctx); err != nil {
+		return err
+	}
+	m.serving = true
+	return nil
 }
 
 // ensureAdmin creates the user admin on first start and prints its password
@@ -283,31 +290,61 @@ func (m *Main) Broker() *broker.Broker { return m.broker }
 // TLS is the CA and serving certificate.
 func (m *Main) TLS() *server.TLSMaterial { return m.tls }
 
-// Close stops listeners, flushes presence and closes the store.
+// Close stops listeners, flushes presence and closes the store. It logs
+// how long each step took, so a slow stop says where it waited.
 func (m *Main) Close() error {
 	var errs []error
+	start := time.Now()
+	step := start
+	var took []any
+	lap := func(name string) {
+		now := time.Now()
+		took = append(took, name, now.Sub(step).Round(time.Millisecond))
+		step = now
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, s := range m.httpSrvs {
-		_ = s.Shutdown(ctx)
-	}
+	// The event streams end first: Shutdown waits for every request to
+	// finish, and a browser's stream never does by itself, so with a
+	// dashboard open every stop used to wait out the whole deadline.
 	if m.web != nil {
 		m.web.Close()
 	}
+	for _, s := range m.httpSrvs {
+		if err := s.Shutdown(ctx); err != nil {
+			m.logger().Warn("web: requests still running at the shutdown deadline; their connections are cut", "error", err)
+			_ = s.Close()
+		}
+	}
+	lap("web")
 	if m.broker != nil {
 		errs = append(errs, m.broker.Close())
 	}
 	if m.external != nil {
 		errs = append(errs, m.external.Close())
 	}
+	lap("broker")
 	if m.cancel != nil {
 		m.cancel()
 		<-m.done
 	}
+	lap("background")
 	if m.svc != nil {
 		errs = append(errs, m.svc.Close())
 	}
+	lap("store")
+	if m.serving {
+		m.logger().Info("stopped", append(took, "total", time.Since(start).Round(time.Millisecond))...)
+	}
 	return errors.Join(errs...)
+}
+
+// logger is Main's logger, one that discards before Run set it.
+func (m *Main) logger() *slog.Logger {
+	if m.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Logger
 }
 
 // mqttAuth adapts the domain's credential check to the broker's interface.
