@@ -22,7 +22,6 @@ import (
 // breadcrumb leads back up.
 func TestBrowserBrowseSnapshot(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	e := newJobEnv(t, "browse-studio")
 	src := filepath.Join(e.dir, "projects")
 	if err := os.MkdirAll(filepath.Join(src, "logo", "drafts"), 0o755); err != nil {
@@ -44,6 +43,7 @@ func TestBrowserBrowseSnapshot(t *testing.T) {
 		l, err := e.m.Service().Snapshots(t.Context(), e.hostID)
 		return err == nil && slices.ContainsFunc(l.Snapshots, func(s server.Snapshot) bool { return s.ID == backup.SnapshotID })
 	})
+	ctx := newBrowser(t)
 	signIn(t, ctx, e.m)
 
 	browse(t, ctx,

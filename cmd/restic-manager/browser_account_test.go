@@ -12,9 +12,9 @@ import (
 // sign out, find the old password refused and sign in with the new one.
 func TestBrowserChangeOwnPassword(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
-	signIn(t, ctx, m)
+	ctx := newBrowser(t)
+	signInThroughForm(t, ctx, m)
 	const newPassword = "a new admin password from the browser"
 
 	var notice string

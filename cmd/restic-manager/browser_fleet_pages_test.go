@@ -18,7 +18,6 @@ import (
 // all N matching" acts on every host of the filter, not the page shown.
 func TestBrowserFleetPages(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
 	s := m.Service()
 	ids := map[string]string{}
@@ -33,6 +32,7 @@ func TestBrowserFleetPages(t *testing.T) {
 	}
 	rows := `[...document.querySelectorAll('#host-rows tr[id^="host-"] a[href^="/hosts/"]')].map(a => a.textContent.trim()).join(' ')`
 
+	ctx := newBrowser(t)
 	signIn(t, ctx, m)
 	browse(t, ctx, chromedp.Navigate(m.HTTPURL()+"/?limit=2"), chromedp.WaitVisible(`#host-filter`, chromedp.ByQuery))
 	waitJS(t, ctx, "the first page of everything", rows+` === 'pc-00 pc-01' && document.querySelector('#page-next') !== null`, 10*time.Second)

@@ -27,7 +27,6 @@ import (
 // the paris host got nothing.
 func TestBrowserFleetBackupByTag(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	e := newJobEnv(t, "lyon-1")
 	e.startAgent()
 	repo := filepath.Join(e.dir, "repo")
@@ -68,6 +67,7 @@ func TestBrowserFleetBackupByTag(t *testing.T) {
 	}
 	data := makeData(t, filepath.Join(e.dir, "projects"), 3, 1<<20)
 
+	ctx := newBrowser(t)
 	signIn(t, ctx, e.m)
 	var rows string
 	browse(t, ctx,

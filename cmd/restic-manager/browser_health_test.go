@@ -44,7 +44,6 @@ func healthBackup(t *testing.T, m *Main, clock *servertest.Clock, a *servertest.
 // it is fine again.
 func TestBrowserOverdueHost(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	// The server's clock starts 50 h in the past and is moved to the
 	// present, so the browser (which ages times by its own clock) agrees.
 	clock := servertest.NewClock(time.Now().UTC().Add(-50 * time.Hour))
@@ -65,7 +64,9 @@ func TestBrowserOverdueHost(t *testing.T) {
 		a.Connect(t, 1) // seen now
 	}
 
+	ctx := newBrowser(t)
 	signIn(t, ctx, m)
+	openDashboard(t, ctx, m)
 	row := func(a *servertest.HostAgent) string { return `document.querySelector('#host-` + a.Host + `')` }
 	count := func(state string) string {
 		return `document.querySelector('[data-health-count="` + state + `"] span')?.textContent.trim()`

@@ -20,7 +20,6 @@ import (
 // fields read-only, saying a hook is set without showing it.
 func TestBrowserHooks(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	e := newJobEnv(t, "web-shop")
 	e.startAgent()
 	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
@@ -28,6 +27,7 @@ func TestBrowserHooks(t *testing.T) {
 	}
 	g := e.createGroup(map[string]any{"name": "site", "paths": []string{makeData(t, filepath.Join(e.dir, "site"), 2, 1024)}})
 	groupPage := fmt.Sprintf("%s/hosts/%s/source-groups/%d", e.m.HTTPURL(), e.hostID, g.ID)
+	ctx := newBrowser(t)
 	signIn(t, ctx, e.m)
 
 	browse(t, ctx,

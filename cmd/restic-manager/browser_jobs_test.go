@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -10,11 +11,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
-// signIn signs the browser in as the admin and waits for the dashboard.
+// signIn signs the browser in as the admin: the sign-in form is posted over
+// HTTP (its CSRF token, the password check, the session the server makes)
+// and the session cookie goes into the tab's browser context, so the page
+// the test opens next is the browser's first page load; the form's own
+// pages cost a browser test two loads it did not test. The form in the
+// browser is tested by TestBrowserEnrollAndWatchHostOnline and
+// TestBrowserChangeOwnPassword (signInThroughForm).
 func signIn(t *testing.T, ctx context.Context, m *Main) {
+	t.Helper()
+	base, err := url.Parse(m.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cookies []*network.CookieParam
+	for _, c := range signInHTTP(t, m.HTTPURL(), "admin", m.AdminPassword).http.Jar.Cookies(base) {
+		cookies = append(cookies, &network.CookieParam{Name: c.Name, Value: c.Value, URL: m.HTTPURL() + "/",
+			HTTPOnly: true, SameSite: network.CookieSameSiteLax})
+	}
+	if len(cookies) == 0 {
+		t.Fatal("signing in over HTTP set no cookie")
+	}
+	browse(t, ctx, network.SetCookies(cookies))
+}
+
+// signInThroughForm signs the browser in as the admin with the sign-in
+// form and waits for the dashboard.
+func signInThroughForm(t *testing.T, ctx context.Context, m *Main) {
 	t.Helper()
 	browse(t, ctx,
 		chromedp.Navigate(m.HTTPURL()+"/login"),
@@ -26,13 +53,18 @@ func signIn(t *testing.T, ctx context.Context, m *Main) {
 	)
 }
 
+// openDashboard opens the dashboard (the page a sign-in lands on).
+func openDashboard(t *testing.T, ctx context.Context, m *Main) {
+	t.Helper()
+	browse(t, ctx, chromedp.Navigate(m.HTTPURL()+"/"), chromedp.WaitVisible(`#fleet`, chromedp.ByQuery))
+}
+
 // TestBrowserBackupNow: on the host page press "Back up now" (with a
 // bandwidth limit for this run, so the backup lasts a few seconds), land on
 // the job page and watch log lines arrive and the progress bar move without
 // a reload, then see the summary with the snapshot.
 func TestBrowserBackupNow(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	e := newJobEnv(t, "design-studio")
 	// restic counts a file done once its blobs are in a pack, and with its
 	// default 16 MiB packs the 48 MiB below fill the two uploads and the
@@ -46,6 +78,7 @@ func TestBrowserBackupNow(t *testing.T) {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "projects"), 6, 8<<20)
+	ctx := newBrowser(t)
 	signIn(t, ctx, e.m)
 
 	browse(t, ctx,
@@ -143,13 +176,13 @@ func TestBrowserBackupNow(t *testing.T) {
 // the dashboard.
 func TestBrowserSourceGroupSchedule(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	e := newJobEnv(t, "front-desk")
 	e.startAgent()
 	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
 		t.Fatalf("init: %+v", init)
 	}
 	data := makeData(t, filepath.Join(e.dir, "scans"), 2, 1024)
+	ctx := newBrowser(t)
 	signIn(t, ctx, e.m)
 	browse(t, ctx,
 		chromedp.Navigate(e.m.HTTPURL()+"/hosts/"+e.hostID),

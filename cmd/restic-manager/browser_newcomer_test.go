@@ -93,14 +93,26 @@ func newcomerHost(t *testing.T) (*Main, string) {
 	return m, host
 }
 
-// TestBrowserHostPageFitsAt1400 (#12): at 1400x900 the host page's Recent
-// jobs table ends inside the viewport and inside its card: nothing is cut
-// off or needs a sideways scroll.
-func TestBrowserHostPageFitsAt1400(t *testing.T) {
+// TestBrowserNewcomerPages (#12): what a newcomer tripped over on the
+// pages, each a subtest of its own on one server and one signed-in browser
+// tab (three tests, each with its own server, sign-in and renderer, had
+// cost three times the setup for the same checks).
+func TestBrowserNewcomerPages(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	m, host := newcomerHost(t)
+	ctx := newBrowser(t)
 	signIn(t, ctx, m)
+	t.Run("host page fits at 1400", func(t *testing.T) { hostPageFitsAt1400(t, ctx, m, host) })
+	t.Run("future times say in", func(t *testing.T) { futureTimesSayIn(t, ctx, m) })
+	// Last: it leaves the browser in a German locale.
+	t.Run("schedule time input fits", func(t *testing.T) { scheduleTimeInputFits(t, ctx, m, host) })
+}
+
+// hostPageFitsAt1400: at 1400x900 the host page's Recent jobs table ends
+// inside the viewport and inside its card: nothing is cut off or needs a
+// sideways scroll.
+func hostPageFitsAt1400(t *testing.T, ctx context.Context, m *Main, host string) {
+	t.Helper()
 	browse(t, ctx,
 		chromedp.EmulateViewport(1400, 900),
 		chromedp.Navigate(m.HTTPURL()+"/hosts/"+host),
@@ -131,13 +143,10 @@ func TestBrowserHostPageFitsAt1400(t *testing.T) {
 	}
 }
 
-// TestBrowserScheduleTimeInputFits (#12): the schedule form's time field
-// shows the whole time ("03:00 AM" in a 12-hour locale), not "03:00 A".
-func TestBrowserScheduleTimeInputFits(t *testing.T) {
-	t.Parallel()
-	ctx := newBrowser(t)
-	m, host := newcomerHost(t)
-	signIn(t, ctx, m)
+// scheduleTimeInputFits: the schedule form's time field shows the whole
+// time ("03:00 AM" in a 12-hour locale), not "03:00 A".
+func scheduleTimeInputFits(t *testing.T, ctx context.Context, m *Main, host string) {
+	t.Helper()
 	for _, locale := range []string{"en-US", "de-DE"} {
 		browse(t, ctx,
 			chromedp.ActionFunc(func(ctx context.Context) error {
@@ -179,13 +188,11 @@ func TestBrowserScheduleTimeInputFits(t *testing.T) {
 	}
 }
 
-// TestBrowserFutureTimesSayIn (#12): a time ahead of now reads "in …" in
-// the browser too (app.js keeps times ageing), never "just now".
-func TestBrowserFutureTimesSayIn(t *testing.T) {
-	t.Parallel()
-	ctx := newBrowser(t)
-	m, _ := newcomerHost(t)
-	signIn(t, ctx, m)
+// futureTimesSayIn: a time ahead of now reads "in …" on the dashboard too
+// (app.js keeps times ageing), never "just now".
+func futureTimesSayIn(t *testing.T, ctx context.Context, m *Main) {
+	t.Helper()
+	openDashboard(t, ctx, m)
 	var got []string
 	browse(t, ctx, chromedp.Evaluate(`(() => {
 		const box = document.createElement('div');

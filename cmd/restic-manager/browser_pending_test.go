@@ -18,11 +18,11 @@ import (
 // survives another machine announcing; Accept moves it into the host table.
 func TestBrowserPendingHostLive(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	m := startServer(t, filepath.Join(t.TempDir(), "data"), "127.0.0.1:0")
 	base := m.HTTPURL()
 	pub := &servertest.Publisher{}
 	m.Service().SetPublisher(pub) // read the challenge without an MQTT client
+	ctx := newBrowser(t)
 	browse(t, ctx,
 		// Note when the page's event stream opens, so the test announces only
 		// once the page can hear about it.

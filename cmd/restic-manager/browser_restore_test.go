@@ -16,7 +16,6 @@ import (
 // the other host equals the one backed up.
 func TestBrowserRestoreToAnotherHost(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	src := newJobEnv(t, "office-pc")
 	src.startAgent()
 	if init := src.setReadyRepository(filepath.Join(src.dir, "repo"), sourcePassword); init.Status != "succeeded" {
@@ -35,6 +34,7 @@ func TestBrowserRestoreToAnotherHost(t *testing.T) {
 	if err := os.MkdirAll(into, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	ctx := newBrowser(t)
 	signIn(t, ctx, src.m)
 
 	browse(t, ctx,

@@ -14,7 +14,6 @@ import (
 // the 90-day strip; another backup adds a fourth bar without a reload.
 func TestBrowserHostCharts(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	e := newJobEnv(t, "chart-office")
 	e.startAgent()
 	if init := e.setReadyRepository(filepath.Join(e.dir, "repo"), repoPassword); init.Status != "succeeded" {
@@ -31,6 +30,7 @@ func TestBrowserHostCharts(t *testing.T) {
 		t.Fatalf("stats job: %+v\nagent log:\n%s", st, e.agentLogs())
 	}
 
+	ctx := newBrowser(t)
 	signIn(t, ctx, e.m)
 	browse(t, ctx,
 		chromedp.Navigate(e.m.HTTPURL()+"/hosts/"+e.hostID),

@@ -139,11 +139,11 @@ var tokenRE = regexp.MustCompile(`--token '?(rme_[A-Za-z0-9_-]+)'?`)
 // dashboard without a reload.
 func TestBrowserEnrollAndWatchHostOnline(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	dir := t.TempDir()
 	m := startServer(t, filepath.Join(dir, "data"), "127.0.0.1:0")
 	base := m.HTTPURL()
 
+	ctx := newBrowser(t)
 	browse(t, ctx,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(`#name`, chromedp.ByQuery),

@@ -166,6 +166,7 @@ func (e *downloadEnv) downloadsAudited(t *testing.T, ok bool) int {
 }
 
 func TestDownloadE2E(t *testing.T) {
+	t.Parallel()
 	e := newDownloadEnv(t)
 	token := e.apiToken
 

@@ -18,32 +18,30 @@ import (
 	"github.com/restic-manager/restic-manager/server"
 )
 
-var (
-	serverBinOnce sync.Once
-	serverBin     string
-	serverBinErr  error
-)
-
-// buildServer builds the real server binary once (benchmarks, CLI tests),
+// serverBuild builds the real server binary once (benchmarks, CLI tests),
 // with the flags this test binary was built with (testBinaryBuildFlags).
 // Under the race detector (make test) it is a race build too: it links the
 // packages go test -race has just compiled instead of compiling every one
 // again (SQLite among them) without it, and the detector watches the
 // binary the CLI tests run. Benchmarks run without -race and get the
-// plain build they measure.
-func buildServer(b testing.TB) string {
-	serverBinOnce.Do(func() {
-		serverBin = filepath.Join(filepath.Dir(agentBin), "restic-manager")
-		args := append(append([]string{"build"}, testBinaryBuildFlags()...), "-o", serverBin, ".")
-		out, err := exec.Command("go", args...).CombinedOutput()
-		if err != nil {
-			serverBinErr = fmt.Errorf("build server: %v\n%s", err, out)
-		}
-	})
-	if serverBinErr != nil {
-		b.Fatal(serverBinErr)
+// plain build they measure. TestMain starts it beside the agent's build
+// when the whole package runs.
+var serverBuild = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(agentBin), "restic-manager")
+	args := append(append([]string{"build"}, testBinaryBuildFlags()...), "-o", bin, ".")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build server: %v\n%s", err, out)
 	}
-	return serverBin
+	return bin, nil
+})
+
+// buildServer is serverBuild's binary; it fails b if the build failed.
+func buildServer(b testing.TB) string {
+	bin, err := serverBuild()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bin
 }
 
 // testBinaryBuildFlags are the flags this test binary was built with that

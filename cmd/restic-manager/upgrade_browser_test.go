@@ -21,7 +21,6 @@ import (
 // live, without a reload.
 func TestBrowserUpgradeAllOutdated(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
 	agentsDir, build := t.TempDir(), filepath.Join(t.TempDir(), "agent")
 	if err := os.WriteFile(build, []byte("agent 9.9.9"), 0o755); err != nil {
 		t.Fatal(err)
@@ -35,7 +34,9 @@ func TestBrowserUpgradeAllOutdated(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := res.HostID
+	ctx := newBrowser(t)
 	signIn(t, ctx, m)
+	openDashboard(t, ctx, m)
 
 	var row, notice string
 	browse(t, ctx,
