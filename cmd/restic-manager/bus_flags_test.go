@@ -11,6 +11,7 @@ import (
 // visible to every user), and a missing admin user or password, each with
 // the sentence that says what to pass.
 func TestServeBrokerFlagRefusals(t *testing.T) {
+	// Not parallel: t.Setenv for the broker's password.
 	for _, tc := range []struct {
 		name, url, user, password, want string
 	}{

@@ -21,6 +21,7 @@ import (
 // An existing 0755 data directory is tightened to 0700 at start, and the
 // database files in it are 0600 (#9: the attack run found them 0644).
 func TestServeMakesDataDirPrivate(t *testing.T) {
+	// Not parallel: it sets the process's umask, which every test's files get.
 	old := syscall.Umask(0o022)
 	t.Cleanup(func() { syscall.Umask(old) })
 	dir := filepath.Join(t.TempDir(), "data")

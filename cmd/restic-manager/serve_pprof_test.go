@@ -11,6 +11,7 @@ import (
 // serve --pprof serves the runtime profiles on a loopback address only:
 // any other address is refused before anything listens.
 func TestServePprofLoopbackOnly(t *testing.T) {
+	t.Parallel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:6060", "localhost", "example.org:6060"} {
 		if err := servePprof(addr, log); err == nil {
