@@ -240,30 +240,28 @@ func TestCLIRefusalsAreOneSentence(t *testing.T) {
 	data := filepath.Join(work, "data")
 	startServer(t, data, "127.0.0.1:0")
 
-	runRM(t, work, "", "token", "create", "--host", "x", "--ttl", "forever", "--data", data).
-		oneSentence(t, "token create --ttl forever", 2, `--ttl "forever" is not valid: want a duration such as 90s, 30m or 2h`)
-	runRM(t, work, "", "token", "create", "--host", "x", "--ttl", "720h", "--data", data).
-		oneSentence(t, "token create --ttl 720h", 2, "Token lifetimes run from 1 minute to 7 days")
-	runRM(t, work, "", "token", "create", "--data", data).
-		oneSentence(t, "token create without --host", 2, "--host is required")
-	runRM(t, work, "", "user", "list", "--bogus", "--data", data).
-		oneSentence(t, "user list --bogus", 2, "unknown flag --bogus; 'restic-manager user list --help' lists its flags")
-	runRM(t, work, "", "apitoken", "create", "--user", "admin", "--label").
-		oneSentence(t, "apitoken create --label", 2, "--label needs a value")
-	runRM(t, work, "", "apitoken", "revoke", "seven", "--data", data).
-		oneSentence(t, "apitoken revoke seven", 2, `"seven" is not a token ID`)
-	runRM(t, work, "", "user", "role", "admin", "root", "--data", data).
-		oneSentence(t, "user role admin root", 2, "root")
-	runRM(t, work, "", "user", "frobnicate", "--data", data).
-		oneSentence(t, "user frobnicate", 2, `unknown user command "frobnicate"`)
-	runRM(t, work, "", "frobnicate").
-		oneSentence(t, "frobnicate", 2, `unknown command "frobnicate"`)
-	runRM(t, work, "", "serve", "--log-level", "loud", "--data", data).
-		oneSentence(t, "serve --log-level loud", 2, `--log-level "loud" is not valid: want debug, info, warn or error`)
-	runRM(t, work, "", "serve", "--http-max-conns", "lots", "--data", data).
-		oneSentence(t, "serve --http-max-conns lots", 2, `--http-max-conns "lots" is not valid: want a whole number`)
-	runRM(t, work, "", "apitoken", "create", "--user", "nobody", "--data", data).
-		oneSentence(t, "apitoken create --user nobody", 1, `There is no user named "nobody".`)
+	// Each refusal is a run of its own, side by side: the race-built
+	// binary's start is most of each one's time.
+	type refusal struct {
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}
+	refusals := []refusal{
+		{"", []string{"token", "create", "--host", "x", "--ttl", "forever", "--data", data}, 2, `--ttl "forever" is not valid: want a duration such as 90s, 30m or 2h`},
+		{"", []string{"token", "create", "--host", "x", "--ttl", "720h", "--data", data}, 2, "Token lifetimes run from 1 minute to 7 days"},
+		{"", []string{"token", "create", "--data", data}, 2, "--host is required"},
+		{"", []string{"user", "list", "--bogus", "--data", data}, 2, "unknown flag --bogus; 'restic-manager user list --help' lists its flags"},
+		{"", []string{"apitoken", "create", "--user", "admin", "--label"}, 2, "--label needs a value"},
+		{"", []string{"apitoken", "revoke", "seven", "--data", data}, 2, `"seven" is not a token ID`},
+		{"", []string{"user", "role", "admin", "root", "--data", data}, 2, "root"},
+		{"", []string{"user", "frobnicate", "--data", data}, 2, `unknown user command "frobnicate"`},
+		{"", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"", []string{"serve", "--log-level", "loud", "--data", data}, 2, `--log-level "loud" is not valid: want debug, info, warn or error`},
+		{"", []string{"serve", "--http-max-conns", "lots", "--data", data}, 2, `--http-max-conns "lots" is not valid: want a whole number`},
+		{"", []string{"apitoken", "create", "--user", "nobody", "--data", data}, 1, `There is no user named "nobody".`},
+	}
 
 	// Each admin command against a directory that is not the server's: a
 	// missing one, an empty one, one with a database but no master key.
@@ -293,10 +291,18 @@ func TestCLIRefusalsAreOneSentence(t *testing.T) {
 			{empty, "no restic-manager data in " + empty + "; pass --data pointing at the server's data directory"},
 			{noKey, noKey + " has a database but no master.key; set RM_MASTER_KEY"},
 		} {
-			runRM(t, work, "a long enough password\n", append(slices.Clone(c), "--data", d.dir)...).
-				oneSentence(t, strings.Join(c, " ")+" --data "+d.dir, 1, d.want)
+			refusals = append(refusals, refusal{"a long enough password\n", append(slices.Clone(c), "--data", d.dir), 1, d.want})
 		}
 	}
+	t.Run("refusals", func(t *testing.T) {
+		for _, r := range refusals {
+			what := strings.Join(r.args, " ")
+			t.Run(what, func(t *testing.T) {
+				t.Parallel()
+				runRM(t, work, r.stdin, r.args...).oneSentence(t, what, r.code, r.want)
+			})
+		}
+	})
 	for _, d := range []string{empty, noKey} {
 		entries, _ := os.ReadDir(d)
 		if len(entries) > 1 || (d == empty && len(entries) != 0) {
