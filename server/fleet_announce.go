@@ -74,15 +74,26 @@ func (s *Service) HandleAnnounce(topic string, payload []byte, clientID string, 
 
 // announceHello answers a valid hello with a fresh challenge bound to conn.
 func (s *Service) announceHello(topic, client string, conn uint64, payload []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	addr := s.ann.sourceOf(client, conn)
+	if addr == unknownAddr && s.provisioner() != nil {
+		// On an external broker the address comes from the agent's
+		// bootstrap request, which another replica may have answered.
+		addr = s.pendingClientAddr(ctx, client)
+	}
 	bucket := addr
 	if addr == unknownAddr {
-		// On an external broker the address comes from the agent's
-		// bootstrap request, which another replica may have answered:
-		// limit the client itself rather than every such hello together.
+		// No bootstrap recorded: limit the client itself rather than
+		// every such hello together.
 		bucket = unknownAddr + " " + client
 	}
-	if !s.ann.hellos.allow(bucket) {
+	if ok, err := s.allowAnnounce(ctx, rateHello, s.ann.hellos, bucket); err != nil {
+		// The store's failure, not the agent's: it sends its hello again
+		// when no challenge comes.
+		s.log.Error("announce: count a hello", "client", client, "err", err)
+		return
+	} else if !ok {
 		s.reject(topic, client, "too many announces from this address; the agent will try again", nil)
 		return
 	}
@@ -101,8 +112,6 @@ func (s *Service) announceHello(topic, client string, conn uint64, payload []byt
 		s.log.Error("announce: crypto/rand failed", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	offered, err := s.offerChallenge(ctx, client, ch, payload, now)
 	switch {
 	case err != nil:

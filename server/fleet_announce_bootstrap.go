@@ -32,13 +32,9 @@ import (
 //     transaction), on rejection, and when the accepted host first connects
 //     (an agent that missed its approval bootstraps again and fetches it).
 // Per-connection limits (keepalive, packet sizes, connect rates) are
-// Mosquitto's own settings (docs/external-broker.md).
-
-// provisionedClient is a pending client this server made on the broker.
-type provisionedClient struct {
-	addr    string
-	expires time.Time
-}
+// Mosquitto's own settings (docs/external-broker.md). The provisioned
+// clients and the counters are in the store, shared by the replicas
+// (fleet_announce_limits.go).
 
 // BootstrapPending makes the pending client req names able to connect to
 // a broker that keeps its own accounts, for an agent that asked from remote
@@ -52,7 +48,13 @@ func (s *Service) BootstrapPending(ctx context.Context, req *topics.BootstrapReq
 		return nil
 	}
 	addr := sourceAddr(remote)
-	if !s.ann.bootstraps.allow(addr) {
+	unavailable := func(err error) error {
+		return &Error{Code: CodeUnavailable, RetryAfter: time.Minute, Err: err,
+			Message: "The server cannot read its store now; the agent tries again shortly."}
+	}
+	if ok, err := s.allowAnnounce(ctx, rateBootstrap, s.ann.bootstraps, addr); err != nil {
+		return unavailable(err)
+	} else if !ok {
 		return &Error{Code: CodeRateLimited, RetryAfter: time.Minute,
 			Message: "Too many machines announcing from this address; the agent tries again in a minute."}
 	}
@@ -62,23 +64,27 @@ func (s *Service) BootstrapPending(ctx context.Context, req *topics.BootstrapReq
 	switch {
 	case isNoRows(err):
 	case err != nil:
-		return &Error{Code: CodeUnavailable, RetryAfter: time.Minute, Err: err,
-			Message: "The server cannot read its store now; the agent tries again shortly."}
+		return unavailable(err)
 	case state == PendingStateRejected:
 		return &Error{Code: CodeForbidden, Message: msgRejected}
 	}
 	expires := now.Add(s.ann.opts.ClientTTL)
-	if refusal := s.ann.reserveClient(req.Client, addr, expires, now); refusal != "" {
+	if refusal, err := s.reservePendingClient(ctx, req.Client, addr, expires, now); err != nil {
+		return unavailable(err)
+	} else if refusal != "" {
 		return &Error{Code: CodeUnavailable, RetryAfter: time.Minute,
 			Message: "Too many machines are waiting to announce " + refusal + "; the agent tries again shortly."}
 	}
 	if err := p.ProvisionPending(req.Client, req.Password, expires); err != nil {
-		s.ann.forgetClients(req.Client)
+		if err := s.forgetPendingClients(context.WithoutCancel(ctx), req.Client); err != nil {
+			s.log.Warn("announce: forget a pending client the broker refused", "client", req.Client, "err", err)
+		}
 		return &Error{Code: CodeUnavailable, RetryAfter: time.Minute, Err: fmt.Errorf("broker: provision pending %s: %w", req.Client, err),
 			Message: "The server could not reach its broker; the agent tries again shortly."}
 	}
 	// The address the announce comes from, for the hello limit and the
 	// admins' list: the external broker reports no connections (conn 0).
+	// Another replica's hello reads it from the store (pendingClientAddr).
 	s.PendingConnected(req.Client, 0, remote)
 	return nil
 }
@@ -91,7 +97,11 @@ func (s *Service) dropPendingClients(ids ...string) {
 	if len(ids) == 0 || s.provisioner() == nil {
 		return
 	}
-	s.ann.forgetClients(ids...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.forgetPendingClients(ctx, ids...); err != nil {
+		s.log.Warn("announce: forget pending clients", "count", len(ids), "err", err)
+	}
 	s.pubMu.Lock()
 	d := s.disconnecter
 	s.pubMu.Unlock()
@@ -109,79 +119,25 @@ func (s *Service) sweepPendingClients() {
 	if p == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if !s.ann.clientsListed.Load() {
 		list, err := p.PendingClients()
+		if err == nil {
+			err = s.learnPendingClients(ctx, list)
+		}
 		if err != nil {
-			s.log.Warn("announce: list the broker's pending clients", "err", err)
+			s.log.Warn("announce: learn the broker's pending clients", "err", err)
 		} else {
 			s.ann.clientsListed.Store(true)
-			s.ann.learnClients(list)
 		}
 	}
-	if expired := s.ann.expiredClients(s.now()); len(expired) > 0 {
+	expired, err := s.takeExpiredPendingClients(ctx, s.now())
+	if err != nil {
+		s.log.Warn("announce: expired pending clients", "err", err)
+	}
+	if len(expired) > 0 {
 		s.log.Info("announce: expired pending clients deleted from the broker", "count", len(expired))
 		s.dropPendingClients(expired...)
 	}
-}
-
-// reserveClient records client as provisioned from addr until expires, or
-// says which cap it would exceed ("" when it fits). A client provisioned
-// already only has its expiry and address renewed.
-func (a *announcer) reserveClient(client, addr string, expires, now time.Time) string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.clients[client]; !ok {
-		total, fromAddr := 0, 0
-		for _, c := range a.clients {
-			if !now.Before(c.expires) {
-				continue // the sweep deletes it
-			}
-			total++
-			if c.addr == addr {
-				fromAddr++
-			}
-		}
-		switch {
-		case fromAddr >= a.opts.MaxPendingPerAddr:
-			return fmt.Sprintf("from this address (limit %d)", a.opts.MaxPendingPerAddr)
-		case total >= a.opts.MaxPending:
-			return fmt.Sprintf("(limit %d)", a.opts.MaxPending)
-		}
-	}
-	a.clients[client] = provisionedClient{addr: addr, expires: expires}
-	return ""
-}
-
-// forgetClients drops clients from the provisioned set.
-func (a *announcer) forgetClients(ids ...string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, id := range ids {
-		delete(a.clients, id)
-	}
-}
-
-// learnClients adds the broker's pending clients this server did not know,
-// with their expiry (the zero time, for one without, expires at once).
-func (a *announcer) learnClients(list map[string]time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for id, at := range list {
-		if _, ok := a.clients[id]; !ok {
-			a.clients[id] = provisionedClient{addr: unknownAddr, expires: at}
-		}
-	}
-}
-
-// expiredClients returns the provisioned clients whose time is up.
-func (a *announcer) expiredClients(now time.Time) []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []string
-	for id, c := range a.clients {
-		if !now.Before(c.expires) {
-			out = append(out, id)
-		}
-	}
-	return out
 }

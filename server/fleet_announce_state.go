@@ -81,9 +81,8 @@ type announcer struct {
 	maxOpen int
 
 	mu       sync.Mutex
-	conns    map[string]pendingConn       // by pending client ID: its newest connection
-	awaiting map[string]bool              // host IDs accepted through announce, not yet connected
-	clients  map[string]provisionedClient // pending clients provisioned on an external broker
+	conns    map[string]pendingConn // by pending client ID: its newest connection
+	awaiting map[string]bool        // host IDs accepted through announce, not yet connected
 	endpoint announceEndpoint
 }
 
@@ -133,7 +132,7 @@ func newAnnouncer(o AnnounceOptions, now func() time.Time) *announcer {
 	}
 	return &announcer{opts: o, hellos: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now),
 		bootstraps: newThrottle(o.HellosPerAddrPerMinute, time.Minute, now), maxOpen: maxChallenges,
-		conns: make(map[string]pendingConn), awaiting: make(map[string]bool), clients: make(map[string]provisionedClient)}
+		conns: make(map[string]pendingConn), awaiting: make(map[string]bool)}
 }
 
 // SetAnnounceEndpoint sets what approved agents are told besides their host

@@ -186,6 +186,9 @@ func (s *Service) sweepPendingHosts(ctx context.Context) error {
 		if err := deleteExpiredChallenges(ctx, tx, now); err != nil {
 			return err
 		}
+		if err := pruneAnnounceRates(ctx, tx, now); err != nil {
+			return err
+		}
 		if err := tx.SelectContext(ctx, &expired, `SELECT client_id FROM pending_hosts WHERE state = ? AND expires_at <= ?`,
 			PendingStatePending, now); err != nil {
 			return err

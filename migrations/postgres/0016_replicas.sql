@@ -40,3 +40,24 @@ CREATE TABLE download_chunks (
     data       BYTEA NOT NULL,
     PRIMARY KEY (token_hash, seq)
 );
+
+-- Announce limits across replicas (server/fleet_announce_limits.go): the
+-- pending clients provisioned on an external broker (client_id, the
+-- address its bootstrap request came from, when it expires), so that the
+-- caps on them (in all, per address) hold for the whole fleet and a hello
+-- on another replica than the bootstrap knows its address; and the
+-- per-address announce counters of one-minute windows (kind: hello or
+-- bootstrap).
+CREATE TABLE pending_clients (
+    client_id   TEXT PRIMARY KEY,
+    source_addr TEXT NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX pending_clients_expires ON pending_clients(expires_at);
+CREATE TABLE announce_rates (
+    kind         TEXT NOT NULL,
+    source_addr  TEXT NOT NULL,
+    window_start TIMESTAMPTZ NOT NULL,
+    n            BIGINT NOT NULL,
+    PRIMARY KEY (kind, source_addr, window_start)
+);
