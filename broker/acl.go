@@ -71,6 +71,14 @@ func subscribableTopic(id Identity, t topics.Topic) bool {
 	return false
 }
 
+// agentsTopic reports whether a host or pending client may subscribe to
+// the topic name.
+func agentsTopic(topic string) bool {
+	t, err := topics.Parse(topic)
+	return err == nil && (subscribableTopic(Identity{Role: RoleHost, ID: t.Host}, t) ||
+		subscribableTopic(Identity{Role: RolePending, ID: t.Client}, t))
+}
+
 // validIdentity reports whether id's role agrees with its ID's prefix, so the
 // ID can safely be used to build topic filters.
 func validIdentity(id Identity) bool {

@@ -31,6 +31,18 @@ const (
 // topic index does no work for it.
 const refusedFilter = "$rm/refused"
 
+// retainNotSent is MQTT 5's Retain Handling 2, "do not send retained
+// messages at the time of the subscribe", which mochi honours whatever the
+// client's protocol version (server.go publishRetainedToClient). The
+// subscribe hook sets it on every filter of a host or pending client:
+// nothing is retained on their topics (Broker.Publish refuses it), so the
+// look-up could only find nothing — and it was not free: mochi walks its
+// topic index recursively with a packets.Packet in each frame, which made
+// every agent's read-loop goroutine grow (copy) its stack once more at its
+// SUBSCRIBE. In a restart storm of 1,000 agents that walk was 13 % of the
+// server's CPU, most of it the stack copies.
+const retainNotSent = 2
+
 // subscribeHook checks every filter of a network client's SUBSCRIBE and
 // UNSUBSCRIBE against the limits above and the ACL's allow-list, in
 // OnPacketRead: mochi calls it right after decoding the packet
@@ -70,7 +82,11 @@ func (h *subscribeHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packet
 	filters := make(packets.Subscriptions, len(pk.Filters))
 	copy(filters, pk.Filters)
 	refused, firstReason, firstFilter := 0, "", ""
+	noRetained := kind == packets.Subscribe && known && id.Role != RoleMonitor
 	for i, f := range filters {
+		if noRetained {
+			filters[i].RetainHandling = retainNotSent
+		}
 		reason := ""
 		switch {
 		case len(filters) > MaxFiltersPerPacket:
@@ -104,10 +120,13 @@ func (h *subscribeHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packet
 		refused++
 		filters[i].Filter = refusedFilter
 	}
-	if refused == 0 {
+	if !noRetained && refused == 0 {
 		return pk, nil
 	}
 	pk.Filters = filters
+	if refused == 0 {
+		return pk, nil
+	}
 	what := "subscribe refused"
 	if kind == packets.Subscribe {
 		h.b.stats.deniedSubscribes.Add(uint64(refused))

@@ -45,6 +45,11 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 	if qos > 2 {
 		return fmt.Errorf("broker: publish to %s: qos %d out of range", topic, qos)
 	}
+	if retain && agentsTopic(topic) {
+		// Agents' subscriptions skip the retained look-up
+		// (retainNotSent): a message retained here would never reach them.
+		return fmt.Errorf("broker: publish to %s: an agent's topic is never retained", topic)
+	}
 	if retain && strings.HasPrefix(topic, monitorTree) && b.retainedAlready(topic, payload) {
 		// The monitor feed is state: the same retained state again tells
 		// no subscriber anything. Skipping it also keeps mochi from
