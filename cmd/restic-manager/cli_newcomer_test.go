@@ -38,12 +38,18 @@ type rmResult struct {
 // environment (no RM_ADMIN_PASSWORD, no RM_MASTER_KEY) and waits for it.
 func runRM(t *testing.T, dir, stdin string, args ...string) rmResult {
 	t.Helper()
+	return runRMWith(t, dir, nil, stdin, args...)
+}
+
+// runRMWith is runRM with env (NAME=value) added to the clean environment.
+func runRMWith(t *testing.T, dir string, env []string, stdin string, args ...string) rmResult {
+	t.Helper()
 	bin := buildServer(t) // before the run's deadline: the first call builds it
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

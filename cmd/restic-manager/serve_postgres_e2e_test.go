@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ import (
 // key), the admin subcommands find the same store through RM_DB, and the
 // password in the URL shows in no log line and no error.
 func TestServeOnPostgres(t *testing.T) {
-	// Not parallel: t.Setenv for the admin subcommand.
+	t.Parallel()
 	dir := t.TempDir()
 	// The test cluster trusts its socket, so the password is accepted and
 	// ignored: it is here to be looked for in the logs.
@@ -37,26 +38,22 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("serve --db made %s in the data directory (%v)", server.DBFile, err)
 	}
 
-	t.Setenv(server.DatabaseEnv, dsn)
-	svc, err := openService(dir, io.Discard)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
+	// An admin subcommand, as a shell runs it with RM_DB set: the data
+	// directory has no SQLite store, so only the PostgreSQL one can list
+	// the admin serve created.
+	if r := runRMWith(t, dir, []string{server.DatabaseEnv + "=" + dsn}, "", "user", "list", "--data", dir); r.code != 0 ||
+		!regexp.MustCompile(`(?m)^admin\s`).MatchString(r.stdout) {
+		t.Errorf("user list with %s: exit %d\nstdout:\n%s\nstderr:\n%s", server.DatabaseEnv, r.code, r.stdout, r.stderr)
+	} else if strings.Contains(r.stdout+r.stderr, "pw-never-shown") {
+		t.Errorf("user list shows the password in %s:\n%s%s", server.DatabaseEnv, r.stdout, r.stderr)
 	}
-	if svc.DB().Dialect() != server.Postgres {
-		t.Errorf("the admin subcommands opened %v, want postgres", svc.DB().Dialect())
-	}
-	if _, err := svc.UserByName(ctx, "admin"); err != nil {
-		t.Errorf("the admin serve created is not in the PostgreSQL store: %v", err)
-	}
-	svc.Close()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 
 	// A store that is not there: one sentence naming it, without the password.
-	err = cmdServe(t.Context(), []string{"--data", t.TempDir(), "--db", "postgres://rm:pw-never-shown@127.0.0.1:1/rm?connect_timeout=5",
+	err := cmdServe(t.Context(), []string{"--data", t.TempDir(), "--db", "postgres://rm:pw-never-shown@127.0.0.1:1/rm?connect_timeout=5",
 		"--http", "127.0.0.1:0", "--mqtt", "", "--mqtts", "127.0.0.1:0"}, io.Discard, logs)
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Errorf("serve on an unreachable PostgreSQL: %v, want an error naming it", err)
