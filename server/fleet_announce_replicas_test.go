@@ -177,3 +177,30 @@ func TestAnnounceHelloLimitWithoutAnAddress(t *testing.T) {
 		t.Fatal("a machine's third hello in the minute got a challenge over the limit of 2")
 	}
 }
+
+// TestAcceptedHostArrivesOnTheOtherReplica: a machine accepted on one
+// replica whose first connection reaches another ends its pending row at
+// once there, once that replica's pending sweep read the accepted rows
+// (before, only the accepting replica knew it awaited the host, and the
+// row stayed until a sweep after the connection).
+func TestAcceptedHostArrivesOnTheOtherReplica(t *testing.T) {
+	clock := servertest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	rs := twoAnnounceReplicas(t, clock, server.AnnounceOptions{})
+	a, b := rs[0], rs[1]
+	ctx := t.Context()
+	servertest.NewPendingAgent(t, "kiosk").Announce(t, a.s, a.pub, 1, "192.0.2.7:4000")
+	host, err := a.s.AcceptPendingHost(ctx, server.CLIActor(), mustListPending(t, a.s)[0].ID, "kiosk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.s.SweepPendingHosts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, b.s, "pending_hosts"); n != 1 {
+		t.Fatalf("%d pending rows before the host connected, want its accepted one", n)
+	}
+	b.s.Presence().Connected(host, 1, "192.0.2.7:4001")
+	if n := countRows(t, b.s, "pending_hosts"); n != 0 {
+		t.Fatalf("%d pending rows after the accepted host connected to the other replica, want 0", n)
+	}
+}

@@ -198,6 +198,17 @@ func (a *announcer) await(hostID string) {
 	a.mu.Unlock()
 }
 
+// awaitOnly replaces the hosts awaited with ids (the store's accepted
+// rows, read by the pending sweep).
+func (a *announcer) awaitOnly(ids []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.awaiting)
+	for _, id := range ids {
+		a.awaiting[id] = true
+	}
+}
+
 // arrived reports whether hostID was awaited, and forgets it.
 func (a *announcer) arrived(hostID string) bool {
 	a.mu.Lock()

@@ -157,7 +157,9 @@ func (s *Service) sealCredentials(sealKey []byte, hostID, name, secret string) (
 
 // hostArrived is called when a host connects; a host accepted through
 // announce has its pending row (and the sealed credentials) deleted the
-// first time. It costs one map lookup for every other host.
+// first time. It costs one map lookup for every other host. The map holds
+// the hosts this replica accepted and, since its last pending sweep, those
+// the store says any replica accepted.
 func (s *Service) hostArrived(ctx context.Context, hostID string) {
 	if !s.ann.arrived(hostID) {
 		return
@@ -210,6 +212,16 @@ func (s *Service) sweepPendingHosts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sweep pending hosts: %w", err)
 	}
+	// The hosts accepted and not connected yet, as the store has them: on
+	// every replica, not only the one that accepted them (hostArrived). One
+	// accepted here between this read and the replacement is left to the
+	// next sweep.
+	var awaited []string
+	if err := s.db.SelectContext(ctx, &awaited, `SELECT host_id FROM pending_hosts WHERE state = ? AND host_id IS NOT NULL`,
+		PendingStateApproved); err != nil {
+		return fmt.Errorf("sweep pending hosts: read the accepted ones: %w", err)
+	}
+	s.ann.awaitOnly(awaited)
 	for _, client := range expired {
 		s.sendAnnounce(client, announceStatus(topics.AnnounceRejected, "", msgExpired, nil))
 	}
