@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,9 +176,10 @@ func mqttOptions(addr, id, password string) *paho.ClientOptions {
 // client against Mosquitto over TLS, with the certificate broker-cert issued
 // from the server's CA: the agent, which pins that CA, comes online through
 // it, and monitor add --broker provisions an account that reads the host's
-// retained state. Not parallel: monitor add takes the admin password from
-// the environment (t.Setenv).
+// retained state. monitor add runs as the server binary, with the broker's
+// admin password in its environment as an operator gives it.
 func TestExternalMosquittoTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	// The broker's certificate comes before the server's first start (which
@@ -211,10 +213,14 @@ func TestExternalMosquittoTLS(t *testing.T) {
 	e.hostID = hosts[0].ID
 	e.startAgent()
 
-	t.Setenv(brokerPasswordEnv, mb.AdminPassword)
 	brokerURL := *mb.URL
 	brokerURL.User = url.User(mosquittotest.AdminUser)
-	password := cli(t, "", "monitor", "add", "grafana", "--data", dataDir, "--broker", brokerURL.String())
+	added := runRMWith(t, dir, []string{brokerPasswordEnv + "=" + mb.AdminPassword}, "",
+		"monitor", "add", "grafana", "--data", dataDir, "--broker", brokerURL.String())
+	password := strings.TrimSpace(added.stdout)
+	if added.code != 0 || password == "" {
+		t.Fatalf("monitor add --broker: exit %d\nstdout:\n%s\nstderr:\n%s", added.code, added.stdout, added.stderr)
+	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(m.TLS().CACertPEM)
 	const mon = topics.MonitorPrefix + "grafana"
