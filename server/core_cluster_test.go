@@ -36,7 +36,7 @@ func startReplicas(t *testing.T, n int) []*replica {
 // startReplicasWith is startReplicas with more options (Database,
 // PasswordHashCost and Cluster are set here) and, when before is set, a
 // call on each Service before it runs (e.g. SetPublisher).
-func startReplicasWith(t *testing.T, n int, opts server.Options, before func(i int, s *server.Service)) []*replica {
+func startReplicasWith(t testing.TB, n int, opts server.Options, before func(i int, s *server.Service)) []*replica {
 	t.Helper()
 	url, dir := servertest.PostgresURL(t), t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
