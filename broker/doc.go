@@ -30,6 +30,9 @@
 //     agents queues instead of timing out and retrying (admission.go);
 //   - keeps TLS session-ticket keys derived from the serving key, so
 //     agents resume their sessions also after a restart (tls_tickets.go);
+//   - at Close (its server stopping) ends every connection without
+//     publishing its Will: the server, the Wills' only reader, hears every
+//     disconnect anyway (listener.go closeConn);
 //   - keeps a disconnected host's persistent session and its queued QoS 1
 //     messages for Config.SessionExpiry (8 days by default);
 //   - gives the server an inline Publish / Subscribe and a Disconnect for
@@ -47,7 +50,9 @@
 //     hook, not even in tests (brokertest.StaticAuth checks passwords);
 //   - log passwords or payloads. Mochi's own lines are filtered to Warn and
 //     above and have packets redacted (mochilog.go);
-//   - retain client messages: only the server's own publishes are retained;
+//   - retain client messages: only the server's own publishes are retained,
+//     and never on an agent's topics, whose subscriptions skip mochi's
+//     retained look-up (hook_subscribe.go retainNotSent);
 //   - hold test code: fixtures for tests live in broker/brokertest, which
 //     imports this package, so the tests that use it are the external
 //     package broker_test; what they check inside is exported to them by
