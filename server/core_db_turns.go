@@ -23,7 +23,9 @@ import (
 // transaction in progress. It waits at most maxYield, so a steady stream
 // of API writes delays the background work but never stops it. This
 // orders the server's writers in Go; SQLite (and PostgreSQL's advisory
-// lock) still serialise them.
+// lock) still serialise them. The ingest writer waits for its turn in its
+// own loop instead (runIngestWriter), storing the job events that arrive
+// meanwhile, and begins its batches with inTurnTx.
 const maxYield = 250 * time.Millisecond
 
 // writeTurns counts the foreground writes waiting for the writer.
@@ -65,18 +67,20 @@ func (t *writeTurns) waitFor(ctx context.Context) (done func()) {
 
 // busy reports whether a foreground write waits for the writer now (a
 // background transaction then ends early: flushIngest).
-func (t *writeTurns) busy() bool {
+func (t *writeTurns) busy() bool { return t.waiters() != nil }
+
+// waiters returns a channel closed once no foreground write waits for the
+// writer, or nil when none waits now.
+func (t *writeTurns) waiters() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.waiting > 0
+	return t.clear
 }
 
 // yield waits until no foreground write waits for the writer, for at most
 // maxYield.
 func (t *writeTurns) yield(ctx context.Context) {
-	t.mu.Lock()
-	c := t.clear
-	t.mu.Unlock()
+	c := t.waiters()
 	if c == nil {
 		return
 	}
@@ -89,9 +93,18 @@ func (t *writeTurns) yield(ctx context.Context) {
 	}
 }
 
-// inBackgroundTx is inTx for the background writers (ingest batches,
-// presence flushes): it lets waiting foreground writes go first.
+// inBackgroundTx is inTx for a background writer (the presence flush):
+// it lets waiting foreground writes go first.
 func (db *DB) inBackgroundTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	db.turns.yield(ctx)
+	return db.inTurnTx(ctx, fn)
+}
+
+// inTurnTx is inTx for a background writer that let the waiting
+// foreground writes go first itself: the ingest writer, which waits for
+// its turn in its own loop so that job events arriving meanwhile are not
+// held up behind it (runIngestWriter). Its transaction is not counted as a
+// waiting foreground write.
+func (db *DB) inTurnTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return db.inTx(context.WithValue(ctx, backgroundWrite{}, true), fn)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +39,10 @@ type Service struct {
 	resends    *throttle
 	progress   *progressTracker
 	applied    appliedVersions
+
+	// ingestEvents counts the job events in ingestQ (ingest_queue.go).
+	ingestEvents atomic.Int64
+
 	// #4: logs of jobs the agent started that wait for their first event.
 	unknownLogs unknownLogJobs
 	// #13: when the sweep last looked for hosts due for stats (jobs_stats.go).

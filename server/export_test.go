@@ -85,3 +85,10 @@ func (p *Presence) Sweep() { p.sweep() }
 
 // RequireJobKind is the role check for running spec.
 func (a Actor) RequireJobKind(spec topics.JobSpec) error { return a.requireJobKind(spec) }
+
+// IngestQueued is how many messages wait in the writer's queue, not yet
+// taken into its lanes.
+func (s *Service) IngestQueued() int { return len(s.ingestQ) }
+
+// WritesWaiting reports whether a foreground write waits for the writer.
+func (s *Service) WritesWaiting() bool { return s.db.turns.busy() }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -39,10 +40,12 @@ func rejected(why string) itemOutcome { return itemOutcome{verdict: verdictRejec
 // flushIngest stores a batch in one transaction, each message inside its
 // own savepoint so that one that fails to store does not take the others
 // with it, then acks and announces what was committed. When an API write
-// waits for the writer, the batch stops once it stored a quarter of its
-// limits (MaxBatchLines, MaxBatch) and commits, so the write waits for
-// that, not a whole batch: it returns how many of batch it handled, the
-// rest is the caller's to queue again.
+// waits for the writer (or, for a batch that is not only job events, a job
+// event waits in the queue), the batch stops once it stored a quarter of
+// its limits (MaxBatchLines, MaxBatch) or held the writer restHold, and
+// commits, so the waiting write waits for that, not a whole batch: it
+// returns how many of batch it handled, the rest is the caller's to queue
+// again.
 func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 	if len(batch) == 0 {
 		return 0
@@ -52,16 +55,13 @@ func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 	// and an uncommitted batch would only be resent.
 	ctx := context.Background()
 	out := make([]itemOutcome, len(batch))
-	// A batch of job events only (ingest_lanes.go) is a few short UPDATEs
-	// that API requests wait for ("delivered" after a POST): it takes its
-	// turn with them instead of letting every waiting write go first.
-	inTx := s.db.inBackgroundTx
-	if eventsOnly(batch) {
-		inTx = func(ctx context.Context, fn func(*sqlx.Tx) error) error {
-			return s.db.inTx(context.WithValue(ctx, backgroundWrite{}, true), fn)
-		}
-	}
-	err := inTx(ctx, func(tx *sqlx.Tx) error {
+	// The writer took its turn in runIngestWriter: a batch of job events
+	// only (ingest_lanes.go), a few short UPDATEs that API requests wait
+	// for ("delivered" after a POST), with the API's writes; any other
+	// after them.
+	events := eventsOnly(batch)
+	err := s.db.inTurnTx(ctx, func(tx *sqlx.Tx) error {
+		began := time.Now()
 		w := &batchWriter{s: s, tx: tx, now: s.now(), jobs: make(map[string]*ingestJob)}
 		defer w.close()
 		// The least a batch stores before it gives way: stopping after
@@ -71,7 +71,13 @@ func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 		minLines, minMsgs := s.ingestOpts.MaxBatchLines/4, s.ingestOpts.MaxBatch/4
 		lines := 0
 		for i := range batch {
-			if i > 0 && (lines >= minLines || i >= minMsgs) && s.db.turns.busy() {
+			// A batch of the rest also gives way to a job event waiting in
+			// the queue, and after restHold whatever its size: a snapshot
+			// report is several statements, and a quarter of a batch of
+			// them held the writer for up to half a second.
+			enough := lines >= minLines || i >= minMsgs || (!events && time.Since(began) >= restHold)
+			waited := s.db.turns.busy() || (!events && s.ingestEvents.Load() > 0)
+			if i > 0 && enough && waited {
 				handled = i
 				return nil
 			}
@@ -109,6 +115,12 @@ func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 	s.afterCommit(batch[:handled], out[:handled])
 	return handled
 }
+
+// restHold is the least time a batch of the rest (log lines, snapshot
+// reports) holds the writer before it gives way to a waiting API write or
+// job event: a commit costs about a millisecond or less, so the batch
+// still spends most of the writer's time storing.
+const restHold = 10 * time.Millisecond
 
 // eventsOnly reports whether batch holds job events and nothing else.
 func eventsOnly(batch []ingestItem) bool {

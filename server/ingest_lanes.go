@@ -1,5 +1,7 @@
 package server
 
+import "time"
+
 // The writer's lanes. The ingest queue (Service.ingestQ) is a channel the
 // broker's handlers fill in arrival order; the writer moves what is queued
 // into two lanes and builds each batch from the fast one first:
@@ -27,6 +29,9 @@ type ingestLanes struct {
 	waiting   map[string]int
 	restLines int // log lines in rest
 	barriers  int // SyncIngest barriers in rest
+	// restSince is when the oldest message in rest arrived (zero for
+	// messages put back: they have waited already).
+	restSince time.Time
 }
 
 func newIngestLanes() *ingestLanes { return &ingestLanes{waiting: make(map[string]int)} }
@@ -52,6 +57,9 @@ func (l *ingestLanes) add(it ingestItem) {
 		l.events = append(l.events, it)
 		return
 	}
+	if len(l.rest) == 0 {
+		l.restSince = time.Now()
+	}
 	l.rest = append(l.rest, it)
 	l.counted(&it, 1)
 }
@@ -70,10 +78,19 @@ func (l *ingestLanes) counted(it *ingestItem, d int) {
 	}
 }
 
-// ready reports whether a whole batch is waiting, so gathering more would
-// only delay it.
+// ready reports whether a whole batch is waiting in rest, so gathering
+// more would only delay it.
 func (l *ingestLanes) ready(o IngestOptions) bool {
 	return l.len() >= o.MaxBatch || l.restLines >= o.MaxBatchLines || l.barriers > 0
+}
+
+// restDue is when rest's next batch is due: BatchWait after its oldest
+// message arrived, at once when a whole batch is waiting.
+func (l *ingestLanes) restDue(o IngestOptions) time.Time {
+	if l.ready(o) {
+		return time.Time{}
+	}
+	return l.restSince.Add(o.BatchWait)
 }
 
 // next takes the next batch into batch (reused): the waiting events
@@ -124,5 +141,6 @@ func (l *ingestLanes) putBack(batch []ingestItem, applied, fromEvents int) {
 	for i := range tail {
 		l.counted(&tail[i], 1)
 	}
+	l.restSince = time.Time{}
 	l.rest = append(append(make([]ingestItem, 0, len(tail)+len(l.rest)), tail...), l.rest...)
 }

@@ -28,8 +28,9 @@ type IngestOptions struct {
 	// server's only one, and an API write waits for the batch in progress:
 	// 500 messages of 50 lines took more than a second. Default 2,000.
 	MaxBatchLines int
-	// BatchWait is how long the writer gathers a batch after its first
-	// message before committing. Default 20 ms.
+	// BatchWait is how long the writer gathers a batch of log lines and
+	// snapshot reports after its first message before committing. Job
+	// events do not wait (runIngestWriter). Default 20 ms.
 	BatchWait time.Duration
 	// EnqueueWait is how long an inline handler waits for room in a full
 	// queue (backpressure on the publishing agent) before it drops the
@@ -103,6 +104,9 @@ func (it *ingestItem) seq() uint64 {
 // enqueue hands an item to the writer, waiting up to EnqueueWait for room.
 // It reports false when the item was dropped.
 func (s *Service) enqueue(it ingestItem) bool {
+	if it.event != nil {
+		s.ingestEvents.Add(1) // before the writer can take it: it counts down in take
+	}
 	select {
 	case s.ingestQ <- it:
 		return true
@@ -115,6 +119,9 @@ func (s *Service) enqueue(it ingestItem) bool {
 	case s.ingestQ <- it:
 		return true
 	case <-t.C:
+		if it.event != nil {
+			s.ingestEvents.Add(-1)
+		}
 		s.ingest.Dropped.Add(1)
 		s.log.Warn("ingest: queue full, message dropped (the agent resends it)", "host", it.host, "seq", it.seq())
 		return false
@@ -141,46 +148,94 @@ func (s *Service) SyncIngest(ctx context.Context) error {
 // runIngestWriter drains the queue until ctx ends, then stores what is
 // still queued and returns. It moves what is queued into its lanes
 // (ingest_lanes.go: job events ahead of other jobs' log lines) and stores
-// them batch by batch. A batch ends after MaxBatch messages, MaxBatchLines
-// log lines or BatchWait, whichever comes first, and stops early when an
-// API write waits for the writer (flushIngest), so that write waits for
-// one message, not a whole batch; database/sql hands the connection to a
-// waiter when the batch commits.
+// them batch by batch:
+//
+//   - job events at once, in a batch of their own (what arrives while one
+//     commits makes the next: a group commit). A "delivered" is what a
+//     dispatch waits for; lingering BatchWait and then waiting for the
+//     rest's turn held it up to 250 ms (docs/scale.md).
+//   - the rest once its batch is full or its oldest message has waited
+//     BatchWait, and then only once no API write waits for the writer
+//     (for at most maxYield): those go first. While the rest waits for its
+//     turn, job events that arrive are stored before it.
+//
+// A batch of the rest ends after MaxBatch messages or MaxBatchLines log
+// lines, and stops early when an API write or a job event waits
+// (flushIngest), so that waits for one part of a batch, not all of it.
 func (s *Service) runIngestWriter(ctx context.Context) {
 	opts := s.ingestOpts
 	lanes := newIngestLanes()
 	var batch []ingestItem
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var yieldUntil time.Time // the end of the rest's wait for its turn; zero: not waiting
 	for {
 		if ctx.Err() != nil {
 			s.drainIngest(lanes, batch)
 			return
 		}
-		if lanes.len() == 0 {
-			select {
-			case <-ctx.Done():
-				continue
-			case it := <-s.ingestQ:
-				lanes.add(it)
-			}
-			timer.Reset(opts.BatchWait)
-		gather:
-			for !lanes.ready(opts) {
-				select {
-				case it := <-s.ingestQ:
-					lanes.add(it)
-				case <-timer.C:
-					break gather
+		s.takeQueued(lanes, opts.QueueSize)
+		wait := time.Duration(-1) // no rest: until a message arrives
+		var turn <-chan struct{}
+		if len(lanes.rest) > 0 {
+			if wait = time.Until(lanes.restDue(opts)); wait <= 0 {
+				if turn = s.db.turns.waiters(); turn != nil {
+					if yieldUntil.IsZero() {
+						yieldUntil = time.Now().Add(maxYield)
+					}
+					wait = time.Until(yieldUntil)
 				}
 			}
-			timer.Stop()
+			if wait <= 0 {
+				// The rest's turn: after the events already in their lane
+				// (a job's own messages keep their order, a barrier comes
+				// after every earlier event), before the events queued
+				// since, so a steady stream of them cannot hold it back.
+				for len(lanes.events) > 0 {
+					batch = s.flushNext(lanes, batch)
+				}
+				batch = s.flushNext(lanes, batch)
+				yieldUntil = time.Time{}
+				continue
+			}
 		}
-		// Whatever else is queued joins the lanes (so an event queued
-		// behind log lines is seen), up to QueueSize messages held here.
-		s.takeQueued(lanes, opts.QueueSize)
-		batch = s.flushNext(lanes, batch)
+		if len(lanes.events) > 0 {
+			batch = s.flushNext(lanes, batch)
+			continue
+		}
+		s.waitIngest(ctx, lanes, timer, wait, turn)
 	}
+}
+
+// waitIngest waits until a message arrives (it joins the lanes), ctx ends,
+// turn is closed or wait is over (wait < 0: no limit). It takes no message
+// while the lanes hold QueueSize.
+func (s *Service) waitIngest(ctx context.Context, lanes *ingestLanes, timer *time.Timer, wait time.Duration, turn <-chan struct{}) {
+	queue := s.ingestQ
+	if lanes.len() >= s.ingestOpts.QueueSize {
+		queue = nil
+	}
+	var expired <-chan time.Time
+	if wait >= 0 {
+		timer.Reset(wait)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	select {
+	case it := <-queue:
+		s.take(lanes, it)
+	case <-ctx.Done():
+	case <-turn:
+	case <-expired:
+	}
+}
+
+// take moves a message from the queue into the lanes.
+func (s *Service) take(lanes *ingestLanes, it ingestItem) {
+	if it.event != nil {
+		s.ingestEvents.Add(-1)
+	}
+	lanes.add(it)
 }
 
 // takeQueued moves queued messages into the lanes, without waiting, until
@@ -189,7 +244,7 @@ func (s *Service) takeQueued(lanes *ingestLanes, limit int) {
 	for limit <= 0 || lanes.len() < limit {
 		select {
 		case it := <-s.ingestQ:
-			lanes.add(it)
+			s.take(lanes, it)
 		default:
 			return
 		}
