@@ -48,17 +48,19 @@
 // config_ queues a repository's init job through jobs_, the job sweep drops
 // stale snapshot report parts through ingest_, auth_ writes its settings
 // keys through core_'s writeSetting. One row is shared: a hosts row belongs
-// to fleet_, except its config columns, which only config_ writes. jobs_ and
+// to fleet_, except its config columns, which only config_ writes, and the
+// columns that say which health transition was told, notify_'s. jobs_ and
 // ingest_ share the jobs table (jobs_ queues, cancels and expires; ingest_
 // records what the agent reports).
 //
 //	core_           schema_migrations settings audit_log
 //	auth_           users sessions api_tokens login_challenges totp_recovery_codes
-//	fleet_          hosts host_tags enrollment_tokens pending_hosts announce_challenges monitor_accounts agent_upgrades
+//	fleet_          hosts host_tags enrollment_tokens pending_hosts announce_challenges pending_clients announce_rates monitor_accounts agent_upgrades
 //	config_         repositories source_groups schedules hosts.config_version hosts.applied_config_version hosts.bandwidth_up_kbps hosts.bandwidth_down_kbps hosts.pre_hook_sealed hosts.post_hook_sealed hosts.hook_timeout_seconds
 //	jobs_ ingest_   jobs
 //	ingest_         job_log_chunks snapshots snapshot_lists snapshot_report_parts repository_stats
-//	notify_         notification_channels notification_deliveries notification_host_settings
+//	notify_         notification_channels notification_deliveries notification_host_settings hosts.overdue_told_since hosts.offline_told_since
+//	browse_         download_relays download_chunks
 //
 // (core_layout_test.go holds every write statement of the package to this
 // table.) Reading another seam's table in a join is fine where one query is

@@ -72,7 +72,7 @@ func (s *Service) notifyHealth(ctx context.Context, e Event) error {
 			AND `+told.told+` = `+told.mark, e.HostID); err != nil || done == 1 {
 			return false, err // told already (this event came twice, or a leader's catch-up told it)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE hosts SET `+told.told+` = `+told.mark+` WHERE id = ?`, e.HostID)
+		_, err := tx.ExecContext(ctx, told.tell, e.HostID)
 		return err == nil, err
 	})
 }
@@ -102,11 +102,11 @@ func (s *Service) healthNotice(kind, hostID string, h *HealthChange) (Notificati
 
 // healthNotices names, per health event, the host's column that marks the
 // transition (set by CheckHealth, fleet_health_watch.go) and the one that
-// says which mark was told: the mark's time, copied when its notice is
-// queued. A mark whose time differs from the told one is untold.
-var healthNotices = map[string]struct{ mark, told string }{
-	EventHostOverdue: {"overdue_since", "overdue_told_since"},
-	EventHostOffline: {"offline_alert_since", "offline_told_since"},
+// says which mark was told: the mark's time, copied (tell) when its
+// notice is queued. A mark whose time differs from the told one is untold.
+var healthNotices = map[string]struct{ mark, told, tell string }{
+	EventHostOverdue: {"overdue_since", "overdue_told_since", `UPDATE hosts SET overdue_told_since = overdue_since WHERE id = ?`},
+	EventHostOffline: {"offline_alert_since", "offline_told_since", `UPDATE hosts SET offline_told_since = offline_alert_since WHERE id = ?`},
 }
 
 // notifyUntoldHealth queues the notices of the stored health transitions
