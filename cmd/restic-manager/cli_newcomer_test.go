@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +47,46 @@ func runRM(t *testing.T, dir, stdin string, args ...string) rmResult {
 func runRMWith(t *testing.T, dir string, env []string, stdin string, args ...string) rmResult {
 	t.Helper()
 	bin := buildServer(t) // before the run's deadline: the first call builds it
+	r, err := execRM(t, bin, dir, env, stdin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// rmRun is one run of the server binary for runRMAll.
+type rmRun struct {
+	stdin string
+	args  []string
+}
+
+// runRMAll runs the server binary once for each of runs, as runRM does,
+// four at a time (each run is mostly the race-built binary's start), and
+// returns the results in the order of runs.
+func runRMAll(t *testing.T, dir string, runs []rmRun) []rmResult {
+	t.Helper()
+	bin := buildServer(t)
+	results, errs := make([]rmResult, len(runs)), make([]error, len(runs))
+	slots := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, r := range runs {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			results[i], errs[i] = execRM(t, bin, dir, nil, r.stdin, r.args...)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return results
+}
+
+// execRM is one run of the server binary at bin; the error is for a run
+// that did not end with an exit status of its own (it could not start, or
+// outlived its deadline). Safe to call from any goroutine of t.
+func execRM(t *testing.T, bin, dir string, env []string, stdin string, args ...string) (rmResult, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -55,10 +97,10 @@ func runRMWith(t *testing.T, dir string, env []string, stdin string, args ...str
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("restic-manager %s: %v", strings.Join(args, " "), err)
+	if err != nil && (!errors.As(err, &exit) || ctx.Err() != nil) {
+		return rmResult{}, fmt.Errorf("restic-manager %s: %w", strings.Join(args, " "), err)
 	}
-	return rmResult{out.String(), errOut.String(), cmd.ProcessState.ExitCode()}
+	return rmResult{out.String(), errOut.String(), cmd.ProcessState.ExitCode()}, nil
 }
 
 // oneSentence fails unless r is a refusal with exit status code that says
@@ -178,20 +220,22 @@ func TestCLIHelp(t *testing.T) {
 			t.Errorf("the README runs 'restic-manager %s', which the usage does not list", cmd)
 		}
 	}
-	for _, args := range [][]string{
+	verbs := [][]string{
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "passwd", "--help"}, {"user", "role", "-h"},
 		{"user", "list", "--help"}, {"apitoken", "--help"}, {"apitoken", "create", "--help"},
 		{"apitoken", "list", "--help"}, {"apitoken", "revoke", "--help"}, {"token", "--help"},
 		{"token", "create", "--help"}, {"monitor", "--help"}, {"monitor", "add", "--help"},
-	} {
-		r := runRM(t, dir, "", args...)
+	}
+	runs := make([]rmRun, len(verbs))
+	for i, args := range verbs {
+		runs[i] = rmRun{args: args}
+	}
+	for i, r := range runRMAll(t, dir, runs) {
+		args := verbs[i]
 		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "restic-manager "+args[0]) {
 			t.Errorf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 		}
-		if args[len(args)-1] != "--help" || len(args) < 3 {
-			continue
-		}
-		if !strings.Contains(r.stdout, "-data") {
+		if args[len(args)-1] == "--help" && len(args) >= 3 && !strings.Contains(r.stdout, "-data") {
 			t.Errorf("%s does not list --data:\n%s", strings.Join(args, " "), r.stdout)
 		}
 	}
@@ -246,8 +290,7 @@ func TestCLIRefusalsAreOneSentence(t *testing.T) {
 	data := filepath.Join(work, "data")
 	startServer(t, data, "127.0.0.1:0")
 
-	// Each refusal is a run of its own, side by side: the race-built
-	// binary's start is most of each one's time.
+	// The refusals run side by side (runRMAll).
 	type refusal struct {
 		stdin string
 		args  []string
@@ -300,15 +343,14 @@ func TestCLIRefusalsAreOneSentence(t *testing.T) {
 			refusals = append(refusals, refusal{"a long enough password\n", append(slices.Clone(c), "--data", d.dir), 1, d.want})
 		}
 	}
-	t.Run("refusals", func(t *testing.T) {
-		for _, r := range refusals {
-			what := strings.Join(r.args, " ")
-			t.Run(what, func(t *testing.T) {
-				t.Parallel()
-				runRM(t, work, r.stdin, r.args...).oneSentence(t, what, r.code, r.want)
-			})
-		}
-	})
+	runs := make([]rmRun, len(refusals))
+	for i, r := range refusals {
+		runs[i] = rmRun{r.stdin, r.args}
+	}
+	for i, res := range runRMAll(t, work, runs) {
+		r := refusals[i]
+		res.oneSentence(t, strings.Join(r.args, " "), r.code, r.want)
+	}
 	for _, d := range []string{empty, noKey} {
 		entries, _ := os.ReadDir(d)
 		if len(entries) > 1 || (d == empty && len(entries) != 0) {
