@@ -72,8 +72,11 @@ func goBuild(out, pkg string, args ...string) *exec.Cmd {
 // -parallel says otherwise. They spend most of their time waiting (for an
 // agent to connect, restic, Chromium, a cron slot, a restart), not on the
 // CPU, so more of them than go test's default (GOMAXPROCS) overlap their
-// waits even on two cores.
-const parallelTests = 4
+// waits even on two cores. The browser tests among them share two
+// Chromium tabs (browserTabs) and wait for one after their setup; six
+// leave room for the others beside two browser tests and two waiting for
+// a tab.
+const parallelTests = 6
 
 // waitingTestsInParallel sets -parallel to parallelTests when the command
 // line did not set it.
