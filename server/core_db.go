@@ -201,17 +201,27 @@ func (db *DB) getPrepared(ctx context.Context, dest any, query string, args ...a
 // ExecContext runs a write on the writer.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	defer db.turns.waitFor(ctx)()
+	leave, err := db.turns.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	return db.w.ExecContext(ctx, query, args...)
 }
 
 // Exec runs a write on the writer.
 func (db *DB) Exec(query string, args ...any) (sql.Result, error) {
-	return db.w.Exec(query, args...)
+	return db.ExecContext(context.Background(), query, args...)
 }
 
 // NamedExecContext runs a write with named arguments on the writer.
 func (db *DB) NamedExecContext(ctx context.Context, query string, arg any) (sql.Result, error) {
 	defer db.turns.waitFor(ctx)()
+	leave, err := db.turns.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	return db.w.NamedExecContext(ctx, query, arg)
 }
 
@@ -220,6 +230,11 @@ func (db *DB) NamedExecContext(ctx context.Context, query string, arg any) (sql.
 // on PostgreSQL).
 func (db *DB) BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
 	defer db.turns.waitFor(ctx)() // until the writer (and on PostgreSQL its lock) is ours
+	leave, err := db.turns.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	tx, err := db.w.BeginTxx(ctx, opts)
 	if err != nil || db.dialect != Postgres {
 		return tx, err
@@ -257,7 +272,14 @@ func (db *DB) Begin() (*sql.Tx, error) { return db.BeginTx(context.Background(),
 
 // Conn hands out the writer's connection; nothing else writes until it is
 // closed.
-func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) { return db.w.Conn(ctx) }
+func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
+	leave, err := db.turns.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	return db.w.Conn(ctx)
+}
 
 // WriterStats are the writer pool's figures (the embedded Stats are the
 // read pool's).

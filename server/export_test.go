@@ -90,5 +90,9 @@ func (a Actor) RequireJobKind(spec topics.JobSpec) error { return a.requireJobKi
 // taken into its lanes.
 func (s *Service) IngestQueued() int { return len(s.ingestQ) }
 
-// WritesWaiting reports whether a foreground write waits for the writer.
-func (s *Service) WritesWaiting() bool { return s.db.turns.busy() }
+// WritesWaiting is how many foreground writes wait for the writer.
+func (s *Service) WritesWaiting() int {
+	s.db.turns.mu.Lock()
+	defer s.db.turns.mu.Unlock()
+	return s.db.turns.waiting
+}

@@ -96,7 +96,7 @@ func TestJobEventStoredWhileLogsWaitForTheirTurn(t *testing.T) {
 		_, err := s.SetHostTags(context.Background(), server.CLIActor(), f.host, []string{"waiting"})
 		wrote <- err
 	}()
-	waitFor(t, "the API write to wait for the writer", s.WritesWaiting)
+	waitFor(t, "the API write to wait for the writer", func() bool { return s.WritesWaiting() > 0 })
 	logSeq := a.Log(t, long.UID, 1, lines(1, 5)...)
 	waitFor(t, "the writer to take the log batch and wait for its turn", func() bool {
 		return s.IngestQueued() == 0 && writerParked()
