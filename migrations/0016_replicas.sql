@@ -45,8 +45,8 @@ CREATE TABLE download_chunks (
 -- address its bootstrap request came from, when it expires), so that the
 -- caps on them (in all, per address) hold for the whole fleet and a hello
 -- on another replica than the bootstrap knows its address; and the
--- per-address announce counters of one-minute windows (kind: hello or
--- bootstrap).
+-- per-address announce counters (kind: hello or bootstrap), each counting
+-- n requests in the minute from window_start, its first request.
 CREATE TABLE pending_clients (
     client_id   TEXT PRIMARY KEY,
     source_addr TEXT NOT NULL,
@@ -58,5 +58,5 @@ CREATE TABLE announce_rates (
     source_addr  TEXT NOT NULL,
     window_start TIMESTAMP NOT NULL,
     n            INTEGER NOT NULL,
-    PRIMARY KEY (kind, source_addr, window_start)
+    PRIMARY KEY (kind, source_addr)
 );

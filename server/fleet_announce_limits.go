@@ -15,8 +15,9 @@ import (
 // in the store: the pending clients provisioned on the broker, with the
 // address each bootstrap came from (pending_clients: the caps in all and
 // per address, and the address a hello on any replica is from), and the
-// per-address announce counters (announce_rates: one row per kind,
-// address and one-minute window). With the embedded broker there is one
+// per-address announce counters (announce_rates: one row per kind and
+// address, counting the requests of the minute from its first one, as the
+// in-memory throttle does). With the embedded broker there is one
 // process: the counters stay in memory and no client is provisioned.
 
 // Kinds of announce counted per address and minute.
@@ -27,16 +28,22 @@ const (
 
 // allowAnnounce counts one announce of kind from addr and reports whether
 // it is within HellosPerAddrPerMinute: in t with the embedded broker, in
-// the store's current one-minute window with an external one. An error is
-// the store's, not the agent's.
+// the store with an external one, over the minute from the address's first
+// request (a window that starts then, not on the clock's minute: a burst
+// across a minute's turn gets no double share). An error is the store's,
+// not the agent's.
 func (s *Service) allowAnnounce(ctx context.Context, kind string, t *throttle, addr string) (bool, error) {
 	if s.provisioner() == nil {
 		return t.allow(addr), nil
 	}
+	now := s.now()
+	ended := now.Add(-time.Minute) // a window that started by then is over
 	var n int
 	err := s.db.w.GetContext(ctx, &n, `INSERT INTO announce_rates (kind, source_addr, window_start, n) VALUES (?, ?, ?, 1)
-		ON CONFLICT (kind, source_addr, window_start) DO UPDATE SET n = announce_rates.n + 1 RETURNING n`,
-		kind, addr, s.now().UTC().Truncate(time.Minute))
+		ON CONFLICT (kind, source_addr) DO UPDATE SET
+			n = CASE WHEN announce_rates.window_start <= ? THEN 1 ELSE announce_rates.n + 1 END,
+			window_start = CASE WHEN announce_rates.window_start <= ? THEN excluded.window_start ELSE announce_rates.window_start END
+		RETURNING n`, kind, addr, now, ended, ended)
 	if err != nil {
 		return false, fmt.Errorf("announce: count a %s from %s: %w", kind, addr, err)
 	}
@@ -135,6 +142,6 @@ func (s *Service) takeExpiredPendingClients(ctx context.Context, now time.Time) 
 
 // pruneAnnounceRates deletes the counters of windows that ended.
 func pruneAnnounceRates(ctx context.Context, tx *sqlx.Tx, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM announce_rates WHERE window_start < ?`, now.UTC().Truncate(time.Minute))
+	_, err := tx.ExecContext(ctx, `DELETE FROM announce_rates WHERE window_start <= ?`, now.Add(-time.Minute))
 	return err
 }
