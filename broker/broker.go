@@ -85,12 +85,11 @@ type Config struct {
 	// default of 8,192 was 64 KiB per agent, most of the server's memory at
 	// 5,000 agents. An agent is sent a few packets at a time (an ack per
 	// ingest batch, its config and commands after hello), so the default
-	// is 1,024 (8 KiB). A monitoring client subscribing to the whole
-	// monitor tree is sent one retained state per host at once (and Home
-	// Assistant's discovery configs with --ha-discovery): beyond this many
-	// they are dropped, and come with the next republish
-	// (docs/monitoring.md); raise it for such clients on a larger fleet.
-	// Default 1,024; at most 65,536.
+	// is 1,024 (8 KiB). The retained states a monitoring client gets when
+	// it subscribes do not go through this queue: the broker replays them
+	// paced by the client's connection (monitor_replay.go), so a fleet of
+	// more hosts than this needs no larger queue. Default 1,024; at most
+	// 65,536.
 	MaxClientWritesPending int
 	// MaxHandshakes caps the connections in progress at once: from their
 	// first bytes through the TLS handshake to the decision on their
@@ -209,6 +208,7 @@ type Broker struct {
 	closing      atomic.Bool   // Close has begun
 	subID        atomic.Int64  // last inline subscription id
 	stats        counters
+	replays      *replays // monitors' retained replays (monitor_replay.go)
 
 	startOnce, closeOnce sync.Once
 	startErr             error
@@ -231,6 +231,7 @@ func New(cfg Config, auth Authenticator) (*Broker, error) {
 		pendingSlots: newPendingSlots(cfg.MaxPendingPerAddr, cfg.MaxPending),
 		admission:    newAdmission(cfg.MaxHandshakes, cfg.MaxHandshakesPerAddr),
 	}
+	b.replays = newReplays(b)
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities: mochiCapabilities(cfg),
 		InlineClient: true,
@@ -241,7 +242,7 @@ func New(cfg Config, auth Authenticator) (*Broker, error) {
 		// The read buffering is the listeners' (conn.go).
 		ClientNetReadBufferSize: mochiReadBuffer,
 	})
-	for _, h := range []mqtt.Hook{&authHook{b: b}, &subscribeHook{b: b}, &aclHook{b: b}, &originHook{}, &presenceHook{b: b}} {
+	for _, h := range []mqtt.Hook{&authHook{b: b}, &subscribeHook{b: b}, &aclHook{b: b}, &originHook{}, &presenceHook{b: b}, &replayHook{rs: b.replays}} {
 		if err := b.srv.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add %s hook: %w", h.ID(), err)
 		}

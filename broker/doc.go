@@ -35,6 +35,11 @@
 //     disconnect anyway (listener.go closeConn);
 //   - keeps a disconnected host's persistent session and its queued QoS 1
 //     messages for Config.SessionExpiry (8 days by default);
+//   - sends a monitor the retained messages its SUBSCRIBE asks for itself,
+//     one at a time at the pace of its connection, instead of mochi's
+//     burst into the client's write queue, which dropped what did not fit
+//     (monitor_replay.go); a live update during that replay is never
+//     followed by an older retained copy;
 //   - gives the server an inline Publish / Subscribe and a Disconnect for
 //     revocation (inline.go), and reports connects and disconnects with a
 //     connection serial so the server can ignore a stale disconnect or Will

@@ -35,3 +35,7 @@ func (b *Broker) PendingSlotsTaken() int {
 	defer p.mu.Unlock()
 	return p.n
 }
+
+// ReplaysActive is how many monitors have a retained replay queued or
+// running (monitor_replay.go).
+func (b *Broker) ReplaysActive() int { return int(b.replays.active.Load()) }

@@ -51,7 +51,16 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	id, ok := identityOf(cl)
-	return ok && canSubscribe(id, topic)
+	if !ok || !canSubscribe(id, topic) {
+		return false
+	}
+	if id.Role == RoleMonitor {
+		// A live delivery (or a filter of a SUBSCRIBE, which counts for
+		// nothing): a replay of this client's retained messages must
+		// not send an older copy after it (monitor_replay.go).
+		h.b.replays.deliveredLive(cl, topic)
+	}
+	return true
 }
 
 // OnPublish drops a publish to a topic the client may not publish to. The

@@ -34,8 +34,12 @@ const refusedFilter = "$rm/refused"
 // retainNotSent is MQTT 5's Retain Handling 2, "do not send retained
 // messages at the time of the subscribe", which mochi honours whatever the
 // client's protocol version (server.go publishRetainedToClient). The
-// subscribe hook sets it on every filter of a host or pending client:
-// nothing is retained on their topics (Broker.Publish refuses it), so the
+// subscribe hook sets it on every filter of a network client. A monitor
+// still gets the retained messages its filters ask for, from the broker's
+// own replay, paced by its connection (monitor_replay.go): mochi would put
+// them all into its write queue at once and drop what does not fit. For a
+// host or pending client nothing is retained on their topics
+// (Broker.Publish refuses it), so the
 // look-up could only find nothing — and it was not free: mochi walks its
 // topic index recursively with a packets.Packet in each frame, which made
 // every agent's read-loop goroutine grow (copy) its stack once more at its
@@ -82,9 +86,14 @@ func (h *subscribeHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packet
 	filters := make(packets.Subscriptions, len(pk.Filters))
 	copy(filters, pk.Filters)
 	refused, firstReason, firstFilter := 0, "", ""
-	noRetained := kind == packets.Subscribe && known && id.Role != RoleMonitor
+	noRetained := kind == packets.Subscribe && known
+	var replay []packets.Subscription // a monitor's filters wanting the retained messages
 	for i, f := range filters {
 		if noRetained {
+			_, existed := held[f.Filter]
+			if id.Role == RoleMonitor && (f.RetainHandling == 0 || f.RetainHandling == 1 && !existed) {
+				replay = append(replay, f)
+			}
 			filters[i].RetainHandling = retainNotSent
 		}
 		reason := ""
@@ -119,6 +128,9 @@ func (h *subscribeHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packet
 		}
 		refused++
 		filters[i].Filter = refusedFilter
+	}
+	if len(replay) > 0 {
+		h.b.replays.ask(cl, id, replay)
 	}
 	if !noRetained && refused == 0 {
 		return pk, nil

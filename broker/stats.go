@@ -44,13 +44,17 @@ type Stats struct {
 	// TLSResumed those of them whose handshake resumed a session (a
 	// session ticket; see tls_tickets.go).
 	TLSHandshakes, TLSResumed uint64
+	// RetainedReplayed counts retained messages the broker sent a monitor
+	// after its SUBSCRIBE itself, paced by its connection
+	// (monitor_replay.go).
+	RetainedReplayed uint64
 }
 
 // counters is the live, concurrently updated form of Stats.
 type counters struct {
 	connections, authFailures, unavailable, deniedPublishes, deniedSubscribes atomic.Uint64
 	panics, rateLimited, connectTimeouts, oversize                            atomic.Uint64
-	admissionTimeouts, tlsHandshakes, tlsResumed                              atomic.Uint64
+	admissionTimeouts, tlsHandshakes, tlsResumed, retainedReplayed            atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -68,5 +72,6 @@ func (c *counters) snapshot() Stats {
 		AdmissionTimeouts: c.admissionTimeouts.Load(),
 		TLSHandshakes:     c.tlsHandshakes.Load(),
 		TLSResumed:        c.tlsResumed.Load(),
+		RetainedReplayed:  c.retainedReplayed.Load(),
 	}
 }

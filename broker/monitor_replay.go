@@ -1,0 +1,371 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// replayWindow is the most QoS 1/2 messages a replay leaves unacknowledged
+// with a client (live ones included) before it waits for a PUBACK. It stays
+// well under mochi's MaximumInflight, beyond which mochi would drop a live
+// delivery to that client.
+const replayWindow = 256
+
+// errReplayStopped ends a replay: its client went.
+var errReplayStopped = errors.New("broker: the client of a retained replay went")
+
+// The retained monitor feed reaches a monitor whole. Mochi answers a
+// SUBSCRIBE with every matching retained message at once, each into the
+// client's write queue (server.go publishRetainedToClient → publishToClient),
+// which holds Config.MaxClientWritesPending packets: on a fleet of more
+// hosts than that, a monitor subscribing to rm/v1/monitor/# got the first
+// ~1,024 host states and the rest were dropped until the next republish.
+// So a monitor's filters are stored with Retain Handling 2 as well
+// (hook_subscribe.go), and the broker replays the retained messages itself,
+// one at a time with Client.WritePacket, which writes to the socket under
+// the connection's lock: the replay goes as fast as the client reads, and
+// no queue grows for it.
+//
+// Bounds: one replay goroutine per client at a time; a SUBSCRIBE while it
+// runs adds its filters to the replay's queue, once per filter, so a
+// monitor subscribing over and over makes at most one more pass per filter
+// (at most MaxSubscriptionsPerClient), each paced by its own reading. It
+// holds the matching topic names (not the messages) of one filter at a
+// time, and marks for the topics delivered live while it runs. It stops
+// when the client goes (OnDisconnect) or a write fails.
+//
+// Order: a live update published during the replay must never be
+// overwritten by an older retained copy. Each topic is sent as it is
+// retained at the moment of sending (not as it was when the replay began),
+// and aclHook.OnACLCheck, which mochi calls for every live delivery before
+// queueing it, counts a live delivery of that topic to the client. When the
+// count moved while the replay read and wrote the topic, a live copy may
+// have been queued before the replay's write and so written after it: the
+// replay sends the topic's retained state again, until a send passes with
+// no live delivery in between. Mochi retains a message before it delivers
+// it (server.go processPublish), so the copy the replay reads is at least as
+// new as any live one whose count it saw; the last copy on the wire is the
+// one retained last (for one topic the server publishes one at a time).
+type replays struct {
+	b      *Broker
+	active atomic.Int32 // len(byClient): the live path's fast check
+	mu     sync.Mutex
+	byCl   map[*mqtt.Client]*replay
+}
+
+// replay is one monitor client's replay; its fields are guarded by
+// replays.mu.
+type replay struct {
+	cl      *mqtt.Client
+	id      Identity
+	asked   []packets.Subscription // this SUBSCRIBE's filters wanting the retained messages
+	queue   []packets.Subscription // granted filters waiting for a pass
+	running bool
+	live    map[string]uint64 // topic → live deliveries since the replay began
+	room    chan struct{}     // an acknowledgement came: maybe room in the window
+	done    chan struct{}     // closed when the client goes
+}
+
+func newReplays(b *Broker) *replays {
+	return &replays{b: b, byCl: make(map[*mqtt.Client]*replay)}
+}
+
+// entry returns cl's replay, creating it; r.mu must be held.
+func (rs *replays) entry(cl *mqtt.Client, id Identity) *replay {
+	r := rs.byCl[cl]
+	if r == nil {
+		r = &replay{cl: cl, id: id, live: make(map[string]uint64), room: make(chan struct{}, 1), done: make(chan struct{})}
+		rs.byCl[cl] = r
+		rs.active.Add(1)
+	}
+	return r
+}
+
+// ask records, at a monitor's SUBSCRIBE (before mochi processes it), the
+// filters for which the client wants the retained messages: MQTT 5's Retain
+// Handling 0, or 1 for a new subscription.
+func (rs *replays) ask(cl *mqtt.Client, id Identity, subs []packets.Subscription) {
+	if len(subs) == 0 {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := rs.entry(cl, id)
+	r.asked = append(r.asked[:0], subs...)
+}
+
+// granted moves the asked filters that the SUBACK granted to the queue
+// (once per filter). It runs before mochi writes the SUBACK.
+func (rs *replays) granted(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	if rs.active.Load() == 0 {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := rs.byCl[cl]
+	if r == nil {
+		return
+	}
+	for _, a := range r.asked {
+		for i, f := range pk.Filters {
+			if f.Filter != a.Filter || i >= len(codes) || codes[i] >= packets.ErrUnspecifiedError.Code {
+				continue
+			}
+			queued := false
+			for j, q := range r.queue {
+				if q.Filter == a.Filter {
+					r.queue[j], queued = a, true
+				}
+			}
+			if !queued {
+				r.queue = append(r.queue, a)
+			}
+			break
+		}
+	}
+	r.asked = r.asked[:0]
+	rs.endIfIdle(r)
+}
+
+// subackSent starts cl's replay once its SUBACK is on the wire, so the
+// retained messages come after it, as they did from mochi.
+func (rs *replays) subackSent(cl *mqtt.Client) {
+	if rs.active.Load() == 0 {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := rs.byCl[cl]
+	if r == nil || r.running || len(r.queue) == 0 {
+		return
+	}
+	r.running = true
+	go rs.run(r)
+}
+
+// endIfIdle forgets r when it has nothing to do; rs.mu must be held.
+func (rs *replays) endIfIdle(r *replay) {
+	if r.running || len(r.queue) > 0 || len(r.asked) > 0 || rs.byCl[r.cl] != r {
+		return
+	}
+	delete(rs.byCl, r.cl)
+	rs.active.Add(-1)
+}
+
+// gone stops cl's replay: the client disconnected.
+func (rs *replays) gone(cl *mqtt.Client) {
+	if rs.active.Load() == 0 {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if r := rs.byCl[cl]; r != nil {
+		close(r.done)
+		delete(rs.byCl, cl)
+		rs.active.Add(-1)
+	}
+}
+
+// deliveredLive counts a live delivery of topic to cl (see replays).
+func (rs *replays) deliveredLive(cl *mqtt.Client, topic string) {
+	if rs.active.Load() == 0 {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if r := rs.byCl[cl]; r != nil && r.running {
+		r.live[topic]++
+	}
+}
+
+// acked wakes cl's replay if it waits for room in its window.
+func (rs *replays) acked(cl *mqtt.Client) {
+	if rs.active.Load() == 0 {
+		return
+	}
+	rs.mu.Lock()
+	r := rs.byCl[cl]
+	rs.mu.Unlock()
+	if r != nil {
+		select {
+		case r.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// liveCount is how many live deliveries of topic r has seen.
+func (rs *replays) liveCount(r *replay, topic string) uint64 {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return r.live[topic]
+}
+
+// next pops r's next filter, or ends the replay when none is left.
+func (rs *replays) next(r *replay) (packets.Subscription, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(r.queue) == 0 {
+		r.running = false
+		clear(r.live)
+		rs.endIfIdle(r)
+		return packets.Subscription{}, false
+	}
+	sub := r.queue[0]
+	r.queue = r.queue[1:]
+	return sub, true
+}
+
+func (rs *replays) run(r *replay) {
+	defer func() {
+		if p := recover(); p != nil {
+			rs.b.stats.panics.Add(1)
+			rs.b.log.Error("recovered from a panic in a retained replay; replay stopped", "client", clip(r.cl.ID),
+				"conn", serialOf(r.cl), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			rs.mu.Lock()
+			r.running, r.queue = false, nil
+			rs.endIfIdle(r)
+			rs.mu.Unlock()
+		}
+	}()
+	for {
+		sub, ok := rs.next(r)
+		if !ok {
+			return
+		}
+		retained := rs.b.srv.Topics.Messages(sub.Filter)
+		names := make([]string, len(retained))
+		for i := range retained {
+			names[i] = retained[i].TopicName
+		}
+		retained = nil
+		for _, topic := range names {
+			if err := rs.send(r, sub, topic); err != nil {
+				rs.b.log.Debug("retained replay stopped", "client", clip(r.cl.ID), "conn", serialOf(r.cl), "error", err)
+				rs.mu.Lock()
+				r.queue = r.queue[:0]
+				rs.mu.Unlock()
+				break
+			}
+			rs.b.stats.retainedReplayed.Add(1)
+		}
+	}
+}
+
+// send writes topic's retained state to r's client, again while live
+// copies were delivered in between (see replays).
+func (rs *replays) send(r *replay, sub packets.Subscription, topic string) error {
+	if !canSubscribe(r.id, topic) { // aclHook.OnACLCheck's rule for a delivery
+		return nil
+	}
+	for {
+		before := rs.liveCount(r, topic)
+		pk, ok := rs.b.srv.Topics.Retained.Get(topic)
+		if !ok || len(pk.Payload) == 0 {
+			return nil // no longer retained
+		}
+		if err := rs.write(r, sub, pk); err != nil {
+			return err
+		}
+		if rs.liveCount(r, topic) == before {
+			return nil
+		}
+	}
+}
+
+// write sends one retained message as mochi's publishToClient would for a
+// retained delivery (FwdRetainedFlag: the retain flag kept), with the
+// subscription's QoS and identifier. A QoS 1/2 message takes a packet ID
+// and an inflight slot, which the client's acknowledgement frees through
+// mochi's own handling, and waits for room in replayWindow.
+func (rs *replays) write(r *replay, sub packets.Subscription, pk packets.Packet) error {
+	s := rs.b.srv
+	out := pk.Copy(false)
+	out.FixedHeader.Retain = true
+	out.Properties.TopicAlias, out.Properties.TopicAliasFlag = 0, false
+	if sub.Identifier > 0 {
+		out.Properties.SubscriptionIdentifier = []int{sub.Identifier}
+	}
+	out.FixedHeader.Qos = min(out.FixedHeader.Qos, sub.Qos, s.Options.Capabilities.MaximumQos)
+	cl := r.cl
+	if out.FixedHeader.Qos > 0 {
+		id, err := rs.packetID(r)
+		if err != nil {
+			return err
+		}
+		out.PacketID = id
+		cl.State.Inflight.Set(out)
+		atomic.AddInt64(&s.Info.Inflight, 1)
+		cl.State.Inflight.DecreaseSendQuota()
+	}
+	err := cl.WritePacket(out)
+	if err == nil {
+		return nil
+	}
+	if out.FixedHeader.Qos > 0 && cl.State.Inflight.Delete(out.PacketID) {
+		cl.State.Inflight.IncreaseSendQuota()
+		atomic.AddInt64(&s.Info.Inflight, -1)
+	}
+	if cl.Closed() {
+		return errReplayStopped
+	}
+	return nil // this message could not be encoded for the client (too large): skip it
+}
+
+// packetID waits for room in the window and a free packet ID.
+func (rs *replays) packetID(r *replay) (uint16, error) {
+	window := min(replayWindow, int(rs.b.srv.Options.Capabilities.MaximumInflight)/2)
+	if rm := int(r.cl.Properties.Props.ReceiveMaximum); r.cl.Properties.ProtocolVersion == 5 && rm > 0 {
+		window = min(window, rm)
+	}
+	for {
+		if r.cl.State.Inflight.Len() < max(window, 1) {
+			if id, err := r.cl.NextPacketID(); err == nil {
+				return uint16(id), nil
+			}
+		}
+		select {
+		case <-r.room:
+		case <-r.done:
+			return 0, errReplayStopped
+		}
+	}
+}
+
+// replayHook feeds the replays the events of mochi they follow.
+type replayHook struct {
+	mqtt.HookBase
+	rs *replays
+}
+
+// ID names the hook in mochi's logs.
+func (h *replayHook) ID() string { return "rm-retained-replay" }
+
+// Provides declares the events this hook handles.
+func (h *replayHook) Provides(b byte) bool {
+	return b == mqtt.OnSubscribed || b == mqtt.OnPacketSent || b == mqtt.OnQosComplete || b == mqtt.OnDisconnect
+}
+
+// OnSubscribed queues the granted filters that asked for a replay.
+func (h *replayHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	h.rs.granted(cl, pk, codes)
+}
+
+// OnPacketSent starts a queued replay after the SUBACK.
+func (h *replayHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type == packets.Suback {
+		h.rs.subackSent(cl)
+	}
+}
+
+// OnQosComplete wakes a replay waiting for room in its window.
+func (h *replayHook) OnQosComplete(cl *mqtt.Client, _ packets.Packet) { h.rs.acked(cl) }
+
+// OnDisconnect stops the client's replay.
+func (h *replayHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.rs.gone(cl) }

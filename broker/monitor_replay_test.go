@@ -1,0 +1,300 @@
+package broker_test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/restic-manager/restic-manager/topics"
+)
+
+// fleetHost is the ID of the i-th host of a test fleet.
+func fleetHost(i int) string { return fmt.Sprintf("h_fleet%05d", i) }
+
+// retainFleet retains one monitor state per host of a fleet of n, each
+// payload padded to size bytes, and returns the topics.
+func retainFleet(tb testing.TB, b interface {
+	Publish(string, []byte, bool, byte) error
+}, n, size int, version string) []string {
+	tb.Helper()
+	names := make([]string, n)
+	for i := range n {
+		names[i] = topics.MonitorHostTopic(fleetHost(i))
+		if err := b.Publish(names[i], statePayload(i, size, version), true, 1); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return names
+}
+
+// statePayload is host i's state in a given version, padded to size bytes.
+func statePayload(i, size int, version string) []byte {
+	p := payload(fmt.Sprintf("host %d state %s ", i, version))
+	if len(p) < size {
+		p = append(p, bytes.Repeat([]byte{'.'}, size-len(p))...)
+	}
+	return p
+}
+
+// waitLong polls cond until it holds or d passes.
+func waitLong(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestMonitorGetsEveryRetainedState: a monitor subscribing to the whole
+// monitor tree of 3,000 hosts gets all 3,000 retained states with the
+// default write queue of 1,024 packets, at QoS 0 (Home Assistant's default)
+// and 1. Mochi put them into the queue at once and, at QoS 0, dropped what
+// did not fit in it and the socket (at QoS 1 its read loop waited for the
+// connection's lock in NextPacketID instead, the client's next packets with
+// it); the broker now replays them itself, paced by the connection.
+//
+// The monitor reads nothing until the broker has sent it 4 states or
+// dropped one, as a monitor on a real network reads slower than the broker
+// queues. Its receive buffer is small and the states are 4 KiB (a state
+// with Home Assistant's discovery configs is of that order), so the
+// kernel's buffers (at most 4 MiB here) hold about a thousand states, not
+// all.
+func TestMonitorGetsEveryRetainedState(t *testing.T) {
+	t.Parallel()
+	for _, qos := range []byte{0, 1} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			t.Parallel()
+			monitorGetsEveryRetainedState(t, qos)
+		})
+	}
+}
+
+func monitorGetsEveryRetainedState(t *testing.T, qos byte) {
+	tb := startBroker(t, nil)
+	if q := tb.EffectiveConfig().MaxClientWritesPending; q != 1024 {
+		t.Fatalf("the write queue is %d, want the default 1,024", q)
+	}
+	const hosts, size = 3000, 4096
+	names := retainFleet(t, tb, hosts, size, "v1")
+
+	var (
+		mu      sync.Mutex
+		seen    = make(map[string]bool)
+		release = make(chan struct{})
+		first   sync.Once
+		conn    *net.TCPConn
+	)
+	dropped := func() int64 { return atomic.LoadInt64(&tb.Mochi().Info.MessagesDropped) }
+	mon := mustPaho(t, tb.addr, monitor, func(o *paho.ClientOptions) {
+		o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			c, err := (&net.Dialer{Timeout: 5 * time.Second, Control: smallReceiveBuffer}).Dial("tcp", u.Host)
+			if err == nil {
+				mu.Lock()
+				conn = c.(*net.TCPConn)
+				mu.Unlock()
+			}
+			return c, err
+		})
+		o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			first.Do(func() { <-release })
+			mu.Lock()
+			defer mu.Unlock()
+			if m.Retained() {
+				seen[m.Topic()] = true
+			}
+		})
+	})
+	tok := mon.Subscribe(topics.MonitorFilter, qos, nil)
+	waitLong(t, "4 states sent or one dropped", time.Minute, func() bool {
+		return dropped() > 0 || tb.Stats().RetainedReplayed >= 4
+	})
+	mu.Lock()
+	err := conn.SetReadBuffer(4 << 20) // no longer the test's bottleneck
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	wait(t, "subscribe", tok)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen)
+	}
+	for deadline := time.Now().Add(time.Minute); count() < hosts; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the monitor got %d of %d retained states (mochi dropped %d)", count(), hosts, dropped())
+		}
+	}
+	waitLong(t, "the replay to end", time.Minute, func() bool { return tb.ReplaysActive() == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range names {
+		if !seen[name] {
+			t.Errorf("no retained state for %s", name)
+		}
+	}
+	if mon.lostCount() != 0 {
+		t.Errorf("the monitor lost its connection: %v", mon.lost)
+	}
+}
+
+// smallReceiveBuffer sets a 16 KiB receive buffer on a socket before it
+// connects, which also turns off the kernel's growing it.
+func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// subscribeQoS0 encodes a 3.1.1 SUBSCRIBE of filter at QoS 0.
+func subscribeQoS0(t testing.TB, id uint16, filter string) []byte {
+	t.Helper()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: id, ProtocolVersion: 4,
+		Filters: packets.Subscriptions{{Filter: filter}}}
+	var buf bytes.Buffer
+	if err := pk.SubscribeEncode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestLiveUpdateDuringReplayIsNotOverwritten: while a monitor's replay of
+// 3,000 retained states is held up by the monitor not reading, 500 hosts
+// publish a newer state. The monitor gets each of them live, and no older
+// retained copy comes after it: the last state it holds of every host is
+// the one retained last.
+func TestLiveUpdateDuringReplayIsNotOverwritten(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	const hosts, size, every = 3000, 4096, 6
+	names := retainFleet(t, tb, hosts, size, "v1")
+
+	mon := dialRaw(t, tb.TCPAddr())
+	// A small receive buffer: the broker's socket fills after about a
+	// thousand states (4 MiB), and the replay waits for the monitor.
+	if err := mon.conn.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if code := mon.connect(t, connectPacket(4, monitor, password(monitor))); code != 0 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	if ack := mon.ack(t, subscribeQoS0(t, 1, topics.MonitorFilter), packets.Suback); ack.ReasonCodes[0] != 0 {
+		t.Fatalf("SUBACK %v", ack.ReasonCodes)
+	}
+	last := make(map[string]string)
+	first, err := mon.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last[first.TopicName] = string(first.Payload)
+
+	for i := 0; i < hosts; i += every {
+		if err := tb.Publish(names[i], statePayload(i, size, "v2"), true, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := tb.Stats().RetainedReplayed; n >= hosts {
+		t.Fatalf("the replay ended (%d sent) before the updates: the test would prove nothing", n)
+	}
+
+	// Read everything, with a receive buffer that no longer holds the
+	// broker up; once the replay has ended, a message published now is
+	// the last one the monitor gets.
+	if err := mon.conn.(*net.TCPConn).SetReadBuffer(4 << 20); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	sentinel := topics.MonitorEventsTopic()
+	go func() {
+		for {
+			pk, err := mon.read()
+			if err != nil {
+				done <- err
+				return
+			}
+			if pk.TopicName == sentinel {
+				done <- nil
+				return
+			}
+			last[pk.TopicName] = string(pk.Payload)
+		}
+	}()
+	waitLong(t, "the replay to end", 2*time.Minute, func() bool { return tb.ReplaysActive() == 0 })
+	if err := tb.Publish(sentinel, payload("sentinel"), false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("reading the feed: %v", err)
+	}
+	for i, name := range names {
+		want := "v1"
+		if i%every == 0 {
+			want = "v2"
+		}
+		got, ok := last[name]
+		if !ok {
+			t.Fatalf("no state of %s", name)
+		}
+		if !strings.Contains(got, " state "+want+" ") {
+			t.Errorf("the last state of %s is %.60q, want %s", name, got, want)
+		}
+	}
+}
+
+// TestReplayKeepsTheACL: the replay sends a monitor only the retained
+// topics mochi's delivery would (aclHook.OnACLCheck): a state retained
+// under the monitor tree on a topic that is not one of the feed's is not
+// sent, the host states are.
+func TestReplayKeepsTheACL(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	allowed := topics.MonitorHostTopic(hostA)
+	denied := allowed + "/secret"
+	for _, name := range []string{allowed, denied} {
+		if err := tb.Publish(name, payload(name), true, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mon := mustPaho(t, tb.addr, monitor)
+	if code := subscribe(t, mon, topics.MonitorFilter); code != 1 {
+		t.Fatalf("SUBACK %#x", code)
+	}
+	waitFor(t, "the replay to end", func() bool { return tb.ReplaysActive() == 0 })
+	sentinel := topics.MonitorEventsTopic()
+	if err := tb.Publish(sentinel, payload("sentinel"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	has := func(topic string) bool {
+		for _, m := range mon.messages() {
+			if m.Topic() == topic {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the sentinel", func() bool { return has(sentinel) })
+	if !has(allowed) {
+		t.Errorf("the monitor did not get the retained state of %s", allowed)
+	}
+	if has(denied) {
+		t.Errorf("the monitor got %s, which its ACL does not allow", denied)
+	}
+}
