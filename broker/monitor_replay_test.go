@@ -298,3 +298,37 @@ func TestReplayKeepsTheACL(t *testing.T) {
 		t.Errorf("the monitor got %s, which its ACL does not allow", denied)
 	}
 }
+
+// TestReplayWaitsForAcksAndEndsWithTheClient: a QoS 1 monitor that never
+// acknowledges gets at most 256 retained states unacknowledged (the
+// replay's window; mochi's own limit is 8,192, past which it would drop
+// the client's live messages), and its replay ends when it disconnects.
+func TestReplayWaitsForAcksAndEndsWithTheClient(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, nil)
+	retainFleet(t, tb, 3000, 300, "v1")
+	mon := dialRaw(t, tb.TCPAddr())
+	if code := mon.connect(t, connectPacket(4, monitor, password(monitor))); code != 0 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	if ack := mon.ack(t, subscribePacket(t, 4, 1, topics.MonitorFilter), packets.Suback); ack.ReasonCodes[0] != 1 {
+		t.Fatalf("SUBACK %v", ack.ReasonCodes)
+	}
+	const window = 256
+	waitFor(t, "a window of states", func() bool { return tb.Stats().RetainedReplayed >= window })
+	cl, ok := tb.Mochi().Clients.Get(monitor)
+	if !ok {
+		t.Fatal("the monitor is not connected")
+	}
+	if n := cl.State.Inflight.Len(); n != window {
+		t.Errorf("%d states unacknowledged, want %d", n, window)
+	}
+	if tb.ReplaysActive() != 1 {
+		t.Errorf("%d replays active, want the monitor's", tb.ReplaysActive())
+	}
+	_ = mon.conn.Close()
+	waitFor(t, "the replay to end", func() bool { return tb.ReplaysActive() == 0 })
+	if n := tb.Stats().RetainedReplayed; n != window {
+		t.Errorf("%d states sent, want the window of %d", n, window)
+	}
+}
