@@ -145,7 +145,8 @@ func openPools(path string) (*DB, error) {
 	r.SetMaxOpenConns(ReadConns)
 	r.SetMaxIdleConns(ReadConns)
 	r.SetConnMaxIdleTime(10 * time.Minute)
-	return &DB{DB: r, w: w, path: path, dialect: SQLite, stmts: make(map[string]*sqlx.Stmt)}, nil
+	return &DB{DB: r, w: w, path: path, dialect: SQLite, stmts: make(map[string]*sqlx.Stmt),
+		turns: writeTurns{gate: make(chan struct{}, 1)}}, nil
 }
 
 // Close closes the prepared statements and both pools.
