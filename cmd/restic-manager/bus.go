@@ -118,7 +118,7 @@ func (m *Main) brokerStats() map[string]uint64 {
 		"denied_subscribes": st.DeniedSubscribes, "panics_recovered": st.PanicsRecovered, "rate_limited": st.RateLimited,
 		"connect_timeouts": st.ConnectTimeouts, "oversize_packets": st.OversizePackets,
 		"unavailable": st.Unavailable, "handshakes_queued": st.HandshakesQueued, "admission_timeouts": st.AdmissionTimeouts,
-		"tls_handshakes": st.TLSHandshakes, "tls_resumed": st.TLSResumed,
+		"tls_handshakes": st.TLSHandshakes, "tls_resumed": st.TLSResumed, "retained_replayed": st.RetainedReplayed,
 	}
 }
 

@@ -36,7 +36,7 @@ func TestMetricsExportAdmissionCounters(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
-	for _, name := range []string{"handshakes_queued", "admission_timeouts", "unavailable", "tls_handshakes", "tls_resumed"} {
+	for _, name := range []string{"handshakes_queued", "admission_timeouts", "unavailable", "tls_handshakes", "tls_resumed", "retained_replayed"} {
 		if want := "rm_broker_" + name + "_total 0"; !strings.Contains(metrics(), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
