@@ -33,7 +33,10 @@ var browser struct {
 // browserTabs bounds the browser tests that run at once: each renders its
 // pages in the one shared Chromium, which on two cores answers within the
 // tests' deadlines for a few tabs at a time, not for every parallel test.
-// A test holds its slot from newBrowser until it ends.
+// A test holds its slot from newBrowser until it ends, so it calls
+// newBrowser after its setup (server, agent, repository, backups): a slot
+// held through a setup kept another browser test, and the test slot it
+// waited in, idle.
 var browserTabs = make(chan struct{}, 2)
 
 // newBrowser opens a tab in a fresh browser context (its own cookies,
