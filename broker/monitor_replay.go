@@ -35,9 +35,11 @@ var errReplayStopped = errors.New("broker: the client of a retained replay went"
 // Bounds: one replay goroutine per client at a time; a SUBSCRIBE while it
 // runs adds its filters to the replay's queue, once per filter, so a
 // monitor subscribing over and over makes at most one more pass per filter
-// (at most MaxSubscriptionsPerClient), each paced by its own reading. It
-// holds the matching topic names (not the messages) of one filter at a
-// time, and marks for the topics delivered live while it runs. It stops
+// (at most MaxSubscriptionsPerClient), each paced by its own reading; while
+// it does not read, its next packets' answers wait behind the replay's
+// write. It holds the matching topic names of one filter at a time (a pass
+// starts with a copy of mochi's retained map, dropped once the names are
+// read), and marks for the topics delivered live while it runs. It stops
 // when the client goes (OnDisconnect) or a write fails.
 //
 // Order: a live update published during the replay must never be
