@@ -12,7 +12,8 @@ import (
 // agent's topics (the server's retained publish there is refused), so a
 // host's subscriptions are stored with Retain Handling 2 and mochi does not
 // walk its retained index for them; a monitor's subscription still gets
-// the retained states at once.
+// the retained states, after its SUBACK (from the broker's own replay,
+// monitor_replay.go).
 func TestAgentSubscriptionsSkipTheRetainedLookup(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t, nil)
