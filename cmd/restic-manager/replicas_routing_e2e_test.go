@@ -59,7 +59,7 @@ func TestReplicasSeeAgentTraffic(t *testing.T) {
 	will.publish(topics.HelloTopic(will.id), &topics.Hello{Envelope: topics.NewEnvelope(topics.TypeHello, will.id),
 		AgentVersion: "1.0.0", OS: "linux", Arch: "amd64", BootID: "boot", ConnGen: will.gen})
 	onBoth("the hello to bring the host online on both replicas", will.id, true)
-	stopBeats := will.heartbeat(routingHeartbeat)
+	stopBeats := heartbeat(will.c, will.id, will.gen, routingHeartbeat)
 	stayOnline := func(replicas []int, d time.Duration) {
 		t.Helper()
 		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
@@ -94,6 +94,10 @@ func TestReplicasSeeAgentTraffic(t *testing.T) {
 	// message arriving: the agent sends QoS 0).
 	h := rs.enrollHost("mover")
 	h.hello()
+	// It heartbeats as an agent does: the replicas sweep a host silent for
+	// routingOfflineAfter offline, and a step below can take longer than
+	// that on a loaded machine (a browse then got HTTP 409, host offline).
+	defer heartbeat(h.c, h.id, h.connGen, routingHeartbeat)()
 	onBoth("the second host online on both replicas", h.id, true)
 	if code := rs.api(0).do("PUT", "/api/v1/hosts/"+h.id+"/repository",
 		map[string]any{"url": filepath.Join(t.TempDir(), "repo"), "password": "pw"}, nil); code != http.StatusOK && code != http.StatusCreated {
@@ -228,16 +232,18 @@ func (w *willHost) publish(topic string, m topics.Payload) {
 
 // heartbeat sends status online every interval until the returned func is
 // called, which returns once the last heartbeat is out.
-func (w *willHost) heartbeat(interval time.Duration) (stop func()) {
+// heartbeat sends the host's status heartbeat every interval, as the
+// agent does, until stop is called.
+func heartbeat(c paho.Client, id string, gen uint64, interval time.Duration) (stop func()) {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
-			b, _ := topics.Encode(&topics.Status{Envelope: topics.NewEnvelope(topics.TypeStatus, w.id), State: topics.StateOnline,
-				BootID: "boot", ConnGen: w.gen})
-			w.c.Publish(topics.StatusTopic(w.id), 0, false, b).WaitTimeout(5 * time.Second)
+			b, _ := topics.Encode(&topics.Status{Envelope: topics.NewEnvelope(topics.TypeStatus, id), State: topics.StateOnline,
+				BootID: "boot", ConnGen: gen})
+			c.Publish(topics.StatusTopic(id), 0, false, b).WaitTimeout(5 * time.Second)
 			select {
 			case <-done:
 				return
