@@ -52,7 +52,7 @@ type writeTurns struct {
 // enter waits for the write's turn to ask for the writer; leave is to be
 // called once it has the writer (or gave up).
 func (t *writeTurns) enter(ctx context.Context) (leave func(), err error) {
-	if t.gate == nil {
+	if t.gate == nil || ctx.Value(aheadOfTurn{}) != nil {
 		return func() {}, nil
 	}
 	select {
@@ -126,6 +126,20 @@ func (t *writeTurns) yield(ctx context.Context) {
 func (db *DB) inBackgroundTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	db.turns.yield(ctx)
 	return db.inTurnTx(ctx, fn)
+}
+
+// aheadOfTurn marks the context of a write that does not queue at the
+// gate: it asks for the writer beside the write at the gate's head.
+type aheadOfTurn struct{}
+
+// inEventsTx is inTx for the ingest writer's batches of job events only: a
+// handful of short UPDATEs that a dispatch waits for ("delivered"), which
+// do not queue behind every API write waiting at the gate but ask for the
+// writer beside the one at its head (so each API write still waits for at
+// most one such batch). Like inTurnTx it is not counted as a waiting
+// foreground write.
+func (db *DB) inEventsTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return db.inTurnTx(context.WithValue(ctx, aheadOfTurn{}, true), fn)
 }
 
 // inTurnTx is inTx for a background writer that let the waiting

@@ -57,10 +57,14 @@ func (s *Service) flushIngest(batch []ingestItem) (handled int) {
 	out := make([]itemOutcome, len(batch))
 	// The writer took its turn in runIngestWriter: a batch of job events
 	// only (ingest_lanes.go), a few short UPDATEs that API requests wait
-	// for ("delivered" after a POST), with the API's writes; any other
-	// after them.
+	// for ("delivered" after a POST), ahead of the API writes queued for
+	// the writer (inEventsTx); any other after them.
 	events := eventsOnly(batch)
-	err := s.db.inTurnTx(ctx, func(tx *sqlx.Tx) error {
+	inTx := s.db.inTurnTx
+	if events {
+		inTx = s.db.inEventsTx
+	}
+	err := inTx(ctx, func(tx *sqlx.Tx) error {
 		began := time.Now()
 		w := &batchWriter{s: s, tx: tx, now: s.now(), jobs: make(map[string]*ingestJob)}
 		defer w.close()

@@ -2,12 +2,16 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/restic-manager/restic-manager/server"
+	"github.com/restic-manager/restic-manager/server/servertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -165,5 +169,73 @@ func TestLogBatchGivesWayToAJobEvent(t *testing.T) {
 	}
 	if j := f.job(t, long.ID); j.LogLines != maxBatch {
 		t.Errorf("the running job has %d log lines stored, want %d", j.LogLines, maxBatch)
+	}
+}
+
+// TestJobEventsGoAheadOfQueuedWrites: on SQLite, where writes queue for
+// the writer first come first served, a batch of job events does not
+// queue behind every API write waiting there: it asks for the writer
+// beside the one at the head of the queue, so a "delivered" is stored
+// before most of eight job POSTs that waited before it.
+func TestJobEventsGoAheadOfQueuedWrites(t *testing.T) {
+	s := servertest.MustOpenSQLiteService(t, server.Options{})
+	var mu sync.Mutex
+	var order []string // "api" as each POST returns, "ack" as an ack goes out
+	pub := &servertest.Publisher{}
+	s.SetPublisher(pub)
+	servertest.RunInBackground(t, s)
+	host := enrollTestHost(t, s, "web-1")
+	if _, err := s.SetRepository(t.Context(), server.CLIActor(), host, server.RepositoryInput{URL: "/srv/restic", Password: testRepoPassword}); err != nil {
+		t.Fatal(err)
+	}
+	operator := servertest.ActorFor(servertest.MustCreateUser(t, s, "otto", server.RoleOperator), "web")
+	backup := server.JobRequest{Spec: topics.JobSpec{Kind: topics.JobBackup, Paths: []string{"/etc"}}}
+	job, err := s.CreateJob(t.Context(), operator, host, backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := servertest.NewHostAgent(s, host)
+	pub.SetHook(func(m servertest.PublishedMessage) {
+		if m.Topic == topics.AckTopic(host) {
+			mu.Lock()
+			order = append(order, "ack")
+			mu.Unlock()
+		}
+	})
+
+	tx := s.DB().MustBegin() // the writer is busy while the writes queue
+	t.Cleanup(func() { _ = tx.Rollback() })
+	waits := s.DB().WriterStats().WaitCount
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := s.CreateJob(context.Background(), operator, host, backup); err != nil {
+				t.Errorf("POST %d: %v", i, err)
+			}
+			mu.Lock()
+			order = append(order, "api")
+			mu.Unlock()
+		})
+		waitFor(t, fmt.Sprintf("write %d to wait for the writer", i+1), func() bool { return s.WritesWaiting() == i+1 })
+	}
+	a.Event(t, job.UID, 2, topics.JobDelivered, nil)
+	// The first write asks database/sql for the writer; the events batch
+	// asks beside it instead of queueing behind the eight.
+	waitFor(t, "the events batch to ask for the writer", func() bool { return s.DB().WriterStats().WaitCount >= waits+2 })
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	a.Sync(t)
+
+	mu.Lock()
+	defer mu.Unlock()
+	pos := slices.Index(order, "ack")
+	if pos < 0 || pos > n/2 {
+		t.Errorf("the \"delivered\" was stored after %d of the %d writes queued before it (order %v)", pos, n, order)
+	}
+	if j, err := s.GetJob(t.Context(), job.ID); err != nil || j.Status != topics.JobDelivered {
+		t.Errorf("job: %+v, %v", j, err)
 	}
 }
