@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -150,18 +149,6 @@ func monitorGetsEveryRetainedState(t *testing.T, qos byte) {
 	if mon.lostCount() != 0 {
 		t.Errorf("the monitor lost its connection: %v", mon.lost)
 	}
-}
-
-// smallReceiveBuffer sets a 16 KiB receive buffer on a socket before it
-// connects, which also turns off the kernel's growing it.
-func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
-	var err error
-	if cerr := c.Control(func(fd uintptr) {
-		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
-	}); cerr != nil {
-		return cerr
-	}
-	return err
 }
 
 // subscribeQoS0 encodes a 3.1.1 SUBSCRIBE of filter at QoS 0.

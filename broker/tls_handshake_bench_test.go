@@ -5,7 +5,6 @@ package broker_test
 import (
 	"crypto/tls"
 	"io"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -80,13 +79,4 @@ func BenchmarkTLSHandshake(b *testing.B) {
 			})
 		}
 	}
-}
-
-// processCPU is the process's user + system time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
