@@ -242,7 +242,7 @@ func New(cfg Config, auth Authenticator) (*Broker, error) {
 		// The read buffering is the listeners' (conn.go).
 		ClientNetReadBufferSize: mochiReadBuffer,
 	})
-	for _, h := range []mqtt.Hook{&authHook{b: b}, &subscribeHook{b: b}, &aclHook{b: b}, &originHook{}, &presenceHook{b: b}, &replayHook{rs: b.replays}} {
+	for _, h := range []mqtt.Hook{&authHook{b: b}, &subscribeHook{b: b}, &aclHook{b: b}, &originHook{b: b}, &presenceHook{b: b}, &replayHook{rs: b.replays}} {
 		if err := b.srv.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("broker: add %s hook: %w", h.ID(), err)
 		}

@@ -23,10 +23,14 @@ import (
 // Will, so the property does not leak to other clients.
 const connTagKey = "rm-conn"
 
+// discardTopic is where a Will goes while the broker closes (originHook.OnWill).
+const discardTopic = "$rm/discard"
+
 // originHook stamps client publishes and Wills with their connection serial.
 // It runs after aclHook, so denied publishes are never stamped.
 type originHook struct {
 	mqtt.HookBase
+	b *Broker
 }
 
 // ID names the hook in mochi's logs.
@@ -46,7 +50,22 @@ func (h *originHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 
 // OnWill stamps a Will with the serial of the connection that registered it,
 // and makes sure it is not retained (see authHook).
+//
+// Once the broker is closing, a Will goes to discardTopic, which no
+// subscription matches (no client may subscribe to a $ topic, and top-level
+// wildcards never match one): the broker is closing because its server stops, not because the
+// client failed, and the server, the Wills' only reader, hears of every
+// disconnect anyway (Config.OnDisconnect). With a fleet connected, the Wills
+// were an ACL check and an inline delivery per agent on the way out, for a
+// server that then stores the same "offline" again. (Clearing the client's
+// Will flag instead raced with mochi reading the Will of a client that was
+// disconnecting by itself at that moment.)
 func (h *originHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	if h.b != nil && h.b.closing.Load() {
+		will.TopicName = discardTopic
+		will.Retain = false
+		return will, nil
+	}
 	will.User = withConnTag(will.User, serialOf(cl))
 	will.Retain = false
 	return will, nil

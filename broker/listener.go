@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -246,18 +245,13 @@ func (l *listener) Close(listeners.CloseFn) {
 	}
 }
 
-// closeConn ends one connection at shutdown. The client's Will is not
-// published: the broker is closing because its server stops, not because
-// the client failed, and the server, its Will's only reader, hears of the
-// disconnect anyway (Config.OnDisconnect). With a fleet connected, the
-// Wills were a publish, an ACL check and an inline delivery per agent on
-// the way out, for a server that then stores the same "offline" again.
+// closeConn ends one connection at shutdown. The client's Will reaches
+// nobody (originHook.OnWill: the broker is closing).
 func (l *listener) closeConn(tc *trackedConn) {
 	// Bound the DISCONNECT write: a client that stopped reading must
 	// not hold up shutdown.
 	_ = tc.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	if cl := tc.client.Load(); cl != nil {
-		atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
 		if cl.Properties.ProtocolVersion == 5 {
 			_ = l.b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
 		}
