@@ -212,6 +212,15 @@ func (s *Service) sweepPendingHosts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sweep pending hosts: %w", err)
 	}
+	// The rows are gone: tell the expired machines now, before anything
+	// else can fail (a stopping server's context ends the read below).
+	for _, client := range expired {
+		s.sendAnnounce(client, announceStatus(topics.AnnounceRejected, "", msgExpired, nil))
+	}
+	s.dropPendingClients(append(expired, arrived...)...)
+	if len(expired) > 0 {
+		s.events.Publish(Event{Kind: EventPendingChanged})
+	}
 	// The hosts accepted and not connected yet, as the store has them: on
 	// every replica, not only the one that accepted them (hostArrived). One
 	// accepted here between this read and the replacement is left to the
@@ -222,13 +231,6 @@ func (s *Service) sweepPendingHosts(ctx context.Context) error {
 		return fmt.Errorf("sweep pending hosts: read the accepted ones: %w", err)
 	}
 	s.ann.awaitOnly(awaited)
-	for _, client := range expired {
-		s.sendAnnounce(client, announceStatus(topics.AnnounceRejected, "", msgExpired, nil))
-	}
-	s.dropPendingClients(append(expired, arrived...)...)
 	s.sweepPendingClients()
-	if len(expired) > 0 {
-		s.events.Publish(Event{Kind: EventPendingChanged})
-	}
 	return nil
 }
