@@ -86,7 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.storm, "storm", "", "storm: restart (the spawned server restarts) or drop (every agent drops its connection); default restart with --spawn, else drop")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "longest wait for any one phase (all online, all jobs done)")
 	fs.IntVar(&o.apiClients, "api-clients", 8, "dispatch, ingest: parallel API clients")
-	fs.Float64Var(&o.apiRate, "api-rate", 2, "ingest: requests a second each API client sends while the logs stream, a POST and a GET in turn (0: each as soon as the last is answered, a flood)")
+	fs.Float64Var(&o.apiRate, "api-rate", 2, "ingest: requests a second each API client sends on average while the logs stream, at random moments (a Poisson process), a POST and a GET in turn (0: each as soon as the last is answered, a flood)")
 	fs.IntVar(&o.dispatchJobs, "dispatch-jobs", 1000, "dispatch: jobs posted in all")
 	fs.IntVar(&o.jobHosts, "job-hosts", 1000, "dispatch, ingest: hosts given a repository, among which jobs go (at most --agents)")
 	fs.IntVar(&o.ingestJobs, "ingest-jobs", 100, "ingest: jobs writing logs at once")

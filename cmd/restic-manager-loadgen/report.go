@@ -188,7 +188,7 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 	}
 	if g := f.Ingest; g != nil {
 		row(fmt.Sprintf("ingest %d jobs × %d lines/s × %.0f s", g.Jobs, g.Rate, g.Seconds),
-			"%s lines stored, %d lost, %d doubled, %.0f lines/s; server CPU %.0f%% of a core, RSS %.0f MiB; API meanwhile (%d clients × %g requests/s): POST %s, GET %s, %d errors (%d HTTP 5xx); every outbox acknowledged %.1f s after the jobs ended",
+			"%s lines stored, %d lost, %d doubled, %.0f lines/s; server CPU %.0f%% of a core, RSS %.0f MiB; API meanwhile (%d clients × %g requests/s at random moments): POST %s, GET %s, %d errors (%d HTTP 5xx); every outbox acknowledged %.1f s after the jobs ended",
 			count(g.Stored), g.Lost, g.Doubled, g.LinesPerSecond, g.ServerCPUPercent, g.ServerRSSMiB, g.APIClients, g.APIRate, g.APIPost, g.APIGet, g.APIErrors, g.API5xx, g.AckWaitSeconds)
 	}
 	if a := f.API; a != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -207,7 +208,6 @@ func (r *loadRun) apiLoad(ctx context.Context, hosts []credHost) *apiLoad {
 		go func() {
 			defer l.wg.Done()
 			pace := newPacer(r.o.apiRate)
-			defer pace.stop()
 			for i := c; pace.wait(ctx); i++ {
 				h := hosts[i%len(hosts)]
 				took, err := r.api.do(ctx, "POST", "/api/v1/hosts/"+h.ID+"/jobs", body, nil)
@@ -223,35 +223,53 @@ func (r *loadRun) apiLoad(ctx context.Context, hosts []credHost) *apiLoad {
 	return l
 }
 
-// pacer spaces an API client's requests at rate a second, as a person or
-// a script does, not as fast as the server answers: a request that took
-// longer than its share starts the next at once, without a burst to catch
-// up. Rate 0 never waits.
-type pacer struct{ tick *time.Ticker }
+// pacer spaces an API client's requests at rate a second on average, as
+// people and scripts do, not as fast as the server answers. The gaps are
+// random (exponential: the requests of a client, and of all of them, are
+// a Poisson process), so the requests fall at every moment of the
+// server's cycles alike: the ingest's agents flush their logs once a
+// second, all in the same few milliseconds, and a client paced by a
+// ticker started beside them asked every time at the same moment of that
+// second, measuring only the flush or only the quiet between (docs/
+// scale.md, "The loadgen's GET during ingest"). A request that took longer
+// than its gap starts the next at once, without a burst to catch up.
+// Rate 0 never waits.
+type pacer struct {
+	mean time.Duration
+	exp  func() float64 // an exponential draw of mean 1
+	due  time.Time
+}
 
 func newPacer(rate float64) *pacer {
 	if rate <= 0 {
 		return &pacer{}
 	}
-	return &pacer{tick: time.NewTicker(time.Duration(float64(time.Second) / rate))}
+	return &pacer{mean: time.Duration(float64(time.Second) / rate), exp: rand.ExpFloat64, due: time.Now()}
+}
+
+// next is when the request after one due at p.due is due, at now or
+// later.
+func (p *pacer) next(now time.Time) time.Time {
+	p.due = p.due.Add(time.Duration(p.exp() * float64(p.mean)))
+	if p.due.Before(now) {
+		p.due = now
+	}
+	return p.due
 }
 
 // wait blocks until the next request is due; false when ctx ended.
 func (p *pacer) wait(ctx context.Context) bool {
-	if p.tick == nil {
+	if p.mean == 0 {
 		return ctx.Err() == nil
 	}
+	now := time.Now()
+	t := time.NewTimer(p.next(now).Sub(now))
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-p.tick.C:
+	case <-t.C:
 		return true
-	}
-}
-
-func (p *pacer) stop() {
-	if p.tick != nil {
-		p.tick.Stop()
 	}
 }
 
