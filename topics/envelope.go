@@ -84,11 +84,15 @@ func Decode(data []byte, p Payload) error {
 	if len(data) > MaxPayload {
 		return fmt.Errorf("payload of %d bytes exceeds %d", len(data), MaxPayload)
 	}
-	// Unmarshal, not a Decoder: it refuses trailing data all the same, and
-	// reads the payload where it is instead of copying it into a buffer
-	// grown in steps (a 32 KiB log batch was copied about seven times).
-	if err := json.Unmarshal(data, p); err != nil {
-		return fmt.Errorf("decode %T: %w", p, err)
+	// A log batch is read in one pass where it can be (joblog_decode.go);
+	// the rest, and every batch that decoder leaves, by Unmarshal, not a
+	// Decoder: it refuses trailing data all the same, and reads the
+	// payload where it is instead of copying it into a buffer grown in
+	// steps (a 32 KiB log batch was copied about seven times).
+	if m, ok := p.(*JobLog); !ok || !decodeJobLog(data, m) {
+		if err := json.Unmarshal(data, p); err != nil {
+			return fmt.Errorf("decode %T: %w", p, err)
+		}
 	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("invalid %T: %w", p, err)
