@@ -34,7 +34,7 @@ const (
 	DefaultMaxPendingKeepalive = 300 * time.Second
 	// DefaultMaxClientWritesPending is how many packets may wait for one
 	// client's connection (see Config.MaxClientWritesPending).
-	DefaultMaxClientWritesPending = 1024
+	DefaultMaxClientWritesPending = 256
 	// AuthFailureWindow is the window MaxAuthFailuresPerAddr counts in, and
 	// how long an address stays refused once it reached the limit.
 	AuthFailureWindow = 5 * time.Minute
@@ -85,11 +85,13 @@ type Config struct {
 	// default of 8,192 was 64 KiB per agent, most of the server's memory at
 	// 5,000 agents. An agent is sent a few packets at a time (an ack per
 	// ingest batch, its config and commands after hello), so the default
-	// is 1,024 (8 KiB). The retained states a monitoring client gets when
-	// it subscribes do not go through this queue: the broker replays them
+	// is 256 (2 KiB). The monitor states do not go through this queue:
+	// the retained ones a monitoring client gets when it subscribes, and
+	// every state the server publishes (the 6-hourly republish of the
+	// whole fleet, a storm's presence changes), are sent by the broker
 	// paced by the client's connection (monitor_replay.go), so a fleet of
-	// more hosts than this needs no larger queue. Default 1,024; at most
-	// 65,536.
+	// more hosts than this needs no larger queue; only the monitor events
+	// (QoS 0) still do. Default 256; at most 65,536.
 	MaxClientWritesPending int
 	// MaxHandshakes caps the connections in progress at once: from their
 	// first bytes through the TLS handshake to the decision on their

@@ -55,6 +55,9 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	if id.Role == RoleMonitor {
+		if h.b.replays.pace(cl, id, topic) {
+			return false // the replay sends it, paced by the client (monitor_replay.go)
+		}
 		// A live delivery (or a filter of a SUBSCRIBE, which counts for
 		// nothing): a replay of this client's retained messages must
 		// not send an older copy after it (monitor_replay.go).

@@ -58,6 +58,11 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 		// writes a particle's retainPath that scanMessages reads unlocked).
 		return nil
 	}
+	if retain && len(payload) > 0 && strings.HasPrefix(topic, monitorTree) {
+		// Its deliveries to monitors are paced (monitor_replay.go).
+		b.replays.publishing(topic, 1)
+		defer b.replays.publishing(topic, -1)
+	}
 	if err := b.srv.Publish(topic, payload, retain, qos); err != nil {
 		return fmt.Errorf("broker: publish to %s: %w", topic, err)
 	}

@@ -3,7 +3,9 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -54,11 +56,27 @@ var errReplayStopped = errors.New("broker: the client of a retained replay went"
 // it (server.go processPublish), so the copy the replay reads is at least as
 // new as any live one whose count it saw; the last copy on the wire is the
 // one retained last (for one topic the server publishes one at a time).
+//
+// Paced publishes. A retained state the server publishes on the monitor
+// tree (Broker.Publish) reaches a connected monitor the same way: mochi's
+// delivery asks aclHook.OnACLCheck, which hands the topic to the client's
+// replay (pace) and answers no, so nothing goes into the write queue. The
+// replay sends the topic's retained state as a live delivery (the retain
+// flag as mochi would set it), once however often it was published while
+// waiting. So the 6-hourly republish of a fleet's states and a storm's
+// thousands of presence changes reach a monitor whole, as fast as it
+// reads, and the write queue (Config.MaxClientWritesPending) holds only
+// the agents' few packets and the monitor events. An empty retained
+// publish (a state or a discovery config cleared) is delivered as before:
+// it must reach the monitor, and there is no retained state to send.
 type replays struct {
 	b      *Broker
 	active atomic.Int32 // len(byClient): the live path's fast check
 	mu     sync.Mutex
 	byCl   map[*mqtt.Client]*replay
+	// pacing counts the Publish calls delivering each topic's retained
+	// state now: their deliveries to monitors are paced.
+	pacing map[string]int
 }
 
 // replay is one monitor client's replay; its fields are guarded by
@@ -72,17 +90,22 @@ type replay struct {
 	live    map[string]uint64 // topic → live deliveries since the replay began
 	room    chan struct{}     // an acknowledgement came: maybe room in the window
 	done    chan struct{}     // closed when the client goes
+	// pending are the topics published (paced) and not yet sent, in the
+	// order they were first published.
+	pending map[string]struct{}
+	order   []string
 }
 
 func newReplays(b *Broker) *replays {
-	return &replays{b: b, byCl: make(map[*mqtt.Client]*replay)}
+	return &replays{b: b, byCl: make(map[*mqtt.Client]*replay), pacing: make(map[string]int)}
 }
 
 // entry returns cl's replay, creating it; r.mu must be held.
 func (rs *replays) entry(cl *mqtt.Client, id Identity) *replay {
 	r := rs.byCl[cl]
 	if r == nil {
-		r = &replay{cl: cl, id: id, live: make(map[string]uint64), room: make(chan struct{}, 1), done: make(chan struct{})}
+		r = &replay{cl: cl, id: id, live: make(map[string]uint64), room: make(chan struct{}, 1), done: make(chan struct{}),
+			pending: make(map[string]struct{})}
 		rs.byCl[cl] = r
 		rs.active.Add(1)
 	}
@@ -132,6 +155,7 @@ func (rs *replays) granted(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 		}
 	}
 	r.asked = r.asked[:0]
+	rs.startPaced(r)
 	rs.endIfIdle(r)
 }
 
@@ -151,9 +175,20 @@ func (rs *replays) subackSent(cl *mqtt.Client) {
 	go rs.run(r)
 }
 
+// startPaced starts r's replay for its paced topics, unless it runs or a
+// pass waits for its SUBACK (subackSent starts it, paced topics included);
+// rs.mu must be held.
+func (rs *replays) startPaced(r *replay) {
+	if r.running || len(r.order) == 0 || len(r.queue) > 0 || len(r.asked) > 0 {
+		return
+	}
+	r.running = true
+	go rs.run(r)
+}
+
 // endIfIdle forgets r when it has nothing to do; rs.mu must be held.
 func (rs *replays) endIfIdle(r *replay) {
-	if r.running || len(r.queue) > 0 || len(r.asked) > 0 || rs.byCl[r.cl] != r {
+	if r.running || len(r.queue) > 0 || len(r.asked) > 0 || len(r.order) > 0 || rs.byCl[r.cl] != r {
 		return
 	}
 	delete(rs.byCl, r.cl)
@@ -172,6 +207,36 @@ func (rs *replays) gone(cl *mqtt.Client) {
 		delete(rs.byCl, cl)
 		rs.active.Add(-1)
 	}
+}
+
+// publishing marks topic's retained state as being published (delta 1)
+// or no longer (-1) by Broker.Publish: its deliveries to monitors are
+// paced meanwhile.
+func (rs *replays) publishing(topic string, delta int) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.pacing[topic] += delta; rs.pacing[topic] <= 0 {
+		delete(rs.pacing, topic)
+	}
+}
+
+// pace takes mochi's delivery of topic to the monitor cl when it is a
+// paced publish's: the replay sends it, and mochi must not queue it. A
+// client not connected (a persistent session away) keeps mochi's way:
+// its QoS 1 messages wait in the session.
+func (rs *replays) pace(cl *mqtt.Client, id Identity, topic string) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.pacing[topic] == 0 || cl.Closed() {
+		return false
+	}
+	r := rs.entry(cl, id)
+	if _, ok := r.pending[topic]; !ok {
+		r.pending[topic] = struct{}{}
+		r.order = append(r.order, topic)
+	}
+	rs.startPaced(r)
+	return true
 }
 
 // deliveredLive counts a live delivery of topic to cl (see replays).
@@ -209,19 +274,41 @@ func (rs *replays) liveCount(r *replay, topic string) uint64 {
 	return r.live[topic]
 }
 
-// next pops r's next filter, or ends the replay when none is left.
-func (rs *replays) next(r *replay) (packets.Subscription, bool) {
+// next pops r's next filter (a pass), else its next paced topic, or ends
+// the replay when neither is left or the client went.
+func (rs *replays) next(r *replay) (sub packets.Subscription, paced string, ok bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if len(r.queue) == 0 {
-		r.running = false
-		clear(r.live)
-		rs.endIfIdle(r)
-		return packets.Subscription{}, false
+	select {
+	case <-r.done:
+		r.queue, r.order = nil, nil
+		clear(r.pending)
+	default:
 	}
-	sub := r.queue[0]
-	r.queue = r.queue[1:]
-	return sub, true
+	switch {
+	case len(r.queue) > 0:
+		sub = r.queue[0]
+		r.queue = r.queue[1:]
+		return sub, "", true
+	case len(r.order) > 0:
+		paced = r.order[0]
+		r.order = r.order[1:]
+		delete(r.pending, paced)
+		return sub, paced, true
+	}
+	r.running = false
+	r.order = nil // its array may hold a fleet's names
+	clear(r.live)
+	rs.endIfIdle(r)
+	return sub, "", false
+}
+
+// stop drops what r has left to send: its client went.
+func (rs *replays) stop(r *replay) {
+	rs.mu.Lock()
+	r.queue, r.order = r.queue[:0], nil
+	clear(r.pending)
+	rs.mu.Unlock()
 }
 
 func (rs *replays) run(r *replay) {
@@ -237,22 +324,57 @@ func (rs *replays) run(r *replay) {
 		}
 	}()
 	for {
-		sub, ok := rs.next(r)
+		sub, paced, ok := rs.next(r)
 		if !ok {
 			return
 		}
+		if paced != "" {
+			if sub, ok = subscriptionFor(r.cl, paced); !ok {
+				continue // unsubscribed meanwhile
+			}
+			if err := rs.send(r, sub, paced, true); err != nil {
+				rs.b.log.Debug("paced delivery stopped", "client", clip(r.cl.ID), "conn", serialOf(r.cl), "error", err)
+				rs.stop(r)
+			}
+			continue
+		}
 		names := rs.retainedTopics(sub.Filter)
 		for _, topic := range names {
-			if err := rs.send(r, sub, topic); err != nil {
+			if err := rs.send(r, sub, topic, false); err != nil {
 				rs.b.log.Debug("retained replay stopped", "client", clip(r.cl.ID), "conn", serialOf(r.cl), "error", err)
-				rs.mu.Lock()
-				r.queue = r.queue[:0]
-				rs.mu.Unlock()
+				rs.stop(r)
 				break
 			}
 			rs.b.stats.retainedReplayed.Add(1)
 		}
 	}
+}
+
+// subscriptionFor is cl's subscription that a delivery of topic goes by,
+// as mochi merges them (TopicsIndex.Subscribers): the highest QoS, with
+// every matching subscription's identifier.
+func subscriptionFor(cl *mqtt.Client, topic string) (packets.Subscription, bool) {
+	var out packets.Subscription
+	found := false
+	for _, s := range cl.State.Subscriptions.GetAll() {
+		if !filterWithin(topic, s.Filter) {
+			continue
+		}
+		if !found || s.Qos > out.Qos {
+			ids, rap := out.Identifiers, out.RetainAsPublished
+			out = s
+			out.Identifiers, out.RetainAsPublished = ids, rap || s.RetainAsPublished
+		}
+		out.RetainAsPublished = out.RetainAsPublished || s.RetainAsPublished
+		if s.Identifier > 0 {
+			if out.Identifiers == nil {
+				out.Identifiers = make(map[string]int)
+			}
+			out.Identifiers[s.Filter] = s.Identifier
+		}
+		found = true
+	}
+	return out, found
 }
 
 // retainedTopics returns the topics with a retained message that filter
@@ -273,8 +395,9 @@ func (rs *replays) retainedTopics(filter string) []string {
 }
 
 // send writes topic's retained state to r's client, again while live
-// copies were delivered in between (see replays).
-func (rs *replays) send(r *replay, sub packets.Subscription, topic string) error {
+// copies were delivered in between (see replays). live: a paced
+// publish's delivery, not a replay of the retained message.
+func (rs *replays) send(r *replay, sub packets.Subscription, topic string, live bool) error {
 	if !canSubscribe(r.id, topic) { // aclHook.OnACLCheck's rule for a delivery
 		return nil
 	}
@@ -284,7 +407,7 @@ func (rs *replays) send(r *replay, sub packets.Subscription, topic string) error
 		if !ok || len(pk.Payload) == 0 {
 			return nil // no longer retained
 		}
-		if err := rs.write(r, sub, pk); err != nil {
+		if err := rs.write(r, sub, pk, live); err != nil {
 			return err
 		}
 		if rs.liveCount(r, topic) == before {
@@ -294,16 +417,21 @@ func (rs *replays) send(r *replay, sub packets.Subscription, topic string) error
 }
 
 // write sends one retained message as mochi's publishToClient would for a
-// retained delivery (FwdRetainedFlag: the retain flag kept), with the
-// subscription's QoS and identifier. A QoS 1/2 message takes a packet ID
-// and an inflight slot, which the client's acknowledgement frees through
-// mochi's own handling, and waits for room in replayWindow.
-func (rs *replays) write(r *replay, sub packets.Subscription, pk packets.Packet) error {
+// retained delivery (FwdRetainedFlag: the retain flag kept), or with live
+// for a live one (the flag kept only for an MQTT 5 subscription with
+// Retain As Published), with the subscription's QoS and identifiers. A
+// QoS 1/2 message takes a packet ID and an inflight slot, which the
+// client's acknowledgement frees through mochi's own handling, and waits
+// for room in replayWindow.
+func (rs *replays) write(r *replay, sub packets.Subscription, pk packets.Packet, live bool) error {
 	s := rs.b.srv
 	out := pk.Copy(false)
-	out.FixedHeader.Retain = true
+	out.FixedHeader.Retain = !live || (r.cl.Properties.ProtocolVersion == 5 && sub.RetainAsPublished)
 	out.Properties.TopicAlias, out.Properties.TopicAliasFlag = 0, false
-	if sub.Identifier > 0 {
+	switch {
+	case len(sub.Identifiers) > 0:
+		out.Properties.SubscriptionIdentifier = slices.Sorted(maps.Values(sub.Identifiers))
+	case sub.Identifier > 0:
 		out.Properties.SubscriptionIdentifier = []int{sub.Identifier}
 	}
 	out.FixedHeader.Qos = min(out.FixedHeader.Qos, sub.Qos, s.Options.Capabilities.MaximumQos)

@@ -14,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/restic-manager/restic-manager/broker"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -59,7 +60,7 @@ func waitLong(t testing.TB, what string, d time.Duration, cond func() bool) {
 
 // TestMonitorGetsEveryRetainedState: a monitor subscribing to the whole
 // monitor tree of 3,000 hosts gets all 3,000 retained states with the
-// default write queue of 1,024 packets, at QoS 0 (Home Assistant's default)
+// default write queue (256 packets), at QoS 0 (Home Assistant's default)
 // and 1. Mochi put them into the queue at once and, at QoS 0, dropped what
 // did not fit in it and the socket (at QoS 1 its read loop waited for the
 // connection's lock in NextPacketID instead, the client's next packets with
@@ -72,73 +73,38 @@ func waitLong(t testing.TB, what string, d time.Duration, cond func() bool) {
 // kernel's buffers (at most 4 MiB here) hold about a thousand states, not
 // all.
 func TestMonitorGetsEveryRetainedState(t *testing.T) {
-	t.Parallel()
-	for _, qos := range []byte{0, 1} {
-		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
-			t.Parallel()
-			monitorGetsEveryRetainedState(t, qos)
-		})
-	}
+	forQoS01(t, monitorGetsEveryRetainedState)
 }
 
 func monitorGetsEveryRetainedState(t *testing.T, qos byte) {
 	tb := startBroker(t, nil)
-	if q := tb.EffectiveConfig().MaxClientWritesPending; q != 1024 {
-		t.Fatalf("the write queue is %d, want the default 1,024", q)
+	if q := tb.EffectiveConfig().MaxClientWritesPending; q != broker.DefaultMaxClientWritesPending {
+		t.Fatalf("the write queue is %d, want the default %d", q, broker.DefaultMaxClientWritesPending)
 	}
 	const hosts, size = 3000, 4096
 	names := retainFleet(t, tb, hosts, size, "v1")
 
 	var (
-		mu      sync.Mutex
-		seen    = make(map[string]bool)
-		release = make(chan struct{})
-		first   sync.Once
-		conn    *net.TCPConn
+		mu   sync.Mutex
+		seen = make(map[string]bool)
 	)
 	dropped := func() int64 { return atomic.LoadInt64(&tb.Mochi().Info.MessagesDropped) }
-	mon := mustPaho(t, tb.addr, monitor, func(o *paho.ClientOptions) {
-		o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-			c, err := (&net.Dialer{Timeout: 5 * time.Second, Control: smallReceiveBuffer}).Dial("tcp", u.Host)
-			if err == nil {
-				mu.Lock()
-				conn = c.(*net.TCPConn)
-				mu.Unlock()
-			}
-			return c, err
-		})
-		o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
-			first.Do(func() { <-release })
-			mu.Lock()
-			defer mu.Unlock()
-			if m.Retained() {
-				seen[m.Topic()] = true
-			}
-		})
+	mon, release := slowMonitor(t, tb, &mu, func(m paho.Message) {
+		if m.Retained() {
+			seen[m.Topic()] = true
+		}
 	})
 	tok := mon.Subscribe(topics.MonitorFilter, qos, nil)
 	waitLong(t, "4 states sent or one dropped", time.Minute, func() bool {
 		return dropped() > 0 || tb.Stats().RetainedReplayed >= 4
 	})
-	mu.Lock()
-	err := conn.SetReadBuffer(4 << 20) // no longer the test's bottleneck
-	mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	close(release)
+	release()
 	wait(t, "subscribe", tok)
-	count := func() int {
+	waitForStates(t, tb, hosts, func() int {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen)
-	}
-	for deadline := time.Now().Add(time.Minute); count() < hosts; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the monitor got %d of %d retained states (mochi dropped %d)", count(), hosts, dropped())
-		}
-	}
-	waitLong(t, "the replay to end", time.Minute, func() bool { return tb.ReplaysActive() == 0 })
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for _, name := range names {
@@ -149,6 +115,69 @@ func monitorGetsEveryRetainedState(t *testing.T, qos byte) {
 	if mon.lostCount() != 0 {
 		t.Errorf("the monitor lost its connection: %v", mon.lost)
 	}
+}
+
+// forQoS01 runs test at QoS 0 and 1, in parallel subtests.
+func forQoS01(t *testing.T, test func(*testing.T, byte)) {
+	t.Parallel()
+	for _, qos := range []byte{0, 1} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			t.Parallel()
+			test(t, qos)
+		})
+	}
+}
+
+// slowMonitor connects the monitor through a socket with a small receive
+// buffer; its publish handler holds the first message until release,
+// then passes each message to take under mu. release first gives the
+// socket a receive buffer that is no longer the test's bottleneck.
+func slowMonitor(t *testing.T, tb *testBroker, mu *sync.Mutex, take func(paho.Message)) (mon *pahoClient, release func()) {
+	t.Helper()
+	var (
+		hold  = make(chan struct{})
+		first sync.Once
+		conn  *net.TCPConn
+	)
+	mon = mustPaho(t, tb.addr, monitor, func(o *paho.ClientOptions) {
+		o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			c, err := (&net.Dialer{Timeout: 5 * time.Second, Control: smallReceiveBuffer}).Dial("tcp", u.Host)
+			if err == nil {
+				mu.Lock()
+				conn = c.(*net.TCPConn)
+				mu.Unlock()
+			}
+			return c, err
+		})
+		o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			first.Do(func() { <-hold })
+			mu.Lock()
+			defer mu.Unlock()
+			take(m)
+		})
+	})
+	return mon, func() {
+		mu.Lock()
+		err := conn.SetReadBuffer(4 << 20)
+		mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(hold)
+	}
+}
+
+// waitForStates waits until count says the monitor holds the states of
+// hosts hosts, then until the broker has nothing left to send it.
+func waitForStates(t *testing.T, tb *testBroker, hosts int, count func() int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); count() < hosts; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the monitor got the states of %d of %d hosts (mochi dropped %d)", count(), hosts,
+				atomic.LoadInt64(&tb.Mochi().Info.MessagesDropped))
+		}
+	}
+	waitLong(t, "the broker's sends to end", time.Minute, func() bool { return tb.ReplaysActive() == 0 })
 }
 
 // subscribeQoS0 encodes a 3.1.1 SUBSCRIBE of filter at QoS 0.
@@ -317,5 +346,71 @@ func TestReplayWaitsForAcksAndEndsWithTheClient(t *testing.T) {
 	waitFor(t, "the replay to end", func() bool { return tb.ReplaysActive() == 0 })
 	if n := tb.Stats().RetainedReplayed; n != window {
 		t.Errorf("%d states sent, want the window of %d", n, window)
+	}
+}
+
+// TestMonitorGetsEveryPublishedState: a monitor subscribed to the monitor
+// tree gets the newest state of each of 3,000 hosts whose states the
+// server publishes one after another, as the 6-hourly republish does,
+// with a write queue of 16 packets, at QoS 0 and 1: the broker sends
+// them paced by the monitor's connection, each as a live delivery (no
+// retain flag for MQTT 3.1.1), instead of queueing them, and mochi drops
+// none. The monitor reads nothing until every state was published, and
+// its receive buffer is small (see TestMonitorGetsEveryRetainedState).
+func TestMonitorGetsEveryPublishedState(t *testing.T) {
+	forQoS01(t, monitorGetsEveryPublishedState)
+}
+
+func monitorGetsEveryPublishedState(t *testing.T, qos byte) {
+	tb := startBroker(t, func(c *broker.Config) { c.MaxClientWritesPending = 16 })
+	const hosts, size = 3000, 4096
+	var (
+		mu       sync.Mutex
+		last     = make(map[string]string)
+		retained int
+	)
+	dropped := func() int64 { return atomic.LoadInt64(&tb.Mochi().Info.MessagesDropped) }
+	mon, release := slowMonitor(t, tb, &mu, func(m paho.Message) {
+		if m.Retained() {
+			retained++
+		}
+		last[m.Topic()] = string(m.Payload())
+	})
+	wait(t, "subscribe", mon.Subscribe(topics.MonitorFilter, qos, nil))
+	published := make(chan error, 1)
+	go func() {
+		for i := range hosts {
+			if err := tb.Publish(topics.MonitorHostTopic(fleetHost(i)), statePayload(i, size, "v1"), true, 1); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	// Every state is published before the monitor reads any.
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	release()
+	waitForStates(t, tb, hosts, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(last)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range hosts {
+		if got := last[topics.MonitorHostTopic(fleetHost(i))]; got != string(statePayload(i, size, "v1")) {
+			t.Fatalf("host %d: got %.40q", i, got)
+		}
+	}
+	if retained != 0 {
+		t.Errorf("%d states came with the retain flag, as a replay; a live delivery has none (MQTT 3.1.1)", retained)
+	}
+	if n := dropped(); n != 0 {
+		t.Errorf("mochi dropped %d messages", n)
+	}
+	if mon.lostCount() != 0 {
+		t.Errorf("the monitor lost its connection: %v", mon.lost)
 	}
 }

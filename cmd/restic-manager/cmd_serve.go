@@ -35,7 +35,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// much stricter limit in the broker.
 	fs.IntVar(&m.BrokerConfig.MaxConnsPerAddrPerMinute, "mqtt-conn-limit", 600, "MQTT connection attempts per source address per minute")
 	fs.IntVar(&m.BrokerConfig.MaxClientWritesPending, "mqtt-client-queue", broker.DefaultMaxClientWritesPending,
-		"MQTT packets that may wait for one client (8 bytes each, per client); a monitoring client's retained states do not go through it")
+		"MQTT packets that may wait for one client (8 bytes each, per client); a monitoring client's host states do not go through it")
 	fs.IntVar(&m.HTTPConnsPerAddr, "http-conns-per-addr", web.DefaultConnsPerAddr,
 		"open HTTP connections one client address may hold per listener (0 = no cap; raise it behind a reverse proxy)")
 	fs.IntVar(&m.HTTPMaxConns, "http-max-conns", defaultHTTPMaxConns, "open HTTP connections per listener in all (0 = no cap)")
