@@ -52,7 +52,7 @@ func (p *Presence) Flush(ctx context.Context) error {
 		p.requeue(rows)
 		return err
 	}
-	if pub != nil {
+	if pub != nil && !p.isStopping() {
 		p.publishChanged(ctx, pub, moved)
 	}
 	return nil

@@ -141,7 +141,7 @@ func (p *Presence) republish(ctx context.Context) error {
 		return err
 	}
 	for batch := range slices.Chunk(hosts, monitorBatch) {
-		if ctx.Err() != nil || !p.s.Leading() {
+		if ctx.Err() != nil || p.isStopping() || !p.s.Leading() {
 			return nil // stopping, or another replica leads now
 		}
 		ids := make([]string, len(batch))

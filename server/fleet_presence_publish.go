@@ -91,6 +91,9 @@ func (p *Presence) publishChanged(ctx context.Context, pub Publisher, rows []pre
 		online[r.id] = r.hp.online
 	}
 	for batch := range slices.Chunk(ids, monitorBatch) {
+		if p.isStopping() {
+			return // nobody is left to tell (Stopping)
+		}
 		hosts, err := p.s.ListHostsByID(ctx, batch)
 		if err != nil {
 			p.s.log.Warn("monitor: load hosts", "hosts", len(batch), "err", err)

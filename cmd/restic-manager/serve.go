@@ -304,6 +304,11 @@ func (m *Main) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if m.svc != nil {
+		// The broker is about to drop every agent: their presence is
+		// stored once, by the final flush, and announced to no one.
+		m.svc.Presence().Stopping()
+	}
 	// The event streams end first: Shutdown waits for every request to
 	// finish, and a browser's stream never does by itself, so with a
 	// dashboard open every stop used to wait out the whole deadline.
