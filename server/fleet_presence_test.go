@@ -199,7 +199,7 @@ func TestPresenceFlushFailureThenRevoke(t *testing.T) {
 // one go, and announced to no one: no host.presence event (the health
 // store and the notifications would take them for news) and no monitor
 // state (the embedded broker ends with the server). Before, each went out
-// per host while the broker closed (3.8 s of a 10,000-agent stop).
+// per host while the broker closed.
 func TestPresenceWhileStopping(t *testing.T) {
 	s := servertest.MustOpenService(t, server.Options{Presence: server.PresenceOptions{FlushEvery: 10 * time.Millisecond}})
 	ids := []string{enrollTestHost(t, s, "stop-1"), enrollTestHost(t, s, "stop-2")}
