@@ -42,6 +42,8 @@ type Service struct {
 
 	// ingestEvents counts the job events in ingestQ (ingest_queue.go).
 	ingestEvents atomic.Int64
+	// decodes bounds the agent messages decoded at once (ingest_bound.go).
+	decodes decodeBound
 
 	// #4: logs of jobs the agent started that wait for their first event.
 	unknownLogs unknownLogJobs

@@ -169,7 +169,12 @@ func decodeAgentMessage[T any, P interface {
 	topics.Payload
 }](s *Service, t topics.Topic, topic, clientID string, payload []byte) (P, bool) {
 	m := P(new(T))
-	if err := topics.DecodeFrom(payload, t.Host, m); err != nil {
+	bounded := s.decodes.enter(len(payload)) // ingest_bound.go
+	err := topics.DecodeFrom(payload, t.Host, m)
+	if bounded {
+		s.decodes.leave()
+	}
+	if err != nil {
 		s.reject(topic, clientID, "bad "+t.Kind.String(), err)
 		return nil, false
 	}
