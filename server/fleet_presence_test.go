@@ -216,10 +216,12 @@ func TestPresenceWhileStopping(t *testing.T) {
 	events, stop := s.Events().Subscribe()
 	defer stop()
 
+	// Stopping before Run: Run's start asks for a republish of every
+	// state, which is not the stop's.
+	p.Stopping()
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { defer close(ran); s.Run(ctx) }()
-	p.Stopping()
 	for i, id := range ids {
 		p.Disconnected(id, uint64(i+1))
 	}
