@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -94,22 +95,53 @@ func (w *batchWriter) applySnapshots(ctx context.Context, host string, m *topics
 }
 
 // replaceSnapshots makes list the host's snapshot list and drops the staged
-// parts it supersedes.
+// parts it supersedes. It writes only what changed against the stored list:
+// a report comes after every backup and names the host's whole list (often
+// 50 snapshots or more) of which one is new, and deleting and inserting
+// every row held the one writer for the lot. A row whose info is the same is
+// left alone; a snapshot listed twice (in two parts) is kept once, as first
+// listed.
 func (w *batchWriter) replaceSnapshots(ctx context.Context, host, report string, takenAt time.Time,
 	list []topics.SnapshotInfo) (itemOutcome, error) {
-	if _, err := w.tx.ExecContext(ctx, `DELETE FROM snapshots WHERE host_id = ?`, host); err != nil {
-		return itemOutcome{}, fmt.Errorf("clear snapshots: %w", err)
+	var stored []struct {
+		ID   string `db:"id"`
+		Info string `db:"info"`
 	}
-	for _, sn := range list {
-		info, err := json.Marshal(&sn)
+	if err := w.tx.SelectContext(ctx, &stored, `SELECT id, info FROM snapshots WHERE host_id = ?`, host); err != nil {
+		return itemOutcome{}, fmt.Errorf("load snapshots: %w", err)
+	}
+	have := make(map[string]string, len(stored))
+	for _, r := range stored {
+		have[r.ID] = r.Info
+	}
+	listed := make(map[string]bool, len(list))
+	var changed []snapshotRow
+	for i := range list {
+		sn := &list[i]
+		if listed[sn.ID] {
+			continue
+		}
+		listed[sn.ID] = true
+		info, err := json.Marshal(sn)
 		if err != nil {
 			return itemOutcome{}, fmt.Errorf("encode snapshot: %w", err)
 		}
-		// A snapshot listed twice (in two parts) is kept once.
-		if _, err := w.tx.ExecContext(ctx, `INSERT INTO snapshots (host_id, id, time, info) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`, host, sn.ID, sn.Time.UTC(), string(info)); err != nil {
-			return itemOutcome{}, fmt.Errorf("insert snapshot: %w", err)
+		if old, ok := have[sn.ID]; ok && old == string(info) {
+			continue
 		}
+		changed = append(changed, snapshotRow{id: sn.ID, time: sn.Time.UTC(), info: string(info)})
+	}
+	var gone []string
+	for _, r := range stored {
+		if !listed[r.ID] {
+			gone = append(gone, r.ID)
+		}
+	}
+	if err := w.deleteSnapshots(ctx, host, gone); err != nil {
+		return itemOutcome{}, err
+	}
+	if err := w.upsertSnapshots(ctx, host, changed); err != nil {
+		return itemOutcome{}, err
 	}
 	if _, err := w.tx.ExecContext(ctx, `INSERT INTO snapshot_lists (host_id, report, taken_at, applied_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (host_id) DO UPDATE SET report = excluded.report, taken_at = excluded.taken_at,
@@ -121,4 +153,49 @@ func (w *batchWriter) replaceSnapshots(ctx context.Context, host, report string,
 		return itemOutcome{}, fmt.Errorf("drop staged parts: %w", err)
 	}
 	return itemOutcome{verdict: verdictStored, events: []Event{{Kind: EventSnapshotsChanged, HostID: host}}}, nil
+}
+
+// snapshotRow is a row of snapshots to write.
+type snapshotRow struct {
+	id   string
+	time time.Time
+	info string
+}
+
+// snapshotRowsPerStatement bounds the rows of one INSERT and the ids of one
+// DELETE of replaceSnapshots: 4 arguments a row stays far under both
+// engines' limits (SQLite 32,766 arguments, PostgreSQL 65,535).
+const snapshotRowsPerStatement = 500
+
+// deleteSnapshots deletes the host's snapshots ids.
+func (w *batchWriter) deleteSnapshots(ctx context.Context, host string, ids []string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), snapshotRowsPerStatement)
+		in, args := idList(ids[:n])
+		if _, err := w.tx.ExecContext(ctx, `DELETE FROM snapshots WHERE host_id = ? AND id IN (`+in+`)`,
+			append([]any{host}, args...)...); err != nil {
+			return fmt.Errorf("delete snapshots: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// upsertSnapshots inserts rows as the host's snapshots, replacing the time
+// and info of those stored already.
+func (w *batchWriter) upsertSnapshots(ctx context.Context, host string, rows []snapshotRow) error {
+	for len(rows) > 0 {
+		n := min(len(rows), snapshotRowsPerStatement)
+		args := make([]any, 0, 4*n)
+		for _, r := range rows[:n] {
+			args = append(args, host, r.id, r.time, r.info)
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", n), ", ")
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO snapshots (host_id, id, time, info) VALUES `+values+`
+			ON CONFLICT (host_id, id) DO UPDATE SET time = excluded.time, info = excluded.info`, args...); err != nil {
+			return fmt.Errorf("store snapshots: %w", err)
+		}
+		rows = rows[n:]
+	}
+	return nil
 }

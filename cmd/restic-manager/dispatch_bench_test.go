@@ -160,10 +160,35 @@ func (a *dispatchAgent) run(cmd *topics.Command) {
 	if len(a.snapshots) > 50 {
 		a.snapshots = a.snapshots[len(a.snapshots)-50:]
 	}
+	a.mu.Unlock()
+	a.reportSnapshots(now, cmd.Job)
+}
+
+// benchSnapshotHistory is how many snapshots each agent's host has before
+// the benchmark's jobs: a host backed up daily keeps tens of snapshots, and
+// every report after a backup names them all.
+const benchSnapshotHistory = 49
+
+// reportSnapshots sends the agent's snapshot list, taken at now.
+func (a *dispatchAgent) reportSnapshots(now time.Time, job string) {
+	a.mu.Lock()
 	list := slices.Clone(a.snapshots)
 	a.mu.Unlock()
 	a.publish(topics.SnapshotsTopic(a.id), &topics.SnapshotReport{Envelope: topics.NewEnvelope(topics.TypeSnapshots, a.id),
-		Seq: a.seq.Add(1), Report: topics.NewMessageID(), Part: 1, Parts: 1, TakenAt: now, Job: cmd.Job, Snapshots: list})
+		Seq: a.seq.Add(1), Report: topics.NewMessageID(), Part: 1, Parts: 1, TakenAt: now, Job: job, Snapshots: list})
+}
+
+// reportHistory gives the agent's host benchSnapshotHistory snapshots of
+// earlier days and reports them.
+func (a *dispatchAgent) reportHistory() {
+	now := time.Now().UTC()
+	a.mu.Lock()
+	for d := benchSnapshotHistory; d > 0; d-- {
+		a.snapshots = append(a.snapshots, topics.SnapshotInfo{ID: randomBenchHex(), Time: now.Add(-time.Duration(d) * 24 * time.Hour),
+			Hostname: "bench", Username: "root", Paths: []string{"/srv/bench"}, Tags: []string{}})
+	}
+	a.mu.Unlock()
+	a.reportSnapshots(now, "")
 }
 
 func randomBenchHex() string {
@@ -177,7 +202,8 @@ func randomBenchHex() string {
 // SQLite), 200 agents that are paho clients over plain MQTT, and 8 API
 // clients posting 400 backup jobs to random hosts as fast as the API
 // answers, every job then run by its agent (events, a log batch, a
-// snapshot report). It reports per job, p50 and p99 in ms: the POST; POST
+// snapshot report naming the host's list: benchSnapshotHistory snapshots
+// before the first job). It reports per job, p50 and p99 in ms: the POST; POST
 // sent → the agent has the command ("to-agent"); the agent sent
 // "delivered" → the server's ack of it, sent once it is stored ("ack");
 // and POST sent → that ack ("delivered", issue #15's target: p99 ≤ 100 ms
@@ -216,6 +242,17 @@ func BenchmarkDispatchStages(b *testing.B) {
 	for range hosts { // every init job delivered
 		<-rec.done
 	}
+	for _, h := range hosts {
+		h.reportHistory()
+	}
+	waitFor(b, "every host's snapshot history stored", time.Minute, func() bool {
+		for _, h := range hosts {
+			if l, err := svc.Snapshots(ctx, h.id); err != nil || len(l.Snapshots) != benchSnapshotHistory {
+				return false
+			}
+		}
+		return true
+	})
 	var post, toAgent, ack, delivered []time.Duration
 	for b.Loop() {
 		rec.mu.Lock()
