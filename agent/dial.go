@@ -9,6 +9,8 @@ import (
 	"net/url"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/restic-manager/restic-manager/agent/tlssession"
 )
 
 // dialer returns paho's connection opener for one session of the agent.
@@ -24,8 +26,9 @@ func (a *Agent) dialer(ctx context.Context) mqtt.OpenConnectionFunc {
 // signature for the server, no chain verification here. The agent talks
 // to one broker, so one entry would do; a few cover a broker URL change.
 // It lives as long as the process: an agent restart starts with a full
-// handshake.
-func newTLSSessionCache() tls.ClientSessionCache { return tls.NewLRUClientSessionCache(4) }
+// handshake. It keeps a session through a few failed handshakes
+// (tlssession.Cache).
+func newTLSSessionCache() tls.ClientSessionCache { return tlssession.NewCache(4) }
 
 // brokerDialer returns paho's connection opener for one session, trusting ca
 // for TLS. Dialing ourselves (instead of paho's own dialer) gives two things:

@@ -10,8 +10,10 @@
 //	restic-manager-loadgen --server http://127.0.0.1:8080 --token $TOKEN --agents 200
 //
 // It is a client of the server, like an agent or a script: it imports the
-// wire contract (topics) and paho, never the agent's or the server's
-// packages, so what it measures is what a real fleet would meet. It runs
+// wire contract (topics), paho and the agent's TLS session cache
+// (agent/tlssession, so a reconnecting fleet resumes as agents do), never
+// the agent's or the server's other packages, so what it measures is what a
+// real fleet would meet. It runs
 // no restic: a simulated agent answers a job with what an agent would
 // send. docs/scale.md explains the scenarios and has measured figures.
 //

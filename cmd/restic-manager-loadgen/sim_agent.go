@@ -15,6 +15,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/restic-manager/restic-manager/agent/tlssession"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -116,7 +117,7 @@ type simAgent struct {
 func newSimAgent(fl *simFleet, id, password string, local *net.TCPAddr) *simAgent {
 	return &simAgent{fl: fl, id: id, password: password, local: local, bootID: topics.NewMessageID(),
 		started: time.Now(), out: newSimOutbox(), queue: make(chan *simJob, 256), drop: make(chan struct{}, 1),
-		configNew: make(chan struct{}), jobs: map[string]*simJob{}, tlsSessions: tls.NewLRUClientSessionCache(1)}
+		configNew: make(chan struct{}), jobs: map[string]*simJob{}, tlsSessions: tlssession.NewCache(1)}
 }
 
 // run keeps the agent connected until ctx ends, reconnecting with the real
