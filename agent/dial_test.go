@@ -21,30 +21,7 @@ import (
 func TestAgentResumesTLSSessionOnReconnect(t *testing.T) {
 	t.Parallel()
 	ca := agenttest.NewCA(t, "dial test CA")
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", ca.ServerTLS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				// The ticket goes out after the handshake, before this byte.
-				if _, err := c.Write([]byte{0}); err == nil {
-					_, _ = io.Copy(io.Discard, c)
-				}
-			}()
-		}
-	}()
-	u, err := url.Parse("mqtts://" + ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := ticketServer(t, ca, nil)
 	resumed := func(dial mqtt.OpenConnectionFunc) bool {
 		t.Helper()
 		c, err := dial(u, mqtt.ClientOptions{})
@@ -79,34 +56,8 @@ func TestAgentResumesTLSSessionOnReconnect(t *testing.T) {
 func TestAgentKeepsTLSSessionThroughResetHandshakes(t *testing.T) {
 	t.Parallel()
 	ca := agenttest.NewCA(t, "dial test CA")
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", ca.ServerTLS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var reset atomic.Bool
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if reset.Load() {
-				_ = c.Close() // before any handshake byte: the client's handshake fails
-				continue
-			}
-			go func() {
-				defer c.Close()
-				if _, err := c.Write([]byte{0}); err == nil {
-					_, _ = io.Copy(io.Discard, c)
-				}
-			}()
-		}
-	}()
-	u, err := url.Parse("mqtts://" + ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := ticketServer(t, ca, &reset)
 	a := &Agent{ca: ca.Cert, tlsSessions: newTLSSessionCache()}
 	dial := func() (bool, error) {
 		c, err := a.dialer(t.Context())(u, mqtt.ClientOptions{})
@@ -142,4 +93,40 @@ func TestAgentKeepsTLSSessionThroughResetHandshakes(t *testing.T) {
 	if resumed, err := dial(); err != nil || resumed {
 		t.Fatalf("a session that failed %d handshakes in a row was kept (resumed %v, %v)", tlssession.FailuresToDrop, resumed, err)
 	}
+}
+
+// ticketServer is a TLS server that writes one byte on each connection (the
+// session ticket goes out after the handshake, before that byte) and reads
+// until the client hangs up; while reset is set it closes each connection
+// before any handshake byte, so the client's handshake fails.
+func ticketServer(t *testing.T, ca *agenttest.CA, reset *atomic.Bool) *url.URL {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", ca.ServerTLS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if reset != nil && reset.Load() {
+				_ = c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				if _, err := c.Write([]byte{0}); err == nil {
+					_, _ = io.Copy(io.Discard, c)
+				}
+			}()
+		}
+	}()
+	u, err := url.Parse("mqtts://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
