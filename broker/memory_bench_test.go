@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -178,12 +179,12 @@ func BenchmarkCloseWithTLSClients(b *testing.B) {
 			conns[i] = connectTLS(b, tb, pool, pk)
 		}
 		runtime.GC() // the connects' garbage is not the Close's
-		cpu0, start := processCPU(), time.Now()
+		cpu0, start := brokertest.ProcessCPU(), time.Now()
 		if err := tb.Close(); err != nil {
 			b.Fatal(err)
 		}
 		wall = float64(time.Since(start).Microseconds()) / clients
-		cpu = float64((processCPU() - cpu0).Microseconds()) / clients
+		cpu = float64((brokertest.ProcessCPU() - cpu0).Microseconds()) / clients
 		b.Logf("%d Wills delivered while closing", wills.Load())
 		for _, rc := range conns {
 			_ = rc.conn.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkMonitorReplay(b *testing.B) {
 		if code := mon.connect(b, connectPacket(4, monitor, password(monitor))); code != 0 {
 			b.Fatalf("CONNACK %#x", code)
 		}
-		cpu0, wall0 := processCPU(), time.Now()
+		cpu0, wall0 := brokertest.ProcessCPU(), time.Now()
 		if ack := mon.ack(b, subscribeQoS0(b, 1, topics.MonitorFilter), packets.Suback); ack.ReasonCodes[0] != 0 {
 			b.Fatalf("SUBACK %v", ack.ReasonCodes)
 		}
@@ -42,7 +43,7 @@ func BenchmarkMonitorReplay(b *testing.B) {
 				b.Fatalf("state %d: %s retain=%v (%v)", n, packets.PacketNames[pk.FixedHeader.Type], pk.FixedHeader.Retain, err)
 			}
 		}
-		cpu += processCPU() - cpu0
+		cpu += brokertest.ProcessCPU() - cpu0
 		wall += time.Since(wall0)
 		_ = mon.conn.Close()
 		waitFor(b, "the replay to end", func() bool { return tb.ReplaysActive() == 0 })

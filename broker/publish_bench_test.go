@@ -13,6 +13,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkTLSPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 			msg := buf.Bytes()
-			cpu0 := processCPU()
+			cpu0 := brokertest.ProcessCPU()
 			b.ResetTimer()
 			for range b.N {
 				if _, err := rc.conn.Write(msg); err != nil {
@@ -60,7 +61,7 @@ func BenchmarkTLSPublish(b *testing.B) {
 			if got.Load() < int64(b.N) {
 				b.Fatalf("%d of %d messages delivered", got.Load(), b.N)
 			}
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/1e3/float64(b.N), "CPU-µs/msg")
+			b.ReportMetric(float64((brokertest.ProcessCPU()-cpu0).Nanoseconds())/1e3/float64(b.N), "CPU-µs/msg")
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/restic-manager/restic-manager/broker"
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkAgentConnectSubscribe(b *testing.B) {
 		}
 		ids := addMemClients(b, tb, clients)
 		conns := make([]*rawClient, clients)
-		cpu0 := processCPU()
+		cpu0 := brokertest.ProcessCPU()
 		for i, id := range ids {
 			conns[i] = dialRaw(b, tb.TCPAddr())
 			if code := conns[i].connect(b, connectPacket(4, id, password(id))); code != 0 {
@@ -43,7 +44,7 @@ func BenchmarkAgentConnectSubscribe(b *testing.B) {
 				b.Fatalf("SUBACK %s: %v", id, ack.ReasonCodes)
 			}
 		}
-		cpu = float64((processCPU() - cpu0).Microseconds()) / clients
+		cpu = float64((brokertest.ProcessCPU() - cpu0).Microseconds()) / clients
 	}
 	b.ReportMetric(cpu, "CPU-µs/agent")
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/restic-manager/restic-manager/broker/brokertest"
 )
 
 // BenchmarkTLSHandshake is what one agent connection's TLS costs, client
@@ -66,7 +68,7 @@ func BenchmarkTLSHandshake(b *testing.B) {
 					cli.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 					connect()
 				}
-				cpu0, start := processCPU(), time.Now()
+				cpu0, start := brokertest.ProcessCPU(), time.Now()
 				b.ResetTimer()
 				for range b.N {
 					if connect() != resume {
@@ -74,7 +76,7 @@ func BenchmarkTLSHandshake(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/handshake")
+				b.ReportMetric(float64((brokertest.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/handshake")
 				b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "wall-µs/handshake")
 			})
 		}

@@ -1,12 +1,13 @@
-package broker_test
+package brokertest
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the process's user + system time so far.
-func processCPU() time.Duration {
+// ProcessCPU is the CPU time (user and system) the test process has used
+// so far.
+func ProcessCPU() time.Duration {
 	h, err := syscall.GetCurrentProcess()
 	if err != nil {
 		return 0
