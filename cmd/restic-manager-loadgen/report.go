@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // figures are what a run measured: the rows of issue #15's table. Absent
@@ -62,9 +63,10 @@ type connectFigures struct {
 	LoadgenFDsPerAgent float64 `json:"loadgen_fds_per_agent"`
 	// ServerCPUSeconds is the server's CPU from the start of the connect
 	// until every agent was online; HostListMaxMs the slowest host list
-	// meanwhile.
+	// (every page of 500) meanwhile, HostPageMaxMs its slowest page.
 	ServerCPUSeconds float64 `json:"server_cpu_s,omitempty"`
 	HostListMaxMs    float64 `json:"host_list_max_ms,omitempty"`
+	HostPageMaxMs    float64 `json:"host_page_max_ms,omitempty"`
 }
 
 type stormFigures struct {
@@ -84,9 +86,11 @@ type stormFigures struct {
 	TLSResumed    int64 `json:"tls_resumed,omitempty"`
 	// ServerCPUSeconds is the server's CPU from the storm until every agent
 	// was back (with a restart, the new process's, its start included);
-	// HostListMaxMs the slowest host list meanwhile.
+	// HostListMaxMs the slowest host list (every page of 500) meanwhile,
+	// HostPageMaxMs its slowest page.
 	ServerCPUSeconds float64 `json:"server_cpu_s,omitempty"`
 	HostListMaxMs    float64 `json:"host_list_max_ms,omitempty"`
+	HostPageMaxMs    float64 `json:"host_page_max_ms,omitempty"`
 }
 
 type dispatchFigures struct {
@@ -165,7 +169,7 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 			how = fmt.Sprintf("spread over %.0f s", c.SpreadSeconds)
 		}
 		row("initial connect", "%d %s: %s online in %.1f s%s%s%s", c.Agents, how, allOrSome(c.Online, c.Agents), c.AllOnlineSeconds,
-			agentsSide(c.AgentsSideSeconds), peakFDs(c.ServerFDsPeak), meanwhile(c.ServerCPUSeconds, c.HostListMaxMs))
+			agentsSide(c.AgentsSideSeconds), peakFDs(c.ServerFDsPeak), meanwhile(c.ServerCPUSeconds, c.HostListMaxMs, c.HostPageMaxMs))
 	}
 	if s := f.Storm; s != nil {
 		extra := ""
@@ -180,7 +184,7 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 		}
 		row("restart storm ("+s.Kind+"), all back online", "%d: %s back in %.1f s, %d left behind%s%s%s%s",
 			s.Agents, allOrSome(s.Online, s.Agents), s.AllOnlineSeconds, s.LeftBehind, agentsSide(s.AgentsSideSeconds), extra,
-			peakFDs(s.ServerFDsPeak), meanwhile(s.ServerCPUSeconds, s.HostListMaxMs))
+			peakFDs(s.ServerFDsPeak), meanwhile(s.ServerCPUSeconds, s.HostListMaxMs, s.HostPageMaxMs))
 	}
 	if d := f.Dispatch; d != nil {
 		row(fmt.Sprintf("dispatch at %d agents", f.Agents), "%d jobs to %d hosts, %d parallel API clients (%.0f POST/s): POST %s; to the agent %s; to \"delivered\" %s; %d errors",
@@ -242,16 +246,19 @@ func peakFDs(n int) string {
 }
 
 // meanwhile is the server's CPU and the slowest host list while agents came.
-func meanwhile(cpu, listMs float64) string {
+func meanwhile(cpu, listMs, pageMs float64) string {
 	out := ""
 	if cpu > 0 {
 		out += fmt.Sprintf("; server CPU %.1f s", cpu)
 	}
 	if listMs > 0 {
-		out += fmt.Sprintf("; slowest host list %.0f ms", listMs)
+		out += fmt.Sprintf("; slowest host list %.0f ms (its slowest page of %d %.0f ms)", listMs, pollPageSize, pageMs)
 	}
 	return out
 }
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func allOrSome(n, of int) string {
 	if n == of {

@@ -29,10 +29,11 @@ type loadRun struct {
 	// peakFDs is the most descriptors the server held at a poll of the
 	// last waitOnline.
 	peakFDs int
-	// slowestPoll is the longest GET /api/v1/hosts of the last waitOnline:
-	// how responsive the API stayed while the agents came.
-	slowestPoll time.Duration
-	logf        func(format string, args ...any)
+	// slowestPoll is the longest walk of GET /api/v1/hosts (every page of
+	// pollPageSize) of the last waitOnline, slowestPage its longest single
+	// request: how responsive the API stayed while the agents came.
+	slowestPoll, slowestPage time.Duration
+	logf                     func(format string, args ...any)
 }
 
 // run is the parent: it readies the server and the identities, starts the
@@ -164,7 +165,7 @@ func (r *loadRun) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hosts, _, err := r.api.listHosts(ctx)
+	hosts, _, _, err := r.api.listHosts(ctx, pollPageSize)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 // times each, one after another.
 func (r *loadRun) apiTimings(ctx context.Context) error {
 	o := r.o
-	hosts, _, err := r.api.listHosts(ctx)
+	hosts, _, _, err := r.api.listHosts(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -22,7 +22,7 @@ func (r *loadRun) apiTimings(ctx context.Context) error {
 	r.fig.API = &f
 	var list []time.Duration
 	for range o.apiRequests {
-		_, took, err := r.api.listHosts(ctx)
+		_, took, _, err := r.api.listHosts(ctx, 0)
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ func (r *loadRun) connect(ctx context.Context) error {
 	r.fig.Connect = &f
 	online, took, err := r.waitOnline(ctx, time.Time{}, start)
 	f.Online, f.AllOnlineSeconds, f.ServerFDsPeak = online, took.Seconds(), r.peakFDs
-	f.HostListMaxMs = float64(r.slowestPoll.Microseconds()) / 1000
+	f.HostListMaxMs, f.HostPageMaxMs = ms(r.slowestPoll), ms(r.slowestPage)
 	if cpu1 := cpuSeconds(r.pid); cpu1 > 0 {
 		f.ServerCPUSeconds = cpu1 - cpu0
 	}
@@ -104,7 +104,7 @@ func (r *loadRun) storm(ctx context.Context) error {
 	}
 	online, took, err := r.waitOnline(ctx, start, start)
 	f.Online, f.LeftBehind, f.AllOnlineSeconds, f.ServerFDsPeak = online, o.agents-online, took.Seconds(), r.peakFDs
-	f.HostListMaxMs = float64(r.slowestPoll.Microseconds()) / 1000
+	f.HostListMaxMs, f.HostPageMaxMs = ms(r.slowestPoll), ms(r.slowestPage)
 	if cpu1 := cpuSeconds(r.pid); cpu1 > 0 {
 		f.ServerCPUSeconds = cpu1 - cpu0
 	}
@@ -144,15 +144,15 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 	lastLog := time.Now()
 	var lastErr error
 	answered := false
-	r.peakFDs, r.slowestPoll = 0, 0
+	r.peakFDs, r.slowestPoll, r.slowestPage = 0, 0, 0
 	for {
 		r.peakFDs = max(r.peakFDs, countFDs(r.pid))
 		// A poll that does not answer in pollWait is given up, so a server
 		// too busy to list its hosts shows as such, poll after poll.
 		pctx, cancel := context.WithTimeout(ctx, pollWait)
-		hosts, took, err := r.api.listHosts(pctx)
+		hosts, took, page, err := r.api.listHosts(pctx, pollPageSize)
 		cancel()
-		r.slowestPoll = max(r.slowestPoll, took)
+		r.slowestPoll, r.slowestPage = max(r.slowestPoll, took), max(r.slowestPage, page)
 		lastErr = err
 		if err == nil {
 			answered = true
