@@ -189,7 +189,12 @@ func (r *loadRun) waitOnline(ctx context.Context, since, start time.Time) (int, 
 		select {
 		case <-ctx.Done():
 			return online, time.Since(start), ctx.Err()
-		case <-time.After(max(every, took)): // a slow list is polled at most half the time
+		// The next walk starts every after this one started, or at once
+		// when it took longer: one walk at a time, back to back, as a
+		// script waiting for its fleet would. (Waiting as long again as
+		// a slow walk took, as before, put up to a walk's time between
+		// the server listing them all and the loadgen asking.)
+		case <-time.After(every - took):
 		}
 	}
 }
