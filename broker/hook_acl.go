@@ -54,14 +54,8 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if !ok || !canSubscribe(id, topic) {
 		return false
 	}
-	if id.Role == RoleMonitor {
-		if h.b.replays.pace(cl, id, topic) {
-			return false // the replay sends it, paced by the client (monitor_replay.go)
-		}
-		// A live delivery (or a filter of a SUBSCRIBE, which counts for
-		// nothing): a replay of this client's retained messages must
-		// not send an older copy after it (monitor_replay.go).
-		h.b.replays.deliveredLive(cl, topic)
+	if id.Role == RoleMonitor && h.b.replays.pace(cl, id, topic) {
+		return false // the replay sends it, paced by the client (monitor_replay.go)
 	}
 	return true
 }

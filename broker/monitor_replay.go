@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -41,21 +42,26 @@ var errReplayStopped = errors.New("broker: the client of a retained replay went"
 // it does not read, its next packets' answers wait behind the replay's
 // write. It holds the matching topic names of one filter at a time (a pass
 // starts with a copy of mochi's retained map, dropped once the names are
-// read), and marks for the topics delivered live while it runs. It stops
-// when the client goes (OnDisconnect) or a write fails.
+// read), and the paced topics not yet sent. It stops when the client goes
+// (OnDisconnect) or a write fails.
 //
 // Order: a live update published during the replay must never be
 // overwritten by an older retained copy. Each topic is sent as it is
 // retained at the moment of sending (not as it was when the replay began),
-// and aclHook.OnACLCheck, which mochi calls for every live delivery before
-// queueing it, counts a live delivery of that topic to the client. When the
-// count moved while the replay read and wrote the topic, a live copy may
-// have been queued before the replay's write and so written after it: the
-// replay sends the topic's retained state again, until a send passes with
-// no live delivery in between. Mochi retains a message before it delivers
-// it (server.go processPublish), so the copy the replay reads is at least as
-// new as any live one whose count it saw; the last copy on the wire is the
-// one retained last (for one topic the server publishes one at a time).
+// and read again once written: when the retained payload changed (or was
+// cleared) between the read and the end of the write, a live copy of the
+// newer state may have gone to the client before the replay's write, so
+// the replay sends the topic again as it is now (a cleared one as an empty
+// message), until a send ends with the state it wrote still retained.
+// Mochi retains a message before it delivers it (server.go
+// processPublish), and for one topic the server publishes one at a time,
+// so a live copy of a newer state is always one the second read sees; the
+// last copy on the wire is the one retained last. A topic whose state did
+// not change is sent once per pass: a retained message reaches the client
+// once per SUBSCRIBE whose filter matches it, as MQTT has it. (It once
+// counted the live deliveries in aclHook.OnACLCheck instead; mochi calls
+// that for a SUBSCRIBE's filters too, and a SUBSCRIBE of a topic name
+// during the replay made it send that topic once more.)
 //
 // Paced publishes. A retained state the server publishes on the monitor
 // tree (Broker.Publish) reaches a connected monitor the same way: mochi's
@@ -87,9 +93,8 @@ type replay struct {
 	asked   []packets.Subscription // this SUBSCRIBE's filters wanting the retained messages
 	queue   []packets.Subscription // granted filters waiting for a pass
 	running bool
-	live    map[string]uint64 // topic → live deliveries since the replay began
-	room    chan struct{}     // an acknowledgement came: maybe room in the window
-	done    chan struct{}     // closed when the client goes
+	room    chan struct{} // an acknowledgement came: maybe room in the window
+	done    chan struct{} // closed when the client goes
 	// pending are the topics published (paced) and not yet sent, in the
 	// order they were first published.
 	pending map[string]struct{}
@@ -104,8 +109,7 @@ func newReplays(b *Broker) *replays {
 func (rs *replays) entry(cl *mqtt.Client, id Identity) *replay {
 	r := rs.byCl[cl]
 	if r == nil {
-		r = &replay{cl: cl, id: id, live: make(map[string]uint64), room: make(chan struct{}, 1), done: make(chan struct{}),
-			pending: make(map[string]struct{})}
+		r = &replay{cl: cl, id: id, room: make(chan struct{}, 1), done: make(chan struct{}), pending: make(map[string]struct{})}
 		rs.byCl[cl] = r
 		rs.active.Add(1)
 	}
@@ -239,18 +243,6 @@ func (rs *replays) pace(cl *mqtt.Client, id Identity, topic string) bool {
 	return true
 }
 
-// deliveredLive counts a live delivery of topic to cl (see replays).
-func (rs *replays) deliveredLive(cl *mqtt.Client, topic string) {
-	if rs.active.Load() == 0 {
-		return
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if r := rs.byCl[cl]; r != nil && r.running {
-		r.live[topic]++
-	}
-}
-
 // acked wakes cl's replay if it waits for room in its window.
 func (rs *replays) acked(cl *mqtt.Client) {
 	if rs.active.Load() == 0 {
@@ -265,13 +257,6 @@ func (rs *replays) acked(cl *mqtt.Client) {
 		default:
 		}
 	}
-}
-
-// liveCount is how many live deliveries of topic r has seen.
-func (rs *replays) liveCount(r *replay, topic string) uint64 {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return r.live[topic]
 }
 
 // next pops r's next filter (a pass), else its next paced topic, or ends
@@ -298,7 +283,6 @@ func (rs *replays) next(r *replay) (sub packets.Subscription, paced string, ok b
 	}
 	r.running = false
 	r.order = nil // its array may hold a fleet's names
-	clear(r.live)
 	rs.endIfIdle(r)
 	return sub, "", false
 }
@@ -394,25 +378,32 @@ func (rs *replays) retainedTopics(filter string) []string {
 	return names
 }
 
-// send writes topic's retained state to r's client, again while live
-// copies were delivered in between (see replays). live: a paced
-// publish's delivery, not a replay of the retained message.
+// send writes topic's retained state to r's client, again while the
+// state changed during the write (see replays). live: a paced publish's
+// delivery, not a replay of the retained message.
 func (rs *replays) send(r *replay, sub packets.Subscription, topic string, live bool) error {
 	if !canSubscribe(r.id, topic) { // aclHook.OnACLCheck's rule for a delivery
 		return nil
 	}
-	for {
-		before := rs.liveCount(r, topic)
+	var sent packets.Packet // the state last written
+	for wrote := false; ; wrote = true {
 		pk, ok := rs.b.srv.Topics.Retained.Get(topic)
 		if !ok || len(pk.Payload) == 0 {
-			return nil // no longer retained
+			if !wrote {
+				return nil // not retained (any more): nothing to send
+			}
+			// Cleared after the read: mochi's live delivery of the clear
+			// may have gone before the state just written.
+			sent.Payload = nil
+			return rs.write(r, sub, sent, live)
+		}
+		if wrote && bytes.Equal(pk.Payload, sent.Payload) {
+			return nil // still the state written: no newer one went before it
 		}
 		if err := rs.write(r, sub, pk, live); err != nil {
 			return err
 		}
-		if rs.liveCount(r, topic) == before {
-			return nil
-		}
+		sent = pk
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -416,5 +417,161 @@ func monitorGetsEveryPublishedState(t *testing.T, qos byte) {
 	}
 	if mon.lostCount() != 0 {
 		t.Errorf("the monitor lost its connection: %v", mon.lost)
+	}
+}
+
+// TestOverlappingSubscribeGetsOneRetainedCopyPerFilter: a monitor's
+// SUBSCRIBE that arrives while the replay of its previous one is sending
+// the same retained message gets one copy per SUBSCRIBE whose filter
+// matches it, not one more. The SUBSCRIBE of a topic name made mochi's ACL
+// check of its filter count as a live delivery of that topic, and the
+// running replay sent the topic again, as if a live copy might have gone
+// before its own (TestACLHomeAssistantDiscovery got the retained config
+// four times for three filters in 4 runs of 40).
+//
+// Not parallel: replayHeldOnConfig looks for the replay's goroutine among
+// the process's.
+func TestOverlappingSubscribeGetsOneRetainedCopyPerFilter(t *testing.T) {
+	tb, mon, cfg := replayHeldOnConfig(t)
+	mon.subscribe(t, 3, cfg) // while the replay of HA/# is sending cfg
+	feed := mon.readFeed(t, tb)
+	for _, m := range feed {
+		if m.TopicName != cfg || string(m.Payload) != string(payload(cfg)) {
+			t.Errorf("got %s %q, want only the config", m.TopicName, m.Payload)
+		}
+	}
+	// Two of the three filters match the config: a copy for each.
+	if len(feed) != 2 {
+		t.Errorf("the config came %d times, want 2 (one per matching SUBSCRIBE)", len(feed))
+	}
+}
+
+// TestClearDuringReplayIsNotOverwritten: a retained state cleared (an
+// empty retained publish, delivered live) while the replay is sending it
+// is not followed by the older state: the replay sends the clear after it.
+// Not parallel (see TestOverlappingSubscribeGetsOneRetainedCopyPerFilter).
+func TestClearDuringReplayIsNotOverwritten(t *testing.T) {
+	tb, mon, cfg := replayHeldOnConfig(t)
+	if err := tb.Publish(cfg, nil, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	clear, err := mon.read() // the live delivery, queued by mochi
+	if err != nil || clear.TopicName != cfg || len(clear.Payload) != 0 {
+		t.Fatalf("got %q %q (%v), want the config cleared", clear.TopicName, clear.Payload, err)
+	}
+	feed := mon.readFeed(t, tb)
+	if len(feed) == 0 || feed[len(feed)-1].TopicName != cfg {
+		t.Fatalf("got %d messages after the clear, want the config's last", len(feed))
+	}
+	if last := feed[len(feed)-1]; len(last.Payload) != 0 {
+		t.Errorf("the config's last message is %q after it was cleared, want it empty", last.Payload)
+	}
+}
+
+// heldMonitor is a raw MQTT 5 monitor with Receive Maximum 1 holding one
+// message unacknowledged: the replay's window is full.
+type heldMonitor struct {
+	*rawClient
+	held packets.Packet
+}
+
+// replayHeldOnConfig retains a host's state and one of its Home Assistant
+// configs, and connects a heldMonitor that subscribes to the state (whose
+// copy it holds), then to the discovery prefix: the replay of that
+// SUBSCRIBE has read the config and waits for room in its window to write
+// it. It returns the config's topic.
+func replayHeldOnConfig(t *testing.T) (*testBroker, *heldMonitor, string) {
+	t.Helper()
+	tb := startBroker(t, nil)
+	state, cfg := topics.MonitorHostTopic(hostA), topics.HAConfigTopic(hostA, "overdue")
+	for _, name := range []string{state, cfg} {
+		if err := tb.Publish(name, payload(name), true, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mon := &heldMonitor{rawClient: dialRaw(t, tb.TCPAddr())}
+	conn := connectPacket(5, monitor, password(monitor))
+	conn.Properties.ReceiveMaximum = 1
+	if code := mon.connect(t, conn); code != 0 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	mon.subscribe(t, 1, state)
+	var err error
+	if mon.held, err = mon.read(); err != nil || mon.held.TopicName != state || mon.held.FixedHeader.Qos != 1 {
+		t.Fatalf("first message %q QoS %d (%v), want %s at QoS 1", mon.held.TopicName, mon.held.FixedHeader.Qos, err, state)
+	}
+	waiting := goroutinesIn("(*replays).packetID")
+	mon.subscribe(t, 2, topics.HADiscoveryPrefix+"/#")
+	waitFor(t, "the replay to wait for room in its window", func() bool { return goroutinesIn("(*replays).packetID") > waiting })
+	return tb, mon, cfg
+}
+
+// subscribe subscribes to filter at QoS 1 (packet ID id), which must be
+// granted.
+func (c *heldMonitor) subscribe(t *testing.T, id uint16, filter string) {
+	t.Helper()
+	if ack := c.ack(t, subscribePacket(t, 5, id, filter), packets.Suback); ack.ReasonCodes[0] != 1 {
+		t.Fatalf("SUBACK of %s: %v", filter, ack.ReasonCodes)
+	}
+}
+
+// puback acknowledges the QoS 1 message id.
+func (c *heldMonitor) puback(id uint16) error {
+	var buf bytes.Buffer
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id, ProtocolVersion: 5}
+	if err := pk.PubackEncode(&buf); err != nil {
+		return err
+	}
+	_, err := c.conn.Write(buf.Bytes())
+	return err
+}
+
+// readFeed acknowledges the held message and returns every PUBLISH that
+// follows it until the replay has ended (a sentinel published then is the
+// last), acknowledging each.
+func (c *heldMonitor) readFeed(t *testing.T, tb *testBroker) []packets.Packet {
+	t.Helper()
+	sentinel := payload("sentinel")
+	var feed []packets.Packet
+	done := make(chan error, 1)
+	go func() {
+		if err := c.puback(c.held.PacketID); err != nil {
+			done <- err
+			return
+		}
+		for {
+			pk, err := c.read()
+			if err == nil && pk.FixedHeader.Qos > 0 {
+				err = c.puback(pk.PacketID)
+			}
+			if err != nil || bytes.Equal(pk.Payload, sentinel) {
+				done <- err
+				return
+			}
+			if pk.FixedHeader.Type == packets.Publish {
+				feed = append(feed, pk)
+			}
+		}
+	}()
+	waitFor(t, "the replay to end", func() bool { return tb.ReplaysActive() == 0 })
+	if err := tb.Publish(c.held.TopicName, sentinel, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("reading the feed: %v", err)
+	}
+	return feed
+}
+
+// goroutinesIn counts the goroutines of this process that run in the
+// function named fn (a frame of their stack names it).
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Count(buf[:n], []byte(fn+"("))
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
