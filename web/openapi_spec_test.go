@@ -333,6 +333,9 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 	// Tags and fleet actions (#12.5).
 	send(http.MethodPut, host+"/tags", hosts+"/tags", `{"tags":["site:lyon","Laptop"]}`)
 	get("/api/v1/hosts", "/api/v1/hosts?tag=site:lyon")
+	get("/api/v1/fleet/summary", "/api/v1/fleet/summary")
+	get("/api/v1/fleet/summary", "/api/v1/fleet/summary?tag=site:lyon")
+	get("/api/v1/fleet/summary", "/api/v1/fleet/summary?limit=5")
 	send(http.MethodPost, "/api/v1/fleet/actions", "/api/v1/fleet/actions", `{"action":"check","tag":"site:lyon","read_data_subset":"1/20"}`)
 	send(http.MethodPost, "/api/v1/fleet/actions", "/api/v1/fleet/actions",
 		fmt.Sprintf(`{"action":"pause","hosts":[%q,"h_nosuchhost"]}`, agent.hostID))
@@ -416,6 +419,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		"POST /api/v1/notification-channels/{cid}/test 202", "GET /api/v1/notification-deliveries 200",
 		"PUT /api/v1/hosts/{id}/notifications 200", "PUT /api/v1/settings/monitor 200",
 		"PUT /api/v1/hosts/{id}/tags 200", "POST /api/v1/fleet/actions 200", "POST /api/v1/fleet/actions 400", "GET /api/v1/hosts 400",
+		"GET /api/v1/fleet/summary 200", "GET /api/v1/fleet/summary 400",
 	} {
 		if !c.checked[want] {
 			t.Errorf("no answer %s was checked", want)

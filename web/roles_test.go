@@ -181,6 +181,7 @@ func roleCases() []roleCase {
 		{http.MethodGet, "/admin/audit", server.PermAdmin, false, 200, get("/admin/audit")},
 		{http.MethodGet, "/metrics", server.PermRead, false, 200, get("/metrics")},
 		{http.MethodGet, "/api/v1/hosts", server.PermRead, false, 200, get("/api/v1/hosts")},
+		{http.MethodGet, "/api/v1/fleet/summary", server.PermRead, false, 200, get("/api/v1/fleet/summary")},
 		{http.MethodGet, "/api/v1/hosts/:id", server.PermRead, false, 200, func(app *testApp, c *client, _ string, n int) response {
 			return c.get("/api/v1/hosts/" + app.enrollHost(fmt.Sprintf("api-seen-%d", n)).HostID)
 		}},

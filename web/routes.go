@@ -137,6 +137,7 @@ func (h *handler) routes() []route {
 		{head, "/healthz", anyone, read, h.showHealth}, // some load balancers probe with HEAD
 		{get, "/metrics", bearer, read, h.showMetrics},
 		{get, "/api/v1/hosts", bearer, read, h.apiListHosts},
+		{get, "/api/v1/fleet/summary", bearer, read, h.apiFleetSummary},
 		{get, "/api/v1/hosts/:id", bearer, read, h.apiShowHost},
 		{post, "/api/v1/hosts/:id/revoke", bearer, configure, h.apiRevokeHost},
 		{get, "/api/v1/hosts/:id/repository", bearer, read, h.apiShowRepository},
