@@ -21,12 +21,13 @@ type Service struct {
 	now    func() time.Time
 	events *Bus
 
-	logins   *loginThrottle // sign-in attempts per address and per (address, name)
-	creds    *credCache     // MQTT secrets the store verified (fleet_mqttauth_cache.go)
-	hellos   *helloQueue    // hellos waiting for their resends (ingest_hello.go)
-	ingest   IngestStats
-	presence *Presence
-	ann      *announcer
+	logins     *loginThrottle  // sign-in attempts per address and per (address, name)
+	creds      *credCache      // MQTT secrets the store verified (fleet_mqttauth_cache.go)
+	hellos     *helloQueue     // hellos waiting for their resends (ingest_hello.go)
+	hostStates *hostStateQueue // hosts whose monitor state an ended job changed (jobs_host_states.go)
+	ingest     IngestStats
+	presence   *Presence
+	ann        *announcer
 
 	hashCost  PasswordHashCost // of new password hashes (auth_password.go)
 	dummyHash func() string    // what an unknown name's sign-in is checked against
@@ -101,6 +102,7 @@ func NewService(db *DB, box *SecretBox, logger *slog.Logger, opts Options) *Serv
 	s.logins = newLoginThrottle(s.now)
 	s.creds = newCredCache(s.now)
 	s.startHelloWorkers()
+	s.startHostStates()
 	s.hashCost = opts.PasswordHashCost.orDefault()
 	s.dummyHash = newDummyHash(s.hashCost)
 	if s.hashCost.belowDefault() {
@@ -162,9 +164,11 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-// Close stops the hello workers and closes the store.
+// Close stops the hello workers and the host states' worker, and closes
+// the store.
 func (s *Service) Close() error {
 	s.hellos.close()
+	s.hostStates.close()
 	return s.db.Close()
 }
 

@@ -163,11 +163,6 @@ func (p *Presence) republish(ctx context.Context) error {
 	return nil
 }
 
-// monitorState is a host's retained monitor state, its facts read here.
-func (s *Service) monitorState(ctx context.Context, h *Host, online bool) *topics.MonitorHostState {
-	return monitorStateOf(h, online, s.monitorFactsOf(ctx, []string{h.ID})[h.ID])
-}
-
 // monitorStateOf is a host's retained monitor state: online or offline,
 // its newest backup, its last success and overdue (from its health,
 // fleet_health.go) and its repository's size.

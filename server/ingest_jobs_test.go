@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -238,18 +240,68 @@ func TestMonitorEventWhenAJobEnds(t *testing.T) {
 	if !found {
 		t.Fatal("no job.finished monitor event")
 	}
-	// The retained host state now carries the last backup.
+	// The retained host state now carries the last backup (published by
+	// the host states' worker, jobs_host_states.go).
+	f.waitMonitorState(t, "the last backup", func(st *topics.MonitorHostState) bool {
+		return st.LastBackupStatus == string(topics.JobWarning) && st.LastBackupJob == b.ID && st.LastBackup != nil
+	})
 	states := f.pub.On(topics.MonitorHostTopic(b.HostID))
-	if len(states) == 0 {
-		t.Fatal("no retained host state after the backup")
+	if !states[len(states)-1].Retain {
+		t.Fatal("the host state is not retained")
 	}
-	var st topics.MonitorHostState
-	if err := topics.Decode(states[len(states)-1].Payload, &st); err != nil {
-		t.Fatal(err)
+}
+
+// TestJobEndDoesNotHoldTheWriter: the retained host state a backup's end
+// changes is loaded and published off the ingest writer's goroutine, so a
+// job event that comes meanwhile is stored and acknowledged at once. With
+// the state published inline (the writer loaded the host after each
+// batch's commit) the second job's "delivered" waited for the publish to
+// end — here forever: the publish is held until the test lets it go.
+func TestJobEndDoesNotHoldTheWriter(t *testing.T) {
+	f := newJobsFixture(t)
+	f.ready(t)
+	release, held := make(chan struct{}), make(chan struct{}, 1)
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let) // before the service stops: it waits for the worker
+	f.pub.SetHook(func(m servertest.PublishedMessage) {
+		if m.Topic != topics.MonitorHostTopic(f.host) {
+			return
+		}
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-release
+	})
+	first := f.backup(t)
+	f.finish(t, first.UID, topics.JobSucceeded, &topics.JobResult{ExitCode: intp(0), SnapshotID: testSnapshotID})
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the host state was not published after the backup ended")
 	}
-	if !states[len(states)-1].Retain || st.LastBackupStatus != string(topics.JobWarning) || st.LastBackupJob != b.ID || st.LastBackup == nil {
-		t.Fatalf("retained host state %+v", st)
+	second := f.backup(t)
+	seq := f.agent.Event(t, second.UID, 2, topics.JobDelivered, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := f.s.SyncIngest(ctx); err != nil {
+		t.Fatalf("a job event waited for the host state's publish: %v", err)
 	}
+	if got := f.job(t, second.ID).Status; got != topics.JobDelivered {
+		t.Fatalf("second job %s, want delivered", got)
+	}
+	acked := false
+	for _, a := range f.agent.Acks(t, f.pub) {
+		acked = acked || slices.Contains(a.Seqs, seq)
+	}
+	if !acked {
+		t.Fatal("the second job's delivered was not acknowledged")
+	}
+	let()
+	f.waitMonitorState(t, "the first backup", func(st *topics.MonitorHostState) bool {
+		return st.LastBackupJob == first.ID && st.LastBackupStatus == string(topics.JobSucceeded)
+	})
 }
 
 func TestIngestQueueFullBlocksThenDrops(t *testing.T) {

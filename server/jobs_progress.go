@@ -159,11 +159,9 @@ func (s *Service) jobEnded(fj finishedJob) {
 	}
 	if fj.kind == string(topics.JobBackup) || fj.kind == string(topics.JobStats) {
 		// The retained host state carries the last backup, its last
-		// success and overdue, and the repository's size: refresh it.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if h, err := s.GetHost(ctx, fj.hostID); err == nil {
-			s.publishMonitorState(pub, s.monitorState(ctx, h, h.Online))
-		}
+		// success and overdue, and the repository's size: have it
+		// refreshed, off the caller's goroutine (the ingest writer's:
+		// jobs_host_states.go).
+		s.hostStates.add(fj.hostID)
 	}
 }
