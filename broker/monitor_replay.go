@@ -56,8 +56,11 @@ var errReplayStopped = errors.New("broker: the client of a retained replay went"
 // Mochi retains a message before it delivers it (server.go
 // processPublish), and for one topic the server publishes one at a time,
 // so a live copy of a newer state is always one the second read sees; the
-// last copy on the wire is the one retained last. A topic whose state did
-// not change is sent once per pass: a retained message reaches the client
+// last copy on the wire is the one retained last. The second read is
+// skipped when mochi retained nothing at all meanwhile (OnRetainMessage,
+// which it calls after storing a retained message and before delivering
+// it, counts in retains). A topic whose state did not change is sent once
+// per pass: a retained message reaches the client
 // once per SUBSCRIBE whose filter matches it, as MQTT has it. (It once
 // counted the live deliveries in aclHook.OnACLCheck instead; mochi calls
 // that for a SUBSCRIBE's filters too, and a SUBSCRIBE of a topic name
@@ -78,8 +81,11 @@ var errReplayStopped = errors.New("broker: the client of a retained replay went"
 type replays struct {
 	b      *Broker
 	active atomic.Int32 // len(byClient): the live path's fast check
-	mu     sync.Mutex
-	byCl   map[*mqtt.Client]*replay
+	// retains counts the messages mochi retained (or cleared): a replay
+	// that saw it unchanged over a write need not read the topic again.
+	retains atomic.Uint64
+	mu      sync.Mutex
+	byCl    map[*mqtt.Client]*replay
 	// pacing counts the Publish calls delivering each topic's retained
 	// state now: their deliveries to monitors are paced.
 	pacing map[string]int
@@ -387,6 +393,7 @@ func (rs *replays) send(r *replay, sub packets.Subscription, topic string, live 
 	}
 	var sent packets.Packet // the state last written
 	for wrote := false; ; wrote = true {
+		retains := rs.retains.Load()
 		pk, ok := rs.b.srv.Topics.Retained.Get(topic)
 		if !ok || len(pk.Payload) == 0 {
 			if !wrote {
@@ -402,6 +409,9 @@ func (rs *replays) send(r *replay, sub packets.Subscription, topic string, live 
 		}
 		if err := rs.write(r, sub, pk, live); err != nil {
 			return err
+		}
+		if rs.retains.Load() == retains {
+			return nil // nothing retained since the read: no newer state went before it
 		}
 		sent = pk
 	}
@@ -482,7 +492,8 @@ func (h *replayHook) ID() string { return "rm-retained-replay" }
 
 // Provides declares the events this hook handles.
 func (h *replayHook) Provides(b byte) bool {
-	return b == mqtt.OnSubscribed || b == mqtt.OnPacketSent || b == mqtt.OnQosComplete || b == mqtt.OnDisconnect
+	return b == mqtt.OnSubscribed || b == mqtt.OnPacketSent || b == mqtt.OnQosComplete || b == mqtt.OnDisconnect ||
+		b == mqtt.OnRetainMessage
 }
 
 // OnSubscribed queues the granted filters that asked for a replay.
@@ -499,6 +510,9 @@ func (h *replayHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) 
 
 // OnQosComplete wakes a replay waiting for room in its window.
 func (h *replayHook) OnQosComplete(cl *mqtt.Client, _ packets.Packet) { h.rs.acked(cl) }
+
+// OnRetainMessage counts a message retained or cleared (see replays.send).
+func (h *replayHook) OnRetainMessage(*mqtt.Client, packets.Packet, int64) { h.rs.retains.Add(1) }
 
 // OnDisconnect stops the client's replay.
 func (h *replayHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.rs.gone(cl) }
