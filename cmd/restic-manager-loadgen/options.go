@@ -44,6 +44,7 @@ type options struct {
 	ingestRate    int
 	ingestSeconds time.Duration
 	lineBytes     int
+	ingestFlush   string
 	apiRequests   int
 
 	heartbeat      time.Duration
@@ -93,6 +94,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.ingestRate, "ingest-rate", 500, "ingest: log lines a second per job")
 	fs.DurationVar(&o.ingestSeconds, "ingest-duration", 30*time.Second, "ingest: how long each job writes (whole seconds)")
 	fs.IntVar(&o.lineBytes, "line-bytes", 100, "ingest: bytes per log line")
+	fs.StringVar(&o.ingestFlush, "ingest-flush", flushSecond, "ingest: how a job's log goes out — "+flushSecond+" (each second's lines at once on a ticker started with the job, so jobs started together flush in step: the worst case) or "+flushAgent+" (lines come evenly, a batch goes once the agent's 32 KiB budget is full, the rest on the job's one-second tick, as agent/job_log.go does)")
 	fs.IntVar(&o.apiRequests, "api-requests", 50, "api: requests per timed page")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 30*time.Second, "agents' heartbeat interval (the agent's default)")
 	fs.DurationVar(&o.backoffInitial, "backoff-initial", time.Second, "agents' first reconnect delay (the agent's default), doubled up to --backoff-max, jittered")
@@ -164,6 +166,9 @@ func (o *options) check(scenario string) error {
 	}
 	if o.ingestSeconds < time.Second || o.ingestRate < 1 || o.lineBytes < 40 || o.lineBytes > 16<<10 {
 		return fmt.Errorf("--ingest-duration must be at least 1s, --ingest-rate at least 1, --line-bytes between 40 and 16384")
+	}
+	if o.ingestFlush != flushSecond && o.ingestFlush != flushAgent {
+		return fmt.Errorf("--ingest-flush is %s or %s, not %q", flushSecond, flushAgent, o.ingestFlush)
 	}
 	if o.apiRate < 0 {
 		return fmt.Errorf("--api-rate must be 0 (no pause) or more")

@@ -111,6 +111,7 @@ type ingestFigures struct {
 	Rate             int     `json:"rate"`
 	Seconds          float64 `json:"seconds"`
 	LineBytes        int     `json:"line_bytes"`
+	Flush            string  `json:"flush"`
 	Expected         int64   `json:"expected"`
 	Stored           int64   `json:"stored"`
 	Lost             int64   `json:"lost"`
@@ -191,7 +192,7 @@ func (f *figures) print(w io.Writer, asJSON bool) {
 			d.Jobs, d.Hosts, d.Clients, d.PostsPerSecond, d.POST, d.ToAgent, d.Delivered, d.Errors)
 	}
 	if g := f.Ingest; g != nil {
-		row(fmt.Sprintf("ingest %d jobs × %d lines/s × %.0f s", g.Jobs, g.Rate, g.Seconds),
+		row(fmt.Sprintf("ingest %d jobs × %d lines/s × %.0f s, flush %s", g.Jobs, g.Rate, g.Seconds, g.Flush),
 			"%s lines stored, %d lost, %d doubled, %.0f lines/s; server CPU %.0f%% of a core, RSS %.0f MiB; API meanwhile (%d clients × %g requests/s at random moments): POST %s, GET %s, %d errors (%d HTTP 5xx); every outbox acknowledged %.1f s after the jobs ended",
 			count(g.Stored), g.Lost, g.Doubled, g.LinesPerSecond, g.ServerCPUPercent, g.ServerRSSMiB, g.APIClients, g.APIRate, g.APIPost, g.APIGet, g.APIErrors, g.API5xx, g.AckWaitSeconds)
 	}

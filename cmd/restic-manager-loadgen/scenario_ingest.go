@@ -23,9 +23,9 @@ import (
 func (r *loadRun) ingest(ctx context.Context) error {
 	o := r.o
 	f := ingestFigures{Jobs: o.ingestJobs, Rate: o.ingestRate, Seconds: o.ingestSeconds.Seconds(), LineBytes: o.lineBytes,
-		APIClients: o.apiClients, APIRate: o.apiRate}
+		Flush: o.ingestFlush, APIClients: o.apiClients, APIRate: o.apiRate}
 	r.fig.Ingest = &f
-	r.fleet.send(childCmd{Op: "ingest", Ingest: ingestParams{Rate: o.ingestRate, Seconds: o.ingestSeconds}})
+	r.fleet.send(childCmd{Op: "ingest", Ingest: ingestParams{Rate: o.ingestRate, Seconds: o.ingestSeconds, Flush: o.ingestFlush}})
 	if _, err := r.fleet.waitAll("ok", 0, time.Minute); err != nil {
 		return err
 	}

@@ -74,8 +74,9 @@ func (f *simFleet) connectFailed(err error) {
 
 // ingestParams is how an ingest job writes its log.
 type ingestParams struct {
-	Rate    int           `json:"rate"`    // lines a second
-	Seconds time.Duration `json:"seconds"` // how long
+	Rate    int           `json:"rate"`            // lines a second
+	Seconds time.Duration `json:"seconds"`         // how long
+	Flush   string        `json:"flush,omitempty"` // flushSecond ("" too) or flushAgent
 }
 
 func (f *simFleet) ingestParams() ingestParams {

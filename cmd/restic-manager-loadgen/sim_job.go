@@ -131,8 +131,10 @@ func (a *simAgent) runJob(ctx context.Context, j *simJob) {
 	a.sendEvent(j, j.version, topics.JobRunning, nil, nil)
 	lines := uint64(0)
 	var ok bool
-	if cmd.Spec.Kind == topics.JobBackup && slices.Contains(cmd.Spec.Tags, ingestTag) {
-		lines, ok = a.streamLog(ctx, j, a.fl.ingestParams())
+	if p := a.fl.ingestParams(); cmd.Spec.Kind == topics.JobBackup && slices.Contains(cmd.Spec.Tags, ingestTag) && p.Flush == flushAgent {
+		lines, ok = a.streamLogAsAgent(ctx, j, p)
+	} else if cmd.Spec.Kind == topics.JobBackup && slices.Contains(cmd.Spec.Tags, ingestTag) {
+		lines, ok = a.streamLog(ctx, j, p)
 	} else {
 		lines, ok = a.writeLog(j, 1, dispatchLogLines), true
 	}
@@ -232,6 +234,84 @@ func (a *simAgent) streamLog(ctx context.Context, j *simJob, p ingestParams) (ui
 		a.progress(j, float64(s+1)*100/float64(seconds), time.Since(start))
 	}
 	return next - 1, true
+}
+
+// How an ingest job's log goes out (--ingest-flush).
+const (
+	// flushSecond: each second's lines at once, on a ticker started with
+	// the job. Jobs started together flush in step, all in the same few
+	// tens of milliseconds: a worst case.
+	flushSecond = "second"
+	// flushAgent: as agent/job_log.go sends restic's output — lines come
+	// evenly, a batch goes as soon as the agent's budget is full (each
+	// line's text plus agentLineOverhead, topics.MaxLogBatchBytes, or
+	// topics.MaxLogBatchLines lines), whatever is left on the job's own
+	// one-second tick.
+	flushAgent = "agent"
+	// agentLineOverhead is agent/job_log.go's logLineOverhead.
+	agentLineOverhead = 64
+)
+
+// agentBudget counts the lines waiting in a job's log as agent/job_log.go
+// does: full once their texts plus agentLineOverhead each reach
+// topics.MaxLogBatchBytes, or topics.MaxLogBatchLines lines wait.
+type agentBudget struct{ bytes, lines int }
+
+// add counts one more line of text length n and reports whether the agent
+// sends the waiting lines now; sent starts the count again.
+func (b *agentBudget) add(n int) (full bool) {
+	b.bytes += n + agentLineOverhead
+	b.lines++
+	return b.bytes >= topics.MaxLogBatchBytes || b.lines >= topics.MaxLogBatchLines
+}
+
+func (b *agentBudget) sent() { *b = agentBudget{} }
+
+// streamLogAsAgent is streamLog for flushAgent: p.Rate lines a second come
+// in every 10 ms and go out as the agent sends them. Progress goes once a
+// second, as in streamLog.
+func (a *simAgent) streamLogAsAgent(ctx context.Context, j *simJob, p ingestParams) (uint64, bool) {
+	const step = 10 * time.Millisecond
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	start := time.Now()
+	seconds := int(p.Seconds / time.Second)
+	total := uint64(p.Rate) * uint64(seconds)
+	next, first := uint64(1), uint64(1) // the next line to come; the first not sent
+	var budget agentBudget
+	ticks := 0 // the job's one-second ticks so far
+	send := func() {
+		if next > first {
+			a.writeLog(j, first, int(next-first))
+			first = next
+		}
+		budget.sent()
+	}
+	for next <= total {
+		select {
+		case <-ctx.Done():
+			return first - 1, false
+		case <-tick.C:
+		}
+		if j.canceled.Load() {
+			return first - 1, false
+		}
+		elapsed := time.Since(start)
+		for due := min(total, uint64(float64(p.Rate)*elapsed.Seconds())); next <= due; {
+			full := budget.add(len(logText(j.cmd.Job, next, a.fl.lineBytes)))
+			next++
+			if full {
+				send()
+			}
+		}
+		if s := int(elapsed / time.Second); s > ticks {
+			ticks = s
+			send()
+			a.progress(j, float64(min(s, seconds))*100/float64(seconds), elapsed)
+		}
+	}
+	send()
+	return total, true
 }
 
 // writeLog sends n lines numbered from first and returns the last number.
