@@ -67,6 +67,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	reportFileLimit := raiseFileLimit()
+	keepGCHeadroom() // serve_gc.go
 	if *pprofAddr != "" {
 		if err := servePprof(*pprofAddr, m.Logger); err != nil {
 			return err
