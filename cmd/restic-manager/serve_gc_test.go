@@ -22,9 +22,33 @@ func TestGCPercentKeepsHeadroom(t *testing.T) {
 		{700 << 20, 100},       // a large fleet: unchanged
 		{(256 << 20) - 1, 100}, // 100.0000x %, rounded down to the step
 	} {
-		if got := gcPercentFor(c.live); got != c.want {
+		if got := gcPercentFor(c.live, gcHeadroomBytes); got != c.want {
 			t.Errorf("gcPercentFor(%d MB) = %d, want %d", c.live>>20, got, c.want)
 		}
+	}
+}
+
+// The headroom is an eighth of the memory the server may use when that is
+// below 256 MB, and the percent follows it.
+func TestGCHeadroomFollowsMemory(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		mem, want uint64
+	}{
+		{0, gcHeadroomBytes},        // unknown
+		{24 << 30, gcHeadroomBytes}, // a server with room
+		{2 << 30, gcHeadroomBytes},  // an eighth is exactly 256 MB
+		{1 << 30, 128 << 20},        // a 1 GB VPS or container
+		{512 << 20, 64 << 20},       //
+	} {
+		if got := gcHeadroomFor(c.mem); got != c.want {
+			t.Errorf("gcHeadroomFor(%d MB) = %d MB, want %d MB", c.mem>>20, got>>20, c.want>>20)
+		}
+	}
+	// 1,000 agents' ~30 MB live in a 512 MB container: the next cycle
+	// ~64 MB later, not 256.
+	if got := gcPercentFor(30<<20, gcHeadroomFor(512<<20)); got != 210 {
+		t.Errorf("30 MB live, 512 MB container: %d %%, want 210", got)
 	}
 }
 
