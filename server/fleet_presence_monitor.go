@@ -148,19 +148,23 @@ func (p *Presence) republish(ctx context.Context) error {
 		for i := range batch {
 			ids[i] = batch[i].ID
 		}
-		facts := p.s.monitorFactsOf(ctx, ids)
-		for i := range batch {
-			h := &batch[i]
-			// Online as it is now, not when the list was read, and not
-			// between a flush's read of a change and its publish: the list
-			// is seconds old by the end of a large fleet.
-			p.monitorMu.Lock()
-			p.s.publishMonitorState(pub, monitorStateOf(h, p.isOnline(h.ID), facts[h.ID]))
-			p.monitorMu.Unlock()
-		}
+		p.publishStatesNow(pub, batch, p.s.monitorFactsOf(ctx, ids))
 	}
 	p.s.syncHAConfigs(ctx, "") // Home Assistant's configs expire too (fleet_ha.go)
 	return nil
+}
+
+// publishStatesNow publishes the retained monitor state of each of hosts
+// with its facts, online as it is now — not when the hosts were read (a
+// fleet's list is seconds old by its end), and not between a flush's read
+// of a change and its publish (monitorMu).
+func (p *Presence) publishStatesNow(pub Publisher, hosts []Host, facts map[string]*monitorFacts) {
+	for i := range hosts {
+		h := &hosts[i]
+		p.monitorMu.Lock()
+		p.s.publishMonitorState(pub, monitorStateOf(h, p.isOnline(h.ID), facts[h.ID]))
+		p.monitorMu.Unlock()
+	}
 }
 
 // monitorStateOf is a host's retained monitor state: online or offline,

@@ -106,14 +106,8 @@ func (s *Service) publishHostStates(ids []string) {
 		}
 		facts := s.monitorFactsOf(ctx, batch)
 		cancel()
-		for i := range hosts {
-			h := &hosts[i]
-			// Under the presence's lock of monitor states, online as it is
-			// now: a presence flush publishes the same host's state beside
-			// this goroutine.
-			s.presence.monitorMu.Lock()
-			s.publishMonitorState(pub, monitorStateOf(h, s.presence.isOnline(h.ID), facts[h.ID]))
-			s.presence.monitorMu.Unlock()
-		}
+		// A presence flush publishes the same hosts' states beside this
+		// goroutine: online as it is now, under its lock.
+		s.presence.publishStatesNow(pub, hosts, facts)
 	}
 }
