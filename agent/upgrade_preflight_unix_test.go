@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 )
 
 // Shell scripts stand in for agent binaries here.
 func TestUpgradePreflight(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good")
-	writeExe(t, good, "#!/bin/sh\necho restic-manager-agent 2.0.0\n")
+	agenttest.WriteExecutable(t, good, "#!/bin/sh\necho restic-manager-agent 2.0.0\n")
 	if err := preflight(t.Context(), good, "2.0.0"); err != nil {
 		t.Fatalf("a binary that says its version: %v", err)
 	}
@@ -20,7 +22,7 @@ func TestUpgradePreflight(t *testing.T) {
 		t.Fatalf("a binary of another version: %v", err)
 	}
 	broken := filepath.Join(dir, "broken")
-	writeExe(t, broken, "#!/bin/sh\nexit 1\n")
+	agenttest.WriteExecutable(t, broken, "#!/bin/sh\nexit 1\n")
 	if err := preflight(t.Context(), broken, "2.0.0"); err == nil || !strings.Contains(err.Error(), "does not run") {
 		t.Fatalf("a binary that exits 1: %v", err)
 	}

@@ -9,15 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/topics"
 )
-
-func writeExe(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func readString(t *testing.T, path string) string {
 	t.Helper()
@@ -31,9 +25,9 @@ func readString(t *testing.T, path string) string {
 func TestUpgradeSwapKeepsThePreviousAndRestores(t *testing.T) {
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "restic-manager-agent")
-	writeExe(t, exe, "old binary")
+	agenttest.WriteExecutable(t, exe, "old binary")
 	download := filepath.Join(t.TempDir(), "part")
-	writeExe(t, download, "new binary")
+	agenttest.WriteExecutable(t, download, "new binary")
 
 	staged, err := stageBinary(download, exe)
 	if err != nil {
@@ -57,7 +51,7 @@ func TestUpgradeSwapKeepsThePreviousAndRestores(t *testing.T) {
 	}
 
 	// A second upgrade replaces the old .previous.
-	writeExe(t, download, "newer binary")
+	agenttest.WriteExecutable(t, download, "newer binary")
 	if staged, err = stageBinary(download, exe); err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +82,8 @@ func probationSetup(t *testing.T, starts int) (*Config, string) {
 	t.Helper()
 	state, bin := t.TempDir(), t.TempDir()
 	exe := filepath.Join(bin, "restic-manager-agent")
-	writeExe(t, exe, "new")
-	writeExe(t, exe+".previous", "old")
+	agenttest.WriteExecutable(t, exe, "new")
+	agenttest.WriteExecutable(t, exe+".previous", "old")
 	m := &upgradeMarker{Upgrade: topics.NewMessageID(), From: "1.0.0", To: Version, Exe: exe, Previous: exe + ".previous", Starts: starts}
 	if err := saveUpgradeMarker(state, m); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restic-manager/restic-manager/agent/agenttest"
 	"github.com/restic-manager/restic-manager/topics"
 )
 
@@ -25,9 +26,7 @@ func TestRefusedBackendReachesNoProgram(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "pwned")
 	script := "#!/bin/sh\n{ echo \"$(basename \"$0\") $*\"; env; } >> '" + record + "'\nexit 1\n"
 	for _, name := range []string{"ssh", "rclone"} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		agenttest.WriteExecutable(t, filepath.Join(bin, name), script)
 	}
 	r.Env = append(r.Env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 

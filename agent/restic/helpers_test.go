@@ -215,8 +215,6 @@ func fakeBinary(t testing.TB, script string) string {
 	t.Helper()
 	requireUnix(t)
 	path := filepath.Join(t.TempDir(), "fake-restic")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	agenttest.WriteExecutable(t, path, "#!/bin/sh\n"+script) // not os.WriteFile: ETXTBSY beside parallel tests
 	return path
 }
